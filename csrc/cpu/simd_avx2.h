@@ -1,0 +1,98 @@
+// AVX2 restatement of prf.h for eight lanes at once. CPU-only; every function is compiled for
+// AVX2 by attribute and called only after a run-time CPU check (cpu/dispatch.h), so the library
+// still runs on machines without AVX2. Bit-exact with prf.h (tests compare every backend with the
+// numpy reference).
+#pragma once
+
+#include <immintrin.h>
+
+#include <cstdint>
+
+#include "tokenmark/prf.h"
+
+#define TM_AVX2 __attribute__((target("avx2,fma,f16c")))
+
+namespace tokenmark::avx2 {
+
+struct V4 {
+  __m256i c0, c1, c2, c3;
+};
+
+// hi and lo 32-bit halves of m * x in each of the eight lanes.
+TM_AVX2 inline void mulhilo8(__m256i m, __m256i x, __m256i* hi, __m256i* lo) {
+  const __m256i even = _mm256_mul_epu32(m, x);  // lanes 0,2,4,6 as 64-bit products
+  const __m256i odd = _mm256_mul_epu32(m, _mm256_srli_epi64(x, 32));
+  *lo = _mm256_blend_epi32(even, _mm256_slli_epi64(odd, 32), 0xAA);
+  *hi = _mm256_blend_epi32(_mm256_srli_epi64(even, 32), odd, 0xAA);
+}
+
+TM_AVX2 inline V4 philox8(__m256i c0, __m256i c1, __m256i c2, __m256i c3, uint32_t k0,
+                          uint32_t k1) {
+  const __m256i m0 = _mm256_set1_epi32(static_cast<int>(kPhiloxM0));
+  const __m256i m1 = _mm256_set1_epi32(static_cast<int>(kPhiloxM1));
+  for (int r = 0; r < kPhiloxRounds; ++r) {
+    __m256i hi0, lo0, hi1, lo1;
+    mulhilo8(m0, c0, &hi0, &lo0);
+    mulhilo8(m1, c2, &hi1, &lo1);
+    const __m256i vk0 = _mm256_set1_epi32(static_cast<int>(k0));
+    const __m256i vk1 = _mm256_set1_epi32(static_cast<int>(k1));
+    c0 = _mm256_xor_si256(_mm256_xor_si256(hi1, c1), vk0);
+    c1 = lo1;
+    c2 = _mm256_xor_si256(_mm256_xor_si256(hi0, c3), vk1);
+    c3 = lo0;
+    k0 += kPhiloxW0;
+    k1 += kPhiloxW1;
+  }
+  return V4{c0, c1, c2, c3};
+}
+
+TM_AVX2 inline __m256i fmix32_8(__m256i x) {
+  x = _mm256_xor_si256(x, _mm256_srli_epi32(x, 16));
+  x = _mm256_mullo_epi32(x, _mm256_set1_epi32(static_cast<int>(0x85EBCA6Bu)));
+  x = _mm256_xor_si256(x, _mm256_srli_epi32(x, 13));
+  x = _mm256_mullo_epi32(x, _mm256_set1_epi32(static_cast<int>(0xC2B2AE35u)));
+  x = _mm256_xor_si256(x, _mm256_srli_epi32(x, 16));
+  return x;
+}
+
+// Context hashes of eight consecutive positions: window of position p + i starts at
+// tokens[p + i - width]; `start` points at tokens[p - width].
+TM_AVX2 inline __m256i context_hash8(const int32_t* start, int width, int seeding) {
+  if (width <= 0) return _mm256_setzero_si256();
+  if (seeding == kSeedingMinhash) {
+    __m256i m = _mm256_set1_epi32(-1);
+    const __m256i seed = _mm256_set1_epi32(static_cast<int>(kCtxSeedMin));
+    for (int k = 0; k < width; ++k) {
+      const __m256i t = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(start + k));
+      m = _mm256_min_epu32(m, fmix32_8(_mm256_xor_si256(t, seed)));
+    }
+    return m;
+  }
+  __m256i s = _mm256_set1_epi32(static_cast<int>(kCtxSeedPrev));
+  for (int k = 0; k < width; ++k) {
+    const __m256i t = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(start + k));
+    s = fmix32_8(_mm256_xor_si256(s, t));
+  }
+  return s;
+}
+
+// PRF words of eight (ctx, token) pairs in the given domain.
+TM_AVX2 inline __m256i prf_word8(const Key128& key, __m256i ctx, __m256i tok, uint32_t domain) {
+  const V4 w = philox8(_mm256_srli_epi32(tok, 2), ctx,
+                       _mm256_set1_epi32(static_cast<int>(key.k[2] ^ domain)),
+                       _mm256_set1_epi32(static_cast<int>(key.k[3])), key.k[0], key.k[1]);
+  // Select word tok & 3: blendv picks by the sign bit, so move bit 0 and bit 1 there.
+  const __m256 b0 = _mm256_castsi256_ps(_mm256_slli_epi32(tok, 31));
+  const __m256 b1 = _mm256_castsi256_ps(_mm256_slli_epi32(tok, 30));
+  const __m256 lo = _mm256_blendv_ps(_mm256_castsi256_ps(w.c0), _mm256_castsi256_ps(w.c1), b0);
+  const __m256 hi = _mm256_blendv_ps(_mm256_castsi256_ps(w.c2), _mm256_castsi256_ps(w.c3), b0);
+  return _mm256_castps_si256(_mm256_blendv_ps(lo, hi, b1));
+}
+
+// Unsigned a < b in each lane, as an all-ones mask.
+TM_AVX2 inline __m256i lt_epu32(__m256i a, __m256i b) {
+  const __m256i flip = _mm256_set1_epi32(static_cast<int>(0x80000000u));
+  return _mm256_cmpgt_epi32(_mm256_xor_si256(b, flip), _mm256_xor_si256(a, flip));
+}
+
+}  // namespace tokenmark::avx2

@@ -1,0 +1,94 @@
+"""Secret keys: derivation of the 128-bit PRF key from user key material, never printed."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+
+import numpy as np
+
+# Frozen: changing the derivation changes every key, so every green list.
+_KEY_DOMAIN = b"tokenmark/v1/key\x00"
+_FINGERPRINT_DOMAIN = b"tokenmark/v1/fingerprint\x00"
+
+
+
+class Key:
+    """A 128-bit watermark key derived with SHA-256 from bytes, a str (UTF-8) or an int >= 0.
+
+    The key never appears in ``repr``, ``str``, logs or error messages; ``fingerprint`` is a
+    public, non-reversible identifier for telling keys apart.
+
+    >>> k = Key(b"my secret")
+    >>> "secret" in repr(k)
+    False
+    >>> k == Key(b"my secret"), k == Key("my secret")
+    (True, True)
+    """
+
+    __slots__ = ("_words",)
+
+    def __init__(self, material: Key | bytes | bytearray | str | int):
+        if isinstance(material, Key):
+            self._words = material._words
+            return
+        if isinstance(material, bool):
+            raise TypeError("key must be bytes, str, int or Key, got bool")
+        if isinstance(material, str):
+            data = b"s" + material.encode("utf-8")
+        elif isinstance(material, (bytes, bytearray)):
+            data = b"b" + bytes(material)
+        elif isinstance(material, (int, np.integer)):
+            value = int(material)
+            if value < 0:
+                raise ValueError("key: an int key must be >= 0")
+            data = b"i" + value.to_bytes((value.bit_length() + 7) // 8 or 1, "big")
+        else:
+            raise TypeError(f"key must be bytes, str, int or Key, got {type(material).__name__}")
+        if len(data) == 1:
+            raise ValueError("key: key material must not be empty")
+        digest = hashlib.sha256(_KEY_DOMAIN + data).digest()
+        self._words = np.frombuffer(digest[:16], dtype="<u4").astype(np.uint32)
+        self._words.setflags(write=False)
+
+    @classmethod
+    def from_hex(cls, hex_words: str) -> Key:
+        """Rebuild a key from :meth:`to_hex` (the derived 128 bits, not the material)."""
+        raw = bytes.fromhex(hex_words)
+        if len(raw) != 16:
+            raise ValueError("key: a hex key must hold exactly 16 bytes")
+        k = cls.__new__(cls)
+        k._words = np.frombuffer(raw, dtype="<u4").astype(np.uint32)
+        k._words.setflags(write=False)
+        return k
+
+    def to_hex(self) -> str:
+        """The derived key as 32 hex digits. Secret: store it like a password."""
+        return self._words.astype("<u4").tobytes().hex()
+
+    @property
+    def words(self) -> np.ndarray:
+        """The four uint32 words (k0, k1: Philox key; k2, k3: counter). Secret."""
+        return self._words
+
+    @property
+    def fingerprint(self) -> str:
+        """A public 8-hex-digit identifier of the key (SHA-256 of it, another domain)."""
+        return hashlib.sha256(_FINGERPRINT_DOMAIN + self._words.tobytes()).hexdigest()[:8]
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Key):
+            return NotImplemented
+        return hmac.compare_digest(self._words.tobytes(), other._words.tobytes())
+
+    def __hash__(self) -> int:
+        return hash(self.fingerprint)
+
+    def __repr__(self) -> str:
+        return f"Key(<secret>, fingerprint={self.fingerprint})"
+
+    __str__ = __repr__
+
+    def __reduce__(self):
+        # Pickling (multiprocessing, Ray) carries the derived key, never the material.
+        return (Key.from_hex, (self.to_hex(),))
