@@ -1,0 +1,24 @@
+"""tokenmark: watermark LLM output inside any generation loop, and detect it at corpus scale.
+
+>>> import tokenmark as tm
+>>> wm = tm.KGW(key=b"my secret", gamma=0.25, delta=2.0, context_width=4)
+>>> wm
+KGW(key=Key(<secret>, fingerprint=...), gamma=0.25, delta=2.0, context_width=4, seeding='prev', dedup=True)
+"""
+
+from ._inputs import Ragged
+from ._key import Key
+from .kgw import KGW, DetectionResult
+from .ops import apply_kgw_bias_, score_kgw
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "KGW",
+    "DetectionResult",
+    "Key",
+    "Ragged",
+    "apply_kgw_bias_",
+    "score_kgw",
+    "__version__",
+]

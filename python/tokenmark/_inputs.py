@@ -1,0 +1,95 @@
+"""Conversion of user token sequences into the flat (tokens, offsets) form the kernels take."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+_TOKEN_MAX = 2**31 - 1
+
+
+@dataclass(frozen=True)
+class Ragged:
+    """A batch of token sequences stored flat: document ``d`` is ``tokens[offsets[d]:offsets[d+1]]``.
+
+    Pass one to :meth:`tokenmark.KGW.detect` to score millions of documents without building a list.
+
+    >>> r = Ragged.from_sequences([[1, 2, 3], [], [4]])
+    >>> r.offsets.tolist(), len(r)
+    ([0, 3, 3, 4], 3)
+    """
+
+    tokens: np.ndarray  # int32 [n_tokens]
+    offsets: np.ndarray  # int64 [n_docs + 1]
+
+    def __len__(self) -> int:
+        return len(self.offsets) - 1
+
+    @property
+    def lengths(self) -> np.ndarray:
+        return np.diff(self.offsets)
+
+    def __getitem__(self, d: int) -> np.ndarray:
+        return self.tokens[self.offsets[d] : self.offsets[d + 1]]
+
+    @classmethod
+    def from_sequences(cls, sequences) -> Ragged:
+        """Build from a list of sequences, a 2-D array or tensor (one row per document)."""
+        return as_ragged(sequences)
+
+
+def _to_numpy(x, name: str) -> np.ndarray:
+    if hasattr(x, "detach") and hasattr(x, "cpu"):  # a torch tensor on any device
+        x = x.detach().cpu().numpy()
+    arr = np.asarray(x)
+    if arr.dtype == object:
+        raise ValueError(f"{name}: ragged nested sequences; pass a list of sequences")
+    if arr.size and arr.dtype.kind not in "iu":
+        if arr.dtype.kind == "b" or not np.all(np.isfinite(arr)) or np.any(arr != np.floor(arr)):
+            raise TypeError(f"{name}: token ids must be integers, got dtype {arr.dtype}")
+    return arr
+
+
+def check_token_range(arr: np.ndarray, name: str) -> np.ndarray:
+    """Return ``arr`` as int32 after checking every id is in [0, 2^31)."""
+    if arr.size:
+        lo, hi = arr.min(), arr.max()
+        if lo < 0:
+            raise ValueError(f"{name}: token ids must be >= 0, found {int(lo)}")
+        if hi > _TOKEN_MAX:
+            raise ValueError(f"{name}: token ids must be < 2^31, found {int(hi)}")
+    return arr.astype(np.int32, copy=False)
+
+
+def as_ragged(sequences, name: str = "sequences") -> Ragged:
+    """Accept a :class:`Ragged`, a 2-D array/tensor (rows are documents), or a sequence of 1-D
+    sequences (lists, arrays, tensors) and return the flat form with validated int32 ids."""
+    if isinstance(sequences, Ragged):
+        return Ragged(
+            check_token_range(_to_numpy(sequences.tokens, name), name),
+            np.asarray(sequences.offsets, dtype=np.int64),
+        )
+    if isinstance(sequences, (str, bytes)):
+        raise TypeError(f"{name}: expected token id sequences, got a string (use detect_text)")
+    if hasattr(sequences, "ndim") and sequences.ndim == 2:
+        arr = check_token_range(_to_numpy(sequences, name), name)
+        n, length = arr.shape
+        offsets = np.arange(n + 1, dtype=np.int64) * length
+        return Ragged(np.ascontiguousarray(arr).reshape(-1), offsets)
+    if not isinstance(sequences, Sequence) and not hasattr(sequences, "__iter__"):
+        raise TypeError(f"{name}: expected a sequence of token id sequences")
+    parts = []
+    for i, seq in enumerate(sequences):
+        if isinstance(seq, (str, bytes)):
+            raise TypeError(f"{name}[{i}]: expected token ids, got a string (use detect_text)")
+        arr = _to_numpy(seq, f"{name}[{i}]")
+        if arr.ndim != 1:
+            raise ValueError(f"{name}[{i}]: expected a 1-D sequence, got shape {arr.shape}")
+        parts.append(check_token_range(arr, f"{name}[{i}]"))
+    lengths = np.fromiter((len(p) for p in parts), dtype=np.int64, count=len(parts))
+    offsets = np.zeros(len(parts) + 1, dtype=np.int64)
+    np.cumsum(lengths, out=offsets[1:])
+    tokens = np.concatenate(parts) if parts else np.zeros(0, dtype=np.int32)
+    return Ragged(tokens.astype(np.int32, copy=False), offsets)

@@ -1,0 +1,1 @@
+"""Integrations with generation frameworks (transformers today)."""

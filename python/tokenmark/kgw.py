@@ -1,0 +1,309 @@
+"""The KGW watermark scheme (Kirchenbauer et al., 2023) as a plain, serialisable config."""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from . import ops
+from ._inputs import Ragged, as_ragged
+from ._key import Key
+from .reference.prf import SEEDINGS
+from .stats import binomial_pvalue, binomial_z, windowed_max
+
+
+@dataclass(frozen=True)
+class DetectionResult:
+    """Per-document detection scores (arrays of length ``n_docs``).
+
+    ``p_value`` is the exact one-sided binomial tail P[X >= n_green], X ~ Binomial(n_scored,
+    gamma_effective), valid under the null that the text was written without this key (tokens'
+    green flags are then fair coins of bias gamma, once repeated (context, token) pairs are
+    removed). ``z`` is the normal-approximation score, for reading only. A document with no
+    scored token has ``p_value`` 1 and ``z`` 0.
+    """
+
+    n_scored: np.ndarray
+    n_green: np.ndarray
+    z: np.ndarray
+    p_value: np.ndarray
+    gamma: float
+    green: list[np.ndarray] | None = None  # per document: 1 green, 0 red, -1 not scored
+    counted: list[np.ndarray] | None = None  # per document: 1 where the token was counted
+    window: int | None = None
+    window_start: np.ndarray | None = None  # token position of the best window's first token
+    window_green: np.ndarray | None = None
+    window_p_value: np.ndarray | None = None  # Bonferroni-corrected over the windows
+
+    def __len__(self) -> int:
+        return len(self.n_scored)
+
+    @property
+    def green_fraction(self) -> np.ndarray:
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(self.n_scored > 0, self.n_green / np.maximum(self.n_scored, 1), np.nan)
+
+    def is_watermarked(self, alpha: float = 1e-3) -> np.ndarray:
+        """Documents whose p-value is at most ``alpha`` (the false-positive rate per document)."""
+        return self.p_value <= alpha
+
+    def to_records(self) -> list[dict[str, Any]]:
+        """One JSON-ready dict per document."""
+        out = []
+        for d in range(len(self)):
+            rec: dict[str, Any] = {
+                "n_scored": int(self.n_scored[d]),
+                "n_green": int(self.n_green[d]),
+                "green_fraction": None
+                if self.n_scored[d] == 0
+                else float(self.green_fraction[d]),
+                "z": float(self.z[d]),
+                "p_value": float(self.p_value[d]),
+            }
+            if self.window_p_value is not None:
+                rec["window"] = {
+                    "size": self.window,
+                    "start": int(self.window_start[d]),
+                    "n_green": int(self.window_green[d]),
+                    "p_value": float(self.window_p_value[d]),
+                }
+            out.append(rec)
+        return out
+
+
+def _check_prob(name: str, v: float) -> float:
+    v = float(v)
+    if not math.isfinite(v) or not 0.0 < v < 1.0:
+        raise ValueError(f"{name}: must be in the open interval (0, 1), got {v}")
+    return v
+
+
+@dataclass(frozen=True)
+class KGW:
+    """KGW green-list watermark: bias ``delta`` on a ``gamma`` fraction of the vocabulary chosen
+    by a keyed PRF of the previous ``context_width`` tokens.
+
+    Parameters
+    ----------
+    key : bytes, str, int or :class:`Key`. Secret; never printed.
+    gamma : green fraction, in (0, 1).
+    delta : logit bias added to green tokens (finite; 0 disables the effect, not the detector).
+    context_width : tokens of context hashed into each green list (0: one fixed list, "Unigram").
+    seeding : ``"prev"`` (ordered h-gram) or ``"minhash"`` (min over the h tokens' hashes;
+        survives local edits better).
+    dedup : detection counts each (context, token) pair once per document (default; without it
+        repetitive text gives false positives).
+
+    Example
+    -------
+    >>> import tokenmark as tm
+    >>> wm = tm.KGW(key=b"my secret", gamma=0.25, delta=2.0, context_width=4)
+    >>> res = wm.detect([[5, 17, 3, 99, 42, 7, 7, 1000]])
+    >>> int(res.n_scored[0])
+    4
+    """
+
+    key: Key = field(repr=True)
+    gamma: float = 0.25
+    delta: float = 2.0
+    context_width: int = 4
+    seeding: str = "prev"
+    dedup: bool = True
+
+    def __post_init__(self):
+        object.__setattr__(self, "key", Key(self.key))
+        object.__setattr__(self, "gamma", _check_prob("gamma", self.gamma))
+        delta = float(self.delta)
+        if not math.isfinite(delta):
+            raise ValueError(f"delta: must be finite, got {delta}")
+        object.__setattr__(self, "delta", delta)
+        if isinstance(self.context_width, bool) or not isinstance(
+            self.context_width, (int, np.integer)
+        ):
+            raise TypeError("context_width: must be an int")
+        if not 0 <= int(self.context_width) <= 1024:
+            raise ValueError(f"context_width: must be in [0, 1024], got {self.context_width}")
+        object.__setattr__(self, "context_width", int(self.context_width))
+        if self.seeding not in SEEDINGS:
+            raise ValueError(f"seeding: expected one of {sorted(SEEDINGS)}, got {self.seeding!r}")
+        if self.threshold == 0:
+            raise ValueError(f"gamma: {self.gamma} is below 2^-32")
+
+    # -- derived --------------------------------------------------------------------------
+    @property
+    def threshold(self) -> int:
+        """floor(gamma * 2^32): a token is green when its PRF word is below this."""
+        return min(int(math.floor(self.gamma * 2**32)), 2**32 - 1)
+
+    @property
+    def gamma_effective(self) -> float:
+        """The exact green probability, threshold / 2^32 (what the detector tests against)."""
+        return self.threshold / 2**32
+
+    @property
+    def seeding_code(self) -> int:
+        return SEEDINGS[self.seeding]
+
+    # -- generation -----------------------------------------------------------------------
+    def apply_(self, logits, input_ids, *, enabled=None, backend: str = "auto"):
+        """Bias ``logits [batch, vocab]`` in place for the next token after ``input_ids``."""
+        return ops.apply_kgw_bias_(
+            logits,
+            input_ids,
+            keys=self.key.words,
+            thresholds=self.threshold,
+            deltas=self.delta,
+            width=self.context_width,
+            seeding=self.seeding_code,
+            enabled=enabled,
+            backend=backend,
+        )
+
+    def logits_processor(self, backend: str = "auto"):
+        """A transformers ``LogitsProcessor`` applying this watermark inside ``generate``."""
+        from .integrations.transformers import KGWLogitsProcessor
+
+        return KGWLogitsProcessor(self, backend=backend)
+
+    # -- detection ------------------------------------------------------------------------
+    def detect(
+        self,
+        sequences,
+        *,
+        prefix_lengths=None,
+        dedup: bool | None = None,
+        return_flags: bool = False,
+        window: int | None = None,
+        backend: str = "auto",
+    ) -> DetectionResult:
+        """Score token id sequences for this watermark.
+
+        Parameters
+        ----------
+        sequences : list of token id sequences, a 2-D array/tensor, or a :class:`Ragged`.
+        prefix_lengths : per document, how many leading tokens are known context (e.g. the
+            prompt) and not scored. The first ``context_width`` tokens are never scored.
+        dedup : override the scheme's ``dedup``.
+        return_flags : also return per-token green / counted flags (for display).
+        window : also find the most-green window of this many counted tokens per document
+            (the watermarked span inside a long human text), with a Bonferroni-corrected p-value.
+        """
+        rag = as_ragged(sequences)
+        n_docs = len(rag)
+        prefix = None
+        if prefix_lengths is not None:
+            prefix = np.asarray(prefix_lengths)
+            if prefix.dtype.kind not in "iu":
+                raise TypeError("prefix_lengths: expected integers")
+            prefix = np.ascontiguousarray(np.broadcast_to(prefix, (n_docs,)), dtype=np.int64)
+            if prefix.size and prefix.min() < 0:
+                raise ValueError("prefix_lengths: must be >= 0")
+        if window is not None and (int(window) != window or window < 1):
+            raise ValueError(f"window: must be a positive int, got {window}")
+        want_flags = return_flags or window is not None
+        n_scored, n_green, green, counted = ops.score_kgw(
+            rag.tokens,
+            rag.offsets,
+            key=self.key.words,
+            threshold=self.threshold,
+            width=self.context_width,
+            seeding=self.seeding_code,
+            dedup=self.dedup if dedup is None else dedup,
+            prefix_lengths=prefix,
+            want_flags=want_flags,
+            backend=backend,
+        )
+        p = self.gamma_effective
+        extra: dict[str, Any] = {}
+        if return_flags:
+            cuts = rag.offsets[1:-1]
+            extra["green"] = np.split(green, cuts)
+            extra["counted"] = np.split(counted, cuts)
+        if window is not None:
+            sel = counted.astype(bool)
+            counted_offsets = np.concatenate([[0], np.cumsum(sel, dtype=np.int64)])[rag.offsets]
+            start_c, best, wp = windowed_max(green[sel], counted_offsets, int(window), p)
+            # Map each window's first counted index back to a token position in its document.
+            positions = np.flatnonzero(sel)
+            has = counted_offsets[1:] > counted_offsets[:-1]
+            idx = np.minimum(counted_offsets[:-1] + start_c, max(len(positions) - 1, 0))
+            start = np.where(has, positions[idx] - rag.offsets[:-1] if len(positions) else 0, 0)
+            extra.update(window=int(window), window_start=start, window_green=best, window_p_value=wp)
+        return DetectionResult(
+            n_scored=n_scored,
+            n_green=n_green,
+            z=binomial_z(n_green, n_scored, p),
+            p_value=binomial_pvalue(n_green, n_scored, p),
+            gamma=p,
+            **extra,
+        )
+
+    def detect_text(self, texts, tokenizer, **kwargs) -> DetectionResult:
+        """Tokenize ``texts`` (no special tokens) with a Hugging Face tokenizer, a
+        ``tokenizers.Tokenizer`` or a local tokenizer path, then :meth:`detect`."""
+        if isinstance(texts, str):
+            texts = [texts]
+        return self.detect(encode_texts(texts, tokenizer), **kwargs)
+
+    # -- serialisation --------------------------------------------------------------------
+    def to_dict(self, include_key: bool = False) -> dict[str, Any]:
+        """The config as a dict. The key is left out unless ``include_key`` (then as the derived
+        128-bit hex key, which is secret: store it like a password)."""
+        d: dict[str, Any] = {
+            "scheme": "kgw",
+            "version": 1,
+            "gamma": self.gamma,
+            "delta": self.delta,
+            "context_width": self.context_width,
+            "seeding": self.seeding,
+            "dedup": self.dedup,
+            "key_fingerprint": self.key.fingerprint,
+        }
+        if include_key:
+            d["key_hex"] = self.key.to_hex()
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any], key=None) -> KGW:
+        """Rebuild from :meth:`to_dict`; pass ``key`` when the dict holds none."""
+        d = dict(d)
+        if d.pop("scheme", "kgw") != "kgw":
+            raise ValueError("scheme: this config is not a KGW config")
+        d.pop("version", None)
+        fingerprint = d.pop("key_fingerprint", None)
+        key_hex = d.pop("key_hex", None)
+        if key is None:
+            if key_hex is None:
+                raise ValueError("key: the config holds no key; pass key=")
+            key = Key.from_hex(key_hex)
+        key = Key(key)
+        if fingerprint is not None and fingerprint != key.fingerprint:
+            raise ValueError("key: does not match the config's key_fingerprint")
+        return cls(key=key, **d)
+
+    def to_json(self, include_key: bool = False) -> str:
+        return json.dumps(self.to_dict(include_key=include_key))
+
+    @classmethod
+    def from_json(cls, s: str, key=None) -> KGW:
+        return cls.from_dict(json.loads(s), key=key)
+
+
+def encode_texts(texts, tokenizer) -> Ragged:
+    """Token ids of ``texts`` without special tokens, from any supported tokenizer."""
+    if isinstance(tokenizer, str):
+        from transformers import AutoTokenizer
+
+        tokenizer = AutoTokenizer.from_pretrained(tokenizer, local_files_only=True)
+    texts = list(texts)
+    if hasattr(tokenizer, "encode_batch"):  # tokenizers.Tokenizer
+        ids = [e.ids for e in tokenizer.encode_batch(texts, add_special_tokens=False)]
+    elif callable(tokenizer):  # transformers tokenizer
+        ids = tokenizer(texts, add_special_tokens=False)["input_ids"]
+    else:
+        raise TypeError("tokenizer: expected a transformers tokenizer, tokenizers.Tokenizer or path")
+    return as_ragged([np.asarray(i, dtype=np.int64) for i in ids], "texts")

@@ -1,0 +1,219 @@
+"""One dispatch function per operation (GUIDE section 2).
+
+``backend`` is ``"auto"`` (the default; the environment variable ``TOKENMARK_BACKEND`` overrides
+it), ``"cpu"`` (C++), ``"cuda"``, ``"triton"`` or ``"reference"`` (numpy). ``auto`` sends CUDA
+tensors to the CUDA kernels and everything else to the C++ kernels.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+from typing import Any
+
+import numpy as np
+
+from . import _C
+from .reference import kgw as _ref
+
+BACKENDS = ("auto", "cpu", "cuda", "triton", "reference")
+_LOGITS_DTYPES = {"float32": "float32", "float16": "float16", "bfloat16": "bfloat16"}
+
+
+def _is_torch(x: Any) -> bool:
+    return type(x).__module__.startswith("torch") and hasattr(x, "is_cuda")
+
+
+def _resolve_backend(backend: str, on_cuda: bool) -> str:
+    if backend not in BACKENDS:
+        raise ValueError(f"backend: expected one of {BACKENDS}, got {backend!r}")
+    if backend == "auto":
+        backend = os.environ.get("TOKENMARK_BACKEND", "auto")
+        if backend not in BACKENDS:
+            raise ValueError(f"TOKENMARK_BACKEND: expected one of {BACKENDS}, got {backend!r}")
+    if backend == "auto":
+        return "cuda" if on_cuda else "cpu"
+    if on_cuda and backend in ("cpu", "reference"):
+        raise ValueError(f"backend={backend!r} takes host memory; the tensors are on a CUDA device")
+    if not on_cuda and backend == "cuda":
+        raise ValueError("backend='cuda' needs CUDA tensors; these are in host memory")
+    return backend
+
+
+def gpu_module(backend: str):
+    """The Python side of a GPU backend (``"cuda"`` or ``"triton"``), with a clear error if absent."""
+    name = {"cuda": "tokenmark._cuda_ops", "triton": "tokenmark._triton_ops"}[backend]
+    try:
+        return importlib.import_module(name)
+    except ImportError as e:
+        raise RuntimeError(f"the {backend} backend is not available: {e}") from e
+
+
+def _host_view(x: Any, name: str) -> tuple[np.ndarray, str]:
+    """A writeable numpy view of host logits and its dtype name (bfloat16 as int16 bits)."""
+    if _is_torch(x):
+        import torch
+
+        if x.dtype == torch.bfloat16:
+            return x.view(torch.int16).numpy(), "bfloat16"
+        arr = x.numpy()
+    else:
+        arr = x
+    if not isinstance(arr, np.ndarray):
+        raise TypeError(f"{name}: expected a numpy array or torch tensor, got {type(x).__name__}")
+    dtype = _LOGITS_DTYPES.get(arr.dtype.name)
+    if dtype is None:
+        raise TypeError(f"{name}: expected float32, float16 or bfloat16, got {arr.dtype}")
+    return arr, dtype
+
+
+def _row_params(value, dtype, batch: int, name: str, width: int = 1) -> np.ndarray:
+    arr = np.ascontiguousarray(np.asarray(value, dtype=dtype))
+    arr = arr.reshape(-1) if width == 1 else arr.reshape(-1, width)
+    if arr.shape[0] not in (1, batch):
+        raise ValueError(f"{name}: expected 1 or {batch} rows, got {arr.shape[0]}")
+    return arr
+
+
+def apply_kgw_bias_(
+    logits,
+    input_ids,
+    *,
+    keys,
+    thresholds,
+    deltas,
+    width: int,
+    seeding: int,
+    enabled=None,
+    backend: str = "auto",
+):
+    """Add ``delta`` to the green logits of each row, in place, and return ``logits``.
+
+    Parameters
+    ----------
+    logits : numpy array or torch tensor ``[batch, vocab]`` (float32, float16, bfloat16)
+    input_ids : ``[batch, length]`` int32/int64 ids; the last ``width`` form each row's context.
+    keys : uint32 ``[4]`` or ``[batch, 4]`` key words (see :class:`tokenmark.Key`).
+    thresholds : uint32 scalar or ``[batch]``: ``floor(gamma * 2**32)``.
+    deltas : float scalar or ``[batch]``.
+    enabled : bool/uint8 ``[batch]`` or None; disabled rows are left alone.
+
+    Most users call :meth:`tokenmark.KGW.apply_` or the logits processor instead.
+    """
+    on_cuda = _is_torch(logits) and logits.is_cuda
+    backend = _resolve_backend(backend, on_cuda)
+    if on_cuda:
+        import torch
+
+        dev = logits.device
+        batch = logits.shape[0]
+
+        def dev_param(v, dtype, name, width=1):
+            if isinstance(v, torch.Tensor) and v.device == dev:
+                return v  # already prepared (the processor caches these)
+            host = _row_params(v, dtype, batch, name, width)
+            return torch.from_numpy(host.view(np.int32) if dtype == np.uint32 else host).to(dev)
+
+        en = None if enabled is None else dev_param(enabled, np.uint8, "enabled")
+        gpu_module(backend).apply_kgw_bias_(
+            logits,
+            input_ids,
+            dev_param(keys, np.uint32, "keys", 4),
+            dev_param(thresholds, np.uint32, "thresholds"),
+            dev_param(deltas, np.float32, "deltas"),
+            en,
+            int(width),
+            int(seeding),
+        )
+        return logits
+    if backend == "triton":
+        import torch
+
+        t = logits if _is_torch(logits) else torch.from_numpy(logits)
+        ids = input_ids if _is_torch(input_ids) else torch.from_numpy(np.asarray(input_ids))
+        batch = t.shape[0]
+        gpu_module("triton").apply_kgw_bias_(
+            t,
+            ids,
+            torch.from_numpy(_row_params(keys, np.uint32, batch, "keys", 4).view(np.int32)),
+            torch.from_numpy(_row_params(thresholds, np.uint32, batch, "thresholds").view(np.int32)),
+            torch.from_numpy(_row_params(deltas, np.float32, batch, "deltas")),
+            None
+            if enabled is None
+            else torch.from_numpy(_row_params(enabled, np.uint8, batch, "enabled")),
+            int(width),
+            int(seeding),
+        )
+        return logits
+    arr, dtype = _host_view(logits, "logits")
+    if arr.ndim != 2:
+        raise ValueError(f"logits: expected [batch, vocab], got shape {arr.shape}")
+    batch = arr.shape[0]
+    ids = input_ids.cpu().numpy() if _is_torch(input_ids) else np.asarray(input_ids)
+    if ids.dtype.kind not in "iu":
+        raise TypeError(f"input_ids: expected integer token ids, got dtype {ids.dtype}")
+    if ids.dtype not in (np.int32, np.int64):
+        ids = ids.astype(np.int64)
+    if ids.ndim != 2 or ids.shape[0] != batch:
+        raise ValueError(f"input_ids: expected shape [{batch}, length], got {ids.shape}")
+    k = _row_params(keys, np.uint32, batch, "keys", 4)
+    th = _row_params(thresholds, np.uint32, batch, "thresholds")
+    de = _row_params(deltas, np.float32, batch, "deltas")
+    en = None if enabled is None else _row_params(enabled, np.uint8, batch, "enabled")
+    if en is not None and en.shape[0] != batch:
+        en = np.broadcast_to(en, (batch,)).copy()
+    if backend == "reference":
+        arr[...] = _ref.apply_kgw_bias(arr, ids, k, th, de, en, int(width), int(seeding), dtype)
+    else:
+        _C.apply_kgw_bias_(arr, dtype, ids, k, th, de, en, int(width), int(seeding))
+    return logits
+
+
+def score_kgw(
+    tokens,
+    offsets,
+    *,
+    key,
+    threshold: int,
+    width: int,
+    seeding: int,
+    dedup: bool = True,
+    prefix_lengths=None,
+    want_flags: bool = False,
+    backend: str = "auto",
+):
+    """Count scored and green tokens per document of a flat ragged batch.
+
+    ``tokens`` int32 ``[n_tokens]`` and ``offsets`` int64 ``[n_docs + 1]`` as numpy arrays (or
+    torch tensors; CUDA tensors go to the GPU kernels and results stay on the device). Returns
+    ``(n_scored, n_green, green, counted)``; the flags are None unless ``want_flags``.
+    """
+    on_cuda = _is_torch(tokens) and tokens.is_cuda
+    backend = _resolve_backend(backend, on_cuda)
+    key_words = np.asarray(key, dtype=np.uint32).reshape(4)
+    if on_cuda or backend == "triton":
+        import torch
+
+        def t(x):
+            return x if x is None or _is_torch(x) else torch.from_numpy(np.asarray(x))
+
+        return gpu_module(backend).score_kgw(
+            t(tokens),
+            t(offsets),
+            t(prefix_lengths),
+            tuple(int(w) for w in key_words),
+            int(threshold),
+            int(width),
+            int(seeding),
+            bool(dedup),
+            bool(want_flags),
+        )
+    tok = tokens.numpy() if _is_torch(tokens) else np.asarray(tokens)
+    off = offsets.numpy() if _is_torch(offsets) else np.asarray(offsets)
+    pre = prefix_lengths.numpy() if _is_torch(prefix_lengths) else prefix_lengths
+    if backend == "reference":
+        out = _ref.score_kgw(tok, off, pre, key_words, threshold, width, seeding, dedup)
+        return out if want_flags else (out[0], out[1], None, None)
+    return _C.score_kgw(
+        tok, off, pre, key_words, int(threshold), int(width), int(seeding), bool(dedup), want_flags
+    )
