@@ -45,8 +45,10 @@ void apply_kgw_bias(py::array logits, const std::string& logits_dtype, py::array
   require_ndim(logits, "logits", 2);
   if (!logits.writeable()) fail_value("logits: must be writeable (the bias is applied in place)");
   const int64_t esize = logits.itemsize();
-  if (logits.shape(1) > 1 && logits.strides(1) != esize) fail_value("logits: rows must be contiguous");
-  if (logits.strides(0) % esize != 0 || logits.strides(0) < 0) fail_value("logits: unsupported row stride");
+  // Empty arrays carry arbitrary strides; there is nothing to address in them.
+  const bool empty = logits.size() == 0;
+  if (!empty && logits.shape(1) > 1 && logits.strides(1) != esize) fail_value("logits: rows must be contiguous");
+  if (!empty && (logits.strides(0) % esize != 0 || logits.strides(0) < 0)) fail_value("logits: unsupported row stride");
   a.logits = logits.mutable_data();
   a.batch = logits.shape(0);
   a.vocab = logits.shape(1);
@@ -64,7 +66,12 @@ void apply_kgw_bias(py::array logits, const std::string& logits_dtype, py::array
     fail_type("input_ids: expected dtype int32 or int64, got " + std::string(py::str(input_ids.dtype())));
   }
   const int64_t isize = input_ids.itemsize();
-  if (input_ids.shape(1) > 1 && input_ids.strides(1) != isize) fail_value("input_ids: rows must be contiguous");
+  if (input_ids.size() > 0 && input_ids.shape(1) > 1 && input_ids.strides(1) != isize) {
+    fail_value("input_ids: rows must be contiguous");
+  }
+  if (input_ids.size() > 0 && (input_ids.strides(0) % isize != 0 || input_ids.strides(0) < 0)) {
+    fail_value("input_ids: unsupported row stride");
+  }
   a.input_ids = input_ids.data();
   a.ids_len = input_ids.shape(1);
   a.ids_row_stride = input_ids.shape(0) > 1 ? input_ids.strides(0) / isize : a.ids_len;

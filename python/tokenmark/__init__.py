@@ -9,6 +9,7 @@ KGW(key=Key(<secret>, fingerprint=...), gamma=0.25, delta=2.0, context_width=4, 
 from ._inputs import Ragged
 from ._key import Key
 from .kgw import KGW, DetectionResult
+from ._info import info
 from .ops import apply_kgw_bias_, score_kgw
 
 __version__ = "0.1.0"
@@ -19,6 +20,7 @@ __all__ = [
     "Key",
     "Ragged",
     "apply_kgw_bias_",
+    "info",
     "score_kgw",
     "__version__",
 ]

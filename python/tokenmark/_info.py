@@ -1,0 +1,35 @@
+"""What this installation can do: compiled backends, CUDA archs, versions."""
+
+from __future__ import annotations
+
+import importlib
+import platform
+from typing import Any
+
+
+def info() -> dict[str, Any]:
+    from . import _C, __version__
+
+    out: dict[str, Any] = {
+        "tokenmark": __version__,
+        "python": platform.python_version(),
+        "cpu": _C.info(),
+    }
+    try:
+        from . import _cuda
+
+        out["cuda"] = {"built": True, **_cuda.info()}
+    except ImportError as e:
+        out["cuda"] = {"built": False, "reason": str(e)}
+    for mod in ("numpy", "scipy", "torch", "triton", "transformers"):
+        try:
+            out[mod] = importlib.import_module(mod).__version__
+        except ImportError:
+            out[mod] = None
+    try:
+        import torch
+
+        out["cuda_device"] = torch.cuda.get_device_name() if torch.cuda.is_available() else None
+    except ImportError:
+        pass
+    return out

@@ -1,0 +1,24 @@
+import numpy as np
+import pytest
+
+GOLDEN_HINT = (
+    "The golden vectors freeze which tokens are green in text users have ALREADY watermarked: "
+    "a change here breaks detection of that text. If the change is deliberate (a new, versioned "
+    "PRF), regenerate with `python tests/data/make_golden.py` and say so in the release notes."
+)
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(1234)
+
+
+def cuda_available() -> bool:
+    try:
+        import torch
+    except ImportError:
+        return False
+    return torch.cuda.is_available()
+
+
+gpu = pytest.mark.skipif(not cuda_available(), reason="no CUDA device")
