@@ -1,0 +1,211 @@
+"""Bad input gets a clear Python error naming the argument: never a crash, hang or wrong score."""
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import tokenmark as tm
+from tokenmark import _C
+
+KEY = tm.Key(b"k").words
+THR = int(0.25 * 2**32)
+
+
+def score(tokens, offsets, prefix=None, **kw):
+    args = dict(key=KEY, threshold=THR, width=4, seeding=0, dedup=True, want_flags=False)
+    args.update(kw)
+    return _C.score_kgw(tokens, offsets, prefix, args["key"], args["threshold"], args["width"],
+                        args["seeding"], args["dedup"], args["want_flags"])
+
+
+@pytest.mark.parametrize(
+    "seqs,match",
+    [
+        ([[1, 2, -3]], r"sequences\[0\]: token ids must be >= 0"),
+        ([[1, 2, 2**31]], r"sequences\[0\]: token ids must be < 2\^31"),
+        ([[1.5, 2.0]], r"sequences\[0\]: token ids must be integers"),
+        ([[[1, 2]]], r"sequences\[0\]: expected a 1-D sequence"),
+        (["some text"], r"got a string \(use detect_text\)"),
+        ("some text", r"got a string \(use detect_text\)"),
+        ([[np.nan, 1]], "integers"),
+    ],
+)
+def test_detect_rejects_bad_tokens(seqs, match):
+    with pytest.raises((ValueError, TypeError), match=match):
+        tm.KGW(key=b"k").detect(seqs)
+
+
+def test_empty_batches_and_documents_are_documented_results():
+    wm = tm.KGW(key=b"k")
+    res = wm.detect([])
+    assert len(res) == 0
+    res = wm.detect([[], [1, 2, 3]])
+    assert res.n_scored.tolist() == [0, 0]
+    assert res.p_value.tolist() == [1.0, 1.0] and res.z.tolist() == [0.0, 0.0]
+
+
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        (dict(gamma=0.0), "gamma"),
+        (dict(gamma=1.0), "gamma"),
+        (dict(gamma=float("nan")), "gamma"),
+        (dict(gamma=1e-12), "gamma"),
+        (dict(delta=float("inf")), "delta"),
+        (dict(delta=float("nan")), "delta"),
+        (dict(context_width=-1), "context_width"),
+        (dict(context_width=2.5), "context_width"),
+        (dict(seeding="left"), "seeding"),
+    ],
+)
+def test_scheme_rejects_bad_parameters(kwargs, match):
+    with pytest.raises((ValueError, TypeError), match=match):
+        tm.KGW(key=b"k", **kwargs)
+
+
+@pytest.mark.parametrize("material", [b"", "", -1, 1.5, None, True])
+def test_key_rejects_bad_material(material):
+    with pytest.raises((ValueError, TypeError), match="key"):
+        tm.Key(material)
+
+
+def test_secret_never_printed():
+    secret = "hunter2-super-secret"
+    wm = tm.KGW(key=secret)
+    texts = [repr(wm), str(wm), repr(wm.key), str(wm.key), wm.to_json(), repr(wm.logits_processor())]
+    for t in texts:
+        assert secret not in t and wm.key.to_hex() not in t
+    with pytest.raises(ValueError) as e:
+        tm.KGW.from_dict(wm.to_dict(), key="another key")
+    assert secret not in str(e.value)
+
+
+@pytest.mark.parametrize(
+    "tokens,offsets,match",
+    [
+        (np.array([1, 2, 3], np.int32), np.array([0, 2], np.int64), "last entry"),
+        (np.array([1, 2, 3], np.int32), np.array([1, 3], np.int64), "start at 0"),
+        (np.array([1, 2, 3], np.int32), np.array([0, 3, 2, 3], np.int64), "non-decreasing"),
+        (np.array([1, 2, 3], np.int32), np.array([], np.int64), "at least one"),
+        (np.array([1, -2, 3], np.int32), np.array([0, 3], np.int64), "tokens"),
+        (np.array([1, 2, 3], np.int64), np.array([0, 3], np.int64), "tokens: expected dtype int32"),
+        (np.array([1, 2, 3], np.int32), np.array([0, 3], np.int32), "offsets: expected dtype int64"),
+        (np.array([[1, 2, 3]], np.int32), np.array([0, 3], np.int64), "tokens: expected 1 dim"),
+    ],
+)
+def test_binding_rejects_bad_ragged(tokens, offsets, match):
+    with pytest.raises((ValueError, TypeError), match=match):
+        score(tokens, offsets)
+
+
+def test_binding_rejects_bad_parameters():
+    t, o = np.array([1, 2, 3, 4, 5], np.int32), np.array([0, 5], np.int64)
+    with pytest.raises(ValueError, match="threshold"):
+        score(t, o, threshold=0)
+    with pytest.raises(ValueError, match="threshold"):
+        score(t, o, threshold=2**32)
+    with pytest.raises(ValueError, match="seeding"):
+        score(t, o, seeding=7)
+    with pytest.raises(ValueError, match="context_width"):
+        score(t, o, width=-1)
+    with pytest.raises(ValueError, match="key"):
+        score(t, o, key=np.zeros(3, np.uint32))
+    with pytest.raises(ValueError, match="prefix_lengths"):
+        score(t, o, prefix=np.array([-1], np.int64))
+    with pytest.raises(ValueError, match="prefix_lengths"):
+        score(t, o, prefix=np.array([1, 2], np.int64))
+
+
+def test_bias_rejects_bad_arguments():
+    wm = tm.KGW(key=b"k")
+    logits = np.zeros((2, 10), np.float32)
+    with pytest.raises(ValueError, match="input_ids"):
+        wm.apply_(logits, np.zeros((3, 5), np.int64))
+    with pytest.raises(TypeError, match="input_ids"):
+        wm.apply_(logits, np.zeros((2, 5), np.float32))
+    with pytest.raises(ValueError, match="input_ids"):
+        wm.apply_(logits, np.full((2, 5), -1, np.int64))
+    with pytest.raises(TypeError, match="logits"):
+        wm.apply_(np.zeros((2, 10), np.float64), np.zeros((2, 5), np.int64))
+    with pytest.raises(ValueError, match="logits"):
+        wm.apply_(np.zeros(10, np.float32), np.zeros((1, 5), np.int64))
+    ro = np.zeros((2, 10), np.float32)
+    ro.setflags(write=False)
+    with pytest.raises(ValueError, match="writeable"):
+        wm.apply_(ro, np.zeros((2, 5), np.int64))
+    with pytest.raises(ValueError, match="deltas"):
+        tm.apply_kgw_bias_(logits, np.zeros((2, 5), np.int64), keys=KEY, thresholds=THR,
+                           deltas=np.nan, width=4, seeding=0)
+    with pytest.raises(ValueError, match="deltas"):
+        tm.apply_kgw_bias_(logits, np.zeros((2, 5), np.int64), keys=KEY, thresholds=THR,
+                           deltas=[1.0, 2.0, 3.0], width=4, seeding=0)
+    with pytest.raises(ValueError, match="backend"):
+        wm.apply_(logits, np.zeros((2, 5), np.int64), backend="gpu")
+    with pytest.raises(ValueError, match="CUDA"):
+        wm.apply_(logits, np.zeros((2, 5), np.int64), backend="cuda")
+
+
+def test_bias_keeps_neg_inf_and_invents_no_nan():
+    x = np.array([[-np.inf] * 64 + [0.0] * 64], np.float32)
+    tm.KGW(key=b"k", delta=5.0).apply_(x, np.array([[1, 2, 3, 4]]))
+    assert np.isneginf(x[0, :64]).all() and not np.isnan(x).any()
+
+
+# -- fuzzing the binding boundary: any input gives a result or a Python exception -----------
+
+arrays = st.sampled_from([np.int32, np.int64, np.uint32, np.float32, np.int8])
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    tok_dtype=arrays,
+    off_dtype=arrays,
+    tokens=st.lists(st.integers(-(2**33), 2**33), max_size=40),
+    offsets=st.lists(st.integers(-5, 50), max_size=8),
+    prefix=st.one_of(st.none(), st.lists(st.integers(-3, 60), max_size=8)),
+    width=st.integers(-2, 10),
+    seeding=st.integers(-1, 2),
+    threshold=st.integers(-1, 2**32 + 1),
+    dedup=st.booleans(),
+    flags=st.booleans(),
+)
+def test_fuzz_score_binding(tok_dtype, off_dtype, tokens, offsets, prefix, width, seeding,
+                            threshold, dedup, flags):
+    with np.errstate(all="ignore"):
+        t = np.array(tokens).astype(tok_dtype)
+        o = np.array(offsets).astype(off_dtype)
+    p = None if prefix is None else np.array(prefix, np.int64)
+    try:
+        out = _C.score_kgw(t, o, p, KEY, threshold, width, seeding, dedup, flags)
+    except (ValueError, TypeError):
+        return
+    # Accepted input: results are consistent.
+    n_scored, n_green = out[0], out[1]
+    assert (n_green <= n_scored).all() and (n_green >= 0).all()
+    assert len(n_scored) == len(o) - 1
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    shape=st.tuples(st.integers(0, 4), st.integers(0, 70)),
+    ids_shape=st.tuples(st.integers(0, 5), st.integers(0, 8)),
+    dtype=st.sampled_from(["float32", "float16", "bfloat16", "int8"]),
+    ids=st.integers(-3, 2**31 + 3),
+    width=st.integers(-1, 9),
+    nkeys=st.integers(0, 5),
+    delta=st.sampled_from([0.0, 1.5, float("nan"), float("inf")]),
+    threshold=st.integers(0, 2**32 - 1),
+)
+def test_fuzz_bias_binding(shape, ids_shape, dtype, ids, width, nkeys, delta, threshold):
+    np_dtype = {"float32": np.float32, "float16": np.float16, "bfloat16": np.uint16,
+                "int8": np.int8}[dtype]
+    logits = np.zeros(shape, np_dtype)
+    input_ids = np.full(ids_shape, ids, np.int64)
+    keys = np.zeros((nkeys, 4), np.uint32)
+    try:
+        _C.apply_kgw_bias_(logits, dtype, input_ids, keys, np.array([threshold], np.uint32),
+                           np.array([delta], np.float32), None, width, 0)
+    except (ValueError, TypeError):
+        return
+    assert np.isfinite(delta) and threshold > 0

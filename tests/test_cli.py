@@ -1,0 +1,61 @@
+"""The command line: detect from JSONL / stdin, info, and the demo."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+
+import tokenmark as tm
+from tokenmark.cli import main
+
+
+def test_detect_token_jsonl(tmp_path, capsys, monkeypatch):
+    rng = np.random.default_rng(0)
+    wm = tm.KGW(key=b"cli key", delta=4.0)
+    docs = [rng.integers(0, 1000, 60).tolist() for _ in range(3)]
+    path = tmp_path / "in.jsonl"
+    path.write_text("".join(json.dumps({"id": i, "tokens": d}) + "\n" for i, d in enumerate(docs)))
+    monkeypatch.setenv("TOKENMARK_KEY", "cli key")
+    assert main(["detect", str(path)]) == 0
+    lines = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
+    want = wm.detect(docs).to_records()
+    assert [x["id"] for x in lines] == [0, 1, 2]
+    for got, w in zip(lines, want):
+        assert got["n_green"] == w["n_green"] and got["p_value"] == w["p_value"]
+
+
+def test_detect_needs_a_key_and_never_takes_it_on_the_command_line(tmp_path, monkeypatch):
+    monkeypatch.delenv("TOKENMARK_KEY", raising=False)
+    path = tmp_path / "in.jsonl"
+    path.write_text('{"tokens": [1, 2, 3]}\n')
+    try:
+        main(["detect", str(path)])
+    except SystemExit as e:
+        assert "TOKENMARK_KEY" in str(e)
+    else:
+        raise AssertionError("detect ran without a key")
+
+
+def test_detect_key_file_and_config(tmp_path, capsys):
+    wm = tm.KGW(key=b"file key", gamma=0.5, context_width=2, seeding="minhash")
+    (tmp_path / "key").write_bytes(b"file key\n")
+    (tmp_path / "cfg.json").write_text(wm.to_json())
+    (tmp_path / "in.jsonl").write_text('{"tokens": [5, 6, 7, 8, 9, 10, 11]}\n')
+    assert main(["detect", str(tmp_path / "in.jsonl"), "--key-file", str(tmp_path / "key"),
+                 "--config", str(tmp_path / "cfg.json")]) == 0
+    rec = json.loads(capsys.readouterr().out)
+    assert rec["n_green"] == int(wm.detect([[5, 6, 7, 8, 9, 10, 11]]).n_green[0])
+
+
+def test_info_runs_as_a_module():
+    out = subprocess.run([sys.executable, "-m", "tokenmark", "info"], capture_output=True,
+                         text=True, check=True)
+    info = json.loads(out.stdout)
+    assert info["cpu"]["openmp_max_threads"] >= 1 and "cuda" in info
+
+
+def test_demo_runs(capsys):
+    assert main(["demo", "--n", "2", "--new-tokens", "30"]) == 0
+    out = capsys.readouterr().out
+    assert "watermarked" in out and "plain" in out
