@@ -28,7 +28,7 @@ struct RowParams {
 // (batch 1, vocab 150k) over both cores.
 constexpr int64_t kTile = 8192;
 // Below this many logits the threads cost more than they save.
-constexpr int64_t kParallelMin = 1 << 15;
+constexpr int64_t kParallelMin = 1 << 13;
 
 inline void bias_one(float* x, float delta) {
   if (!std::isnan(*x)) *x = *x + delta;
