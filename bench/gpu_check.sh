@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# The prepared GPU check: runs unattended on a CUDA machine with no internet access (torch,
+# triton, pybind11, scikit-build-core, cmake, ninja and nvcc installed). Builds tokenmark with
+# CUDA for this GPU, runs the GPU tests and the GPU benchmarks, and writes logs and a summary
+# under $OUT (default ./gpu_out). About 6-8 minutes on an H100.
+#
+#   bash bench/gpu_check.sh            # everything
+#   STEPS="build tests" bash bench/gpu_check.sh
+set -uo pipefail
+cd "$(dirname "$0")/.."
+OUT="${OUT:-$PWD/gpu_out}"
+mkdir -p "$OUT"
+STEPS="${STEPS:-build tests kernels generate}"
+SUMMARY="$OUT/summary.md"
+PY="${PYTHON:-python3}"
+export PYTHONUNBUFFERED=1
+status=0
+
+step() {  # step NAME TIMEOUT CMD...: run, log to $OUT/NAME.log, record pass/fail
+  local name=$1 limit=$2
+  shift 2
+  local t0=$SECONDS
+  echo "=== $name: $*"
+  timeout "$limit" "$@" >"$OUT/$name.log" 2>&1
+  local rc=$?
+  tail -n 25 "$OUT/$name.log"
+  echo "| $name | $([ $rc -eq 0 ] && echo ok || echo "FAILED (rc $rc)") | $((SECONDS - t0)) s |" >>"$SUMMARY"
+  [ $rc -eq 0 ] || status=1
+  return $rc
+}
+
+{
+  echo "# tokenmark GPU check"
+  echo
+  nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>/dev/null
+  echo
+  echo "| step | result | time |"
+  echo "|---|---|---|"
+} >"$SUMMARY"
+
+arch=$("$PY" -c "import torch; p=torch.cuda.get_device_capability(); print(f'{p[0]}{p[1]}')")
+if [[ " $STEPS " == *" build "* ]]; then
+  step build 420 env TOKENMARK_CUDA=ON CMAKE_ARGS="-DCMAKE_CUDA_ARCHITECTURES=${arch}" \
+    "$PY" -m pip install --no-build-isolation --no-deps --no-index . || { cat "$SUMMARY"; exit 1; }
+fi
+"$PY" -m tokenmark info | tee "$OUT/info.json"
+if [[ " $STEPS " == *" tests "* ]]; then
+  # The GPU-marked tests (CUDA and compiled Triton vs the reference, graph capture), then the
+  # CPU suite minus the Triton interpreter tests (they are CI's job).
+  step gpu_tests 300 "$PY" -m pytest -q -m gpu tests -p no:cacheprovider
+fi
+if [[ " $STEPS " == *" kernels "* ]]; then
+  step bench_kernels 300 "$PY" bench/bench_gpu_kgw.py --backends cuda,triton --out "$OUT/gpu_results.md"
+fi
+if [[ " $STEPS " == *" generate "* ]]; then
+  step bench_generate 300 "$PY" bench/bench_gpu_generate.py --out "$OUT/gpu_results.md"
+fi
+cat "$SUMMARY"
+[ -f "$OUT/gpu_results.md" ] && cat "$OUT/gpu_results.md"
+exit $status
