@@ -1,5 +1,7 @@
 // The `_C` extension: numpy buffers in, validated, pointers out to the CPU kernels.
+#if defined(_OPENMP)
 #include <omp.h>
+#endif
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
@@ -185,7 +187,11 @@ py::dict info() {
   py::dict d;
   d["avx2"] = cpu::avx2_available();
   d["simd_enabled"] = cpu::simd_enabled();
+#if defined(_OPENMP)
   d["openmp_max_threads"] = omp_get_max_threads();
+#else
+  d["openmp_max_threads"] = 1;
+#endif
 #if defined(__VERSION__)
   d["compiler"] = std::string(__VERSION__);
 #endif
