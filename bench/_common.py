@@ -44,7 +44,10 @@ def machine() -> str:
 def git_sha() -> str:
     try:
         return subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True,
+            ["git", "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            check=True,
             cwd=Path(__file__).parent,
         ).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
@@ -53,12 +56,14 @@ def git_sha() -> str:
 
 def versions() -> str:
     import numpy
+    import tokenmark
     import torch
 
-    import tokenmark
-
-    parts = [f"tokenmark {tokenmark.__version__}", f"numpy {numpy.__version__}",
-             f"torch {torch.__version__}"]
+    parts = [
+        f"tokenmark {tokenmark.__version__}",
+        f"numpy {numpy.__version__}",
+        f"torch {torch.__version__}",
+    ]
     try:
         import transformers
 
@@ -77,9 +82,8 @@ def markdown_table(header: list[str], rows: list[list[object]]) -> str:
 def record(title: str, table: str, notes: str = "", path: Path | None = None) -> None:
     """Print the table and append it, with machine, versions, sha and date, to RESULTS.md."""
     stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    block = (
-        f"\n### {title}\n\n{stamp}; {machine()}; {versions()}; git {git_sha()}\n\n{table}\n"
-        + (f"\n{notes}\n" if notes else "")
+    block = f"\n### {title}\n\n{stamp}; {machine()}; {versions()}; git {git_sha()}\n\n{table}\n" + (
+        f"\n{notes}\n" if notes else ""
     )
     print(block)
     with open(path or RESULTS, "a", encoding="utf-8") as f:

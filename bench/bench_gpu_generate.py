@@ -19,18 +19,25 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _common import markdown_table, record  # noqa: E402
-
 import tokenmark as tm  # noqa: E402
+from _common import markdown_table, record  # noqa: E402
 
 
 def build_model(vocab: int):
     from transformers import LlamaConfig, LlamaForCausalLM
 
     cfg = LlamaConfig(
-        vocab_size=vocab, hidden_size=2048, intermediate_size=8192, num_hidden_layers=16,
-        num_attention_heads=32, num_key_value_heads=8, max_position_embeddings=4096,
-        tie_word_embeddings=True, pad_token_id=0, bos_token_id=1, eos_token_id=2,
+        vocab_size=vocab,
+        hidden_size=2048,
+        intermediate_size=8192,
+        num_hidden_layers=16,
+        num_attention_heads=32,
+        num_key_value_heads=8,
+        max_position_embeddings=4096,
+        tie_word_embeddings=True,
+        pad_token_id=0,
+        bos_token_id=1,
+        eos_token_id=2,
     )
     torch.manual_seed(0)
     with torch.device("cuda"):
@@ -56,11 +63,18 @@ def main() -> None:
     variants = {
         "none": [],
         "tokenmark KGW": [wm.logits_processor()],
-        "transformers KGW": [WatermarkLogitsProcessor(vocab, "cuda", greenlist_ratio=0.25, bias=2.0)],
+        "transformers KGW": [
+            WatermarkLogitsProcessor(vocab, "cuda", greenlist_ratio=0.25, bias=2.0)
+        ],
     }
-    kw = dict(attention_mask=torch.ones_like(prompts), do_sample=True,
-              max_new_tokens=args.new_tokens, min_new_tokens=args.new_tokens, pad_token_id=0,
-              eos_token_id=None)
+    kw = dict(
+        attention_mask=torch.ones_like(prompts),
+        do_sample=True,
+        max_new_tokens=args.new_tokens,
+        min_new_tokens=args.new_tokens,
+        pad_token_id=0,
+        eos_token_id=None,
+    )
     per_step: dict[str, list[float]] = {k: [] for k in variants}
     with torch.no_grad():
         model.generate(prompts, **dict(kw, max_new_tokens=4, min_new_tokens=4))  # warm-up
@@ -75,8 +89,9 @@ def main() -> None:
     rows = []
     for name, ts in per_step.items():
         m = statistics.median(ts)
-        rows.append([name, f"{m * 1e3:.2f}", f"{(m - base) * 1e3:+.3f}",
-                     f"{(m / base - 1) * 100:+.2f}%"])
+        rows.append(
+            [name, f"{m * 1e3:.2f}", f"{(m - base) * 1e3:+.3f}", f"{(m / base - 1) * 100:+.2f}%"]
+        )
         print(rows[-1], flush=True)
     table = markdown_table(["processor", "ms / step (median)", "added ms", "added"], rows)
     notes = (
@@ -85,8 +100,12 @@ def main() -> None:
         f"{args.new_tokens} new tokens, sampling; median over {args.rounds} interleaved rounds. "
         "The step includes transformers' own per-step Python overhead."
     )
-    record("GPU: decode step with and without the watermark (`generate`)", table, notes,
-           Path(args.out) if args.out else None)
+    record(
+        "GPU: decode step with and without the watermark (`generate`)",
+        table,
+        notes,
+        Path(args.out) if args.out else None,
+    )
 
 
 if __name__ == "__main__":

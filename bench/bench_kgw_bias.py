@@ -16,9 +16,8 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _common import markdown_table, median_time, record  # noqa: E402
-
 import tokenmark as tm  # noqa: E402
+from _common import markdown_table, median_time, record  # noqa: E402
 
 
 def main() -> None:
@@ -52,16 +51,31 @@ def main() -> None:
                     hf = WatermarkLogitsProcessor(vocab, "cpu", greenlist_ratio=0.25, bias=2.0)
                     t_hf = median_time(lambda: hf(ids, x), min_time=0.3, max_reps=20)
                 gbs = 2 * x.numel() * x.element_size() / t_tm / 1e9
-                rows.append([
-                    str(dtype).replace("torch.", ""), batch, vocab,
-                    f"{t_tm * 1e6:.1f}", f"{gbs:.1f}", f"{t_floor * 1e6:.1f}",
-                    f"{t_tm / t_floor:.2f}",
-                    "n/a" if t_hf != t_hf else f"{t_hf * 1e6:.0f}",
-                    "n/a" if t_hf != t_hf else f"{t_hf / t_tm:.0f}x",
-                ])
+                rows.append(
+                    [
+                        str(dtype).replace("torch.", ""),
+                        batch,
+                        vocab,
+                        f"{t_tm * 1e6:.1f}",
+                        f"{gbs:.1f}",
+                        f"{t_floor * 1e6:.1f}",
+                        f"{t_tm / t_floor:.2f}",
+                        "n/a" if t_hf != t_hf else f"{t_hf * 1e6:.0f}",
+                        "n/a" if t_hf != t_hf else f"{t_hf / t_tm:.0f}x",
+                    ]
+                )
                 print(rows[-1], flush=True)
-    header = ["dtype", "batch", "vocab", "tokenmark us", "GB/s (r+w)", "torch.add floor us",
-              "tokenmark / floor", "transformers us", "transformers / tokenmark"]
+    header = [
+        "dtype",
+        "batch",
+        "vocab",
+        "tokenmark us",
+        "GB/s (r+w)",
+        "torch.add floor us",
+        "tokenmark / floor",
+        "transformers us",
+        "transformers / tokenmark",
+    ]
     table = markdown_table(header, rows)
     notes = (
         "tokenmark: `KGWLogitsProcessor.__call__` (Python dispatch included), context width 4. "

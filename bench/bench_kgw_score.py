@@ -17,9 +17,8 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _common import markdown_table, median_time, record  # noqa: E402
-
 import tokenmark as tm  # noqa: E402
+from _common import markdown_table, median_time, record  # noqa: E402
 
 
 def transformers_tokens_per_s(vocab: int, n_docs: int, length: int) -> float:
@@ -27,8 +26,9 @@ def transformers_tokens_per_s(vocab: int, n_docs: int, length: int) -> float:
     from transformers import LlamaConfig, WatermarkDetector, WatermarkingConfig
 
     cfg = LlamaConfig(vocab_size=vocab, bos_token_id=1)
-    det = WatermarkDetector(cfg, "cpu", WatermarkingConfig(greenlist_ratio=0.25, bias=2.0),
-                            ignore_repeated_ngrams=False)
+    det = WatermarkDetector(
+        cfg, "cpu", WatermarkingConfig(greenlist_ratio=0.25, bias=2.0), ignore_repeated_ngrams=False
+    )
     ids = torch.randint(3, vocab, (n_docs, length))
     t0 = time.perf_counter()
     det(ids)
@@ -57,14 +57,31 @@ def main() -> None:
             wm = tm.KGW(key=b"bench", context_width=4, seeding=seeding, dedup=dedup)
             t = median_time(lambda: wm.detect(docs), min_time=1.0, max_reps=15)
             tps = n / t
-            rows.append([
-                seeding, "yes" if dedup else "no", f"{n:,}", f"{t * 1e3:.1f}",
-                f"{tps / 1e6:.0f}M", f"{n / t_read / 1e6:.0f}M", f"{t / t_read:.1f}",
-                f"{hf_tps / 1e3:.1f}k", f"{tps / hf_tps:,.0f}x",
-            ])
+            rows.append(
+                [
+                    seeding,
+                    "yes" if dedup else "no",
+                    f"{n:,}",
+                    f"{t * 1e3:.1f}",
+                    f"{tps / 1e6:.0f}M",
+                    f"{n / t_read / 1e6:.0f}M",
+                    f"{t / t_read:.1f}",
+                    f"{hf_tps / 1e3:.1f}k",
+                    f"{tps / hf_tps:,.0f}x",
+                ]
+            )
             print(rows[-1], flush=True)
-    header = ["seeding", "dedup", "tokens", "ms", "tokenmark tok/s", "read floor tok/s",
-              "tokenmark / floor", "transformers tok/s", "tokenmark / transformers"]
+    header = [
+        "seeding",
+        "dedup",
+        "tokens",
+        "ms",
+        "tokenmark tok/s",
+        "read floor tok/s",
+        "tokenmark / floor",
+        "transformers tok/s",
+        "tokenmark / transformers",
+    ]
     notes = (
         f"Documents of {args.doc_len} tokens, context width 4, gamma 0.25, end to end "
         "(`KGW.detect` on a `Ragged` of int32 ids: validation, kernel, exact binomial p-values). "

@@ -5,9 +5,8 @@ import pickle
 
 import numpy as np
 import pytest
-import torch
-
 import tokenmark as tm
+import torch
 
 
 def test_config_roundtrip_and_equality():
@@ -35,10 +34,18 @@ def test_input_forms_agree():
     rows = rng.integers(0, 5000, (4, 50))
     wm = tm.KGW(key=b"k")
     ref = wm.detect([list(r) for r in rows])
-    for form in (rows, rows.astype(np.int32), torch.from_numpy(rows), [torch.from_numpy(r) for r in rows],
-                 tm.Ragged.from_sequences(rows), (r for r in rows)):
+    for form in (
+        rows,
+        rows.astype(np.int32),
+        torch.from_numpy(rows),
+        [torch.from_numpy(r) for r in rows],
+        tm.Ragged.from_sequences(rows),
+        (r for r in rows),
+    ):
         res = wm.detect(form)
-        assert np.array_equal(res.n_green, ref.n_green) and np.array_equal(res.n_scored, ref.n_scored)
+        assert np.array_equal(res.n_green, ref.n_green) and np.array_equal(
+            res.n_scored, ref.n_scored
+        )
 
 
 @pytest.mark.parametrize("seeding", ["prev", "minhash"])
@@ -81,8 +88,9 @@ def test_detect_text_with_a_local_tokenizer(tmp_path):
 
     tok = Tokenizer(models.WordLevel(unk_token="[UNK]"))
     tok.pre_tokenizer = pre_tokenizers.Whitespace()
-    tok.train_from_iterator(["the cat sat on the mat", "a dog ran"],
-                            trainers.WordLevelTrainer(special_tokens=["[UNK]"]))
+    tok.train_from_iterator(
+        ["the cat sat on the mat", "a dog ran"], trainers.WordLevelTrainer(special_tokens=["[UNK]"])
+    )
     wm = tm.KGW(key=b"k", context_width=1)
     res = wm.detect_text(["the cat sat on the mat", "a dog"], tok)
     # 6 and 2 words, width 1: 5 and 1 scored pairs ("the" repeats, but after other words).

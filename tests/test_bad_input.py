@@ -2,10 +2,9 @@
 
 import numpy as np
 import pytest
+import tokenmark as tm
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
-import tokenmark as tm
 from tokenmark import _C
 
 KEY = tm.Key(b"k").words
@@ -15,8 +14,17 @@ THR = int(0.25 * 2**32)
 def score(tokens, offsets, prefix=None, **kw):
     args = dict(key=KEY, threshold=THR, width=4, seeding=0, dedup=True, want_flags=False)
     args.update(kw)
-    return _C.score_kgw(tokens, offsets, prefix, args["key"], args["threshold"], args["width"],
-                        args["seeding"], args["dedup"], args["want_flags"])
+    return _C.score_kgw(
+        tokens,
+        offsets,
+        prefix,
+        args["key"],
+        args["threshold"],
+        args["width"],
+        args["seeding"],
+        args["dedup"],
+        args["want_flags"],
+    )
 
 
 @pytest.mark.parametrize(
@@ -73,7 +81,14 @@ def test_key_rejects_bad_material(material):
 def test_secret_never_printed():
     secret = "hunter2-super-secret"
     wm = tm.KGW(key=secret)
-    texts = [repr(wm), str(wm), repr(wm.key), str(wm.key), wm.to_json(), repr(wm.logits_processor())]
+    texts = [
+        repr(wm),
+        str(wm),
+        repr(wm.key),
+        str(wm.key),
+        wm.to_json(),
+        repr(wm.logits_processor()),
+    ]
     for t in texts:
         assert secret not in t and wm.key.to_hex() not in t
     with pytest.raises(ValueError) as e:
@@ -90,7 +105,11 @@ def test_secret_never_printed():
         (np.array([1, 2, 3], np.int32), np.array([], np.int64), "at least one"),
         (np.array([1, -2, 3], np.int32), np.array([0, 3], np.int64), "tokens"),
         (np.array([1, 2, 3], np.int64), np.array([0, 3], np.int64), "tokens: expected dtype int32"),
-        (np.array([1, 2, 3], np.int32), np.array([0, 3], np.int32), "offsets: expected dtype int64"),
+        (
+            np.array([1, 2, 3], np.int32),
+            np.array([0, 3], np.int32),
+            "offsets: expected dtype int64",
+        ),
         (np.array([[1, 2, 3]], np.int32), np.array([0, 3], np.int64), "tokens: expected 1 dim"),
     ],
 )
@@ -135,11 +154,25 @@ def test_bias_rejects_bad_arguments():
     with pytest.raises(ValueError, match="writeable"):
         wm.apply_(ro, np.zeros((2, 5), np.int64))
     with pytest.raises(ValueError, match="deltas"):
-        tm.apply_kgw_bias_(logits, np.zeros((2, 5), np.int64), keys=KEY, thresholds=THR,
-                           deltas=np.nan, width=4, seeding=0)
+        tm.apply_kgw_bias_(
+            logits,
+            np.zeros((2, 5), np.int64),
+            keys=KEY,
+            thresholds=THR,
+            deltas=np.nan,
+            width=4,
+            seeding=0,
+        )
     with pytest.raises(ValueError, match="deltas"):
-        tm.apply_kgw_bias_(logits, np.zeros((2, 5), np.int64), keys=KEY, thresholds=THR,
-                           deltas=[1.0, 2.0, 3.0], width=4, seeding=0)
+        tm.apply_kgw_bias_(
+            logits,
+            np.zeros((2, 5), np.int64),
+            keys=KEY,
+            thresholds=THR,
+            deltas=[1.0, 2.0, 3.0],
+            width=4,
+            seeding=0,
+        )
     with pytest.raises(ValueError, match="backend"):
         wm.apply_(logits, np.zeros((2, 5), np.int64), backend="gpu")
     with pytest.raises(ValueError, match="CUDA"):
@@ -170,8 +203,9 @@ arrays = st.sampled_from([np.int32, np.int64, np.uint32, np.float32, np.int8])
     dedup=st.booleans(),
     flags=st.booleans(),
 )
-def test_fuzz_score_binding(tok_dtype, off_dtype, tokens, offsets, prefix, width, seeding,
-                            threshold, dedup, flags):
+def test_fuzz_score_binding(
+    tok_dtype, off_dtype, tokens, offsets, prefix, width, seeding, threshold, dedup, flags
+):
     with np.errstate(all="ignore"):
         t = np.array(tokens).astype(tok_dtype)
         o = np.array(offsets).astype(off_dtype)
@@ -198,14 +232,27 @@ def test_fuzz_score_binding(tok_dtype, off_dtype, tokens, offsets, prefix, width
     threshold=st.integers(0, 2**32 - 1),
 )
 def test_fuzz_bias_binding(shape, ids_shape, dtype, ids, width, nkeys, delta, threshold):
-    np_dtype = {"float32": np.float32, "float16": np.float16, "bfloat16": np.uint16,
-                "int8": np.int8}[dtype]
+    np_dtype = {
+        "float32": np.float32,
+        "float16": np.float16,
+        "bfloat16": np.uint16,
+        "int8": np.int8,
+    }[dtype]
     logits = np.zeros(shape, np_dtype)
     input_ids = np.full(ids_shape, ids, np.int64)
     keys = np.zeros((nkeys, 4), np.uint32)
     try:
-        _C.apply_kgw_bias_(logits, dtype, input_ids, keys, np.array([threshold], np.uint32),
-                           np.array([delta], np.float32), None, width, 0)
+        _C.apply_kgw_bias_(
+            logits,
+            dtype,
+            input_ids,
+            keys,
+            np.array([threshold], np.uint32),
+            np.array([delta], np.float32),
+            None,
+            width,
+            0,
+        )
     except (ValueError, TypeError):
         return
     assert np.isfinite(delta) and threshold > 0

@@ -5,7 +5,6 @@ import subprocess
 import sys
 
 import numpy as np
-
 import tokenmark as tm
 from tokenmark.cli import main
 
@@ -42,15 +41,27 @@ def test_detect_key_file_and_config(tmp_path, capsys):
     (tmp_path / "key").write_bytes(b"file key\n")
     (tmp_path / "cfg.json").write_text(wm.to_json())
     (tmp_path / "in.jsonl").write_text('{"tokens": [5, 6, 7, 8, 9, 10, 11]}\n')
-    assert main(["detect", str(tmp_path / "in.jsonl"), "--key-file", str(tmp_path / "key"),
-                 "--config", str(tmp_path / "cfg.json")]) == 0
+    assert (
+        main(
+            [
+                "detect",
+                str(tmp_path / "in.jsonl"),
+                "--key-file",
+                str(tmp_path / "key"),
+                "--config",
+                str(tmp_path / "cfg.json"),
+            ]
+        )
+        == 0
+    )
     rec = json.loads(capsys.readouterr().out)
     assert rec["n_green"] == int(wm.detect([[5, 6, 7, 8, 9, 10, 11]]).n_green[0])
 
 
 def test_info_runs_as_a_module():
-    out = subprocess.run([sys.executable, "-m", "tokenmark", "info"], capture_output=True,
-                         text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, "-m", "tokenmark", "info"], capture_output=True, text=True, check=True
+    )
     info = json.loads(out.stdout)
     assert info["cpu"]["openmp_max_threads"] >= 1 and "cuda" in info
 

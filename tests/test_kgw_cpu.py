@@ -2,7 +2,6 @@
 
 import numpy as np
 import pytest
-
 import tokenmark as tm
 from tokenmark import _C
 from tokenmark.reference import kgw as ref
@@ -83,7 +82,11 @@ def test_bias_strided_rows(rng):
     base = make_logits(rng, 4, 64, "float32")
     view = base[:, :40]  # rows 64 apart, 40 wide
     ids = rng.integers(0, 1000, (4, 5))
-    keys, thr, d = tm.Key(b"k").words[None], np.array([2**31], np.uint32), np.array([1.0], np.float32)
+    keys, thr, d = (
+        tm.Key(b"k").words[None],
+        np.array([2**31], np.uint32),
+        np.array([1.0], np.float32),
+    )
     want = ref.apply_kgw_bias(view, ids, keys, thr, d, None, 4, 0)
     _C.apply_kgw_bias_(view, "float32", ids, keys, thr, d, None, 4, 0)
     assert np.array_equal(bits(base[:, :40]), bits(want))
@@ -154,5 +157,7 @@ def test_dispatch_accepts_torch_cpu_tensors(rng):
         want = x.clone()
         wm.apply_(want, ids, backend="reference")
         wm.apply_(x, ids)
-        assert torch.equal(x.view(torch.int16 if dtype != torch.float32 else torch.int32),
-                           want.view(torch.int16 if dtype != torch.float32 else torch.int32))
+        assert torch.equal(
+            x.view(torch.int16 if dtype != torch.float32 else torch.int32),
+            want.view(torch.int16 if dtype != torch.float32 else torch.int32),
+        )

@@ -1,13 +1,12 @@
-"""The frozen PRF: Random123 known answers and golden vectors, for the reference and the C++ core."""
+"""The frozen PRF: Random123 known answers and golden vectors, for the reference and C++."""
 
 import json
 from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import GOLDEN_HINT
-
 import tokenmark as tm
+from conftest import GOLDEN_HINT
 from tokenmark.reference import kgw, prf
 
 GOLDEN = json.loads((Path(__file__).parent / "data" / "prf_golden.json").read_text())

@@ -2,9 +2,8 @@
 
 import numpy as np
 import pytest
-from scipy import stats
-
 import tokenmark as tm
+from scipy import stats
 from tokenmark import Ragged
 
 
@@ -70,7 +69,7 @@ def _generate_watermarked(wm, rng, n, vocab=1000, prompt=(1, 2, 3, 4)):
         wm.apply_(logits, np.array([ids]))
         p = np.exp(logits[0] - logits[0].max())
         ids.append(int(rng.choice(vocab, p=p / p.sum())))
-    return np.array(ids[len(prompt):])
+    return np.array(ids[len(prompt) :])
 
 
 def test_power_matches_theory_on_uniform_model():

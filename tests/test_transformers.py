@@ -5,6 +5,8 @@ import pytest
 import torch
 
 transformers = pytest.importorskip("transformers")
+import tokenmark as tm  # noqa: E402
+from tokenmark.reference import kgw as ref  # noqa: E402
 from transformers import (  # noqa: E402
     GPT2Config,
     GPT2LMHeadModel,
@@ -14,24 +16,38 @@ from transformers import (  # noqa: E402
     LogitsProcessorList,
 )
 
-import tokenmark as tm  # noqa: E402
-from tokenmark.reference import kgw as ref  # noqa: E402
-
 VOCAB = 1000
 
 
 def tiny_llama(vocab=VOCAB):
     torch.manual_seed(0)
-    cfg = LlamaConfig(vocab_size=vocab, hidden_size=64, intermediate_size=128,
-                      num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
-                      max_position_embeddings=512, pad_token_id=0, bos_token_id=1, eos_token_id=2)
+    cfg = LlamaConfig(
+        vocab_size=vocab,
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=512,
+        pad_token_id=0,
+        bos_token_id=1,
+        eos_token_id=2,
+    )
     return LlamaForCausalLM(cfg).eval()
 
 
 def tiny_gpt2(vocab=VOCAB):
     torch.manual_seed(0)
-    cfg = GPT2Config(vocab_size=vocab, n_positions=512, n_embd=64, n_layer=2, n_head=4,
-                     pad_token_id=0, bos_token_id=1, eos_token_id=2)
+    cfg = GPT2Config(
+        vocab_size=vocab,
+        n_positions=512,
+        n_embd=64,
+        n_layer=2,
+        n_head=4,
+        pad_token_id=0,
+        bos_token_id=1,
+        eos_token_id=2,
+    )
     return GPT2LMHeadModel(cfg).eval()
 
 
@@ -57,12 +73,17 @@ def test_processor_applies_reference_bias_in_generate(make_model):
     wm = tm.KGW(key=b"hf", delta=3.0)
     rec = Recorder(wm.logits_processor())
     prompts = torch.randint(3, VOCAB, (3, 6))
-    model.generate(prompts, attention_mask=torch.ones_like(prompts),
-                   logits_processor=LogitsProcessorList([rec]), **GEN)
+    model.generate(
+        prompts,
+        attention_mask=torch.ones_like(prompts),
+        logits_processor=LogitsProcessorList([rec]),
+        **GEN,
+    )
     assert len(rec.calls) == 40
     for ids, before, after in rec.calls[:5]:
-        want = ref.apply_kgw_bias(before.numpy(), ids.numpy(), wm.key.words[None],
-                                  [wm.threshold], [wm.delta], None, 4, 0)
+        want = ref.apply_kgw_bias(
+            before.numpy(), ids.numpy(), wm.key.words[None], [wm.threshold], [wm.delta], None, 4, 0
+        )
         assert np.array_equal(after.numpy().view(np.uint32), want.view(np.uint32))
 
 
@@ -71,8 +92,12 @@ def test_generated_text_is_detected_and_plain_text_is_not():
     wm = tm.KGW(key=b"hf", delta=4.0)
     prompts = torch.randint(3, VOCAB, (6, 8))
     torch.manual_seed(1)
-    marked = model.generate(prompts, attention_mask=torch.ones_like(prompts),
-                            logits_processor=[wm.logits_processor()], **GEN)
+    marked = model.generate(
+        prompts,
+        attention_mask=torch.ones_like(prompts),
+        logits_processor=[wm.logits_processor()],
+        **GEN,
+    )
     plain = model.generate(prompts, attention_mask=torch.ones_like(prompts), **GEN)
     res_m = wm.detect(marked[:, 8:])
     res_p = wm.detect(plain[:, 8:])
@@ -90,8 +115,12 @@ def test_left_padding_gives_each_row_its_own_context():
     prompts = torch.randint(3, VOCAB, (2, 8))
     prompts[0, :3] = 0  # left padding in row 0
     mask = (prompts != 0).long()
-    model.generate(prompts, attention_mask=mask, logits_processor=LogitsProcessorList([rec]),
-                   **{**GEN, "max_new_tokens": 3, "min_new_tokens": 3})
+    model.generate(
+        prompts,
+        attention_mask=mask,
+        logits_processor=LogitsProcessorList([rec]),
+        **{**GEN, "max_new_tokens": 3, "min_new_tokens": 3},
+    )
     ids, before, after = rec.calls[0]
     for row in range(2):
         single = before[row : row + 1].clone()
@@ -103,9 +132,17 @@ def test_beam_search():
     model = tiny_llama()
     wm = tm.KGW(key=b"hf", delta=6.0)
     prompts = torch.randint(3, VOCAB, (2, 8))
-    out = model.generate(prompts, attention_mask=torch.ones_like(prompts), num_beams=3,
-                         do_sample=False, max_new_tokens=30, min_new_tokens=30, pad_token_id=0,
-                         eos_token_id=None, logits_processor=[wm.logits_processor()])
+    out = model.generate(
+        prompts,
+        attention_mask=torch.ones_like(prompts),
+        num_beams=3,
+        do_sample=False,
+        max_new_tokens=30,
+        min_new_tokens=30,
+        pad_token_id=0,
+        eos_token_id=None,
+        logits_processor=[wm.logits_processor()],
+    )
     assert out.shape == (2, 38)
     assert (wm.detect(out[:, 8:]).p_value < 1e-3).all()
 

@@ -3,13 +3,14 @@
 >>> import tokenmark as tm
 >>> wm = tm.KGW(key=b"my secret", gamma=0.25, delta=2.0, context_width=4)
 >>> wm
-KGW(key=Key(<secret>, fingerprint=...), gamma=0.25, delta=2.0, context_width=4, seeding='prev', dedup=True)
+KGW(key=Key(<secret>, fingerprint=...), gamma=0.25, delta=2.0, context_width=4,
+    seeding='prev', dedup=True)
 """
 
+from ._info import info
 from ._inputs import Ragged
 from ._key import Key
 from .kgw import KGW, DetectionResult
-from ._info import info
 from .ops import apply_kgw_bias_, score_kgw
 
 __version__ = "0.1.0"

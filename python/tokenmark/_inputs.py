@@ -12,7 +12,7 @@ _TOKEN_MAX = 2**31 - 1
 
 @dataclass(frozen=True)
 class Ragged:
-    """A batch of token sequences stored flat: document ``d`` is ``tokens[offsets[d]:offsets[d+1]]``.
+    """Token sequences stored flat: document ``d`` is ``tokens[offsets[d]:offsets[d+1]]``.
 
     Pass one to :meth:`tokenmark.KGW.detect` to score millions of documents without building a list.
 

@@ -49,8 +49,12 @@ def run_demo(n: int = 8, new_tokens: int = 120, seed: int = 0) -> int:
     prompts = torch.randint(3, vocab, (n, prompt_len), generator=gen)
     mask = torch.ones_like(prompts)
     kwargs = dict(
-        attention_mask=mask, do_sample=True, max_new_tokens=new_tokens, min_new_tokens=new_tokens,
-        pad_token_id=0, eos_token_id=None,
+        attention_mask=mask,
+        do_sample=True,
+        max_new_tokens=new_tokens,
+        min_new_tokens=new_tokens,
+        pad_token_id=0,
+        eos_token_id=None,
     )
     torch.manual_seed(seed)
     t0 = time.perf_counter()
@@ -63,7 +67,9 @@ def run_demo(n: int = 8, new_tokens: int = 120, seed: int = 0) -> int:
     print(f"scheme: {wm}")
     print(f"model: random-weight Llama, vocab {vocab}; {n} prompts x {new_tokens} new tokens")
     print(f"generate: {t1 - t0:.2f} s with the watermark, {t2 - t1:.2f} s without\n")
-    print(f"{'doc':>4} {'kind':<12} {'scored':>6} {'green':>6} {'frac':>6} {'z':>7} {'p-value':>10}")
+    print(
+        f"{'doc':>4} {'kind':<12} {'scored':>6} {'green':>6} {'frac':>6} {'z':>7} {'p-value':>10}"
+    )
     for i in range(len(docs)):
         kind = "watermarked" if i < n else "plain"
         print(

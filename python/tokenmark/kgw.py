@@ -58,9 +58,7 @@ class DetectionResult:
             rec: dict[str, Any] = {
                 "n_scored": int(self.n_scored[d]),
                 "n_green": int(self.n_green[d]),
-                "green_fraction": None
-                if self.n_scored[d] == 0
-                else float(self.green_fraction[d]),
+                "green_fraction": None if self.n_scored[d] == 0 else float(self.green_fraction[d]),
                 "z": float(self.z[d]),
                 "p_value": float(self.p_value[d]),
             }
@@ -232,7 +230,9 @@ class KGW:
             has = counted_offsets[1:] > counted_offsets[:-1]
             idx = np.minimum(counted_offsets[:-1] + start_c, max(len(positions) - 1, 0))
             start = np.where(has, positions[idx] - rag.offsets[:-1] if len(positions) else 0, 0)
-            extra.update(window=int(window), window_start=start, window_green=best, window_p_value=wp)
+            extra.update(
+                window=int(window), window_start=start, window_green=best, window_p_value=wp
+            )
         return DetectionResult(
             n_scored=n_scored,
             n_green=n_green,
@@ -305,5 +305,7 @@ def encode_texts(texts, tokenizer) -> Ragged:
     elif callable(tokenizer):  # transformers tokenizer
         ids = tokenizer(texts, add_special_tokens=False)["input_ids"]
     else:
-        raise TypeError("tokenizer: expected a transformers tokenizer, tokenizers.Tokenizer or path")
+        raise TypeError(
+            "tokenizer: expected a transformers tokenizer, tokenizers.Tokenizer or path"
+        )
     return as_ragged([np.asarray(i, dtype=np.int64) for i in ids], "texts")

@@ -41,7 +41,7 @@ def _resolve_backend(backend: str, on_cuda: bool) -> str:
 
 
 def gpu_module(backend: str):
-    """The Python side of a GPU backend (``"cuda"`` or ``"triton"``), with a clear error if absent."""
+    """The Python side of a GPU backend (``"cuda"`` or ``"triton"``); a clear error if absent."""
     name = {"cuda": "tokenmark._cuda_ops", "triton": "tokenmark._triton_ops"}[backend]
     try:
         return importlib.import_module(name)
@@ -136,7 +136,9 @@ def apply_kgw_bias_(
             t,
             ids,
             torch.from_numpy(_row_params(keys, np.uint32, batch, "keys", 4).view(np.int32)),
-            torch.from_numpy(_row_params(thresholds, np.uint32, batch, "thresholds").view(np.int32)),
+            torch.from_numpy(
+                _row_params(thresholds, np.uint32, batch, "thresholds").view(np.int32)
+            ),
             torch.from_numpy(_row_params(deltas, np.float32, batch, "deltas")),
             None
             if enabled is None

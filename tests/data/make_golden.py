@@ -12,7 +12,6 @@ import json
 from pathlib import Path
 
 import numpy as np
-
 from tokenmark import Key
 from tokenmark.reference import kgw, prf
 
