@@ -46,15 +46,18 @@ inline int64_t row_param_stride(const py::array& a, const char* name, int64_t ro
   const int64_t n = a.ndim() >= 1 ? a.shape(0) : 0;
   const bool shape_ok = width == 1 ? a.ndim() == 1 : (a.ndim() == 2 && a.shape(1) == width);
   if (!shape_ok || (n != 1 && n != rows)) {
-    fail_value(std::string(name) + ": expected shape [" + std::to_string(rows) + (width == 1 ? "" : ", " + std::to_string(width)) +
-               "] or [1" + (width == 1 ? "" : ", " + std::to_string(width)) + "]");
+    fail_value(std::string(name) + ": expected shape [" + std::to_string(rows) +
+               (width == 1 ? "" : ", " + std::to_string(width)) + "] or [1" +
+               (width == 1 ? "" : ", " + std::to_string(width)) + "]");
   }
   return n == 1 && rows != 1 ? 0 : width;
 }
 
 inline void require_width_seeding(int width, int seeding) {
-  if (width < 0 || width > 1024) fail_value("context_width: must be in [0, 1024], got " + std::to_string(width));
-  if (seeding != 0 && seeding != 1) fail_value("seeding: unknown seeding code " + std::to_string(seeding));
+  if (width < 0 || width > 1024)
+    fail_value("context_width: must be in [0, 1024], got " + std::to_string(width));
+  if (seeding != 0 && seeding != 1)
+    fail_value("seeding: unknown seeding code " + std::to_string(seeding));
 }
 
 }  // namespace tokenmark::bind

@@ -26,7 +26,8 @@ LogitsDtype parse_logits_dtype(const py::array& logits, const std::string& dtype
     return kFloat32;
   }
   if (dtype == "float16") {
-    if (logits.dtype().kind() != 'f' || logits.itemsize() != 2) fail_type("logits: expected dtype float16");
+    if (logits.dtype().kind() != 'f' || logits.itemsize() != 2)
+      fail_type("logits: expected dtype float16");
     return kFloat16;
   }
   if (dtype == "bfloat16") {
@@ -49,8 +50,10 @@ void apply_kgw_bias(py::array logits, const std::string& logits_dtype, py::array
   const int64_t esize = logits.itemsize();
   // Empty arrays carry arbitrary strides; there is nothing to address in them.
   const bool empty = logits.size() == 0;
-  if (!empty && logits.shape(1) > 1 && logits.strides(1) != esize) fail_value("logits: rows must be contiguous");
-  if (!empty && (logits.strides(0) % esize != 0 || logits.strides(0) < 0)) fail_value("logits: unsupported row stride");
+  if (!empty && logits.shape(1) > 1 && logits.strides(1) != esize)
+    fail_value("logits: rows must be contiguous");
+  if (!empty && (logits.strides(0) % esize != 0 || logits.strides(0) < 0))
+    fail_value("logits: unsupported row stride");
   a.logits = logits.mutable_data();
   a.batch = logits.shape(0);
   a.vocab = logits.shape(1);
@@ -59,13 +62,14 @@ void apply_kgw_bias(py::array logits, const std::string& logits_dtype, py::array
 
   require_ndim(input_ids, "input_ids", 2);
   if (input_ids.shape(0) != a.batch) {
-    fail_value("input_ids: expected " + std::to_string(a.batch) + " rows (one per logits row), got " +
-               std::to_string(input_ids.shape(0)));
+    fail_value("input_ids: expected " + std::to_string(a.batch) +
+               " rows (one per logits row), got " + std::to_string(input_ids.shape(0)));
   }
   if (has_dtype<int64_t>(input_ids)) {
     a.ids_is_int64 = true;
   } else if (!has_dtype<int32_t>(input_ids)) {
-    fail_type("input_ids: expected dtype int32 or int64, got " + std::string(py::str(input_ids.dtype())));
+    fail_type("input_ids: expected dtype int32 or int64, got " +
+              std::string(py::str(input_ids.dtype())));
   }
   const int64_t isize = input_ids.itemsize();
   if (input_ids.size() > 0 && input_ids.shape(1) > 1 && input_ids.strides(1) != isize) {
@@ -142,7 +146,8 @@ py::tuple score_kgw(py::array tokens, py::array offsets, std::optional<py::array
   for (int64_t d = 0; d < a.n_docs; ++d) {
     if (a.offsets[d + 1] < a.offsets[d]) fail_value("offsets: must be non-decreasing");
   }
-  if (a.offsets[a.n_docs] != a.n_tokens) fail_value("offsets: last entry must equal the number of tokens");
+  if (a.offsets[a.n_docs] != a.n_tokens)
+    fail_value("offsets: last entry must equal the number of tokens");
   if (prefix) {
     require_dtype<int64_t>(*prefix, "prefix_lengths", "int64");
     require_ndim(*prefix, "prefix_lengths", 1);

@@ -38,7 +38,7 @@ inline uint16_t float_to_half(float value) {
   uint32_t out;
   if (f >= (143u << 23)) {  // >= 2^16, inf or NaN: overflow to inf, NaN stays quiet NaN
     out = f > 0x7F800000u ? 0x7E00u : 0x7C00u;
-  } else if (f < (113u << 23)) {  // result is subnormal or zero: let the FPU round at 2^-24
+  } else if (f < (113u << 23)) {        // result is subnormal or zero: let the FPU round at 2^-24
     const uint32_t magic = 126u << 23;  // 0.5: adding it aligns the half subnormal ulp
     out = f32_bits(f32_from_bits(f) + f32_from_bits(magic)) - magic;
   } else {

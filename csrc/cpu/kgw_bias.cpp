@@ -136,7 +136,8 @@ TM_AVX2 void bias_cols_bf16(uint16_t* row, const RowParams& p, int64_t c0, int64
       const __m128i mask = narrow_mask(_mm256_and_si256(m[q], ord));
       const __m256i u = _mm256_castps_si256(_mm256_add_ps(x, delta));
       const __m256i lsb = _mm256_and_si256(_mm256_srli_epi32(u, 16), one);
-      const __m256i r = _mm256_srli_epi32(_mm256_add_epi32(u, _mm256_add_epi32(round_base, lsb)), 16);
+      const __m256i r =
+          _mm256_srli_epi32(_mm256_add_epi32(u, _mm256_add_epi32(round_base, lsb)), 16);
       const __m256i packed = _mm256_permute4x64_epi64(_mm256_packus_epi32(r, r), 0x08);
       _mm_storeu_si128(ptr, _mm_blendv_epi8(h, _mm256_castsi256_si128(packed), mask));
     }

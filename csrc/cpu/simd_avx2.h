@@ -21,8 +21,8 @@ struct V4 {
 // One Philox round on four blocks held in "64-bit lane" form: each 64-bit lane carries one
 // 32-bit counter word in its low half (the high half is ignored garbage). _mm256_mul_epu32 reads
 // exactly those low halves, so a round costs 2 multiplies, 2 shifts and 4 XORs, with no blends.
-TM_AVX2 inline void philox_round_q(__m256i& c0, __m256i& c1, __m256i& c2, __m256i& c3,
-                                   __m256i m0, __m256i m1, __m256i k0, __m256i k1) {
+TM_AVX2 inline void philox_round_q(__m256i& c0, __m256i& c1, __m256i& c2, __m256i& c3, __m256i m0,
+                                   __m256i m1, __m256i k0, __m256i k1) {
   const __m256i p0 = _mm256_mul_epu32(m0, c0);  // lo0 in the low half, hi0 in the high half
   const __m256i p1 = _mm256_mul_epu32(m1, c2);
   c0 = _mm256_xor_si256(_mm256_xor_si256(_mm256_srli_epi64(p1, 32), c1), k0);
@@ -52,8 +52,7 @@ TM_AVX2 inline V4 philox8(__m256i c0, __m256i c1, __m256i c2, __m256i c3, uint32
     k0 += kPhiloxW0;
     k1 += kPhiloxW1;
   }
-  return V4{merge_halves(e0, o0), merge_halves(e1, o1), merge_halves(e2, o2),
-            merge_halves(e3, o3)};
+  return V4{merge_halves(e0, o0), merge_halves(e1, o1), merge_halves(e2, o2), merge_halves(e3, o3)};
 }
 
 TM_AVX2 inline __m256i fmix32_8(__m256i x) {
