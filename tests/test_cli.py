@@ -70,3 +70,21 @@ def test_demo_runs(capsys):
     assert main(["demo", "--n", "2", "--new-tokens", "30"]) == 0
     out = capsys.readouterr().out
     assert "watermarked" in out and "plain" in out
+
+
+def test_detect_text_lines_with_a_local_tokenizer(tmp_path, capsys, monkeypatch):
+    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    corpus = ["the quick brown fox jumps over the lazy dog", "a stitch in time saves nine"]
+    tok = Tokenizer(models.WordLevel(unk_token="[UNK]"))
+    tok.pre_tokenizer = pre_tokenizers.Whitespace()
+    tok.train_from_iterator(corpus, trainers.WordLevelTrainer(special_tokens=["[UNK]"]))
+    PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="[UNK]").save_pretrained(tmp_path / "tk")
+    (tmp_path / "in.txt").write_text("\n".join(corpus) + "\n")
+    monkeypatch.setenv("TOKENMARK_KEY", "text key")
+    assert main(["detect", str(tmp_path / "in.txt"), "--tokenizer", str(tmp_path / "tk")]) == 0
+    got = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
+    want = tm.KGW(key=b"text key").detect_text(corpus, tok).to_records()
+    assert [g["n_scored"] for g in got] == [w["n_scored"] for w in want] == [5, 2]
+    assert [g["n_green"] for g in got] == [w["n_green"] for w in want]

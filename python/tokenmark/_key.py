@@ -21,8 +21,8 @@ class Key:
     >>> k = Key(b"my secret")
     >>> "secret" in repr(k)
     False
-    >>> k == Key(b"my secret"), k == Key("my secret")
-    (True, True)
+    >>> k == Key(b"my secret"), k == Key("my secret"), k == Key(b"other")
+    (True, True, False)
     """
 
     __slots__ = ("_words",)
@@ -34,7 +34,8 @@ class Key:
         if isinstance(material, bool):
             raise TypeError("key must be bytes, str, int or Key, got bool")
         if isinstance(material, str):
-            data = b"s" + material.encode("utf-8")
+            # A str is its UTF-8 bytes: "k" and b"k" are one key, in Python and on the CLI.
+            data = b"b" + material.encode("utf-8")
         elif isinstance(material, (bytes, bytearray)):
             data = b"b" + bytes(material)
         elif isinstance(material, (int, np.integer)):
