@@ -180,8 +180,9 @@ __global__ void __launch_bounds__(kThreads)
       const uint32_t ctx = pos_context(a, i);
       const bool green = green_token(key, ctx, tok, a.threshold);
       flag = green ? 1 : 0;
-      if (!kDedup ||
-          dedup_insert(a, table, cap, doc, ctx, tok, static_cast<uint32_t>(i), keep_min)) {
+      if (!kDedup) {
+        acc_green += green;  // n_scored has a closed form, written by init_counts_kernel
+      } else if (dedup_insert(a, table, cap, doc, ctx, tok, static_cast<uint32_t>(i), keep_min)) {
         acc_scored += 1;
         acc_green += green;
       }
@@ -189,8 +190,7 @@ __global__ void __launch_bounds__(kThreads)
     if (a.green) a.green[i] = flag;
     if (!kDedup && a.counted) a.counted[i] = flag >= 0 ? 1 : 0;
   }
-  // Without dedup n_scored was written in closed form by init_counts_kernel.
-  if (acc_doc >= 0) flush_counts(a, acc_doc, kDedup ? acc_scored : 0, acc_green);
+  if (acc_doc >= 0) flush_counts(a, acc_doc, acc_scored, acc_green);
 }
 
 // Pass 2 (dedup with flags): a position is counted when its key's slot holds it, the minimum.
