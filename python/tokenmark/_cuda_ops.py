@@ -123,14 +123,15 @@ def apply_kgw_bias_(
     device = logits.device
     _check_tensor(logits, "logits", device, tuple(_LOGITS_DTYPES), 2)
     batch, vocab = logits.shape
-    if vocab > 1 and logits.stride(1) != 1:
+    # Empty tensors can carry any strides; they are never dereferenced.
+    if batch > 0 and vocab > 1 and logits.stride(1) != 1:
         raise ValueError("logits: rows must be contiguous (stride(1) == 1)")
     _check_tensor(input_ids, "input_ids", device, (torch.int64, torch.int32), 2)
     if input_ids.shape[0] != batch:
         raise ValueError(
             f"input_ids: expected {batch} rows (one per logits row), got {input_ids.shape[0]}"
         )
-    if input_ids.shape[1] > 1 and input_ids.stride(1) != 1:
+    if batch > 0 and input_ids.shape[1] > 1 and input_ids.stride(1) != 1:
         raise ValueError("input_ids: rows must be contiguous (stride(1) == 1)")
     key_stride = _row_param(keys, "keys", device, torch.int32, batch, 4)
     threshold_stride = _row_param(thresholds, "thresholds", device, torch.int32, batch)
