@@ -12,6 +12,7 @@ _KEY_DOMAIN = b"tokenmark/v1/key\x00"
 _FINGERPRINT_DOMAIN = b"tokenmark/v1/fingerprint\x00"
 
 
+
 class Key:
     """A 128-bit watermark key derived with SHA-256 from bytes, a str (UTF-8) or an int >= 0.
 
