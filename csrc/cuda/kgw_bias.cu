@@ -1,0 +1,182 @@
+// apply_kgw_bias_ on CUDA: one pass over [batch, vocab] logits. Each row is cut into a few
+// column tiles (enough tiles to fill the device); a block takes tiles in a grid-stride loop,
+// thread 0 computes the row's context hash and parameters once per tile, and each thread then
+// rewrites 16-byte groups of logits: one PRF call serves 4 token ids, so a group costs 1 call in
+// float32 and 2 in float16/bfloat16.
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+
+#include <cstdint>
+#include <cstring>
+
+#include "kgw_cuda.h"
+#include "launch.h"
+#include "tokenmark/kgw.h"
+
+namespace tokenmark::cuda {
+namespace {
+
+struct RowParams {
+  Key128 key;
+  uint32_t ctx;
+  uint32_t threshold;
+  float delta;
+  bool active;
+};
+
+__device__ __forceinline__ float to_float(float x) { return x; }
+__device__ __forceinline__ float to_float(__half x) { return __half2float(x); }
+__device__ __forceinline__ float to_float(__nv_bfloat16 x) { return __bfloat162float(x); }
+
+template <typename T>
+__device__ __forceinline__ T from_float(float x);
+template <>
+__device__ __forceinline__ float from_float<float>(float x) {
+  return x;
+}
+template <>
+__device__ __forceinline__ __half from_float<__half>(float x) {
+  return __float2half_rn(x);
+}
+template <>
+__device__ __forceinline__ __nv_bfloat16 from_float<__nv_bfloat16>(float x) {
+  return __float2bfloat16_rn(x);
+}
+
+// x + delta in float32, rounded to nearest-even into T. NaN keeps its exact bits (no payload
+// canonicalisation); -inf + finite delta stays -inf. Returns whether x changed.
+template <typename T>
+__device__ __forceinline__ bool add_delta(T& x, float delta) {
+  const float f = to_float(x);
+  if (isnan(f)) return false;
+  x = from_float<T>(f + delta);
+  return true;
+}
+
+template <typename IdT>
+__device__ RowParams load_row_params(const KgwBiasArgs& a, int64_t row) {
+  RowParams p;
+  const uint32_t* k = a.keys + row * a.key_stride;
+  p.key = Key128{{k[0], k[1], k[2], k[3]}};
+  p.threshold = a.thresholds[row * a.threshold_stride];
+  p.delta = a.deltas[row * a.delta_stride];
+  // A row whose ids are shorter than the context width has no context: left unbiased, as the
+  // detector does not score such positions either.
+  p.active = (a.enabled == nullptr || a.enabled[row] != 0) && a.ids_len >= a.width;
+  p.ctx = 0;
+  if (p.active && a.width > 0) {
+    const IdT* ids =
+        static_cast<const IdT*>(a.input_ids) + row * a.ids_row_stride + (a.ids_len - a.width);
+    p.ctx = context_hash(ids, a.width, a.seeding);
+  }
+  return p;
+}
+
+// One 16-byte group of a row: columns [c, c + kVec), c a multiple of kVec (so of 4: the group
+// starts a PRF block). Vector load/store when the row start is 16-byte aligned and the group is
+// whole; otherwise element by element (unaligned rows, the row tail).
+template <typename T>
+__device__ __forceinline__ void bias_group(T* row, int64_t c, int64_t vocab, bool aligned,
+                                           const RowParams& p) {
+  constexpr int kVec = 16 / sizeof(T);
+  if (aligned && c + kVec <= vocab) {
+    uint4 raw = *reinterpret_cast<const uint4*>(row + c);
+    T v[kVec];
+    memcpy(v, &raw, sizeof(raw));
+    bool changed = false;
+#pragma unroll
+    for (int j = 0; j < kVec; j += 4) {
+      const U32x4 w = prf_block(p.key, p.ctx, static_cast<uint32_t>((c + j) >> 2), kDomainKgwGreen);
+#pragma unroll
+      for (int q = 0; q < 4; ++q) {
+        if (kgw_is_green(w.v[q], p.threshold)) changed |= add_delta(v[j + q], p.delta);
+      }
+    }
+    // Skipping unchanged groups saves write bandwidth (a quarter of float32 groups at gamma 0.25).
+    if (changed) {
+      memcpy(&raw, v, sizeof(raw));
+      *reinterpret_cast<uint4*>(row + c) = raw;
+    }
+    return;
+  }
+#pragma unroll
+  for (int j = 0; j < kVec; j += 4) {
+    if (c + j >= vocab) return;
+    const U32x4 w = prf_block(p.key, p.ctx, static_cast<uint32_t>((c + j) >> 2), kDomainKgwGreen);
+#pragma unroll
+    for (int q = 0; q < 4; ++q) {
+      if (c + j + q < vocab && kgw_is_green(w.v[q], p.threshold)) {
+        T x = row[c + j + q];
+        if (add_delta(x, p.delta)) row[c + j + q] = x;
+      }
+    }
+  }
+}
+
+// Tiles are (row, split) pairs; split s covers groups [s * G / splits, (s + 1) * G / splits).
+template <typename T, typename IdT>
+__global__ void __launch_bounds__(kThreads)
+    kgw_bias_kernel(KgwBiasArgs a, int64_t splits, int64_t groups_per_row) {
+  constexpr int kVec = 16 / sizeof(T);
+  __shared__ RowParams shared_params;
+  const int64_t n_tiles = a.batch * splits;
+  for (int64_t t = blockIdx.x; t < n_tiles; t += gridDim.x) {
+    const int64_t row = t / splits, split = t % splits;
+    // The context hash is a serial chain over `width` ids: one thread computes it per tile.
+    if (threadIdx.x == 0) shared_params = load_row_params<IdT>(a, row);
+    __syncthreads();
+    const RowParams p = shared_params;
+    __syncthreads();  // every thread has its copy before thread 0 overwrites it for the next tile
+    if (!p.active) continue;
+    T* row_ptr = static_cast<T*>(a.logits) + row * a.logits_row_stride;
+    const bool aligned = reinterpret_cast<uintptr_t>(row_ptr) % 16 == 0;
+    const int64_t g0 = split * groups_per_row / splits;
+    const int64_t g1 = (split + 1) * groups_per_row / splits;
+    for (int64_t g = g0 + threadIdx.x; g < g1; g += blockDim.x) {
+      bias_group<T>(row_ptr, g * kVec, a.vocab, aligned, p);
+    }
+  }
+}
+
+template <typename T, typename IdT>
+cudaError_t launch_bias(const KgwBiasArgs& a, cudaStream_t stream) {
+  constexpr int kVec = 16 / sizeof(T);
+  int grid_cap = 0;
+  const cudaError_t err = device_grid_cap(&grid_cap);
+  if (err != cudaSuccess) return err;
+  const int64_t groups_per_row = ceil_div(a.vocab, kVec);
+  // Enough tiles to give every block work, but at least one group per thread per tile so the
+  // per-tile context hash stays cheap next to the row work.
+  int64_t splits = ceil_div(grid_cap, a.batch);
+  const int64_t max_splits = ceil_div(groups_per_row, kThreads);
+  if (splits > max_splits) splits = max_splits;
+  const int64_t n_tiles = a.batch * splits;
+  const int grid = static_cast<int>(n_tiles < grid_cap ? n_tiles : grid_cap);
+  kgw_bias_kernel<T, IdT><<<grid, kThreads, 0, stream>>>(a, splits, groups_per_row);
+  return cudaGetLastError();
+}
+
+template <typename T>
+cudaError_t launch_bias_ids(const KgwBiasArgs& a, cudaStream_t stream) {
+  return a.ids_is_int64 ? launch_bias<T, int64_t>(a, stream) : launch_bias<T, int32_t>(a, stream);
+}
+
+}  // namespace
+
+cudaError_t apply_kgw_bias_cuda(const KgwBiasArgs& a, cudaStream_t stream) {
+  if (a.batch < 0 || a.vocab < 0 || a.ids_len < 0 || a.width < 0) return cudaErrorInvalidValue;
+  if (a.batch > 1 && a.logits_row_stride < a.vocab) return cudaErrorInvalidValue;
+  if (a.batch == 0 || a.vocab == 0) return cudaSuccess;
+  switch (a.dtype) {
+    case kFloat32:
+      return launch_bias_ids<float>(a, stream);
+    case kFloat16:
+      return launch_bias_ids<__half>(a, stream);
+    case kBFloat16:
+      return launch_bias_ids<__nv_bfloat16>(a, stream);
+    default:
+      return cudaErrorInvalidValue;
+  }
+}
+
+}  // namespace tokenmark::cuda

@@ -1,0 +1,302 @@
+"""CUDA backend of the KGW operations: torch tensors in, cheap host-side checks, ``_cuda`` out.
+
+The tensors are already on one CUDA device (the dispatcher moves them). Checks here read only
+tensor metadata (device, dtype, shape, strides), never device memory, so
+:func:`apply_kgw_bias_` neither synchronises nor allocates and can be captured in a CUDA graph.
+:func:`score_kgw` validates offsets, tokens and prefix lengths on the device and synchronises
+once to report a bad value.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import torch
+
+try:
+    from . import _cuda
+except ImportError:  # built without CUDA (TOKENMARK_CUDA=OFF, or no nvcc with AUTO)
+    _cuda = None
+
+__all__ = ["apply_kgw_bias_", "available", "score_kgw"]
+
+_LOGITS_DTYPES = {torch.float32: 0, torch.float16: 1, torch.bfloat16: 2}
+_UINT32_MAX = 0xFFFFFFFF
+
+
+@functools.cache
+def _device_count() -> int:
+    return _cuda.device_count() if _cuda is not None else 0
+
+
+def available() -> bool:
+    """Whether the CUDA kernels were built and a CUDA device is present."""
+    return _device_count() > 0
+
+
+def _require_cuda() -> None:
+    if _cuda is None:
+        raise RuntimeError(
+            "tokenmark was built without CUDA (the tokenmark._cuda extension is missing); "
+            "reinstall with TOKENMARK_CUDA=ON on a machine with nvcc"
+        )
+    if _device_count() == 0:
+        raise RuntimeError("no CUDA device: tokenmark's CUDA kernels need a GPU and its driver")
+
+
+def _check_tensor(t: torch.Tensor, name: str, device: torch.device, dtypes, ndim: int) -> None:
+    if not isinstance(t, torch.Tensor):
+        raise TypeError(f"{name}: expected a torch.Tensor, got {type(t).__name__}")
+    if t.device != device:
+        raise ValueError(f"{name}: expected a tensor on {device}, got one on {t.device}")
+    if t.dtype not in dtypes:
+        names = ", ".join(str(d).removeprefix("torch.") for d in dtypes)
+        raise TypeError(
+            f"{name}: expected dtype {names}, got {str(t.dtype).removeprefix('torch.')}"
+        )
+    if t.dim() != ndim:
+        raise ValueError(f"{name}: expected {ndim} dimensions, got {t.dim()}")
+
+
+def _row_param(
+    t: torch.Tensor, name: str, device: torch.device, dtype, rows: int, width: int = 1
+) -> int:
+    """Checks a per-row parameter ``[rows or 1]`` (``[rows or 1, width]``); returns its stride."""
+    _check_tensor(t, name, device, (dtype,), 1 if width == 1 else 2)
+    shape_ok = t.shape[0] in (1, rows) and (width == 1 or t.shape[1] == width)
+    if not shape_ok or not t.is_contiguous():
+        tail = "" if width == 1 else f", {width}"
+        raise ValueError(
+            f"{name}: expected a contiguous tensor of shape [{rows}{tail}] or [1{tail}], "
+            f"got {list(t.shape)}"
+        )
+    return 0 if t.shape[0] == 1 else width
+
+
+def apply_kgw_bias_(
+    logits: torch.Tensor,
+    input_ids: torch.Tensor,
+    keys: torch.Tensor,
+    thresholds: torch.Tensor,
+    deltas: torch.Tensor,
+    enabled: torch.Tensor | None,
+    width: int,
+    seeding: int,
+) -> None:
+    """Add the KGW bias to the green entries of ``logits`` in place, on its CUDA device.
+
+    Parameters
+    ----------
+    logits : Tensor
+        ``[batch, vocab]`` float32, float16 or bfloat16 with unit column stride (rows may be
+        any distance apart, e.g. ``scores[:, -1, :]``).
+    input_ids : Tensor
+        ``[batch, length]`` int64 or int32 with unit column stride; row ``b``'s context is its
+        last ``width`` ids (rows shorter than ``width`` are left alone). Ids are not range-checked
+        (that would need a sync): the caller passes ids in ``[0, 2^31)``.
+    keys : Tensor
+        ``[batch or 1, 4]`` int32 holding the uint32 key words.
+    thresholds : Tensor
+        ``[batch or 1]`` int32 holding ``floor(gamma * 2^32)`` as uint32 bits.
+    deltas : Tensor
+        ``[batch or 1]`` float32, finite (values are not read on the host).
+    enabled : Tensor or None
+        ``[batch]`` uint8 or bool; rows with 0 are left alone. None enables every row.
+    width, seeding : int
+        Context width in ``[0, 1024]``; seeding 0 (prev) or 1 (minhash).
+
+    The launch goes to ``torch.cuda.current_stream(logits.device)``; nothing is allocated and
+    nothing synchronises, so the call can be captured in a CUDA graph.
+
+    Examples
+    --------
+    >>> logits = torch.zeros(2, 8, device="cuda")  # doctest: +SKIP
+    >>> ids = torch.tensor([[5, 6], [7, 8]], device="cuda")  # doctest: +SKIP
+    >>> keys = torch.tensor([[1, 2, 3, 4]], dtype=torch.int32, device="cuda")  # doctest: +SKIP
+    >>> thr = torch.tensor([2**30], dtype=torch.int32, device="cuda")  # doctest: +SKIP
+    >>> delta = torch.tensor([2.0], device="cuda")  # doctest: +SKIP
+    >>> apply_kgw_bias_(logits, ids, keys, thr, delta, None, 1, 0)  # doctest: +SKIP
+    """
+    _require_cuda()
+    if not isinstance(logits, torch.Tensor) or not logits.is_cuda:
+        raise ValueError("logits: expected a CUDA tensor")
+    device = logits.device
+    _check_tensor(logits, "logits", device, tuple(_LOGITS_DTYPES), 2)
+    batch, vocab = logits.shape
+    # Empty tensors can carry any strides; they are never dereferenced.
+    if batch > 0 and vocab > 1 and logits.stride(1) != 1:
+        raise ValueError("logits: rows must be contiguous (stride(1) == 1)")
+    _check_tensor(input_ids, "input_ids", device, (torch.int64, torch.int32), 2)
+    if input_ids.shape[0] != batch:
+        raise ValueError(
+            f"input_ids: expected {batch} rows (one per logits row), got {input_ids.shape[0]}"
+        )
+    if batch > 0 and input_ids.shape[1] > 1 and input_ids.stride(1) != 1:
+        raise ValueError("input_ids: rows must be contiguous (stride(1) == 1)")
+    key_stride = _row_param(keys, "keys", device, torch.int32, batch, 4)
+    threshold_stride = _row_param(thresholds, "thresholds", device, torch.int32, batch)
+    delta_stride = _row_param(deltas, "deltas", device, torch.float32, batch)
+    enabled_ptr = 0
+    if enabled is not None:
+        _check_tensor(enabled, "enabled", device, (torch.uint8, torch.bool), 1)
+        if enabled.shape[0] != batch or not enabled.is_contiguous():
+            raise ValueError(f"enabled: expected a contiguous tensor of shape [{batch}]")
+        enabled_ptr = enabled.data_ptr()
+    _cuda.apply_kgw_bias_(
+        logits.data_ptr(), batch, vocab, logits.stride(0), _LOGITS_DTYPES[logits.dtype],
+        input_ids.data_ptr(), input_ids.dtype == torch.int64, input_ids.shape[1],
+        input_ids.stride(0), keys.data_ptr(), key_stride, thresholds.data_ptr(),
+        threshold_stride, deltas.data_ptr(), delta_stride, enabled_ptr, int(width),
+        int(seeding), device.index, torch.cuda.current_stream(device).cuda_stream,
+    )  # fmt: skip
+
+
+def _check_score_inputs(
+    tokens: torch.Tensor, offsets: torch.Tensor, prefix: torch.Tensor | None, dedup: bool
+) -> None:
+    """Shape checks on the host, then value checks on the device with one host sync."""
+    if not isinstance(tokens, torch.Tensor) or not tokens.is_cuda:
+        raise ValueError("tokens: expected a CUDA tensor")
+    device = tokens.device
+    _check_tensor(tokens, "tokens", device, (torch.int32,), 1)
+    _check_tensor(offsets, "offsets", device, (torch.int64,), 1)
+    if not tokens.is_contiguous() or not offsets.is_contiguous():
+        raise ValueError("tokens, offsets: must be contiguous")
+    if offsets.shape[0] < 1:
+        raise ValueError("offsets: needs at least one entry (0)")
+    if dedup and tokens.shape[0] >= 2**31:
+        raise ValueError("tokens: dedup supports at most 2^31 - 1 tokens")
+    n_docs = offsets.shape[0] - 1
+    if prefix is not None:
+        _check_tensor(prefix, "prefix_lengths", device, (torch.int64,), 1)
+        if prefix.shape[0] != n_docs or not prefix.is_contiguous():
+            raise ValueError(f"prefix_lengths: expected a contiguous tensor of shape [{n_docs}]")
+    zero = torch.zeros((), dtype=torch.bool, device=device)
+    bad = torch.stack([
+        offsets[0] != 0,
+        offsets[-1] != tokens.shape[0],
+        (offsets[1:] < offsets[:-1]).any() if n_docs > 0 else zero,
+        tokens.min() < 0 if tokens.shape[0] > 0 else zero,
+        (prefix < 0).any() if prefix is not None and n_docs > 0 else zero,
+    ]).tolist()  # fmt: skip  # the one host sync
+    messages = (
+        "offsets: must start at 0",
+        "offsets: last entry must equal the number of tokens",
+        "offsets: must be non-decreasing",
+        "tokens: token ids must be >= 0",
+        "prefix_lengths: must be >= 0",
+    )
+    for failed, message in zip(bad, messages, strict=True):
+        if failed:
+            raise ValueError(message)
+
+
+def _check_key_threshold(key_words, threshold: int) -> tuple[int, ...]:
+    words = tuple(int(w) for w in key_words)
+    if len(words) != 4 or any(not 0 <= w <= _UINT32_MAX for w in words):
+        raise ValueError("key: expected 4 words in [0, 2^32)")
+    if not 0 < int(threshold) <= _UINT32_MAX:
+        raise ValueError("threshold: must be in [1, 2^32)")
+    return words
+
+
+def _score_kgw_into(
+    tokens: torch.Tensor,
+    offsets: torch.Tensor,
+    prefix: torch.Tensor | None,
+    key_words: tuple[int, int, int, int],
+    threshold: int,
+    width: int,
+    seeding: int,
+    dedup: bool,
+    n_scored: torch.Tensor,
+    n_green: torch.Tensor,
+    green: torch.Tensor | None,
+    counted: torch.Tensor | None,
+    workspace: torch.Tensor | None,
+) -> None:
+    """Launch the scoring kernels into given outputs; the inputs are already checked."""
+    device = tokens.device
+    _cuda.score_kgw(
+        tokens.data_ptr(), tokens.shape[0], offsets.data_ptr(), offsets.shape[0] - 1,
+        prefix.data_ptr() if prefix is not None else 0, key_words, int(threshold), int(width),
+        int(seeding), bool(dedup), n_scored.data_ptr(), n_green.data_ptr(),
+        green.data_ptr() if green is not None else 0,
+        counted.data_ptr() if counted is not None else 0,
+        workspace.data_ptr() if workspace is not None else 0,
+        workspace.numel() if workspace is not None else 0,
+        device.index, torch.cuda.current_stream(device).cuda_stream,
+    )  # fmt: skip
+
+
+def score_kgw(
+    tokens: torch.Tensor,
+    offsets: torch.Tensor,
+    prefix: torch.Tensor | None,
+    key_words: tuple[int, int, int, int],
+    threshold: int,
+    width: int,
+    seeding: int,
+    dedup: bool,
+    want_flags: bool,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
+    """Score ragged documents ``tokens[offsets[d]:offsets[d+1]]`` on their CUDA device.
+
+    Parameters
+    ----------
+    tokens : Tensor
+        ``[n_tokens]`` int32, ids >= 0.
+    offsets : Tensor
+        ``[n_docs + 1]`` int64: starts at 0, non-decreasing, ends at ``n_tokens``.
+    prefix : Tensor or None
+        ``[n_docs]`` int64 >= 0: leading tokens of each document that are context only.
+    key_words : tuple of 4 int
+        The uint32 key words.
+    threshold : int
+        ``floor(gamma * 2^32)`` in ``[1, 2^32)``.
+    width, seeding : int
+        Context width in ``[0, 1024]``; seeding 0 (prev) or 1 (minhash).
+    dedup : bool
+        Count each (context hash, token) pair once per document (its first occurrence).
+    want_flags : bool
+        Also return the per-position flags.
+
+    Returns
+    -------
+    n_scored, n_green : Tensor
+        ``[n_docs]`` int64.
+    green : Tensor or None
+        ``[n_tokens]`` int8: 1 green, 0 red, -1 not scored.
+    counted : Tensor or None
+        ``[n_tokens]`` uint8: 1 where the position entered the counts.
+
+    The inputs are validated on the device with one host sync (offsets, tokens >= 0, prefix
+    >= 0); the kernels then run asynchronously on ``torch.cuda.current_stream``.
+
+    Examples
+    --------
+    >>> tokens = torch.tensor([3, 1, 4, 1, 5], dtype=torch.int32, device="cuda")  # doctest: +SKIP
+    >>> offsets = torch.tensor([0, 2, 5], device="cuda")  # doctest: +SKIP
+    >>> n_scored, n_green, _, _ = score_kgw(  # doctest: +SKIP
+    ...     tokens, offsets, None, (1, 2, 3, 4), 2**30, 1, 0, False, False)
+    >>> n_scored.tolist()  # doctest: +SKIP
+    [1, 2]
+    """
+    _require_cuda()
+    words = _check_key_threshold(key_words, threshold)
+    _check_score_inputs(tokens, offsets, prefix, dedup)
+    n_tokens, n_docs = tokens.shape[0], offsets.shape[0] - 1
+    device = tokens.device
+    n_scored = torch.empty(n_docs, dtype=torch.int64, device=device)
+    n_green = torch.empty(n_docs, dtype=torch.int64, device=device)
+    green = counted = None
+    if want_flags:
+        green = torch.empty(n_tokens, dtype=torch.int8, device=device)
+        counted = torch.empty(n_tokens, dtype=torch.uint8, device=device)
+    ws_bytes = _cuda.score_kgw_workspace_bytes(n_tokens, bool(dedup))
+    workspace = torch.empty(ws_bytes, dtype=torch.uint8, device=device) if ws_bytes else None
+    _score_kgw_into(
+        tokens, offsets, prefix, words, threshold, width, seeding, dedup,
+        n_scored, n_green, green, counted, workspace,
+    )  # fmt: skip
+    return n_scored, n_green, green, counted
