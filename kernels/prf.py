@@ -70,7 +70,7 @@ def select_word(w0, w1, w2, w3, lane):
 
 @triton.jit
 def prf_word(k0, k1, k2, k3, ctx, token, domain: tl.constexpr):
-    """The PRF word of ``token`` (uint32) under ``ctx``: word ``token & 3`` of block ``token >> 2``."""
+    """The PRF word of ``token`` (uint32) under ``ctx``: word ``token & 3`` of ``token >> 2``."""
     w0, w1, w2, w3 = prf_block(k0, k1, k2, k3, ctx, token >> 2, domain)
     return select_word(w0, w1, w2, w3, token & 3)
 

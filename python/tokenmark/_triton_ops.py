@@ -32,7 +32,7 @@ def _kernels():
     try:
         from tokenmark.kernels import kgw_bias, kgw_score
     except ImportError as e:
-        raise ImportError("the triton backend needs the `triton` package (pip install triton)") from e
+        raise ImportError("the triton backend needs the `triton` package") from e
     return kgw_bias, kgw_score
 
 
@@ -57,7 +57,9 @@ def _check_tensor(t, name: str, dtypes: tuple[torch.dtype, ...], ndim: int, devi
         raise TypeError(f"{name}: expected a torch.Tensor, got {type(t).__name__}")
     if t.dtype not in dtypes:
         names = " or ".join(str(d).removeprefix("torch.") for d in dtypes)
-        raise TypeError(f"{name}: expected dtype {names}, got {str(t.dtype).removeprefix('torch.')}")
+        raise TypeError(
+            f"{name}: expected dtype {names}, got {str(t.dtype).removeprefix('torch.')}"
+        )
     if t.dim() != ndim:
         raise ValueError(f"{name}: expected {ndim} dimensions, got {t.dim()}")
     if t.device != device:
@@ -143,9 +145,9 @@ def apply_kgw_bias_(
     _check_tensor(logits, "logits", _LOGITS_DTYPES, 2, device)
     _check_device(kernel, logits, "logits")
     batch, vocab = logits.shape
-    if vocab > 1 and logits.stride(1) != 1:
+    if logits.numel() and vocab > 1 and logits.stride(1) != 1:
         raise ValueError("logits: rows must be contiguous (stride(1) == 1)")
-    if batch > 1 and logits.stride(0) < vocab:
+    if logits.numel() and batch > 1 and logits.stride(0) < vocab:
         raise ValueError("logits: rows overlap (stride(0) < vocab)")
     if vocab >= 1 << 31:
         raise ValueError("logits: vocab must be < 2^31")
@@ -155,7 +157,7 @@ def apply_kgw_bias_(
             f"input_ids: expected {batch} rows (one per logits row), got {input_ids.shape[0]}"
         )
     ids_len = input_ids.shape[1]
-    if ids_len > 1 and input_ids.stride(1) != 1:
+    if input_ids.numel() and ids_len > 1 and input_ids.stride(1) != 1:
         raise ValueError("input_ids: rows must be contiguous (stride(1) == 1)")
     key_stride = _row_param(keys, "keys", torch.int32, batch, device, words=4)
     threshold_stride = _row_param(thresholds, "thresholds", torch.int32, batch, device)
@@ -171,7 +173,7 @@ def apply_kgw_bias_(
             raise ValueError("thresholds: must be > 0 (gamma too small)")
         if ids_len >= width and width > 0:
             window = input_ids[:, ids_len - width :]
-            if window.numel() and (window.min() < 0 or window.max() >= 1 << 31):
+            if window.numel() and not (0 <= int(window.min()) and int(window.max()) < 1 << 31):
                 raise ValueError("input_ids: token ids must be in [0, 2^31)")
     if batch == 0 or vocab == 0 or ids_len < width:
         return
@@ -328,8 +330,8 @@ def _check_score_values(tokens: torch.Tensor, offsets: torch.Tensor, prefix) -> 
         offsets[0] != 0,
         offsets[-1] != tokens.shape[0],
         (offsets[1:] < offsets[:-1]).any(),
-        (tokens < 0).any() if tokens.numel() else torch.zeros((), dtype=torch.bool),
-        (prefix < 0).any() if prefix is not None and prefix.numel() else torch.zeros((), dtype=torch.bool),
+        (tokens < 0).any(),
+        (prefix < 0).any() if prefix is not None else torch.zeros((), dtype=torch.bool),
     ]
     bad = torch.stack([c.to(offsets.device) for c in checks]).tolist()
     messages = (
@@ -339,7 +341,7 @@ def _check_score_values(tokens: torch.Tensor, offsets: torch.Tensor, prefix) -> 
         "tokens: token ids must be >= 0",
         "prefix: must be >= 0",
     )
-    for failed, message in zip(bad, messages):
+    for failed, message in zip(bad, messages, strict=True):
         if failed:
             raise ValueError(message)
 
