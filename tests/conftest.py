@@ -1,3 +1,5 @@
+import os
+
 import numpy as np
 import pytest
 
@@ -22,3 +24,10 @@ def cuda_available() -> bool:
 
 
 gpu = pytest.mark.skipif(not cuda_available(), reason="no CUDA device")
+
+
+# Without a GPU the Triton kernels run under the interpreter on CPU tensors. Triton reads the
+# switch when a kernel is decorated, so it must be set before anything imports tokenmark.kernels:
+# here, before any test module is collected.
+if not cuda_available():
+    os.environ.setdefault("TRITON_INTERPRET", "1")
