@@ -32,7 +32,7 @@ BIAS_DTYPES = (torch.bfloat16, torch.float32)
 SCORE_TOKENS = 10**8
 SCORE_DOC_LEN = 1000
 GAMMA_25 = 1 << 30
-WIDTH, SEEDING = 1, 0  # KGW's default: the previous token, chained hash
+WIDTH, SEEDING = 4, 0  # tokenmark.KGW defaults: 4 previous tokens, ordered chain
 BACKEND_MODULES = {"cuda": "tokenmark._cuda_ops", "triton": "tokenmark._triton_ops"}
 
 

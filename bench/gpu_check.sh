@@ -40,20 +40,20 @@ step() {  # step NAME TIMEOUT CMD...: run, log to $OUT/NAME.log, record pass/fai
 
 arch=$("$PY" -c "import torch; p=torch.cuda.get_device_capability(); print(f'{p[0]}{p[1]}')")
 if [[ " $STEPS " == *" build "* ]]; then
-  step build 420 env TOKENMARK_CUDA=ON CMAKE_ARGS="-DCMAKE_CUDA_ARCHITECTURES=${arch}" \
+  step build 200 env TOKENMARK_CUDA=ON CMAKE_ARGS="-DCMAKE_CUDA_ARCHITECTURES=${arch}" \
     "$PY" -m pip install --no-build-isolation --no-deps --no-index . || { cat "$SUMMARY"; exit 1; }
 fi
 "$PY" -m tokenmark info | tee "$OUT/info.json"
 if [[ " $STEPS " == *" tests "* ]]; then
   # The GPU-marked tests (CUDA and compiled Triton vs the reference, graph capture), then the
   # CPU suite minus the Triton interpreter tests (they are CI's job).
-  step gpu_tests 300 "$PY" -m pytest -q -m gpu tests -p no:cacheprovider
+  step gpu_tests 170 "$PY" -m pytest -q -m gpu tests -p no:cacheprovider
 fi
 if [[ " $STEPS " == *" kernels "* ]]; then
-  step bench_kernels 300 "$PY" bench/bench_gpu_kgw.py --backends cuda,triton --out "$OUT/gpu_results.md"
+  step bench_kernels 120 "$PY" bench/bench_gpu_kgw.py --backends cuda,triton --out "$OUT/gpu_results.md"
 fi
 if [[ " $STEPS " == *" generate "* ]]; then
-  step bench_generate 300 "$PY" bench/bench_gpu_generate.py --out "$OUT/gpu_results.md"
+  step bench_generate 90 "$PY" bench/bench_gpu_generate.py --out "$OUT/gpu_results.md"
 fi
 cat "$SUMMARY"
 [ -f "$OUT/gpu_results.md" ] && cat "$OUT/gpu_results.md"
