@@ -50,7 +50,7 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--prompt", type=int, default=32)
     ap.add_argument("--new-tokens", type=int, default=64)
-    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--out", help="results file (default bench/RESULTS.md)")
     args = ap.parse_args()
     from transformers import WatermarkLogitsProcessor

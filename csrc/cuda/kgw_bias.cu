@@ -83,20 +83,18 @@ __device__ __forceinline__ void bias_group(T* row, int64_t c, int64_t vocab, boo
     uint4 raw = *reinterpret_cast<const uint4*>(row + c);
     T v[kVec];
     memcpy(v, &raw, sizeof(raw));
-    bool changed = false;
 #pragma unroll
     for (int j = 0; j < kVec; j += 4) {
       const U32x4 w = prf_block(p.key, p.ctx, static_cast<uint32_t>((c + j) >> 2), kDomainKgwGreen);
 #pragma unroll
       for (int q = 0; q < 4; ++q) {
-        if (kgw_is_green(w.v[q], p.threshold)) changed |= add_delta(v[j + q], p.delta);
+        if (kgw_is_green(w.v[q], p.threshold)) add_delta(v[j + q], p.delta);
       }
     }
-    // Skipping unchanged groups saves write bandwidth (a quarter of float32 groups at gamma 0.25).
-    if (changed) {
-      memcpy(&raw, v, sizeof(raw));
-      *reinterpret_cast<uint4*>(row + c) = raw;
-    }
+    // Always write the whole group: skipping unchanged groups leaves partial DRAM sectors,
+    // measured slower on an H100 than the full write.
+    memcpy(&raw, v, sizeof(raw));
+    *reinterpret_cast<uint4*>(row + c) = raw;
     return;
   }
 #pragma unroll
