@@ -80,7 +80,9 @@ def test_detect_text_lines_with_a_local_tokenizer(tmp_path, capsys, monkeypatch)
     tok = Tokenizer(models.WordLevel(unk_token="[UNK]"))
     tok.pre_tokenizer = pre_tokenizers.Whitespace()
     tok.train_from_iterator(corpus, trainers.WordLevelTrainer(special_tokens=["[UNK]"]))
-    PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="[UNK]").save_pretrained(tmp_path / "tk")
+    PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="[UNK]").save_pretrained(
+        tmp_path / "tk"
+    )
     (tmp_path / "in.txt").write_text("\n".join(corpus) + "\n")
     monkeypatch.setenv("TOKENMARK_KEY", "text key")
     assert main(["detect", str(tmp_path / "in.txt"), "--tokenizer", str(tmp_path / "tk")]) == 0

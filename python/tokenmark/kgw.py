@@ -190,7 +190,9 @@ class KGW:
         window : also find the most-green window of this many counted tokens per document
             (the watermarked span inside a long human text), with a Bonferroni-corrected p-value.
         """
-        rag = as_ragged(sequences)
+        rag = _device_ragged(sequences)
+        if rag is None:
+            rag = as_ragged(sequences)
         n_docs = len(rag)
         prefix = None
         if prefix_lengths is not None:
@@ -215,6 +217,12 @@ class KGW:
             want_flags=want_flags,
             backend=backend,
         )
+        if not isinstance(rag.offsets, np.ndarray):
+            # Scored on the device: counts (and flags) come back to the host for the p-values.
+            n_scored, n_green = n_scored.cpu().numpy(), n_green.cpu().numpy()
+            if want_flags:
+                green, counted = green.cpu().numpy(), counted.cpu().numpy()
+            rag = Ragged(rag.tokens, rag.offsets.cpu().numpy())
         p = self.gamma_effective
         extra: dict[str, Any] = {}
         if return_flags:
@@ -291,6 +299,37 @@ class KGW:
     @classmethod
     def from_json(cls, s: str, key=None) -> KGW:
         return cls.from_dict(json.loads(s), key=key)
+
+
+def _is_cuda_tensor(x) -> bool:
+    return type(x).__module__.startswith("torch") and getattr(x, "is_cuda", False)
+
+
+def _device_ragged(sequences) -> Ragged | None:
+    """A 2-D CUDA tensor, or a Ragged of CUDA tensors, stays on its device (scored there)."""
+    on_device = _is_cuda_tensor(sequences) or (
+        isinstance(sequences, Ragged) and _is_cuda_tensor(sequences.tokens)
+    )
+    if not on_device:
+        return None
+    import torch
+
+    if isinstance(sequences, Ragged):
+        return Ragged(sequences.tokens.to(torch.int32), sequences.offsets.to(torch.int64))
+    if sequences.dim() != 2:
+        raise ValueError(
+            f"sequences: a CUDA tensor must be [n_docs, length], got {sequences.dim()}-D"
+        )
+    if sequences.dtype not in (torch.int32, torch.int64):
+        raise TypeError(f"sequences: expected integer token ids, got {sequences.dtype}")
+    n, length = sequences.shape
+    offsets = torch.arange(n + 1, dtype=torch.int64, device=sequences.device) * length
+    # The scoring op checks the int32 ids on the device; int64 ids must fit int32 first.
+    if sequences.dtype == torch.int64 and sequences.numel():
+        lo, hi = torch.aminmax(sequences)
+        if int(lo) < 0 or int(hi) >= 2**31:
+            raise ValueError("sequences: token ids must be in [0, 2^31)")
+    return Ragged(sequences.reshape(-1).to(torch.int32).contiguous(), offsets)
 
 
 def encode_texts(texts, tokenizer) -> Ragged:

@@ -197,7 +197,10 @@ def score_kgw(
         import torch
 
         def t(x):
-            return x if x is None or _is_torch(x) else torch.from_numpy(np.asarray(x))
+            if x is None or _is_torch(x):
+                return x
+            host = torch.from_numpy(np.ascontiguousarray(x))
+            return host.to(tokens.device) if on_cuda else host
 
         return gpu_module(backend).score_kgw(
             t(tokens),
