@@ -31,12 +31,14 @@ def add_delta(row: np.ndarray, green: np.ndarray, delta: float, dtype: str) -> n
     ``row`` holds float32 or float16 values, or bfloat16 bit patterns (uint16) when
     ``dtype == "bfloat16"``. NaN entries keep their exact bits; -inf stays -inf.
     """
-    if dtype == "bfloat16":
-        x = _bf16_bits_to_f32(row)
-        new = _f32_to_bf16_bits(x + np.float32(delta))
-    else:
-        x = row.astype(np.float32)
-        new = (x + np.float32(delta)).astype(row.dtype)
+    # NaN inputs (kept below) and overflow to inf are expected here: no warnings for them.
+    with np.errstate(invalid="ignore", over="ignore"):
+        if dtype == "bfloat16":
+            x = _bf16_bits_to_f32(row)
+            new = _f32_to_bf16_bits(x + np.float32(delta))
+        else:
+            x = row.astype(np.float32)
+            new = (x + np.float32(delta)).astype(row.dtype)
     change = green & ~np.isnan(x)
     return np.where(change, new, row)
 
