@@ -102,3 +102,16 @@ def test_cuda_backend_without_device_raises_clearly():
         pytest.skip("a CUDA device is present; this checks the no-device error")
     with pytest.raises(ValueError, match="CUDA"):
         tm.KGW(key=b"k").detect([[1, 2, 3, 4, 5]], backend="cuda")
+
+
+def test_auto_backend_choice(monkeypatch):
+    from tokenmark import ops
+
+    monkeypatch.delenv("TOKENMARK_BACKEND", raising=False)
+    assert ops._resolve_backend("auto", on_cuda=False) == "cpu"
+    assert ops._resolve_backend("auto", on_cuda=True) == "cuda"
+    expect_large = "triton" if ops._triton_importable() else "cuda"
+    assert ops._resolve_backend("auto", on_cuda=True, large_fp32_bias=True) == expect_large
+    assert ops._resolve_backend("cuda", on_cuda=True, large_fp32_bias=True) == "cuda"
+    monkeypatch.setenv("TOKENMARK_BACKEND", "cuda")
+    assert ops._resolve_backend("auto", on_cuda=True, large_fp32_bias=True) == "cuda"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 from dataclasses import dataclass, field
@@ -146,15 +147,26 @@ class KGW:
     def seeding_code(self) -> int:
         return SEEDINGS[self.seeding]
 
+    @functools.cached_property
+    def row_params(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(keys [1, 4] uint32, thresholds [1] uint32, deltas [1] float32), made once: the form
+        the kernels take, so a decode step pays no conversion."""
+        return (
+            self.key.words.reshape(1, 4).copy(),
+            np.array([self.threshold], dtype=np.uint32),
+            np.array([self.delta], dtype=np.float32),
+        )
+
     # -- generation -----------------------------------------------------------------------
     def apply_(self, logits, input_ids, *, enabled=None, backend: str = "auto"):
         """Bias ``logits [batch, vocab]`` in place for the next token after ``input_ids``."""
+        keys, thresholds, deltas = self.row_params
         return ops.apply_kgw_bias_(
             logits,
             input_ids,
-            keys=self.key.words,
-            thresholds=self.threshold,
-            deltas=self.delta,
+            keys=keys,
+            thresholds=thresholds,
+            deltas=deltas,
             width=self.context_width,
             seeding=self.seeding_code,
             enabled=enabled,

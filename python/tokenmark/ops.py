@@ -7,7 +7,9 @@ tensors to the CUDA kernels and everything else to the C++ kernels.
 
 from __future__ import annotations
 
+import functools
 import importlib
+import importlib.util
 import os
 from typing import Any
 
@@ -17,14 +19,31 @@ from . import _C
 from .reference import kgw as _ref
 
 BACKENDS = ("auto", "cpu", "cuda", "triton", "reference")
-_LOGITS_DTYPES = {"float32": "float32", "float16": "float16", "bfloat16": "bfloat16"}
+_LOGITS_DTYPES = {np.dtype(np.float32): "float32", np.dtype(np.float16): "float16"}
+
+
+def _torch():
+    import torch  # imported on first use: the CPU paths take numpy alone
+
+    return torch
 
 
 def _is_torch(x: Any) -> bool:
     return type(x).__module__.startswith("torch") and hasattr(x, "is_cuda")
 
 
-def _resolve_backend(backend: str, on_cuda: bool) -> str:
+# Measured on an H100 (bench/RESULTS.md): for float32 logits of at least this many entries the
+# Triton bias kernel runs nearer the copy bandwidth (0.95 vs 0.78 at 256 x 128256); below it,
+# and for 16-bit logits, the CUDA kernel is faster (it launches in about half the host time).
+_TRITON_BIAS_MIN_FP32 = 1 << 24
+
+
+@functools.cache
+def _triton_importable() -> bool:
+    return importlib.util.find_spec("triton") is not None
+
+
+def _resolve_backend(backend: str, on_cuda: bool, large_fp32_bias: bool = False) -> str:
     if backend not in BACKENDS:
         raise ValueError(f"backend: expected one of {BACKENDS}, got {backend!r}")
     if backend == "auto":
@@ -32,7 +51,9 @@ def _resolve_backend(backend: str, on_cuda: bool) -> str:
         if backend not in BACKENDS:
             raise ValueError(f"TOKENMARK_BACKEND: expected one of {BACKENDS}, got {backend!r}")
     if backend == "auto":
-        return "cuda" if on_cuda else "cpu"
+        if not on_cuda:
+            return "cpu"
+        return "triton" if large_fp32_bias and _triton_importable() else "cuda"
     if on_cuda and backend in ("cpu", "reference"):
         raise ValueError(f"backend={backend!r} takes host memory; the tensors are on a CUDA device")
     if not on_cuda and backend == "cuda":
@@ -52,8 +73,7 @@ def gpu_module(backend: str):
 def _host_view(x: Any, name: str) -> tuple[np.ndarray, str]:
     """A writeable numpy view of host logits and its dtype name (bfloat16 as int16 bits)."""
     if _is_torch(x):
-        import torch
-
+        torch = _torch()
         if x.dtype == torch.bfloat16:
             return x.view(torch.int16).numpy(), "bfloat16"
         arr = x.numpy()
@@ -61,18 +81,27 @@ def _host_view(x: Any, name: str) -> tuple[np.ndarray, str]:
         arr = x
     if not isinstance(arr, np.ndarray):
         raise TypeError(f"{name}: expected a numpy array or torch tensor, got {type(x).__name__}")
-    dtype = _LOGITS_DTYPES.get(arr.dtype.name)
+    dtype = _LOGITS_DTYPES.get(arr.dtype)
     if dtype is None:
         raise TypeError(f"{name}: expected float32, float16 or bfloat16, got {arr.dtype}")
     return arr, dtype
 
 
 def _row_params(value, dtype, batch: int, name: str, width: int = 1) -> np.ndarray:
-    arr = np.ascontiguousarray(np.asarray(value, dtype=dtype))
-    arr = arr.reshape(-1) if width == 1 else arr.reshape(-1, width)
-    if arr.shape[0] not in (1, batch):
-        raise ValueError(f"{name}: expected 1 or {batch} rows, got {arr.shape[0]}")
-    return arr
+    ndim = 1 if width == 1 else 2
+    # Fast path for parameters prepared once (the logits processor's): no copy, no reshape.
+    if not (
+        isinstance(value, np.ndarray)
+        and value.dtype == dtype
+        and value.ndim == ndim
+        and value.flags.c_contiguous
+        and (width == 1 or value.shape[1] == width)
+    ):
+        value = np.ascontiguousarray(np.asarray(value, dtype=dtype))
+        value = value.reshape(-1) if width == 1 else value.reshape(-1, width)
+    if value.shape[0] not in (1, batch):
+        raise ValueError(f"{name}: expected 1 or {batch} rows, got {value.shape[0]}")
+    return value
 
 
 def apply_kgw_bias_(
@@ -101,7 +130,10 @@ def apply_kgw_bias_(
     Most users call :meth:`tokenmark.KGW.apply_` or the logits processor instead.
     """
     on_cuda = _is_torch(logits) and logits.is_cuda
-    backend = _resolve_backend(backend, on_cuda)
+    large_fp32 = (
+        on_cuda and logits.dtype == _torch().float32 and logits.numel() >= _TRITON_BIAS_MIN_FP32
+    )
+    backend = _resolve_backend(backend, on_cuda, large_fp32)
     if on_cuda:
         import torch
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 from transformers import LogitsProcessor
 
@@ -30,11 +31,11 @@ class KGWLogitsProcessor(LogitsProcessor):
     def _device_params(self, device: torch.device):
         params = self._params.get(device)
         if params is None:
-            s = self.scheme
-            keys = torch.from_numpy(s.key.words.view("int32").reshape(1, 4).copy())
-            thr = torch.tensor([s.threshold], dtype=torch.int64).to(torch.uint32).view(torch.int32)
-            deltas = torch.tensor([s.delta], dtype=torch.float32)
-            params = tuple(t.to(device) for t in (keys, thr, deltas))
+            keys, thr, deltas = self.scheme.row_params
+            params = tuple(
+                torch.from_numpy(a.view(np.int32) if a.dtype == np.uint32 else a).to(device)
+                for a in (keys, thr, deltas)
+            )
             self._params[device] = params
         return params
 
@@ -45,7 +46,7 @@ class KGWLogitsProcessor(LogitsProcessor):
         if scores.is_cuda:
             keys, thr, deltas = self._device_params(scores.device)
         else:
-            keys, thr, deltas = s.key.words, s.threshold, s.delta
+            keys, thr, deltas = s.row_params
         ops.apply_kgw_bias_(
             scores,
             input_ids,
