@@ -9,6 +9,8 @@
 #include <cstdint>
 #include <string>
 
+#include "tokenmark/kgw_params.h"
+
 namespace tokenmark::bind {
 namespace py = pybind11;
 
@@ -58,6 +60,27 @@ inline void require_width_seeding(int width, int seeding) {
     fail_value("context_width: must be in [0, 1024], got " + std::to_string(width));
   if (seeding != 0 && seeding != 1)
     fail_value("seeding: unknown seeding code " + std::to_string(seeding));
+}
+
+// The dtype code of host logits, checked against the array's dtype.
+inline LogitsDtype parse_logits_dtype(const py::array& logits, const std::string& dtype) {
+  if (dtype == "float32") {
+    require_dtype<float>(logits, "logits", "float32");
+    return kFloat32;
+  }
+  if (dtype == "float16") {
+    if (logits.dtype().kind() != 'f' || logits.itemsize() != 2)
+      fail_type("logits: expected dtype float16");
+    return kFloat16;
+  }
+  if (dtype == "bfloat16") {
+    // numpy has no bfloat16: the Python layer passes the raw 16-bit patterns.
+    if (logits.dtype().kind() == 'f' || logits.itemsize() != 2) {
+      fail_type("logits: bfloat16 logits travel as int16/uint16 bit patterns");
+    }
+    return kBFloat16;
+  }
+  fail_value("logits_dtype: expected float32, float16 or bfloat16, got " + dtype);
 }
 
 }  // namespace tokenmark::bind

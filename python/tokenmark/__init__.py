@@ -10,18 +10,23 @@ KGW(key=Key(<secret>, fingerprint=...), gamma=0.25, delta=2.0, context_width=4,
 from ._info import info
 from ._inputs import Ragged
 from ._key import Key
+from .gumbel import Gumbel, GumbelResult
 from .kgw import KGW, DetectionResult
-from .ops import apply_kgw_bias_, score_kgw
+from .ops import apply_kgw_bias_, sample_gumbel, score_gumbel, score_kgw
 
 __version__ = "0.1.0"
 
 __all__ = [
     "KGW",
     "DetectionResult",
+    "Gumbel",
+    "GumbelResult",
     "Key",
     "Ragged",
     "apply_kgw_bias_",
     "info",
+    "sample_gumbel",
+    "score_gumbel",
     "score_kgw",
     "__version__",
 ]

@@ -52,3 +52,11 @@ def windowed_max(
         n_windows = len(sums)
         pvals[d] = min(1.0, n_windows * float(stats.binom.sf(best[d] - 1, w, p)))
     return start, best, pvals
+
+
+def gamma_pvalue(score: np.ndarray, n: np.ndarray) -> np.ndarray:
+    """Exact one-sided p-value P[X >= score] for X ~ Gamma(n, 1) (a sum of n Exp(1)); 1 where
+    n == 0."""
+    score = np.asarray(score, dtype=np.float64)
+    n = np.asarray(n, dtype=np.int64)
+    return np.where(n > 0, stats.gamma.sf(score, np.maximum(n, 1)), 1.0)

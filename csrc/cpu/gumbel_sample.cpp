@@ -1,0 +1,193 @@
+// sample_gumbel on the CPU: per row, the argmax of logit + gumbel_noise(PRF word) over the
+// vocabulary, lowest id on ties. Rows are split into column tiles over OpenMP threads, each tile
+// keeps its own best and the tiles are merged in column order.
+//
+// Exact pruning keeps it near one read of the logits: a token can only win when
+// logit + (an upper bound of its noise) >= the best score so far. Per 32 columns, the largest
+// logit plus the largest possible noise (~22.9) decides whether the PRF is needed at all; per
+// token, a table of noise bounds indexed by the word's top 12 bits decides whether the two logs
+// are. Both bounds are computed with gumbel_noise itself and the noise is non-decreasing in the
+// word, so the pruned argmax is the full argmax, bit for bit.
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <vector>
+
+#include "cpu_features.h"
+#include "float16.h"
+#include "gumbel_cpu.h"
+#include "tokenmark/gumbel.h"
+#if defined(__x86_64__)
+#include "simd_avx2.h"
+#endif
+
+namespace tokenmark::cpu {
+namespace {
+
+constexpr int kBoundBits = 12;
+constexpr int64_t kTile = 32768;  // columns per task: splits one long row over both cores
+constexpr int64_t kStep = 32;     // columns per PRF step (8 Philox blocks)
+
+// bound[b] = the noise of the largest word whose top kBoundBits bits are b.
+struct NoiseBounds {
+  double bound[1 << kBoundBits];
+  NoiseBounds() {
+    for (uint32_t b = 0; b < (1u << kBoundBits); ++b) {
+      bound[b] = gumbel_noise((b << (32 - kBoundBits)) | ((1u << (32 - kBoundBits)) - 1u));
+    }
+  }
+};
+
+const NoiseBounds& noise_bounds() {
+  static const NoiseBounds table;
+  return table;
+}
+
+inline float load_logit(const void* row, LogitsDtype dtype, int64_t i) {
+  if (dtype == kFloat32) return static_cast<const float*>(row)[i];
+  const uint16_t bits = static_cast<const uint16_t*>(row)[i];
+  return dtype == kFloat16 ? half_to_float(bits) : bf16_to_float(bits);
+}
+
+// PRF words of token ids [c, c + 32) in token order.
+void words32_scalar(const Key128& key, uint32_t ctx, int64_t c, uint32_t out[kStep]) {
+  for (int j = 0; j < kStep / 4; ++j) {
+    const U32x4 w = prf_block(key, ctx, static_cast<uint32_t>((c >> 2) + j), kDomainGumbel);
+    for (int r = 0; r < 4; ++r) out[4 * j + r] = w.v[r];
+  }
+}
+
+#if defined(__x86_64__)
+using namespace avx2;
+
+TM_AVX2 void words32_avx2(const Key128& key, uint32_t ctx, int64_t c, uint32_t out[kStep]) {
+  const __m256i blocks = _mm256_add_epi32(_mm256_set1_epi32(static_cast<int>(c >> 2)),
+                                          _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+  const V4 w = philox8(blocks, _mm256_set1_epi32(static_cast<int>(ctx)),
+                       _mm256_set1_epi32(static_cast<int>(key.k[2] ^ kDomainGumbel)),
+                       _mm256_set1_epi32(static_cast<int>(key.k[3])), key.k[0], key.k[1]);
+  // Lane i of w.c_r is the word of token c + 4 * i + r.
+  alignas(32) uint32_t lanes[4][8];
+  _mm256_store_si256(reinterpret_cast<__m256i*>(lanes[0]), w.c0);
+  _mm256_store_si256(reinterpret_cast<__m256i*>(lanes[1]), w.c1);
+  _mm256_store_si256(reinterpret_cast<__m256i*>(lanes[2]), w.c2);
+  _mm256_store_si256(reinterpret_cast<__m256i*>(lanes[3]), w.c3);
+  for (int i = 0; i < 8; ++i) {
+    for (int r = 0; r < 4; ++r) out[4 * i + r] = lanes[r][i];
+  }
+}
+#endif
+
+struct Best {
+  double score;
+  int64_t id;  // -1: no finite logit seen
+};
+
+Best sample_tile(const void* row, LogitsDtype dtype, const Key128& key, uint32_t ctx, int64_t c0,
+                 int64_t c1, bool simd) {
+  const NoiseBounds& nb = noise_bounds();
+  const double noise_max = nb.bound[(1 << kBoundBits) - 1];
+  Best best{-std::numeric_limits<double>::infinity(), -1};
+  alignas(32) uint32_t words[kStep];
+  float x[kStep];
+  for (int64_t c = c0; c < c1; c += kStep) {
+    const int n = static_cast<int>(std::min<int64_t>(kStep, c1 - c));
+    float mx = -std::numeric_limits<float>::infinity();
+    for (int j = 0; j < n; ++j) {
+      x[j] = load_logit(row, dtype, c + j);
+      mx = x[j] > mx ? x[j] : mx;  // NaN never enters
+    }
+    // -inf and NaN logits never win; `best.id < 0` keeps the first finite logit in play.
+    if (!(mx > -std::numeric_limits<float>::infinity())) continue;
+    if (best.id >= 0 && static_cast<double>(mx) + noise_max < best.score) continue;
+#if defined(__x86_64__)
+    if (simd) {
+      words32_avx2(key, ctx, c, words);
+    } else {
+      words32_scalar(key, ctx, c, words);
+    }
+#else
+    words32_scalar(key, ctx, c, words);
+#endif
+    for (int j = 0; j < n; ++j) {
+      if (!(x[j] > -std::numeric_limits<float>::infinity())) continue;
+      const double xd = static_cast<double>(x[j]);
+      if (best.id >= 0 && xd + nb.bound[words[j] >> (32 - kBoundBits)] < best.score) continue;
+      const double s = xd + gumbel_noise(words[j]);
+      if (best.id < 0 || s > best.score) best = Best{s, c + j};
+    }
+  }
+  return best;
+}
+
+template <typename IdT>
+uint32_t context_at(const IdT* ids, int64_t end, int width, int seeding) {
+  return context_hash(ids + end - width, width, seeding);
+}
+
+// Whether the context of the next position already occurred at an earlier position of the row
+// (prompt included): the Gumbel choice there would repeat, so the row is left unwatermarked.
+template <typename IdT>
+bool context_repeated(const IdT* ids, int64_t len, int width, int seeding) {
+  const uint32_t now = context_at(ids, len, width, seeding);
+  for (int64_t j = width; j < len; ++j) {
+    if (context_at(ids, j, width, seeding) == now) return true;
+  }
+  return false;
+}
+
+// The row's context hash (salted), or false when the row is not watermarked.
+bool row_context(const GumbelSampleArgs& a, int64_t b, uint32_t* ctx) {
+  if ((a.enabled && !a.enabled[b]) || a.ids_len < a.width) return false;
+  const int64_t off = b * a.ids_row_stride;
+  if (a.ids_is_int64) {
+    const int64_t* ids = static_cast<const int64_t*>(a.input_ids) + off;
+    if (a.skip_repeated && context_repeated(ids, a.ids_len, a.width, a.seeding)) return false;
+    *ctx = context_at(ids, a.ids_len, a.width, a.seeding);
+  } else {
+    const int32_t* ids = static_cast<const int32_t*>(a.input_ids) + off;
+    if (a.skip_repeated && context_repeated(ids, a.ids_len, a.width, a.seeding)) return false;
+    *ctx = context_at(ids, a.ids_len, a.width, a.seeding);
+  }
+  *ctx ^= a.salts[b * a.salt_stride];
+  return true;
+}
+
+}  // namespace
+
+void sample_gumbel(const GumbelSampleArgs& a) {
+  if (a.batch == 0) return;
+  const bool simd = simd_enabled();
+  const int64_t n_tiles = std::max<int64_t>(1, (a.vocab + kTile - 1) / kTile);
+  const int64_t n_tasks = a.batch * n_tiles;
+  std::vector<Best> tiles(static_cast<size_t>(n_tasks));
+  std::vector<uint32_t> ctx(static_cast<size_t>(a.batch));
+  std::vector<uint8_t> active(static_cast<size_t>(a.batch));
+  for (int64_t b = 0; b < a.batch; ++b) active[b] = row_context(a, b, &ctx[b]);
+#pragma omp parallel for schedule(dynamic, 1) if (n_tasks > 1 && a.vocab * a.batch >= 8192)
+  for (int64_t t = 0; t < n_tasks; ++t) {
+    const int64_t b = t / n_tiles, tile = t % n_tiles;
+    if (!active[b]) continue;
+    const Key128 key{{a.keys[b * a.key_stride], a.keys[b * a.key_stride + 1],
+                      a.keys[b * a.key_stride + 2], a.keys[b * a.key_stride + 3]}};
+    const void* row = static_cast<const char*>(a.logits) +
+                      b * a.logits_row_stride * (a.dtype == kFloat32 ? 4 : 2);
+    tiles[t] = sample_tile(row, a.dtype, key, ctx[b], tile * kTile,
+                           std::min(a.vocab, (tile + 1) * kTile), simd);
+  }
+  for (int64_t b = 0; b < a.batch; ++b) {
+    if (!active[b]) {
+      a.out[b] = kGumbelNotWatermarked;
+      continue;
+    }
+    Best best{0.0, -1};
+    for (int64_t tile = 0; tile < n_tiles; ++tile) {
+      const Best& t = tiles[b * n_tiles + tile];
+      if (t.id >= 0 && (best.id < 0 || t.score > best.score)) best = t;
+    }
+    a.out[b] = best.id >= 0 ? best.id : kGumbelNoFiniteLogit;
+  }
+}
+
+}  // namespace tokenmark::cpu
