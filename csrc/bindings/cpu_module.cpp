@@ -14,6 +14,7 @@
 #include "../cpu/kgw_cpu.h"
 #include "checks.h"
 #include "gumbel_binding.h"
+#include "synthid_binding.h"
 
 namespace py = pybind11;
 using namespace tokenmark;
@@ -195,6 +196,7 @@ PYBIND11_MODULE(_C, m) {
         py::arg("key"), py::arg("threshold"), py::arg("width"), py::arg("seeding"),
         py::arg("dedup"), py::arg("want_flags"));
   register_gumbel(m);
+  register_synthid(m);
   m.def("info", &info);
   m.def("set_simd_enabled", &cpu::set_simd_enabled, py::arg("on"),
         "Switch the AVX2 paths off (for tests of the scalar paths) or back on.");

@@ -15,19 +15,16 @@
 #include <vector>
 
 #include "cpu_features.h"
-#include "float16.h"
 #include "gumbel_cpu.h"
+#include "prf_row.h"
 #include "tokenmark/gumbel.h"
-#if defined(__x86_64__)
-#include "simd_avx2.h"
-#endif
 
 namespace tokenmark::cpu {
 namespace {
 
 constexpr int kBoundBits = 12;
-constexpr int64_t kTile = 32768;  // columns per task: splits one long row over both cores
-constexpr int64_t kStep = 32;     // columns per PRF step (8 Philox blocks)
+constexpr int64_t kTile = 32768;     // columns per task: splits one long row over both cores
+constexpr int64_t kStep = kWordRun;  // columns per PRF step (8 Philox blocks)
 
 // bound[b] = the noise of the largest word whose top kBoundBits bits are b.
 struct NoiseBounds {
@@ -43,41 +40,6 @@ const NoiseBounds& noise_bounds() {
   static const NoiseBounds table;
   return table;
 }
-
-inline float load_logit(const void* row, LogitsDtype dtype, int64_t i) {
-  if (dtype == kFloat32) return static_cast<const float*>(row)[i];
-  const uint16_t bits = static_cast<const uint16_t*>(row)[i];
-  return dtype == kFloat16 ? half_to_float(bits) : bf16_to_float(bits);
-}
-
-// PRF words of token ids [c, c + 32) in token order.
-void words32_scalar(const Key128& key, uint32_t ctx, int64_t c, uint32_t out[kStep]) {
-  for (int j = 0; j < kStep / 4; ++j) {
-    const U32x4 w = prf_block(key, ctx, static_cast<uint32_t>((c >> 2) + j), kDomainGumbel);
-    for (int r = 0; r < 4; ++r) out[4 * j + r] = w.v[r];
-  }
-}
-
-#if defined(__x86_64__)
-using namespace avx2;
-
-TM_AVX2 void words32_avx2(const Key128& key, uint32_t ctx, int64_t c, uint32_t out[kStep]) {
-  const __m256i blocks = _mm256_add_epi32(_mm256_set1_epi32(static_cast<int>(c >> 2)),
-                                          _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
-  const V4 w = philox8(blocks, _mm256_set1_epi32(static_cast<int>(ctx)),
-                       _mm256_set1_epi32(static_cast<int>(key.k[2] ^ kDomainGumbel)),
-                       _mm256_set1_epi32(static_cast<int>(key.k[3])), key.k[0], key.k[1]);
-  // Lane i of w.c_r is the word of token c + 4 * i + r.
-  alignas(32) uint32_t lanes[4][8];
-  _mm256_store_si256(reinterpret_cast<__m256i*>(lanes[0]), w.c0);
-  _mm256_store_si256(reinterpret_cast<__m256i*>(lanes[1]), w.c1);
-  _mm256_store_si256(reinterpret_cast<__m256i*>(lanes[2]), w.c2);
-  _mm256_store_si256(reinterpret_cast<__m256i*>(lanes[3]), w.c3);
-  for (int i = 0; i < 8; ++i) {
-    for (int r = 0; r < 4; ++r) out[4 * i + r] = lanes[r][i];
-  }
-}
-#endif
 
 struct Best {
   double score;
@@ -101,15 +63,7 @@ Best sample_tile(const void* row, LogitsDtype dtype, const Key128& key, uint32_t
     // -inf and NaN logits never win; `best.id < 0` keeps the first finite logit in play.
     if (!(mx > -std::numeric_limits<float>::infinity())) continue;
     if (best.id >= 0 && static_cast<double>(mx) + noise_max < best.score) continue;
-#if defined(__x86_64__)
-    if (simd) {
-      words32_avx2(key, ctx, c, words);
-    } else {
-      words32_scalar(key, ctx, c, words);
-    }
-#else
-    words32_scalar(key, ctx, c, words);
-#endif
+    words32(key, ctx, c, kDomainGumbel, simd, words);
     for (int j = 0; j < n; ++j) {
       if (!(x[j] > -std::numeric_limits<float>::infinity())) continue;
       const double xd = static_cast<double>(x[j]);
@@ -121,34 +75,20 @@ Best sample_tile(const void* row, LogitsDtype dtype, const Key128& key, uint32_t
   return best;
 }
 
-template <typename IdT>
-uint32_t context_at(const IdT* ids, int64_t end, int width, int seeding) {
-  return context_hash(ids + end - width, width, seeding);
-}
-
-// Whether the context of the next position already occurred at an earlier position of the row
-// (prompt included): the Gumbel choice there would repeat, so the row is left unwatermarked.
-template <typename IdT>
-bool context_repeated(const IdT* ids, int64_t len, int width, int seeding) {
-  const uint32_t now = context_at(ids, len, width, seeding);
-  for (int64_t j = width; j < len; ++j) {
-    if (context_at(ids, j, width, seeding) == now) return true;
-  }
-  return false;
-}
-
 // The row's context hash (salted), or false when the row is not watermarked.
 bool row_context(const GumbelSampleArgs& a, int64_t b, uint32_t* ctx) {
   if ((a.enabled && !a.enabled[b]) || a.ids_len < a.width) return false;
   const int64_t off = b * a.ids_row_stride;
   if (a.ids_is_int64) {
     const int64_t* ids = static_cast<const int64_t*>(a.input_ids) + off;
-    if (a.skip_repeated && context_repeated(ids, a.ids_len, a.width, a.seeding)) return false;
-    *ctx = context_at(ids, a.ids_len, a.width, a.seeding);
+    if (a.skip_repeated && context_repeated(ids, a.ids_len, a.width, a.seeding, a.ids_len))
+      return false;
+    *ctx = context_hash(ids + a.ids_len - a.width, a.width, a.seeding);
   } else {
     const int32_t* ids = static_cast<const int32_t*>(a.input_ids) + off;
-    if (a.skip_repeated && context_repeated(ids, a.ids_len, a.width, a.seeding)) return false;
-    *ctx = context_at(ids, a.ids_len, a.width, a.seeding);
+    if (a.skip_repeated && context_repeated(ids, a.ids_len, a.width, a.seeding, a.ids_len))
+      return false;
+    *ctx = context_hash(ids + a.ids_len - a.width, a.width, a.seeding);
   }
   *ctx ^= a.salts[b * a.salt_stride];
   return true;

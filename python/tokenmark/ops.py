@@ -18,6 +18,7 @@ import numpy as np
 from . import _C
 from .reference import gumbel as _ref_gumbel
 from .reference import kgw as _ref
+from .reference import synthid as _ref_synthid
 
 BACKENDS = ("auto", "cpu", "cuda", "triton", "reference")
 _LOGITS_DTYPES = {np.dtype(np.float32): "float32", np.dtype(np.float16): "float16"}
@@ -364,4 +365,100 @@ def score_gumbel(
         return n, score, counted if want_counted else None
     return _C.score_gumbel(
         tok, off, pre, key_words, sa, int(width), int(seeding), bool(dedup), bool(want_counted)
+    )
+
+
+def sample_synthid(
+    logits,
+    input_ids,
+    *,
+    keys,
+    uniforms,
+    width: int,
+    seeding: int,
+    layers: int = 30,
+    top_k: int = 0,
+    history: int = 1024,
+    enabled=None,
+    backend: str = "auto",
+) -> tuple[np.ndarray, np.ndarray]:
+    """SynthID-Text tournament sampling of each row: ``(tokens int64 [batch], marked uint8)``.
+
+    Parameters
+    ----------
+    logits : numpy array or torch tensor ``[batch, vocab]`` (float32, float16, bfloat16), after
+        temperature / top-p (masked entries -inf). Not modified.
+    input_ids : ``[batch, length]`` int32/int64 ids; the last ``width`` form each row's context.
+    keys : uint32 ``[4]`` or ``[batch, 4]`` key words.
+    uniforms : float64 ``[batch]`` in [0, 1): each row's sampling draw (the caller's RNG).
+    layers : tournament layers (1..32). top_k : 0 for the whole vocabulary, else the k largest
+        logits only. history : positions searched for a repeated context (such rows are sampled
+        without the tournament; ``marked`` is 0 there).
+    """
+    on_cuda = _is_torch(logits) and logits.is_cuda
+    backend = _host_backend(backend, on_cuda, "sample_synthid")
+    arr, dtype = _host_view(logits, "logits")
+    if arr.ndim != 2:
+        raise ValueError(f"logits: expected [batch, vocab], got shape {arr.shape}")
+    batch = arr.shape[0]
+    ids = _host_ids(input_ids, batch)
+    k = _row_params(keys, np.uint32, batch, "keys", 4)
+    u = uniforms.cpu().numpy() if _is_torch(uniforms) else uniforms
+    u = np.ascontiguousarray(np.asarray(u, dtype=np.float64).reshape(-1))
+    if u.shape != (batch,):
+        raise ValueError(f"uniforms: expected shape [{batch}], got {u.shape}")
+    if u.size and not ((u >= 0) & (u < 1)).all():
+        raise ValueError("uniforms: must be in [0, 1)")
+    en = None if enabled is None else _row_params(enabled, np.uint8, batch, "enabled")
+    if en is not None and en.shape[0] != batch:
+        en = np.broadcast_to(en, (batch,)).copy()
+    args = (int(width), int(seeding), int(layers), int(top_k), int(history))
+    if backend == "reference":
+        if not 1 <= args[2] <= 32:
+            raise ValueError(f"layers: must be in [1, 32], got {layers}")
+        out, marked = _ref_synthid.sample_synthid(arr, ids, k, u, en, *args, dtype)
+    else:
+        out, marked = _C.sample_synthid(arr, dtype, ids, k, u, en, *args)
+    bad = np.flatnonzero(out == _ref_synthid.NO_FINITE_LOGIT)
+    if bad.size:
+        raise ValueError(f"logits: row {int(bad[0])} has no finite entry to sample")
+    return out, marked
+
+
+def score_synthid(
+    tokens,
+    offsets,
+    *,
+    key,
+    width: int,
+    seeding: int,
+    layers: int = 30,
+    dedup: bool = True,
+    prefix_lengths=None,
+    want_counted: bool = False,
+    backend: str = "auto",
+):
+    """SynthID-Text detection counts of a flat ragged batch: ``(n_scored, ones, counted)``;
+    ``ones[d, l]`` counts the g-values of layer ``l`` equal to 1 over the counted tokens."""
+    on_cuda = _is_torch(tokens) and tokens.is_cuda
+    backend = _host_backend(backend, on_cuda, "score_synthid")
+    key_words = np.asarray(key, dtype=np.uint32).reshape(4)
+    tok = tokens.numpy() if _is_torch(tokens) else np.asarray(tokens)
+    off = offsets.numpy() if _is_torch(offsets) else np.asarray(offsets)
+    pre = prefix_lengths.numpy() if _is_torch(prefix_lengths) else prefix_lengths
+    if backend == "reference":
+        n, ones, counted = _ref_synthid.score_synthid(
+            tok, off, pre, key_words, int(width), int(seeding), int(layers), bool(dedup)
+        )
+        return n, ones, counted if want_counted else None
+    return _C.score_synthid(
+        tok,
+        off,
+        pre,
+        key_words,
+        int(width),
+        int(seeding),
+        int(layers),
+        bool(dedup),
+        bool(want_counted),
     )
