@@ -4,8 +4,8 @@
 // once per row into a [vocab] uint32 scratch, and every layer is one pass over [vocab] float64
 // weights; nothing of size [vocab, layers] exists. Rows run in parallel.
 //
-// Sums use the frozen order of the spec (8 interleaved lanes, then a fixed tree), which the
-// compiler can vectorise without reassociating, and which numpy restates exactly.
+// Sums use the frozen order of the spec (8 interleaved lanes, then a fixed tree): two AVX2
+// vectors of four lanes each compute it exactly, and numpy restates it.
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -16,6 +16,9 @@
 #include "prf_row.h"
 #include "synthid_cpu.h"
 #include "tokenmark/synthid.h"
+#if defined(__x86_64__)
+#include "simd_avx2.h"
+#endif
 
 namespace tokenmark::cpu {
 namespace {
@@ -26,36 +29,88 @@ inline double tree8(const double s[kLanes]) {
   return ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
 }
 
-double lane_sum(const double* w, int64_t n) {
-  double s[kLanes] = {0, 0, 0, 0, 0, 0, 0, 0};
-  int64_t i = 0;
-  for (; i + kLanes <= n; i += kLanes) {
-    for (int j = 0; j < kLanes; ++j) s[j] += w[i + j];
+// One pass over the weights: when `layer >= 0`, multiply each by the factor of its g-value of
+// that layer; then add the (new) weights into the lane sums `s`, and into `sg` those whose
+// g-value of layer `next` is 1 (when `next >= 0`). Lane of index i: i mod 8. Fusing layer l's
+// update with layer l+1's sums halves the passes and leaves every value and every sum exactly
+// as the spec's separate steps compute them. Scalar from index `from` (a multiple of 8) on.
+void pass_scalar(double* w, const uint32_t* words, int64_t n, int layer, SynthIdFactors f, int next,
+                 double s[kLanes], double sg[kLanes], int64_t from) {
+  for (int64_t i = from; i < n; ++i) {
+    if (layer >= 0) w[i] *= f.c[synthid_g(words[i], layer)];
+    s[i % kLanes] += w[i];
+    if (next >= 0) sg[i % kLanes] += synthid_g(words[i], next) ? w[i] : 0.0;
   }
-  for (int j = 0; i + j < n; ++j) s[j] += w[i + j];
-  return tree8(s);
 }
 
-// One tournament layer: E = S_g / S from one pass, then w <- w * (1 + g - E).
-void tournament_layer(double* w, const uint32_t* words, int64_t n, int layer) {
-  double s[kLanes] = {0, 0, 0, 0, 0, 0, 0, 0}, sg[kLanes] = {0, 0, 0, 0, 0, 0, 0, 0};
+#if defined(__x86_64__)
+// The same pass, eight weights per step (lanes 0-3 and 4-7 in two vectors). Returns the index
+// where the scalar tail starts.
+TM_AVX2 int64_t pass_avx2(double* w, const uint32_t* words, int64_t n, int layer, SynthIdFactors f,
+                          int next, double s[kLanes], double sg[kLanes]) {
+  __m256d acc[2] = {_mm256_loadu_pd(s), _mm256_loadu_pd(s + 4)};
+  __m256d accg[2] = {_mm256_loadu_pd(sg), _mm256_loadu_pd(sg + 4)};
+  const __m256d c0 = _mm256_set1_pd(f.c[0]), c1 = _mm256_set1_pd(f.c[1]);
+  const __m256i one = _mm256_set1_epi64x(1);
+  const __m128i sh = _mm_cvtsi32_si128(layer < 0 ? 0 : layer);
+  const __m128i shn = _mm_cvtsi32_si128(next < 0 ? 0 : next);
   int64_t i = 0;
   for (; i + kLanes <= n; i += kLanes) {
-    for (int j = 0; j < kLanes; ++j) {
-      s[j] += w[i + j];
-      sg[j] += synthid_g(words[i + j], layer) ? w[i + j] : 0.0;
+    for (int h = 0; h < 2; ++h) {
+      const __m256i wd = _mm256_cvtepu32_epi64(
+          _mm_loadu_si128(reinterpret_cast<const __m128i*>(words + i + 4 * h)));
+      __m256d x = _mm256_loadu_pd(w + i + 4 * h);
+      if (layer >= 0) {
+        const __m256i g = _mm256_and_si256(_mm256_srl_epi64(wd, sh), one);
+        const __m256d m = _mm256_castsi256_pd(_mm256_cmpeq_epi64(g, one));
+        x = _mm256_mul_pd(x, _mm256_blendv_pd(c0, c1, m));
+        _mm256_storeu_pd(w + i + 4 * h, x);
+      }
+      acc[h] = _mm256_add_pd(acc[h], x);
+      if (next >= 0) {
+        const __m256i g = _mm256_and_si256(_mm256_srl_epi64(wd, shn), one);
+        const __m256d m = _mm256_castsi256_pd(_mm256_cmpeq_epi64(g, one));
+        accg[h] = _mm256_add_pd(accg[h], _mm256_and_pd(m, x));
+      }
     }
   }
-  for (int j = 0; i + j < n; ++j) {
-    s[j] += w[i + j];
-    sg[j] += synthid_g(words[i + j], layer) ? w[i + j] : 0.0;
-  }
-  const SynthIdFactors f = synthid_factors(tree8(sg) / tree8(s));
-  for (int64_t k = 0; k < n; ++k) w[k] *= f.c[synthid_g(words[k], layer)];
+  _mm256_storeu_pd(s, acc[0]);
+  _mm256_storeu_pd(s + 4, acc[1]);
+  _mm256_storeu_pd(sg, accg[0]);
+  _mm256_storeu_pd(sg + 4, accg[1]);
+  return i;
+}
+#endif
+
+// Runs the pass (see pass_scalar) from zeroed lane sums; returns the total of the new weights
+// and, when `next >= 0`, sets *expected_next = E_w[g_next].
+double weight_pass(double* w, const uint32_t* words, int64_t n, int layer, SynthIdFactors f,
+                   int next, bool simd, double* expected_next) {
+  double s[kLanes] = {0, 0, 0, 0, 0, 0, 0, 0}, sg[kLanes] = {0, 0, 0, 0, 0, 0, 0, 0};
+  int64_t from = 0;
+#if defined(__x86_64__)
+  if (simd) from = pass_avx2(w, words, n, layer, f, next, s, sg);
+#endif
+  (void)simd;
+  pass_scalar(w, words, n, layer, f, next, s, sg, from);
+  const double total = tree8(s);
+  if (next >= 0) *expected_next = tree8(sg) / total;
+  return total;
 }
 
-int64_t inverse_cdf(const double* w, int64_t n, double r) {
-  const double target = r * lane_sum(w, n);
+// The tournament over `layers` layers, layer 0 first; returns the total of the final weights.
+double tournament(double* w, const uint32_t* words, int64_t n, int layers, bool simd) {
+  double e = 0.0;
+  const SynthIdFactors none{{1.0, 1.0}};
+  double total = weight_pass(w, words, n, -1, none, 0, simd, &e);
+  for (int l = 0; l < layers; ++l) {
+    total = weight_pass(w, words, n, l, synthid_factors(e), l + 1 < layers ? l + 1 : -1, simd, &e);
+  }
+  return total;
+}
+
+int64_t inverse_cdf(const double* w, int64_t n, double r, double total) {
+  const double target = r * total;
   double c = 0.0;
   int64_t last = -1;
   for (int64_t i = 0; i < n; ++i) {
@@ -130,6 +185,7 @@ void sample_row(const SynthIdSampleArgs& a, int64_t b, bool simd, Scratch& s) {
       (!a.enabled || a.enabled[b]) &&
       (a.ids_is_int64 ? row_context(a, static_cast<const int64_t*>(a.input_ids) + off, &ctx)
                       : row_context(a, static_cast<const int32_t*>(a.input_ids) + off, &ctx));
+  double total;
   if (on) {
     const Key128 key{{a.keys[b * a.key_stride], a.keys[b * a.key_stride + 1],
                       a.keys[b * a.key_stride + 2], a.keys[b * a.key_stride + 3]}};
@@ -143,12 +199,12 @@ void sample_row(const SynthIdSampleArgs& a, int64_t b, bool simd, Scratch& s) {
         words32(key, ctx, c, kDomainSynthIdG, simd, s.words.data() + c);
       }
     }
-    for (int layer = 0; layer < a.layers; ++layer) {
-      tournament_layer(s.w.data(), s.words.data(), n, layer);
-    }
+    total = tournament(s.w.data(), s.words.data(), n, a.layers, simd);
     a.marked[b] = 1;
+  } else {
+    total = weight_pass(s.w.data(), nullptr, n, -1, SynthIdFactors{{1.0, 1.0}}, -1, false, nullptr);
   }
-  const int64_t i = inverse_cdf(s.w.data(), n, a.uniforms[b]);
+  const int64_t i = inverse_cdf(s.w.data(), n, a.uniforms[b], total);
   a.out[b] = topk ? s.cand[i] : i;
 }
 
