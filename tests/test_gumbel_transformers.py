@@ -19,7 +19,8 @@ from transformers import (  # noqa: E402
 VOCAB = 1000
 
 
-def tiny_llama():
+@pytest.fixture(scope="module")
+def model():
     torch.manual_seed(0)
     cfg = LlamaConfig(
         vocab_size=VOCAB,
@@ -49,12 +50,11 @@ class Recorder(LogitsProcessor):
         return after
 
 
-GEN = dict(max_new_tokens=30, min_new_tokens=30, pad_token_id=0, eos_token_id=None)
+GEN = dict(max_new_tokens=24, min_new_tokens=24, pad_token_id=0, eos_token_id=None)
 
 
 @pytest.mark.parametrize("do_sample", [True, False])
-def test_generate_emits_the_reference_choice(do_sample):
-    model = tiny_llama()
+def test_generate_emits_the_reference_choice(model, do_sample):
     wm = tm.Gumbel(key=b"hf", context_width=2)
     rec = Recorder(wm.logits_processor(salt=5))
     warpers = [TemperatureLogitsWarper(0.7), TopKLogitsWarper(20)]
