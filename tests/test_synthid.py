@@ -235,3 +235,10 @@ def test_bad_input(rng, call, err, match):
 def test_bad_config(kwargs, err):
     with pytest.raises(err):
         tm.SynthID(**{"key": b"k", **kwargs})
+
+
+def test_spec_exp_is_exp():
+    # The spec's own exp (identical bits on every backend) is within an ulp or two of exp.
+    y = np.concatenate([-np.random.default_rng(0).random(100000) * 700, [0.0, -1e-300, -700.0]])
+    np.testing.assert_allclose(ref.spec_exp(y), np.exp(y), rtol=5e-16, atol=0)
+    assert ref.spec_exp(np.array([-700.5, -np.inf])).tolist() == [0.0, 0.0]

@@ -121,6 +121,53 @@ int64_t inverse_cdf(const double* w, int64_t n, double r, double total) {
   return last;
 }
 
+// Softmax weights of the spec: 1 where x == max, 0 for -inf, else synthid_exp(x - max).
+inline double base_weight(float x, double m) {
+  const double xd = x;
+  return !(x > -std::numeric_limits<float>::infinity()) ? 0.0 : xd == m ? 1.0 : synthid_exp(xd - m);
+}
+
+#if defined(__x86_64__)
+// base_weight on four lanes: the same multiplies and adds as synthid_exp, lane by lane.
+TM_AVX2 inline __m256d base_weight4(__m128 xf, __m256d m) {
+  const __m256d x = _mm256_cvtps_pd(xf);
+  const __m256d y = _mm256_sub_pd(x, m);
+  const __m256d k = _mm256_round_pd(_mm256_mul_pd(y, _mm256_set1_pd(kLog2e)),
+                                    _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  const __m256d r = _mm256_sub_pd(_mm256_sub_pd(y, _mm256_mul_pd(k, _mm256_set1_pd(kLn2Hi))),
+                                  _mm256_mul_pd(k, _mm256_set1_pd(kLn2Lo)));
+  const double c[] = {kExpC13, kExpC12, kExpC11, kExpC10, kExpC9, kExpC8, kExpC7,
+                      kExpC6,  kExpC5,  kExpC4,  kExpC3,  kExpC2, 1.0,    1.0};
+  __m256d p = _mm256_set1_pd(c[0]);
+  for (int i = 1; i < 14; ++i) p = _mm256_add_pd(_mm256_mul_pd(p, r), _mm256_set1_pd(c[i]));
+  // 2^k from its exponent bits (k >= -1010 wherever the result is kept: a normal number).
+  const __m256i ki = _mm256_cvtepi32_epi64(_mm256_cvtpd_epi32(k));
+  const __m256i bits = _mm256_slli_epi64(_mm256_add_epi64(ki, _mm256_set1_epi64x(1023)), 52);
+  __m256d w = _mm256_mul_pd(p, _mm256_castsi256_pd(bits));
+  w = _mm256_and_pd(w, _mm256_cmp_pd(y, _mm256_set1_pd(kExpCutoff), _CMP_GE_OQ));
+  w = _mm256_blendv_pd(w, _mm256_set1_pd(1.0), _mm256_cmp_pd(x, m, _CMP_EQ_OQ));
+  const __m256d ninf = _mm256_set1_pd(-std::numeric_limits<double>::infinity());
+  return _mm256_and_pd(w, _mm256_cmp_pd(x, ninf, _CMP_GT_OQ));
+}
+
+TM_AVX2 int64_t base_weights_avx2(const float* x, int64_t n, double m, double* w) {
+  const __m256d vm = _mm256_set1_pd(m);
+  int64_t i = 0;
+  for (; i + 4 <= n; i += 4) _mm256_storeu_pd(w + i, base_weight4(_mm_loadu_ps(x + i), vm));
+  return i;
+}
+#endif
+
+void base_weights(const float* x, int64_t n, float mx, double* w, bool simd) {
+  const double m = mx;
+  int64_t i = 0;
+#if defined(__x86_64__)
+  if (simd) i = base_weights_avx2(x, n, m, w);
+#endif
+  (void)simd;
+  for (; i < n; ++i) w[i] = base_weight(x[i], m);
+}
+
 struct Scratch {
   std::vector<int32_t> cand;  // candidate token ids, ascending (top-k only)
   std::vector<double> w;
@@ -172,13 +219,7 @@ void sample_row(const SynthIdSampleArgs& a, int64_t b, bool simd, Scratch& s) {
     return;
   }
   s.w.resize(n);
-  const double m = mx;
-  for (int64_t i = 0; i < n; ++i) {
-    const double xd = s.x[i];
-    s.w[i] = !(s.x[i] > -std::numeric_limits<float>::infinity()) ? 0.0
-             : xd == m                                           ? 1.0
-                                                                 : std::exp(xd - m);
-  }
+  base_weights(s.x.data(), n, mx, s.w.data(), simd);
   uint32_t ctx = 0;
   const int64_t off = b * a.ids_row_stride;
   const bool on =

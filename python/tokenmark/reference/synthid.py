@@ -4,6 +4,8 @@ backend is tested against (``docs/prf.md``, "SynthID-Text"). Plain loops, writte
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from .gumbel import logits_f32
@@ -39,15 +41,38 @@ def candidates(x: np.ndarray, top_k: int) -> np.ndarray:
     return np.sort(order[:top_k])
 
 
+EXP_CUTOFF = -700.0
+LOG2E = 1.4426950408889634
+LN2_HI = 6.93147180369123816490e-01  # 32 trailing zero bits: k * LN2_HI is exact
+LN2_LO = 1.90821492927058770002e-10
+EXP_TAYLOR = [1.0 / math.factorial(n) for n in range(14)]  # 1/0! .. 1/13!
+
+
+def spec_exp(y: np.ndarray) -> np.ndarray:
+    """``exp(y)`` for ``y <= 0`` as the spec defines it (so that every backend computes the same
+    bits): ``k = rint(y log2 e)``, ``r = (y - k ln2_hi) - k ln2_lo``, the degree-13 Taylor
+    polynomial of ``e^r`` in Horner form (one multiply and one add per step), times ``2^k``;
+    0 below ``y = -700``."""
+    y = np.asarray(y, dtype=np.float64)
+    keep = y >= EXP_CUTOFF
+    y = np.where(keep, y, 0.0)
+    k = np.rint(y * LOG2E)
+    r = (y - k * LN2_HI) - k * LN2_LO
+    p = np.full_like(r, EXP_TAYLOR[13])
+    for c in reversed(EXP_TAYLOR[:13]):
+        p = p * r + c
+    return np.where(keep, np.ldexp(p, k.astype(np.int64)), 0.0)
+
+
 def base_weights(x: np.ndarray) -> np.ndarray:
-    """``exp(x - max)`` in float64 over finite-or-+inf logits; 1 where ``x == max`` (also for
-    +inf), 0 for -inf and NaN."""
+    """Softmax weights ``spec_exp(x - max)`` in float64 over finite-or-+inf logits; 1 where
+    ``x == max`` (also for +inf), 0 for -inf and NaN."""
     x = np.asarray(x, dtype=np.float64)
     ok = x > -np.inf
     m = x[ok].max()
-    with np.errstate(invalid="ignore", over="ignore"):
-        w = np.where(x == m, 1.0, np.exp(x - m))
-    return np.where(ok, w, 0.0)
+    with np.errstate(invalid="ignore"):
+        y = np.where(ok & (x != m), x - m, 0.0)
+    return np.where(ok, np.where(x == m, 1.0, spec_exp(y)), 0.0)
 
 
 def tournament(w: np.ndarray, words: np.ndarray, layers: int) -> np.ndarray:
