@@ -10,6 +10,47 @@
 namespace tokenmark::cpu {
 namespace {
 
+// Per-layer counts of g-values equal to 1, eight layers per add: kSpread[b] moves bit j of the
+// byte b into byte j, so four table adds count the 32 bits of a word in 32 byte-wide counters,
+// which are flushed into the int64 counts before they can overflow (every 255 words).
+struct Spread {
+  uint64_t t[256];
+  Spread() {
+    for (uint32_t b = 0; b < 256; ++b) {
+      t[b] = 0;
+      for (int j = 0; j < 8; ++j) t[b] |= static_cast<uint64_t>((b >> j) & 1u) << (8 * j);
+    }
+  }
+};
+
+const Spread& spread() {
+  static const Spread table;
+  return table;
+}
+
+class LayerCounter {
+ public:
+  LayerCounter(int64_t* ones, int layers) : ones_(ones), layers_(layers) {}
+  void add(uint32_t word) {
+    const uint64_t* t = spread().t;
+    for (int q = 0; q < 4; ++q) acc_[q] += t[(word >> (8 * q)) & 255u];
+    if (++pending_ == 255) flush();
+  }
+
+  // Adds the pending counts into `ones`; call once after the last word.
+  void flush() {
+    for (int l = 0; l < layers_; ++l) ones_[l] += (acc_[l / 8] >> (8 * (l % 8))) & 255u;
+    acc_[0] = acc_[1] = acc_[2] = acc_[3] = 0;
+    pending_ = 0;
+  }
+
+ private:
+  int64_t* ones_;
+  int layers_;
+  uint64_t acc_[4] = {0, 0, 0, 0};
+  int pending_ = 0;
+};
+
 void score_doc(const SynthIdScoreArgs& a, const Key128& key, int64_t d, PairSet& seen) {
   const int64_t lo = a.offsets[d], hi = a.offsets[d + 1];
   const int64_t skip = std::max<int64_t>(a.width, a.prefix ? a.prefix[d] : 0);
@@ -18,14 +59,16 @@ void score_doc(const SynthIdScoreArgs& a, const Key128& key, int64_t d, PairSet&
   std::fill(ones, ones + a.layers, 0);
   if (a.dedup) seen.reset(hi - s);
   int64_t n = 0;
+  LayerCounter counter(ones, a.layers);
   for (int64_t i = s; i < hi; ++i) {
     const uint32_t ctx = context_hash(a.tokens + i - a.width, a.width, a.seeding);
     if (a.dedup && !seen.insert(ctx, a.tokens[i])) continue;
     const uint32_t word = synthid_g_word(key, ctx, static_cast<uint32_t>(a.tokens[i]));
-    for (int l = 0; l < a.layers; ++l) ones[l] += synthid_g(word, l);
+    counter.add(word);
     ++n;
     if (a.counted) a.counted[i] = 1;
   }
+  counter.flush();
   a.n_scored[d] = n;
 }
 
