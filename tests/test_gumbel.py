@@ -251,3 +251,20 @@ def test_bad_input(rng, call, err, match):
 def test_bad_config(kwargs, err):
     with pytest.raises(err):
         tm.Gumbel(**{"key": b"k", **kwargs})
+
+
+def test_sample_falls_back_to_softmax_where_not_watermarked():
+    torch = pytest.importorskip("torch")
+    wm = tm.Gumbel(key=b"fallback")
+    x = np.full((2, 6), -np.inf, np.float32)
+    x[:, [1, 4]] = [0.0, np.log(3.0)]  # softmax over the finite entries: 1/4, 3/4
+    ids = np.array([[7, 8, 9, 10], [7, 8, 9, 10]])
+    on = np.array([0, 1], np.uint8)
+    rng = np.random.default_rng(0)
+    draws = np.array([wm.sample(x, ids, enabled=on, rng=rng)[0] for _ in range(2000)])
+    assert set(draws.tolist()) <= {1, 4}
+    assert stats.binomtest(int((draws == 4).sum()), 2000, 0.75).pvalue > 1e-3
+    # The enabled row is the Gumbel choice every time; torch bfloat16 input takes the same path.
+    chosen = wm.choose(x, ids)[1]
+    bf = torch.from_numpy(x).to(torch.bfloat16)
+    assert wm.sample(bf, torch.from_numpy(ids), enabled=on, rng=rng)[1] == chosen
