@@ -115,7 +115,7 @@ def test_logits_not_modified_and_torch_input(rng):
 
 
 @pytest.mark.parametrize("dedup", [True, False])
-def test_score_matches_reference(rng, dedup):
+def test_score_matches_reference(simd, rng, dedup):
     lengths = [0, 1, 4, 5, 37, 300, 700]
     docs = [rng.integers(0, 40, n) for n in lengths]  # small alphabet: repeated pairs
     rag = tm.Ragged.from_sequences(docs)

@@ -86,7 +86,7 @@ def test_g_bits_are_prf_bits():
 
 
 @pytest.mark.parametrize("dedup", [True, False])
-def test_score_matches_reference(rng, dedup):
+def test_score_matches_reference(simd, rng, dedup):
     lengths = [0, 1, 4, 5, 37, 300, 700]
     docs = [rng.integers(0, 40, n) for n in lengths]
     rag = tm.Ragged.from_sequences(docs)

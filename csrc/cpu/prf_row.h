@@ -60,6 +60,40 @@ inline void words32(const Key128& key, uint32_t ctx, int64_t c, uint32_t domain,
   words32_scalar(key, ctx, c, domain, out);
 }
 
+// Context hashes (XOR `salt`) and PRF words in `domain` of the eight positions [i, i + 8) of a
+// document's tokens; each position has `width` tokens of context before it.
+inline void ctx_words8_scalar(const Key128& key, const int32_t* tokens, int64_t i, int width,
+                              int seeding, uint32_t salt, uint32_t domain, uint32_t ctx[8],
+                              uint32_t words[8]) {
+  for (int j = 0; j < 8; ++j) {
+    ctx[j] = context_hash(tokens + i + j - width, width, seeding) ^ salt;
+    words[j] = prf_word(key, ctx[j], static_cast<uint32_t>(tokens[i + j]), domain);
+  }
+}
+
+#if defined(__x86_64__)
+TM_AVX2 inline void ctx_words8_avx2(const Key128& key, const int32_t* tokens, int64_t i, int width,
+                                    int seeding, uint32_t salt, uint32_t domain, uint32_t ctx[8],
+                                    uint32_t words[8]) {
+  using namespace avx2;
+  const __m256i c = _mm256_xor_si256(context_hash8(tokens + i - width, width, seeding),
+                                     _mm256_set1_epi32(static_cast<int>(salt)));
+  const __m256i tok = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(tokens + i));
+  _mm256_storeu_si256(reinterpret_cast<__m256i*>(ctx), c);
+  _mm256_storeu_si256(reinterpret_cast<__m256i*>(words), prf_word8(key, c, tok, domain));
+}
+#endif
+
+inline void ctx_words8(const Key128& key, const int32_t* tokens, int64_t i, int width, int seeding,
+                       uint32_t salt, uint32_t domain, bool simd, uint32_t ctx[8],
+                       uint32_t words[8]) {
+#if defined(__x86_64__)
+  if (simd) return ctx_words8_avx2(key, tokens, i, width, seeding, salt, domain, ctx, words);
+#endif
+  (void)simd;
+  ctx_words8_scalar(key, tokens, i, width, seeding, salt, domain, ctx, words);
+}
+
 // Whether the context hash of the next position (after ids[0..len)) occurred at an earlier
 // position j in [max(width, len - history), len).
 template <typename IdT>
