@@ -16,14 +16,6 @@
 namespace tokenmark::cpu {
 namespace {
 
-struct RowParams {
-  Key128 key;
-  uint32_t ctx;
-  uint32_t threshold;
-  float delta;
-  bool active;
-};
-
 // Columns per task: large enough to amortise scheduling, small enough to split one long row
 // (batch 1, vocab 150k) over both cores.
 constexpr int64_t kTile = 8192;
@@ -43,7 +35,7 @@ inline void bias_one_bf16(uint16_t* x, float delta) {
 }
 
 // Scalar columns [c0, c1) of one row; c0 is a multiple of 4.
-void bias_cols_scalar(void* row, LogitsDtype dtype, const RowParams& p, int64_t c0, int64_t c1) {
+void bias_cols_scalar(void* row, LogitsDtype dtype, const KgwRowParams& p, int64_t c0, int64_t c1) {
   for (int64_t c = c0; c < c1; c += 4) {
     const U32x4 w = prf_block(p.key, p.ctx, static_cast<uint32_t>(c >> 2), kDomainKgwGreen);
     const int64_t n = std::min<int64_t>(4, c1 - c);
@@ -64,7 +56,7 @@ void bias_cols_scalar(void* row, LogitsDtype dtype, const RowParams& p, int64_t 
 using namespace avx2;
 
 // Green masks of token ids [c, c + 32) in token order: four vectors of eight lanes.
-TM_AVX2 inline void green_masks32(const RowParams& p, int64_t c, __m256i out[4]) {
+TM_AVX2 inline void green_masks32(const KgwRowParams& p, int64_t c, __m256i out[4]) {
   const __m256i blocks = _mm256_add_epi32(_mm256_set1_epi32(static_cast<int>(c >> 2)),
                                           _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
   const V4 w = philox8(blocks, _mm256_set1_epi32(static_cast<int>(p.ctx)),
@@ -84,7 +76,7 @@ TM_AVX2 inline void green_masks32(const RowParams& p, int64_t c, __m256i out[4])
   out[3] = _mm256_permute2x128_si256(x2, x3, 0x31);
 }
 
-TM_AVX2 void bias_cols_f32(float* row, const RowParams& p, int64_t c0, int64_t c1) {
+TM_AVX2 void bias_cols_f32(float* row, const KgwRowParams& p, int64_t c0, int64_t c1) {
   const __m256 delta = _mm256_set1_ps(p.delta);
   for (int64_t c = c0; c < c1; c += 32) {
     __m256i m[4];
@@ -104,7 +96,7 @@ TM_AVX2 inline __m128i narrow_mask(__m256i m) {
   return _mm_packs_epi32(_mm256_castsi256_si128(m), _mm256_extracti128_si256(m, 1));
 }
 
-TM_AVX2 void bias_cols_f16(uint16_t* row, const RowParams& p, int64_t c0, int64_t c1) {
+TM_AVX2 void bias_cols_f16(uint16_t* row, const KgwRowParams& p, int64_t c0, int64_t c1) {
   const __m256 delta = _mm256_set1_ps(p.delta);
   for (int64_t c = c0; c < c1; c += 32) {
     __m256i m[4];
@@ -121,7 +113,7 @@ TM_AVX2 void bias_cols_f16(uint16_t* row, const RowParams& p, int64_t c0, int64_
   }
 }
 
-TM_AVX2 void bias_cols_bf16(uint16_t* row, const RowParams& p, int64_t c0, int64_t c1) {
+TM_AVX2 void bias_cols_bf16(uint16_t* row, const KgwRowParams& p, int64_t c0, int64_t c1) {
   const __m256 delta = _mm256_set1_ps(p.delta);
   const __m256i round_base = _mm256_set1_epi32(0x7FFF);
   const __m256i one = _mm256_set1_epi32(1);
@@ -145,7 +137,7 @@ TM_AVX2 void bias_cols_bf16(uint16_t* row, const RowParams& p, int64_t c0, int64
 }
 #endif  // __x86_64__
 
-void bias_tile(const KgwBiasArgs& a, const RowParams& p, int64_t row, int64_t c0, int64_t c1) {
+void bias_tile(const KgwBiasArgs& a, const KgwRowParams& p, int64_t row, int64_t c0, int64_t c1) {
   const int64_t esize = a.dtype == kFloat32 ? 4 : 2;
   char* base = static_cast<char*>(a.logits) + row * a.logits_row_stride * esize;
   int64_t c = c0;
@@ -171,25 +163,10 @@ void bias_tile(const KgwBiasArgs& a, const RowParams& p, int64_t row, int64_t c0
 
 void apply_kgw_bias_(const KgwBiasArgs& a) {
   if (a.batch == 0 || a.vocab == 0) return;
-  std::vector<RowParams> rows(static_cast<size_t>(a.batch));
+  std::vector<KgwRowParams> rows(static_cast<size_t>(a.batch));
   for (int64_t b = 0; b < a.batch; ++b) {
-    RowParams& p = rows[static_cast<size_t>(b)];
-    const uint32_t* k = a.keys + b * a.key_stride;
-    p.key = Key128{{k[0], k[1], k[2], k[3]}};
-    p.threshold = a.thresholds[b * a.threshold_stride];
-    p.delta = a.deltas[b * a.delta_stride];
-    // A row whose prompt is shorter than the context width has no context: left unbiased, and
-    // the detector does not score such positions either.
-    p.active = (a.enabled == nullptr || a.enabled[b] != 0) && a.ids_len >= a.width;
-    if (!p.active) continue;
-    const int64_t start = a.ids_len - a.width;
-    if (a.ids_is_int64) {
-      const int64_t* ids = static_cast<const int64_t*>(a.input_ids) + b * a.ids_row_stride;
-      p.ctx = context_hash(ids + start, a.width, a.seeding);
-    } else {
-      const int32_t* ids = static_cast<const int32_t*>(a.input_ids) + b * a.ids_row_stride;
-      p.ctx = context_hash(ids + start, a.width, a.seeding);
-    }
+    rows[static_cast<size_t>(b)] =
+        a.ids_is_int64 ? kgw_row_params<int64_t>(a, b) : kgw_row_params<int32_t>(a, b);
   }
   const int64_t tiles_per_row = (a.vocab + kTile - 1) / kTile;
   const int64_t n_tasks = a.batch * tiles_per_row;
@@ -197,7 +174,7 @@ void apply_kgw_bias_(const KgwBiasArgs& a) {
 #pragma omp parallel for schedule(static) if (parallel)
   for (int64_t t = 0; t < n_tasks; ++t) {
     const int64_t row = t / tiles_per_row;
-    const RowParams& p = rows[static_cast<size_t>(row)];
+    const KgwRowParams& p = rows[static_cast<size_t>(row)];
     if (!p.active) continue;
     const int64_t c0 = (t % tiles_per_row) * kTile;
     bias_tile(a, p, row, c0, std::min(a.vocab, c0 + kTile));

@@ -16,14 +16,6 @@
 namespace tokenmark::cuda {
 namespace {
 
-struct RowParams {
-  Key128 key;
-  uint32_t ctx;
-  uint32_t threshold;
-  float delta;
-  bool active;
-};
-
 __device__ __forceinline__ float to_float(float x) { return x; }
 __device__ __forceinline__ float to_float(__half x) { return __half2float(x); }
 __device__ __forceinline__ float to_float(__nv_bfloat16 x) { return __bfloat162float(x); }
@@ -53,29 +45,10 @@ __device__ __forceinline__ bool add_delta(T& x, float delta) {
   return true;
 }
 
-template <typename IdT>
-__device__ RowParams load_row_params(const KgwBiasArgs& a, int64_t row) {
-  RowParams p;
-  const uint32_t* k = a.keys + row * a.key_stride;
-  p.key = Key128{{k[0], k[1], k[2], k[3]}};
-  p.threshold = a.thresholds[row * a.threshold_stride];
-  p.delta = a.deltas[row * a.delta_stride];
-  // A row whose ids are shorter than the context width has no context: left unbiased, as the
-  // detector does not score such positions either.
-  p.active = (a.enabled == nullptr || a.enabled[row] != 0) && a.ids_len >= a.width;
-  p.ctx = 0;
-  if (p.active && a.width > 0) {
-    const IdT* ids =
-        static_cast<const IdT*>(a.input_ids) + row * a.ids_row_stride + (a.ids_len - a.width);
-    p.ctx = context_hash(ids, a.width, a.seeding);
-  }
-  return p;
-}
-
 // Biases one 16-byte group held in registers: columns [c, c + kVec), c a multiple of kVec (so
 // of 4: the group starts a PRF block).
 template <typename T>
-__device__ __forceinline__ void bias_registers(uint4& raw, int64_t c, const RowParams& p) {
+__device__ __forceinline__ void bias_registers(uint4& raw, int64_t c, const KgwRowParams& p) {
   constexpr int kVec = 16 / sizeof(T);
   T v[kVec];
   memcpy(v, &raw, sizeof(raw));
@@ -93,7 +66,7 @@ __device__ __forceinline__ void bias_registers(uint4& raw, int64_t c, const RowP
 // The same group element by element: unaligned rows and the row's partial last group.
 template <typename T>
 __device__ __forceinline__ void bias_elements(T* row, int64_t c, int64_t vocab,
-                                              const RowParams& p) {
+                                              const KgwRowParams& p) {
   constexpr int kVec = 16 / sizeof(T);
 #pragma unroll
   for (int j = 0; j < kVec; j += 4) {
@@ -118,14 +91,14 @@ template <typename T, typename IdT>
 __global__ void __launch_bounds__(kThreads)
     kgw_bias_kernel(KgwBiasArgs a, int64_t splits, int64_t groups_per_row) {
   constexpr int kVec = 16 / sizeof(T);
-  __shared__ RowParams shared_params;
+  __shared__ KgwRowParams shared_params;
   const int64_t n_tiles = a.batch * splits;
   for (int64_t t = blockIdx.x; t < n_tiles; t += gridDim.x) {
     const int64_t row = t / splits, split = t % splits;
     // The context hash is a serial chain over `width` ids: one thread computes it per tile.
-    if (threadIdx.x == 0) shared_params = load_row_params<IdT>(a, row);
+    if (threadIdx.x == 0) shared_params = kgw_row_params<IdT>(a, row);
     __syncthreads();
-    const RowParams p = shared_params;
+    const KgwRowParams p = shared_params;
     __syncthreads();  // every thread has its copy before thread 0 overwrites it for the next tile
     if (!p.active) continue;
     T* row_ptr = static_cast<T*>(a.logits) + row * a.logits_row_stride;

@@ -2,9 +2,9 @@
 
 >>> import tokenmark as tm
 >>> wm = tm.KGW(key=b"my secret", gamma=0.25, delta=2.0, context_width=4)
->>> wm
-KGW(key=Key(<secret>, fingerprint=...), gamma=0.25, delta=2.0, context_width=4,
-    seeding='prev', dedup=True)
+>>> res = wm.detect([[5, 17, 3, 99, 42, 7, 7, 1000]])
+>>> res.n_scored.tolist(), bool(res.p_value[0] <= 1.0)
+([4], True)
 """
 
 from ._info import info

@@ -13,6 +13,8 @@ import functools
 
 import torch
 
+from ._torch_checks import check_tensor, row_param_stride
+
 try:
     from . import _cuda
 except ImportError:  # built without CUDA (TOKENMARK_CUDA=OFF, or no nvcc with AUTO)
@@ -42,35 +44,6 @@ def _require_cuda() -> None:
         )
     if _device_count() == 0:
         raise RuntimeError("no CUDA device: tokenmark's CUDA kernels need a GPU and its driver")
-
-
-def _check_tensor(t: torch.Tensor, name: str, device: torch.device, dtypes, ndim: int) -> None:
-    if not isinstance(t, torch.Tensor):
-        raise TypeError(f"{name}: expected a torch.Tensor, got {type(t).__name__}")
-    if t.device != device:
-        raise ValueError(f"{name}: expected a tensor on {device}, got one on {t.device}")
-    if t.dtype not in dtypes:
-        names = ", ".join(str(d).removeprefix("torch.") for d in dtypes)
-        raise TypeError(
-            f"{name}: expected dtype {names}, got {str(t.dtype).removeprefix('torch.')}"
-        )
-    if t.dim() != ndim:
-        raise ValueError(f"{name}: expected {ndim} dimensions, got {t.dim()}")
-
-
-def _row_param(
-    t: torch.Tensor, name: str, device: torch.device, dtype, rows: int, width: int = 1
-) -> int:
-    """Checks a per-row parameter ``[rows or 1]`` (``[rows or 1, width]``); returns its stride."""
-    _check_tensor(t, name, device, (dtype,), 1 if width == 1 else 2)
-    shape_ok = t.shape[0] in (1, rows) and (width == 1 or t.shape[1] == width)
-    if not shape_ok or not t.is_contiguous():
-        tail = "" if width == 1 else f", {width}"
-        raise ValueError(
-            f"{name}: expected a contiguous tensor of shape [{rows}{tail}] or [1{tail}], "
-            f"got {list(t.shape)}"
-        )
-    return 0 if t.shape[0] == 1 else width
 
 
 def apply_kgw_bias_(
@@ -121,24 +94,24 @@ def apply_kgw_bias_(
     if not isinstance(logits, torch.Tensor) or not logits.is_cuda:
         raise ValueError("logits: expected a CUDA tensor")
     device = logits.device
-    _check_tensor(logits, "logits", device, tuple(_LOGITS_DTYPES), 2)
+    check_tensor(logits, "logits", device, tuple(_LOGITS_DTYPES), 2)
     batch, vocab = logits.shape
     # Empty tensors can carry any strides; they are never dereferenced.
     if batch > 0 and vocab > 1 and logits.stride(1) != 1:
         raise ValueError("logits: rows must be contiguous (stride(1) == 1)")
-    _check_tensor(input_ids, "input_ids", device, (torch.int64, torch.int32), 2)
+    check_tensor(input_ids, "input_ids", device, (torch.int64, torch.int32), 2)
     if input_ids.shape[0] != batch:
         raise ValueError(
             f"input_ids: expected {batch} rows (one per logits row), got {input_ids.shape[0]}"
         )
     if batch > 0 and input_ids.shape[1] > 1 and input_ids.stride(1) != 1:
         raise ValueError("input_ids: rows must be contiguous (stride(1) == 1)")
-    key_stride = _row_param(keys, "keys", device, torch.int32, batch, 4)
-    threshold_stride = _row_param(thresholds, "thresholds", device, torch.int32, batch)
-    delta_stride = _row_param(deltas, "deltas", device, torch.float32, batch)
+    key_stride = row_param_stride(keys, "keys", device, torch.int32, batch, 4)
+    threshold_stride = row_param_stride(thresholds, "thresholds", device, torch.int32, batch)
+    delta_stride = row_param_stride(deltas, "deltas", device, torch.float32, batch)
     enabled_ptr = 0
     if enabled is not None:
-        _check_tensor(enabled, "enabled", device, (torch.uint8, torch.bool), 1)
+        check_tensor(enabled, "enabled", device, (torch.uint8, torch.bool), 1)
         if enabled.shape[0] != batch or not enabled.is_contiguous():
             raise ValueError(f"enabled: expected a contiguous tensor of shape [{batch}]")
         enabled_ptr = enabled.data_ptr()
@@ -158,8 +131,8 @@ def _check_score_inputs(
     if not isinstance(tokens, torch.Tensor) or not tokens.is_cuda:
         raise ValueError("tokens: expected a CUDA tensor")
     device = tokens.device
-    _check_tensor(tokens, "tokens", device, (torch.int32,), 1)
-    _check_tensor(offsets, "offsets", device, (torch.int64,), 1)
+    check_tensor(tokens, "tokens", device, (torch.int32,), 1)
+    check_tensor(offsets, "offsets", device, (torch.int64,), 1)
     if not tokens.is_contiguous() or not offsets.is_contiguous():
         raise ValueError("tokens, offsets: must be contiguous")
     if offsets.shape[0] < 1:
@@ -168,7 +141,7 @@ def _check_score_inputs(
         raise ValueError("tokens: dedup supports at most 2^31 - 1 tokens")
     n_docs = offsets.shape[0] - 1
     if prefix is not None:
-        _check_tensor(prefix, "prefix_lengths", device, (torch.int64,), 1)
+        check_tensor(prefix, "prefix_lengths", device, (torch.int64,), 1)
         if prefix.shape[0] != n_docs or not prefix.is_contiguous():
             raise ValueError(f"prefix_lengths: expected a contiguous tensor of shape [{n_docs}]")
     zero = torch.zeros((), dtype=torch.bool, device=device)

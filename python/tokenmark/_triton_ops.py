@@ -17,6 +17,8 @@ import contextlib
 
 import torch
 
+from ._torch_checks import check_tensor, row_param_stride
+
 _LOGITS_DTYPES = (torch.float32, torch.float16, torch.bfloat16)
 _MAX_WIDTH = 1024
 
@@ -50,33 +52,6 @@ def _check_device(kernel, t: torch.Tensor, name: str) -> None:
         f"Triton interpreter (TRITON_INTERPRET=1 set before tokenmark.kernels is imported); "
         f"got a tensor on {t.device}"
     )
-
-
-def _check_tensor(t, name: str, dtypes: tuple[torch.dtype, ...], ndim: int, device) -> None:
-    if not isinstance(t, torch.Tensor):
-        raise TypeError(f"{name}: expected a torch.Tensor, got {type(t).__name__}")
-    if t.dtype not in dtypes:
-        names = " or ".join(str(d).removeprefix("torch.") for d in dtypes)
-        raise TypeError(
-            f"{name}: expected dtype {names}, got {str(t.dtype).removeprefix('torch.')}"
-        )
-    if t.dim() != ndim:
-        raise ValueError(f"{name}: expected {ndim} dimensions, got {t.dim()}")
-    if t.device != device:
-        raise ValueError(f"{name}: expected a tensor on {device}, got one on {t.device}")
-
-
-def _row_param(t, name: str, dtype: torch.dtype, batch: int, device, words: int = 1) -> int:
-    """Check a per-row parameter [batch or 1(, words)]; return its row stride (0 broadcasts)."""
-    _check_tensor(t, name, (dtype,), 1 if words == 1 else 2, device)
-    rows = t.shape[0]
-    if (words != 1 and t.shape[1] != words) or rows not in (1, batch) or not t.is_contiguous():
-        tail = "" if words == 1 else f", {words}"
-        raise ValueError(
-            f"{name}: expected a contiguous tensor of shape [{batch}{tail}] or [1{tail}], "
-            f"got {list(t.shape)}"
-        )
-    return words if rows == batch and batch != 1 else 0
 
 
 def _check_width_seeding(width: int, seeding: int) -> None:
@@ -142,7 +117,7 @@ def apply_kgw_bias_(
     if not isinstance(logits, torch.Tensor):
         raise TypeError(f"logits: expected a torch.Tensor, got {type(logits).__name__}")
     device = logits.device
-    _check_tensor(logits, "logits", _LOGITS_DTYPES, 2, device)
+    check_tensor(logits, "logits", device, _LOGITS_DTYPES, 2)
     _check_device(kernel, logits, "logits")
     batch, vocab = logits.shape
     if logits.numel() and vocab > 1 and logits.stride(1) != 1:
@@ -151,7 +126,7 @@ def apply_kgw_bias_(
         raise ValueError("logits: rows overlap (stride(0) < vocab)")
     if vocab >= 1 << 31:
         raise ValueError("logits: vocab must be < 2^31")
-    _check_tensor(input_ids, "input_ids", (torch.int32, torch.int64), 2, device)
+    check_tensor(input_ids, "input_ids", device, (torch.int32, torch.int64), 2)
     if input_ids.shape[0] != batch:
         raise ValueError(
             f"input_ids: expected {batch} rows (one per logits row), got {input_ids.shape[0]}"
@@ -159,11 +134,11 @@ def apply_kgw_bias_(
     ids_len = input_ids.shape[1]
     if input_ids.numel() and ids_len > 1 and input_ids.stride(1) != 1:
         raise ValueError("input_ids: rows must be contiguous (stride(1) == 1)")
-    key_stride = _row_param(keys, "keys", torch.int32, batch, device, words=4)
-    threshold_stride = _row_param(thresholds, "thresholds", torch.int32, batch, device)
-    delta_stride = _row_param(deltas, "deltas", torch.float32, batch, device)
+    key_stride = row_param_stride(keys, "keys", device, torch.int32, batch, 4)
+    threshold_stride = row_param_stride(thresholds, "thresholds", device, torch.int32, batch)
+    delta_stride = row_param_stride(deltas, "deltas", device, torch.float32, batch)
     if enabled is not None:
-        _check_tensor(enabled, "enabled", (torch.uint8,), 1, device)
+        check_tensor(enabled, "enabled", device, (torch.uint8,), 1)
         if enabled.shape[0] != batch or not enabled.is_contiguous():
             raise ValueError(f"enabled: expected a contiguous tensor of shape [{batch}]")
     if device.type == "cpu":
@@ -267,9 +242,9 @@ def score_kgw(
     if not isinstance(tokens, torch.Tensor):
         raise TypeError(f"tokens: expected a torch.Tensor, got {type(tokens).__name__}")
     device = tokens.device
-    _check_tensor(tokens, "tokens", (torch.int32,), 1, device)
+    check_tensor(tokens, "tokens", device, (torch.int32,), 1)
     _check_device(kernel, tokens, "tokens")
-    _check_tensor(offsets, "offsets", (torch.int64,), 1, device)
+    check_tensor(offsets, "offsets", device, (torch.int64,), 1)
     if not tokens.is_contiguous() or not offsets.is_contiguous():
         raise ValueError("tokens, offsets: must be contiguous")
     n_tokens = tokens.shape[0]
@@ -277,7 +252,7 @@ def score_kgw(
         raise ValueError("offsets: needs at least one entry (0)")
     n_docs = offsets.shape[0] - 1
     if prefix is not None:
-        _check_tensor(prefix, "prefix", (torch.int64,), 1, device)
+        check_tensor(prefix, "prefix", device, (torch.int64,), 1)
         if prefix.shape[0] != n_docs or not prefix.is_contiguous():
             raise ValueError(f"prefix: expected a contiguous tensor of shape [{n_docs}]")
     words = tuple(int(w) for w in key_words)

@@ -1,0 +1,36 @@
+"""Host-side checks of torch tensors for the GPU backends: metadata only (device, dtype, shape,
+strides), never device memory, so they neither synchronise nor allocate."""
+
+from __future__ import annotations
+
+import torch
+
+
+def check_tensor(t, name: str, device: torch.device, dtypes, ndim: int) -> None:
+    """``t`` is a tensor on ``device`` with one of ``dtypes`` and ``ndim`` dimensions."""
+    if not isinstance(t, torch.Tensor):
+        raise TypeError(f"{name}: expected a torch.Tensor, got {type(t).__name__}")
+    if t.device != device:
+        raise ValueError(f"{name}: expected a tensor on {device}, got one on {t.device}")
+    if t.dtype not in dtypes:
+        names = " or ".join(str(d).removeprefix("torch.") for d in dtypes)
+        got = str(t.dtype).removeprefix("torch.")
+        raise TypeError(f"{name}: expected dtype {names}, got {got}")
+    if t.dim() != ndim:
+        raise ValueError(f"{name}: expected {ndim} dimensions, got {t.dim()}")
+
+
+def row_param_stride(
+    t, name: str, device: torch.device, dtype: torch.dtype, rows: int, width: int = 1
+) -> int:
+    """Check a per-row parameter of shape ``[rows or 1]`` (``[rows or 1, width]``) and return its
+    row stride in elements: 0 broadcasts one value to every row."""
+    check_tensor(t, name, device, (dtype,), 1 if width == 1 else 2)
+    shape_ok = t.shape[0] in (1, rows) and (width == 1 or t.shape[1] == width)
+    if not shape_ok or not t.is_contiguous():
+        tail = "" if width == 1 else f", {width}"
+        raise ValueError(
+            f"{name}: expected a contiguous tensor of shape [{rows}{tail}] or [1{tail}], "
+            f"got {list(t.shape)}"
+        )
+    return 0 if t.shape[0] == 1 else width

@@ -1,0 +1,21 @@
+"""The examples in the public docstrings run and say what they show."""
+
+import doctest
+import importlib
+
+import pytest
+
+MODULES = [
+    "tokenmark",
+    "tokenmark._key",
+    "tokenmark._inputs",
+    "tokenmark.kgw",
+    "tokenmark.integrations.transformers",
+]
+
+
+@pytest.mark.parametrize("name", MODULES)
+def test_docstring_examples(name):
+    module = importlib.import_module(name)
+    result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
+    assert result.failed == 0
