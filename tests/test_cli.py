@@ -5,6 +5,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 import tokenmark as tm
 from tokenmark.cli import main
 
@@ -56,6 +57,25 @@ def test_detect_key_file_and_config(tmp_path, capsys):
     )
     rec = json.loads(capsys.readouterr().out)
     assert rec["n_green"] == int(wm.detect([[5, 6, 7, 8, 9, 10, 11]]).n_green[0])
+
+
+@pytest.mark.parametrize(
+    "wm",
+    [tm.Gumbel(key=b"file key", context_width=2), tm.SynthID(key=b"file key", layers=20)],
+)
+def test_detect_distortion_free_configs(tmp_path, capsys, wm):
+    (tmp_path / "key").write_bytes(b"file key\n")
+    (tmp_path / "cfg.json").write_text(wm.to_json())
+    doc = [5, 6, 7, 8, 9, 10, 11, 12, 13]
+    (tmp_path / "in.jsonl").write_text(json.dumps({"id": "a", "tokens": doc}) + "\n")
+    args = ["detect", str(tmp_path / "in.jsonl"), "--key-file", str(tmp_path / "key")]
+    assert main([*args, "--config", str(tmp_path / "cfg.json")]) == 0
+    rec = json.loads(capsys.readouterr().out)
+    want = wm.detect([doc])
+    assert rec["id"] == "a" and rec["p_value"] == float(want.p_value[0])
+    assert rec["watermarked"] == (want.p_value[0] <= 1e-3)
+    with pytest.raises(SystemExit, match="window"):
+        main([*args, "--config", str(tmp_path / "cfg.json"), "--window", "5"])
 
 
 def test_info_runs_as_a_module():

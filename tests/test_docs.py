@@ -10,6 +10,8 @@ MODULES = [
     "tokenmark._key",
     "tokenmark._inputs",
     "tokenmark.kgw",
+    "tokenmark.gumbel",
+    "tokenmark.synthid",
     "tokenmark.integrations.transformers",
 ]
 

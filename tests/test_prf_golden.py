@@ -85,3 +85,36 @@ def test_green_fraction_matches_gamma():
     tok = rng.integers(0, 2**31, 200_000)
     green = kgw.green_mask(tm.Key(b"x").words, ctx, tok, int(0.25 * 2**32))
     assert abs(green.mean() - 0.25) < 4 * np.sqrt(0.25 * 0.75 / 200_000)
+
+
+@pytest.mark.parametrize("backend", ["reference", "cpu"])
+def test_distortion_free_sampling_frozen(backend):
+    g = GOLDEN["distortion_free_sample"]
+    key = tm.Key.from_hex(g["key_hex"])
+    logits = np.array(g["logits"], dtype=np.float32)
+    ids = np.array(g["input_ids"])
+    got = tm.Gumbel(key=key).choose(logits, ids, backend=backend)
+    assert got.tolist() == g["gumbel_tokens"], GOLDEN_HINT
+    u = np.array(g["uniforms"])
+    got = tm.SynthID(key=key).sample(logits, ids, uniforms=u, backend=backend)
+    assert got.tolist() == g["synthid_tokens"], GOLDEN_HINT
+    wm = tm.SynthID(key=key, top_k=7, context_history=0)
+    assert wm.sample(logits, ids, uniforms=u, backend=backend).tolist() == g["synthid_top7_tokens"]
+
+
+@pytest.mark.parametrize("backend", ["reference", "cpu"])
+def test_distortion_free_scores_frozen(backend):
+    g = GOLDEN["distortion_free_score"]
+    key = tm.Key.from_hex(g["key_hex"])
+    tokens = np.array(g["tokens"], dtype=np.int32)
+    offsets = np.array(g["offsets"], dtype=np.int64)
+    n, score, _ = tm.score_gumbel(
+        tokens, offsets, key=key.words, width=4, seeding=0, backend=backend
+    )
+    assert n.tolist() == g["gumbel_n_scored"], GOLDEN_HINT
+    np.testing.assert_allclose(score, g["gumbel_score"], rtol=1e-12, err_msg=GOLDEN_HINT)
+    n, ones, _ = tm.score_synthid(
+        tokens, offsets, key=key.words, width=4, seeding=0, backend=backend
+    )
+    assert n.tolist() == g["synthid_n_scored"], GOLDEN_HINT
+    assert ones.tolist() == g["synthid_ones"], GOLDEN_HINT

@@ -5,9 +5,13 @@
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <optional>
 #include <string>
+
+#include "tokenmark/kgw_params.h"
 
 namespace tokenmark::bind {
 namespace py = pybind11;
@@ -58,6 +62,153 @@ inline void require_width_seeding(int width, int seeding) {
     fail_value("context_width: must be in [0, 1024], got " + std::to_string(width));
   if (seeding != 0 && seeding != 1)
     fail_value("seeding: unknown seeding code " + std::to_string(seeding));
+}
+
+// The dtype code of host logits, checked against the array's dtype.
+inline LogitsDtype parse_logits_dtype(const py::array& logits, const std::string& dtype) {
+  if (dtype == "float32") {
+    require_dtype<float>(logits, "logits", "float32");
+    return kFloat32;
+  }
+  if (dtype == "float16") {
+    if (logits.dtype().kind() != 'f' || logits.itemsize() != 2)
+      fail_type("logits: expected dtype float16");
+    return kFloat16;
+  }
+  if (dtype == "bfloat16") {
+    // numpy has no bfloat16: the Python layer passes the raw 16-bit patterns.
+    if (logits.dtype().kind() == 'f' || logits.itemsize() != 2) {
+      fail_type("logits: bfloat16 logits travel as int16/uint16 bit patterns");
+    }
+    return kBFloat16;
+  }
+  fail_value("logits_dtype: expected float32, float16 or bfloat16, got " + dtype);
+}
+
+// Host logits [batch, vocab] with contiguous rows: fills the pointer, sizes and row stride.
+struct LogitsView {
+  const void* data;
+  int64_t batch, vocab, row_stride;
+  LogitsDtype dtype;
+};
+
+inline LogitsView logits_view(const py::array& logits, const std::string& logits_dtype) {
+  LogitsView v{};
+  v.dtype = parse_logits_dtype(logits, logits_dtype);
+  require_ndim(logits, "logits", 2);
+  const int64_t esize = logits.itemsize();
+  const bool empty = logits.size() == 0;
+  if (!empty && logits.shape(1) > 1 && logits.strides(1) != esize)
+    fail_value("logits: rows must be contiguous");
+  if (!empty && (logits.strides(0) % esize != 0 || logits.strides(0) < 0))
+    fail_value("logits: unsupported row stride");
+  v.data = logits.data();
+  v.batch = logits.shape(0);
+  v.vocab = logits.shape(1);
+  v.row_stride = logits.shape(0) > 1 ? logits.strides(0) / esize : v.vocab;
+  if (v.vocab > INT32_MAX) fail_value("logits: vocabulary wider than 2^31");
+  return v;
+}
+
+// Input ids [batch, len] (int32 or int64) with contiguous rows. The ids of columns [from, len)
+// must be valid token ids (they enter context hashes).
+struct IdsView {
+  const void* data;
+  bool is_int64;
+  int64_t len, row_stride;
+};
+
+template <typename IdT>
+void check_id_range(const IdT* ids, int64_t batch, int64_t len, int64_t row_stride, int64_t from) {
+  for (int64_t b = 0; b < batch; ++b) {
+    for (int64_t j = from; j < len; ++j) {
+      const int64_t t = ids[b * row_stride + j];
+      if (t < 0 || t > INT32_MAX) fail_value("input_ids: token ids must be in [0, 2^31)");
+    }
+  }
+}
+
+inline IdsView ids_view(const py::array& input_ids, int64_t batch, int64_t from_end) {
+  IdsView v{};
+  require_ndim(input_ids, "input_ids", 2);
+  if (input_ids.shape(0) != batch) {
+    fail_value("input_ids: expected " + std::to_string(batch) + " rows (one per logits row), got " +
+               std::to_string(input_ids.shape(0)));
+  }
+  if (has_dtype<int64_t>(input_ids)) {
+    v.is_int64 = true;
+  } else if (!has_dtype<int32_t>(input_ids)) {
+    fail_type("input_ids: expected dtype int32 or int64, got " +
+              std::string(py::str(input_ids.dtype())));
+  }
+  const int64_t isize = input_ids.itemsize();
+  if (input_ids.size() > 0 && input_ids.shape(1) > 1 && input_ids.strides(1) != isize)
+    fail_value("input_ids: rows must be contiguous");
+  if (input_ids.size() > 0 && (input_ids.strides(0) % isize != 0 || input_ids.strides(0) < 0))
+    fail_value("input_ids: unsupported row stride");
+  v.data = input_ids.data();
+  v.len = input_ids.shape(1);
+  v.row_stride = input_ids.shape(0) > 1 ? input_ids.strides(0) / isize : v.len;
+  const int64_t from = std::max<int64_t>(0, v.len - from_end);
+  if (v.is_int64) {
+    check_id_range(static_cast<const int64_t*>(v.data), batch, v.len, v.row_stride, from);
+  } else {
+    check_id_range(static_cast<const int32_t*>(v.data), batch, v.len, v.row_stride, from);
+  }
+  return v;
+}
+
+// Ragged documents (tokens int32 >= 0, offsets int64) and optional prefix lengths.
+struct DocsView {
+  const int32_t* tokens;
+  int64_t n_tokens;
+  const int64_t* offsets;
+  int64_t n_docs;
+  const int64_t* prefix;
+};
+
+inline DocsView docs_view(const py::array& tokens, const py::array& offsets,
+                          const std::optional<py::array>& prefix) {
+  DocsView v{};
+  require_dtype<int32_t>(tokens, "tokens", "int32");
+  require_ndim(tokens, "tokens", 1);
+  require_c_contiguous(tokens, "tokens");
+  require_dtype<int64_t>(offsets, "offsets", "int64");
+  require_ndim(offsets, "offsets", 1);
+  require_c_contiguous(offsets, "offsets");
+  v.tokens = static_cast<const int32_t*>(tokens.data());
+  v.n_tokens = tokens.shape(0);
+  v.offsets = static_cast<const int64_t*>(offsets.data());
+  if (offsets.shape(0) < 1) fail_value("offsets: needs at least one entry (0)");
+  v.n_docs = offsets.shape(0) - 1;
+  if (v.offsets[0] != 0) fail_value("offsets: must start at 0");
+  for (int64_t d = 0; d < v.n_docs; ++d) {
+    if (v.offsets[d + 1] < v.offsets[d]) fail_value("offsets: must be non-decreasing");
+  }
+  if (v.offsets[v.n_docs] != v.n_tokens)
+    fail_value("offsets: last entry must equal the number of tokens");
+  if (prefix) {
+    require_dtype<int64_t>(*prefix, "prefix_lengths", "int64");
+    require_ndim(*prefix, "prefix_lengths", 1);
+    require_c_contiguous(*prefix, "prefix_lengths");
+    if (prefix->shape(0) != v.n_docs) fail_value("prefix_lengths: expected one entry per document");
+    v.prefix = static_cast<const int64_t*>(prefix->data());
+    for (int64_t d = 0; d < v.n_docs; ++d) {
+      if (v.prefix[d] < 0) fail_value("prefix_lengths: must be >= 0");
+    }
+  }
+  for (int64_t i = 0; i < v.n_tokens; ++i) {
+    if (v.tokens[i] < 0) fail_value("tokens: token ids must be >= 0");
+  }
+  return v;
+}
+
+inline void key_words(const py::array& key, uint32_t out[4]) {
+  require_dtype<uint32_t>(key, "key", "uint32");
+  if (key.ndim() != 1 || key.shape(0) != 4) fail_value("key: expected 4 words");
+  require_c_contiguous(key, "key");
+  const uint32_t* kw = static_cast<const uint32_t*>(key.data());
+  for (int i = 0; i < 4; ++i) out[i] = kw[i];
 }
 
 }  // namespace tokenmark::bind

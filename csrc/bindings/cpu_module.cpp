@@ -13,32 +13,14 @@
 #include "../cpu/cpu_features.h"
 #include "../cpu/kgw_cpu.h"
 #include "checks.h"
+#include "gumbel_binding.h"
+#include "synthid_binding.h"
 
 namespace py = pybind11;
 using namespace tokenmark;
 using namespace tokenmark::bind;
 
 namespace {
-
-LogitsDtype parse_logits_dtype(const py::array& logits, const std::string& dtype) {
-  if (dtype == "float32") {
-    require_dtype<float>(logits, "logits", "float32");
-    return kFloat32;
-  }
-  if (dtype == "float16") {
-    if (logits.dtype().kind() != 'f' || logits.itemsize() != 2)
-      fail_type("logits: expected dtype float16");
-    return kFloat16;
-  }
-  if (dtype == "bfloat16") {
-    // numpy has no bfloat16: the Python layer passes the raw 16-bit patterns.
-    if (logits.dtype().kind() == 'f' || logits.itemsize() != 2) {
-      fail_type("logits: bfloat16 logits travel as int16/uint16 bit patterns");
-    }
-    return kBFloat16;
-  }
-  fail_value("logits_dtype: expected float32, float16 or bfloat16, got " + dtype);
-}
 
 void apply_kgw_bias(py::array logits, const std::string& logits_dtype, py::array input_ids,
                     py::array keys, py::array thresholds, py::array deltas,
@@ -213,6 +195,8 @@ PYBIND11_MODULE(_C, m) {
   m.def("score_kgw", &score_kgw, py::arg("tokens"), py::arg("offsets"), py::arg("prefix"),
         py::arg("key"), py::arg("threshold"), py::arg("width"), py::arg("seeding"),
         py::arg("dedup"), py::arg("want_flags"));
+  register_gumbel(m);
+  register_synthid(m);
   m.def("info", &info);
   m.def("set_simd_enabled", &cpu::set_simd_enabled, py::arg("on"),
         "Switch the AVX2 paths off (for tests of the scalar paths) or back on.");

@@ -10,18 +10,35 @@
 from ._info import info
 from ._inputs import Ragged
 from ._key import Key
+from .gumbel import Gumbel, GumbelResult
 from .kgw import KGW, DetectionResult
-from .ops import apply_kgw_bias_, score_kgw
+from .ops import (
+    apply_kgw_bias_,
+    sample_gumbel,
+    sample_synthid,
+    score_gumbel,
+    score_kgw,
+    score_synthid,
+)
+from .synthid import SynthID, SynthIDResult
 
 __version__ = "0.1.0"
 
 __all__ = [
     "KGW",
     "DetectionResult",
+    "Gumbel",
+    "GumbelResult",
     "Key",
     "Ragged",
+    "SynthID",
+    "SynthIDResult",
     "apply_kgw_bias_",
     "info",
+    "sample_gumbel",
+    "sample_synthid",
+    "score_gumbel",
     "score_kgw",
+    "score_synthid",
     "__version__",
 ]

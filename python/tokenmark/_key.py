@@ -92,3 +92,18 @@ class Key:
     def __reduce__(self):
         # Pickling (multiprocessing, Ray) carries the derived key, never the material.
         return (Key.from_hex, (self.to_hex(),))
+
+
+def key_from_config(d: dict, key) -> Key:
+    """The key of a scheme config dict (``to_dict`` output, popped in place): ``key`` when given,
+    else the dict's ``key_hex``; checked against its ``key_fingerprint``."""
+    fingerprint = d.pop("key_fingerprint", None)
+    key_hex = d.pop("key_hex", None)
+    if key is None:
+        if key_hex is None:
+            raise ValueError("key: the config holds no key; pass key=")
+        key = Key.from_hex(key_hex)
+    key = Key(key)
+    if fingerprint is not None and fingerprint != key.fingerprint:
+        raise ValueError("key: does not match the config's key_fingerprint")
+    return key

@@ -12,7 +12,9 @@ from pathlib import Path
 import numpy as np
 
 from ._key import Key
+from .gumbel import Gumbel
 from .kgw import KGW, encode_texts
+from .synthid import SynthID
 
 _BATCH = 4096
 
@@ -32,12 +34,18 @@ def _load_key(args) -> Key:
     return Key(value.encode("utf-8"))
 
 
-def _scheme(args) -> KGW:
+_SCHEMES = {"kgw": KGW, "gumbel": Gumbel, "synthid": SynthID}
+
+
+def _scheme(args) -> KGW | Gumbel | SynthID:
     key = _load_key(args)
     if args.config:
         cfg = json.loads(Path(args.config).read_text())
         cfg.pop("key_hex", None)  # the key comes from --key-file / the environment only
-        return KGW.from_dict(cfg, key=key)
+        cls = _SCHEMES.get(cfg.get("scheme", "kgw"))
+        if cls is None:
+            raise SystemExit(f"tokenmark: unknown scheme {cfg.get('scheme')!r} in --config")
+        return cls.from_dict(cfg, key=key)
     return KGW(
         key=key,
         gamma=args.gamma,
@@ -77,6 +85,9 @@ def _chunks(it: Iterator, n: int) -> Iterator[list]:
 
 def cmd_detect(args) -> int:
     wm = _scheme(args)
+    if args.window is not None and not isinstance(wm, KGW):
+        raise SystemExit("tokenmark: --window is available for KGW configs only")
+    kwargs = {"window": args.window} if isinstance(wm, KGW) else {}
     tokenizer = None
     if args.tokenizer:
         from transformers import AutoTokenizer
@@ -95,7 +106,7 @@ def cmd_detect(args) -> int:
                 raise SystemExit("tokenmark: mixed text and token inputs in one file")
             else:
                 seqs = [np.asarray(x, dtype=np.int64) for x in items]
-            res = wm.detect(seqs, window=args.window)
+            res = wm.detect(seqs, **kwargs)
             for name, rec in zip(ids, res.to_records()):
                 if name is not None:
                     rec = {"id": name, **rec}
@@ -130,7 +141,9 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("input", nargs="?", help="input file (default: stdin)")
     d.add_argument("--key-env", default="TOKENMARK_KEY", help="environment variable with the key")
     d.add_argument("--key-file", help="file holding the key (trailing newline ignored)")
-    d.add_argument("--config", help="scheme JSON from KGW.to_json() (overrides the flags below)")
+    d.add_argument(
+        "--config", help="scheme JSON from KGW/Gumbel/SynthID.to_json() (overrides the flags below)"
+    )
     d.add_argument("--gamma", type=float, default=0.25)
     d.add_argument("--context-width", type=int, default=4)
     d.add_argument("--seeding", choices=["prev", "minhash"], default="prev")

@@ -16,7 +16,9 @@ from typing import Any
 import numpy as np
 
 from . import _C
+from .reference import gumbel as _ref_gumbel
 from .reference import kgw as _ref
+from .reference import synthid as _ref_synthid
 
 BACKENDS = ("auto", "cpu", "cuda", "triton", "reference")
 _LOGITS_DTYPES = {np.dtype(np.float32): "float32", np.dtype(np.float16): "float16"}
@@ -253,4 +255,210 @@ def score_kgw(
         return out if want_flags else (out[0], out[1], None, None)
     return _C.score_kgw(
         tok, off, pre, key_words, int(threshold), int(width), int(seeding), bool(dedup), want_flags
+    )
+
+
+def _host_backend(backend: str, on_cuda: bool, op: str) -> str:
+    """The backend of an operation that has CPU and reference implementations only (so far)."""
+    backend = _resolve_backend(backend, on_cuda)
+    if backend not in ("cpu", "reference"):
+        raise ValueError(f"{op}: no {backend} implementation yet; use host arrays (cpu, reference)")
+    return backend
+
+
+def _host_ids(input_ids, batch: int) -> np.ndarray:
+    ids = input_ids.cpu().numpy() if _is_torch(input_ids) else np.asarray(input_ids)
+    if ids.dtype.kind not in "iu":
+        raise TypeError(f"input_ids: expected integer token ids, got dtype {ids.dtype}")
+    if ids.dtype not in (np.int32, np.int64):
+        ids = ids.astype(np.int64)
+    if ids.ndim != 2 or ids.shape[0] != batch:
+        raise ValueError(f"input_ids: expected shape [{batch}, length], got {ids.shape}")
+    return ids
+
+
+def sample_gumbel(
+    logits,
+    input_ids,
+    *,
+    keys,
+    salts=0,
+    width: int,
+    seeding: int,
+    skip_repeated: bool = True,
+    enabled=None,
+    backend: str = "auto",
+) -> np.ndarray:
+    """The Gumbel-max choice of each row: ``argmax_v logits[b, v] + G(key, ctx_b, v)``.
+
+    Parameters
+    ----------
+    logits : numpy array or torch tensor ``[batch, vocab]`` (float32, float16, bfloat16), after
+        temperature / top-k / top-p (masked entries are -inf and never chosen). Not modified.
+    input_ids : ``[batch, length]`` int32/int64 ids; the last ``width`` form each row's context.
+    keys : uint32 ``[4]`` or ``[batch, 4]`` key words.
+    salts : uint32 scalar or ``[batch]`` XORed into the context hash (0: none).
+    skip_repeated : leave rows whose context hash occurred earlier in the row unwatermarked.
+    enabled : bool/uint8 ``[batch]`` or None.
+
+    Returns
+    -------
+    int64 numpy array ``[batch]``: the token, or -1 where the row is not watermarked (the caller
+    samples it as usual). A watermarked row without any finite logit raises ``ValueError``.
+    """
+    on_cuda = _is_torch(logits) and logits.is_cuda
+    backend = _host_backend(backend, on_cuda, "sample_gumbel")
+    arr, dtype = _host_view(logits, "logits")
+    if arr.ndim != 2:
+        raise ValueError(f"logits: expected [batch, vocab], got shape {arr.shape}")
+    batch = arr.shape[0]
+    ids = _host_ids(input_ids, batch)
+    k = _row_params(keys, np.uint32, batch, "keys", 4)
+    sa = _row_params(salts, np.uint32, batch, "salts")
+    en = None if enabled is None else _row_params(enabled, np.uint8, batch, "enabled")
+    if en is not None and en.shape[0] != batch:
+        en = np.broadcast_to(en, (batch,)).copy()
+    if backend == "reference":
+        out = _ref_gumbel.sample_gumbel(
+            arr, ids, k, sa, en, int(width), int(seeding), bool(skip_repeated), dtype
+        )
+    else:
+        out = _C.sample_gumbel(
+            arr, dtype, ids, k, sa, en, int(width), int(seeding), bool(skip_repeated)
+        )
+    bad = np.flatnonzero(out == _ref_gumbel.NO_FINITE_LOGIT)
+    if bad.size:
+        raise ValueError(f"logits: row {int(bad[0])} has no finite entry to sample")
+    return out
+
+
+def score_gumbel(
+    tokens,
+    offsets,
+    *,
+    key,
+    salts=0,
+    width: int,
+    seeding: int,
+    dedup: bool = True,
+    prefix_lengths=None,
+    want_counted: bool = False,
+    backend: str = "auto",
+):
+    """Gumbel detection scores of a flat ragged batch: ``(n_scored, score, counted)``.
+
+    ``score[d]`` is the sum of ``-log(1 - u)`` over the counted tokens of document ``d``
+    (float64); ``counted`` (uint8 per token) is None unless ``want_counted``. ``salts`` is a
+    uint32 scalar or one per document.
+    """
+    on_cuda = _is_torch(tokens) and tokens.is_cuda
+    backend = _host_backend(backend, on_cuda, "score_gumbel")
+    key_words = np.asarray(key, dtype=np.uint32).reshape(4)
+    tok = tokens.numpy() if _is_torch(tokens) else np.asarray(tokens)
+    off = offsets.numpy() if _is_torch(offsets) else np.asarray(offsets)
+    pre = prefix_lengths.numpy() if _is_torch(prefix_lengths) else prefix_lengths
+    sa = _row_params(salts, np.uint32, max(len(off) - 1, 1), "salts")
+    if backend == "reference":
+        n, score, counted = _ref_gumbel.score_gumbel(
+            tok, off, pre, key_words, sa, int(width), int(seeding), bool(dedup)
+        )
+        return n, score, counted if want_counted else None
+    return _C.score_gumbel(
+        tok, off, pre, key_words, sa, int(width), int(seeding), bool(dedup), bool(want_counted)
+    )
+
+
+def sample_synthid(
+    logits,
+    input_ids,
+    *,
+    keys,
+    uniforms,
+    width: int,
+    seeding: int,
+    layers: int = 30,
+    top_k: int = 0,
+    history: int = 1024,
+    enabled=None,
+    backend: str = "auto",
+) -> tuple[np.ndarray, np.ndarray]:
+    """SynthID-Text tournament sampling of each row: ``(tokens int64 [batch], marked uint8)``.
+
+    Parameters
+    ----------
+    logits : numpy array or torch tensor ``[batch, vocab]`` (float32, float16, bfloat16), after
+        temperature / top-p (masked entries -inf). Not modified.
+    input_ids : ``[batch, length]`` int32/int64 ids; the last ``width`` form each row's context.
+    keys : uint32 ``[4]`` or ``[batch, 4]`` key words.
+    uniforms : float64 ``[batch]`` in [0, 1): each row's sampling draw (the caller's RNG).
+    layers : tournament layers (1..32). top_k : 0 for the whole vocabulary, else the k largest
+        logits only. history : positions searched for a repeated context (such rows are sampled
+        without the tournament; ``marked`` is 0 there).
+    """
+    on_cuda = _is_torch(logits) and logits.is_cuda
+    backend = _host_backend(backend, on_cuda, "sample_synthid")
+    arr, dtype = _host_view(logits, "logits")
+    if arr.ndim != 2:
+        raise ValueError(f"logits: expected [batch, vocab], got shape {arr.shape}")
+    batch = arr.shape[0]
+    ids = _host_ids(input_ids, batch)
+    k = _row_params(keys, np.uint32, batch, "keys", 4)
+    u = uniforms.cpu().numpy() if _is_torch(uniforms) else uniforms
+    u = np.ascontiguousarray(np.asarray(u, dtype=np.float64).reshape(-1))
+    if u.shape != (batch,):
+        raise ValueError(f"uniforms: expected shape [{batch}], got {u.shape}")
+    if u.size and not ((u >= 0) & (u < 1)).all():
+        raise ValueError("uniforms: must be in [0, 1)")
+    en = None if enabled is None else _row_params(enabled, np.uint8, batch, "enabled")
+    if en is not None and en.shape[0] != batch:
+        en = np.broadcast_to(en, (batch,)).copy()
+    args = (int(width), int(seeding), int(layers), int(top_k), int(history))
+    if backend == "reference":
+        if not 1 <= args[2] <= 32:
+            raise ValueError(f"layers: must be in [1, 32], got {layers}")
+        out, marked = _ref_synthid.sample_synthid(arr, ids, k, u, en, *args, dtype)
+    else:
+        out, marked = _C.sample_synthid(arr, dtype, ids, k, u, en, *args)
+    bad = np.flatnonzero(out == _ref_synthid.NO_FINITE_LOGIT)
+    if bad.size:
+        raise ValueError(f"logits: row {int(bad[0])} has no finite entry to sample")
+    return out, marked
+
+
+def score_synthid(
+    tokens,
+    offsets,
+    *,
+    key,
+    width: int,
+    seeding: int,
+    layers: int = 30,
+    dedup: bool = True,
+    prefix_lengths=None,
+    want_counted: bool = False,
+    backend: str = "auto",
+):
+    """SynthID-Text detection counts of a flat ragged batch: ``(n_scored, ones, counted)``;
+    ``ones[d, l]`` counts the g-values of layer ``l`` equal to 1 over the counted tokens."""
+    on_cuda = _is_torch(tokens) and tokens.is_cuda
+    backend = _host_backend(backend, on_cuda, "score_synthid")
+    key_words = np.asarray(key, dtype=np.uint32).reshape(4)
+    tok = tokens.numpy() if _is_torch(tokens) else np.asarray(tokens)
+    off = offsets.numpy() if _is_torch(offsets) else np.asarray(offsets)
+    pre = prefix_lengths.numpy() if _is_torch(prefix_lengths) else prefix_lengths
+    if backend == "reference":
+        n, ones, counted = _ref_synthid.score_synthid(
+            tok, off, pre, key_words, int(width), int(seeding), int(layers), bool(dedup)
+        )
+        return n, ones, counted if want_counted else None
+    return _C.score_synthid(
+        tok,
+        off,
+        pre,
+        key_words,
+        int(width),
+        int(seeding),
+        int(layers),
+        bool(dedup),
+        bool(want_counted),
     )

@@ -52,3 +52,32 @@ def windowed_max(
         n_windows = len(sums)
         pvals[d] = min(1.0, n_windows * float(stats.binom.sf(best[d] - 1, w, p)))
     return start, best, pvals
+
+
+def gamma_pvalue(score: np.ndarray, n: np.ndarray) -> np.ndarray:
+    """Exact one-sided p-value P[X >= score] for X ~ Gamma(n, 1) (a sum of n Exp(1)); 1 where
+    n == 0."""
+    score = np.asarray(score, dtype=np.float64)
+    n = np.asarray(n, dtype=np.int64)
+    return np.where(n > 0, stats.gamma.sf(score, np.maximum(n, 1)), 1.0)
+
+
+def synthid_weights(layers: int) -> np.ndarray:
+    """Default layer weights of the weighted-mean SynthID score: linear from 10 (layer 0) down
+    to 1 (the last layer), as in Dathathri et al. (2024): later layers carry less signal."""
+    return np.linspace(10.0, 1.0, layers) if layers > 1 else np.ones(1)
+
+
+def weighted_mean_z(ones: np.ndarray, n: np.ndarray, weights: np.ndarray) -> tuple:
+    """Weighted-mean g score ``sum_l w_l ones_l / (n sum_l w_l)`` per document, its z-score and
+    one-sided normal p-value. Under the null every g-value is an independent fair coin, so the
+    score has mean 1/2 and variance ``sum w^2 / (4 n (sum w)^2)``; the normal tail is an
+    approximation (good from a few tens of tokens), unlike the exact binomial of the plain mean.
+    Documents with n == 0 get score NaN, z 0, p 1."""
+    w = np.asarray(weights, dtype=np.float64)
+    n = np.asarray(n, dtype=np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        score = (ones @ w) / (n * w.sum())
+        sd = np.sqrt((w**2).sum() / (4.0 * n)) / w.sum()
+        z = np.where(n > 0, (score - 0.5) / sd, 0.0)
+    return np.where(n > 0, score, np.nan), z, np.where(n > 0, stats.norm.sf(z), 1.0)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 from tokenmark import Key
-from tokenmark.reference import kgw, prf
+from tokenmark.reference import gumbel, kgw, prf, synthid
 
 # Random123 known-answer vectors for Philox4x32-10 (kat_vectors): counter, key -> output.
 # These come from the Random123 distribution, not from our code.
@@ -87,6 +87,36 @@ def build() -> dict:
         "vocab": 257,
         "threshold": threshold,
         "green_ids": np.flatnonzero(biased[0]).tolist(),
+    }
+    # Distortion-free schemes (appended: the draws above stay as they were).
+    logits = (rng.standard_normal((4, 257)) * 2).astype(np.float32)
+    logits[2, ::3] = -np.inf
+    ids = rng.integers(0, 257, (4, 6))
+    tokens_g = gumbel.sample_gumbel(logits, ids, key.words, [0], None, 4, 0, True)
+    uniforms = rng.random(4)
+    tokens_s, marked = synthid.sample_synthid(
+        logits, ids, key.words, uniforms, None, 4, 0, 30, 0, 1024
+    )
+    tokens_k, _ = synthid.sample_synthid(logits, ids, key.words, uniforms, None, 4, 0, 30, 7, 0)
+    out["distortion_free_sample"] = {
+        "key_hex": key.to_hex(),
+        "logits": [[float(v) for v in row] for row in logits],
+        "input_ids": ids.tolist(),
+        "gumbel_tokens": tokens_g.tolist(),
+        "uniforms": uniforms.tolist(),
+        "synthid_tokens": tokens_s.tolist(),
+        "synthid_top7_tokens": tokens_k.tolist(),
+    }
+    n_g, score_g, _ = gumbel.score_gumbel(tokens, offsets, None, key.words, [0], 4, 0, True)
+    n_s, ones, _ = synthid.score_synthid(tokens, offsets, None, key.words, 4, 0, 30, True)
+    out["distortion_free_score"] = {
+        "key_hex": key.to_hex(),
+        "tokens": tokens.tolist(),
+        "offsets": offsets.tolist(),
+        "gumbel_n_scored": n_g.tolist(),
+        "gumbel_score": score_g.tolist(),
+        "synthid_n_scored": n_s.tolist(),
+        "synthid_ones": ones.tolist(),
     }
     return out
 

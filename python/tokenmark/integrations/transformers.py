@@ -61,3 +61,73 @@ class KGWLogitsProcessor(LogitsProcessor):
 
     def __repr__(self) -> str:
         return f"KGWLogitsProcessor({self.scheme!r}, backend={self.backend!r})"
+
+
+class GumbelLogitsProcessor(LogitsProcessor):
+    """Makes ``generate`` emit the Gumbel-max watermark's choice.
+
+    Each watermarked row comes back with its chosen token at 0 and every other entry at -inf, so
+    sampling (``do_sample=True``) and greedy decoding both pick it; rows left unwatermarked
+    (repeated context, fewer than ``context_width`` ids) come back unchanged and are sampled as
+    usual. The choice is made from the logits this processor receives, so it must come last:
+    generate appends its own temperature / top-k / top-p warpers *after* the processors you pass,
+    where they can no longer change a one-hot row. To sample at temperature 0.7 with top-k 50, pass
+    ``[TemperatureLogitsWarper(0.7), TopKLogitsWarper(50), wm.logits_processor()]`` (with
+    ``top_k=0`` or the defaults to ``generate``). Host (CPU) logits only for now.
+
+    >>> import tokenmark as tm
+    >>> proc = tm.Gumbel(key=b"k").logits_processor()
+    >>> # model.generate(**inputs, do_sample=True, logits_processor=[proc])
+    """
+
+    def __init__(self, scheme, salt=0, backend: str = "auto"):
+        self.scheme = scheme
+        self.salt = salt
+        self.backend = backend
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+        if scores.stride(-1) != 1:
+            scores = scores.contiguous()
+        tokens = self.scheme.choose(scores, input_ids, salt=self.salt, backend=self.backend)
+        rows = np.flatnonzero(tokens >= 0)
+        if rows.size:
+            r = torch.from_numpy(rows)
+            scores[r] = -float("inf")
+            scores[r, torch.from_numpy(tokens[rows])] = 0.0
+        return scores
+
+    def __repr__(self) -> str:
+        return f"GumbelLogitsProcessor({self.scheme!r}, backend={self.backend!r})"
+
+
+class SynthIDLogitsProcessor(LogitsProcessor):
+    """Makes ``generate`` emit SynthID-Text's tournament sample.
+
+    Every row comes back with the sampled token at 0 and every other entry at -inf, so
+    ``do_sample=True`` and greedy decoding both emit it. The sampling draw of each row is
+    ``torch.rand`` from torch's default generator, so ``torch.manual_seed`` before ``generate``
+    makes generation reproducible. It samples from the logits it receives, so it must come last:
+    pass your ``TemperatureLogitsWarper`` / ``TopPLogitsWarper`` before it in the list (generate
+    appends its own warpers after it, where they can no longer change a one-hot row). Host (CPU)
+    logits only for now.
+
+    >>> import tokenmark as tm
+    >>> proc = tm.SynthID(key=b"k").logits_processor()
+    >>> # model.generate(**inputs, do_sample=True, logits_processor=[proc])
+    """
+
+    def __init__(self, scheme, backend: str = "auto"):
+        self.scheme = scheme
+        self.backend = backend
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+        if scores.stride(-1) != 1:
+            scores = scores.contiguous()
+        uniforms = torch.rand(scores.shape[0], dtype=torch.float64)
+        tokens = self.scheme.sample(scores, input_ids, uniforms=uniforms, backend=self.backend)
+        scores.fill_(-float("inf"))
+        scores[torch.arange(scores.shape[0]), torch.from_numpy(tokens)] = 0.0
+        return scores
+
+    def __repr__(self) -> str:
+        return f"SynthIDLogitsProcessor({self.scheme!r}, backend={self.backend!r})"

@@ -1,5 +1,5 @@
 """The numpy reference: the executable specification of the PRF and every scheme (no torch)."""
 
-from . import kgw, prf
+from . import gumbel, kgw, prf, synthid
 
-__all__ = ["kgw", "prf"]
+__all__ = ["gumbel", "kgw", "prf", "synthid"]

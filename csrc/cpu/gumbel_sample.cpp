@@ -1,0 +1,133 @@
+// sample_gumbel on the CPU: per row, the argmax of logit + gumbel_noise(PRF word) over the
+// vocabulary, lowest id on ties. Rows are split into column tiles over OpenMP threads, each tile
+// keeps its own best and the tiles are merged in column order.
+//
+// Exact pruning keeps it near one read of the logits: a token can only win when
+// logit + (an upper bound of its noise) >= the best score so far. Per 32 columns, the largest
+// logit plus the largest possible noise (~22.9) decides whether the PRF is needed at all; per
+// token, a table of noise bounds indexed by the word's top 12 bits decides whether the two logs
+// are. Both bounds are computed with gumbel_noise itself and the noise is non-decreasing in the
+// word, so the pruned argmax is the full argmax, bit for bit.
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <vector>
+
+#include "cpu_features.h"
+#include "gumbel_cpu.h"
+#include "prf_row.h"
+#include "tokenmark/gumbel.h"
+
+namespace tokenmark::cpu {
+namespace {
+
+constexpr int kBoundBits = 12;
+constexpr int64_t kTile = 32768;     // columns per task: splits one long row over both cores
+constexpr int64_t kStep = kWordRun;  // columns per PRF step (8 Philox blocks)
+
+// bound[b] = the noise of the largest word whose top kBoundBits bits are b.
+struct NoiseBounds {
+  double bound[1 << kBoundBits];
+  NoiseBounds() {
+    for (uint32_t b = 0; b < (1u << kBoundBits); ++b) {
+      bound[b] = gumbel_noise((b << (32 - kBoundBits)) | ((1u << (32 - kBoundBits)) - 1u));
+    }
+  }
+};
+
+const NoiseBounds& noise_bounds() {
+  static const NoiseBounds table;
+  return table;
+}
+
+struct Best {
+  double score;
+  int64_t id;  // -1: no finite logit seen
+};
+
+Best sample_tile(const void* row, LogitsDtype dtype, const Key128& key, uint32_t ctx, int64_t c0,
+                 int64_t c1, bool simd) {
+  const NoiseBounds& nb = noise_bounds();
+  const double noise_max = nb.bound[(1 << kBoundBits) - 1];
+  Best best{-std::numeric_limits<double>::infinity(), -1};
+  alignas(32) uint32_t words[kStep];
+  float x[kStep];
+  for (int64_t c = c0; c < c1; c += kStep) {
+    const int n = static_cast<int>(std::min<int64_t>(kStep, c1 - c));
+    float mx = -std::numeric_limits<float>::infinity();
+    for (int j = 0; j < n; ++j) {
+      x[j] = load_logit(row, dtype, c + j);
+      mx = x[j] > mx ? x[j] : mx;  // NaN never enters
+    }
+    // -inf and NaN logits never win; `best.id < 0` keeps the first finite logit in play.
+    if (!(mx > -std::numeric_limits<float>::infinity())) continue;
+    if (best.id >= 0 && static_cast<double>(mx) + noise_max < best.score) continue;
+    words32(key, ctx, c, kDomainGumbel, simd, words);
+    for (int j = 0; j < n; ++j) {
+      if (!(x[j] > -std::numeric_limits<float>::infinity())) continue;
+      const double xd = static_cast<double>(x[j]);
+      if (best.id >= 0 && xd + nb.bound[words[j] >> (32 - kBoundBits)] < best.score) continue;
+      const double s = xd + gumbel_noise(words[j]);
+      if (best.id < 0 || s > best.score) best = Best{s, c + j};
+    }
+  }
+  return best;
+}
+
+// The row's context hash (salted), or false when the row is not watermarked.
+bool row_context(const GumbelSampleArgs& a, int64_t b, uint32_t* ctx) {
+  if ((a.enabled && !a.enabled[b]) || a.ids_len < a.width) return false;
+  const int64_t off = b * a.ids_row_stride;
+  if (a.ids_is_int64) {
+    const int64_t* ids = static_cast<const int64_t*>(a.input_ids) + off;
+    if (a.skip_repeated && context_repeated(ids, a.ids_len, a.width, a.seeding, a.ids_len))
+      return false;
+    *ctx = context_hash(ids + a.ids_len - a.width, a.width, a.seeding);
+  } else {
+    const int32_t* ids = static_cast<const int32_t*>(a.input_ids) + off;
+    if (a.skip_repeated && context_repeated(ids, a.ids_len, a.width, a.seeding, a.ids_len))
+      return false;
+    *ctx = context_hash(ids + a.ids_len - a.width, a.width, a.seeding);
+  }
+  *ctx ^= a.salts[b * a.salt_stride];
+  return true;
+}
+
+}  // namespace
+
+void sample_gumbel(const GumbelSampleArgs& a) {
+  if (a.batch == 0) return;
+  const bool simd = simd_enabled();
+  const int64_t n_tiles = std::max<int64_t>(1, (a.vocab + kTile - 1) / kTile);
+  const int64_t n_tasks = a.batch * n_tiles;
+  std::vector<Best> tiles(static_cast<size_t>(n_tasks));
+  std::vector<uint32_t> ctx(static_cast<size_t>(a.batch));
+  std::vector<uint8_t> active(static_cast<size_t>(a.batch));
+  for (int64_t b = 0; b < a.batch; ++b) active[b] = row_context(a, b, &ctx[b]);
+#pragma omp parallel for schedule(dynamic, 1) if (n_tasks > 1 && a.vocab * a.batch >= 8192)
+  for (int64_t t = 0; t < n_tasks; ++t) {
+    const int64_t b = t / n_tiles, tile = t % n_tiles;
+    if (!active[b]) continue;
+    const Key128 key{{a.keys[b * a.key_stride], a.keys[b * a.key_stride + 1],
+                      a.keys[b * a.key_stride + 2], a.keys[b * a.key_stride + 3]}};
+    const void* row = static_cast<const char*>(a.logits) +
+                      b * a.logits_row_stride * (a.dtype == kFloat32 ? 4 : 2);
+    tiles[t] = sample_tile(row, a.dtype, key, ctx[b], tile * kTile,
+                           std::min(a.vocab, (tile + 1) * kTile), simd);
+  }
+  for (int64_t b = 0; b < a.batch; ++b) {
+    if (!active[b]) {
+      a.out[b] = kGumbelNotWatermarked;
+      continue;
+    }
+    Best best{0.0, -1};
+    for (int64_t tile = 0; tile < n_tiles; ++tile) {
+      const Best& t = tiles[b * n_tiles + tile];
+      if (t.id >= 0 && (best.id < 0 || t.score > best.score)) best = t;
+    }
+    a.out[b] = best.id >= 0 ? best.id : kGumbelNoFiniteLogit;
+  }
+}
+
+}  // namespace tokenmark::cpu

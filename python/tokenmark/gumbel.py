@@ -1,0 +1,262 @@
+"""The Gumbel-max watermark (Aaronson 2022; EXP of Kuditipudi et al. 2023) as a plain,
+serialisable config."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from . import ops
+from ._inputs import as_ragged
+from ._key import Key, key_from_config
+from .kgw import encode_texts
+from .reference.prf import SEEDINGS
+from .stats import gamma_pvalue
+
+
+@dataclass(frozen=True)
+class GumbelResult:
+    """Per-document Gumbel detection scores (arrays of length ``n_docs``).
+
+    ``score`` is the sum of ``-log(1 - u_t)`` over the ``n_scored`` counted tokens, ``u_t`` the
+    PRF uniform of token ``t`` under its context. Without this key each counted ``u_t`` is
+    uniform and independent (repeated (context, token) pairs removed), so ``score`` is
+    Gamma(n_scored, 1) and ``p_value = P[Gamma(n_scored, 1) >= score]`` is exact. A document with
+    no counted token has ``p_value`` 1.
+    """
+
+    n_scored: np.ndarray
+    score: np.ndarray
+    p_value: np.ndarray
+    counted: list[np.ndarray] | None = None  # per document: 1 where the token was counted
+
+    def __len__(self) -> int:
+        return len(self.n_scored)
+
+    @property
+    def mean_score(self) -> np.ndarray:
+        """``score / n_scored``: about 1 without the watermark, larger with it (NaN if n = 0)."""
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(self.n_scored > 0, self.score / np.maximum(self.n_scored, 1), np.nan)
+
+    def is_watermarked(self, alpha: float = 1e-3) -> np.ndarray:
+        """Documents whose p-value is at most ``alpha`` (the false-positive rate per document)."""
+        return self.p_value <= alpha
+
+    def to_records(self) -> list[dict[str, Any]]:
+        """One JSON-ready dict per document."""
+        return [
+            {
+                "n_scored": int(self.n_scored[d]),
+                "score": float(self.score[d]),
+                "p_value": float(self.p_value[d]),
+            }
+            for d in range(len(self))
+        ]
+
+
+def check_context_width(width) -> int:
+    if isinstance(width, bool) or not isinstance(width, (int, np.integer)):
+        raise TypeError("context_width: must be an int")
+    if not 0 <= int(width) <= 1024:
+        raise ValueError(f"context_width: must be in [0, 1024], got {width}")
+    return int(width)
+
+
+def check_salt(salt, n: int | None = None) -> np.ndarray:
+    """A uint32 salt per row/document (or one for all), validated."""
+    arr = np.asarray(salt)
+    if arr.dtype.kind not in "iu":
+        raise TypeError(f"salt: expected integers in [0, 2^32), got dtype {arr.dtype}")
+    if arr.ndim > 1 or (arr.ndim == 1 and n is not None and len(arr) not in (1, n)):
+        raise ValueError(f"salt: expected a scalar or one per row/document ({n}), got {arr.shape}")
+    if arr.size and (arr.min() < 0 or arr.max() > 2**32 - 1):
+        raise ValueError("salt: must be in [0, 2^32)")
+    return np.ascontiguousarray(arr.reshape(-1), dtype=np.uint32)
+
+
+def check_prefix(prefix_lengths, n_docs: int) -> np.ndarray | None:
+    if prefix_lengths is None:
+        return None
+    prefix = np.asarray(prefix_lengths)
+    if prefix.dtype.kind not in "iu":
+        raise TypeError("prefix_lengths: expected integers")
+    prefix = np.ascontiguousarray(np.broadcast_to(prefix, (n_docs,)), dtype=np.int64)
+    if prefix.size and prefix.min() < 0:
+        raise ValueError("prefix_lengths: must be >= 0")
+    return prefix
+
+
+@dataclass(frozen=True)
+class Gumbel:
+    """Gumbel-max watermark: the next token is ``argmax_v logits_v + G_v`` with ``G_v`` the
+    Gumbel noise of the keyed PRF of (previous ``context_width`` tokens, ``v``).
+
+    Over keys this is an exact sample of ``softmax(logits)`` (distortion-free), but for one key it
+    is deterministic given the context: the same context always gives the same token. Remedies:
+    ``skip_repeated`` (default) leaves a step unwatermarked (sampled as usual) when its context
+    already occurred in the sequence, which breaks repetition loops; a per-request ``salt`` (an
+    integer XORed into the context hash, told to the detector) makes two requests with the same
+    prompt differ. The trade-off: unwatermarked steps and unknown salts cost detection power.
+
+    Parameters
+    ----------
+    key : bytes, str, int or :class:`Key`. Secret; never printed.
+    context_width : tokens of context hashed into each draw (>= 1 recommended: with 0 every step
+        uses the same noise).
+    seeding : ``"prev"`` (ordered h-gram) or ``"minhash"``.
+    skip_repeated : generation leaves steps whose context hash occurred earlier in the row
+        (prompt included) unwatermarked.
+    dedup : detection counts each (context, token) pair once per document.
+
+    Example
+    -------
+    >>> import numpy as np, tokenmark as tm
+    >>> wm = tm.Gumbel(key=b"my secret", context_width=4)
+    >>> logits = np.zeros((1, 100), dtype=np.float32)
+    >>> tok = wm.sample(logits, np.array([[5, 17, 3, 99]]))
+    >>> 0 <= int(tok[0]) < 100
+    True
+    >>> int(wm.detect([[5, 17, 3, 99, int(tok[0])]]).n_scored[0])
+    1
+    """
+
+    key: Key = field(repr=True)
+    context_width: int = 4
+    seeding: str = "prev"
+    skip_repeated: bool = True
+    dedup: bool = True
+
+    def __post_init__(self):
+        object.__setattr__(self, "key", Key(self.key))
+        object.__setattr__(self, "context_width", check_context_width(self.context_width))
+        if self.seeding not in SEEDINGS:
+            raise ValueError(f"seeding: expected one of {sorted(SEEDINGS)}, got {self.seeding!r}")
+
+    @property
+    def seeding_code(self) -> int:
+        return SEEDINGS[self.seeding]
+
+    # -- generation -----------------------------------------------------------------------
+    def choose(self, logits, input_ids, *, salt=0, enabled=None, backend: str = "auto"):
+        """The Gumbel choice per row of ``logits [batch, vocab]`` (after temperature / top-k /
+        top-p), int64 ``[batch]``, -1 where the row is not watermarked (disabled, fewer than
+        ``context_width`` ids, or a repeated context)."""
+        batch = logits.shape[0]
+        return ops.sample_gumbel(
+            logits,
+            input_ids,
+            keys=self.key.words,
+            salts=check_salt(salt, batch),
+            width=self.context_width,
+            seeding=self.seeding_code,
+            skip_repeated=self.skip_repeated,
+            enabled=enabled,
+            backend=backend,
+        )
+
+    def sample(
+        self, logits, input_ids, *, salt=0, enabled=None, rng=None, backend: str = "auto"
+    ) -> np.ndarray:
+        """Next tokens ``[batch]``: the Gumbel choice where watermarked, else a plain sample of
+        ``softmax(logits)`` drawn with ``rng`` (a ``numpy.random.Generator``)."""
+        out = self.choose(logits, input_ids, salt=salt, enabled=enabled, backend=backend)
+        rows = np.flatnonzero(out < 0)
+        if rows.size:
+            rng = np.random.default_rng() if rng is None else rng
+            x = np.asarray(logits[rows].float() if hasattr(logits, "float") else logits[rows])
+            x = x.astype(np.float64)
+            p = np.exp(x - x.max(axis=1, keepdims=True))
+            p /= p.sum(axis=1, keepdims=True)
+            out[rows] = [rng.choice(p.shape[1], p=pr) for pr in p]
+        return out
+
+    def logits_processor(self, salt=0, backend: str = "auto"):
+        """A transformers ``LogitsProcessor`` that makes ``generate`` emit the Gumbel choice.
+        Put it last in the list, after any temperature / top-k / top-p processors."""
+        from .integrations.transformers import GumbelLogitsProcessor
+
+        return GumbelLogitsProcessor(self, salt=salt, backend=backend)
+
+    # -- detection ------------------------------------------------------------------------
+    def detect(
+        self,
+        sequences,
+        *,
+        prefix_lengths=None,
+        salt=0,
+        dedup: bool | None = None,
+        return_counted: bool = False,
+        backend: str = "auto",
+    ) -> GumbelResult:
+        """Score token id sequences for this watermark.
+
+        Parameters
+        ----------
+        sequences : list of token id sequences, a 2-D array/tensor, or a :class:`Ragged`.
+        prefix_lengths : per document, how many leading tokens are known context (not scored).
+        salt : the generation's salt, one for all documents or one per document.
+        dedup : override the scheme's ``dedup``.
+        return_counted : also return per-token counted flags.
+        """
+        rag = as_ragged(sequences)
+        n_docs = len(rag)
+        n, score, counted = ops.score_gumbel(
+            rag.tokens,
+            rag.offsets,
+            key=self.key.words,
+            salts=check_salt(salt, n_docs),
+            width=self.context_width,
+            seeding=self.seeding_code,
+            dedup=self.dedup if dedup is None else dedup,
+            prefix_lengths=check_prefix(prefix_lengths, n_docs),
+            want_counted=return_counted,
+            backend=backend,
+        )
+        return GumbelResult(
+            n_scored=n,
+            score=score,
+            p_value=gamma_pvalue(score, n),
+            counted=np.split(counted, rag.offsets[1:-1]) if return_counted else None,
+        )
+
+    def detect_text(self, texts, tokenizer, **kwargs) -> GumbelResult:
+        """Tokenize ``texts`` (no special tokens), then :meth:`detect`."""
+        if isinstance(texts, str):
+            texts = [texts]
+        return self.detect(encode_texts(texts, tokenizer), **kwargs)
+
+    # -- serialisation --------------------------------------------------------------------
+    def to_dict(self, include_key: bool = False) -> dict[str, Any]:
+        """The config as a dict; the key only with ``include_key`` (secret hex)."""
+        d: dict[str, Any] = {
+            "scheme": "gumbel",
+            "version": 1,
+            "context_width": self.context_width,
+            "seeding": self.seeding,
+            "skip_repeated": self.skip_repeated,
+            "dedup": self.dedup,
+            "key_fingerprint": self.key.fingerprint,
+        }
+        if include_key:
+            d["key_hex"] = self.key.to_hex()
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any], key=None) -> Gumbel:
+        """Rebuild from :meth:`to_dict`; pass ``key`` when the dict holds none."""
+        d = dict(d)
+        if d.pop("scheme", "gumbel") != "gumbel":
+            raise ValueError("scheme: this config is not a Gumbel config")
+        d.pop("version", None)
+        return cls(key=key_from_config(d, key), **d)
+
+    def to_json(self, include_key: bool = False) -> str:
+        return json.dumps(self.to_dict(include_key=include_key))
+
+    @classmethod
+    def from_json(cls, s: str, key=None) -> Gumbel:
+        return cls.from_dict(json.loads(s), key=key)

@@ -1,0 +1,269 @@
+"""SynthID-Text (Dathathri et al., Nature 2024): tournament sampling with keyed g-values, as a
+plain, serialisable config."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from . import ops
+from ._inputs import Ragged, as_ragged
+from ._key import Key, key_from_config
+from .gumbel import check_context_width, check_prefix
+from .kgw import encode_texts
+from .reference.prf import SEEDINGS
+from .stats import binomial_pvalue, synthid_weights, weighted_mean_z
+
+
+@dataclass(frozen=True)
+class SynthIDResult:
+    """Per-document SynthID-Text scores (arrays of length ``n_docs``).
+
+    ``ones[d, l]`` counts the g-values of layer ``l`` equal to 1 over the ``n_scored`` counted
+    tokens. ``mean_score`` is their mean over tokens and layers; under the null (text written
+    without this key, repeated (context, token) pairs removed) the ``n * layers`` g-values are
+    independent fair coins, so ``p_value = P[Binomial(n * layers, 1/2) >= ones]`` is exact.
+    ``weighted_score`` weighs layer ``l`` by ``weights[l]``; its ``weighted_p_value`` is the
+    normal approximation (see :func:`tokenmark.stats.weighted_mean_z`).
+    """
+
+    n_scored: np.ndarray
+    ones: np.ndarray  # [n_docs, layers]
+    mean_score: np.ndarray
+    p_value: np.ndarray
+    weighted_score: np.ndarray
+    weighted_z: np.ndarray
+    weighted_p_value: np.ndarray
+    counted: list[np.ndarray] | None = None
+
+    def __len__(self) -> int:
+        return len(self.n_scored)
+
+    def is_watermarked(self, alpha: float = 1e-3) -> np.ndarray:
+        """Documents whose exact p-value is at most ``alpha``."""
+        return self.p_value <= alpha
+
+    def to_records(self) -> list[dict[str, Any]]:
+        """One JSON-ready dict per document."""
+        return [
+            {
+                "n_scored": int(self.n_scored[d]),
+                "mean_score": None if self.n_scored[d] == 0 else float(self.mean_score[d]),
+                "p_value": float(self.p_value[d]),
+                "weighted_score": None if self.n_scored[d] == 0 else float(self.weighted_score[d]),
+                "weighted_p_value": float(self.weighted_p_value[d]),
+            }
+            for d in range(len(self))
+        ]
+
+
+def _truncate_at_eos(rag: Ragged, eos_token_id: int) -> Ragged:
+    """Each document up to (not including) its first ``eos_token_id``."""
+    lengths = rag.lengths
+    doc = np.repeat(np.arange(len(rag)), lengths)
+    pos = np.arange(len(rag.tokens)) - rag.offsets[:-1][doc]
+    first = lengths.copy()
+    hit = rag.tokens == eos_token_id
+    np.minimum.at(first, doc[hit], pos[hit])
+    keep = pos < first[doc]
+    offsets = np.concatenate([[0], np.cumsum(first)]).astype(np.int64)
+    return Ragged(np.ascontiguousarray(rag.tokens[keep]), offsets)
+
+
+@dataclass(frozen=True)
+class SynthID:
+    """SynthID-Text: tournament sampling with ``layers`` layers of 2 leaves per match (the
+    non-distortionary variant), g-values from the keyed PRF of (previous ``context_width``
+    tokens, token).
+
+    Each step samples from ``p * prod_l (1 + g_l - E[g_l])`` (the tournament in closed form),
+    which over keys is ``p`` itself. Steps whose context occurred within the last
+    ``context_history`` positions are sampled without the tournament (their g-values would
+    repeat).
+
+    Parameters
+    ----------
+    key : bytes, str, int or :class:`Key`. Secret; never printed.
+    layers : tournament layers, 1..32 (default 30).
+    context_width : tokens of context hashed into the g-values.
+    seeding : ``"prev"`` or ``"minhash"``.
+    top_k : 0 for the whole vocabulary, else the tournament runs over the k largest logits.
+    context_history : positions searched for a repeated context at generation (0: none).
+    dedup : detection counts each (context, token) pair once per document.
+
+    Example
+    -------
+    >>> import numpy as np, tokenmark as tm
+    >>> wm = tm.SynthID(key=b"my secret", layers=30)
+    >>> logits = np.zeros((1, 100), dtype=np.float32)
+    >>> tok = wm.sample(logits, np.array([[5, 17, 3, 99]]), rng=np.random.default_rng(0))
+    >>> int(wm.detect([[5, 17, 3, 99, int(tok[0])]]).n_scored[0])
+    1
+    """
+
+    key: Key = field(repr=True)
+    layers: int = 30
+    context_width: int = 4
+    seeding: str = "prev"
+    top_k: int = 0
+    context_history: int = 1024
+    dedup: bool = True
+
+    def __post_init__(self):
+        object.__setattr__(self, "key", Key(self.key))
+        object.__setattr__(self, "context_width", check_context_width(self.context_width))
+        if self.seeding not in SEEDINGS:
+            raise ValueError(f"seeding: expected one of {sorted(SEEDINGS)}, got {self.seeding!r}")
+        for name, lo, hi in (("layers", 1, 32), ("top_k", 0, 2**31), ("context_history", 0, 2**40)):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
+                raise TypeError(f"{name}: must be an int")
+            if not lo <= int(v) <= hi:
+                raise ValueError(f"{name}: must be in [{lo}, {hi}], got {v}")
+            object.__setattr__(self, name, int(v))
+
+    @property
+    def seeding_code(self) -> int:
+        return SEEDINGS[self.seeding]
+
+    # -- generation -----------------------------------------------------------------------
+    def sample(
+        self,
+        logits,
+        input_ids,
+        *,
+        uniforms=None,
+        rng=None,
+        enabled=None,
+        return_marked: bool = False,
+        backend: str = "auto",
+    ):
+        """Next tokens ``[batch]`` (int64) by tournament sampling of ``logits [batch, vocab]``
+        (after temperature / top-p). ``uniforms`` (float64 in [0, 1), one per row) are the
+        sampling draws; without them they come from ``rng`` (a ``numpy.random.Generator``).
+        With ``return_marked`` also return which rows ran the tournament."""
+        batch = logits.shape[0]
+        if uniforms is None:
+            uniforms = (np.random.default_rng() if rng is None else rng).random(batch)
+        tokens, marked = ops.sample_synthid(
+            logits,
+            input_ids,
+            keys=self.key.words,
+            uniforms=uniforms,
+            width=self.context_width,
+            seeding=self.seeding_code,
+            layers=self.layers,
+            top_k=self.top_k,
+            history=self.context_history,
+            enabled=enabled,
+            backend=backend,
+        )
+        return (tokens, marked) if return_marked else tokens
+
+    def logits_processor(self, backend: str = "auto"):
+        """A transformers ``LogitsProcessor`` that makes ``generate`` emit the tournament's
+        sample. Put it last in the list, after any temperature / top-p processors."""
+        from .integrations.transformers import SynthIDLogitsProcessor
+
+        return SynthIDLogitsProcessor(self, backend=backend)
+
+    # -- detection ------------------------------------------------------------------------
+    def detect(
+        self,
+        sequences,
+        *,
+        prefix_lengths=None,
+        eos_token_id: int | None = None,
+        weights=None,
+        dedup: bool | None = None,
+        return_counted: bool = False,
+        backend: str = "auto",
+    ) -> SynthIDResult:
+        """Score token id sequences for this watermark.
+
+        Parameters
+        ----------
+        sequences : list of token id sequences, a 2-D array/tensor, or a :class:`Ragged`.
+        prefix_lengths : per document, how many leading tokens are known context (not scored).
+        eos_token_id : each document ends before its first occurrence of this id (what
+            follows is padding, not generated text).
+        weights : per-layer weights of the weighted-mean score (default: linear 10 -> 1).
+        dedup : override the scheme's ``dedup``.
+        return_counted : also return per-token counted flags.
+        """
+        rag = as_ragged(sequences)
+        if eos_token_id is not None:
+            rag = _truncate_at_eos(rag, int(eos_token_id))
+        w = synthid_weights(self.layers) if weights is None else np.asarray(weights, float)
+        if w.shape != (self.layers,) or not np.all(np.isfinite(w)) or (w < 0).any() or not w.sum():
+            raise ValueError(f"weights: expected {self.layers} finite non-negative weights")
+        n, ones, counted = ops.score_synthid(
+            rag.tokens,
+            rag.offsets,
+            key=self.key.words,
+            width=self.context_width,
+            seeding=self.seeding_code,
+            layers=self.layers,
+            dedup=self.dedup if dedup is None else dedup,
+            prefix_lengths=check_prefix(prefix_lengths, len(rag)),
+            want_counted=return_counted,
+            backend=backend,
+        )
+        total = ones.sum(axis=1)
+        bits = n * self.layers
+        with np.errstate(invalid="ignore", divide="ignore"):
+            mean = np.where(n > 0, total / np.maximum(bits, 1), np.nan)
+        ws, wz, wp = weighted_mean_z(ones, n, w)
+        return SynthIDResult(
+            n_scored=n,
+            ones=ones,
+            mean_score=mean,
+            p_value=binomial_pvalue(total, bits, 0.5),
+            weighted_score=ws,
+            weighted_z=wz,
+            weighted_p_value=wp,
+            counted=np.split(counted, rag.offsets[1:-1]) if return_counted else None,
+        )
+
+    def detect_text(self, texts, tokenizer, **kwargs) -> SynthIDResult:
+        """Tokenize ``texts`` (no special tokens), then :meth:`detect`."""
+        if isinstance(texts, str):
+            texts = [texts]
+        return self.detect(encode_texts(texts, tokenizer), **kwargs)
+
+    # -- serialisation --------------------------------------------------------------------
+    def to_dict(self, include_key: bool = False) -> dict[str, Any]:
+        """The config as a dict; the key only with ``include_key`` (secret hex)."""
+        d: dict[str, Any] = {
+            "scheme": "synthid",
+            "version": 1,
+            "layers": self.layers,
+            "context_width": self.context_width,
+            "seeding": self.seeding,
+            "top_k": self.top_k,
+            "context_history": self.context_history,
+            "dedup": self.dedup,
+            "key_fingerprint": self.key.fingerprint,
+        }
+        if include_key:
+            d["key_hex"] = self.key.to_hex()
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any], key=None) -> SynthID:
+        """Rebuild from :meth:`to_dict`; pass ``key`` when the dict holds none."""
+        d = dict(d)
+        if d.pop("scheme", "synthid") != "synthid":
+            raise ValueError("scheme: this config is not a SynthID config")
+        d.pop("version", None)
+        return cls(key=key_from_config(d, key), **d)
+
+    def to_json(self, include_key: bool = False) -> str:
+        return json.dumps(self.to_dict(include_key=include_key))
+
+    @classmethod
+    def from_json(cls, s: str, key=None) -> SynthID:
+        return cls.from_dict(json.loads(s), key=key)

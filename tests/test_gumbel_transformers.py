@@ -1,0 +1,89 @@
+"""The Gumbel processor inside transformers' generate, with a tiny randomly initialised Llama."""
+
+import numpy as np
+import pytest
+import torch
+
+transformers = pytest.importorskip("transformers")
+import tokenmark as tm  # noqa: E402
+from tokenmark.reference import gumbel as ref  # noqa: E402
+from transformers import (  # noqa: E402
+    LlamaConfig,
+    LlamaForCausalLM,
+    LogitsProcessor,
+    LogitsProcessorList,
+    TemperatureLogitsWarper,
+    TopKLogitsWarper,
+)
+
+VOCAB = 1000
+
+
+@pytest.fixture(scope="module")
+def model():
+    torch.manual_seed(0)
+    cfg = LlamaConfig(
+        vocab_size=VOCAB,
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=512,
+        pad_token_id=0,
+        bos_token_id=1,
+        eos_token_id=2,
+    )
+    return LlamaForCausalLM(cfg).eval()
+
+
+class Recorder(LogitsProcessor):
+    """Records what the wrapped processor receives and returns."""
+
+    def __init__(self, inner):
+        self.inner, self.calls = inner, []
+
+    def __call__(self, input_ids, scores):
+        before = scores.clone()
+        after = self.inner(input_ids, scores)
+        self.calls.append((input_ids.clone(), before, after.clone()))
+        return after
+
+
+GEN = dict(max_new_tokens=24, min_new_tokens=24, pad_token_id=0, eos_token_id=None)
+
+
+@pytest.mark.parametrize("do_sample", [True, False])
+def test_generate_emits_the_reference_choice(model, do_sample):
+    wm = tm.Gumbel(key=b"hf", context_width=2)
+    rec = Recorder(wm.logits_processor(salt=5))
+    warpers = [TemperatureLogitsWarper(0.7), TopKLogitsWarper(20)]
+    prompts = torch.randint(3, VOCAB, (3, 6))
+    torch.manual_seed(1)
+    out = model.generate(
+        prompts,
+        attention_mask=torch.ones_like(prompts),
+        logits_processor=LogitsProcessorList([*warpers, rec]),
+        do_sample=do_sample,
+        **GEN,
+    )
+    n_marked = 0
+    for step, (ids, before, after) in enumerate(rec.calls):
+        want = ref.sample_gumbel(
+            before.numpy(), ids.numpy(), wm.key.words, np.array([5], np.uint32), None, 2, 0, True
+        )
+        emitted = out[:, prompts.shape[1] + step].numpy()
+        for b in range(3):
+            if want[b] >= 0:
+                n_marked += 1
+                assert emitted[b] == want[b]
+                # One finite entry: no later warper or sampler can change the choice.
+                assert torch.isfinite(after[b]).sum() == 1
+                # Chosen within the top-k the warpers before it kept.
+                assert torch.isfinite(before[b, want[b]])
+            else:
+                assert torch.equal(after[b], before[b])
+    assert n_marked > 0.8 * len(rec.calls) * 3
+    res = wm.detect(out[:, prompts.shape[1] - 2 :], salt=5)
+    assert (res.n_scored > 20).all()
+    assert (res.p_value < 1e-2).all(), res.p_value
