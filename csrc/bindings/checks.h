@@ -197,9 +197,10 @@ inline DocsView docs_view(const py::array& tokens, const py::array& offsets,
       if (v.prefix[d] < 0) fail_value("prefix_lengths: must be >= 0");
     }
   }
-  for (int64_t i = 0; i < v.n_tokens; ++i) {
-    if (v.tokens[i] < 0) fail_value("tokens: token ids must be >= 0");
-  }
+  // A branch-free minimum vectorises: this pass costs little next to scoring.
+  int32_t lo = 0;
+  for (int64_t i = 0; i < v.n_tokens; ++i) lo = std::min(lo, v.tokens[i]);
+  if (lo < 0) fail_value("tokens: token ids must be >= 0");
   return v;
 }
 

@@ -26,45 +26,21 @@ void apply_kgw_bias(py::array logits, const std::string& logits_dtype, py::array
                     py::array keys, py::array thresholds, py::array deltas,
                     std::optional<py::array> enabled, int width, int seeding) {
   KgwBiasArgs a{};
-  a.dtype = parse_logits_dtype(logits, logits_dtype);
-  require_ndim(logits, "logits", 2);
-  if (!logits.writeable()) fail_value("logits: must be writeable (the bias is applied in place)");
-  const int64_t esize = logits.itemsize();
-  // Empty arrays carry arbitrary strides; there is nothing to address in them.
-  const bool empty = logits.size() == 0;
-  if (!empty && logits.shape(1) > 1 && logits.strides(1) != esize)
-    fail_value("logits: rows must be contiguous");
-  if (!empty && (logits.strides(0) % esize != 0 || logits.strides(0) < 0))
-    fail_value("logits: unsupported row stride");
-  a.logits = logits.mutable_data();
-  a.batch = logits.shape(0);
-  a.vocab = logits.shape(1);
-  a.logits_row_stride = logits.shape(0) > 1 ? logits.strides(0) / esize : a.vocab;
-  if (a.logits_row_stride < a.vocab) fail_value("logits: rows overlap");
-
-  require_ndim(input_ids, "input_ids", 2);
-  if (input_ids.shape(0) != a.batch) {
-    fail_value("input_ids: expected " + std::to_string(a.batch) +
-               " rows (one per logits row), got " + std::to_string(input_ids.shape(0)));
-  }
-  if (has_dtype<int64_t>(input_ids)) {
-    a.ids_is_int64 = true;
-  } else if (!has_dtype<int32_t>(input_ids)) {
-    fail_type("input_ids: expected dtype int32 or int64, got " +
-              std::string(py::str(input_ids.dtype())));
-  }
-  const int64_t isize = input_ids.itemsize();
-  if (input_ids.size() > 0 && input_ids.shape(1) > 1 && input_ids.strides(1) != isize) {
-    fail_value("input_ids: rows must be contiguous");
-  }
-  if (input_ids.size() > 0 && (input_ids.strides(0) % isize != 0 || input_ids.strides(0) < 0)) {
-    fail_value("input_ids: unsupported row stride");
-  }
-  a.input_ids = input_ids.data();
-  a.ids_len = input_ids.shape(1);
-  a.ids_row_stride = input_ids.shape(0) > 1 ? input_ids.strides(0) / isize : a.ids_len;
-
   require_width_seeding(width, seeding);
+  if (!logits.writeable()) fail_value("logits: must be writeable (the bias is applied in place)");
+  const LogitsView lv = logits_view(logits, logits_dtype);
+  a.logits = logits.mutable_data();
+  a.dtype = lv.dtype;
+  a.batch = lv.batch;
+  a.vocab = lv.vocab;
+  a.logits_row_stride = lv.row_stride;
+  if (a.logits_row_stride < a.vocab) fail_value("logits: rows overlap");
+  // Only the last `width` ids of each row enter its context hash: those must be valid ids.
+  const IdsView iv = ids_view(input_ids, a.batch, width);
+  a.input_ids = iv.data;
+  a.ids_is_int64 = iv.is_int64;
+  a.ids_len = iv.len;
+  a.ids_row_stride = iv.row_stride;
   a.width = width;
   a.seeding = seeding;
   require_dtype<uint32_t>(keys, "keys", "uint32");
@@ -89,17 +65,6 @@ void apply_kgw_bias(py::array logits, const std::string& logits_dtype, py::array
     if (enabled->shape(0) != a.batch) fail_value("enabled: expected one flag per row");
     a.enabled = static_cast<const uint8_t*>(enabled->data());
   }
-  // Every token id that enters a context hash must be a valid id.
-  if (a.ids_len >= width) {
-    for (int64_t b = 0; b < a.batch; ++b) {
-      for (int64_t j = a.ids_len - width; j < a.ids_len; ++j) {
-        const int64_t t = a.ids_is_int64
-                              ? static_cast<const int64_t*>(a.input_ids)[b * a.ids_row_stride + j]
-                              : static_cast<const int32_t*>(a.input_ids)[b * a.ids_row_stride + j];
-        if (t < 0 || t > INT32_MAX) fail_value("input_ids: token ids must be in [0, 2^31)");
-      }
-    }
-  }
   py::gil_scoped_release release;
   cpu::apply_kgw_bias_(a);
 }
@@ -108,45 +73,15 @@ py::tuple score_kgw(py::array tokens, py::array offsets, std::optional<py::array
                     py::array key, uint64_t threshold, int width, int seeding, bool dedup,
                     bool want_flags) {
   KgwScoreArgs a{};
-  require_dtype<int32_t>(tokens, "tokens", "int32");
-  require_ndim(tokens, "tokens", 1);
-  require_c_contiguous(tokens, "tokens");
-  require_dtype<int64_t>(offsets, "offsets", "int64");
-  require_ndim(offsets, "offsets", 1);
-  require_c_contiguous(offsets, "offsets");
-  require_dtype<uint32_t>(key, "key", "uint32");
-  if (key.ndim() != 1 || key.shape(0) != 4) fail_value("key: expected 4 words");
-  require_c_contiguous(key, "key");
+  const DocsView dv = docs_view(tokens, offsets, prefix);
+  a.tokens = dv.tokens;
+  a.n_tokens = dv.n_tokens;
+  a.offsets = dv.offsets;
+  a.n_docs = dv.n_docs;
+  a.prefix = dv.prefix;
+  key_words(key, a.key);
   require_width_seeding(width, seeding);
   if (threshold == 0 || threshold > UINT32_MAX) fail_value("threshold: must be in [1, 2^32)");
-  a.tokens = static_cast<const int32_t*>(tokens.data());
-  a.n_tokens = tokens.shape(0);
-  a.offsets = static_cast<const int64_t*>(offsets.data());
-  if (offsets.shape(0) < 1) fail_value("offsets: needs at least one entry (0)");
-  a.n_docs = offsets.shape(0) - 1;
-  if (a.offsets[0] != 0) fail_value("offsets: must start at 0");
-  for (int64_t d = 0; d < a.n_docs; ++d) {
-    if (a.offsets[d + 1] < a.offsets[d]) fail_value("offsets: must be non-decreasing");
-  }
-  if (a.offsets[a.n_docs] != a.n_tokens)
-    fail_value("offsets: last entry must equal the number of tokens");
-  if (prefix) {
-    require_dtype<int64_t>(*prefix, "prefix_lengths", "int64");
-    require_ndim(*prefix, "prefix_lengths", 1);
-    require_c_contiguous(*prefix, "prefix_lengths");
-    if (prefix->shape(0) != a.n_docs) fail_value("prefix_lengths: expected one entry per document");
-    a.prefix = static_cast<const int64_t*>(prefix->data());
-    for (int64_t d = 0; d < a.n_docs; ++d) {
-      if (a.prefix[d] < 0) fail_value("prefix_lengths: must be >= 0");
-    }
-  }
-  {
-    int32_t lo = 0;
-    for (int64_t i = 0; i < a.n_tokens; ++i) lo = std::min(lo, a.tokens[i]);
-    if (lo < 0) fail_value("tokens: token ids must be >= 0");
-  }
-  const uint32_t* kw = static_cast<const uint32_t*>(key.data());
-  for (int i = 0; i < 4; ++i) a.key[i] = kw[i];
   a.threshold = static_cast<uint32_t>(threshold);
   a.width = width;
   a.seeding = seeding;
