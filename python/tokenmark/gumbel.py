@@ -3,16 +3,15 @@ serialisable config."""
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
 from . import ops
 from ._inputs import as_ragged
-from ._key import Key, key_from_config
-from .kgw import encode_texts
+from ._key import Key
+from ._scheme import SchemeConfig
 from .reference.prf import SEEDINGS
 from .stats import gamma_pvalue
 
@@ -91,7 +90,7 @@ def check_prefix(prefix_lengths, n_docs: int) -> np.ndarray | None:
 
 
 @dataclass(frozen=True)
-class Gumbel:
+class Gumbel(SchemeConfig):
     """Gumbel-max watermark: the next token is ``argmax_v logits_v + G_v`` with ``G_v`` the
     Gumbel noise of the keyed PRF of (previous ``context_width`` tokens, ``v``).
 
@@ -123,6 +122,8 @@ class Gumbel:
     >>> int(wm.detect([[5, 17, 3, 99, int(tok[0])]]).n_scored[0])
     1
     """
+
+    scheme_name: ClassVar[str] = "gumbel"
 
     key: Key = field(repr=True)
     context_width: int = 4
@@ -222,41 +223,3 @@ class Gumbel:
             p_value=gamma_pvalue(score, n),
             counted=np.split(counted, rag.offsets[1:-1]) if return_counted else None,
         )
-
-    def detect_text(self, texts, tokenizer, **kwargs) -> GumbelResult:
-        """Tokenize ``texts`` (no special tokens), then :meth:`detect`."""
-        if isinstance(texts, str):
-            texts = [texts]
-        return self.detect(encode_texts(texts, tokenizer), **kwargs)
-
-    # -- serialisation --------------------------------------------------------------------
-    def to_dict(self, include_key: bool = False) -> dict[str, Any]:
-        """The config as a dict; the key only with ``include_key`` (secret hex)."""
-        d: dict[str, Any] = {
-            "scheme": "gumbel",
-            "version": 1,
-            "context_width": self.context_width,
-            "seeding": self.seeding,
-            "skip_repeated": self.skip_repeated,
-            "dedup": self.dedup,
-            "key_fingerprint": self.key.fingerprint,
-        }
-        if include_key:
-            d["key_hex"] = self.key.to_hex()
-        return d
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any], key=None) -> Gumbel:
-        """Rebuild from :meth:`to_dict`; pass ``key`` when the dict holds none."""
-        d = dict(d)
-        if d.pop("scheme", "gumbel") != "gumbel":
-            raise ValueError("scheme: this config is not a Gumbel config")
-        d.pop("version", None)
-        return cls(key=key_from_config(d, key), **d)
-
-    def to_json(self, include_key: bool = False) -> str:
-        return json.dumps(self.to_dict(include_key=include_key))
-
-    @classmethod
-    def from_json(cls, s: str, key=None) -> Gumbel:
-        return cls.from_dict(json.loads(s), key=key)

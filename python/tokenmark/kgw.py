@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import functools
-import json
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
 from . import ops
 from ._inputs import Ragged, as_ragged
 from ._key import Key
+from ._scheme import SchemeConfig
 from .reference.prf import SEEDINGS
 from .stats import binomial_pvalue, binomial_z, windowed_max
 
@@ -82,7 +82,7 @@ def _check_prob(name: str, v: float) -> float:
 
 
 @dataclass(frozen=True)
-class KGW:
+class KGW(SchemeConfig):
     """KGW green-list watermark: bias ``delta`` on a ``gamma`` fraction of the vocabulary chosen
     by a keyed PRF of the previous ``context_width`` tokens.
 
@@ -105,6 +105,8 @@ class KGW:
     >>> int(res.n_scored[0])
     4
     """
+
+    scheme_name: ClassVar[str] = "kgw"
 
     key: Key = field(repr=True)
     gamma: float = 0.25
@@ -261,56 +263,6 @@ class KGW:
             gamma=p,
             **extra,
         )
-
-    def detect_text(self, texts, tokenizer, **kwargs) -> DetectionResult:
-        """Tokenize ``texts`` (no special tokens) with a Hugging Face tokenizer, a
-        ``tokenizers.Tokenizer`` or a local tokenizer path, then :meth:`detect`."""
-        if isinstance(texts, str):
-            texts = [texts]
-        return self.detect(encode_texts(texts, tokenizer), **kwargs)
-
-    # -- serialisation --------------------------------------------------------------------
-    def to_dict(self, include_key: bool = False) -> dict[str, Any]:
-        """The config as a dict. The key is left out unless ``include_key`` (then as the derived
-        128-bit hex key, which is secret: store it like a password)."""
-        d: dict[str, Any] = {
-            "scheme": "kgw",
-            "version": 1,
-            "gamma": self.gamma,
-            "delta": self.delta,
-            "context_width": self.context_width,
-            "seeding": self.seeding,
-            "dedup": self.dedup,
-            "key_fingerprint": self.key.fingerprint,
-        }
-        if include_key:
-            d["key_hex"] = self.key.to_hex()
-        return d
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any], key=None) -> KGW:
-        """Rebuild from :meth:`to_dict`; pass ``key`` when the dict holds none."""
-        d = dict(d)
-        if d.pop("scheme", "kgw") != "kgw":
-            raise ValueError("scheme: this config is not a KGW config")
-        d.pop("version", None)
-        fingerprint = d.pop("key_fingerprint", None)
-        key_hex = d.pop("key_hex", None)
-        if key is None:
-            if key_hex is None:
-                raise ValueError("key: the config holds no key; pass key=")
-            key = Key.from_hex(key_hex)
-        key = Key(key)
-        if fingerprint is not None and fingerprint != key.fingerprint:
-            raise ValueError("key: does not match the config's key_fingerprint")
-        return cls(key=key, **d)
-
-    def to_json(self, include_key: bool = False) -> str:
-        return json.dumps(self.to_dict(include_key=include_key))
-
-    @classmethod
-    def from_json(cls, s: str, key=None) -> KGW:
-        return cls.from_dict(json.loads(s), key=key)
 
 
 def _is_cuda_tensor(x) -> bool:

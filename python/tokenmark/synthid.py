@@ -3,17 +3,16 @@ plain, serialisable config."""
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
 from . import ops
 from ._inputs import Ragged, as_ragged
-from ._key import Key, key_from_config
+from ._key import Key
+from ._scheme import SchemeConfig
 from .gumbel import check_context_width, check_prefix
-from .kgw import encode_texts
 from .reference.prf import SEEDINGS
 from .stats import binomial_pvalue, synthid_weights, weighted_mean_z
 
@@ -74,7 +73,7 @@ def _truncate_at_eos(rag: Ragged, eos_token_id: int) -> Ragged:
 
 
 @dataclass(frozen=True)
-class SynthID:
+class SynthID(SchemeConfig):
     """SynthID-Text: tournament sampling with ``layers`` layers of 2 leaves per match (the
     non-distortionary variant), g-values from the keyed PRF of (previous ``context_width``
     tokens, token).
@@ -103,6 +102,8 @@ class SynthID:
     >>> int(wm.detect([[5, 17, 3, 99, int(tok[0])]]).n_scored[0])
     1
     """
+
+    scheme_name: ClassVar[str] = "synthid"
 
     key: Key = field(repr=True)
     layers: int = 30
@@ -227,43 +228,3 @@ class SynthID:
             weighted_p_value=wp,
             counted=np.split(counted, rag.offsets[1:-1]) if return_counted else None,
         )
-
-    def detect_text(self, texts, tokenizer, **kwargs) -> SynthIDResult:
-        """Tokenize ``texts`` (no special tokens), then :meth:`detect`."""
-        if isinstance(texts, str):
-            texts = [texts]
-        return self.detect(encode_texts(texts, tokenizer), **kwargs)
-
-    # -- serialisation --------------------------------------------------------------------
-    def to_dict(self, include_key: bool = False) -> dict[str, Any]:
-        """The config as a dict; the key only with ``include_key`` (secret hex)."""
-        d: dict[str, Any] = {
-            "scheme": "synthid",
-            "version": 1,
-            "layers": self.layers,
-            "context_width": self.context_width,
-            "seeding": self.seeding,
-            "top_k": self.top_k,
-            "context_history": self.context_history,
-            "dedup": self.dedup,
-            "key_fingerprint": self.key.fingerprint,
-        }
-        if include_key:
-            d["key_hex"] = self.key.to_hex()
-        return d
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any], key=None) -> SynthID:
-        """Rebuild from :meth:`to_dict`; pass ``key`` when the dict holds none."""
-        d = dict(d)
-        if d.pop("scheme", "synthid") != "synthid":
-            raise ValueError("scheme: this config is not a SynthID config")
-        d.pop("version", None)
-        return cls(key=key_from_config(d, key), **d)
-
-    def to_json(self, include_key: bool = False) -> str:
-        return json.dumps(self.to_dict(include_key=include_key))
-
-    @classmethod
-    def from_json(cls, s: str, key=None) -> SynthID:
-        return cls.from_dict(json.loads(s), key=key)

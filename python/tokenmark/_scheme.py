@@ -1,0 +1,57 @@
+"""What every watermark scheme config shares: serialisation and text detection."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from typing import Any, ClassVar
+
+from ._key import key_from_config
+
+
+class SchemeConfig:
+    """Mixin for the frozen scheme dataclasses (``KGW``, ``Gumbel``, ``SynthID``).
+
+    A config serialises to a plain dict of its fields plus ``scheme``, ``version`` and the key's
+    public fingerprint; the key itself only on request, as the derived hex key (secret).
+    """
+
+    scheme_name: ClassVar[str]
+    config_version: ClassVar[int] = 1
+
+    def to_dict(self, include_key: bool = False) -> dict[str, Any]:
+        """The config as a dict. The key is left out unless ``include_key`` (then as the derived
+        128-bit hex key, which is secret: store it like a password)."""
+        d: dict[str, Any] = {"scheme": self.scheme_name, "version": self.config_version}
+        for f in dataclasses.fields(self):
+            if f.name != "key":
+                d[f.name] = getattr(self, f.name)
+        d["key_fingerprint"] = self.key.fingerprint
+        if include_key:
+            d["key_hex"] = self.key.to_hex()
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any], key=None):
+        """Rebuild from :meth:`to_dict`; pass ``key`` when the dict holds none."""
+        d = dict(d)
+        if d.pop("scheme", cls.scheme_name) != cls.scheme_name:
+            raise ValueError(f"scheme: this config is not a {cls.__name__} config")
+        d.pop("version", None)
+        return cls(key=key_from_config(d, key), **d)
+
+    def to_json(self, include_key: bool = False) -> str:
+        return json.dumps(self.to_dict(include_key=include_key))
+
+    @classmethod
+    def from_json(cls, s: str, key=None):
+        return cls.from_dict(json.loads(s), key=key)
+
+    def detect_text(self, texts, tokenizer, **kwargs):
+        """Tokenize ``texts`` (no special tokens) with a Hugging Face tokenizer, a
+        ``tokenizers.Tokenizer`` or a local tokenizer path, then ``detect``."""
+        from .kgw import encode_texts
+
+        if isinstance(texts, str):
+            texts = [texts]
+        return self.detect(encode_texts(texts, tokenizer), **kwargs)
