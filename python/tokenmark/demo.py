@@ -67,6 +67,7 @@ def run_demo(n: int = 3, new_tokens: int = 80, seed: int = 0, colour: bool | Non
     kwargs = dict(
         attention_mask=torch.ones_like(prompts),
         do_sample=True,
+        top_k=50,  # stated, not left to the library's default: a bit more readable than none
         max_new_tokens=new_tokens,
         min_new_tokens=new_tokens,
         pad_token_id=tok.pad_token_id,
