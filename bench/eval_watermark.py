@@ -144,6 +144,7 @@ def _plot_power(path, S, power):
             ax.plot(LENGTHS, y, marker="o", label=s.name)
             ax.fill_between(LENGTHS, [c[0] for c in ci], [c[1] for c in ci], alpha=0.15)
         ax.set_xscale("log", base=2)
+        ax.set_xticks(LENGTHS, [str(L) for L in LENGTHS])
         ax.set_xlabel("generated tokens scored")
         ax.set_title(f"TPR at FPR {alpha:g}")
         ax.grid(alpha=0.3)
