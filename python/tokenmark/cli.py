@@ -157,9 +157,11 @@ def build_parser() -> argparse.ArgumentParser:
     i = sub.add_parser("info", help="what was compiled: backends, CUDA archs, versions")
     i.set_defaults(func=cmd_info)
 
-    m = sub.add_parser("demo", help="generate with and without the watermark and detect")
-    m.add_argument("--n", type=int, default=8, help="documents of each kind")
-    m.add_argument("--new-tokens", type=int, default=120)
+    m = sub.add_parser(
+        "demo", help="the bundled Shakespeare model writes with and without the watermark"
+    )
+    m.add_argument("--n", type=int, default=3, help="held-out prompts (one pair of texts each)")
+    m.add_argument("--new-tokens", type=int, default=80)
     m.add_argument("--seed", type=int, default=0)
     m.set_defaults(func=cmd_demo)
     return p
