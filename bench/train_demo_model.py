@@ -84,7 +84,7 @@ def perplexity(model, stream: np.ndarray, context: int, max_windows: int | None 
     nll, count = 0.0, 0
     for i in range(0, n, 16):
         rows = [stream[j * context : (j + 1) * context] for j in range(i, min(n, i + 16))]
-        x = torch.from_numpy(np.stack(rows))
+        x = torch.from_numpy(np.stack(rows)).to(next(model.parameters()).device)
         logits = model(input_ids=x).logits.float()
         loss = torch.nn.functional.cross_entropy(
             logits[:, :-1].reshape(-1, logits.shape[-1]), x[:, 1:].reshape(-1), reduction="sum"
@@ -108,9 +108,11 @@ def main() -> int:
     p.add_argument("--lr", type=float, default=4e-3)
     p.add_argument("--out", type=Path, default=OUT)
     p.add_argument("--time-steps", type=int, default=0, help="only time this many steps and exit")
+    p.add_argument("--device", default="cpu", help="torch device to train on (cpu, cuda)")
     args = p.parse_args()
 
-    torch.set_num_threads(2)
+    if args.device == "cpu":
+        torch.set_num_threads(2)
     torch.manual_seed(args.seed)
     t0 = time.perf_counter()
     train_texts, held_texts = split()
@@ -122,7 +124,7 @@ def main() -> int:
         f"{len(train)} train / {len(held)} held-out tokens"
     )
 
-    model = make_model(tok.get_vocab_size(), args)
+    model = make_model(tok.get_vocab_size(), args).to(args.device)
     n_params = sum(p.numel() for p in model.parameters())
     print(f"model: {n_params / 1e6:.2f} M parameters")
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, betas=(0.9, 0.95), weight_decay=0.1)
@@ -141,6 +143,7 @@ def main() -> int:
     for step in range(steps):
         starts = gen.integers(0, len(train) - args.context, args.batch)
         x = torch.from_numpy(np.stack([train[s : s + args.context] for s in starts]))
+        x = x.to(args.device)
         for g in opt.param_groups:
             g["lr"] = lr_at(step)
         # labels shift inside the model: position t predicts t + 1 within the window.
@@ -192,6 +195,7 @@ def main() -> int:
         "heads": args.heads,
         "context": args.context,
         "batch": args.batch,
+        "device": args.device,
         "steps": args.steps,
         "lr": args.lr,
         "train_tokens": int(len(train)),
