@@ -5,6 +5,9 @@
 
 #include <cuda_runtime.h>
 
+#include <cstddef>
+#include <cstdint>
+
 #include "tokenmark/gumbel_params.h"
 
 namespace tokenmark::cuda {
@@ -13,5 +16,15 @@ namespace tokenmark::cuda {
 // flags and a.out). One block per row; writes a.out[b] for every row: the token,
 // kGumbelNotWatermarked or kGumbelNoFiniteLogit (never raised: that would need a sync).
 cudaError_t sample_gumbel_cuda(const GumbelSampleArgs& a, cudaStream_t stream);
+
+// Scratch bytes score_gumbel_cuda needs: a float64 term per token, plus with dedup a hash table
+// of 2 * n_tokens 32-bit slots.
+size_t score_gumbel_workspace_bytes(int64_t n_tokens, bool dedup);
+
+// Ragged scoring, as score_kgw_cuda (kgw_cuda.h): valid offsets, prefix >= 0 and tokens >= 0
+// are the caller's to check; `workspace` holds score_gumbel_workspace_bytes bytes, 8-byte
+// aligned; dedup needs n_tokens < 2^31.
+cudaError_t score_gumbel_cuda(const GumbelScoreArgs& a, void* workspace, size_t workspace_bytes,
+                              cudaStream_t stream);
 
 }  // namespace tokenmark::cuda
