@@ -2,16 +2,17 @@
 
 Like :mod:`tokenmark._cuda_ops`: checks read tensor metadata only, so :func:`sample_gumbel`
 neither synchronises nor allocates beyond its output and can run inside a decode loop.
+:func:`score_gumbel` validates its inputs on the device with one host sync, as ``score_kgw``.
 """
 
 from __future__ import annotations
 
 import torch
 
-from ._cuda_ops import _LOGITS_DTYPES, _cuda, _require_cuda
+from ._cuda_ops import _LOGITS_DTYPES, _UINT32_MAX, _check_score_inputs, _cuda, _require_cuda
 from ._torch_checks import check_tensor, row_param_stride
 
-__all__ = ["sample_gumbel"]
+__all__ = ["sample_gumbel", "score_gumbel"]
 
 
 def sample_gumbel(
@@ -92,3 +93,79 @@ def sample_gumbel(
         device.index, torch.cuda.current_stream(device).cuda_stream,
     )  # fmt: skip
     return out
+
+
+def score_gumbel(
+    tokens: torch.Tensor,
+    offsets: torch.Tensor,
+    prefix: torch.Tensor | None,
+    key_words: tuple[int, int, int, int],
+    salts: torch.Tensor,
+    width: int,
+    seeding: int,
+    dedup: bool,
+    want_counted: bool,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    """Gumbel scores of ragged documents ``tokens[offsets[d]:offsets[d+1]]`` on their device.
+
+    Parameters
+    ----------
+    tokens : Tensor
+        ``[n_tokens]`` int32, ids >= 0.
+    offsets : Tensor
+        ``[n_docs + 1]`` int64: starts at 0, non-decreasing, ends at ``n_tokens``.
+    prefix : Tensor or None
+        ``[n_docs]`` int64 >= 0: leading tokens of each document that are context only.
+    key_words : tuple of 4 int
+        The uint32 key words.
+    salts : Tensor
+        ``[n_docs or 1]`` int32 holding each document's uint32 salt.
+    width, seeding : int
+        Context width in ``[0, 1024]``; seeding 0 (prev) or 1 (minhash).
+    dedup : bool
+        Count each (context hash, token) pair once per document (its first occurrence).
+    want_counted : bool
+        Also return the per-position counted flags.
+
+    Returns
+    -------
+    n_scored : Tensor
+        ``[n_docs]`` int64.
+    score : Tensor
+        ``[n_docs]`` float64: the sum of ``-log(1 - u)`` over the counted tokens, in token order.
+    counted : Tensor or None
+        ``[n_tokens]`` uint8.
+
+    Examples
+    --------
+    >>> tokens = torch.tensor([3, 1, 4, 1, 5], dtype=torch.int32, device="cuda")  # doctest: +SKIP
+    >>> offsets = torch.tensor([0, 2, 5], device="cuda")  # doctest: +SKIP
+    >>> salts = torch.zeros(1, dtype=torch.int32, device="cuda")  # doctest: +SKIP
+    >>> n, score, _ = score_gumbel(  # doctest: +SKIP
+    ...     tokens, offsets, None, (1, 2, 3, 4), salts, 1, 0, False, False)
+    >>> n.tolist()  # doctest: +SKIP
+    [1, 2]
+    """
+    _require_cuda()
+    words = tuple(int(w) for w in key_words)
+    if len(words) != 4 or any(not 0 <= w <= _UINT32_MAX for w in words):
+        raise ValueError("key: expected 4 words in [0, 2^32)")
+    _check_score_inputs(tokens, offsets, prefix, dedup)
+    n_tokens, n_docs = tokens.shape[0], offsets.shape[0] - 1
+    device = tokens.device
+    salt_stride = row_param_stride(salts, "salts", device, torch.int32, max(n_docs, 1))
+    n_scored = torch.empty(n_docs, dtype=torch.int64, device=device)
+    score = torch.empty(n_docs, dtype=torch.float64, device=device)
+    counted = torch.empty(n_tokens, dtype=torch.uint8, device=device) if want_counted else None
+    ws_bytes = _cuda.score_gumbel_workspace_bytes(n_tokens, bool(dedup))
+    # float64 elements: the kernels need the workspace 8-byte aligned.
+    workspace = torch.empty((ws_bytes + 7) // 8, dtype=torch.float64, device=device)
+    _cuda.score_gumbel(
+        tokens.data_ptr(), n_tokens, offsets.data_ptr(), n_docs,
+        prefix.data_ptr() if prefix is not None else 0, words, salts.data_ptr(), salt_stride,
+        int(width), int(seeding), bool(dedup), n_scored.data_ptr(), score.data_ptr(),
+        counted.data_ptr() if counted is not None else 0,
+        workspace.data_ptr() if ws_bytes else 0, workspace.numel() * 8,
+        device.index, torch.cuda.current_stream(device).cuda_stream,
+    )  # fmt: skip
+    return n_scored, score, counted

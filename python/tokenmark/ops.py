@@ -372,6 +372,33 @@ def sample_gumbel(
     return out
 
 
+def _score_gumbel_cuda(tokens, offsets, key, salts, width, seeding, dedup, prefix, want_counted):
+    import torch
+
+    from . import _cuda_gumbel_ops
+
+    dev = tokens.device
+
+    def on_dev(x, dtype):
+        return (
+            x.to(dev) if _is_torch(x) else torch.as_tensor(np.asarray(x, dtype=dtype), device=dev)
+        )
+
+    off = on_dev(offsets, np.int64)
+    n_docs = max(off.shape[0] - 1, 1)
+    return _cuda_gumbel_ops.score_gumbel(
+        tokens,
+        off,
+        None if prefix is None else on_dev(prefix, np.int64),
+        tuple(int(w) for w in np.asarray(key, dtype=np.uint32).reshape(4)),
+        _device_param(salts, np.uint32, n_docs, "salts", dev),
+        int(width),
+        int(seeding),
+        bool(dedup),
+        bool(want_counted),
+    )
+
+
 def score_gumbel(
     tokens,
     offsets,
@@ -389,9 +416,16 @@ def score_gumbel(
 
     ``score[d]`` is the sum of ``-log(1 - u)`` over the counted tokens of document ``d``
     (float64); ``counted`` (uint8 per token) is None unless ``want_counted``. ``salts`` is a
-    uint32 scalar or one per document.
+    uint32 scalar or one per document. CUDA ``tokens`` give CUDA tensors (one host sync, to
+    validate the inputs).
     """
     on_cuda = _is_torch(tokens) and tokens.is_cuda
+    if on_cuda:
+        if _resolve_backend(backend, on_cuda) != "cuda":
+            raise ValueError("score_gumbel: no triton implementation; use backend='cuda'")
+        return _score_gumbel_cuda(
+            tokens, offsets, key, salts, width, seeding, dedup, prefix_lengths, want_counted
+        )
     backend = _host_backend(backend, on_cuda, "score_gumbel")
     key_words = np.asarray(key, dtype=np.uint32).reshape(4)
     tok = tokens.numpy() if _is_torch(tokens) else np.asarray(tokens)
