@@ -13,7 +13,9 @@
 
 #include "../cuda/gumbel_cuda.h"
 #include "../cuda/kgw_cuda.h"
+#include "../cuda/synthid_cuda.h"
 #include "checks.h"
+#include "tokenmark/synthid.h"
 
 namespace py = pybind11;
 using namespace tokenmark;
@@ -278,6 +280,57 @@ size_t score_gumbel_workspace_bytes(int64_t n_tokens, bool dedup) {
   return cuda::score_gumbel_workspace_bytes(n_tokens, dedup);
 }
 
+void score_synthid(uintptr_t tokens, int64_t n_tokens, uintptr_t offsets, int64_t n_docs,
+                   uintptr_t prefix, std::array<uint64_t, 4> key, int width, int seeding,
+                   int layers, bool dedup, uintptr_t n_scored, uintptr_t ones, uintptr_t counted,
+                   uintptr_t workspace, uint64_t workspace_bytes, int device, uintptr_t stream) {
+  SynthIdScoreArgs a{};
+  require_non_negative(n_tokens, "n_tokens");
+  require_non_negative(n_docs, "n_docs");
+  require_width_seeding(width, seeding);
+  if (layers < 1 || layers > kSynthIdMaxLayers) {
+    fail_value("layers: must be in [1, 32], got " + std::to_string(layers));
+  }
+  for (const uint64_t w : key) {
+    if (w > UINT32_MAX) fail_value("key: each of the 4 words must be in [0, 2^32)");
+  }
+  if (n_docs == 0 && n_tokens != 0) fail_value("offsets: the tokens belong to no document");
+  if (dedup && n_tokens > INT32_MAX) fail_value("tokens: dedup supports at most 2^31 - 1 tokens");
+  const size_t needed = cuda::score_synthid_workspace_bytes(n_tokens, dedup);
+  if (workspace_bytes < needed) {
+    fail_value("workspace: needs " + std::to_string(needed) + " bytes, got " +
+               std::to_string(workspace_bytes));
+  }
+  if (n_docs == 0) return;
+  if (device < 0) fail_value("device: must be >= 0");
+  a.offsets = require_ptr<const int64_t>(offsets, "offsets");
+  a.n_docs = n_docs;
+  a.n_scored = require_ptr<int64_t>(n_scored, "n_scored");
+  a.ones = require_ptr<int64_t>(ones, "ones");
+  a.prefix = prefix ? require_ptr<const int64_t>(prefix, "prefix_lengths") : nullptr;
+  a.n_tokens = n_tokens;
+  if (n_tokens > 0) {
+    a.tokens = require_ptr<const int32_t>(tokens, "tokens");
+    a.counted = reinterpret_cast<uint8_t*>(counted);
+    if (needed > 0) require_ptr<uint32_t>(workspace, "workspace");
+  }
+  for (int i = 0; i < 4; ++i) a.key[i] = static_cast<uint32_t>(key[i]);
+  a.width = width;
+  a.seeding = seeding;
+  a.layers = layers;
+  a.dedup = dedup;
+  DeviceGuard guard(device, "score_synthid");
+  const cudaError_t err =
+      cuda::score_synthid_cuda(a, reinterpret_cast<void*>(workspace),
+                               static_cast<size_t>(workspace_bytes), to_stream(stream));
+  if (err != cudaSuccess) fail_cuda("score_synthid", err);
+}
+
+size_t score_synthid_workspace_bytes(int64_t n_tokens, bool dedup) {
+  require_non_negative(n_tokens, "n_tokens");
+  return cuda::score_synthid_workspace_bytes(n_tokens, dedup);
+}
+
 // 0 on a machine without a driver or device: the error is cleared, never raised.
 int device_count() {
   int n = 0;
@@ -332,6 +385,13 @@ PYBIND11_MODULE(_cuda, m) {
         py::arg("workspace_bytes"), py::arg("device"), py::arg("stream"));
   m.def("score_gumbel_workspace_bytes", &score_gumbel_workspace_bytes, py::arg("n_tokens"),
         py::arg("dedup"), "Device scratch bytes score_gumbel needs.");
+  m.def("score_synthid", &score_synthid, py::arg("tokens"), py::arg("n_tokens"), py::arg("offsets"),
+        py::arg("n_docs"), py::arg("prefix"), py::arg("key"), py::arg("width"), py::arg("seeding"),
+        py::arg("layers"), py::arg("dedup"), py::arg("n_scored"), py::arg("ones"),
+        py::arg("counted"), py::arg("workspace"), py::arg("workspace_bytes"), py::arg("device"),
+        py::arg("stream"));
+  m.def("score_synthid_workspace_bytes", &score_synthid_workspace_bytes, py::arg("n_tokens"),
+        py::arg("dedup"), "Device scratch bytes score_synthid needs (0 without dedup).");
   m.def("device_count", &device_count, "Number of CUDA devices; 0 without a driver or device.");
   m.def("info", &info, "Compiled CUDA architectures and runtime/driver versions.");
 }

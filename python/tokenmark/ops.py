@@ -372,24 +372,25 @@ def sample_gumbel(
     return out
 
 
-def _score_gumbel_cuda(tokens, offsets, key, salts, width, seeding, dedup, prefix, want_counted):
+def _on_device(x, dtype, device):
+    """An index array (tensor or array-like) as a tensor on ``device``."""
     import torch
 
+    if _is_torch(x):
+        return x.to(device)
+    return torch.as_tensor(np.asarray(x, dtype=dtype), device=device)
+
+
+def _score_gumbel_cuda(tokens, offsets, key, salts, width, seeding, dedup, prefix, want_counted):
     from . import _cuda_gumbel_ops
 
     dev = tokens.device
-
-    def on_dev(x, dtype):
-        return (
-            x.to(dev) if _is_torch(x) else torch.as_tensor(np.asarray(x, dtype=dtype), device=dev)
-        )
-
-    off = on_dev(offsets, np.int64)
+    off = _on_device(offsets, np.int64, dev)
     n_docs = max(off.shape[0] - 1, 1)
     return _cuda_gumbel_ops.score_gumbel(
         tokens,
         off,
-        None if prefix is None else on_dev(prefix, np.int64),
+        None if prefix is None else _on_device(prefix, np.int64, dev),
         tuple(int(w) for w in np.asarray(key, dtype=np.uint32).reshape(4)),
         _device_param(salts, np.uint32, n_docs, "salts", dev),
         int(width),
@@ -513,8 +514,26 @@ def score_synthid(
     backend: str = "auto",
 ):
     """SynthID-Text detection counts of a flat ragged batch: ``(n_scored, ones, counted)``;
-    ``ones[d, l]`` counts the g-values of layer ``l`` equal to 1 over the counted tokens."""
+    ``ones[d, l]`` counts the g-values of layer ``l`` equal to 1 over the counted tokens. CUDA
+    ``tokens`` give CUDA tensors (one host sync, to validate the inputs)."""
     on_cuda = _is_torch(tokens) and tokens.is_cuda
+    if on_cuda:
+        if _resolve_backend(backend, on_cuda) != "cuda":
+            raise ValueError("score_synthid: no triton implementation; use backend='cuda'")
+        from . import _cuda_synthid_ops
+
+        dev = tokens.device
+        return _cuda_synthid_ops.score_synthid(
+            tokens,
+            _on_device(offsets, np.int64, dev),
+            None if prefix_lengths is None else _on_device(prefix_lengths, np.int64, dev),
+            tuple(int(w) for w in np.asarray(key, dtype=np.uint32).reshape(4)),
+            int(width),
+            int(seeding),
+            int(layers),
+            bool(dedup),
+            bool(want_counted),
+        )
     backend = _host_backend(backend, on_cuda, "score_synthid")
     key_words = np.asarray(key, dtype=np.uint32).reshape(4)
     tok = tokens.numpy() if _is_torch(tokens) else np.asarray(tokens)
