@@ -9,9 +9,13 @@
 // ulp (probability about 1e-15 per step, docs/prf.md). Ties go to the lowest id; -inf and NaN
 // logits never win (the comparison `x > -inf` is false for both).
 //
-// Exact pruning: a thread skips the PRF for a group whose largest logit plus kNoiseBound is below
-// its best score so far. kNoiseBound exceeds every noise value (the largest is
-// -log(-log(1 - 2^-33)) = 22.87..), so a skipped token cannot reach the best score.
+// Exact pruning, as on the CPU: a thread skips the PRF for a group whose largest logit plus
+// kNoiseBound is below its best score so far (kNoiseBound exceeds every noise value; the largest
+// is -log(-log(1 - 2^-33)) = 22.87..), and skips the two logs of a token whose logit plus the
+// noise bound of its word's top kBoundBits bits is below it. The block computes those bounds
+// itself into shared memory (the noise of the largest word of each bucket, with this device's
+// log, plus kBoundMargin, far above any last-bit wobble of log), so a skipped token cannot reach
+// the best score and the pruned argmax is the full one. Small vocabularies skip the table.
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 
@@ -25,6 +29,10 @@ namespace {
 
 constexpr int kSampleThreads = 256;  // a power of two: the reduction halves it
 constexpr double kNoiseBound = 23.0;
+constexpr int kBoundBits = 12;
+constexpr double kBoundMargin = 1e-9;
+// Vocabularies from which the bound table (2^kBoundBits noise pairs) pays for itself.
+constexpr int64_t kTableMinVocab = 8192;
 
 __device__ __forceinline__ float load_logit(const void* row, LogitsDtype dtype, int64_t i) {
   if (dtype == kFloat32) return static_cast<const float*>(row)[i];
@@ -89,11 +97,20 @@ __global__ void __launch_bounds__(kSampleThreads) sample_kernel(GumbelSampleArgs
   __shared__ double red_s[kSampleThreads];
   __shared__ int64_t red_id[kSampleThreads];
   __shared__ int flag;
+  __shared__ double bound[1 << kBoundBits];
   const int64_t b = blockIdx.x;
   uint32_t ctx = 0;
   if (!row_context(a, b, &ctx, &flag)) {
     if (threadIdx.x == 0) a.out[b] = kGumbelNotWatermarked;
     return;
+  }
+  const bool use_table = a.vocab >= kTableMinVocab;  // block-uniform
+  if (use_table) {
+    constexpr uint32_t kLowMask = (1u << (32 - kBoundBits)) - 1u;
+    for (uint32_t i = threadIdx.x; i < (1u << kBoundBits); i += kSampleThreads) {
+      bound[i] = gumbel_noise((i << (32 - kBoundBits)) | kLowMask) + kBoundMargin;
+    }
+    __syncthreads();
   }
   const Key128 key{{a.keys[b * a.key_stride], a.keys[b * a.key_stride + 1],
                     a.keys[b * a.key_stride + 2], a.keys[b * a.key_stride + 3]}};
@@ -116,7 +133,9 @@ __global__ void __launch_bounds__(kSampleThreads) sample_kernel(GumbelSampleArgs
 #pragma unroll
     for (int q = 0; q < 4; ++q) {
       if (!(x[q] > neg_inf)) continue;
-      const double s = static_cast<double>(x[q]) + gumbel_noise(w.v[q]);
+      const double xd = static_cast<double>(x[q]);
+      if (use_table && best_id >= 0 && xd + bound[w.v[q] >> (32 - kBoundBits)] < best_s) continue;
+      const double s = xd + gumbel_noise(w.v[q]);
       if (best_id < 0 || s > best_s) {  // ids rise within a thread: strict > keeps the lowest
         best_s = s;
         best_id = c + q;
