@@ -11,8 +11,11 @@
 #include <stdexcept>
 #include <string>
 
+#include "../cuda/gumbel_cuda.h"
 #include "../cuda/kgw_cuda.h"
+#include "../cuda/synthid_cuda.h"
 #include "checks.h"
+#include "tokenmark/synthid.h"
 
 namespace py = pybind11;
 using namespace tokenmark;
@@ -173,6 +176,161 @@ size_t score_kgw_workspace_bytes(int64_t n_tokens, bool dedup) {
   return cuda::score_kgw_workspace_bytes(n_tokens, dedup);
 }
 
+void sample_gumbel(uintptr_t logits, int64_t batch, int64_t vocab, int64_t logits_row_stride,
+                   int dtype, uintptr_t input_ids, bool ids_is_int64, int64_t ids_len,
+                   int64_t ids_row_stride, uintptr_t keys, int64_t key_stride, uintptr_t salts,
+                   int64_t salt_stride, uintptr_t enabled, int width, int seeding,
+                   bool skip_repeated, uintptr_t out, int device, uintptr_t stream) {
+  GumbelSampleArgs a{};
+  require_non_negative(batch, "batch");
+  require_non_negative(vocab, "vocab");
+  require_non_negative(ids_len, "ids_len");
+  require_width_seeding(width, seeding);
+  if (dtype != kFloat32 && dtype != kFloat16 && dtype != kBFloat16) {
+    fail_value("logits_dtype: expected 0 (float32), 1 (float16) or 2 (bfloat16), got " +
+               std::to_string(dtype));
+  }
+  require_stride(key_stride, "keys", 0, 4);
+  require_stride(salt_stride, "salts", 0, 1);
+  if (batch > 1 && logits_row_stride < vocab) fail_value("logits: rows overlap");
+  if (batch > INT32_MAX) fail_value("batch: at most 2^31 - 1 rows");
+  if (batch == 0) return;
+  if (device < 0) fail_value("device: must be >= 0");
+  a.dtype = static_cast<LogitsDtype>(dtype);
+  // Rows of an empty vocabulary are never read (every watermarked row is kGumbelNoFiniteLogit).
+  if (vocab > 0) {
+    a.logits = dtype == kFloat32
+                   ? static_cast<const void*>(require_ptr<float>(logits, "logits"))
+                   : static_cast<const void*>(require_ptr<uint16_t>(logits, "logits"));
+  }
+  a.batch = batch;
+  a.vocab = vocab;
+  a.logits_row_stride = logits_row_stride;
+  a.ids_is_int64 = ids_is_int64;
+  a.ids_len = ids_len;
+  a.ids_row_stride = ids_row_stride;
+  // The ids are only read when a context of width > 0 fits into them.
+  if (width > 0 && ids_len >= width) {
+    a.input_ids = ids_is_int64
+                      ? static_cast<const void*>(require_ptr<int64_t>(input_ids, "input_ids"))
+                      : static_cast<const void*>(require_ptr<int32_t>(input_ids, "input_ids"));
+  }
+  a.keys = require_ptr<const uint32_t>(keys, "keys");
+  a.key_stride = key_stride;
+  a.salts = require_ptr<const uint32_t>(salts, "salts");
+  a.salt_stride = salt_stride;
+  a.enabled = enabled ? reinterpret_cast<const uint8_t*>(enabled) : nullptr;
+  a.width = width;
+  a.seeding = seeding;
+  a.skip_repeated = skip_repeated;
+  a.out = require_ptr<int64_t>(out, "out");
+  DeviceGuard guard(device, "sample_gumbel");
+  const cudaError_t err = cuda::sample_gumbel_cuda(a, to_stream(stream));
+  if (err != cudaSuccess) fail_cuda("sample_gumbel", err);
+}
+
+void score_gumbel(uintptr_t tokens, int64_t n_tokens, uintptr_t offsets, int64_t n_docs,
+                  uintptr_t prefix, std::array<uint64_t, 4> key, uintptr_t salts,
+                  int64_t salt_stride, int width, int seeding, bool dedup, uintptr_t n_scored,
+                  uintptr_t score, uintptr_t counted, uintptr_t workspace, uint64_t workspace_bytes,
+                  int device, uintptr_t stream) {
+  GumbelScoreArgs a{};
+  require_non_negative(n_tokens, "n_tokens");
+  require_non_negative(n_docs, "n_docs");
+  require_width_seeding(width, seeding);
+  for (const uint64_t w : key) {
+    if (w > UINT32_MAX) fail_value("key: each of the 4 words must be in [0, 2^32)");
+  }
+  require_stride(salt_stride, "salts", 0, 1);
+  if (n_docs == 0 && n_tokens != 0) fail_value("offsets: the tokens belong to no document");
+  if (dedup && n_tokens > INT32_MAX) fail_value("tokens: dedup supports at most 2^31 - 1 tokens");
+  const size_t needed = cuda::score_gumbel_workspace_bytes(n_tokens, dedup);
+  if (workspace_bytes < needed) {
+    fail_value("workspace: needs " + std::to_string(needed) + " bytes, got " +
+               std::to_string(workspace_bytes));
+  }
+  if (n_docs == 0) return;
+  if (device < 0) fail_value("device: must be >= 0");
+  a.offsets = require_ptr<const int64_t>(offsets, "offsets");
+  a.n_docs = n_docs;
+  a.n_scored = require_ptr<int64_t>(n_scored, "n_scored");
+  a.score = require_ptr<double>(score, "score");
+  a.prefix = prefix ? require_ptr<const int64_t>(prefix, "prefix_lengths") : nullptr;
+  a.salts = require_ptr<const uint32_t>(salts, "salts");
+  a.salt_stride = salt_stride;
+  a.n_tokens = n_tokens;
+  if (n_tokens > 0) {
+    a.tokens = require_ptr<const int32_t>(tokens, "tokens");
+    a.counted = reinterpret_cast<uint8_t*>(counted);
+    require_ptr<double>(workspace, "workspace");
+  }
+  for (int i = 0; i < 4; ++i) a.key[i] = static_cast<uint32_t>(key[i]);
+  a.width = width;
+  a.seeding = seeding;
+  a.dedup = dedup;
+  DeviceGuard guard(device, "score_gumbel");
+  const cudaError_t err =
+      cuda::score_gumbel_cuda(a, reinterpret_cast<void*>(workspace),
+                              static_cast<size_t>(workspace_bytes), to_stream(stream));
+  if (err != cudaSuccess) fail_cuda("score_gumbel", err);
+}
+
+size_t score_gumbel_workspace_bytes(int64_t n_tokens, bool dedup) {
+  require_non_negative(n_tokens, "n_tokens");
+  return cuda::score_gumbel_workspace_bytes(n_tokens, dedup);
+}
+
+void score_synthid(uintptr_t tokens, int64_t n_tokens, uintptr_t offsets, int64_t n_docs,
+                   uintptr_t prefix, std::array<uint64_t, 4> key, int width, int seeding,
+                   int layers, bool dedup, uintptr_t n_scored, uintptr_t ones, uintptr_t counted,
+                   uintptr_t workspace, uint64_t workspace_bytes, int device, uintptr_t stream) {
+  SynthIdScoreArgs a{};
+  require_non_negative(n_tokens, "n_tokens");
+  require_non_negative(n_docs, "n_docs");
+  require_width_seeding(width, seeding);
+  if (layers < 1 || layers > kSynthIdMaxLayers) {
+    fail_value("layers: must be in [1, 32], got " + std::to_string(layers));
+  }
+  for (const uint64_t w : key) {
+    if (w > UINT32_MAX) fail_value("key: each of the 4 words must be in [0, 2^32)");
+  }
+  if (n_docs == 0 && n_tokens != 0) fail_value("offsets: the tokens belong to no document");
+  if (dedup && n_tokens > INT32_MAX) fail_value("tokens: dedup supports at most 2^31 - 1 tokens");
+  const size_t needed = cuda::score_synthid_workspace_bytes(n_tokens, dedup);
+  if (workspace_bytes < needed) {
+    fail_value("workspace: needs " + std::to_string(needed) + " bytes, got " +
+               std::to_string(workspace_bytes));
+  }
+  if (n_docs == 0) return;
+  if (device < 0) fail_value("device: must be >= 0");
+  a.offsets = require_ptr<const int64_t>(offsets, "offsets");
+  a.n_docs = n_docs;
+  a.n_scored = require_ptr<int64_t>(n_scored, "n_scored");
+  a.ones = require_ptr<int64_t>(ones, "ones");
+  a.prefix = prefix ? require_ptr<const int64_t>(prefix, "prefix_lengths") : nullptr;
+  a.n_tokens = n_tokens;
+  if (n_tokens > 0) {
+    a.tokens = require_ptr<const int32_t>(tokens, "tokens");
+    a.counted = reinterpret_cast<uint8_t*>(counted);
+    if (needed > 0) require_ptr<uint32_t>(workspace, "workspace");
+  }
+  for (int i = 0; i < 4; ++i) a.key[i] = static_cast<uint32_t>(key[i]);
+  a.width = width;
+  a.seeding = seeding;
+  a.layers = layers;
+  a.dedup = dedup;
+  DeviceGuard guard(device, "score_synthid");
+  const cudaError_t err =
+      cuda::score_synthid_cuda(a, reinterpret_cast<void*>(workspace),
+                               static_cast<size_t>(workspace_bytes), to_stream(stream));
+  if (err != cudaSuccess) fail_cuda("score_synthid", err);
+}
+
+size_t score_synthid_workspace_bytes(int64_t n_tokens, bool dedup) {
+  require_non_negative(n_tokens, "n_tokens");
+  return cuda::score_synthid_workspace_bytes(n_tokens, dedup);
+}
+
 // 0 on a machine without a driver or device: the error is cleared, never raised.
 int device_count() {
   int n = 0;
@@ -214,6 +372,26 @@ PYBIND11_MODULE(_cuda, m) {
         py::arg("workspace_bytes"), py::arg("device"), py::arg("stream"));
   m.def("score_kgw_workspace_bytes", &score_kgw_workspace_bytes, py::arg("n_tokens"),
         py::arg("dedup"), "Device scratch bytes score_kgw needs (0 without dedup).");
+  m.def("sample_gumbel", &sample_gumbel, py::arg("logits"), py::arg("batch"), py::arg("vocab"),
+        py::arg("logits_row_stride"), py::arg("logits_dtype"), py::arg("input_ids"),
+        py::arg("ids_is_int64"), py::arg("ids_len"), py::arg("ids_row_stride"), py::arg("keys"),
+        py::arg("key_stride"), py::arg("salts"), py::arg("salt_stride"), py::arg("enabled"),
+        py::arg("width"), py::arg("seeding"), py::arg("skip_repeated"), py::arg("out"),
+        py::arg("device"), py::arg("stream"));
+  m.def("score_gumbel", &score_gumbel, py::arg("tokens"), py::arg("n_tokens"), py::arg("offsets"),
+        py::arg("n_docs"), py::arg("prefix"), py::arg("key"), py::arg("salts"),
+        py::arg("salt_stride"), py::arg("width"), py::arg("seeding"), py::arg("dedup"),
+        py::arg("n_scored"), py::arg("score"), py::arg("counted"), py::arg("workspace"),
+        py::arg("workspace_bytes"), py::arg("device"), py::arg("stream"));
+  m.def("score_gumbel_workspace_bytes", &score_gumbel_workspace_bytes, py::arg("n_tokens"),
+        py::arg("dedup"), "Device scratch bytes score_gumbel needs.");
+  m.def("score_synthid", &score_synthid, py::arg("tokens"), py::arg("n_tokens"), py::arg("offsets"),
+        py::arg("n_docs"), py::arg("prefix"), py::arg("key"), py::arg("width"), py::arg("seeding"),
+        py::arg("layers"), py::arg("dedup"), py::arg("n_scored"), py::arg("ones"),
+        py::arg("counted"), py::arg("workspace"), py::arg("workspace_bytes"), py::arg("device"),
+        py::arg("stream"));
+  m.def("score_synthid_workspace_bytes", &score_synthid_workspace_bytes, py::arg("n_tokens"),
+        py::arg("dedup"), "Device scratch bytes score_synthid needs (0 without dedup).");
   m.def("device_count", &device_count, "Number of CUDA devices; 0 without a driver or device.");
   m.def("info", &info, "Compiled CUDA architectures and runtime/driver versions.");
 }

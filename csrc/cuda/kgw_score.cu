@@ -16,6 +16,7 @@
 // the stored position and recomputes its context hash from the (read-only) tokens.
 #include <cstdint>
 
+#include "doc_scan.cuh"
 #include "kgw_cuda.h"
 #include "launch.h"
 #include "tokenmark/kgw.h"
@@ -23,46 +24,8 @@
 namespace tokenmark::cuda {
 namespace {
 
-constexpr uint32_t kEmptySlot = 0xFFFFFFFFu;
 // Tokens per thread below which extra blocks cost more than they bring.
 constexpr int64_t kMinTokensPerThread = 16;
-
-// The document holding position i: the last d' >= d with offsets[d'] <= i. Requires
-// offsets[d] <= i < offsets[n_docs] (so the answer is a non-empty document).
-__device__ int64_t find_doc(const int64_t* offsets, int64_t n_docs, int64_t d, int64_t i) {
-  int64_t lo = d, hi = d + 1, step = 1;
-  while (hi < n_docs && offsets[hi] <= i) {
-    lo = hi;
-    step <<= 1;
-    hi = lo + step;
-  }
-  if (hi > n_docs) hi = n_docs;
-  // offsets[lo] <= i < offsets[hi]
-  while (hi - lo > 1) {
-    const int64_t mid = lo + (hi - lo) / 2;
-    if (offsets[mid] <= i) {
-      lo = mid;
-    } else {
-      hi = mid;
-    }
-  }
-  return lo;
-}
-
-// A lane's current document: [lo, hi), scored from `begin` on.
-struct DocCursor {
-  int64_t d = 0, lo = 0, hi = 0, begin = 0;
-
-  __device__ void seek(const KgwScoreArgs& a, int64_t i) {
-    d = find_doc(a.offsets, a.n_docs, d, i);
-    lo = a.offsets[d];
-    hi = a.offsets[d + 1];
-    // Written as lo + min(len, skip) so a huge prefix cannot overflow.
-    int64_t skip = a.prefix ? a.prefix[d] : 0;
-    if (skip < a.width) skip = a.width;
-    begin = lo + (hi - lo < skip ? hi - lo : skip);
-  }
-};
 
 // prf_word(key, ctx, tok, kDomainKgwGreen) with the word picked by selects: prf_word's dynamic
 // index into the 4-word block would put the block in local memory.
@@ -73,49 +36,6 @@ __device__ __forceinline__ bool green_token(const Key128& key, uint32_t ctx, uin
   const uint32_t lo = odd ? w.v[1] : w.v[0];
   const uint32_t hi = odd ? w.v[3] : w.v[2];
   return kgw_is_green((tok & 2u) ? hi : lo, threshold);
-}
-
-__device__ __forceinline__ uint32_t pos_context(const KgwScoreArgs& a, int64_t i) {
-  return context_hash(a.tokens + i - a.width, a.width, a.seeding);
-}
-
-// Home slot of a (document, context hash, token) key: splitmix64's finaliser, then the high 32
-// bits scaled onto [0, cap) (no power-of-two table needed).
-__device__ __forceinline__ uint32_t home_slot(int64_t d, uint32_t ctx, uint32_t tok, uint32_t cap) {
-  uint64_t x = ((static_cast<uint64_t>(ctx) << 32) | tok) ^
-               (static_cast<uint64_t>(d) * 0x9E3779B97F4A7C15ull);
-  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
-  x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
-  x ^= x >> 31;
-  return static_cast<uint32_t>(((x >> 32) * cap) >> 32);
-}
-
-// Whether stored position p holds the same (document, context hash, token) key. Only scored
-// positions enter the table, so p in [lo, hi) has its full context inside the document.
-__device__ __forceinline__ bool same_key(const KgwScoreArgs& a, const DocCursor& doc, uint32_t p,
-                                         uint32_t ctx, uint32_t tok) {
-  return p >= doc.lo && p < doc.hi && static_cast<uint32_t>(a.tokens[p]) == tok &&
-         pos_context(a, p) == ctx;
-}
-
-__device__ __forceinline__ uint32_t next_slot(uint32_t s, uint32_t cap) {
-  return s + 1 == cap ? 0 : s + 1;
-}
-
-// Inserts position pos; returns true when it claimed a fresh slot (first of its key to arrive).
-// The table is at most half full, so probing ends.
-__device__ __forceinline__ bool dedup_insert(const KgwScoreArgs& a, uint32_t* table, uint32_t cap,
-                                             const DocCursor& doc, uint32_t ctx, uint32_t tok,
-                                             uint32_t pos, bool keep_min) {
-  for (uint32_t s = home_slot(doc.d, ctx, tok, cap);; s = next_slot(s, cap)) {
-    const uint32_t p = atomicCAS(table + s, kEmptySlot, pos);
-    if (p == kEmptySlot) return true;
-    if (same_key(a, doc, p, ctx, tok)) {
-      // Slot values only decrease, so p < pos means the minimum is already below pos.
-      if (keep_min && pos < p) atomicMin(table + s, pos);
-      return false;
-    }
-  }
 }
 
 __device__ __forceinline__ void flush_counts(const KgwScoreArgs& a, int64_t d, int64_t scored,
@@ -147,14 +67,6 @@ __global__ void init_counts_kernel(KgwScoreArgs a) {
       a.n_scored[d] = doc.hi - doc.lo < skip ? 0 : doc.hi - doc.lo - skip;
     }
   }
-}
-
-// The warp's token range [w0, w1).
-__device__ __forceinline__ void warp_range(int64_t n_tokens, int64_t warp_span, int64_t* w0,
-                                           int64_t* w1) {
-  const int64_t warp = (blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x) / 32;
-  *w0 = warp * warp_span;
-  *w1 = *w0 + warp_span < n_tokens ? *w0 + warp_span : n_tokens;
 }
 
 // Pass 1: green flags, counts; with dedup, table inserts.
@@ -206,14 +118,7 @@ __global__ void __launch_bounds__(kThreads)
       const uint32_t tok = static_cast<uint32_t>(a.tokens[i]);
       const uint32_t ctx = pos_context(a, i);
       const uint32_t pos = static_cast<uint32_t>(i);
-      for (uint32_t s = home_slot(doc.d, ctx, tok, cap);; s = next_slot(s, cap)) {
-        const uint32_t p = table[s];
-        if (p == pos) {
-          counted = 1;
-          break;
-        }
-        if (p == kEmptySlot || same_key(a, doc, p, ctx, tok)) break;
-      }
+      counted = holds_slot(a, table, cap, doc, ctx, tok, pos) ? 1 : 0;
     }
     a.counted[i] = counted;
   }

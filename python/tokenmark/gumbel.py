@@ -145,7 +145,8 @@ class Gumbel(SchemeConfig):
     def choose(self, logits, input_ids, *, salt=0, enabled=None, backend: str = "auto"):
         """The Gumbel choice per row of ``logits [batch, vocab]`` (after temperature / top-k /
         top-p), int64 ``[batch]``, -1 where the row is not watermarked (disabled, fewer than
-        ``context_width`` ids, or a repeated context)."""
+        ``context_width`` ids, or a repeated context). A numpy array for host logits; for CUDA
+        logits a tensor on their device, with -2 where a row has no finite logit."""
         batch = logits.shape[0]
         return ops.sample_gumbel(
             logits,
@@ -163,7 +164,10 @@ class Gumbel(SchemeConfig):
         self, logits, input_ids, *, salt=0, enabled=None, rng=None, backend: str = "auto"
     ) -> np.ndarray:
         """Next tokens ``[batch]``: the Gumbel choice where watermarked, else a plain sample of
-        ``softmax(logits)`` drawn with ``rng`` (a ``numpy.random.Generator``)."""
+        ``softmax(logits)`` drawn with ``rng`` (a ``numpy.random.Generator``). Host logits; on
+        CUDA use :meth:`choose` (a device tensor, no sync) or the logits processor."""
+        if getattr(logits, "is_cuda", False):
+            raise ValueError("logits: sample takes host logits; use choose() for CUDA tensors")
         out = self.choose(logits, input_ids, salt=salt, enabled=enabled, backend=backend)
         rows = np.flatnonzero(out < 0)
         if rows.size:

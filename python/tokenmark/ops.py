@@ -277,6 +277,38 @@ def _host_ids(input_ids, batch: int) -> np.ndarray:
     return ids
 
 
+def _device_param(value, dtype, batch: int, name: str, device, width: int = 1):
+    """A per-row parameter as a tensor on ``device`` (uint32 travels as int32 bits)."""
+    import torch
+
+    if isinstance(value, torch.Tensor) and value.device == device:
+        return value  # already prepared (a processor may cache these)
+    host = _row_params(value, dtype, batch, name, width)
+    return torch.from_numpy(host.view(np.int32) if dtype == np.uint32 else host).to(device)
+
+
+def _sample_gumbel_cuda(logits, input_ids, keys, salts, width, seeding, skip_repeated, enabled):
+    import torch
+
+    from . import _cuda_gumbel_ops
+
+    dev, batch = logits.device, logits.shape[0]
+    ids = input_ids if _is_torch(input_ids) else torch.from_numpy(_host_ids(input_ids, batch))
+    en = None if enabled is None else _device_param(enabled, np.uint8, batch, "enabled", dev)
+    if en is not None and en.shape[0] != batch:
+        en = en.expand(batch).contiguous()
+    return _cuda_gumbel_ops.sample_gumbel(
+        logits,
+        ids.to(dev),
+        _device_param(keys, np.uint32, batch, "keys", dev, 4),
+        _device_param(salts, np.uint32, batch, "salts", dev),
+        en,
+        int(width),
+        int(seeding),
+        bool(skip_repeated),
+    )
+
+
 def sample_gumbel(
     logits,
     input_ids,
@@ -303,10 +335,18 @@ def sample_gumbel(
 
     Returns
     -------
-    int64 numpy array ``[batch]``: the token, or -1 where the row is not watermarked (the caller
-    samples it as usual). A watermarked row without any finite logit raises ``ValueError``.
+    int64 ``[batch]``: the token, or -1 where the row is not watermarked (the caller samples it
+    as usual). A numpy array for host logits, where a watermarked row without any finite logit
+    raises ``ValueError``. For CUDA logits, a tensor on their device, computed without a host
+    sync: such a row holds -2 instead of raising.
     """
     on_cuda = _is_torch(logits) and logits.is_cuda
+    if on_cuda:
+        if _resolve_backend(backend, on_cuda) != "cuda":
+            raise ValueError("sample_gumbel: no triton implementation; use backend='cuda'")
+        return _sample_gumbel_cuda(
+            logits, input_ids, keys, salts, width, seeding, skip_repeated, enabled
+        )
     backend = _host_backend(backend, on_cuda, "sample_gumbel")
     arr, dtype = _host_view(logits, "logits")
     if arr.ndim != 2:
@@ -332,6 +372,34 @@ def sample_gumbel(
     return out
 
 
+def _on_device(x, dtype, device):
+    """An index array (tensor or array-like) as a tensor on ``device``."""
+    import torch
+
+    if _is_torch(x):
+        return x.to(device)
+    return torch.as_tensor(np.asarray(x, dtype=dtype), device=device)
+
+
+def _score_gumbel_cuda(tokens, offsets, key, salts, width, seeding, dedup, prefix, want_counted):
+    from . import _cuda_gumbel_ops
+
+    dev = tokens.device
+    off = _on_device(offsets, np.int64, dev)
+    n_docs = max(off.shape[0] - 1, 1)
+    return _cuda_gumbel_ops.score_gumbel(
+        tokens,
+        off,
+        None if prefix is None else _on_device(prefix, np.int64, dev),
+        tuple(int(w) for w in np.asarray(key, dtype=np.uint32).reshape(4)),
+        _device_param(salts, np.uint32, n_docs, "salts", dev),
+        int(width),
+        int(seeding),
+        bool(dedup),
+        bool(want_counted),
+    )
+
+
 def score_gumbel(
     tokens,
     offsets,
@@ -349,9 +417,16 @@ def score_gumbel(
 
     ``score[d]`` is the sum of ``-log(1 - u)`` over the counted tokens of document ``d``
     (float64); ``counted`` (uint8 per token) is None unless ``want_counted``. ``salts`` is a
-    uint32 scalar or one per document.
+    uint32 scalar or one per document. CUDA ``tokens`` give CUDA tensors (one host sync, to
+    validate the inputs).
     """
     on_cuda = _is_torch(tokens) and tokens.is_cuda
+    if on_cuda:
+        if _resolve_backend(backend, on_cuda) != "cuda":
+            raise ValueError("score_gumbel: no triton implementation; use backend='cuda'")
+        return _score_gumbel_cuda(
+            tokens, offsets, key, salts, width, seeding, dedup, prefix_lengths, want_counted
+        )
     backend = _host_backend(backend, on_cuda, "score_gumbel")
     key_words = np.asarray(key, dtype=np.uint32).reshape(4)
     tok = tokens.numpy() if _is_torch(tokens) else np.asarray(tokens)
@@ -439,8 +514,26 @@ def score_synthid(
     backend: str = "auto",
 ):
     """SynthID-Text detection counts of a flat ragged batch: ``(n_scored, ones, counted)``;
-    ``ones[d, l]`` counts the g-values of layer ``l`` equal to 1 over the counted tokens."""
+    ``ones[d, l]`` counts the g-values of layer ``l`` equal to 1 over the counted tokens. CUDA
+    ``tokens`` give CUDA tensors (one host sync, to validate the inputs)."""
     on_cuda = _is_torch(tokens) and tokens.is_cuda
+    if on_cuda:
+        if _resolve_backend(backend, on_cuda) != "cuda":
+            raise ValueError("score_synthid: no triton implementation; use backend='cuda'")
+        from . import _cuda_synthid_ops
+
+        dev = tokens.device
+        return _cuda_synthid_ops.score_synthid(
+            tokens,
+            _on_device(offsets, np.int64, dev),
+            None if prefix_lengths is None else _on_device(prefix_lengths, np.int64, dev),
+            tuple(int(w) for w in np.asarray(key, dtype=np.uint32).reshape(4)),
+            int(width),
+            int(seeding),
+            int(layers),
+            bool(dedup),
+            bool(want_counted),
+        )
     backend = _host_backend(backend, on_cuda, "score_synthid")
     key_words = np.asarray(key, dtype=np.uint32).reshape(4)
     tok = tokens.numpy() if _is_torch(tokens) else np.asarray(tokens)

@@ -73,7 +73,7 @@ class GumbelLogitsProcessor(LogitsProcessor):
     generate appends its own temperature / top-k / top-p warpers *after* the processors you pass,
     where they can no longer change a one-hot row. To sample at temperature 0.7 with top-k 50, pass
     ``[TemperatureLogitsWarper(0.7), TopKLogitsWarper(50), wm.logits_processor()]`` (with
-    ``top_k=0`` or the defaults to ``generate``). Host (CPU) logits only for now.
+    ``top_k=0`` or the defaults to ``generate``). Host and CUDA logits (CUDA: no host sync).
 
     >>> import tokenmark as tm
     >>> proc = tm.Gumbel(key=b"k").logits_processor()
@@ -89,6 +89,12 @@ class GumbelLogitsProcessor(LogitsProcessor):
         if scores.stride(-1) != 1:
             scores = scores.contiguous()
         tokens = self.scheme.choose(scores, input_ids, salt=self.salt, backend=self.backend)
+        if isinstance(tokens, torch.Tensor):
+            # CUDA: one-hot the watermarked rows on the device, without a host sync.
+            chosen = tokens >= 0
+            one_hot = torch.full_like(scores, -float("inf"))
+            one_hot.scatter_(1, tokens.clamp(min=0).unsqueeze(1), 0.0)
+            return torch.where(chosen.unsqueeze(1), one_hot, scores)
         rows = np.flatnonzero(tokens >= 0)
         if rows.size:
             r = torch.from_numpy(rows)

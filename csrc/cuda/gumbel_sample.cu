@@ -1,0 +1,172 @@
+// sample_gumbel on CUDA: one block per row. The block first decides whether the row is
+// watermarked (its threads search the row's earlier context hashes in parallel for a repeat),
+// then each thread scans every blockDim-th group of 4 token ids (one Philox block), keeping the
+// best (score, id), and a shared-memory tree reduction picks the row's argmax.
+//
+// The score is float64(logit) + gumbel_noise(word) with gumbel.h's host+device lines. CUDA's
+// double `log` is within 1 ulp of the correctly rounded result, as is glibc's, so the noise can
+// differ from the CPU's in the last bit; the argmax changes only when two scores lie within a few
+// ulp (probability about 1e-15 per step, docs/prf.md). Ties go to the lowest id; -inf and NaN
+// logits never win (the comparison `x > -inf` is false for both).
+//
+// Exact pruning, as on the CPU: a thread skips the PRF for a group whose largest logit plus
+// kNoiseBound is below its best score so far (kNoiseBound exceeds every noise value; the largest
+// is -log(-log(1 - 2^-33)) = 22.87..), and skips the two logs of a token whose logit plus the
+// noise bound of its word's top kBoundBits bits is below it. The block computes those bounds
+// itself into shared memory (the noise of the largest word of each bucket, with this device's
+// log, plus kBoundMargin, far above any last-bit wobble of log), so a skipped token cannot reach
+// the best score and the pruned argmax is the full one. Small vocabularies skip the table.
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+
+#include <cstdint>
+
+#include "gumbel_cuda.h"
+#include "tokenmark/gumbel.h"
+
+namespace tokenmark::cuda {
+namespace {
+
+constexpr int kSampleThreads = 256;  // a power of two: the reduction halves it
+constexpr double kNoiseBound = 23.0;
+constexpr int kBoundBits = 12;
+constexpr double kBoundMargin = 1e-9;
+// Vocabularies from which the bound table (2^kBoundBits noise pairs) pays for itself.
+constexpr int64_t kTableMinVocab = 8192;
+
+__device__ __forceinline__ float load_logit(const void* row, LogitsDtype dtype, int64_t i) {
+  if (dtype == kFloat32) return static_cast<const float*>(row)[i];
+  const unsigned short bits = static_cast<const unsigned short*>(row)[i];
+  if (dtype == kFloat16) return __half2float(__ushort_as_half(bits));
+  return __bfloat162float(__ushort_as_bfloat16(bits));
+}
+
+template <typename IdT>
+__device__ __forceinline__ uint32_t ids_context(const IdT* ids, int64_t end, int width,
+                                                int seeding) {
+  return context_hash(ids + end - width, width, seeding);
+}
+
+// Whether the row's next context hash occurred at a position j in [width, len): each thread
+// hashes every blockDim-th position. Every thread of the block must call it.
+template <typename IdT>
+__device__ bool context_repeated_block(const IdT* ids, int64_t len, int width, int seeding,
+                                       int* flag) {
+  if (threadIdx.x == 0) *flag = 0;
+  __syncthreads();
+  const uint32_t now = ids_context(ids, len, width, seeding);
+  for (int64_t j = width + threadIdx.x; j < len; j += blockDim.x) {
+    if (ids_context(ids, j, width, seeding) == now) {
+      *flag = 1;  // every writer stores the same value
+      break;
+    }
+  }
+  __syncthreads();
+  const bool repeated = *flag != 0;
+  __syncthreads();  // *flag is read before anyone may reuse it
+  return repeated;
+}
+
+// Row b's salted context hash, or false when the row is not watermarked. Block-uniform.
+__device__ bool row_context(const GumbelSampleArgs& a, int64_t b, uint32_t* ctx, int* flag) {
+  if ((a.enabled && !a.enabled[b]) || a.ids_len < a.width) return false;
+  const int64_t off = b * a.ids_row_stride;
+  if (a.ids_is_int64) {
+    const int64_t* ids = static_cast<const int64_t*>(a.input_ids) + off;
+    if (a.skip_repeated && context_repeated_block(ids, a.ids_len, a.width, a.seeding, flag)) {
+      return false;
+    }
+    *ctx = ids_context(ids, a.ids_len, a.width, a.seeding);
+  } else {
+    const int32_t* ids = static_cast<const int32_t*>(a.input_ids) + off;
+    if (a.skip_repeated && context_repeated_block(ids, a.ids_len, a.width, a.seeding, flag)) {
+      return false;
+    }
+    *ctx = ids_context(ids, a.ids_len, a.width, a.seeding);
+  }
+  *ctx ^= a.salts[b * a.salt_stride];
+  return true;
+}
+
+// Whether candidate (s, id) beats (best_s, best_id); id < 0 marks "nothing yet".
+__device__ __forceinline__ bool beats(double s, int64_t id, double best_s, int64_t best_id) {
+  return id >= 0 && (best_id < 0 || s > best_s || (s == best_s && id < best_id));
+}
+
+__global__ void __launch_bounds__(kSampleThreads) sample_kernel(GumbelSampleArgs a) {
+  __shared__ double red_s[kSampleThreads];
+  __shared__ int64_t red_id[kSampleThreads];
+  __shared__ int flag;
+  __shared__ double bound[1 << kBoundBits];
+  const int64_t b = blockIdx.x;
+  uint32_t ctx = 0;
+  if (!row_context(a, b, &ctx, &flag)) {
+    if (threadIdx.x == 0) a.out[b] = kGumbelNotWatermarked;
+    return;
+  }
+  const bool use_table = a.vocab >= kTableMinVocab;  // block-uniform
+  if (use_table) {
+    constexpr uint32_t kLowMask = (1u << (32 - kBoundBits)) - 1u;
+    for (uint32_t i = threadIdx.x; i < (1u << kBoundBits); i += kSampleThreads) {
+      bound[i] = gumbel_noise((i << (32 - kBoundBits)) | kLowMask) + kBoundMargin;
+    }
+    __syncthreads();
+  }
+  const Key128 key{{a.keys[b * a.key_stride], a.keys[b * a.key_stride + 1],
+                    a.keys[b * a.key_stride + 2], a.keys[b * a.key_stride + 3]}};
+  const void* row =
+      static_cast<const char*>(a.logits) + b * a.logits_row_stride * (a.dtype == kFloat32 ? 4 : 2);
+  const float neg_inf = -INFINITY;
+  double best_s = 0.0;
+  int64_t best_id = -1;
+  for (int64_t c = 4 * static_cast<int64_t>(threadIdx.x); c < a.vocab; c += 4 * kSampleThreads) {
+    float x[4];
+    float mx = neg_inf;
+#pragma unroll
+    for (int q = 0; q < 4; ++q) {
+      x[q] = c + q < a.vocab ? load_logit(row, a.dtype, c + q) : neg_inf;
+      mx = x[q] > mx ? x[q] : mx;  // NaN never enters
+    }
+    if (!(mx > neg_inf)) continue;
+    if (best_id >= 0 && static_cast<double>(mx) + kNoiseBound < best_s) continue;
+    const U32x4 w = prf_block(key, ctx, static_cast<uint32_t>(c >> 2), kDomainGumbel);
+#pragma unroll
+    for (int q = 0; q < 4; ++q) {
+      if (!(x[q] > neg_inf)) continue;
+      const double xd = static_cast<double>(x[q]);
+      if (use_table && best_id >= 0 && xd + bound[w.v[q] >> (32 - kBoundBits)] < best_s) continue;
+      const double s = xd + gumbel_noise(w.v[q]);
+      if (best_id < 0 || s > best_s) {  // ids rise within a thread: strict > keeps the lowest
+        best_s = s;
+        best_id = c + q;
+      }
+    }
+  }
+  red_s[threadIdx.x] = best_s;
+  red_id[threadIdx.x] = best_id;
+  __syncthreads();
+  for (int half = kSampleThreads / 2; half > 0; half /= 2) {
+    if (threadIdx.x < half) {
+      const double s = red_s[threadIdx.x + half];
+      const int64_t id = red_id[threadIdx.x + half];
+      if (beats(s, id, red_s[threadIdx.x], red_id[threadIdx.x])) {
+        red_s[threadIdx.x] = s;
+        red_id[threadIdx.x] = id;
+      }
+    }
+    __syncthreads();
+  }
+  if (threadIdx.x == 0) a.out[b] = red_id[0] >= 0 ? red_id[0] : kGumbelNoFiniteLogit;
+}
+
+}  // namespace
+
+cudaError_t sample_gumbel_cuda(const GumbelSampleArgs& a, cudaStream_t stream) {
+  if (a.batch < 0 || a.vocab < 0 || a.width < 0) return cudaErrorInvalidValue;
+  if (a.batch == 0) return cudaSuccess;
+  if (a.batch > INT32_MAX) return cudaErrorInvalidValue;  // one block per row
+  sample_kernel<<<static_cast<unsigned>(a.batch), kSampleThreads, 0, stream>>>(a);
+  return cudaGetLastError();
+}
+
+}  // namespace tokenmark::cuda

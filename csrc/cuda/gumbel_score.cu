@@ -1,0 +1,144 @@
+// score_gumbel on CUDA: ragged documents tokens[offsets[d]:offsets[d+1]], the same layout and
+// dedup table as score_kgw (doc_scan.cuh, kgw_score.cu).
+//
+// The score is a float64 sum in token order (docs/prf.md), so atomics (whose order is a race)
+// cannot add it up. Instead the parallel passes write each position's term to a workspace array
+// (NaN where the position is not counted), and a last pass sums every document's terms in token
+// order, one thread per document: the same additions in the same order as the CPU. The terms
+// use CUDA's double `log`, within 1 ulp of the correctly rounded value like glibc's, so a score
+// can differ from the CPU's in its last bits; n_scored and counted are exact.
+//
+// Passes: (dedup) insert every scored position into the table keeping the lowest position per
+// key; then the terms, a position counting when it holds its key's slot (the first occurrence,
+// as on the CPU); then the per-document sums.
+#include <cstdint>
+#include <limits>
+
+#include "doc_scan.cuh"
+#include "gumbel_cuda.h"
+#include "launch.h"
+#include "tokenmark/gumbel.h"
+
+namespace tokenmark::cuda {
+namespace {
+
+constexpr int64_t kMinTokensPerThread = 16;
+
+// prf_word(key, ctx, tok, kDomainGumbel) with the word picked by selects: a dynamic index into
+// the 4-word block would put it in local memory.
+__device__ __forceinline__ uint32_t gumbel_word(const Key128& key, uint32_t ctx, uint32_t tok) {
+  const U32x4 w = prf_block(key, ctx, tok >> 2, kDomainGumbel);
+  const bool odd = (tok & 1u) != 0;
+  const uint32_t lo = odd ? w.v[1] : w.v[0];
+  const uint32_t hi = odd ? w.v[3] : w.v[2];
+  return (tok & 2u) ? hi : lo;
+}
+
+// Pass 1 (dedup): every scored position into the table, the lowest position kept per key.
+__global__ void __launch_bounds__(kThreads)
+    insert_kernel(GumbelScoreArgs a, uint32_t* table, uint32_t cap, int64_t warp_span) {
+  int64_t w0, w1;
+  warp_range(a.n_tokens, warp_span, &w0, &w1);
+  DocCursor doc;
+  for (int64_t i = w0 + (threadIdx.x & 31); i < w1; i += 32) {
+    if (i >= doc.hi) doc.seek(a, i);
+    if (i < doc.begin) continue;
+    dedup_insert(a, table, cap, doc, pos_context(a, i), static_cast<uint32_t>(a.tokens[i]),
+                 static_cast<uint32_t>(i), true);
+  }
+}
+
+// Pass 2: term[i] = -log(1 - u) where position i counts, NaN elsewhere in the scored range;
+// the per-position counted flags.
+template <bool kDedup>
+__global__ void __launch_bounds__(kThreads)
+    term_kernel(GumbelScoreArgs a, const uint32_t* table, uint32_t cap, int64_t warp_span,
+                double* term) {
+  int64_t w0, w1;
+  warp_range(a.n_tokens, warp_span, &w0, &w1);
+  const Key128 key{{a.key[0], a.key[1], a.key[2], a.key[3]}};
+  const double not_counted = std::numeric_limits<double>::quiet_NaN();
+  DocCursor doc;
+  for (int64_t i = w0 + (threadIdx.x & 31); i < w1; i += 32) {
+    if (i >= doc.hi) doc.seek(a, i);
+    uint8_t counted = 0;
+    if (i >= doc.begin) {
+      const uint32_t tok = static_cast<uint32_t>(a.tokens[i]);
+      const uint32_t ctx = pos_context(a, i);
+      counted = !kDedup || holds_slot(a, table, cap, doc, ctx, tok, static_cast<uint32_t>(i));
+      // The salt is constant within a document, so dedup on the unsalted hash is the same.
+      const uint32_t salted = ctx ^ a.salts[doc.d * a.salt_stride];
+      term[i] = counted ? gumbel_score_term(gumbel_word(key, salted, tok)) : not_counted;
+    }
+    if (a.counted) a.counted[i] = counted;
+  }
+}
+
+// Pass 3: per document, the counted terms summed in token order (as the CPU does).
+__global__ void sum_kernel(GumbelScoreArgs a, const double* term) {
+  for (int64_t d = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; d < a.n_docs;
+       d += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+    const int64_t lo = a.offsets[d], hi = a.offsets[d + 1];
+    int64_t skip = a.prefix ? a.prefix[d] : 0;
+    if (skip < a.width) skip = a.width;
+    int64_t n = 0;
+    double total = 0.0;
+    for (int64_t i = lo + (hi - lo < skip ? hi - lo : skip); i < hi; ++i) {
+      const double t = term[i];
+      if (t == t) {  // not NaN: counted
+        total += t;
+        ++n;
+      }
+    }
+    a.n_scored[d] = n;
+    a.score[d] = total;
+  }
+}
+
+}  // namespace
+
+size_t score_gumbel_workspace_bytes(int64_t n_tokens, bool dedup) {
+  if (n_tokens <= 0) return 0;
+  return static_cast<size_t>(n_tokens) * sizeof(double) +
+         (dedup ? static_cast<size_t>(2 * n_tokens) * sizeof(uint32_t) : 0);
+}
+
+cudaError_t score_gumbel_cuda(const GumbelScoreArgs& a, void* workspace, size_t workspace_bytes,
+                              cudaStream_t stream) {
+  if (a.n_tokens < 0 || a.n_docs < 0 || a.width < 0) return cudaErrorInvalidValue;
+  if (a.n_docs == 0) return a.n_tokens == 0 ? cudaSuccess : cudaErrorInvalidValue;
+  if (a.dedup && a.n_tokens > INT32_MAX) return cudaErrorInvalidValue;
+  const size_t bytes = score_gumbel_workspace_bytes(a.n_tokens, a.dedup);
+  if (workspace_bytes < bytes) return cudaErrorInvalidValue;
+  if (bytes > 0 && (workspace == nullptr || reinterpret_cast<uintptr_t>(workspace) % 8)) {
+    return cudaErrorInvalidValue;
+  }
+  int grid_cap = 0;
+  cudaError_t err = device_grid_cap(&grid_cap);
+  if (err != cudaSuccess) return err;
+  double* term = static_cast<double*>(workspace);
+  if (a.n_tokens > 0) {
+    uint32_t* table = reinterpret_cast<uint32_t*>(term + a.n_tokens);
+    const uint32_t cap = static_cast<uint32_t>(2 * a.n_tokens);
+    const int64_t want_blocks = ceil_div(a.n_tokens, kThreads * kMinTokensPerThread);
+    const int grid = static_cast<int>(want_blocks < grid_cap ? want_blocks : grid_cap);
+    const int64_t n_warps = static_cast<int64_t>(grid) * (kThreads / 32);
+    const int64_t warp_span = ceil_div(ceil_div(a.n_tokens, n_warps), 32) * 32;
+    if (a.dedup) {
+      err = cudaMemsetAsync(table, 0xFF, static_cast<size_t>(cap) * sizeof(uint32_t), stream);
+      if (err != cudaSuccess) return err;
+      insert_kernel<<<grid, kThreads, 0, stream>>>(a, table, cap, warp_span);
+      term_kernel<true><<<grid, kThreads, 0, stream>>>(a, table, cap, warp_span, term);
+    } else {
+      term_kernel<false><<<grid, kThreads, 0, stream>>>(a, nullptr, 0, warp_span, term);
+    }
+    err = cudaGetLastError();
+    if (err != cudaSuccess) return err;
+  }
+  const int64_t doc_blocks = ceil_div(a.n_docs, kThreads);
+  sum_kernel<<<static_cast<int>(doc_blocks < grid_cap ? doc_blocks : grid_cap), kThreads, 0,
+               stream>>>(a, term);
+  return cudaGetLastError();
+}
+
+}  // namespace tokenmark::cuda
