@@ -96,6 +96,8 @@ def test_score_matches_cpu(lens, width, seeding, layers, dedup):
         assert all(t.is_cuda for t in got)
         for g, w in zip(got, want, strict=True):
             np.testing.assert_array_equal(g.cpu().numpy(), w)
-        n, ones, flags = ops.score_synthid(tokens.cuda(), offsets.cuda(), **kw)
+        n, ones, flags = ops.score_synthid(
+            tokens.cuda(), offsets.cuda(), prefix_lengths=None if pre is None else pre.cuda(), **kw
+        )
         assert flags is None
         np.testing.assert_array_equal(ones.cpu().numpy(), want[1])
