@@ -204,6 +204,19 @@ inline DocsView docs_view(const py::array& tokens, const py::array& offsets,
   return v;
 }
 
+// Validates ragged documents and points an argument bundle (KgwScoreArgs, GumbelScoreArgs,
+// SynthIdScoreArgs: each has these five fields) at them.
+template <typename ScoreArgs>
+void set_docs(ScoreArgs& a, const py::array& tokens, const py::array& offsets,
+              const std::optional<py::array>& prefix) {
+  const DocsView v = docs_view(tokens, offsets, prefix);
+  a.tokens = v.tokens;
+  a.n_tokens = v.n_tokens;
+  a.offsets = v.offsets;
+  a.n_docs = v.n_docs;
+  a.prefix = v.prefix;
+}
+
 inline void key_words(const py::array& key, uint32_t out[4]) {
   require_dtype<uint32_t>(key, "key", "uint32");
   if (key.ndim() != 1 || key.shape(0) != 4) fail_value("key: expected 4 words");

@@ -73,12 +73,7 @@ py::tuple score_kgw(py::array tokens, py::array offsets, std::optional<py::array
                     py::array key, uint64_t threshold, int width, int seeding, bool dedup,
                     bool want_flags) {
   KgwScoreArgs a{};
-  const DocsView dv = docs_view(tokens, offsets, prefix);
-  a.tokens = dv.tokens;
-  a.n_tokens = dv.n_tokens;
-  a.offsets = dv.offsets;
-  a.n_docs = dv.n_docs;
-  a.prefix = dv.prefix;
+  set_docs(a, tokens, offsets, prefix);
   key_words(key, a.key);
   require_width_seeding(width, seeding);
   if (threshold == 0 || threshold > UINT32_MAX) fail_value("threshold: must be in [1, 2^32)");

@@ -60,12 +60,7 @@ py::tuple score_gumbel(py::array tokens, py::array offsets, std::optional<py::ar
                        py::array key, py::array salts, int width, int seeding, bool dedup,
                        bool want_counted) {
   GumbelScoreArgs a{};
-  const DocsView dv = docs_view(tokens, offsets, prefix);
-  a.tokens = dv.tokens;
-  a.n_tokens = dv.n_tokens;
-  a.offsets = dv.offsets;
-  a.n_docs = dv.n_docs;
-  a.prefix = dv.prefix;
+  set_docs(a, tokens, offsets, prefix);
   key_words(key, a.key);
   require_width_seeding(width, seeding);
   require_dtype<uint32_t>(salts, "salts", "uint32");

@@ -79,12 +79,7 @@ py::tuple score_synthid(py::array tokens, py::array offsets, std::optional<py::a
                         py::array key, int width, int seeding, int layers, bool dedup,
                         bool want_counted) {
   SynthIdScoreArgs a{};
-  const DocsView dv = docs_view(tokens, offsets, prefix);
-  a.tokens = dv.tokens;
-  a.n_tokens = dv.n_tokens;
-  a.offsets = dv.offsets;
-  a.n_docs = dv.n_docs;
-  a.prefix = dv.prefix;
+  set_docs(a, tokens, offsets, prefix);
   key_words(key, a.key);
   require_width_seeding(width, seeding);
   require_layers(layers);
