@@ -176,12 +176,13 @@ size_t score_kgw_workspace_bytes(int64_t n_tokens, bool dedup) {
   return cuda::score_kgw_workspace_bytes(n_tokens, dedup);
 }
 
-void sample_gumbel(uintptr_t logits, int64_t batch, int64_t vocab, int64_t logits_row_stride,
-                   int dtype, uintptr_t input_ids, bool ids_is_int64, int64_t ids_len,
-                   int64_t ids_row_stride, uintptr_t keys, int64_t key_stride, uintptr_t salts,
-                   int64_t salt_stride, uintptr_t enabled, int width, int seeding,
-                   bool skip_repeated, uintptr_t out, int device, uintptr_t stream) {
-  GumbelSampleArgs a{};
+// The per-row arguments every sampler shares (logits, ids, keys, enabled, context); false when
+// the batch is empty (nothing to launch).
+template <typename Args>
+bool set_sample_rows(Args& a, uintptr_t logits, int64_t batch, int64_t vocab,
+                     int64_t logits_row_stride, int dtype, uintptr_t input_ids, bool ids_is_int64,
+                     int64_t ids_len, int64_t ids_row_stride, uintptr_t keys, int64_t key_stride,
+                     uintptr_t enabled, int width, int seeding, int device) {
   require_non_negative(batch, "batch");
   require_non_negative(vocab, "vocab");
   require_non_negative(ids_len, "ids_len");
@@ -191,13 +192,12 @@ void sample_gumbel(uintptr_t logits, int64_t batch, int64_t vocab, int64_t logit
                std::to_string(dtype));
   }
   require_stride(key_stride, "keys", 0, 4);
-  require_stride(salt_stride, "salts", 0, 1);
   if (batch > 1 && logits_row_stride < vocab) fail_value("logits: rows overlap");
   if (batch > INT32_MAX) fail_value("batch: at most 2^31 - 1 rows");
-  if (batch == 0) return;
+  if (batch == 0) return false;
   if (device < 0) fail_value("device: must be >= 0");
   a.dtype = static_cast<LogitsDtype>(dtype);
-  // Rows of an empty vocabulary are never read (every watermarked row is kGumbelNoFiniteLogit).
+  // Rows of an empty vocabulary are never read (every row has no finite logit).
   if (vocab > 0) {
     a.logits = dtype == kFloat32
                    ? static_cast<const void*>(require_ptr<float>(logits, "logits"))
@@ -217,16 +217,73 @@ void sample_gumbel(uintptr_t logits, int64_t batch, int64_t vocab, int64_t logit
   }
   a.keys = require_ptr<const uint32_t>(keys, "keys");
   a.key_stride = key_stride;
-  a.salts = require_ptr<const uint32_t>(salts, "salts");
-  a.salt_stride = salt_stride;
   a.enabled = enabled ? reinterpret_cast<const uint8_t*>(enabled) : nullptr;
   a.width = width;
   a.seeding = seeding;
+  return true;
+}
+
+void sample_gumbel(uintptr_t logits, int64_t batch, int64_t vocab, int64_t logits_row_stride,
+                   int dtype, uintptr_t input_ids, bool ids_is_int64, int64_t ids_len,
+                   int64_t ids_row_stride, uintptr_t keys, int64_t key_stride, uintptr_t salts,
+                   int64_t salt_stride, uintptr_t enabled, int width, int seeding,
+                   bool skip_repeated, uintptr_t out, int device, uintptr_t stream) {
+  GumbelSampleArgs a{};
+  require_stride(salt_stride, "salts", 0, 1);
+  if (!set_sample_rows(a, logits, batch, vocab, logits_row_stride, dtype, input_ids, ids_is_int64,
+                       ids_len, ids_row_stride, keys, key_stride, enabled, width, seeding,
+                       device)) {
+    return;
+  }
+  a.salts = require_ptr<const uint32_t>(salts, "salts");
+  a.salt_stride = salt_stride;
   a.skip_repeated = skip_repeated;
   a.out = require_ptr<int64_t>(out, "out");
   DeviceGuard guard(device, "sample_gumbel");
   const cudaError_t err = cuda::sample_gumbel_cuda(a, to_stream(stream));
   if (err != cudaSuccess) fail_cuda("sample_gumbel", err);
+}
+
+void sample_synthid(uintptr_t logits, int64_t batch, int64_t n, int64_t logits_row_stride,
+                    int dtype, uintptr_t cand, uintptr_t input_ids, bool ids_is_int64,
+                    int64_t ids_len, int64_t ids_row_stride, uintptr_t keys, int64_t key_stride,
+                    uintptr_t uniforms, uintptr_t enabled, int width, int seeding, int layers,
+                    int64_t history, uintptr_t out, uintptr_t marked, uintptr_t workspace,
+                    uint64_t workspace_bytes, int device, uintptr_t stream) {
+  SynthIdSampleArgs a{};
+  if (layers < 1 || layers > kSynthIdMaxLayers) {
+    fail_value("layers: must be in [1, 32], got " + std::to_string(layers));
+  }
+  require_non_negative(history, "history");
+  if (n > int64_t{65535} * 2048) fail_value("logits: at most 65535 * 2048 candidates per row");
+  if (!set_sample_rows(a, logits, batch, n, logits_row_stride, dtype, input_ids, ids_is_int64,
+                       ids_len, ids_row_stride, keys, key_stride, enabled, width, seeding,
+                       device)) {
+    return;
+  }
+  const size_t needed = cuda::sample_synthid_workspace_bytes(batch, n, layers);
+  if (workspace_bytes < needed) {
+    fail_value("workspace: needs " + std::to_string(needed) + " bytes, got " +
+               std::to_string(workspace_bytes));
+  }
+  if (workspace % 16 != 0) fail_value("workspace: device pointer not aligned to 16 bytes");
+  a.uniforms = require_ptr<const double>(uniforms, "uniforms");
+  a.layers = layers;
+  a.history = history;
+  a.out = require_ptr<int64_t>(out, "out");
+  a.marked = require_ptr<uint8_t>(marked, "marked");
+  DeviceGuard guard(device, "sample_synthid");
+  const cudaError_t err = cuda::sample_synthid_cuda(
+      a, cand ? require_ptr<const int32_t>(cand, "candidates") : nullptr,
+      require_ptr<uint64_t>(workspace, "workspace"), static_cast<size_t>(workspace_bytes),
+      to_stream(stream));
+  if (err != cudaSuccess) fail_cuda("sample_synthid", err);
+}
+
+size_t sample_synthid_workspace_bytes(int64_t batch, int64_t n, int layers) {
+  require_non_negative(batch, "batch");
+  require_non_negative(n, "n");
+  return cuda::sample_synthid_workspace_bytes(batch, n > 0 ? n : 1, layers);
 }
 
 void score_gumbel(uintptr_t tokens, int64_t n_tokens, uintptr_t offsets, int64_t n_docs,
@@ -385,6 +442,16 @@ PYBIND11_MODULE(_cuda, m) {
         py::arg("workspace_bytes"), py::arg("device"), py::arg("stream"));
   m.def("score_gumbel_workspace_bytes", &score_gumbel_workspace_bytes, py::arg("n_tokens"),
         py::arg("dedup"), "Device scratch bytes score_gumbel needs.");
+  m.def("sample_synthid", &sample_synthid, py::arg("logits"), py::arg("batch"), py::arg("n"),
+        py::arg("logits_row_stride"), py::arg("logits_dtype"), py::arg("candidates"),
+        py::arg("input_ids"), py::arg("ids_is_int64"), py::arg("ids_len"),
+        py::arg("ids_row_stride"), py::arg("keys"), py::arg("key_stride"), py::arg("uniforms"),
+        py::arg("enabled"), py::arg("width"), py::arg("seeding"), py::arg("layers"),
+        py::arg("history"), py::arg("out"), py::arg("marked"), py::arg("workspace"),
+        py::arg("workspace_bytes"), py::arg("device"), py::arg("stream"),
+        "SynthID-Text tournament sampling of logits [batch, n] (device pointers) into out/marked.");
+  m.def("sample_synthid_workspace_bytes", &sample_synthid_workspace_bytes, py::arg("batch"),
+        py::arg("n"), py::arg("layers"), "Device scratch bytes sample_synthid needs.");
   m.def("score_synthid", &score_synthid, py::arg("tokens"), py::arg("n_tokens"), py::arg("offsets"),
         py::arg("n_docs"), py::arg("prefix"), py::arg("key"), py::arg("width"), py::arg("seeding"),
         py::arg("layers"), py::arg("dedup"), py::arg("n_scored"), py::arg("ones"),

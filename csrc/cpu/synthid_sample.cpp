@@ -1,11 +1,12 @@
 // sample_synthid on the CPU: per row, softmax weights over the candidates (the vocabulary or its
 // top-k), the 2-leaf tournament in closed form for `layers` layers, then one inverse-CDF draw
 // with the caller's uniform. Fused: the g-values of a token are the bits of one PRF word, drawn
-// once per row into a [vocab] uint32 scratch, and every layer is one pass over [vocab] float64
-// weights; nothing of size [vocab, layers] exists. Rows run in parallel.
+// once per row into a [vocab] uint32 scratch, and the layers run in phases of 10: one pass over
+// the [vocab] float64 weights per phase bins them by the phase's g-values, and the 1024 bins
+// give the phase's factors; nothing of size [vocab, layers] exists. Rows run in parallel.
 //
-// Sums use the frozen order of the spec (8 interleaved lanes, then a fixed tree): two AVX2
-// vectors of four lanes each compute it exactly, and numpy restates it.
+// Sums are exact uint64 fixed-point sums (docs/prf.md, "Sampling"), so the result does not
+// depend on the order: the CUDA kernel, which sums in parallel, and numpy agree bit for bit.
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -23,112 +24,88 @@
 namespace tokenmark::cpu {
 namespace {
 
-constexpr int kLanes = 8;
-
-inline double tree8(const double s[kLanes]) {
-  return ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
-}
-
-// One pass over the weights: when `layer >= 0`, multiply each by the factor of its g-value of
-// that layer; then add the (new) weights into the lane sums `s`, and into `sg` those whose
-// g-value of layer `next` is 1 (when `next >= 0`). Lane of index i: i mod 8. Fusing layer l's
-// update with layer l+1's sums halves the passes and leaves every value and every sum exactly
-// as the spec's separate steps compute them. Scalar from index `from` (a multiple of 8) on.
-void pass_scalar(double* w, const uint32_t* words, int64_t n, int layer, SynthIdFactors f, int next,
-                 double s[kLanes], double sg[kLanes], int64_t from) {
-  for (int64_t i = from; i < n; ++i) {
-    if (layer >= 0) w[i] *= f.c[synthid_g(words[i], layer)];
-    s[i % kLanes] += w[i];
-    if (next >= 0) sg[i % kLanes] += synthid_g(words[i], next) ? w[i] : 0.0;
-  }
-}
-
-#if defined(__x86_64__)
-// The same pass, eight weights per step (lanes 0-3 and 4-7 in two vectors). Returns the index
-// where the scalar tail starts.
-TM_AVX2 int64_t pass_avx2(double* w, const uint32_t* words, int64_t n, int layer, SynthIdFactors f,
-                          int next, double s[kLanes], double sg[kLanes]) {
-  __m256d acc[2] = {_mm256_loadu_pd(s), _mm256_loadu_pd(s + 4)};
-  __m256d accg[2] = {_mm256_loadu_pd(sg), _mm256_loadu_pd(sg + 4)};
-  const __m256d c0 = _mm256_set1_pd(f.c[0]), c1 = _mm256_set1_pd(f.c[1]);
-  const __m256i one = _mm256_set1_epi64x(1);
-  const __m128i sh = _mm_cvtsi32_si128(layer < 0 ? 0 : layer);
-  const __m128i shn = _mm_cvtsi32_si128(next < 0 ? 0 : next);
-  int64_t i = 0;
-  for (; i + kLanes <= n; i += kLanes) {
-    for (int h = 0; h < 2; ++h) {
-      const __m256i wd = _mm256_cvtepu32_epi64(
-          _mm_loadu_si128(reinterpret_cast<const __m128i*>(words + i + 4 * h)));
-      __m256d x = _mm256_loadu_pd(w + i + 4 * h);
-      if (layer >= 0) {
-        const __m256i g = _mm256_and_si256(_mm256_srl_epi64(wd, sh), one);
-        const __m256d m = _mm256_castsi256_pd(_mm256_cmpeq_epi64(g, one));
-        x = _mm256_mul_pd(x, _mm256_blendv_pd(c0, c1, m));
-        _mm256_storeu_pd(w + i + 4 * h, x);
+// The factors F[q] of one phase from its histogram `hist` [2^bits]: per layer j of the phase, E
+// from the tree sums of the marginal's even (g_j = 0) and odd (g_j = 1) entries, then the marginal
+// over the bits still to play; F[q] multiplies the factors of q's bits, layer 0 of the phase
+// first. The same operations in the same order as the spec (and the CUDA kernel, in parallel).
+void phase_factors(const uint64_t* hist, int bits, double* f /* [2^bits] */) {
+  double a[kSynthIdBins], t[kSynthIdBins / 2];
+  SynthIdFactors c[kSynthIdPhaseBits];
+  int n = 1 << bits;
+  for (int q = 0; q < n; ++q) a[q] = static_cast<double>(hist[q]);
+  for (int j = 0; j < bits; ++j, n /= 2) {
+    double s[2];
+    for (int g = 0; g < 2; ++g) {
+      for (int i = 0; i < n / 2; ++i) t[i] = a[2 * i + g];
+      for (int len = n / 2; len > 1; len /= 2) {
+        for (int i = 0; i < len / 2; ++i) t[i] = t[2 * i] + t[2 * i + 1];  // i <= 2i: in place
       }
-      acc[h] = _mm256_add_pd(acc[h], x);
-      if (next >= 0) {
-        const __m256i g = _mm256_and_si256(_mm256_srl_epi64(wd, shn), one);
-        const __m256d m = _mm256_castsi256_pd(_mm256_cmpeq_epi64(g, one));
-        accg[h] = _mm256_add_pd(accg[h], _mm256_and_pd(m, x));
-      }
+      s[g] = t[0];
     }
+    c[j] = synthid_factors(synthid_expected(s[0], s[1]));
+    for (int i = 0; i < n / 2; ++i) a[i] = c[j].c[0] * a[2 * i] + c[j].c[1] * a[2 * i + 1];
   }
-  _mm256_storeu_pd(s, acc[0]);
-  _mm256_storeu_pd(s + 4, acc[1]);
-  _mm256_storeu_pd(sg, accg[0]);
-  _mm256_storeu_pd(sg + 4, accg[1]);
-  return i;
-}
-#endif
-
-// Runs the pass (see pass_scalar) from zeroed lane sums; returns the total of the new weights
-// and, when `next >= 0`, sets *expected_next = E_w[g_next].
-double weight_pass(double* w, const uint32_t* words, int64_t n, int layer, SynthIdFactors f,
-                   int next, bool simd, double* expected_next) {
-  double s[kLanes] = {0, 0, 0, 0, 0, 0, 0, 0}, sg[kLanes] = {0, 0, 0, 0, 0, 0, 0, 0};
-  int64_t from = 0;
-#if defined(__x86_64__)
-  if (simd) from = pass_avx2(w, words, n, layer, f, next, s, sg);
-#endif
-  (void)simd;
-  pass_scalar(w, words, n, layer, f, next, s, sg, from);
-  const double total = tree8(s);
-  if (next >= 0) *expected_next = tree8(sg) / total;
-  return total;
-}
-
-// The tournament over `layers` layers, layer 0 first; returns the total of the final weights.
-double tournament(double* w, const uint32_t* words, int64_t n, int layers, bool simd) {
-  double e = 0.0;
-  const SynthIdFactors none{{1.0, 1.0}};
-  double total = weight_pass(w, words, n, -1, none, 0, simd, &e);
-  for (int l = 0; l < layers; ++l) {
-    total = weight_pass(w, words, n, l, synthid_factors(e), l + 1 < layers ? l + 1 : -1, simd, &e);
+  for (int q = 0; q < (1 << bits); ++q) {
+    double x = 1.0;
+    for (int j = 0; j < bits; ++j) x *= c[j].c[(q >> j) & 1];
+    f[q] = x;
   }
-  return total;
 }
 
-int64_t inverse_cdf(const double* w, int64_t n, double r, double total) {
-  const double target = r * total;
-  double c = 0.0;
-  int64_t last = -1;
+// The g-value bits of layers start .. start+bits-1 of a token: its histogram bin in that phase.
+inline uint32_t phase_bin(uint32_t word, int start, int bits) {
+  return (word >> start) & ((1u << bits) - 1u);
+}
+
+// One pass over the weights: multiplies each by the factor `f` of its bin in the phase at
+// `start` (when f is set), adds its fixed-point value into its bin of the next phase in `hist`
+// (when set) and returns the fixed-point total.
+uint64_t weight_pass(double* w, const uint32_t* words, int64_t n, const double* f, int start,
+                     int bits, uint64_t* hist, int next_start, int next_bits, double scale) {
+  uint64_t total = 0;
   for (int64_t i = 0; i < n; ++i) {
-    c += w[i];
-    if (c > target) return i;
-    if (w[i] > 0.0) last = i;
+    double x = w[i];
+    if (f) w[i] = x = x * f[phase_bin(words[i], start, bits)];
+    const uint64_t v = synthid_fixed(x, scale);
+    if (hist) hist[phase_bin(words[i], next_start, next_bits)] += v;
+    total += v;
   }
-  return last;
+  return total;
 }
 
-// Softmax weights of the spec: 1 where x == max, 0 for -inf, else synthid_exp(x - max).
-inline double base_weight(float x, double m) {
-  const double xd = x;
-  return !(x > -std::numeric_limits<float>::infinity()) ? 0.0 : xd == m ? 1.0 : synthid_exp(xd - m);
+// The tournament over `layers` layers in phases of up to kSynthIdPhaseBits; returns the
+// fixed-point total of the final weights.
+uint64_t tournament(double* w, const uint32_t* words, int64_t n, int layers, double scale) {
+  uint64_t hist[kSynthIdBins] = {};
+  double f[kSynthIdBins];
+  weight_pass(w, words, n, nullptr, 0, 0, hist, 0, std::min(kSynthIdPhaseBits, layers), scale);
+  uint64_t total = 0;
+  for (int start = 0; start < layers; start += kSynthIdPhaseBits) {
+    const int bits = std::min(kSynthIdPhaseBits, layers - start);
+    const int next = start + kSynthIdPhaseBits;
+    const int next_bits = next < layers ? std::min(kSynthIdPhaseBits, layers - next) : 0;
+    phase_factors(hist, bits, f);
+    std::fill(hist, hist + kSynthIdBins, uint64_t{0});
+    total = weight_pass(w, words, n, f, start, bits, next_bits ? hist : nullptr, next, next_bits,
+                        scale);
+  }
+  return total;
+}
+
+// The first candidate whose fixed-point running sum exceeds the draw's target (< total, so one
+// does).
+int64_t inverse_cdf(const double* w, int64_t n, double r, uint64_t total, double scale) {
+  const uint64_t target = synthid_draw_target(total, r);
+  uint64_t c = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    c += synthid_fixed(w[i], scale);
+    if (c > target) return i;
+  }
+  return n - 1;
 }
 
 #if defined(__x86_64__)
-// base_weight on four lanes: the same multiplies and adds as synthid_exp, lane by lane.
+// synthid_base_weight on four lanes: the same multiplies and adds as synthid_exp, lane by lane.
 TM_AVX2 inline __m256d base_weight4(__m128 xf, __m256d m) {
   const __m256d x = _mm256_cvtps_pd(xf);
   const __m256d y = _mm256_sub_pd(x, m);
@@ -165,7 +142,7 @@ void base_weights(const float* x, int64_t n, float mx, double* w, bool simd) {
   if (simd) i = base_weights_avx2(x, n, m, w);
 #endif
   (void)simd;
-  for (; i < n; ++i) w[i] = base_weight(x[i], m);
+  for (; i < n; ++i) w[i] = synthid_base_weight(x[i], m);
 }
 
 struct Scratch {
@@ -226,7 +203,8 @@ void sample_row(const SynthIdSampleArgs& a, int64_t b, bool simd, Scratch& s) {
       (!a.enabled || a.enabled[b]) &&
       (a.ids_is_int64 ? row_context(a, static_cast<const int64_t*>(a.input_ids) + off, &ctx)
                       : row_context(a, static_cast<const int32_t*>(a.input_ids) + off, &ctx));
-  double total;
+  const double scale = std::ldexp(1.0, synthid_fixed_shift(n));
+  uint64_t total;
   if (on) {
     const Key128 key{{a.keys[b * a.key_stride], a.keys[b * a.key_stride + 1],
                       a.keys[b * a.key_stride + 2], a.keys[b * a.key_stride + 3]}};
@@ -240,12 +218,12 @@ void sample_row(const SynthIdSampleArgs& a, int64_t b, bool simd, Scratch& s) {
         words32(key, ctx, c, kDomainSynthIdG, simd, s.words.data() + c);
       }
     }
-    total = tournament(s.w.data(), s.words.data(), n, a.layers, simd);
+    total = tournament(s.w.data(), s.words.data(), n, a.layers, scale);
     a.marked[b] = 1;
   } else {
-    total = weight_pass(s.w.data(), nullptr, n, -1, SynthIdFactors{{1.0, 1.0}}, -1, false, nullptr);
+    total = weight_pass(s.w.data(), nullptr, n, nullptr, 0, 0, nullptr, 0, 0, scale);
   }
-  const int64_t i = inverse_cdf(s.w.data(), n, a.uniforms[b], total);
+  const int64_t i = inverse_cdf(s.w.data(), n, a.uniforms[b], total, scale);
   a.out[b] = topk ? s.cand[i] : i;
 }
 

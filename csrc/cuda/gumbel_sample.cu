@@ -16,12 +16,10 @@
 // itself into shared memory (the noise of the largest word of each bucket, with this device's
 // log, plus kBoundMargin, far above any last-bit wobble of log), so a skipped token cannot reach
 // the best score and the pruned argmax is the full one. Small vocabularies skip the table.
-#include <cuda_bf16.h>
-#include <cuda_fp16.h>
-
 #include <cstdint>
 
 #include "gumbel_cuda.h"
+#include "sample_rows.cuh"
 #include "tokenmark/gumbel.h"
 
 namespace tokenmark::cuda {
@@ -34,52 +32,19 @@ constexpr double kBoundMargin = 1e-9;
 // Vocabularies from which the bound table (2^kBoundBits noise pairs) pays for itself.
 constexpr int64_t kTableMinVocab = 8192;
 
-__device__ __forceinline__ float load_logit(const void* row, LogitsDtype dtype, int64_t i) {
-  if (dtype == kFloat32) return static_cast<const float*>(row)[i];
-  const unsigned short bits = static_cast<const unsigned short*>(row)[i];
-  if (dtype == kFloat16) return __half2float(__ushort_as_half(bits));
-  return __bfloat162float(__ushort_as_bfloat16(bits));
-}
-
-template <typename IdT>
-__device__ __forceinline__ uint32_t ids_context(const IdT* ids, int64_t end, int width,
-                                                int seeding) {
-  return context_hash(ids + end - width, width, seeding);
-}
-
-// Whether the row's next context hash occurred at a position j in [width, len): each thread
-// hashes every blockDim-th position. Every thread of the block must call it.
-template <typename IdT>
-__device__ bool context_repeated_block(const IdT* ids, int64_t len, int width, int seeding,
-                                       int* flag) {
-  if (threadIdx.x == 0) *flag = 0;
-  __syncthreads();
-  const uint32_t now = ids_context(ids, len, width, seeding);
-  for (int64_t j = width + threadIdx.x; j < len; j += blockDim.x) {
-    if (ids_context(ids, j, width, seeding) == now) {
-      *flag = 1;  // every writer stores the same value
-      break;
-    }
-  }
-  __syncthreads();
-  const bool repeated = *flag != 0;
-  __syncthreads();  // *flag is read before anyone may reuse it
-  return repeated;
-}
-
 // Row b's salted context hash, or false when the row is not watermarked. Block-uniform.
 __device__ bool row_context(const GumbelSampleArgs& a, int64_t b, uint32_t* ctx, int* flag) {
   if ((a.enabled && !a.enabled[b]) || a.ids_len < a.width) return false;
   const int64_t off = b * a.ids_row_stride;
   if (a.ids_is_int64) {
     const int64_t* ids = static_cast<const int64_t*>(a.input_ids) + off;
-    if (a.skip_repeated && context_repeated_block(ids, a.ids_len, a.width, a.seeding, flag)) {
+    if (a.skip_repeated && context_repeated_block(ids, a.width, a.ids_len, a.width, a.seeding, flag)) {
       return false;
     }
     *ctx = ids_context(ids, a.ids_len, a.width, a.seeding);
   } else {
     const int32_t* ids = static_cast<const int32_t*>(a.input_ids) + off;
-    if (a.skip_repeated && context_repeated_block(ids, a.ids_len, a.width, a.seeding, flag)) {
+    if (a.skip_repeated && context_repeated_block(ids, a.width, a.ids_len, a.width, a.seeding, flag)) {
       return false;
     }
     *ctx = ids_context(ids, a.ids_len, a.width, a.seeding);

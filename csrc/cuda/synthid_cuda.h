@@ -21,4 +21,17 @@ size_t score_synthid_workspace_bytes(int64_t n_tokens, bool dedup);
 cudaError_t score_synthid_cuda(const SynthIdScoreArgs& a, void* workspace, size_t workspace_bytes,
                                cudaStream_t stream);
 
+// Scratch bytes sample_synthid_cuda needs for `batch` rows of `n` candidates and `layers`
+// layers (0 for an empty batch): about 12 bytes per candidate plus 16 KiB per row.
+size_t sample_synthid_workspace_bytes(int64_t batch, int64_t n, int layers);
+
+// Tournament sampling (docs/prf.md, "Sampling"), bit-identical to the CPU's. The candidates are
+// the `a.vocab` entries of each row: the whole vocabulary (`cand` null) or, for top-k, the
+// caller's gathered logits with their token ids in `cand` ([batch, a.vocab] int32); a.top_k
+// must be 0. Keys, uniforms, enabled and the outputs are device pointers; `workspace` holds
+// sample_synthid_workspace_bytes bytes, 16-byte aligned. Rows without a finite logit get
+// kSynthIdNoFiniteLogit.
+cudaError_t sample_synthid_cuda(const SynthIdSampleArgs& a, const int32_t* cand, void* workspace,
+                                size_t workspace_bytes, cudaStream_t stream);
+
 }  // namespace tokenmark::cuda

@@ -30,6 +30,44 @@ TM_HD SynthIdFactors synthid_factors(double expected_g) {
   return SynthIdFactors{{1.0 - expected_g, 2.0 - expected_g}};
 }
 
+// Sampling numerics that every backend reproduces bit for bit, whatever its summation order
+// (docs/prf.md, "Sampling"): weights are summed as uint64 fixed-point values, exactly, and the
+// layers run in phases of up to kSynthIdPhaseBits layers whose factors come from a histogram of
+// 2^kSynthIdPhaseBits bins.
+constexpr int kSynthIdPhaseBits = 10;
+constexpr int kSynthIdBins = 1 << kSynthIdPhaseBits;
+
+// The fixed-point scale of a row of n >= 1 candidates is 2^shift, shift = 62 - bitlen(n): each
+// weight is at most the row's total, about n < 2^bitlen(n), so the row sums below 2^63.
+TM_HD int synthid_fixed_shift(int64_t n) {
+  int bits = 0;
+  while (bits < 63 && (n >> bits) != 0) ++bits;
+  return 62 - bits;
+}
+
+// floor(w * scale) for w >= 0 and scale = 2^shift (the product is exact).
+TM_HD uint64_t synthid_fixed(double w, double scale) { return static_cast<uint64_t>(w * scale); }
+
+// E = S1 / (S0 + S1), the weight share of g = 1; 0 for an empty histogram (a row never has one:
+// its largest weight alone is 2^shift).
+TM_HD double synthid_expected(double s0, double s1) {
+  const double total = s0 + s1;
+  return total > 0.0 ? s1 / total : 0.0;
+}
+
+// The draw's target floor(total * floor(r * 2^53) / 2^53) < total, for r in [0, 1): the token is
+// the first candidate whose fixed-point running sum exceeds it.
+TM_HD uint64_t synthid_draw_target(uint64_t total, double r) {
+  const uint64_t u = static_cast<uint64_t>(r * 9007199254740992.0);  // r * 2^53, exact
+#if defined(__CUDA_ARCH__)
+  const uint64_t hi = __umul64hi(total, u), lo = total * u;
+#else
+  const unsigned __int128 p = static_cast<unsigned __int128>(total) * u;
+  const uint64_t hi = static_cast<uint64_t>(p >> 64), lo = static_cast<uint64_t>(p);
+#endif
+  return (hi << 11) | (lo >> 53);
+}
+
 // exp(y) for the softmax weights, y = logit - max <= 0, defined here (not by a math library) so
 // that every backend, SIMD lane and numpy compute the same bits: Cody-Waite reduction
 // y = k ln2 + r (k = rint(y / ln2), |r| <= ln2 / 2), the Taylor polynomial of degree 13 in
@@ -74,6 +112,13 @@ TM_HD double synthid_exp(double y) {
   const double k = rint(y * kLog2e);
   const double r = (y - k * kLn2Hi) - k * kLn2Lo;
   return ldexp(synthid_exp_poly(r), static_cast<int>(k));
+}
+
+// The spec's softmax weight of a candidate logit x given the row's largest logit m: 1 where
+// x == m, 0 for -inf and NaN, else synthid_exp(x - m).
+TM_HD double synthid_base_weight(float x, double m) {
+  const double xd = x;
+  return !(xd > -INFINITY) ? 0.0 : xd == m ? 1.0 : synthid_exp(xd - m);
 }
 
 }  // namespace tokenmark

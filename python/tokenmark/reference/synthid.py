@@ -12,17 +12,27 @@ from .gumbel import logits_f32
 from .prf import DOMAIN_SYNTHID_G, context_hash, prf_word
 
 NO_FINITE_LOGIT = -2
-LANES = 8  # sums run in 8 interleaved lanes (lane j: indices = j mod 8), then a fixed tree
+PHASE_BITS = 10  # layers run in phases of up to 10; a phase's histogram has 2^10 bins
+UNIFORM_BITS = 53  # the draw uses floor(r * 2^53)
 
 
-def lane_sum(x: np.ndarray) -> float:
-    """``sum(x)`` in the frozen order: lane ``j`` adds ``x[j], x[j+8], ...`` in index order
-    (float64), then ``((l0 + l1) + (l2 + l3)) + ((l4 + l5) + (l6 + l7))``."""
-    x = np.asarray(x, dtype=np.float64)
-    pad = np.zeros((-len(x)) % LANES)
-    lanes = np.concatenate([x, pad]).reshape(-1, LANES)
-    s = np.cumsum(lanes, axis=0)[-1] if len(lanes) else np.zeros(LANES)
-    return float(((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7])))
+def fixed_shift(n: int) -> int:
+    """Fixed-point scale of a row of ``n`` candidates: ``2^(62 - bitlen(n))``, so the fixed-point
+    weights of the row (each at most its total, about ``n``) sum below ``2^63``."""
+    return 62 - int(n).bit_length()
+
+
+def to_fixed(w: np.ndarray, shift: int) -> np.ndarray:
+    """``floor(w * 2^shift)`` as uint64 (``w >= 0``; the scaling is exact)."""
+    return np.floor(np.ldexp(np.asarray(w, dtype=np.float64), shift)).astype(np.uint64)
+
+
+def tree_sum(a: np.ndarray) -> float:
+    """Sum of ``2^k`` float64 values by adjacent pairs, level by level (``a[0::2] + a[1::2]``)."""
+    a = np.asarray(a, dtype=np.float64)
+    while len(a) > 1:
+        a = a[0::2] + a[1::2]
+    return float(a[0])
 
 
 def g_words(key_words, ctx: int, tokens: np.ndarray) -> np.ndarray:
@@ -75,24 +85,61 @@ def base_weights(x: np.ndarray) -> np.ndarray:
     return np.where(ok, np.where(x == m, 1.0, spec_exp(y)), 0.0)
 
 
-def tournament(w: np.ndarray, words: np.ndarray, layers: int) -> np.ndarray:
-    """The 2-leaf tournament in closed form, layer 0 first: ``w <- w * (1 + g_l - E_w[g_l])``
-    with ``E = S_g / S`` (``S``: the lane sum of ``w``, ``S_g``: of ``w`` where ``g_l = 1``)."""
-    w = np.array(w, dtype=np.float64)
-    for layer in range(layers):
-        g = ((words >> np.uint32(layer)) & np.uint32(1)).astype(bool)
-        e = lane_sum(np.where(g, w, 0.0)) / lane_sum(w)
+def expected_g(s0: float, s1: float) -> float:
+    """``E = S1 / (S0 + S1)``; 0 for an empty histogram (which a row never has, see the spec)."""
+    total = s0 + s1
+    return s1 / total if total > 0 else 0.0
+
+
+def phase_factors(hist: np.ndarray) -> np.ndarray:
+    """The weight factor of each bin of one phase: ``F[q] = prod_j c_j[bit j of q]``, layer 0
+    of the phase first, with ``c_j = (1 - E_j, 2 - E_j)``.
+
+    ``hist[q]`` (uint64, ``2^b`` bins) is the fixed-point weight of the tokens whose ``b``
+    g-values of the phase are the bits of ``q``. ``E_j`` comes from the marginal ``a`` over the
+    bits not yet played: even entries have ``g_j = 0``, odd ones ``g_j = 1``, and the next
+    marginal is ``(1 - E) a[0::2] + (2 - E) a[1::2]``.
+    """
+    a = hist.astype(np.float64)
+    q = np.arange(len(hist))
+    f = np.ones(len(hist))
+    j = 0
+    while len(a) > 1:
+        e = expected_g(tree_sum(a[0::2]), tree_sum(a[1::2]))
         c0, c1 = 1.0 - e, 2.0 - e
-        w = w * np.where(g, c1, c0)
+        a = c0 * a[0::2] + c1 * a[1::2]
+        f = f * np.where((q >> j) & 1, c1, c0)
+        j += 1
+    return f
+
+
+def tournament(w: np.ndarray, words: np.ndarray, layers: int) -> np.ndarray:
+    """The 2-leaf tournament in closed form, ``w <- w * (1 + g_l - E_w[g_l])`` for layers
+    ``0 .. layers-1``, run in phases of up to ``PHASE_BITS`` layers: the fixed-point weights are
+    binned by the phase's g-values (an exact integer sum), the bins give the phase's factors,
+    and every weight is multiplied by the factor of its bin."""
+    w = np.array(w, dtype=np.float64)
+    shift = fixed_shift(len(w))
+    for start in range(0, layers, PHASE_BITS):
+        bits = min(PHASE_BITS, layers - start)
+        q = ((np.asarray(words, dtype=np.uint32) >> np.uint32(start)) & np.uint32((1 << bits) - 1))
+        q = q.astype(np.int64)
+        hist = np.zeros(1 << bits, dtype=np.uint64)
+        np.add.at(hist, q, to_fixed(w, shift))
+        w = w * phase_factors(hist)[q]
     return w
 
 
+def draw_target(total: int, r: float) -> int:
+    """``floor(total * floor(r * 2^53) / 2^53)``: below ``total`` for ``r`` in [0, 1)."""
+    return (int(total) * int(math.floor(math.ldexp(r, UNIFORM_BITS)))) >> UNIFORM_BITS
+
+
 def inverse_cdf(w: np.ndarray, r: float) -> int:
-    """Index of the first running sum (index order, float64) above ``r * lane_sum(w)``; the
-    last index with ``w > 0`` when rounding leaves none."""
-    target = r * lane_sum(w)
-    above = np.flatnonzero(np.cumsum(w) > target)
-    return int(above[0]) if len(above) else int(np.flatnonzero(w > 0)[-1])
+    """Index of the first fixed-point running sum (exact, uint64) above the draw target."""
+    cum = np.cumsum(to_fixed(w, fixed_shift(len(w))), dtype=np.uint64)
+    target = draw_target(int(cum[-1]), r)
+    return int(np.searchsorted(cum, np.uint64(target), side="right"))
 
 
 def context_repeated(ids: np.ndarray, width: int, seeding: int, history: int) -> bool:
