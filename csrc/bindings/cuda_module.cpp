@@ -272,11 +272,11 @@ void sample_synthid(uintptr_t logits, int64_t batch, int64_t n, int64_t logits_r
   a.history = history;
   a.out = require_ptr<int64_t>(out, "out");
   a.marked = require_ptr<uint8_t>(marked, "marked");
+  const int32_t* candidates = cand ? require_ptr<const int32_t>(cand, "candidates") : nullptr;
+  void* scratch = require_ptr<uint64_t>(workspace, "workspace");
   DeviceGuard guard(device, "sample_synthid");
   const cudaError_t err = cuda::sample_synthid_cuda(
-      a, cand ? require_ptr<const int32_t>(cand, "candidates") : nullptr,
-      require_ptr<uint64_t>(workspace, "workspace"), static_cast<size_t>(workspace_bytes),
-      to_stream(stream));
+      a, candidates, scratch, static_cast<size_t>(workspace_bytes), to_stream(stream));
   if (err != cudaSuccess) fail_cuda("sample_synthid", err);
 }
 

@@ -38,13 +38,15 @@ __device__ bool row_context(const GumbelSampleArgs& a, int64_t b, uint32_t* ctx,
   const int64_t off = b * a.ids_row_stride;
   if (a.ids_is_int64) {
     const int64_t* ids = static_cast<const int64_t*>(a.input_ids) + off;
-    if (a.skip_repeated && context_repeated_block(ids, a.width, a.ids_len, a.width, a.seeding, flag)) {
+    if (a.skip_repeated &&
+        context_repeated_block(ids, a.width, a.ids_len, a.width, a.seeding, flag)) {
       return false;
     }
     *ctx = ids_context(ids, a.ids_len, a.width, a.seeding);
   } else {
     const int32_t* ids = static_cast<const int32_t*>(a.input_ids) + off;
-    if (a.skip_repeated && context_repeated_block(ids, a.width, a.ids_len, a.width, a.seeding, flag)) {
+    if (a.skip_repeated &&
+        context_repeated_block(ids, a.width, a.ids_len, a.width, a.seeding, flag)) {
       return false;
     }
     *ctx = ids_context(ids, a.ids_len, a.width, a.seeding);

@@ -52,7 +52,9 @@ struct Layout {
 
 size_t align16(size_t x) { return (x + 15) & ~size_t{15}; }
 
-__host__ __device__ int phase_count(int layers) { return (layers + kSynthIdPhaseBits - 1) / kSynthIdPhaseBits; }
+__host__ __device__ int phase_count(int layers) {
+  return (layers + kSynthIdPhaseBits - 1) / kSynthIdPhaseBits;
+}
 
 Layout layout(int64_t batch, int64_t n, int layers) {
   const size_t rows = static_cast<size_t>(batch), chunks = ceil_div(n, kChunk);
@@ -78,7 +80,8 @@ __device__ __forceinline__ float key_value(unsigned k) {
 }
 
 __device__ __forceinline__ const void* logits_row(const SynthIdSampleArgs& a, int64_t b) {
-  return static_cast<const char*>(a.logits) + b * a.logits_row_stride * (a.dtype == kFloat32 ? 4 : 2);
+  return static_cast<const char*>(a.logits) +
+         b * a.logits_row_stride * (a.dtype == kFloat32 ? 4 : 2);
 }
 
 __device__ __forceinline__ uint32_t phase_bin(uint32_t word, int start, int bits) {
@@ -213,8 +216,8 @@ __global__ void __launch_bounds__(kThreadsPerBlock)
 // Phase p's factors of row b, the spec's phase_factors: per layer j, the tree sums of the
 // marginal's even and odd entries (adjacent pairs, level by level, in ping-pong buffers), E, the
 // next marginal; then F[q] = prod_j c_j[bit j of q], layer 0 first.
-__global__ void __launch_bounds__(kThreadsPerBlock) factors_kernel(SynthIdSampleArgs a, Scratch s,
-                                                                   int p) {
+__global__ void __launch_bounds__(kThreadsPerBlock)
+    factors_kernel(SynthIdSampleArgs a, Scratch s, int p) {
   __shared__ double marg[2][kSynthIdBins];
   __shared__ double tree[2][kSynthIdBins];  // [0, half): even entries; [half, 2 half): odd
   __shared__ double c[kSynthIdPhaseBits][2];
@@ -282,6 +285,9 @@ __global__ void __launch_bounds__(kThreadsPerBlock)
     uint64_t total = 0;
     for (int64_t c = 0; c < chunks; ++c) total += totals[c];
     uint64_t target = synthid_draw_target(total, a.uniforms[b]);
+    // A uniform outside [0, 1) (not checked: that needs a host sync) draws the last candidate
+    // rather than leaving the output unwritten.
+    if (!(target < total)) target = total - 1;
     int64_t c = 0;
     while (c + 1 < chunks && totals[c] <= target) target -= totals[c++];
     chunk = c;
@@ -302,7 +308,7 @@ __global__ void __launch_bounds__(kThreadsPerBlock)
     scan[threadIdx.x] += add;
     __syncthreads();
   }
-  uint64_t c = scan[threadIdx.x] - mine;  // exclusive prefix
+  uint64_t c = scan[threadIdx.x] - mine;        // exclusive prefix
   if (c <= rest && rest < scan[threadIdx.x]) {  // exactly one thread: the crossing is here
     int64_t i = lo;
     for (; i < hi; ++i) {
@@ -335,7 +341,8 @@ cudaError_t sample_synthid_cuda(const SynthIdSampleArgs& a, const int32_t* cand,
                   reinterpret_cast<uint64_t*>(base + l.hist),
                   reinterpret_cast<double*>(base + l.factors),
                   reinterpret_cast<uint64_t*>(base + l.chunk_total),
-                  reinterpret_cast<double*>(base + l.w), reinterpret_cast<uint32_t*>(base + l.words)};
+                  reinterpret_cast<double*>(base + l.w),
+                  reinterpret_cast<uint32_t*>(base + l.words)};
   cudaError_t err = cudaMemsetAsync(base, 0, l.factors, stream);  // state and histograms
   if (err != cudaSuccess) return err;
   const dim3 grid(static_cast<unsigned>(a.batch), static_cast<unsigned>(chunks));

@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 
 from ._cuda_ops import _LOGITS_DTYPES, _UINT32_MAX, _check_score_inputs, _cuda, _require_cuda
-from ._torch_checks import check_tensor, row_param_stride
+from ._torch_checks import check_row_inputs, row_param_stride
 
 __all__ = ["sample_gumbel", "score_gumbel"]
 
@@ -62,28 +62,10 @@ def sample_gumbel(
     torch.Size([2])
     """
     _require_cuda()
-    if not isinstance(logits, torch.Tensor) or not logits.is_cuda:
-        raise ValueError("logits: expected a CUDA tensor")
+    batch, vocab, key_stride = check_row_inputs(logits, input_ids, keys, enabled, _LOGITS_DTYPES)
     device = logits.device
-    check_tensor(logits, "logits", device, tuple(_LOGITS_DTYPES), 2)
-    batch, vocab = logits.shape
-    if batch > 0 and vocab > 1 and logits.stride(1) != 1:
-        raise ValueError("logits: rows must be contiguous (stride(1) == 1)")
-    check_tensor(input_ids, "input_ids", device, (torch.int64, torch.int32), 2)
-    if input_ids.shape[0] != batch:
-        raise ValueError(
-            f"input_ids: expected {batch} rows (one per logits row), got {input_ids.shape[0]}"
-        )
-    if batch > 0 and input_ids.shape[1] > 1 and input_ids.stride(1) != 1:
-        raise ValueError("input_ids: rows must be contiguous (stride(1) == 1)")
-    key_stride = row_param_stride(keys, "keys", device, torch.int32, batch, 4)
     salt_stride = row_param_stride(salts, "salts", device, torch.int32, batch)
-    enabled_ptr = 0
-    if enabled is not None:
-        check_tensor(enabled, "enabled", device, (torch.uint8, torch.bool), 1)
-        if enabled.shape[0] != batch or not enabled.is_contiguous():
-            raise ValueError(f"enabled: expected a contiguous tensor of shape [{batch}]")
-        enabled_ptr = enabled.data_ptr()
+    enabled_ptr = 0 if enabled is None else enabled.data_ptr()
     out = torch.empty(batch, dtype=torch.int64, device=device)
     _cuda.sample_gumbel(
         logits.data_ptr(), batch, vocab, logits.stride(0), _LOGITS_DTYPES[logits.dtype],

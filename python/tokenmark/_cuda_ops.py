@@ -13,7 +13,7 @@ import functools
 
 import torch
 
-from ._torch_checks import check_tensor, row_param_stride
+from ._torch_checks import check_row_inputs, check_tensor, row_param_stride
 
 try:
     from . import _cuda
@@ -91,30 +91,11 @@ def apply_kgw_bias_(
     >>> apply_kgw_bias_(logits, ids, keys, thr, delta, None, 1, 0)  # doctest: +SKIP
     """
     _require_cuda()
-    if not isinstance(logits, torch.Tensor) or not logits.is_cuda:
-        raise ValueError("logits: expected a CUDA tensor")
+    batch, vocab, key_stride = check_row_inputs(logits, input_ids, keys, enabled, _LOGITS_DTYPES)
     device = logits.device
-    check_tensor(logits, "logits", device, tuple(_LOGITS_DTYPES), 2)
-    batch, vocab = logits.shape
-    # Empty tensors can carry any strides; they are never dereferenced.
-    if batch > 0 and vocab > 1 and logits.stride(1) != 1:
-        raise ValueError("logits: rows must be contiguous (stride(1) == 1)")
-    check_tensor(input_ids, "input_ids", device, (torch.int64, torch.int32), 2)
-    if input_ids.shape[0] != batch:
-        raise ValueError(
-            f"input_ids: expected {batch} rows (one per logits row), got {input_ids.shape[0]}"
-        )
-    if batch > 0 and input_ids.shape[1] > 1 and input_ids.stride(1) != 1:
-        raise ValueError("input_ids: rows must be contiguous (stride(1) == 1)")
-    key_stride = row_param_stride(keys, "keys", device, torch.int32, batch, 4)
     threshold_stride = row_param_stride(thresholds, "thresholds", device, torch.int32, batch)
     delta_stride = row_param_stride(deltas, "deltas", device, torch.float32, batch)
-    enabled_ptr = 0
-    if enabled is not None:
-        check_tensor(enabled, "enabled", device, (torch.uint8, torch.bool), 1)
-        if enabled.shape[0] != batch or not enabled.is_contiguous():
-            raise ValueError(f"enabled: expected a contiguous tensor of shape [{batch}]")
-        enabled_ptr = enabled.data_ptr()
+    enabled_ptr = 0 if enabled is None else enabled.data_ptr()
     _cuda.apply_kgw_bias_(
         logits.data_ptr(), batch, vocab, logits.stride(0), _LOGITS_DTYPES[logits.dtype],
         input_ids.data_ptr(), input_ids.dtype == torch.int64, input_ids.shape[1],

@@ -1,16 +1,123 @@
-"""CUDA backend of the SynthID-Text scoring: torch tensors in, checks, ``_cuda`` out.
+"""CUDA backend of the SynthID-Text operations: torch tensors in, checks, ``_cuda`` out.
 
-Inputs are validated as for ``score_kgw`` (metadata on the host, values on the device with one
-host sync); the kernels then run asynchronously on ``torch.cuda.current_stream``.
+:func:`sample_synthid` checks tensor metadata only: it neither synchronises nor allocates beyond
+its outputs and scratch (from torch's caching allocator), so it runs inside a decode loop and
+under CUDA graph capture. :func:`score_synthid` validates its inputs as ``score_kgw`` does
+(values on the device, one host sync). Kernels run on ``torch.cuda.current_stream``.
 """
 
 from __future__ import annotations
 
 import torch
 
-from ._cuda_ops import _UINT32_MAX, _check_score_inputs, _cuda, _require_cuda
+from ._cuda_ops import _LOGITS_DTYPES, _UINT32_MAX, _check_score_inputs, _cuda, _require_cuda
+from ._torch_checks import check_row_inputs, check_tensor
 
-__all__ = ["score_synthid"]
+__all__ = ["sample_synthid", "score_synthid"]
+
+
+def top_k_candidates(logits: torch.Tensor, top_k: int) -> torch.Tensor:
+    """The ids of the ``top_k`` largest logits of each row, ascending, as the spec picks them
+    (NaN counts as -inf; equal logits: lower id first): ``[batch, top_k]`` int32.
+
+    One int64 key per entry makes the order total: the logit's order-preserving integer image
+    in the high 32 bits (-0.0 folded into +0.0, as the comparison treats them) and
+    ``2^32 - 1 - id`` in the low ones, so ``topk`` has no ties to break its own way.
+    """
+    x = logits.float()
+    x = torch.where(torch.isnan(x), float("-inf"), x) + 0.0
+    bits = x.view(torch.int32).to(torch.int64)
+    order = torch.where(bits >= 0, bits, -(bits & 0x7FFFFFFF))
+    ids = torch.arange(x.shape[1], device=x.device, dtype=torch.int64)
+    keys = order * (1 << 32) + (_UINT32_MAX - ids)
+    chosen = _UINT32_MAX - (torch.topk(keys, top_k, dim=1, sorted=False).values & _UINT32_MAX)
+    return torch.sort(chosen, dim=1).values.to(torch.int32)
+
+
+def sample_synthid(
+    logits: torch.Tensor,
+    input_ids: torch.Tensor,
+    keys: torch.Tensor,
+    uniforms: torch.Tensor,
+    enabled: torch.Tensor | None,
+    width: int,
+    seeding: int,
+    layers: int,
+    top_k: int,
+    history: int,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """SynthID-Text tournament sampling of each row of ``logits``, on its CUDA device, bit for bit
+    as the CPU and the numpy reference.
+
+    Parameters
+    ----------
+    logits : Tensor
+        ``[batch, vocab]`` float32, float16 or bfloat16 with unit column stride. Not modified.
+    input_ids : Tensor
+        ``[batch, length]`` int64 or int32 with unit column stride.
+    keys : Tensor
+        ``[batch or 1, 4]`` int32 holding the uint32 key words.
+    uniforms : Tensor
+        ``[batch]`` float64 in [0, 1): each row's draw (not range-checked: that needs a sync; a
+        value outside draws the last candidate).
+    enabled : Tensor or None
+        ``[batch]`` uint8 or bool; None enables every row.
+    width, seeding : int
+        Context width in ``[0, 1024]``; seeding 0 (prev) or 1 (minhash).
+    layers : int
+        Tournament layers in ``[1, 32]``.
+    top_k : int
+        0 for the whole vocabulary, else the ``top_k`` largest logits only.
+    history : int
+        Earlier positions searched for a repeat of the row's context (0: none).
+
+    Returns
+    -------
+    tokens : Tensor
+        ``[batch]`` int64: the token, -2 where a row has no finite logit (not raised: a sync).
+    marked : Tensor
+        ``[batch]`` uint8: 1 where the tournament ran.
+
+    Examples
+    --------
+    >>> logits = torch.randn(2, 10, device="cuda")  # doctest: +SKIP
+    >>> ids = torch.tensor([[5, 6], [7, 8]], device="cuda")  # doctest: +SKIP
+    >>> keys = torch.tensor([[1, 2, 3, 4]], dtype=torch.int32, device="cuda")  # doctest: +SKIP
+    >>> u = torch.rand(2, dtype=torch.float64, device="cuda")  # doctest: +SKIP
+    >>> tokens, marked = sample_synthid(  # doctest: +SKIP
+    ...     logits, ids, keys, u, None, 1, 0, 30, 0, 1024)
+    >>> tokens.shape  # doctest: +SKIP
+    torch.Size([2])
+    """
+    _require_cuda()
+    batch, vocab, key_stride = check_row_inputs(logits, input_ids, keys, enabled, _LOGITS_DTYPES)
+    device = logits.device
+    check_tensor(uniforms, "uniforms", device, (torch.float64,), 1)
+    if uniforms.shape[0] != batch or not uniforms.is_contiguous():
+        raise ValueError(f"uniforms: expected a contiguous tensor of shape [{batch}]")
+    if not 1 <= int(layers) <= 32:
+        raise ValueError(f"layers: must be in [1, 32], got {layers}")
+    if int(history) < 0:
+        raise ValueError(f"history: must be >= 0, got {history}")
+    cand = None
+    if 0 < int(top_k) < vocab:
+        cand = top_k_candidates(logits, int(top_k))
+        logits = torch.gather(logits, 1, cand.to(torch.int64))
+    n = logits.shape[1]
+    tokens = torch.empty(batch, dtype=torch.int64, device=device)
+    marked = torch.empty(batch, dtype=torch.uint8, device=device)
+    ws_bytes = _cuda.sample_synthid_workspace_bytes(batch, n, int(layers))
+    workspace = torch.empty(max(ws_bytes, 16), dtype=torch.uint8, device=device)
+    _cuda.sample_synthid(
+        logits.data_ptr(), batch, n, logits.stride(0), _LOGITS_DTYPES[logits.dtype],
+        cand.data_ptr() if cand is not None else 0, input_ids.data_ptr(),
+        input_ids.dtype == torch.int64, input_ids.shape[1], input_ids.stride(0), keys.data_ptr(),
+        key_stride, uniforms.data_ptr(), 0 if enabled is None else enabled.data_ptr(),
+        int(width), int(seeding), int(layers), int(history), tokens.data_ptr(),
+        marked.data_ptr(), workspace.data_ptr(), ws_bytes, device.index,
+        torch.cuda.current_stream(device).cuda_stream,
+    )  # fmt: skip
+    return tokens, marked
 
 
 def score_synthid(

@@ -287,19 +287,27 @@ def _device_param(value, dtype, batch: int, name: str, device, width: int = 1):
     return torch.from_numpy(host.view(np.int32) if dtype == np.uint32 else host).to(device)
 
 
-def _sample_gumbel_cuda(logits, input_ids, keys, salts, width, seeding, skip_repeated, enabled):
+def _device_rows(logits, input_ids, enabled):
+    """A GPU sampler's ids and enabled flags on the logits' device: ``(ids, enabled or None)``."""
     import torch
-
-    from . import _cuda_gumbel_ops
 
     dev, batch = logits.device, logits.shape[0]
     ids = input_ids if _is_torch(input_ids) else torch.from_numpy(_host_ids(input_ids, batch))
     en = None if enabled is None else _device_param(enabled, np.uint8, batch, "enabled", dev)
     if en is not None and en.shape[0] != batch:
         en = en.expand(batch).contiguous()
+    return ids.to(dev), en
+
+
+def _sample_gumbel_cuda(logits, input_ids, keys, salts, width, seeding, skip_repeated, enabled):
+
+    from . import _cuda_gumbel_ops
+
+    dev, batch = logits.device, logits.shape[0]
+    ids, en = _device_rows(logits, input_ids, enabled)
     return _cuda_gumbel_ops.sample_gumbel(
         logits,
-        ids.to(dev),
+        ids,
         _device_param(keys, np.uint32, batch, "keys", dev, 4),
         _device_param(salts, np.uint32, batch, "salts", dev),
         en,
@@ -443,6 +451,30 @@ def score_gumbel(
     )
 
 
+def _sample_synthid_cuda(
+    logits, input_ids, keys, uniforms, enabled, width, seeding, layers, top_k, history
+):
+    import torch
+
+    from . import _cuda_synthid_ops
+
+    dev, batch = logits.device, logits.shape[0]
+    ids, en = _device_rows(logits, input_ids, enabled)
+    u = uniforms if _is_torch(uniforms) else torch.from_numpy(np.asarray(uniforms, np.float64))
+    return _cuda_synthid_ops.sample_synthid(
+        logits,
+        ids,
+        _device_param(keys, np.uint32, batch, "keys", dev, 4),
+        u.to(device=dev, dtype=torch.float64).reshape(-1),
+        en,
+        int(width),
+        int(seeding),
+        int(layers),
+        int(top_k),
+        int(history),
+    )
+
+
 def sample_synthid(
     logits,
     input_ids,
@@ -469,8 +501,18 @@ def sample_synthid(
     layers : tournament layers (1..32). top_k : 0 for the whole vocabulary, else the k largest
         logits only. history : positions searched for a repeated context (such rows are sampled
         without the tournament; ``marked`` is 0 there).
+
+    Returns numpy arrays for host logits, where a row without a finite logit raises
+    ``ValueError``. For CUDA logits, tensors on their device computed without a host sync,
+    bit-identical to the CPU's; such a row holds -2 instead of raising.
     """
     on_cuda = _is_torch(logits) and logits.is_cuda
+    if on_cuda:
+        if _resolve_backend(backend, on_cuda) != "cuda":
+            raise ValueError("sample_synthid: no triton implementation; use backend='cuda'")
+        return _sample_synthid_cuda(
+            logits, input_ids, keys, uniforms, enabled, width, seeding, layers, top_k, history
+        )
     backend = _host_backend(backend, on_cuda, "sample_synthid")
     arr, dtype = _host_view(logits, "logits")
     if arr.ndim != 2:

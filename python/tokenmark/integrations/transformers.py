@@ -63,6 +63,15 @@ class KGWLogitsProcessor(LogitsProcessor):
         return f"KGWLogitsProcessor({self.scheme!r}, backend={self.backend!r})"
 
 
+def _one_hot_on_device(scores: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
+    """CUDA: each row with a token (>= 0) becomes one-hot at it (0 there, -inf elsewhere); rows
+    without one (negative) stay as they are. No host sync."""
+    chosen = tokens >= 0
+    one_hot = torch.full_like(scores, -float("inf"))
+    one_hot.scatter_(1, tokens.clamp(min=0).unsqueeze(1), 0.0)
+    return torch.where(chosen.unsqueeze(1), one_hot, scores)
+
+
 class GumbelLogitsProcessor(LogitsProcessor):
     """Makes ``generate`` emit the Gumbel-max watermark's choice.
 
@@ -90,11 +99,7 @@ class GumbelLogitsProcessor(LogitsProcessor):
             scores = scores.contiguous()
         tokens = self.scheme.choose(scores, input_ids, salt=self.salt, backend=self.backend)
         if isinstance(tokens, torch.Tensor):
-            # CUDA: one-hot the watermarked rows on the device, without a host sync.
-            chosen = tokens >= 0
-            one_hot = torch.full_like(scores, -float("inf"))
-            one_hot.scatter_(1, tokens.clamp(min=0).unsqueeze(1), 0.0)
-            return torch.where(chosen.unsqueeze(1), one_hot, scores)
+            return _one_hot_on_device(scores, tokens)
         rows = np.flatnonzero(tokens >= 0)
         if rows.size:
             r = torch.from_numpy(rows)
@@ -114,8 +119,9 @@ class SynthIDLogitsProcessor(LogitsProcessor):
     ``torch.rand`` from torch's default generator, so ``torch.manual_seed`` before ``generate``
     makes generation reproducible. It samples from the logits it receives, so it must come last:
     pass your ``TemperatureLogitsWarper`` / ``TopPLogitsWarper`` before it in the list (generate
-    appends its own warpers after it, where they can no longer change a one-hot row). Host (CPU)
-    logits only for now.
+    appends its own warpers after it, where they can no longer change a one-hot row). Host and
+    CUDA logits (CUDA: no host sync; the draws come from torch's CUDA generator, and a row
+    without a finite logit is passed on unchanged).
 
     >>> import tokenmark as tm
     >>> proc = tm.SynthID(key=b"k").logits_processor()
@@ -129,8 +135,10 @@ class SynthIDLogitsProcessor(LogitsProcessor):
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
         if scores.stride(-1) != 1:
             scores = scores.contiguous()
-        uniforms = torch.rand(scores.shape[0], dtype=torch.float64)
+        uniforms = torch.rand(scores.shape[0], dtype=torch.float64, device=scores.device)
         tokens = self.scheme.sample(scores, input_ids, uniforms=uniforms, backend=self.backend)
+        if isinstance(tokens, torch.Tensor):
+            return _one_hot_on_device(scores, tokens)
         scores.fill_(-float("inf"))
         scores[torch.arange(scores.shape[0]), torch.from_numpy(tokens)] = 0.0
         return scores

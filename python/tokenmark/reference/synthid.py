@@ -122,7 +122,7 @@ def tournament(w: np.ndarray, words: np.ndarray, layers: int) -> np.ndarray:
     shift = fixed_shift(len(w))
     for start in range(0, layers, PHASE_BITS):
         bits = min(PHASE_BITS, layers - start)
-        q = ((np.asarray(words, dtype=np.uint32) >> np.uint32(start)) & np.uint32((1 << bits) - 1))
+        q = (np.asarray(words, dtype=np.uint32) >> np.uint32(start)) & np.uint32((1 << bits) - 1)
         q = q.astype(np.int64)
         hist = np.zeros(1 << bits, dtype=np.uint64)
         np.add.at(hist, q, to_fixed(w, shift))
