@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import torch
 
-from ._cuda_ops import _UINT32_MAX, _check_score_inputs, _cuda, _require_cuda
+from ._cuda_ops import _check_score_inputs, _cuda, _require_cuda
+from ._torch_checks import key_words as checked_key_words
+from ._torch_checks import synthid_layers
 
 __all__ = ["score_synthid"]
 
@@ -64,11 +66,8 @@ def score_synthid(
     torch.Size([2, 30])
     """
     _require_cuda()
-    words = tuple(int(w) for w in key_words)
-    if len(words) != 4 or any(not 0 <= w <= _UINT32_MAX for w in words):
-        raise ValueError("key: expected 4 words in [0, 2^32)")
-    if not 1 <= int(layers) <= 32:
-        raise ValueError(f"layers: must be in [1, 32], got {layers}")
+    words = checked_key_words(key_words, "key")
+    layers = synthid_layers(layers)
     _check_score_inputs(tokens, offsets, prefix, dedup)
     n_tokens, n_docs = tokens.shape[0], offsets.shape[0] - 1
     device = tokens.device
