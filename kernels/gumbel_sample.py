@@ -40,7 +40,8 @@ def gumbel_noise(word, INTERPRETED: tl.constexpr):
     return -log64(-log64(u, INTERPRETED), INTERPRETED)
 
 
-@triton.jit
+# Sizes are never specialised: a constexpr ids_len of 1 would turn `on` into a Python bool.
+@triton.jit(do_not_specialize=["vocab", "ids_len"])
 def gumbel_sample_kernel(
     logits_ptr,  # [batch, vocab] float32 / float16, or bfloat16 viewed as int16 (IS_BF16)
     ids_ptr,  # [batch, ids_len] int32 / int64
