@@ -9,7 +9,8 @@ tokenmark never needs it.
 ``apply_kgw_bias_`` does no host synchronisation and no allocation on CUDA tensors, so it can
 be captured in a CUDA graph; the checks that would need the values of device tensors (finite
 deltas, non-zero thresholds, token id ranges) are therefore made on CPU tensors only.
-``sample_gumbel`` allocates only its output and does not synchronise either. The scoring
+``sample_gumbel`` does not synchronise either, and allocates only its output and a
+``[batch, splits]`` scratch of per-split bests (from torch's caching allocator). The scoring
 operations are not meant for capture: they validate offsets and tokens on every device, and
 deduplicate on the host side of the launch (``_counted_positions``).
 """
@@ -17,6 +18,7 @@ deduplicate on the host side of the launch (``_counted_positions``).
 from __future__ import annotations
 
 import contextlib
+import functools
 import importlib
 
 import torch
@@ -33,6 +35,11 @@ _BIAS_BLOCK = 1024
 _SCORE_BLOCK = 1024
 _SAMPLE_BLOCK = 1024
 _SAMPLE_IDS_BLOCK = 256
+# The sampler splits each row's vocabulary over several programs until about this many programs
+# run per SM (one row per program would leave most of the GPU idle at decode batch sizes); the
+# interpreter takes a few splits, enough to test how they combine.
+_PROGRAMS_PER_SM = 4
+_INTERPRETER_SPLITS = 3
 _INTERPRETER_BLOCK = 16384
 _NUM_WARPS = 4
 
@@ -348,7 +355,8 @@ def sample_gumbel(
     >>> sample_gumbel(logits, ids, keys, salts, None, 1, 0, True).shape  # doctest: +SKIP
     torch.Size([2])
     """
-    kernel = _kernels("gumbel_sample").gumbel_sample_kernel
+    kernels = _kernels("gumbel_sample")
+    kernel = kernels.gumbel_sample_kernel
     _check_width_seeding(width, seeding)
     batch, vocab, enabled = _check_logits_ids(kernel, logits, input_ids, enabled)
     device, ids_len = logits.device, input_ids.shape[1]
@@ -362,21 +370,32 @@ def sample_gumbel(
     interpreted = _interpreted(kernel)
     block = _pow2_block(vocab, _INTERPRETER_BLOCK) if interpreted else _SAMPLE_BLOCK
     ids_block = _pow2_block(ids_len, _INTERPRETER_BLOCK) if interpreted else _SAMPLE_IDS_BLOCK
+    n_blocks = max(1, _cdiv(vocab, block))
+    if interpreted:
+        splits = min(n_blocks, _INTERPRETER_SPLITS)
+    else:
+        splits = min(n_blocks, _cdiv(_PROGRAMS_PER_SM * _sm_count(device), batch))
+    split_cols = _cdiv(n_blocks, splits) * block
+    n_splits = max(1, _cdiv(vocab, split_cols))
+    part_s = torch.empty(batch, n_splits, dtype=torch.float64, device=device)
+    part_id = torch.empty(batch, n_splits, dtype=torch.int32, device=device)
     is_bf16 = logits.dtype == torch.bfloat16
     with _on_device(device):
-        kernel[(batch,)](
+        kernel[(batch, n_splits)](
             logits.view(torch.int16) if is_bf16 else logits,
             input_ids,
             keys,
             salts,
             enabled,
-            out,
+            part_s,
+            part_id,
             vocab,
             logits.stride(0),
             ids_len,
             input_ids.stride(0),
             key_stride,
             salt_stride,
+            split_cols,
             WIDTH=width,
             SEEDING=seeding,
             SKIP_REPEATED=bool(skip_repeated),
@@ -387,7 +406,15 @@ def sample_gumbel(
             INTERPRETED=interpreted,
             num_warps=_NUM_WARPS,
         )
+        kernels.gumbel_pick_kernel[(batch,)](
+            part_s, part_id, out, n_splits, SPLITS=_pow2_block(n_splits, 1 << 20), num_warps=1
+        )
     return out
+
+
+@functools.cache
+def _sm_count(device: torch.device) -> int:
+    return torch.cuda.get_device_properties(device).multi_processor_count
 
 
 def score_gumbel(
