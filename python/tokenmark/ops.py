@@ -305,7 +305,7 @@ def _sample_gumbel_gpu(
     """CUDA logits (the CUDA or Triton kernels), or host logits under the Triton interpreter."""
     import torch
 
-    t = logits if _is_torch(logits) else torch.from_numpy(logits)
+    t = logits if _is_torch(logits) else torch.from_numpy(_host_view(logits, "logits")[0])
     dev, batch = t.device, t.shape[0]
     ids = input_ids if _is_torch(input_ids) else torch.from_numpy(_host_ids(input_ids, batch))
     en = None if enabled is None else _device_param(enabled, np.uint8, batch, "enabled", dev)
