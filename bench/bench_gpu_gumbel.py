@@ -3,9 +3,10 @@
 sample_gumbel: one decode step's choice for [batch, vocab] logits, against the unwatermarked
 sampler it replaces, ``torch.multinomial(torch.softmax(logits.float(), -1), 1)``, on the same
 logits. score_gumbel: tokens/s on 10^7 tokens in documents of 1000, with and without dedup.
-Timing: CUDA events around each call after warm-up; medians. Usage::
+Each backend named by ``--backends`` (the CUDA kernels, the Triton kernels) is timed in the same
+run. Timing: CUDA events around each call after warm-up; medians. Usage::
 
-    python bench/bench_gpu_gumbel.py --out gpu_out/gpu_results.md
+    python bench/bench_gpu_gumbel.py --backends cuda,triton --out gpu_out/gpu_results.md
 """
 
 from __future__ import annotations
@@ -14,8 +15,7 @@ import argparse
 from pathlib import Path
 
 import torch
-from bench_gpu_kgw import median_ms
-from tokenmark import _cuda_gumbel_ops
+from bench_gpu_kgw import load_backends, median_ms
 
 SAMPLE_BATCHES = (1, 8, 64)
 SAMPLE_VOCABS = (32000, 128256)
@@ -23,14 +23,16 @@ SAMPLE_DTYPES = (torch.bfloat16, torch.float32)
 SCORE_TOKENS = 10**7
 SCORE_DOC_LEN = 1000
 WIDTH, SEEDING = 4, 0
+# The modules whose sample_gumbel / score_gumbel take the same arguments.
+BACKEND_MODULES = {"cuda": "tokenmark._cuda_gumbel_ops", "triton": "tokenmark._triton_ops"}
 
 
-def bench_sample(rows: list[str]) -> None:
+def bench_sample(backends: dict[str, object], rows: list[str]) -> None:
     dev = torch.device("cuda")
     gen = torch.Generator(device=dev).manual_seed(0)
     rows += [
-        "| op | dtype | batch | vocab | tokenmark ms | softmax+multinomial ms | ratio |",
-        "|---|---|---|---|---|---|---|",
+        "| op | backend | dtype | batch | vocab | tokenmark ms | softmax+multinomial ms | ratio |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for dtype in SAMPLE_DTYPES:
         for vocab in SAMPLE_VOCABS:
@@ -40,48 +42,62 @@ def bench_sample(rows: list[str]) -> None:
                 keys = torch.randint(-(2**31), 2**31 - 1, (batch, 4), device=dev, generator=gen,
                                      dtype=torch.int32)  # fmt: skip
                 salts = torch.zeros(1, dtype=torch.int32, device=dev)
-                ms = median_ms(
-                    lambda: _cuda_gumbel_ops.sample_gumbel(
-                        logits, ids, keys, salts, None, WIDTH, SEEDING, True
-                    )
-                )
                 floor = median_ms(
                     lambda: torch.multinomial(torch.softmax(logits.float(), -1), 1, generator=gen)
                 )
                 name = str(dtype).removeprefix("torch.")
-                rows.append(
-                    f"| sample_gumbel | {name} | {batch} | {vocab} | {ms:.4f} | {floor:.4f} "
-                    f"| {ms / floor:.2f} |"
-                )
+                for backend, mod in backends.items():
+                    ms = median_ms(
+                        lambda mod=mod: mod.sample_gumbel(
+                            logits, ids, keys, salts, None, WIDTH, SEEDING, True
+                        )
+                    )
+                    rows.append(
+                        f"| sample_gumbel | {backend} | {name} | {batch} | {vocab} | {ms:.4f} "
+                        f"| {floor:.4f} | {ms / floor:.2f} |"
+                    )
 
 
-def bench_score(rows: list[str]) -> None:
+def bench_score(backends: dict[str, object], rows: list[str]) -> None:
     dev = torch.device("cuda")
     gen = torch.Generator(device=dev).manual_seed(1)
     tokens = torch.randint(0, 128256, (SCORE_TOKENS,), device=dev, generator=gen,
                            dtype=torch.int32)  # fmt: skip
     offsets = torch.arange(0, SCORE_TOKENS + 1, SCORE_DOC_LEN, device=dev)
     salts = torch.zeros(1, dtype=torch.int32, device=dev)
-    rows += ["", "| op | tokens | dedup | ms | Mtokens/s |", "|---|---|---|---|---|"]
-    for dedup in (False, True):
-        ms = median_ms(
-            lambda: _cuda_gumbel_ops.score_gumbel(
-                tokens, offsets, None, (1, 2, 3, 4), salts, WIDTH, SEEDING, dedup, False
-            ),
-            warmup=2,
-            iters=10,
-        )
-        rate = SCORE_TOKENS / ms / 1e3
-        rows.append(f"| score_gumbel | {SCORE_TOKENS} | {dedup} | {ms:.3f} | {rate:.0f} |")
+    rows += [
+        "",
+        "| op | backend | tokens | dedup | ms | Mtokens/s |",
+        "|---|---|---|---|---|---|",
+    ]
+    for backend, mod in backends.items():
+        for dedup in (False, True):
+            ms = median_ms(
+                lambda mod=mod, dedup=dedup: mod.score_gumbel(
+                    tokens, offsets, None, (1, 2, 3, 4), salts, WIDTH, SEEDING, dedup, False
+                ),
+                warmup=2,
+                iters=10,
+            )
+            rate = SCORE_TOKENS / ms / 1e3
+            rows.append(
+                f"| score_gumbel | {backend} | {SCORE_TOKENS} | {dedup} | {ms:.3f} | {rate:.0f} |"
+            )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--backends", default="cuda", help="comma-separated: cuda,triton")
     parser.add_argument("--out", type=Path, help="append the markdown table to this file")
     args = parser.parse_args()
+    names = [b.strip() for b in args.backends.split(",") if b.strip()]
+    backends, notes = load_backends(names, BACKEND_MODULES)
+    if not backends:
+        raise SystemExit("no backend to benchmark: " + "; ".join(notes))
     rows = ["", f"## Gumbel on {torch.cuda.get_device_name()}", ""]
-    bench_sample(rows)
-    bench_score(rows)
+    rows += [f"- {note}" for note in notes]
+    bench_sample(backends, rows)
+    bench_score(backends, rows)
     text = "\n".join(rows) + "\n"
     print(text)
     if args.out:

@@ -51,15 +51,18 @@ def median_ms(fn: Callable[[], object], warmup: int = 5, iters: int = 30) -> flo
     return statistics.median(s.elapsed_time(e) for s, e in zip(starts, ends, strict=True))
 
 
-def load_backends(names: list[str]) -> tuple[dict[str, object], list[str]]:
+def load_backends(
+    names: list[str], modules: dict[str, str] = BACKEND_MODULES
+) -> tuple[dict[str, object], list[str]]:
+    """The importable modules among ``names`` (keys of ``modules``), and notes on the others."""
     backends, notes = {}, []
     for name in names:
-        if name not in BACKEND_MODULES:
+        if name not in modules:
             raise SystemExit(f"--backends: unknown backend {name!r}, expected cuda or triton")
         try:
-            backends[name] = importlib.import_module(BACKEND_MODULES[name])
+            backends[name] = importlib.import_module(modules[name])
         except ImportError as e:
-            notes.append(f"backend {name} skipped: {BACKEND_MODULES[name]} not importable ({e})")
+            notes.append(f"backend {name} skipped: {modules[name]} not importable ({e})")
     return backends, notes
 
 

@@ -51,7 +51,8 @@ if [[ " $STEPS " == *" tests "* ]]; then
 fi
 if [[ " $STEPS " == *" kernels "* ]]; then
   step bench_kernels 120 "$PY" bench/bench_gpu_kgw.py --backends cuda,triton --out "$OUT/gpu_results.md"
-  step bench_gumbel 60 "$PY" bench/bench_gpu_gumbel.py --out "$OUT/gpu_results.md"
+  step bench_gumbel 120 "$PY" bench/bench_gpu_gumbel.py --backends cuda,triton \
+    --out "$OUT/gpu_results.md"
 fi
 if [[ " $STEPS " == *" generate "* ]]; then
   step bench_generate 90 "$PY" bench/bench_gpu_generate.py --out "$OUT/gpu_results.md"

@@ -12,7 +12,8 @@ from .prf import DOMAIN_KGW_GREEN, context_hash, prf_block, select_word
 
 
 @triton.jit
-def _bf16_bits_to_f32(bits):
+def bf16_bits_to_f32(bits):
+    """bfloat16 bit patterns (int16) as the float32 values they denote (exact)."""
     return (bits.to(tl.uint16, bitcast=True).to(tl.uint32) << 16).to(tl.float32, bitcast=True)
 
 
@@ -74,7 +75,7 @@ def kgw_bias_kernel(
     ptrs = logits_ptr + row * logits_row_stride + cols
     x = tl.load(ptrs, mask=mask, other=0)
     if IS_BF16:
-        xf = _bf16_bits_to_f32(x)
+        xf = bf16_bits_to_f32(x)
         new = _f32_to_bf16_bits(xf + delta)
     else:
         xf = x.to(tl.float32)

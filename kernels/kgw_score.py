@@ -15,6 +15,7 @@ import triton
 import triton.language as tl
 
 from .prf import DOMAIN_KGW_GREEN, context_hash, prf_word
+from .ragged import scored_positions
 
 
 @triton.jit(do_not_specialize=["k0", "k1", "k2", "k3", "threshold"])
@@ -45,21 +46,9 @@ def kgw_score_kernel(
     pos = block_start + tl.arange(0, BLOCK)
     valid = pos < n_tokens
 
-    # The document of each position: the last d with offsets[d] <= pos (empty documents never
-    # win: offsets[d] == offsets[d + 1] <= pos). Invariant: offsets[lo] <= pos < offsets[hi].
-    lo = tl.zeros([BLOCK], tl.int64)
-    hi = lo + n_docs
-    for _ in range(SEARCH_STEPS):
-        mid = (lo + hi) // 2
-        go = tl.load(offsets_ptr + mid, mask=valid, other=0) <= pos
-        lo = tl.where(go, mid, lo)
-        hi = tl.where(go, hi, mid)
-    doc = lo
-    doc_start = tl.load(offsets_ptr + doc, mask=valid, other=0)
-    skip = tl.zeros([BLOCK], tl.int64) + WIDTH
-    if HAS_PREFIX:
-        skip = tl.maximum(skip, tl.load(prefix_ptr + doc, mask=valid, other=0))
-    scored = valid & (pos - doc_start >= skip)
+    doc, doc_start, scored = scored_positions(
+        offsets_ptr, prefix_ptr, pos, valid, n_docs, WIDTH, HAS_PREFIX, SEARCH_STEPS
+    )
 
     ctx = context_hash(tokens_ptr + pos - WIDTH, scored, WIDTH, SEEDING)
     token = tl.load(tokens_ptr + pos, mask=valid, other=0).to(tl.uint32, bitcast=True)

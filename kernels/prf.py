@@ -19,8 +19,10 @@ PHILOX_W0 = tl.constexpr(0x9E3779B9)
 PHILOX_W1 = tl.constexpr(0xBB67AE85)
 PHILOX_ROUNDS = tl.constexpr(10)
 
-# Domain tag of the KGW green test, XORed into counter word 2. Frozen.
+# Domain tags, XORed into counter word 2: KGW green test, SynthID g-values, Gumbel draws. Frozen.
 DOMAIN_KGW_GREEN = tl.constexpr(1)
+DOMAIN_SYNTHID_G = tl.constexpr(2)
+DOMAIN_GUMBEL = tl.constexpr(3)
 
 # Seeds of the context hashes and the seeding codes. Frozen.
 CTX_SEED_PREV = tl.constexpr(0x243F6A88)

@@ -226,7 +226,6 @@ def test_config_roundtrip_and_secret():
         (lambda wm, x, i: wm.choose(x, i, salt=[1, 2, 3]), ValueError, "salt"),
         (lambda wm, x, i: wm.choose(x[0], i), ValueError, "logits"),
         (lambda wm, x, i: wm.choose(x, i, backend="cuda"), ValueError, "cuda"),
-        (lambda wm, x, i: wm.choose(x, i, backend="triton"), ValueError, "triton"),
         (lambda wm, x, i: wm.detect([[1, 2, -3]]), ValueError, "token ids"),
         (lambda wm, x, i: wm.detect([[1, 2, 3]], prefix_lengths=[-1]), ValueError, "prefix"),
         (lambda wm, x, i: wm.detect([[1, 2, 3]], salt=[1, 2]), ValueError, "salt"),

@@ -473,7 +473,7 @@ def test_bias_bad_input(rng):
         (ValueError, "keys", dict(keys=torch.zeros(3, 4, dtype=torch.int32, device=DEVICE))),
         (ValueError, "thresholds", dict(thresholds=torch.ones(3, dtype=torch.int32).to(DEVICE))),
         (TypeError, "deltas", dict(deltas=d.double())),
-        (TypeError, "enabled", dict(enabled=torch.ones(2, dtype=torch.bool, device=DEVICE))),
+        (TypeError, "enabled", dict(enabled=torch.ones(2, dtype=torch.int32, device=DEVICE))),
         (ValueError, "width", dict(width=-1)),
         (ValueError, "seeding", dict(seeding=2)),
     ]

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import torch
 
-from ._cuda_ops import _LOGITS_DTYPES, _UINT32_MAX, _check_score_inputs, _cuda, _require_cuda
+from ._cuda_ops import _LOGITS_DTYPES, _check_score_inputs, _cuda, _require_cuda
 from ._torch_checks import check_row_inputs, row_param_stride
+from ._torch_checks import key_words as checked_key_words
 
 __all__ = ["sample_gumbel", "score_gumbel"]
 
@@ -129,9 +130,7 @@ def score_gumbel(
     [1, 2]
     """
     _require_cuda()
-    words = tuple(int(w) for w in key_words)
-    if len(words) != 4 or any(not 0 <= w <= _UINT32_MAX for w in words):
-        raise ValueError("key: expected 4 words in [0, 2^32)")
+    words = checked_key_words(key_words, "key")
     _check_score_inputs(tokens, offsets, prefix, dedup)
     n_tokens, n_docs = tokens.shape[0], offsets.shape[0] - 1
     device = tokens.device

@@ -14,6 +14,7 @@ import functools
 import torch
 
 from ._torch_checks import check_row_inputs, check_tensor, row_param_stride
+from ._torch_checks import key_words as checked_key_words
 
 try:
     from . import _cuda
@@ -146,9 +147,7 @@ def _check_score_inputs(
 
 
 def _check_key_threshold(key_words, threshold: int) -> tuple[int, ...]:
-    words = tuple(int(w) for w in key_words)
-    if len(words) != 4 or any(not 0 <= w <= _UINT32_MAX for w in words):
-        raise ValueError("key: expected 4 words in [0, 2^32)")
+    words = checked_key_words(key_words, "key")
     if not 0 < int(threshold) <= _UINT32_MAX:
         raise ValueError("threshold: must be in [1, 2^32)")
     return words

@@ -11,7 +11,8 @@ from __future__ import annotations
 import torch
 
 from ._cuda_ops import _LOGITS_DTYPES, _UINT32_MAX, _check_score_inputs, _cuda, _require_cuda
-from ._torch_checks import check_row_inputs, check_tensor
+from ._torch_checks import check_row_inputs, check_tensor, synthid_layers
+from ._torch_checks import key_words as checked_key_words
 
 __all__ = ["sample_synthid", "score_synthid"]
 
@@ -95,8 +96,7 @@ def sample_synthid(
     check_tensor(uniforms, "uniforms", device, (torch.float64,), 1)
     if uniforms.shape[0] != batch or not uniforms.is_contiguous():
         raise ValueError(f"uniforms: expected a contiguous tensor of shape [{batch}]")
-    if not 1 <= int(layers) <= 32:
-        raise ValueError(f"layers: must be in [1, 32], got {layers}")
+    layers = synthid_layers(layers)
     if int(history) < 0:
         raise ValueError(f"history: must be >= 0, got {history}")
     cand = None
@@ -171,11 +171,8 @@ def score_synthid(
     torch.Size([2, 30])
     """
     _require_cuda()
-    words = tuple(int(w) for w in key_words)
-    if len(words) != 4 or any(not 0 <= w <= _UINT32_MAX for w in words):
-        raise ValueError("key: expected 4 words in [0, 2^32)")
-    if not 1 <= int(layers) <= 32:
-        raise ValueError(f"layers: must be in [1, 32], got {layers}")
+    words = checked_key_words(key_words, "key")
+    layers = synthid_layers(layers)
     _check_score_inputs(tokens, offsets, prefix, dedup)
     n_tokens, n_docs = tokens.shape[0], offsets.shape[0] - 1
     device = tokens.device

@@ -62,3 +62,18 @@ def check_row_inputs(logits, input_ids, keys, enabled, logits_dtypes) -> tuple[i
         if enabled.shape[0] != batch or not enabled.is_contiguous():
             raise ValueError(f"enabled: expected a contiguous tensor of shape [{batch}]")
     return batch, vocab, key_stride
+
+
+def key_words(words, name: str) -> tuple[int, int, int, int]:
+    """Four key words as Python ints in ``[0, 2^32)``; the error never shows them (secret)."""
+    out = tuple(int(w) for w in words)
+    if len(out) != 4 or any(not 0 <= w < 1 << 32 for w in out):
+        raise ValueError(f"{name}: expected 4 words in [0, 2^32)")
+    return out
+
+
+def synthid_layers(layers) -> int:
+    """A SynthID tournament depth: an int in ``[1, 32]`` (one 32-bit word holds the g-values)."""
+    if not 1 <= int(layers) <= 32:
+        raise ValueError(f"layers: must be in [1, 32], got {layers}")
+    return int(layers)

@@ -1,4 +1,5 @@
-"""The Triton backend of the KGW operations: torch tensors in, validated, Triton kernels launched.
+"""The Triton backend (KGW bias and scoring, Gumbel sampling and scoring, SynthID scoring): torch
+tensors in, validated, Triton kernels launched.
 
 Works on CUDA tensors with the compiled kernels, and on CPU tensors under the Triton
 interpreter (``TRITON_INTERPRET=1`` set before ``tokenmark.kernels`` is first imported; that is
@@ -8,16 +9,22 @@ tokenmark never needs it.
 ``apply_kgw_bias_`` does no host synchronisation and no allocation on CUDA tensors, so it can
 be captured in a CUDA graph; the checks that would need the values of device tensors (finite
 deltas, non-zero thresholds, token id ranges) are therefore made on CPU tensors only.
-``score_kgw`` is not meant for capture: it validates offsets and tokens on every device.
+``sample_gumbel`` does not synchronise either, and allocates only its output and a
+``[batch, splits]`` scratch of per-split bests (from torch's caching allocator). The scoring
+operations are not meant for capture: they validate offsets and tokens on every device, and
+deduplicate on the host side of the launch (``_counted_positions``).
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
+import importlib
 
 import torch
 
-from ._torch_checks import check_tensor, row_param_stride
+from ._torch_checks import check_tensor, row_param_stride, synthid_layers
+from ._torch_checks import key_words as checked_key_words
 
 _LOGITS_DTYPES = (torch.float32, torch.float16, torch.bfloat16)
 _MAX_WIDTH = 1024
@@ -26,16 +33,23 @@ _MAX_WIDTH = 1024
 # after the other in numpy, so it gets the largest blocks (fewest programs) that stay cheap.
 _BIAS_BLOCK = 1024
 _SCORE_BLOCK = 1024
+_SAMPLE_BLOCK = 1024
+_SAMPLE_IDS_BLOCK = 256
+# The sampler splits each row's vocabulary over several programs until about this many programs
+# run per SM (one row per program would leave most of the GPU idle at decode batch sizes); the
+# interpreter takes a few splits, enough to test how they combine.
+_PROGRAMS_PER_SM = 4
+_INTERPRETER_SPLITS = 3
 _INTERPRETER_BLOCK = 16384
 _NUM_WARPS = 4
 
 
-def _kernels():
+def _kernels(name: str):
+    """The kernel module ``tokenmark.kernels.<name>`` (imports triton on first use)."""
     try:
-        from tokenmark.kernels import kgw_bias, kgw_score
+        return importlib.import_module(f"tokenmark.kernels.{name}")
     except ImportError as e:
         raise ImportError("the triton backend needs the `triton` package") from e
-    return kgw_bias, kgw_score
 
 
 def _interpreted(kernel) -> bool:
@@ -59,6 +73,44 @@ def _check_width_seeding(width: int, seeding: int) -> None:
         raise ValueError(f"width: must be in [0, {_MAX_WIDTH}], got {width}")
     if seeding not in (0, 1):
         raise ValueError(f"seeding: unknown seeding code {seeding}")
+
+
+def _check_logits_ids(
+    kernel, logits: torch.Tensor, input_ids: torch.Tensor, enabled: torch.Tensor | None
+) -> tuple[int, int, torch.Tensor | None]:
+    """Metadata checks of a sampling or biasing call's logits, ids and enabled flags; returns
+    ``(batch, vocab, enabled)`` with bool flags viewed as uint8 (what the kernels load)."""
+    if not isinstance(logits, torch.Tensor):
+        raise TypeError(f"logits: expected a torch.Tensor, got {type(logits).__name__}")
+    device = logits.device
+    check_tensor(logits, "logits", device, _LOGITS_DTYPES, 2)
+    _check_device(kernel, logits, "logits")
+    batch, vocab = logits.shape
+    if logits.numel() and vocab > 1 and logits.stride(1) != 1:
+        raise ValueError("logits: rows must be contiguous (stride(1) == 1)")
+    if logits.numel() and batch > 1 and logits.stride(0) < vocab:
+        raise ValueError("logits: rows overlap (stride(0) < vocab)")
+    if vocab >= 1 << 31:
+        raise ValueError("logits: vocab must be < 2^31")
+    check_tensor(input_ids, "input_ids", device, (torch.int32, torch.int64), 2)
+    if input_ids.shape[0] != batch:
+        raise ValueError(
+            f"input_ids: expected {batch} rows (one per logits row), got {input_ids.shape[0]}"
+        )
+    if input_ids.numel() and input_ids.shape[1] > 1 and input_ids.stride(1) != 1:
+        raise ValueError("input_ids: rows must be contiguous (stride(1) == 1)")
+    if enabled is not None:
+        check_tensor(enabled, "enabled", device, (torch.uint8, torch.bool), 1)
+        if enabled.shape[0] != batch or not enabled.is_contiguous():
+            raise ValueError(f"enabled: expected a contiguous tensor of shape [{batch}]")
+        enabled = enabled.view(torch.uint8)
+    return batch, vocab, enabled
+
+
+def _check_id_range(ids: torch.Tensor) -> None:
+    """Token ids in ``[0, 2^31)`` (host tensors only: reading device values would sync)."""
+    if ids.numel() and not (0 <= int(ids.min()) and int(ids.max()) < 1 << 31):
+        raise ValueError("input_ids: token ids must be in [0, 2^31)")
 
 
 def _i32_bits(value: int) -> int:
@@ -97,7 +149,7 @@ def apply_kgw_bias_(
     deltas : Tensor
         ``[batch or 1]`` float32.
     enabled : Tensor or None
-        ``[batch]`` uint8; rows with 0 are left alone. None enables every row.
+        ``[batch]`` uint8 or bool; rows with 0 are left alone. None enables every row.
     width, seeding : int
         Context width (0..1024) and seeding code (0 prev, 1 minhash).
 
@@ -111,45 +163,20 @@ def apply_kgw_bias_(
     >>> delta = torch.tensor([2.0], device="cuda")  # doctest: +SKIP
     >>> apply_kgw_bias_(logits, ids, keys, thr, delta, None, 1, 0)  # doctest: +SKIP
     """
-    kgw_bias, _ = _kernels()
-    kernel = kgw_bias.kgw_bias_kernel
+    kernel = _kernels("kgw_bias").kgw_bias_kernel
     _check_width_seeding(width, seeding)
-    if not isinstance(logits, torch.Tensor):
-        raise TypeError(f"logits: expected a torch.Tensor, got {type(logits).__name__}")
-    device = logits.device
-    check_tensor(logits, "logits", device, _LOGITS_DTYPES, 2)
-    _check_device(kernel, logits, "logits")
-    batch, vocab = logits.shape
-    if logits.numel() and vocab > 1 and logits.stride(1) != 1:
-        raise ValueError("logits: rows must be contiguous (stride(1) == 1)")
-    if logits.numel() and batch > 1 and logits.stride(0) < vocab:
-        raise ValueError("logits: rows overlap (stride(0) < vocab)")
-    if vocab >= 1 << 31:
-        raise ValueError("logits: vocab must be < 2^31")
-    check_tensor(input_ids, "input_ids", device, (torch.int32, torch.int64), 2)
-    if input_ids.shape[0] != batch:
-        raise ValueError(
-            f"input_ids: expected {batch} rows (one per logits row), got {input_ids.shape[0]}"
-        )
-    ids_len = input_ids.shape[1]
-    if input_ids.numel() and ids_len > 1 and input_ids.stride(1) != 1:
-        raise ValueError("input_ids: rows must be contiguous (stride(1) == 1)")
+    batch, vocab, enabled = _check_logits_ids(kernel, logits, input_ids, enabled)
+    device, ids_len = logits.device, input_ids.shape[1]
     key_stride = row_param_stride(keys, "keys", device, torch.int32, batch, 4)
     threshold_stride = row_param_stride(thresholds, "thresholds", device, torch.int32, batch)
     delta_stride = row_param_stride(deltas, "deltas", device, torch.float32, batch)
-    if enabled is not None:
-        check_tensor(enabled, "enabled", device, (torch.uint8,), 1)
-        if enabled.shape[0] != batch or not enabled.is_contiguous():
-            raise ValueError(f"enabled: expected a contiguous tensor of shape [{batch}]")
     if device.type == "cpu":
         if not torch.isfinite(deltas).all():
             raise ValueError("deltas: must be finite")
         if (thresholds == 0).any():
             raise ValueError("thresholds: must be > 0 (gamma too small)")
-        if ids_len >= width and width > 0:
-            window = input_ids[:, ids_len - width :]
-            if window.numel() and not (0 <= int(window.min()) and int(window.max()) < 1 << 31):
-                raise ValueError("input_ids: token ids must be in [0, 2^31)")
+        if ids_len >= width:
+            _check_id_range(input_ids[:, ids_len - width :])
     if batch == 0 or vocab == 0 or ids_len < width:
         return
 
@@ -236,40 +263,20 @@ def score_kgw(
     >>> n_scored.tolist()  # doctest: +SKIP
     [1, 2]
     """
-    _, kgw_score = _kernels()
-    kernel = kgw_score.kgw_score_kernel
-    _check_width_seeding(width, seeding)
-    if not isinstance(tokens, torch.Tensor):
-        raise TypeError(f"tokens: expected a torch.Tensor, got {type(tokens).__name__}")
-    device = tokens.device
-    check_tensor(tokens, "tokens", device, (torch.int32,), 1)
-    _check_device(kernel, tokens, "tokens")
-    check_tensor(offsets, "offsets", device, (torch.int64,), 1)
-    if not tokens.is_contiguous() or not offsets.is_contiguous():
-        raise ValueError("tokens, offsets: must be contiguous")
-    n_tokens = tokens.shape[0]
-    if offsets.shape[0] < 1:
-        raise ValueError("offsets: needs at least one entry (0)")
-    n_docs = offsets.shape[0] - 1
-    if prefix is not None:
-        check_tensor(prefix, "prefix", device, (torch.int64,), 1)
-        if prefix.shape[0] != n_docs or not prefix.is_contiguous():
-            raise ValueError(f"prefix: expected a contiguous tensor of shape [{n_docs}]")
-    words = tuple(int(w) for w in key_words)
-    if len(words) != 4 or any(not 0 <= w < 1 << 32 for w in words):
-        raise ValueError("key_words: expected four integers in [0, 2^32)")
+    kernel = _kernels("kgw_score").kgw_score_kernel
+    words = _check_score_args(kernel, tokens, offsets, prefix, key_words, width, seeding)
     if not 1 <= threshold < 1 << 32:
         raise ValueError("threshold: must be in [1, 2^32)")
-    _check_score_values(tokens, offsets, prefix)
 
+    n_tokens, n_docs, device = tokens.shape[0], offsets.shape[0] - 1, tokens.device
     n_scored = torch.zeros(n_docs, dtype=torch.int64, device=device)
     n_green = torch.zeros(n_docs, dtype=torch.int64, device=device)
     green = torch.empty(n_tokens, dtype=torch.int8, device=device)
     ctx = torch.empty(n_tokens, dtype=torch.int32, device=device) if dedup else None
     if n_tokens > 0:
-        block = _pow2_block(n_tokens, _INTERPRETER_BLOCK) if _interpreted(kernel) else _SCORE_BLOCK
+        grid, block = _score_grid(kernel, n_tokens)
         with _on_device(device):
-            kernel[(_cdiv(n_tokens, block),)](
+            kernel[grid](
                 tokens,
                 offsets,
                 prefix,
@@ -286,17 +293,353 @@ def score_kgw(
                 HAS_PREFIX=prefix is not None,
                 WRITE_CTX=dedup,
                 COUNT=not dedup,
-                SEARCH_STEPS=max(1, n_docs.bit_length()),
+                SEARCH_STEPS=_search_steps(n_docs),
                 BLOCK=block,
                 num_warps=_NUM_WARPS,
             )
     if dedup:
-        counted = _dedup_counts(tokens, offsets, green, ctx, n_scored, n_green)
+        counted, kept, doc = _counted_positions(tokens, offsets, green >= 0, ctx)
+        n_scored.index_add_(0, doc, torch.ones_like(doc))
+        n_green.index_add_(0, doc, green[kept].to(torch.int64))
     else:
         counted = (green >= 0).to(torch.uint8) if want_flags else None
     if not want_flags:
         return n_scored, n_green, None, None
     return n_scored, n_green, green, counted
+
+
+def sample_gumbel(
+    logits: torch.Tensor,
+    input_ids: torch.Tensor,
+    keys: torch.Tensor,
+    salts: torch.Tensor,
+    enabled: torch.Tensor | None,
+    width: int,
+    seeding: int,
+    skip_repeated: bool,
+) -> torch.Tensor:
+    """The Gumbel-max choice of each row of ``logits``, as ``_cuda_gumbel_ops.sample_gumbel``.
+
+    Parameters
+    ----------
+    logits : Tensor
+        ``[batch, vocab]`` float32, float16 or bfloat16, rows contiguous. Not modified.
+    input_ids : Tensor
+        ``[batch, length]`` int32 or int64, rows contiguous; the last ``width`` ids of a row give
+        its context (ids are range-checked on CPU tensors only: that needs their values).
+    keys : Tensor
+        ``[batch or 1, 4]`` int32 holding the uint32 key words.
+    salts : Tensor
+        ``[batch or 1]`` int32 holding uint32 salts (0: none).
+    enabled : Tensor or None
+        ``[batch]`` uint8 or bool; None enables every row.
+    width, seeding : int
+        Context width (0..1024) and seeding code (0 prev, 1 minhash).
+    skip_repeated : bool
+        Leave rows whose context hash occurred earlier in the row unwatermarked.
+
+    Returns
+    -------
+    Tensor
+        ``[batch]`` int64 on the logits' device: the token, -1 where the row is not
+        watermarked, -2 where a watermarked row has no finite logit (not raised: that would need
+        a host sync).
+
+    Examples
+    --------
+    >>> import torch
+    >>> logits = torch.randn(2, 10, device="cuda")  # doctest: +SKIP
+    >>> ids = torch.tensor([[5, 6], [7, 8]], device="cuda")  # doctest: +SKIP
+    >>> keys = torch.tensor([[1, 2, 3, 4]], dtype=torch.int32, device="cuda")  # doctest: +SKIP
+    >>> salts = torch.zeros(1, dtype=torch.int32, device="cuda")  # doctest: +SKIP
+    >>> sample_gumbel(logits, ids, keys, salts, None, 1, 0, True).shape  # doctest: +SKIP
+    torch.Size([2])
+    """
+    kernels = _kernels("gumbel_sample")
+    kernel = kernels.gumbel_sample_kernel
+    _check_width_seeding(width, seeding)
+    batch, vocab, enabled = _check_logits_ids(kernel, logits, input_ids, enabled)
+    device, ids_len = logits.device, input_ids.shape[1]
+    key_stride = row_param_stride(keys, "keys", device, torch.int32, batch, 4)
+    salt_stride = row_param_stride(salts, "salts", device, torch.int32, batch)
+    if device.type == "cpu":
+        _check_id_range(input_ids)
+    out = torch.empty(batch, dtype=torch.int64, device=device)
+    if batch == 0:
+        return out
+    interpreted = _interpreted(kernel)
+    block = _pow2_block(vocab, _INTERPRETER_BLOCK) if interpreted else _SAMPLE_BLOCK
+    ids_block = _pow2_block(ids_len, _INTERPRETER_BLOCK) if interpreted else _SAMPLE_IDS_BLOCK
+    n_blocks = max(1, _cdiv(vocab, block))
+    if interpreted:
+        splits = min(n_blocks, _INTERPRETER_SPLITS)
+    else:
+        splits = min(n_blocks, _cdiv(_PROGRAMS_PER_SM * _sm_count(device), batch))
+    split_cols = _cdiv(n_blocks, splits) * block
+    n_splits = max(1, _cdiv(vocab, split_cols))
+    part_s = torch.empty(batch, n_splits, dtype=torch.float64, device=device)
+    part_id = torch.empty(batch, n_splits, dtype=torch.int32, device=device)
+    is_bf16 = logits.dtype == torch.bfloat16
+    with _on_device(device):
+        kernel[(batch, n_splits)](
+            logits.view(torch.int16) if is_bf16 else logits,
+            input_ids,
+            keys,
+            salts,
+            enabled,
+            part_s,
+            part_id,
+            vocab,
+            logits.stride(0),
+            ids_len,
+            input_ids.stride(0),
+            key_stride,
+            salt_stride,
+            split_cols,
+            WIDTH=width,
+            SEEDING=seeding,
+            SKIP_REPEATED=bool(skip_repeated),
+            HAS_ENABLED=enabled is not None,
+            IS_BF16=is_bf16,
+            IDS_BLOCK=ids_block,
+            BLOCK=block,
+            INTERPRETED=interpreted,
+            num_warps=_NUM_WARPS,
+        )
+        kernels.gumbel_pick_kernel[(batch,)](
+            part_s, part_id, out, n_splits, SPLITS=_pow2_block(n_splits, 1 << 20), num_warps=1
+        )
+    return out
+
+
+@functools.cache
+def _sm_count(device: torch.device) -> int:
+    return torch.cuda.get_device_properties(device).multi_processor_count
+
+
+def score_gumbel(
+    tokens: torch.Tensor,
+    offsets: torch.Tensor,
+    prefix: torch.Tensor | None,
+    key_words: tuple[int, int, int, int],
+    salts: torch.Tensor,
+    width: int,
+    seeding: int,
+    dedup: bool,
+    want_counted: bool,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    """Gumbel scores of ragged documents, as ``_cuda_gumbel_ops.score_gumbel``.
+
+    Parameters
+    ----------
+    tokens : Tensor
+        ``[n_tokens]`` int32, ids >= 0.
+    offsets : Tensor
+        ``[n_docs + 1]`` int64: 0, non-decreasing, ``n_tokens``.
+    prefix : Tensor or None
+        ``[n_docs]`` int64 >= 0: leading tokens of each document that are context only.
+    key_words : tuple of 4 int
+        The uint32 key words.
+    salts : Tensor
+        ``[n_docs or 1]`` int32 holding each document's uint32 salt.
+    width, seeding : int
+        Context width (0..1024) and seeding code (0 prev, 1 minhash).
+    dedup, want_counted : bool
+        Count each (salted context hash, token) pair once per document; return the flags.
+
+    Returns
+    -------
+    n_scored : Tensor
+        ``[n_docs]`` int64.
+    score : Tensor
+        ``[n_docs]`` float64: the sum of ``-log(1 - u)`` over the counted tokens, in token order.
+    counted : Tensor or None
+        ``[n_tokens]`` uint8 (when ``want_counted``).
+
+    Examples
+    --------
+    >>> import torch
+    >>> tokens = torch.tensor([3, 1, 4, 1, 5], dtype=torch.int32, device="cuda")  # doctest: +SKIP
+    >>> offsets = torch.tensor([0, 2, 5], device="cuda")  # doctest: +SKIP
+    >>> salts = torch.zeros(1, dtype=torch.int32, device="cuda")  # doctest: +SKIP
+    >>> n, score, _ = score_gumbel(
+    ...     tokens, offsets, None, (1, 2, 3, 4), salts, 1, 0, False, False
+    ... )  # doctest: +SKIP
+    >>> n.tolist()  # doctest: +SKIP
+    [1, 2]
+    """
+    kernels = _kernels("gumbel_score")
+    kernel = kernels.gumbel_term_kernel
+    words = _check_score_args(kernel, tokens, offsets, prefix, key_words, width, seeding)
+    n_tokens, n_docs, device = tokens.shape[0], offsets.shape[0] - 1, tokens.device
+    salt_stride = row_param_stride(salts, "salts", device, torch.int32, max(n_docs, 1))
+    term = torch.empty(n_tokens, dtype=torch.float64, device=device)
+    ctx = torch.empty(n_tokens, dtype=torch.int32, device=device) if dedup else None
+    if n_tokens > 0:
+        grid, block = _score_grid(kernel, n_tokens)
+        with _on_device(device):
+            kernel[grid](
+                tokens,
+                offsets,
+                prefix,
+                salts,
+                term,
+                ctx,
+                n_tokens,
+                n_docs,
+                salt_stride,
+                *(_i32_bits(w) for w in words),
+                WIDTH=width,
+                SEEDING=seeding,
+                HAS_PREFIX=prefix is not None,
+                WRITE_CTX=dedup,
+                SEARCH_STEPS=_search_steps(n_docs),
+                BLOCK=block,
+                INTERPRETED=_interpreted(kernel),
+                num_warps=_NUM_WARPS,
+            )
+    # Every scored term is > 0 (1 - u < 1), so the nonzero terms are the scored positions.
+    counted, _, doc = _counted_positions(tokens, offsets, term > 0, ctx)
+    n_scored = torch.zeros(n_docs, dtype=torch.int64, device=device)
+    n_scored.index_add_(0, doc, torch.ones_like(doc))
+    term.masked_fill_(counted == 0, 0.0)
+    score = torch.empty(n_docs, dtype=torch.float64, device=device)
+    if n_docs > 0:
+        with _on_device(device):
+            kernels.gumbel_sum_kernel[(n_docs,)](term, offsets, score, num_warps=1)
+    return n_scored, score, counted if want_counted else None
+
+
+def score_synthid(
+    tokens: torch.Tensor,
+    offsets: torch.Tensor,
+    prefix: torch.Tensor | None,
+    key_words: tuple[int, int, int, int],
+    width: int,
+    seeding: int,
+    layers: int,
+    dedup: bool,
+    want_counted: bool,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    """SynthID-Text counts of ragged documents, as ``_cuda_synthid_ops.score_synthid``.
+
+    Parameters
+    ----------
+    tokens : Tensor
+        ``[n_tokens]`` int32, ids >= 0.
+    offsets : Tensor
+        ``[n_docs + 1]`` int64: 0, non-decreasing, ``n_tokens``.
+    prefix : Tensor or None
+        ``[n_docs]`` int64 >= 0: leading tokens of each document that are context only.
+    key_words : tuple of 4 int
+        The uint32 key words.
+    width, seeding : int
+        Context width (0..1024) and seeding code (0 prev, 1 minhash).
+    layers : int
+        Tournament layers in ``[1, 32]``.
+    dedup, want_counted : bool
+        Count each (context hash, token) pair once per document; return the flags.
+
+    Returns
+    -------
+    n_scored : Tensor
+        ``[n_docs]`` int64.
+    ones : Tensor
+        ``[n_docs, layers]`` int64: per layer, the counted g-values equal to 1.
+    counted : Tensor or None
+        ``[n_tokens]`` uint8 (when ``want_counted``).
+
+    Examples
+    --------
+    >>> import torch
+    >>> tokens = torch.tensor([3, 1, 4, 1, 5], dtype=torch.int32, device="cuda")  # doctest: +SKIP
+    >>> offsets = torch.tensor([0, 2, 5], device="cuda")  # doctest: +SKIP
+    >>> n, ones, _ = score_synthid(
+    ...     tokens, offsets, None, (1, 2, 3, 4), 1, 0, 30, False, False
+    ... )  # doctest: +SKIP
+    >>> ones.shape  # doctest: +SKIP
+    torch.Size([2, 30])
+    """
+    kernel = _kernels("synthid_score").synthid_word_kernel
+    words = _check_score_args(kernel, tokens, offsets, prefix, key_words, width, seeding)
+    layers = synthid_layers(layers)
+    n_tokens, n_docs, device = tokens.shape[0], offsets.shape[0] - 1, tokens.device
+    scored = torch.empty(n_tokens, dtype=torch.uint8, device=device)
+    word = torch.empty(n_tokens, dtype=torch.int32, device=device)
+    ctx = torch.empty(n_tokens, dtype=torch.int32, device=device) if dedup else None
+    if n_tokens > 0:
+        grid, block = _score_grid(kernel, n_tokens)
+        with _on_device(device):
+            kernel[grid](
+                tokens,
+                offsets,
+                prefix,
+                scored,
+                word,
+                ctx,
+                n_tokens,
+                n_docs,
+                *(_i32_bits(w) for w in words),
+                WIDTH=width,
+                SEEDING=seeding,
+                HAS_PREFIX=prefix is not None,
+                WRITE_CTX=dedup,
+                SEARCH_STEPS=_search_steps(n_docs),
+                BLOCK=block,
+                num_warps=_NUM_WARPS,
+            )
+    counted, kept, doc = _counted_positions(tokens, offsets, scored != 0, ctx)
+    n_scored = torch.zeros(n_docs, dtype=torch.int64, device=device)
+    n_scored.index_add_(0, doc, torch.ones_like(doc))
+    # One layer at a time: integer sums are exact in any order, and memory stays O(n_tokens).
+    ones = torch.zeros(n_docs, layers, dtype=torch.int64, device=device)
+    kept_words = word[kept]
+    for layer in range(layers):
+        ones[:, layer].index_add_(0, doc, ((kept_words >> layer) & 1).to(torch.int64))
+    return n_scored, ones, counted if want_counted else None
+
+
+def _check_score_args(
+    kernel,
+    tokens: torch.Tensor,
+    offsets: torch.Tensor,
+    prefix: torch.Tensor | None,
+    key_words,
+    width: int,
+    seeding: int,
+) -> tuple[int, int, int, int]:
+    """Checks shared by the scoring operations (metadata, then values with one host sync);
+    returns the key words as ints."""
+    _check_width_seeding(width, seeding)
+    if not isinstance(tokens, torch.Tensor):
+        raise TypeError(f"tokens: expected a torch.Tensor, got {type(tokens).__name__}")
+    device = tokens.device
+    check_tensor(tokens, "tokens", device, (torch.int32,), 1)
+    _check_device(kernel, tokens, "tokens")
+    check_tensor(offsets, "offsets", device, (torch.int64,), 1)
+    if not tokens.is_contiguous() or not offsets.is_contiguous():
+        raise ValueError("tokens, offsets: must be contiguous")
+    if offsets.shape[0] < 1:
+        raise ValueError("offsets: needs at least one entry (0)")
+    n_docs = offsets.shape[0] - 1
+    if prefix is not None:
+        check_tensor(prefix, "prefix", device, (torch.int64,), 1)
+        if prefix.shape[0] != n_docs or not prefix.is_contiguous():
+            raise ValueError(f"prefix: expected a contiguous tensor of shape [{n_docs}]")
+    words = checked_key_words(key_words, "key_words")
+    _check_score_values(tokens, offsets, prefix)
+    return words
+
+
+def _score_grid(kernel, n_tokens: int) -> tuple[tuple[int], int]:
+    """Grid and block of a per-position scoring kernel over ``n_tokens > 0`` positions."""
+    block = _pow2_block(n_tokens, _INTERPRETER_BLOCK) if _interpreted(kernel) else _SCORE_BLOCK
+    return (_cdiv(n_tokens, block),), block
+
+
+def _search_steps(n_docs: int) -> int:
+    """Binary-search steps that locate a position among ``n_docs`` documents."""
+    return max(1, n_docs.bit_length())
 
 
 def _check_score_values(tokens: torch.Tensor, offsets: torch.Tensor, prefix) -> None:
@@ -321,32 +664,34 @@ def _check_score_values(tokens: torch.Tensor, offsets: torch.Tensor, prefix) -> 
             raise ValueError(message)
 
 
-def _dedup_counts(tokens, offsets, green, ctx, n_scored, n_green) -> torch.Tensor:
-    """Mark the first occurrence of each (document, context hash, token) among the scored
-    positions, and count those. Exact, with no loop over documents: one stable sort of the
-    63-bit key ``ctx << 31 | token`` over positions in increasing order. Within a run of equal
-    keys the positions, hence the documents, stay increasing, so the first position of each
-    (key, document) group is the one whose key or document differs from its predecessor."""
+def _counted_positions(
+    tokens: torch.Tensor, offsets: torch.Tensor, scored: torch.Tensor, ctx: torch.Tensor | None
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The positions that enter the counts: ``(counted, kept, doc)``, with ``counted`` the uint8
+    flag per position, ``kept`` the counted positions (increasing) and ``doc`` their documents.
+
+    Every scored position counts, unless ``ctx`` (each position's context hash, int32 bits) asks
+    for deduplication: then only the first occurrence of each (document, context hash, token).
+    Exact, with no loop over documents: one stable sort of the 63-bit key ``ctx << 31 | token``
+    over positions in increasing order. Within a run of equal keys the positions, hence the
+    documents, stay increasing, so the first position of each (key, document) group is the one
+    whose key or document differs from its predecessor."""
     n_tokens, n_docs = tokens.shape[0], offsets.shape[0] - 1
     device = tokens.device
     counted = torch.zeros(n_tokens, dtype=torch.uint8, device=device)
-    pos = torch.nonzero(green >= 0).squeeze(1)
-    if pos.numel() == 0:
-        return counted
+    pos = torch.nonzero(scored).squeeze(1)
     doc_of = torch.repeat_interleave(
         torch.arange(n_docs, device=device), offsets.diff(), output_size=n_tokens
     )
-    key = ((ctx[pos].to(torch.int64) & 0xFFFFFFFF) << 31) | tokens[pos].to(torch.int64)
-    key, order = torch.sort(key, stable=True)
-    doc = doc_of[pos][order]
-    first = torch.ones_like(key, dtype=torch.bool)
-    first[1:] = (key[1:] != key[:-1]) | (doc[1:] != doc[:-1])
-    kept = pos[order[first]]
-    doc = doc[first]
-    counted[kept] = 1
-    n_scored.index_add_(0, doc, torch.ones_like(doc))
-    n_green.index_add_(0, doc, green[kept].to(torch.int64))
-    return counted
+    if ctx is not None and pos.numel() > 0:
+        key = ((ctx[pos].to(torch.int64) & 0xFFFFFFFF) << 31) | tokens[pos].to(torch.int64)
+        key, order = torch.sort(key, stable=True)
+        doc = doc_of[pos][order]
+        first = torch.ones_like(key, dtype=torch.bool)
+        first[1:] = (key[1:] != key[:-1]) | (doc[1:] != doc[:-1])
+        pos = torch.sort(pos[order[first]]).values
+    counted[pos] = 1
+    return counted, pos, doc_of[pos]
 
 
 def _cdiv(a: int, b: int) -> int:

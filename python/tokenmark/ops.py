@@ -287,6 +287,18 @@ def _device_param(value, dtype, batch: int, name: str, device, width: int = 1):
     return torch.from_numpy(host.view(np.int32) if dtype == np.uint32 else host).to(device)
 
 
+def _gpu_ops(backend: str, cuda_module: str):
+    """The module of a GPU backend's operation: the Triton ops, or the named CUDA module."""
+    if backend == "triton":
+        return gpu_module("triton")
+    return importlib.import_module(f"tokenmark.{cuda_module}")
+
+
+def _as_tensor(x):
+    """A torch tensor as is; a host array as a tensor sharing its memory where it can."""
+    return x if _is_torch(x) else _torch().from_numpy(np.ascontiguousarray(x))
+
+
 def _device_rows(logits, input_ids, enabled):
     """A GPU sampler's ids and enabled flags on the logits' device: ``(ids, enabled or None)``."""
     import torch
@@ -299,14 +311,17 @@ def _device_rows(logits, input_ids, enabled):
     return ids.to(dev), en
 
 
-def _sample_gumbel_cuda(logits, input_ids, keys, salts, width, seeding, skip_repeated, enabled):
+def _sample_gumbel_gpu(
+    backend, logits, input_ids, keys, salts, width, seeding, skip_repeated, enabled
+):
+    """CUDA logits (the CUDA or Triton kernels), or host logits under the Triton interpreter."""
+    import torch
 
-    from . import _cuda_gumbel_ops
-
-    dev, batch = logits.device, logits.shape[0]
-    ids, en = _device_rows(logits, input_ids, enabled)
-    return _cuda_gumbel_ops.sample_gumbel(
-        logits,
+    t = logits if _is_torch(logits) else torch.from_numpy(_host_view(logits, "logits")[0])
+    dev, batch = t.device, t.shape[0]
+    ids, en = _device_rows(t, input_ids, enabled)
+    return _gpu_ops(backend, "_cuda_gumbel_ops").sample_gumbel(
+        t,
         ids,
         _device_param(keys, np.uint32, batch, "keys", dev, 4),
         _device_param(salts, np.uint32, batch, "salts", dev),
@@ -345,17 +360,16 @@ def sample_gumbel(
     -------
     int64 ``[batch]``: the token, or -1 where the row is not watermarked (the caller samples it
     as usual). A numpy array for host logits, where a watermarked row without any finite logit
-    raises ``ValueError``. For CUDA logits, a tensor on their device, computed without a host
+    raises ``ValueError``. For CUDA logits (or ``backend="triton"``, which also takes host
+    tensors under the Triton interpreter), a tensor on their device, computed without a host
     sync: such a row holds -2 instead of raising.
     """
     on_cuda = _is_torch(logits) and logits.is_cuda
-    if on_cuda:
-        if _resolve_backend(backend, on_cuda) != "cuda":
-            raise ValueError("sample_gumbel: no triton implementation; use backend='cuda'")
-        return _sample_gumbel_cuda(
-            logits, input_ids, keys, salts, width, seeding, skip_repeated, enabled
+    backend = _resolve_backend(backend, on_cuda)
+    if backend in ("cuda", "triton"):
+        return _sample_gumbel_gpu(
+            backend, logits, input_ids, keys, salts, width, seeding, skip_repeated, enabled
         )
-    backend = _host_backend(backend, on_cuda, "sample_gumbel")
     arr, dtype = _host_view(logits, "logits")
     if arr.ndim != 2:
         raise ValueError(f"logits: expected [batch, vocab], got shape {arr.shape}")
@@ -389,14 +403,15 @@ def _on_device(x, dtype, device):
     return torch.as_tensor(np.asarray(x, dtype=dtype), device=device)
 
 
-def _score_gumbel_cuda(tokens, offsets, key, salts, width, seeding, dedup, prefix, want_counted):
-    from . import _cuda_gumbel_ops
-
-    dev = tokens.device
+def _score_gumbel_gpu(
+    backend, tokens, offsets, key, salts, width, seeding, dedup, prefix, want_counted
+):
+    tok = _as_tensor(tokens)
+    dev = tok.device
     off = _on_device(offsets, np.int64, dev)
     n_docs = max(off.shape[0] - 1, 1)
-    return _cuda_gumbel_ops.score_gumbel(
-        tokens,
+    return _gpu_ops(backend, "_cuda_gumbel_ops").score_gumbel(
+        tok,
         off,
         None if prefix is None else _on_device(prefix, np.int64, dev),
         tuple(int(w) for w in np.asarray(key, dtype=np.uint32).reshape(4)),
@@ -426,16 +441,15 @@ def score_gumbel(
     ``score[d]`` is the sum of ``-log(1 - u)`` over the counted tokens of document ``d``
     (float64); ``counted`` (uint8 per token) is None unless ``want_counted``. ``salts`` is a
     uint32 scalar or one per document. CUDA ``tokens`` give CUDA tensors (one host sync, to
-    validate the inputs).
+    validate the inputs), as does ``backend="triton"`` (torch tensors on the tokens' device).
     """
     on_cuda = _is_torch(tokens) and tokens.is_cuda
-    if on_cuda:
-        if _resolve_backend(backend, on_cuda) != "cuda":
-            raise ValueError("score_gumbel: no triton implementation; use backend='cuda'")
-        return _score_gumbel_cuda(
-            tokens, offsets, key, salts, width, seeding, dedup, prefix_lengths, want_counted
-        )
-    backend = _host_backend(backend, on_cuda, "score_gumbel")
+    backend = _resolve_backend(backend, on_cuda)
+    if backend in ("cuda", "triton"):
+        return _score_gumbel_gpu(
+            backend, tokens, offsets, key, salts, width, seeding, dedup, prefix_lengths,
+            want_counted,
+        )  # fmt: skip
     key_words = np.asarray(key, dtype=np.uint32).reshape(4)
     tok = tokens.numpy() if _is_torch(tokens) else np.asarray(tokens)
     off = offsets.numpy() if _is_torch(offsets) else np.asarray(offsets)
@@ -557,16 +571,15 @@ def score_synthid(
 ):
     """SynthID-Text detection counts of a flat ragged batch: ``(n_scored, ones, counted)``;
     ``ones[d, l]`` counts the g-values of layer ``l`` equal to 1 over the counted tokens. CUDA
-    ``tokens`` give CUDA tensors (one host sync, to validate the inputs)."""
+    ``tokens`` give CUDA tensors (one host sync, to validate the inputs), as does
+    ``backend="triton"`` (torch tensors on the tokens' device)."""
     on_cuda = _is_torch(tokens) and tokens.is_cuda
-    if on_cuda:
-        if _resolve_backend(backend, on_cuda) != "cuda":
-            raise ValueError("score_synthid: no triton implementation; use backend='cuda'")
-        from . import _cuda_synthid_ops
-
-        dev = tokens.device
-        return _cuda_synthid_ops.score_synthid(
-            tokens,
+    backend = _resolve_backend(backend, on_cuda)
+    if backend in ("cuda", "triton"):
+        tok = _as_tensor(tokens)
+        dev = tok.device
+        return _gpu_ops(backend, "_cuda_synthid_ops").score_synthid(
+            tok,
             _on_device(offsets, np.int64, dev),
             None if prefix_lengths is None else _on_device(prefix_lengths, np.int64, dev),
             tuple(int(w) for w in np.asarray(key, dtype=np.uint32).reshape(4)),
@@ -576,7 +589,6 @@ def score_synthid(
             bool(dedup),
             bool(want_counted),
         )
-    backend = _host_backend(backend, on_cuda, "score_synthid")
     key_words = np.asarray(key, dtype=np.uint32).reshape(4)
     tok = tokens.numpy() if _is_torch(tokens) else np.asarray(tokens)
     off = offsets.numpy() if _is_torch(offsets) else np.asarray(offsets)
