@@ -5,12 +5,12 @@
 # under $OUT (default ./gpu_out). About 6-8 minutes on an H100.
 #
 #   bash bench/gpu_check.sh            # everything
-#   STEPS="build tests" bash bench/gpu_check.sh
+#   STEPS="build tests synthid" bash bench/gpu_check.sh   # steps: build tests kgw gumbel synthid generate
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT="${OUT:-$PWD/gpu_out}"
 mkdir -p "$OUT"
-STEPS="${STEPS:-build tests kernels generate}"
+STEPS="${STEPS:-build tests kgw gumbel synthid generate}"
 SUMMARY="$OUT/summary.md"
 PY="${PYTHON:-python3}"
 export PYTHONUNBUFFERED=1
@@ -45,14 +45,19 @@ if [[ " $STEPS " == *" build "* ]]; then
 fi
 "$PY" -m tokenmark info | tee "$OUT/info.json"
 if [[ " $STEPS " == *" tests "* ]]; then
-  # The GPU-marked tests (CUDA and compiled Triton vs the reference, graph capture), then the
-  # CPU suite minus the Triton interpreter tests (they are CI's job).
-  step gpu_tests 170 "$PY" -m pytest -q -m gpu tests -p no:cacheprovider
+  # The GPU-marked tests: CUDA and compiled Triton vs the reference, graph capture. (The CPU
+  # suite and the Triton interpreter tests are CI's job.)
+  step gpu_tests 300 "$PY" -m pytest -q -m gpu tests -p no:cacheprovider -rf
 fi
-if [[ " $STEPS " == *" kernels "* ]]; then
-  step bench_kernels 120 "$PY" bench/bench_gpu_kgw.py --backends cuda,triton --out "$OUT/gpu_results.md"
+if [[ " $STEPS " == *" kgw "* ]]; then
+  step bench_kgw 120 "$PY" bench/bench_gpu_kgw.py --backends cuda,triton --out "$OUT/gpu_results.md"
+fi
+if [[ " $STEPS " == *" gumbel "* ]]; then
   step bench_gumbel 120 "$PY" bench/bench_gpu_gumbel.py --backends cuda,triton \
     --out "$OUT/gpu_results.md"
+fi
+if [[ " $STEPS " == *" synthid "* ]]; then
+  step bench_synthid 150 "$PY" bench/bench_gpu_synthid.py --out "$OUT/gpu_results.md"
 fi
 if [[ " $STEPS " == *" generate "* ]]; then
   step bench_generate 90 "$PY" bench/bench_gpu_generate.py --out "$OUT/gpu_results.md"
