@@ -5,8 +5,10 @@ vocab] logits, against (a) the unwatermarked sampler it replaces,
 ``torch.multinomial(torch.softmax(logits.float(), -1), 1)``, and (b) transformers'
 ``SynthIDTextWatermarkLogitsProcessor`` (ngram_len 5 = context 4, 30 keys, context history 1024)
 followed by that same softmax + multinomial, which is what ``generate`` runs with it; all on the
-same logits and the same GPU. score_synthid: tokens/s on 10^7 tokens in documents of 1000, with
-and without dedup. Timing: CUDA events around each call after warm-up; medians. Usage::
+same logits and the same GPU. tokenmark is timed as called (eager: its Python wrapper and its
+5 launches included) and as a replayed CUDA graph (the GPU's time, as in a graph-captured decode
+loop). score_synthid: tokens/s on 10^7 tokens in documents of 1000, with and without dedup.
+Timing: CUDA events around each call after warm-up; medians. Usage::
 
     python bench/bench_gpu_synthid.py --out gpu_out/gpu_results.md
 """
@@ -50,13 +52,23 @@ def hf_step(batch: int, dev: torch.device):
     return step
 
 
+def graph_ms(fn) -> float:
+    """Median time of one replay of ``fn`` captured in a CUDA graph."""
+    fn()
+    torch.cuda.synchronize()
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        fn()
+    return median_ms(graph.replay)
+
+
 def bench_sample(rows: list[str]) -> None:
     dev = torch.device("cuda")
     gen = torch.Generator(device=dev).manual_seed(0)
     rows += [
-        "| op | batch | vocab | top_k | tokenmark ms | softmax+multinomial ms | ratio "
-        "| transformers ms | speed-up |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| op | batch | vocab | top_k | tokenmark ms | graph ms | softmax+multinomial ms | ratio "
+        "| transformers ms | speed-up (eager) |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for vocab in SAMPLE_VOCABS:
         for batch in SAMPLE_BATCHES:
@@ -71,15 +83,17 @@ def bench_sample(rows: list[str]) -> None:
             hf = hf_step(batch, dev)
             hf_ms = median_ms(lambda: hf(ids, logits, gen), warmup=2, iters=5) if hf else None
             for top_k in (0, 40):
-                ms = median_ms(
-                    lambda: _cuda_synthid_ops.sample_synthid(
+
+                def call():
+                    return _cuda_synthid_ops.sample_synthid(
                         logits, ids, keys, u, None, WIDTH, SEEDING, LAYERS, top_k, HISTORY
                     )
-                )
+
+                ms, gms = median_ms(call), graph_ms(call)
                 peer = f"{hf_ms:.2f} | {hf_ms / ms:.0f}x" if hf_ms and top_k == 0 else "- | -"
                 rows.append(
-                    f"| sample_synthid | {batch} | {vocab} | {top_k} | {ms:.4f} | {floor:.4f} "
-                    f"| {ms / floor:.2f} | {peer} |"
+                    f"| sample_synthid | {batch} | {vocab} | {top_k} | {ms:.4f} | {gms:.4f} "
+                    f"| {floor:.4f} | {ms / floor:.2f} | {peer} |"
                 )
     if hf_step(1, dev) is None:
         rows.append("\ntransformers SynthIDTextWatermarkLogitsProcessor skipped: not importable\n")

@@ -22,7 +22,7 @@ cudaError_t score_synthid_cuda(const SynthIdScoreArgs& a, void* workspace, size_
                                cudaStream_t stream);
 
 // Scratch bytes sample_synthid_cuda needs for `batch` rows of `n` candidates and `layers`
-// layers (0 for an empty batch): about 12 bytes per candidate plus 16 KiB per row.
+// layers (0 for an empty batch): 16 KiB per row and phase, plus 8 bytes per 2048 candidates.
 size_t sample_synthid_workspace_bytes(int64_t batch, int64_t n, int layers);
 
 // Tournament sampling (docs/prf.md, "Sampling"), bit-identical to the CPU's. The candidates are

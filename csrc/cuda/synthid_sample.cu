@@ -1,16 +1,17 @@
 // sample_synthid on CUDA: the spec's phased tournament (docs/prf.md, "Sampling") on a grid of
-// (row, chunk) blocks, in 2 * phases + 3 launches on one stream and without a host sync:
+// (row, chunk) blocks, in phases + 3 launches on one stream and without a host sync:
 //
+//   memset      the rows' state and histograms.
 //   setup       (rows x chunks) the row's largest logit (atomicMax on an order-preserving key);
 //               chunk 0 also decides whether the row is watermarked, and its context hash.
-//   pass p      (rows x chunks) p = 0: each candidate's softmax weight (and, in a watermarked
-//               row, its PRF word); p > 0: the weight times its bin's factor of phase p - 1.
-//               Then the fixed-point weight goes into its bin of phase p (a block histogram in
-//               shared memory, added to the row's with 64-bit atomics) or, in the row's last
-//               pass, into the chunk's total; the last pass stores the fixed-point weights.
-//   factors p   (rows) phase p's factors from its histogram, by the spec's tree, in parallel.
-//   select      (rows) the chunk whose running total passes the draw's target, then the token
-//               in it by a block scan.
+//   pass p      (rows x chunks), p = 0 .. phases: each candidate's weight, recomputed from its
+//               logit (softmax weight, PRF word, the factors of phases < p: cheaper than storing
+//               and reloading 12 bytes per candidate), goes as a fixed-point value into its bin
+//               of phase p (a block histogram in shared memory, then 64-bit atomics into the
+//               row's) or, in the row's last pass, into the chunk's total. The block of a row that
+//               arrives last (a counter after a fence) then computes the phase's factors from the
+//               row's histogram, or, after the last pass, draws the token: the chunk whose running
+//               total passes the target, then the candidate in it by a block scan.
 //
 // Integer sums are exact, so atomics in any order give the spec's bits, and every float64 step is
 // one of the spec's IEEE operations: CMake compiles this file with --fmad=false, so that no
@@ -28,26 +29,26 @@ namespace {
 constexpr int kThreadsPerBlock = 256;
 constexpr int kChunk = 2048;  // candidates per block of a pass; a multiple of 4 * 256
 constexpr int kPerThread = kChunk / kThreadsPerBlock;
+constexpr int kMaxPhases = (kSynthIdMaxLayers + kSynthIdPhaseBits - 1) / kSynthIdPhaseBits;
 constexpr unsigned kNoLogitKey = 0x007FFFFFu;  // order_key(-inf): nothing above it yet
 
 struct RowState {
-  unsigned max_key;  // order_key of the row's largest candidate logit (0 before setup)
-  uint32_t ctx;      // context hash, when watermarked
-  int marked;        // 1: the tournament runs on this row
+  unsigned max_key;                  // order_key of the row's largest candidate logit (0 at first)
+  uint32_t ctx;                      // context hash, when watermarked
+  int marked;                        // 1: the tournament runs on this row
+  unsigned arrived[kMaxPhases + 1];  // blocks done with each pass
 };
 
 // Scratch layout, carved out of the caller's workspace (workspace_bytes below).
 struct Scratch {
-  RowState* state;        // [batch]               zeroed by the launcher
-  uint64_t* hist;         // [batch, phases, bins] zeroed by the launcher
-  double* factors;        // [batch, bins]         the current phase's factors
-  uint64_t* chunk_total;  // [batch, chunks]       fixed-point total of each chunk
-  double* w;              // [batch, n]            weights; fixed-point (uint64 bits) at the end
-  uint32_t* words;        // [batch, n]            g-value words of the candidates
+  RowState* state;        // [batch]                zeroed by the launcher
+  uint64_t* hist;         // [batch, phases, bins]  zeroed by the launcher
+  double* factors;        // [batch, phases, bins]  each phase's factors
+  uint64_t* chunk_total;  // [batch, chunks]        fixed-point total of each chunk
 };
 
 struct Layout {
-  size_t state, hist, factors, chunk_total, w, words, total;
+  size_t state, hist, factors, chunk_total, total;
 };
 
 size_t align16(size_t x) { return (x + 15) & ~size_t{15}; }
@@ -58,14 +59,13 @@ __host__ __device__ int phase_count(int layers) {
 
 Layout layout(int64_t batch, int64_t n, int layers) {
   const size_t rows = static_cast<size_t>(batch), chunks = ceil_div(n, kChunk);
+  const size_t bins = rows * phase_count(layers) * kSynthIdBins;
   Layout l{};
   l.state = 0;
   l.hist = align16(l.state + rows * sizeof(RowState));
-  l.factors = align16(l.hist + rows * phase_count(layers) * kSynthIdBins * sizeof(uint64_t));
-  l.chunk_total = align16(l.factors + rows * kSynthIdBins * sizeof(double));
-  l.w = align16(l.chunk_total + rows * chunks * sizeof(uint64_t));
-  l.words = align16(l.w + rows * static_cast<size_t>(n) * sizeof(double));
-  l.total = align16(l.words + rows * static_cast<size_t>(n) * sizeof(uint32_t));
+  l.factors = align16(l.hist + bins * sizeof(uint64_t));
+  l.chunk_total = align16(l.factors + bins * sizeof(double));
+  l.total = align16(l.chunk_total + rows * chunks * sizeof(uint64_t));
   return l;
 }
 
@@ -84,7 +84,9 @@ __device__ __forceinline__ const void* logits_row(const SynthIdSampleArgs& a, in
          b * a.logits_row_stride * (a.dtype == kFloat32 ? 4 : 2);
 }
 
-__device__ __forceinline__ uint32_t phase_bin(uint32_t word, int start, int bits) {
+__device__ __forceinline__ uint32_t phase_bin(uint32_t word, int phase, int layers) {
+  const int start = phase * kSynthIdPhaseBits;
+  const int bits = min(kSynthIdPhaseBits, layers - start);
   return (word >> start) & ((1u << bits) - 1u);
 }
 
@@ -127,108 +129,52 @@ __global__ void __launch_bounds__(kThreadsPerBlock) setup_kernel(SynthIdSampleAr
   }
 }
 
-// One pass over a chunk of a row (see the top of the file). `cand` maps a candidate index to
-// its token id ([batch, vocab] int32, the caller's top-k) or is null (index = id).
-__global__ void __launch_bounds__(kThreadsPerBlock)
-    pass_kernel(SynthIdSampleArgs a, const int32_t* cand, Scratch s, int p, double scale) {
-  __shared__ uint64_t hist[kSynthIdBins];
-  __shared__ double factors[kSynthIdBins];
-  __shared__ unsigned long long block_total;
-  const int64_t b = blockIdx.x, begin = static_cast<int64_t>(blockIdx.y) * kChunk;
-  const int64_t end = begin + kChunk < a.vocab ? begin + kChunk : a.vocab;
-  const RowState st = s.state[b];
-  if (st.max_key <= kNoLogitKey) return;  // no finite logit: select reports the row
-  if (p > 0 && !st.marked) return;
-  const int phases = phase_count(a.layers);
-  const bool last = p == (st.marked ? phases : 0);  // block-uniform
-  const int start = p * kSynthIdPhaseBits, bits = min(kSynthIdPhaseBits, a.layers - start);
-  const int prev_start = start - kSynthIdPhaseBits;
-  const int prev_bits = min(kSynthIdPhaseBits, a.layers - prev_start);
-  if (!last) {
-    for (int q = threadIdx.x; q < kSynthIdBins; q += kThreadsPerBlock) hist[q] = 0;
-  } else if (threadIdx.x == 0) {
-    block_total = 0;
+// What one pass knows about its row.
+struct RowView {
+  const void* logits;
+  const int32_t* cand;  // token id of each candidate ([n] int32), or null (index = id)
+  Key128 key;
+  uint32_t ctx;
+  bool marked;
+  double max_logit;
+  int layers;
+  const double* factors;  // [p, bins] in shared memory: the factors of the phases played
+  int played;             // phases whose factors apply (p)
+};
+
+// Candidate i's weight after the played phases. `id_word` is its PRF word when the candidates
+// are token ids (from the Philox block of its 4 ids); otherwise the word is drawn here.
+__device__ __forceinline__ double candidate_weight(const SynthIdSampleArgs& a, const RowView& r,
+                                                   int64_t i, uint32_t id_word, uint32_t* word) {
+  double w = synthid_base_weight(load_logit(r.logits, a.dtype, i), r.max_logit);
+  *word = 0;
+  if (!r.marked) return w;
+  *word = r.cand ? synthid_g_word(r.key, r.ctx, static_cast<uint32_t>(r.cand[i])) : id_word;
+  for (int f = 0; f < r.played; ++f) {
+    w = w * r.factors[f * kSynthIdBins + phase_bin(*word, f, r.layers)];
   }
-  if (p > 0) {
-    for (int q = threadIdx.x; q < (1 << prev_bits); q += kThreadsPerBlock) {
-      factors[q] = s.factors[b * kSynthIdBins + q];
-    }
-  }
-  __syncthreads();
-  const double m = key_value(st.max_key);
-  const Key128 key{{a.keys[b * a.key_stride], a.keys[b * a.key_stride + 1],
-                    a.keys[b * a.key_stride + 2], a.keys[b * a.key_stride + 3]}};
-  const void* row = logits_row(a, b);
-  double* w = s.w + b * a.vocab;
-  uint32_t* words = s.words + b * a.vocab;
-  uint64_t total = 0;
-  // Each thread takes groups of 4 neighbouring candidates: one Philox block covers them when
-  // candidates are token ids.
-  for (int64_t g = begin + 4 * threadIdx.x; g < end; g += 4 * kThreadsPerBlock) {
-    U32x4 block{};
-    if (p == 0 && st.marked && !cand) {
-      block = prf_block(key, st.ctx, static_cast<uint32_t>(g >> 2), kDomainSynthIdG);
-    }
-#pragma unroll
-    for (int k = 0; k < 4; ++k) {
-      const int64_t i = g + k;
-      if (i >= end) break;
-      double x;
-      uint32_t word = 0;
-      if (p == 0) {
-        x = synthid_base_weight(load_logit(row, a.dtype, i), m);
-        if (st.marked) {
-          word = cand ? synthid_g_word(key, st.ctx, static_cast<uint32_t>(cand[b * a.vocab + i]))
-                      : block.v[k];
-          words[i] = word;
-        }
-      } else {
-        word = words[i];
-        x = w[i] * factors[phase_bin(word, prev_start, prev_bits)];
-      }
-      const uint64_t v = synthid_fixed(x, scale);
-      if (last) {
-        reinterpret_cast<uint64_t*>(w)[i] = v;
-        total += v;
-      } else {
-        w[i] = x;
-        atomicAdd(reinterpret_cast<unsigned long long*>(&hist[phase_bin(word, start, bits)]),
-                  static_cast<unsigned long long>(v));
-      }
-    }
-  }
-  if (last) {
-    atomicAdd(&block_total, static_cast<unsigned long long>(total));
-    __syncthreads();
-    if (threadIdx.x == 0) s.chunk_total[b * gridDim.y + blockIdx.y] = block_total;
-    return;
-  }
-  __syncthreads();
-  uint64_t* row_hist = s.hist + (b * phase_count(a.layers) + p) * kSynthIdBins;
-  for (int q = threadIdx.x; q < (1 << bits); q += kThreadsPerBlock) {
-    if (hist[q]) {
-      atomicAdd(reinterpret_cast<unsigned long long*>(&row_hist[q]),
-                static_cast<unsigned long long>(hist[q]));
-    }
-  }
+  return w;
 }
 
-// Phase p's factors of row b, the spec's phase_factors: per layer j, the tree sums of the
-// marginal's even and odd entries (adjacent pairs, level by level, in ping-pong buffers), E, the
-// next marginal; then F[q] = prod_j c_j[bit j of q], layer 0 first.
-__global__ void __launch_bounds__(kThreadsPerBlock)
-    factors_kernel(SynthIdSampleArgs a, Scratch s, int p) {
-  __shared__ double marg[2][kSynthIdBins];
-  __shared__ double tree[2][kSynthIdBins];  // [0, half): even entries; [half, 2 half): odd
+__device__ __forceinline__ U32x4 id_block(const RowView& r, int64_t group) {
+  U32x4 block{};
+  if (r.marked && !r.cand) {
+    block = prf_block(r.key, r.ctx, static_cast<uint32_t>(group >> 2), kDomainSynthIdG);
+  }
+  return block;
+}
+
+// Phase p's factors of a row from its histogram, the spec's phase_factors: per layer j, the tree
+// sums of the marginal's even and odd entries (adjacent pairs, level by level, ping-pong
+// buffers), E, the next marginal; then F[q] = prod_j c_j[bit j of q], layer 0 first. `work`
+// holds 4 * bins doubles of shared memory.
+__device__ void phase_factors_block(const uint64_t* hist, int bits, double* work, double* out) {
   __shared__ double c[kSynthIdPhaseBits][2];
-  const int64_t b = blockIdx.x;
-  const RowState st = s.state[b];
-  if (st.max_key <= kNoLogitKey || !st.marked) return;
-  const int bits = min(kSynthIdPhaseBits, a.layers - p * kSynthIdPhaseBits);
-  const uint64_t* h = s.hist + (b * phase_count(a.layers) + p) * kSynthIdBins;
+  double* marg[2] = {work, work + kSynthIdBins};
+  double* tree[2] = {work + 2 * kSynthIdBins, work + 3 * kSynthIdBins};  // [even | odd]
   int cur = 0;
   for (int q = threadIdx.x; q < (1 << bits); q += kThreadsPerBlock) {
-    marg[0][q] = static_cast<double>(h[q]);
+    marg[0][q] = static_cast<double>(__ldcg(reinterpret_cast<const unsigned long long*>(hist + q)));
   }
   __syncthreads();
   for (int j = 0, n = 1 << bits; j < bits; ++j, n /= 2) {
@@ -239,7 +185,7 @@ __global__ void __launch_bounds__(kThreadsPerBlock)
     __syncthreads();
     int t = 0;
     for (int len = half; len > 1; len /= 2, t ^= 1) {
-      // Both halves at once: item i < len of the next level is pair (2i, 2i + 1) of its half.
+      // Both halves at once: item i < len of the next level is pair (2k, 2k + 1) of half g.
       for (int i = threadIdx.x; i < len; i += kThreadsPerBlock) {
         const int g = i / (len / 2), k = i % (len / 2);
         tree[t ^ 1][g * half + k] = tree[t][g * half + 2 * k] + tree[t][g * half + 2 * k + 1];
@@ -261,45 +207,47 @@ __global__ void __launch_bounds__(kThreadsPerBlock)
   for (int q = threadIdx.x; q < (1 << bits); q += kThreadsPerBlock) {
     double x = 1.0;
     for (int j = 0; j < bits; ++j) x *= c[j][(q >> j) & 1];
-    s.factors[b * kSynthIdBins + q] = x;
+    out[q] = x;
   }
 }
 
-// The draw of row b: the first candidate whose fixed-point running sum exceeds the target.
-__global__ void __launch_bounds__(kThreadsPerBlock)
-    select_kernel(SynthIdSampleArgs a, const int32_t* cand, Scratch s, int64_t chunks) {
-  __shared__ uint64_t scan[kThreadsPerBlock];
+// The draw of row b, by its last block after the final pass: the first candidate whose
+// fixed-point running sum exceeds the target. `scan` holds kThreadsPerBlock uint64 of shared
+// memory.
+__device__ void draw_block(const SynthIdSampleArgs& a, const RowView& r, const Scratch& s,
+                           int64_t b, int64_t chunks, double scale, uint64_t* scan) {
   __shared__ int64_t chunk;
-  __shared__ uint64_t rest;  // target minus the totals of the chunks before `chunk`
-  const int64_t b = blockIdx.x;
-  const RowState st = s.state[b];
-  if (st.max_key <= kNoLogitKey) {
-    if (threadIdx.x == 0) {
-      a.out[b] = kSynthIdNoFiniteLogit;
-      a.marked[b] = 0;
-    }
-    return;
-  }
-  const uint64_t* totals = s.chunk_total + b * chunks;
+  __shared__ uint64_t rest;  // the target minus the totals of the chunks before `chunk`
+  const auto total_of = [&](int64_t c) {
+    return static_cast<uint64_t>(
+        __ldcg(reinterpret_cast<const unsigned long long*>(s.chunk_total + b * chunks + c)));
+  };
   if (threadIdx.x == 0) {
     uint64_t total = 0;
-    for (int64_t c = 0; c < chunks; ++c) total += totals[c];
+    for (int64_t c = 0; c < chunks; ++c) total += total_of(c);
     uint64_t target = synthid_draw_target(total, a.uniforms[b]);
     // A uniform outside [0, 1) (not checked: that needs a host sync) draws the last candidate
     // rather than leaving the output unwritten.
     if (!(target < total)) target = total - 1;
     int64_t c = 0;
-    while (c + 1 < chunks && totals[c] <= target) target -= totals[c++];
+    for (; c + 1 < chunks && total_of(c) <= target; ++c) target -= total_of(c);
     chunk = c;
     rest = target;
   }
   __syncthreads();
   const int64_t begin = chunk * kChunk, end = begin + kChunk < a.vocab ? begin + kChunk : a.vocab;
-  const uint64_t* v = reinterpret_cast<const uint64_t*>(s.w + b * a.vocab);
+  // Thread t holds candidates lo .. lo + 7 (two Philox blocks: lo is a multiple of 8).
   const int64_t lo = begin + static_cast<int64_t>(threadIdx.x) * kPerThread;
-  const int64_t hi = lo + kPerThread < end ? lo + kPerThread : end;
+  const auto fixed_weight = [&](int64_t i, const U32x4& block, int q) {
+    uint32_t word;
+    return i < end ? synthid_fixed(candidate_weight(a, r, i, block.v[q], &word), scale) : 0;
+  };
   uint64_t mine = 0;
-  for (int64_t i = lo; i < hi; ++i) mine += v[i];
+  for (int k = 0; k < kPerThread; k += 4) {
+    const U32x4 block = id_block(r, lo + k);
+#pragma unroll
+    for (int q = 0; q < 4; ++q) mine += fixed_weight(lo + k + q, block, q);
+  }
   scan[threadIdx.x] = mine;
   __syncthreads();
   for (int off = 1; off < kThreadsPerBlock; off *= 2) {  // inclusive scan (Hillis-Steele)
@@ -311,12 +259,112 @@ __global__ void __launch_bounds__(kThreadsPerBlock)
   uint64_t c = scan[threadIdx.x] - mine;        // exclusive prefix
   if (c <= rest && rest < scan[threadIdx.x]) {  // exactly one thread: the crossing is here
     int64_t i = lo;
-    for (; i < hi; ++i) {
-      c += v[i];
-      if (c > rest) break;
+    for (int k = 0; k < kPerThread; k += 4) {
+      const U32x4 block = id_block(r, lo + k);
+#pragma unroll
+      for (int q = 0; q < 4; ++q) {
+        if (c <= rest) {
+          i = lo + k + q;
+          c += fixed_weight(i, block, q);
+        }
+      }
     }
-    a.out[b] = cand ? cand[b * a.vocab + i] : i;
-    a.marked[b] = static_cast<uint8_t>(st.marked);
+    a.out[b] = r.cand ? r.cand[i] : i;
+    a.marked[b] = static_cast<uint8_t>(r.marked);
+  }
+}
+
+// Pass p over one chunk of a row (see the top of the file). `cand` maps a candidate index to its
+// token id ([batch, vocab] int32, the caller's top-k) or is null (index = id).
+__global__ void __launch_bounds__(kThreadsPerBlock)
+    pass_kernel(SynthIdSampleArgs a, const int32_t* cand, Scratch s, int p, double scale) {
+  // Shared memory, reused: the played phases' factors and this pass's histogram during the
+  // pass, then (last block, not the last pass) the work space of phase_factors_block.
+  __shared__ double smem[(kMaxPhases + 1) * kSynthIdBins];
+  __shared__ uint64_t scan[kThreadsPerBlock];
+  __shared__ unsigned long long block_total;
+  __shared__ bool last_block;
+  const int64_t b = blockIdx.x, chunks = gridDim.y;
+  const int64_t begin = static_cast<int64_t>(blockIdx.y) * kChunk;
+  const int64_t end = begin + kChunk < a.vocab ? begin + kChunk : a.vocab;
+  RowState* state = s.state + b;
+  const unsigned max_key = state->max_key;
+  const bool marked = state->marked != 0;
+  if (max_key <= kNoLogitKey) {  // no finite logit
+    if (p == 0 && blockIdx.y == 0 && threadIdx.x == 0) {
+      a.out[b] = kSynthIdNoFiniteLogit;
+      a.marked[b] = 0;
+    }
+    return;
+  }
+  if (p > 0 && !marked) return;
+  const int phases = phase_count(a.layers);
+  const bool last_pass = p == (marked ? phases : 0);  // block-uniform
+  RowView r{};
+  r.logits = logits_row(a, b);
+  r.cand = cand ? cand + b * a.vocab : nullptr;
+  r.key = Key128{{a.keys[b * a.key_stride], a.keys[b * a.key_stride + 1],
+                  a.keys[b * a.key_stride + 2], a.keys[b * a.key_stride + 3]}};
+  r.ctx = state->ctx;
+  r.marked = marked;
+  r.max_logit = key_value(max_key);
+  r.layers = a.layers;
+  r.factors = smem;
+  r.played = p;
+  uint64_t* hist = reinterpret_cast<uint64_t*>(smem + p * kSynthIdBins);
+  for (int q = threadIdx.x; q < p * kSynthIdBins; q += kThreadsPerBlock) {
+    smem[q] = s.factors[b * phases * kSynthIdBins + q];
+  }
+  if (!last_pass) {
+    for (int q = threadIdx.x; q < kSynthIdBins; q += kThreadsPerBlock) hist[q] = 0;
+  } else if (threadIdx.x == 0) {
+    block_total = 0;
+  }
+  __syncthreads();
+  uint64_t total = 0;
+  // Each thread takes groups of 4 neighbouring candidates: one Philox block covers them when
+  // candidates are token ids.
+  for (int64_t g = begin + 4 * threadIdx.x; g < end; g += 4 * kThreadsPerBlock) {
+    const U32x4 block = id_block(r, g);
+#pragma unroll
+    for (int k = 0; k < 4; ++k) {
+      if (g + k >= end) break;
+      uint32_t word;
+      const uint64_t v = synthid_fixed(candidate_weight(a, r, g + k, block.v[k], &word), scale);
+      if (last_pass) {
+        total += v;
+      } else {
+        atomicAdd(reinterpret_cast<unsigned long long*>(&hist[phase_bin(word, p, a.layers)]),
+                  static_cast<unsigned long long>(v));
+      }
+    }
+  }
+  if (last_pass) atomicAdd(&block_total, static_cast<unsigned long long>(total));
+  __syncthreads();
+  uint64_t* row_hist = s.hist + (b * phases + p) * kSynthIdBins;
+  if (last_pass) {
+    if (threadIdx.x == 0) s.chunk_total[b * chunks + blockIdx.y] = block_total;
+  } else {
+    for (int q = threadIdx.x; q < kSynthIdBins; q += kThreadsPerBlock) {
+      if (hist[q]) {
+        atomicAdd(reinterpret_cast<unsigned long long*>(&row_hist[q]),
+                  static_cast<unsigned long long>(hist[q]));
+      }
+    }
+  }
+  // The last block of the row to get here finishes the pass: every other block's histogram
+  // atomics or chunk total are visible to it (each block fences before it counts itself).
+  __threadfence();
+  __syncthreads();
+  if (threadIdx.x == 0) last_block = atomicAdd(&state->arrived[p], 1u) == chunks - 1;
+  __syncthreads();
+  if (!last_block) return;
+  __threadfence();
+  if (last_pass) {
+    draw_block(a, r, s, b, chunks, scale, scan);
+  } else {
+    const int bits = min(kSynthIdPhaseBits, a.layers - p * kSynthIdPhaseBits);
+    phase_factors_block(row_hist, bits, smem, s.factors + (b * phases + p) * kSynthIdBins);
   }
 }
 
@@ -332,31 +380,24 @@ cudaError_t sample_synthid_cuda(const SynthIdSampleArgs& a, const int32_t* cand,
   if (a.batch < 0 || a.vocab < 0 || a.width < 0 || a.top_k != 0) return cudaErrorInvalidValue;
   if (a.layers < 1 || a.layers > kSynthIdMaxLayers) return cudaErrorInvalidValue;
   if (a.batch == 0) return cudaSuccess;
-  const int64_t chunks = ceil_div(a.vocab > 0 ? a.vocab : 1, kChunk);
+  const int64_t n = a.vocab > 0 ? a.vocab : 1, chunks = ceil_div(n, kChunk);
   if (a.batch > INT32_MAX || chunks > 65535) return cudaErrorInvalidValue;
-  const Layout l = layout(a.batch, a.vocab > 0 ? a.vocab : 1, a.layers);
+  const Layout l = layout(a.batch, n, a.layers);
   if (workspace_bytes < l.total) return cudaErrorInvalidValue;
   char* base = static_cast<char*>(workspace);
   const Scratch s{reinterpret_cast<RowState*>(base + l.state),
                   reinterpret_cast<uint64_t*>(base + l.hist),
                   reinterpret_cast<double*>(base + l.factors),
-                  reinterpret_cast<uint64_t*>(base + l.chunk_total),
-                  reinterpret_cast<double*>(base + l.w),
-                  reinterpret_cast<uint32_t*>(base + l.words)};
+                  reinterpret_cast<uint64_t*>(base + l.chunk_total)};
   cudaError_t err = cudaMemsetAsync(base, 0, l.factors, stream);  // state and histograms
   if (err != cudaSuccess) return err;
   const dim3 grid(static_cast<unsigned>(a.batch), static_cast<unsigned>(chunks));
-  const unsigned rows = static_cast<unsigned>(a.batch);
-  if (a.vocab > 0) {
-    setup_kernel<<<grid, kThreadsPerBlock, 0, stream>>>(a, s);
-    const double scale = ldexp(1.0, synthid_fixed_shift(a.vocab));
-    const int phases = phase_count(a.layers);
-    for (int p = 0; p <= phases; ++p) {
-      if (p > 0) factors_kernel<<<rows, kThreadsPerBlock, 0, stream>>>(a, s, p - 1);
-      pass_kernel<<<grid, kThreadsPerBlock, 0, stream>>>(a, cand, s, p, scale);
-    }
+  // An empty vocabulary: without setup every row has no finite logit, reported by pass 0.
+  if (a.vocab > 0) setup_kernel<<<grid, kThreadsPerBlock, 0, stream>>>(a, s);
+  const double scale = ldexp(1.0, synthid_fixed_shift(n));
+  for (int p = 0; p <= phase_count(a.layers); ++p) {
+    pass_kernel<<<grid, kThreadsPerBlock, 0, stream>>>(a, cand, s, p, scale);
   }
-  select_kernel<<<rows, kThreadsPerBlock, 0, stream>>>(a, cand, s, chunks);
   return cudaGetLastError();
 }
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import torch
 
-from ._cuda_ops import _LOGITS_DTYPES, _UINT32_MAX, _check_score_inputs, _cuda, _require_cuda
+from ._cuda_ops import _LOGITS_DTYPES, _check_score_inputs, _cuda, _require_cuda
 from ._torch_checks import check_row_inputs, check_tensor, synthid_layers
 from ._torch_checks import key_words as checked_key_words
 
@@ -19,20 +19,24 @@ __all__ = ["sample_synthid", "score_synthid"]
 
 def top_k_candidates(logits: torch.Tensor, top_k: int) -> torch.Tensor:
     """The ids of the ``top_k`` largest logits of each row, ascending, as the spec picks them
-    (NaN counts as -inf; equal logits: lower id first): ``[batch, top_k]`` int32.
+    (NaN counts as -inf; equal logits: lower id first): ``[batch, top_k]`` int32, without a
+    host sync.
 
-    One int64 key per entry makes the order total: the logit's order-preserving integer image
-    in the high 32 bits (-0.0 folded into +0.0, as the comparison treats them) and
-    ``2^32 - 1 - id`` in the low ones, so ``topk`` has no ties to break its own way.
+    ``topk`` gives the k-th largest value ``t`` (ties do not change it); the candidates are
+    every logit above ``t`` and, of those equal to ``t``, the lowest ids that make up ``k``.
+    A running count places each candidate in its row of the output.
     """
     x = logits.float()
-    x = torch.where(torch.isnan(x), float("-inf"), x) + 0.0
-    bits = x.view(torch.int32).to(torch.int64)
-    order = torch.where(bits >= 0, bits, -(bits & 0x7FFFFFFF))
-    ids = torch.arange(x.shape[1], device=x.device, dtype=torch.int64)
-    keys = order * (1 << 32) + (_UINT32_MAX - ids)
-    chosen = _UINT32_MAX - (torch.topk(keys, top_k, dim=1, sorted=False).values & _UINT32_MAX)
-    return torch.sort(chosen, dim=1).values.to(torch.int32)
+    x = torch.where(torch.isnan(x), float("-inf"), x)
+    t = torch.topk(x, top_k, dim=1, sorted=False).values.amin(dim=1, keepdim=True)
+    above = x > t
+    tied = x == t
+    missing = top_k - above.sum(dim=1, keepdim=True)
+    chosen = above | (tied & (torch.cumsum(tied, dim=1) <= missing))
+    slot = torch.where(chosen, torch.cumsum(chosen, dim=1) - 1, top_k)  # top_k: discarded
+    ids = torch.arange(x.shape[1], device=x.device, dtype=torch.int32).expand_as(x)
+    out = torch.empty(x.shape[0], top_k + 1, device=x.device, dtype=torch.int32)
+    return out.scatter_(1, slot, ids)[:, :top_k].contiguous()
 
 
 def sample_synthid(
