@@ -211,30 +211,61 @@ __device__ void phase_factors_block(const uint64_t* hist, int bits, double* work
   }
 }
 
+// Inclusive prefix sums over the block (Hillis-Steele in `scan`, kThreadsPerBlock entries):
+// returns this thread's; scan[kThreadsPerBlock - 1] holds the block's total until the next call.
+__device__ uint64_t block_inclusive_scan(uint64_t* scan, uint64_t mine) {
+  scan[threadIdx.x] = mine;
+  __syncthreads();
+  for (int off = 1; off < kThreadsPerBlock; off *= 2) {
+    const uint64_t add = threadIdx.x >= off ? scan[threadIdx.x - off] : 0;
+    __syncthreads();
+    scan[threadIdx.x] += add;
+    __syncthreads();
+  }
+  return scan[threadIdx.x];
+}
+
 // The draw of row b, by its last block after the final pass: the first candidate whose
-// fixed-point running sum exceeds the target. `scan` holds kThreadsPerBlock uint64 of shared
-// memory.
+// fixed-point running sum exceeds the target. The chunk totals are read in parallel (a
+// sequential walk would wait on one L2 load after another); `scan` holds kThreadsPerBlock
+// uint64 of shared memory.
 __device__ void draw_block(const SynthIdSampleArgs& a, const RowView& r, const Scratch& s,
                            int64_t b, int64_t chunks, double scale, uint64_t* scan) {
+  __shared__ unsigned long long total;
   __shared__ int64_t chunk;
-  __shared__ uint64_t rest;  // the target minus the totals of the chunks before `chunk`
+  __shared__ uint64_t rest;  // the target minus the totals of the candidates before the chunk
   const auto total_of = [&](int64_t c) {
-    return static_cast<uint64_t>(
-        __ldcg(reinterpret_cast<const unsigned long long*>(s.chunk_total + b * chunks + c)));
+    return c < chunks ? static_cast<uint64_t>(__ldcg(reinterpret_cast<const unsigned long long*>(
+                            s.chunk_total + b * chunks + c)))
+                      : uint64_t{0};
   };
   if (threadIdx.x == 0) {
-    uint64_t total = 0;
-    for (int64_t c = 0; c < chunks; ++c) total += total_of(c);
-    uint64_t target = synthid_draw_target(total, a.uniforms[b]);
-    // A uniform outside [0, 1) (not checked: that needs a host sync) draws the last candidate
-    // rather than leaving the output unwritten.
-    if (!(target < total)) target = total - 1;
-    int64_t c = 0;
-    for (; c + 1 < chunks && total_of(c) <= target; ++c) target -= total_of(c);
-    chunk = c;
-    rest = target;
+    total = 0;
+    chunk = -1;
   }
   __syncthreads();
+  uint64_t part = 0;
+  for (int64_t c = threadIdx.x; c < chunks; c += kThreadsPerBlock) part += total_of(c);
+  atomicAdd(&total, static_cast<unsigned long long>(part));
+  __syncthreads();
+  uint64_t target = synthid_draw_target(total, a.uniforms[b]);
+  // A uniform outside [0, 1) (not checked: that needs a host sync) draws the last candidate
+  // rather than leaving the output unwritten.
+  if (!(target < total)) target = total - 1;
+  // The chunk holding the target: tiles of chunk totals, scanned; the thread whose range holds
+  // it (exclusive prefix <= target < inclusive prefix) is the only one.
+  uint64_t before = 0;
+  for (int64_t t0 = 0; t0 < chunks; t0 += kThreadsPerBlock) {
+    const uint64_t mine = total_of(t0 + threadIdx.x);
+    const uint64_t incl = before + block_inclusive_scan(scan, mine);
+    if (incl - mine <= target && target < incl) {
+      chunk = t0 + threadIdx.x;
+      rest = target - (incl - mine);
+    }
+    before += scan[kThreadsPerBlock - 1];
+    __syncthreads();
+    if (chunk >= 0) break;  // block-uniform: read after the barrier
+  }
   const int64_t begin = chunk * kChunk, end = begin + kChunk < a.vocab ? begin + kChunk : a.vocab;
   // Thread t holds candidates lo .. lo + 7 (two Philox blocks: lo is a multiple of 8).
   const int64_t lo = begin + static_cast<int64_t>(threadIdx.x) * kPerThread;
@@ -248,16 +279,9 @@ __device__ void draw_block(const SynthIdSampleArgs& a, const RowView& r, const S
 #pragma unroll
     for (int q = 0; q < 4; ++q) mine += fixed_weight(lo + k + q, block, q);
   }
-  scan[threadIdx.x] = mine;
-  __syncthreads();
-  for (int off = 1; off < kThreadsPerBlock; off *= 2) {  // inclusive scan (Hillis-Steele)
-    const uint64_t add = threadIdx.x >= off ? scan[threadIdx.x - off] : 0;
-    __syncthreads();
-    scan[threadIdx.x] += add;
-    __syncthreads();
-  }
-  uint64_t c = scan[threadIdx.x] - mine;        // exclusive prefix
-  if (c <= rest && rest < scan[threadIdx.x]) {  // exactly one thread: the crossing is here
+  const uint64_t incl = block_inclusive_scan(scan, mine);
+  uint64_t c = incl - mine;        // exclusive prefix
+  if (c <= rest && rest < incl) {  // exactly one thread: the crossing is here
     int64_t i = lo;
     for (int k = 0; k < kPerThread; k += 4) {
       const U32x4 block = id_block(r, lo + k);
