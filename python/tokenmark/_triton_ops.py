@@ -41,6 +41,12 @@ _SAMPLE_IDS_BLOCK = 256
 _PROGRAMS_PER_SM = 4
 _INTERPRETER_SPLITS = 3
 _INTERPRETER_BLOCK = 16384
+# SynthID sampling: candidates per (row, chunk) program of a pass, a power of two >= 4, the
+# compiled and the interpreted kernels alike (tests shrink it to get many chunks per row); the
+# spec's phases of 10 layers with 1024-bin histograms.
+_SYNTHID_CHUNK = 2048
+_SYNTHID_PHASE_BITS = 10
+_SYNTHID_BINS = 1 << _SYNTHID_PHASE_BITS
 _NUM_WARPS = 4
 
 
@@ -410,6 +416,136 @@ def sample_gumbel(
             part_s, part_id, out, n_splits, SPLITS=_pow2_block(n_splits, 1 << 20), num_warps=1
         )
     return out
+
+
+def sample_synthid(
+    logits: torch.Tensor,
+    input_ids: torch.Tensor,
+    keys: torch.Tensor,
+    uniforms: torch.Tensor,
+    enabled: torch.Tensor | None,
+    width: int,
+    seeding: int,
+    layers: int,
+    top_k: int,
+    history: int,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """SynthID-Text tournament sampling of each row, as ``_cuda_synthid_ops.sample_synthid``: bit
+    for bit the CPU's and the numpy reference's tokens.
+
+    Parameters
+    ----------
+    logits : Tensor
+        ``[batch, vocab]`` float32, float16 or bfloat16, rows contiguous. Not modified.
+    input_ids : Tensor
+        ``[batch, length]`` int64 or int32, rows contiguous.
+    keys : Tensor
+        ``[batch or 1, 4]`` int32 holding the uint32 key words.
+    uniforms : Tensor
+        ``[batch]`` float64 in [0, 1): each row's draw (range-checked on CPU tensors only; on a
+        GPU a value outside draws the last candidate).
+    enabled : Tensor or None
+        ``[batch]`` uint8 or bool; None enables every row.
+    width, seeding : int
+        Context width in ``[0, 1024]``; seeding 0 (prev) or 1 (minhash).
+    layers : int
+        Tournament layers in ``[1, 32]``.
+    top_k : int
+        0 for the whole vocabulary, else the ``top_k`` largest logits only.
+    history : int
+        Earlier positions searched for a repeat of the row's context (0: none).
+
+    Returns
+    -------
+    tokens : Tensor
+        ``[batch]`` int64: the token, -2 where a row has no finite logit (not raised: a sync).
+    marked : Tensor
+        ``[batch]`` uint8: 1 where the tournament ran.
+
+    Examples
+    --------
+    >>> import torch
+    >>> logits = torch.randn(2, 10, device="cuda")  # doctest: +SKIP
+    >>> ids = torch.tensor([[5, 6], [7, 8]], device="cuda")  # doctest: +SKIP
+    >>> keys = torch.tensor([[1, 2, 3, 4]], dtype=torch.int32, device="cuda")  # doctest: +SKIP
+    >>> u = torch.rand(2, dtype=torch.float64, device="cuda")  # doctest: +SKIP
+    >>> tokens, marked = sample_synthid(  # doctest: +SKIP
+    ...     logits, ids, keys, u, None, 1, 0, 30, 0, 1024)
+    >>> tokens.shape  # doctest: +SKIP
+    torch.Size([2])
+    """
+    kernels = _kernels("synthid_sample")
+    setup = kernels.synthid_setup_kernel
+    _check_width_seeding(width, seeding)
+    batch, vocab, enabled = _check_logits_ids(setup, logits, input_ids, enabled)
+    device, ids_len = logits.device, input_ids.shape[1]
+    key_stride = row_param_stride(keys, "keys", device, torch.int32, batch, 4)
+    check_tensor(uniforms, "uniforms", device, (torch.float64,), 1)
+    if uniforms.shape[0] != batch or not uniforms.is_contiguous():
+        raise ValueError(f"uniforms: expected a contiguous tensor of shape [{batch}]")
+    layers = synthid_layers(layers)
+    if int(top_k) < 0:
+        raise ValueError(f"top_k: must be >= 0 (0: the whole vocabulary), got {top_k}")
+    if int(history) < 0:
+        raise ValueError(f"history: must be >= 0, got {history}")
+    if device.type == "cpu":
+        _check_id_range(input_ids)
+        if not ((uniforms >= 0) & (uniforms < 1)).all():
+            raise ValueError("uniforms: must be in [0, 1)")
+    tokens = torch.empty(batch, dtype=torch.int64, device=device)
+    marked = torch.empty(batch, dtype=torch.uint8, device=device)
+    if batch == 0:
+        return tokens, marked
+    cand = None
+    if 0 < int(top_k) < vocab:
+        from ._cuda_synthid_ops import top_k_candidates
+
+        cand = top_k_candidates(logits, int(top_k))
+        logits = torch.gather(logits, 1, cand.to(torch.int64))
+    n = logits.shape[1]
+    interpreted = _interpreted(setup)
+    chunk = _SYNTHID_CHUNK
+    n_chunks = max(1, _cdiv(n, chunk))
+    phases = _cdiv(layers, _SYNTHID_PHASE_BITS)
+    shift = 62 - max(n, 1).bit_length()
+    ids_block = _pow2_block(ids_len, _INTERPRETER_BLOCK) if interpreted else _SAMPLE_IDS_BLOCK
+    max_key = torch.full((batch,), -(1 << 31), dtype=torch.int32, device=device)
+    ctx = torch.empty(batch, dtype=torch.int32, device=device)
+    row_marked = torch.empty(batch, dtype=torch.int32, device=device)
+    hist = torch.zeros(batch, phases, _SYNTHID_BINS, dtype=torch.int64, device=device)
+    factors = torch.empty(batch, phases, _SYNTHID_BINS, dtype=torch.float64, device=device)
+    chunk_total = torch.empty(batch, n_chunks, dtype=torch.int64, device=device)
+    is_bf16 = logits.dtype == torch.bfloat16
+    x = logits.view(torch.int16) if is_bf16 else logits
+    grid = (batch, n_chunks)
+    # No multiply-add fusion: every float64 step is one rounded IEEE operation (docs/prf.md).
+    exact = dict(num_warps=_NUM_WARPS, enable_fp_fusion=False)
+    common = dict(HAS_CAND=cand is not None, IS_BF16=is_bf16, CHUNK=chunk, **exact)
+    state = (max_key, ctx, row_marked)
+    with _on_device(device):
+        setup[grid](
+            x, input_ids, enabled, *state, n, logits.stride(0), ids_len, input_ids.stride(0),
+            min(int(history), ids_len), WIDTH=width, SEEDING=seeding,
+            HAS_ENABLED=enabled is not None, IS_BF16=is_bf16, IDS_BLOCK=ids_block, CHUNK=chunk,
+            **exact,
+        )  # fmt: skip
+        for p in range(phases + 1):
+            last = p == phases
+            kernels.synthid_pass_kernel[grid](
+                x, cand, keys, *state, factors, hist, chunk_total, n, logits.stride(0),
+                key_stride, layers, p, shift, LAST=last, INTERPRETED=interpreted, **common,
+            )  # fmt: skip
+            if not last:
+                bits = min(_SYNTHID_PHASE_BITS, layers - p * _SYNTHID_PHASE_BITS)
+                kernels.synthid_factors_kernel[(batch,)](
+                    hist, factors, layers, p, BITS=bits, **exact
+                )
+        kernels.synthid_draw_kernel[(batch,)](
+            x, cand, keys, uniforms, *state, factors, chunk_total, tokens, marked, n, n_chunks,
+            logits.stride(0), key_stride, layers, shift, TILE=_pow2_block(n_chunks, 1024),
+            INTERPRETED=interpreted, **common,
+        )  # fmt: skip
+    return tokens, marked
 
 
 @functools.cache
