@@ -94,7 +94,9 @@ def base_weight(x, m, INTERPRETED: tl.constexpr):
     1 where ``x == m``, 0 for -inf and NaN, else ``exp_spec(x - m)``, as float64."""
     x64 = x.to(tl.float64)
     ok = x64 > float("-inf")
-    y = tl.where(ok & (x64 != m), x64 - m, 0.0)
+    # x - m where it is used; 0 - 0 elsewhere, so that no inf - inf (+inf logits) or NaN arises.
+    use = ok & (x64 != m)
+    y = tl.where(use, x64, 0.0) - tl.where(use, m, 0.0)
     keep = y >= EXP_CUTOFF
     y = tl.where(keep, y, 0.0)
     k = rint64(y * LOG2E, INTERPRETED)

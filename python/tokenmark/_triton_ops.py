@@ -45,6 +45,7 @@ _INTERPRETER_BLOCK = 16384
 # compiled and the interpreted kernels alike (tests shrink it to get many chunks per row); the
 # spec's phases of 10 layers with 1024-bin histograms.
 _SYNTHID_CHUNK = 2048
+_SYNTHID_TILE = 1024  # chunk totals the draw scans at a time
 _SYNTHID_PHASE_BITS = 10
 _SYNTHID_BINS = 1 << _SYNTHID_PHASE_BITS
 _NUM_WARPS = 4
@@ -542,7 +543,7 @@ def sample_synthid(
                 )
         kernels.synthid_draw_kernel[(batch,)](
             x, cand, keys, uniforms, *state, factors, chunk_total, tokens, marked, n, n_chunks,
-            logits.stride(0), key_stride, layers, shift, TILE=_pow2_block(n_chunks, 1024),
+            logits.stride(0), key_stride, layers, shift, TILE=_pow2_block(n_chunks, _SYNTHID_TILE),
             INTERPRETED=interpreted, **common,
         )  # fmt: skip
     return tokens, marked

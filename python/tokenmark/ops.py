@@ -258,14 +258,6 @@ def score_kgw(
     )
 
 
-def _host_backend(backend: str, on_cuda: bool, op: str) -> str:
-    """The backend of an operation that has CPU and reference implementations only (so far)."""
-    backend = _resolve_backend(backend, on_cuda)
-    if backend not in ("cpu", "reference"):
-        raise ValueError(f"{op}: no {backend} implementation yet; use host arrays (cpu, reference)")
-    return backend
-
-
 def _host_ids(input_ids, batch: int) -> np.ndarray:
     ids = input_ids.cpu().numpy() if _is_torch(input_ids) else np.asarray(input_ids)
     if ids.dtype.kind not in "iu":
@@ -465,18 +457,18 @@ def score_gumbel(
     )
 
 
-def _sample_synthid_cuda(
-    logits, input_ids, keys, uniforms, enabled, width, seeding, layers, top_k, history
+def _sample_synthid_gpu(
+    backend, logits, input_ids, keys, uniforms, enabled, width, seeding, layers, top_k, history
 ):
+    """CUDA logits (the CUDA or Triton kernels), or host logits under the Triton interpreter."""
     import torch
 
-    from . import _cuda_synthid_ops
-
-    dev, batch = logits.device, logits.shape[0]
-    ids, en = _device_rows(logits, input_ids, enabled)
+    t = logits if _is_torch(logits) else torch.from_numpy(_host_view(logits, "logits")[0])
+    dev, batch = t.device, t.shape[0]
+    ids, en = _device_rows(t, input_ids, enabled)
     u = uniforms if _is_torch(uniforms) else torch.from_numpy(np.asarray(uniforms, np.float64))
-    return _cuda_synthid_ops.sample_synthid(
-        logits,
+    return _gpu_ops(backend, "_cuda_synthid_ops").sample_synthid(
+        t,
         ids,
         _device_param(keys, np.uint32, batch, "keys", dev, 4),
         u.to(device=dev, dtype=torch.float64).reshape(-1),
@@ -517,17 +509,26 @@ def sample_synthid(
         without the tournament; ``marked`` is 0 there).
 
     Returns numpy arrays for host logits, where a row without a finite logit raises
-    ``ValueError``. For CUDA logits, tensors on their device computed without a host sync,
-    bit-identical to the CPU's; such a row holds -2 instead of raising.
+    ``ValueError``. For CUDA logits (the CUDA kernels, or ``backend="triton"``, which also takes
+    host tensors under the Triton interpreter), tensors on their device computed without a host
+    sync, bit-identical to the CPU's; such a row holds -2 instead of raising.
     """
     on_cuda = _is_torch(logits) and logits.is_cuda
-    if on_cuda:
-        if _resolve_backend(backend, on_cuda) != "cuda":
-            raise ValueError("sample_synthid: no triton implementation; use backend='cuda'")
-        return _sample_synthid_cuda(
-            logits, input_ids, keys, uniforms, enabled, width, seeding, layers, top_k, history
+    backend = _resolve_backend(backend, on_cuda)
+    if backend in ("cuda", "triton"):
+        return _sample_synthid_gpu(
+            backend,
+            logits,
+            input_ids,
+            keys,
+            uniforms,
+            enabled,
+            width,
+            seeding,
+            layers,
+            top_k,
+            history,
         )
-    backend = _host_backend(backend, on_cuda, "sample_synthid")
     arr, dtype = _host_view(logits, "logits")
     if arr.ndim != 2:
         raise ValueError(f"logits: expected [batch, vocab], got shape {arr.shape}")
