@@ -1,5 +1,5 @@
-"""The Triton backend (KGW bias and scoring, Gumbel sampling and scoring, SynthID scoring): torch
-tensors in, validated, Triton kernels launched.
+"""The Triton backend (KGW bias and scoring, Gumbel sampling and scoring, SynthID sampling and
+scoring): torch tensors in, validated, Triton kernels launched.
 
 Works on CUDA tensors with the compiled kernels, and on CPU tensors under the Triton
 interpreter (``TRITON_INTERPRET=1`` set before ``tokenmark.kernels`` is first imported; that is
@@ -10,9 +10,11 @@ tokenmark never needs it.
 be captured in a CUDA graph; the checks that would need the values of device tensors (finite
 deltas, non-zero thresholds, token id ranges) are therefore made on CPU tensors only.
 ``sample_gumbel`` does not synchronise either, and allocates only its output and a
-``[batch, splits]`` scratch of per-split bests (from torch's caching allocator). The scoring
-operations are not meant for capture: they validate offsets and tokens on every device, and
-deduplicate on the host side of the launch (``_counted_positions``).
+``[batch, splits]`` scratch of per-split bests (from torch's caching allocator);
+``sample_synthid`` likewise, its scratch being the row state, histograms, factors and chunk
+totals: both can be captured in a CUDA graph once compiled. The scoring operations are not meant
+for capture: they validate offsets and tokens on every device, and deduplicate on the host side
+of the launch (``_counted_positions``).
 """
 
 from __future__ import annotations
