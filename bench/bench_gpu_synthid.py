@@ -8,9 +8,10 @@ followed by that same softmax + multinomial, which is what ``generate`` runs wit
 same logits and the same GPU. tokenmark is timed as called (eager: its Python wrapper and its
 5 launches included) and as a replayed CUDA graph (the GPU's time, as in a graph-captured decode
 loop). score_synthid: tokens/s on 10^7 tokens in documents of 1000, with and without dedup.
-Timing: CUDA events around each call after warm-up; medians. Usage::
+Each backend named by ``--backends`` (the CUDA kernels, the Triton kernels) is timed in the same
+run. Timing: CUDA events around each call after warm-up; medians. Usage::
 
-    python bench/bench_gpu_synthid.py --out gpu_out/gpu_results.md
+    python bench/bench_gpu_synthid.py --backends cuda,triton --out gpu_out/gpu_results.md
 """
 
 from __future__ import annotations
@@ -19,8 +20,7 @@ import argparse
 from pathlib import Path
 
 import torch
-from bench_gpu_kgw import median_ms
-from tokenmark import _cuda_synthid_ops
+from bench_gpu_kgw import load_backends, median_ms
 
 SAMPLE_BATCHES = (1, 8, 32)
 SAMPLE_VOCABS = (32000, 128256)
@@ -28,6 +28,8 @@ LAYERS = 30
 WIDTH, SEEDING, HISTORY = 4, 0, 1024
 SCORE_TOKENS = 10**7
 SCORE_DOC_LEN = 1000
+# The modules whose sample_synthid / score_synthid take the same arguments.
+BACKEND_MODULES = {"cuda": "tokenmark._cuda_synthid_ops", "triton": "tokenmark._triton_ops"}
 
 
 def hf_step(batch: int, dev: torch.device):
@@ -62,13 +64,13 @@ def graph_ms(fn) -> float:
     return median_ms(graph.replay)
 
 
-def bench_sample(rows: list[str]) -> None:
+def bench_sample(backends: dict[str, object], rows: list[str]) -> None:
     dev = torch.device("cuda")
     gen = torch.Generator(device=dev).manual_seed(0)
     rows += [
-        "| op | batch | vocab | top_k | tokenmark ms | graph ms | softmax+multinomial ms | ratio "
-        "| transformers ms | speed-up (eager) |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| op | backend | batch | vocab | top_k | tokenmark ms | graph ms | softmax+multinomial ms "
+        "| ratio | transformers ms | speed-up (eager) |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for vocab in SAMPLE_VOCABS:
         for batch in SAMPLE_BATCHES:
@@ -83,48 +85,62 @@ def bench_sample(rows: list[str]) -> None:
             hf = hf_step(batch, dev)
             hf_ms = median_ms(lambda: hf(ids, logits, gen), warmup=2, iters=5) if hf else None
             for top_k in (0, 40):
+                for backend, mod in backends.items():
 
-                def call():
-                    return _cuda_synthid_ops.sample_synthid(
-                        logits, ids, keys, u, None, WIDTH, SEEDING, LAYERS, top_k, HISTORY
+                    def call(mod=mod, top_k=top_k):
+                        return mod.sample_synthid(
+                            logits, ids, keys, u, None, WIDTH, SEEDING, LAYERS, top_k, HISTORY
+                        )
+
+                    ms, gms = median_ms(call), graph_ms(call)
+                    peer = f"{hf_ms:.2f} | {hf_ms / ms:.0f}x" if hf_ms and top_k == 0 else "- | -"
+                    rows.append(
+                        f"| sample_synthid | {backend} | {batch} | {vocab} | {top_k} | {ms:.4f} "
+                        f"| {gms:.4f} | {floor:.4f} | {ms / floor:.2f} | {peer} |"
                     )
-
-                ms, gms = median_ms(call), graph_ms(call)
-                peer = f"{hf_ms:.2f} | {hf_ms / ms:.0f}x" if hf_ms and top_k == 0 else "- | -"
-                rows.append(
-                    f"| sample_synthid | {batch} | {vocab} | {top_k} | {ms:.4f} | {gms:.4f} "
-                    f"| {floor:.4f} | {ms / floor:.2f} | {peer} |"
-                )
     if hf_step(1, dev) is None:
         rows.append("\ntransformers SynthIDTextWatermarkLogitsProcessor skipped: not importable\n")
 
 
-def bench_score(rows: list[str]) -> None:
+def bench_score(backends: dict[str, object], rows: list[str]) -> None:
     dev = torch.device("cuda")
     gen = torch.Generator(device=dev).manual_seed(1)
     tokens = torch.randint(0, 128256, (SCORE_TOKENS,), device=dev, generator=gen,
                            dtype=torch.int32)  # fmt: skip
     offsets = torch.arange(0, SCORE_TOKENS + 1, SCORE_DOC_LEN, device=dev)
-    rows += ["", "| op | tokens | dedup | ms | Mtokens/s |", "|---|---|---|---|---|"]
-    for dedup in (False, True):
-        ms = median_ms(
-            lambda: _cuda_synthid_ops.score_synthid(
-                tokens, offsets, None, (1, 2, 3, 4), WIDTH, SEEDING, LAYERS, dedup, False
-            ),
-            warmup=2,
-            iters=10,
-        )
-        rate = SCORE_TOKENS / ms / 1e3
-        rows.append(f"| score_synthid | {SCORE_TOKENS} | {dedup} | {ms:.3f} | {rate:.0f} |")
+    rows += [
+        "",
+        "| op | backend | tokens | dedup | ms | Mtokens/s |",
+        "|---|---|---|---|---|---|",
+    ]
+    for backend, mod in backends.items():
+        for dedup in (False, True):
+            ms = median_ms(
+                lambda mod=mod, dedup=dedup: mod.score_synthid(
+                    tokens, offsets, None, (1, 2, 3, 4), WIDTH, SEEDING, LAYERS, dedup, False
+                ),
+                warmup=2,
+                iters=10,
+            )
+            rate = SCORE_TOKENS / ms / 1e3
+            rows.append(
+                f"| score_synthid | {backend} | {SCORE_TOKENS} | {dedup} | {ms:.3f} | {rate:.0f} |"
+            )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--backends", default="cuda", help="comma-separated: cuda,triton")
     parser.add_argument("--out", type=Path, help="append the markdown table to this file")
     args = parser.parse_args()
+    names = [b.strip() for b in args.backends.split(",") if b.strip()]
+    backends, notes = load_backends(names, BACKEND_MODULES)
+    if not backends:
+        raise SystemExit("no backend to benchmark: " + "; ".join(notes))
     rows = ["", f"## SynthID-Text on {torch.cuda.get_device_name()}", ""]
-    bench_sample(rows)
-    bench_score(rows)
+    rows += [f"- {note}" for note in notes]
+    bench_sample(backends, rows)
+    bench_score(backends, rows)
     text = "\n".join(rows) + "\n"
     print(text)
     if args.out:

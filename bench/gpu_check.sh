@@ -57,7 +57,8 @@ if [[ " $STEPS " == *" gumbel "* ]]; then
     --out "$OUT/gpu_results.md"
 fi
 if [[ " $STEPS " == *" synthid "* ]]; then
-  step bench_synthid 150 "$PY" bench/bench_gpu_synthid.py --out "$OUT/gpu_results.md"
+  step bench_synthid 200 "$PY" bench/bench_gpu_synthid.py --backends cuda,triton \
+    --out "$OUT/gpu_results.md"
 fi
 if [[ " $STEPS " == *" generate "* ]]; then
   step bench_generate 90 "$PY" bench/bench_gpu_generate.py --out "$OUT/gpu_results.md"
