@@ -89,6 +89,13 @@ def rint64(t, INTERPRETED: tl.constexpr):
 
 
 @triton.jit
+def pow2(shift):
+    """``2^shift`` as float64 (integral ``shift`` in [-1022, 1023], int or float), exactly, from
+    its exponent bits."""
+    return ((shift.to(tl.int64) + 1023) << 52).to(tl.float64, bitcast=True)
+
+
+@triton.jit
 def base_weight(x, m, INTERPRETED: tl.constexpr):
     """The spec's softmax weight of float32 logits ``x`` given the row's largest ``m`` (float64):
     1 where ``x == m``, 0 for -inf and NaN, else ``exp_spec(x - m)``, as float64."""
@@ -114,16 +121,9 @@ def base_weight(x, m, INTERPRETED: tl.constexpr):
     p = p * r + EXP_C2
     p = p * r + 1.0
     p = p * r + 1.0
-    # 2^k from its exponent bits: exact, and k >= -1010 where the weight is kept (a normal).
-    two_k = ((k.to(tl.int64) + 1023) << 52).to(tl.float64, bitcast=True)
-    w = tl.where(keep, p * two_k, 0.0)
+    # p * 2^k is exact: k >= -1010 where the weight is kept, so the product is a normal number.
+    w = tl.where(keep, p * pow2(k), 0.0)
     return tl.where(ok, tl.where(x64 == m, 1.0, w), 0.0)
-
-
-@triton.jit
-def pow2(shift):
-    """``2^shift`` as float64 (``-1022 <= shift <= 1023``), exactly, from its exponent bits."""
-    return ((shift.to(tl.int64) + 1023) << 52).to(tl.float64, bitcast=True)
 
 
 @triton.jit
