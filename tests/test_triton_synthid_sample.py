@@ -415,6 +415,19 @@ def test_sample_bad_input():
             _triton_ops.sample_synthid(**{**ok, **change})
 
 
+def test_sample_too_many_chunks(monkeypatch):
+    # More chunks than a grid dimension holds: a clear error, not a failed launch.
+    monkeypatch.setattr(_triton_ops, "_SYNTHID_CHUNK", 4)
+    with pytest.raises(ValueError, match="logits: at most 262140 candidates per row"):
+        _triton_ops.sample_synthid(
+            torch.zeros(1, 262141, device=DEVICE),
+            torch.zeros(1, 3, dtype=torch.int64, device=DEVICE),
+            as_i32([KEY]).to(DEVICE),
+            torch.zeros(1, dtype=torch.float64, device=DEVICE),
+            None, 1, 0, 30, 0, 1024,
+        )  # fmt: skip
+
+
 # ---------------------------------------------------------------------------------------------
 # Compiled, at real sizes (a GPU).
 

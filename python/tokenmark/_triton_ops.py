@@ -44,12 +44,10 @@ _PROGRAMS_PER_SM = 4
 _INTERPRETER_SPLITS = 3
 _INTERPRETER_BLOCK = 16384
 # SynthID sampling: candidates per (row, chunk) program of a pass, a power of two >= 4, the
-# compiled and the interpreted kernels alike (tests shrink it to get many chunks per row); the
-# spec's phases of 10 layers with 1024-bin histograms.
+# compiled and the interpreted kernels alike (tests shrink it to get many chunks per row).
 _SYNTHID_CHUNK = 2048
 _SYNTHID_TILE = 1024  # chunk totals the draw scans at a time
-_SYNTHID_PHASE_BITS = 10
-_SYNTHID_BINS = 1 << _SYNTHID_PHASE_BITS
+_MAX_GRID_Y = 65535  # CUDA's limit on the second grid dimension (chunks per row)
 _NUM_WARPS = 4
 
 
@@ -509,14 +507,17 @@ def sample_synthid(
     interpreted = _interpreted(setup)
     chunk = _SYNTHID_CHUNK
     n_chunks = max(1, _cdiv(n, chunk))
-    phases = _cdiv(layers, _SYNTHID_PHASE_BITS)
+    if n_chunks > _MAX_GRID_Y:
+        raise ValueError(f"logits: at most {_MAX_GRID_Y * chunk} candidates per row, got {n}")
+    phase_bits, bins = kernels.PHASE_BITS.value, kernels.BINS.value
+    phases = _cdiv(layers, phase_bits)
     shift = 62 - max(n, 1).bit_length()
     ids_block = _pow2_block(ids_len, _INTERPRETER_BLOCK) if interpreted else _SAMPLE_IDS_BLOCK
     max_key = torch.full((batch,), -(1 << 31), dtype=torch.int32, device=device)
     ctx = torch.empty(batch, dtype=torch.int32, device=device)
     row_marked = torch.empty(batch, dtype=torch.int32, device=device)
-    hist = torch.zeros(batch, phases, _SYNTHID_BINS, dtype=torch.int64, device=device)
-    factors = torch.empty(batch, phases, _SYNTHID_BINS, dtype=torch.float64, device=device)
+    hist = torch.zeros(batch, phases, bins, dtype=torch.int64, device=device)
+    factors = torch.empty(batch, phases, bins, dtype=torch.float64, device=device)
     chunk_total = torch.empty(batch, n_chunks, dtype=torch.int64, device=device)
     is_bf16 = logits.dtype == torch.bfloat16
     x = logits.view(torch.int16) if is_bf16 else logits
@@ -539,7 +540,7 @@ def sample_synthid(
                 key_stride, layers, p, shift, LAST=last, INTERPRETED=interpreted, **common,
             )  # fmt: skip
             if not last:
-                bits = min(_SYNTHID_PHASE_BITS, layers - p * _SYNTHID_PHASE_BITS)
+                bits = min(phase_bits, layers - p * phase_bits)
                 kernels.synthid_factors_kernel[(batch,)](
                     hist, factors, layers, p, BITS=bits, **exact
                 )
