@@ -191,7 +191,7 @@ def chunk_weights(
 @triton.jit
 def row_state(max_key_ptr, marked_ptr, row):
     """``(live, marked, m)``: the row has a finite (or +inf) logit; it is watermarked; its
-    largest logit as float64 (0 where not live, so that no inf - inf is computed)."""
+    largest logit as float64 (0 where not live: NO_KEY's float is a NaN)."""
     max_key = tl.load(max_key_ptr + row)
     live = max_key > NEG_INF_KEY
     marked = live & (tl.load(marked_ptr + row) != 0)
