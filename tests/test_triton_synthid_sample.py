@@ -433,6 +433,16 @@ def test_sample_too_many_chunks(monkeypatch):
 
 
 @gpu_test
+def test_gpu_exact_steps():
+    # The exp, rint, factor and draw-target checks above, compiled (libdevice's rint, the GPU's
+    # division and conversions), in the GPU check's `-m gpu` selection.
+    test_base_weight_and_rint_are_the_specs()
+    for bits in (1, 2, 7, 10):
+        test_phase_factors_are_the_specs(bits)
+    test_draw_target_is_exact()
+
+
+@gpu_test
 @pytest.mark.parametrize(
     ("dtype", "vocab", "batch", "top_k"),
     [
