@@ -373,6 +373,26 @@ def test_sample_dispatch(rng):
     assert want_m.tolist() == [1, 0, 1]
 
 
+def test_processor_with_the_triton_backend():
+    # The transformers processor on the Triton sampler emits the C++ sampler's token, with the
+    # same torch seed (its draws come from torch.rand on the logits' device).
+    import tokenmark as tm
+
+    wm = tm.SynthID(key=b"processor-key", context_width=2)
+    gen = torch.Generator().manual_seed(11)
+    scores = torch.randn(3, 300, generator=gen).to(DEVICE)
+    ids = torch.randint(0, 50, (3, 12), generator=gen).to(DEVICE)
+    out = {}
+    for backend in ("triton", "cpu" if DEVICE == "cpu" else "cuda"):
+        torch.manual_seed(1234)
+        if DEVICE == "cuda":
+            torch.cuda.manual_seed(1234)
+        out[backend] = wm.logits_processor(backend=backend)(ids, scores.clone())
+    got, want = out.values()
+    assert torch.equal(got.cpu(), want.cpu())
+    assert ((got == 0).sum(1) == 1).all()
+
+
 def test_sample_bad_input():
     logits = torch.zeros(2, 10, device=DEVICE)
     ids = torch.zeros(2, 4, dtype=torch.int64, device=DEVICE)

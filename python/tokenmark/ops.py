@@ -276,6 +276,8 @@ def _device_param(value, dtype, batch: int, name: str, device, width: int = 1):
     if isinstance(value, torch.Tensor) and value.device == device:
         return value  # already prepared (a processor may cache these)
     host = _row_params(value, dtype, batch, name, width)
+    if not host.flags.writeable:  # a frozen array (a scheme's key words): torch wants to own one
+        host = host.copy()
     return torch.from_numpy(host.view(np.int32) if dtype == np.uint32 else host).to(device)
 
 
