@@ -267,3 +267,21 @@ def test_processor_on_cuda():
         assert got[row, want[i]] == 0.0
         assert torch.isinf(got[row]).sum() == scores.shape[1] - 1
     assert torch.equal(got[3], scores[3])
+
+
+@on_gpu
+@pytest.mark.parametrize(
+    ("overrides", "match"),
+    [({"top_k": -1}, "top_k"), ({"history": -1}, "history"), ({"layers": 0}, "layers")],
+)
+def test_wrapper_rejects_bad_arguments(overrides, match):
+    args = dict(
+        logits=torch.zeros(2, 8, device="cuda"),
+        input_ids=torch.zeros(2, 3, dtype=torch.int64, device="cuda"),
+        keys=torch.zeros(1, 4, dtype=torch.int32, device="cuda"),
+        uniforms=torch.zeros(2, dtype=torch.float64, device="cuda"),
+        enabled=None, width=1, seeding=0, layers=30, top_k=0, history=0,
+    )  # fmt: skip
+    args.update(overrides)
+    with pytest.raises(ValueError, match=match):
+        _cuda_synthid_ops.sample_synthid(**args)

@@ -101,6 +101,8 @@ def sample_synthid(
     if uniforms.shape[0] != batch or not uniforms.is_contiguous():
         raise ValueError(f"uniforms: expected a contiguous tensor of shape [{batch}]")
     layers = synthid_layers(layers)
+    if int(top_k) < 0:
+        raise ValueError(f"top_k: must be >= 0 (0: the whole vocabulary), got {top_k}")
     if int(history) < 0:
         raise ValueError(f"history: must be >= 0, got {history}")
     cand = None
