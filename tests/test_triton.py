@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 import torch
 from conftest import GOLDEN_HINT, cuda_available
+from tensor_helpers import as_i32
 
 triton = pytest.importorskip("triton", reason="triton is not installed")
 import tokenmark as tm  # noqa: E402
@@ -42,11 +43,6 @@ def gpu_test(fn):
 # float16 overflow to inf is part of what the bias tests check; numpy warns about it.
 pytestmark = pytest.mark.filterwarnings("ignore:overflow encountered in cast:RuntimeWarning")
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
-
-
-def as_i32(words) -> torch.Tensor:
-    """uint32 values as the int32 tensor with the same bits (what the kernels take)."""
-    return torch.from_numpy(np.array(words, dtype=np.uint32, order="C").view(np.int32))
 
 
 def u32(t: torch.Tensor) -> np.ndarray:

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import torch
 from conftest import cuda_available
+from tensor_helpers import as_i32, host_logits, random_logits
 
 triton = pytest.importorskip("triton", reason="triton is not installed")
 from tokenmark import _C, _triton_ops, ops  # noqa: E402
@@ -43,30 +44,6 @@ def small_blocks(monkeypatch):
     """Interpreter blocks of 64: several vocabulary blocks per row and several programs per
     corpus, so the cross-block argmax and the document search are exercised."""
     monkeypatch.setattr(_triton_ops, "_INTERPRETER_BLOCK", 64)
-
-
-def as_i32(words) -> torch.Tensor:
-    """uint32 values as the int32 tensor with the same bits (what the kernels take)."""
-    return torch.from_numpy(np.ascontiguousarray(np.asarray(words, dtype=np.uint32)).view(np.int32))
-
-
-def host_logits(logits: torch.Tensor) -> tuple[np.ndarray, str]:
-    """Host logits as the reference and ``_C`` take them (bfloat16 as its int16 bits)."""
-    dtype = str(logits.dtype).removeprefix("torch.")
-    host = logits.cpu().contiguous()
-    return (host.view(torch.int16).numpy() if dtype == "bfloat16" else host.numpy()), dtype
-
-
-def random_logits(batch: int, vocab: int, dtype, gen) -> torch.Tensor:
-    """Normal logits with some -inf and NaN entries and a tie of equal logits in each row."""
-    x = torch.randn(batch, vocab, generator=gen) * 3
-    if vocab > 1:
-        n = max(1, batch * vocab // 40)
-        flat = x.view(-1)
-        flat[torch.randint(0, flat.numel(), (n,), generator=gen)] = -float("inf")
-        flat[torch.randint(0, flat.numel(), (n,), generator=gen)] = float("nan")
-        x[:, min(5, vocab - 1)] = x[:, 0]
-    return x.to(dtype)
 
 
 def random_words(rng, shape) -> np.ndarray:

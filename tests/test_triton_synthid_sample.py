@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import torch
 from conftest import cuda_available
+from tensor_helpers import as_i32, host_logits, random_logits
 
 triton = pytest.importorskip("triton", reason="triton is not installed")
 import triton.language as tl  # noqa: E402
@@ -41,31 +42,6 @@ def small_chunks(monkeypatch):
     several tiles per draw at the vocabularies the interpreter can afford."""
     monkeypatch.setattr(_triton_ops, "_SYNTHID_CHUNK", 256)
     monkeypatch.setattr(_triton_ops, "_SYNTHID_TILE", 4)
-
-
-def as_i32(words) -> torch.Tensor:
-    """uint32 values as the int32 tensor with the same bits (what the kernels take)."""
-    return torch.from_numpy(np.ascontiguousarray(np.asarray(words, dtype=np.uint32)).view(np.int32))
-
-
-def host_logits(logits: torch.Tensor) -> tuple[np.ndarray, str]:
-    """Host logits as the reference and ``_C`` take them (bfloat16 as its int16 bits)."""
-    dtype = str(logits.dtype).removeprefix("torch.")
-    host = logits.cpu().contiguous()
-    return (host.view(torch.int16).numpy() if dtype == "bfloat16" else host.numpy()), dtype
-
-
-def random_logits(batch: int, vocab: int, dtype, gen) -> torch.Tensor:
-    """Normal logits with some -inf and NaN entries, a tie, and a finite logit in every row."""
-    x = torch.randn(batch, vocab, generator=gen) * 3
-    if vocab > 1:
-        n = max(1, batch * vocab // 40)
-        flat = x.view(-1)
-        flat[torch.randint(0, flat.numel(), (n,), generator=gen)] = -float("inf")
-        flat[torch.randint(0, flat.numel(), (n,), generator=gen)] = float("nan")
-        x[:, min(5, vocab - 1)] = x[:, 0]  # equal logits: top-k takes the lower id first
-    x[:, vocab // 2] = 8.0
-    return x.to(dtype)
 
 
 def random_ids(batch: int, length: int, gen, ids_dtype=torch.int64) -> torch.Tensor:
@@ -251,7 +227,7 @@ def test_sample_matches_cpu(
     small_chunks, dtype, vocab, batch, layers, top_k, ids_dtype, width, seeding
 ):
     gen = torch.Generator().manual_seed(vocab * 131 + batch + layers)
-    logits = random_logits(batch, vocab, dtype, gen)
+    logits = random_logits(batch, vocab, dtype, gen, finite_peak=True)
     ids = random_ids(batch, 24, gen, ids_dtype)
     keys = random_keys(batch, vocab)
     u = edge_uniforms(batch, gen)
@@ -270,7 +246,7 @@ def test_sample_matches_cpu(
 def test_sample_matches_reference(small_chunks):
     # Directly against the executable spec, every dtype of ids and logits in one go.
     gen = torch.Generator().manual_seed(4)
-    logits = random_logits(4, 700, torch.float32, gen)
+    logits = random_logits(4, 700, torch.float32, gen, finite_peak=True)
     ids = random_ids(4, 10, gen)
     keys = random_keys(4, 4)
     u = edge_uniforms(4, gen)
@@ -325,7 +301,7 @@ def test_sample_repeated_contexts(small_chunks):
 
 def test_sample_strided_rows_and_broadcast_key(small_chunks):
     gen = torch.Generator().manual_seed(3)
-    full = random_logits(3 * 4, 501, torch.bfloat16, gen).reshape(3, 4, 501)
+    full = random_logits(3 * 4, 501, torch.bfloat16, gen, finite_peak=True).reshape(3, 4, 501)
     logits = full[:, -1, :]  # rows 4 * 501 elements apart
     ids = torch.randint(0, 1000, (3, 9), generator=gen)
     u = edge_uniforms(3, gen)
@@ -478,7 +454,7 @@ def test_gpu_exact_steps():
 )
 def test_gpu_sample_matches_cpu(dtype, vocab, batch, top_k):
     gen = torch.Generator().manual_seed(vocab * 131 + batch + top_k)
-    logits = random_logits(batch, vocab, dtype, gen)
+    logits = random_logits(batch, vocab, dtype, gen, finite_peak=True)
     ids = random_ids(batch, 40, gen, torch.int32 if vocab % 2 else torch.int64)
     keys = random_keys(batch, vocab + batch)
     u = edge_uniforms(batch, gen)
