@@ -36,32 +36,42 @@ def row_param_stride(
     return 0 if t.shape[0] == 1 else width
 
 
-def check_row_inputs(logits, input_ids, keys, enabled, logits_dtypes) -> tuple[int, int, int]:
-    """The per-row inputs of the GPU operations on logits (the KGW bias, the samplers):
-    ``logits [batch, vocab]`` on a CUDA device with contiguous rows, ``input_ids [batch,
-    length]`` (int64/int32, contiguous rows), ``keys [batch or 1, 4]`` int32, ``enabled
-    [batch]`` uint8/bool or None. Returns ``(batch, vocab, key_stride)``."""
-    if not isinstance(logits, torch.Tensor) or not logits.is_cuda:
-        raise ValueError("logits: expected a CUDA tensor")
-    device = logits.device
+def check_logits_rows(logits, input_ids, enabled, logits_dtypes) -> tuple[int, int]:
+    """The rows of a GPU operation on logits (the KGW bias, the samplers), on any device (the
+    caller checks which): ``logits [batch, vocab]`` with contiguous, non-overlapping rows,
+    ``input_ids [batch, length]`` int64/int32 with contiguous rows on the same device, ``enabled
+    [batch]`` uint8/bool or None. Returns ``(batch, vocab)``."""
+    device = logits.device if isinstance(logits, torch.Tensor) else None
     check_tensor(logits, "logits", device, tuple(logits_dtypes), 2)
     batch, vocab = logits.shape
     # Empty tensors can carry any strides; they are never dereferenced.
-    if batch > 0 and vocab > 1 and logits.stride(1) != 1:
+    if logits.numel() and vocab > 1 and logits.stride(1) != 1:
         raise ValueError("logits: rows must be contiguous (stride(1) == 1)")
+    if logits.numel() and batch > 1 and logits.stride(0) < vocab:
+        raise ValueError("logits: rows overlap (stride(0) < vocab)")
+    if vocab >= 1 << 31:
+        raise ValueError("logits: vocab must be < 2^31")
     check_tensor(input_ids, "input_ids", device, (torch.int64, torch.int32), 2)
     if input_ids.shape[0] != batch:
         raise ValueError(
             f"input_ids: expected {batch} rows (one per logits row), got {input_ids.shape[0]}"
         )
-    if batch > 0 and input_ids.shape[1] > 1 and input_ids.stride(1) != 1:
+    if input_ids.numel() and input_ids.shape[1] > 1 and input_ids.stride(1) != 1:
         raise ValueError("input_ids: rows must be contiguous (stride(1) == 1)")
-    key_stride = row_param_stride(keys, "keys", device, torch.int32, batch, 4)
     if enabled is not None:
         check_tensor(enabled, "enabled", device, (torch.uint8, torch.bool), 1)
         if enabled.shape[0] != batch or not enabled.is_contiguous():
             raise ValueError(f"enabled: expected a contiguous tensor of shape [{batch}]")
-    return batch, vocab, key_stride
+    return batch, vocab
+
+
+def check_row_inputs(logits, input_ids, keys, enabled, logits_dtypes) -> tuple[int, int, int]:
+    """:func:`check_logits_rows` for the CUDA kernels: ``logits`` on a CUDA device, plus ``keys
+    [batch or 1, 4]`` int32. Returns ``(batch, vocab, key_stride)``."""
+    if not isinstance(logits, torch.Tensor) or not logits.is_cuda:
+        raise ValueError("logits: expected a CUDA tensor")
+    batch, vocab = check_logits_rows(logits, input_ids, enabled, logits_dtypes)
+    return batch, vocab, row_param_stride(keys, "keys", logits.device, torch.int32, batch, 4)
 
 
 def key_words(words, name: str) -> tuple[int, int, int, int]:

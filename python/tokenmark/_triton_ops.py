@@ -25,7 +25,7 @@ import importlib
 
 import torch
 
-from ._torch_checks import check_tensor, row_param_stride, synthid_layers
+from ._torch_checks import check_logits_rows, check_tensor, row_param_stride, synthid_layers
 from ._torch_checks import key_words as checked_key_words
 
 _LOGITS_DTYPES = (torch.float32, torch.float16, torch.bfloat16)
@@ -87,29 +87,9 @@ def _check_logits_ids(
 ) -> tuple[int, int, torch.Tensor | None]:
     """Metadata checks of a sampling or biasing call's logits, ids and enabled flags; returns
     ``(batch, vocab, enabled)`` with bool flags viewed as uint8 (what the kernels load)."""
-    if not isinstance(logits, torch.Tensor):
-        raise TypeError(f"logits: expected a torch.Tensor, got {type(logits).__name__}")
-    device = logits.device
-    check_tensor(logits, "logits", device, _LOGITS_DTYPES, 2)
+    batch, vocab = check_logits_rows(logits, input_ids, enabled, _LOGITS_DTYPES)
     _check_device(kernel, logits, "logits")
-    batch, vocab = logits.shape
-    if logits.numel() and vocab > 1 and logits.stride(1) != 1:
-        raise ValueError("logits: rows must be contiguous (stride(1) == 1)")
-    if logits.numel() and batch > 1 and logits.stride(0) < vocab:
-        raise ValueError("logits: rows overlap (stride(0) < vocab)")
-    if vocab >= 1 << 31:
-        raise ValueError("logits: vocab must be < 2^31")
-    check_tensor(input_ids, "input_ids", device, (torch.int32, torch.int64), 2)
-    if input_ids.shape[0] != batch:
-        raise ValueError(
-            f"input_ids: expected {batch} rows (one per logits row), got {input_ids.shape[0]}"
-        )
-    if input_ids.numel() and input_ids.shape[1] > 1 and input_ids.stride(1) != 1:
-        raise ValueError("input_ids: rows must be contiguous (stride(1) == 1)")
     if enabled is not None:
-        check_tensor(enabled, "enabled", device, (torch.uint8, torch.bool), 1)
-        if enabled.shape[0] != batch or not enabled.is_contiguous():
-            raise ValueError(f"enabled: expected a contiguous tensor of shape [{batch}]")
         enabled = enabled.view(torch.uint8)
     return batch, vocab, enabled
 
