@@ -104,7 +104,8 @@ class GumbelScheme:
         return self.wm.logits_processor()
 
     def detect(self, seqs, prefix_lengths=0) -> GumbelResult:
-        return self.wm.detect(seqs, prefix_lengths=np.broadcast_to(prefix_lengths, (len(seqs),)))
+        """The full result (scores, counts); ``prefix_lengths``: one for all or one per sequence."""
+        return self.wm.detect(seqs, prefix_lengths=prefix_lengths)
 
     def pvalues(self, seqs, prefix_lengths=0) -> np.ndarray:
         return self.detect(seqs, prefix_lengths).p_value
@@ -141,7 +142,8 @@ class SynthIDScheme:
         return self.wm.logits_processor()
 
     def detect(self, seqs, prefix_lengths=0) -> SynthIDResult:
-        return self.wm.detect(seqs, prefix_lengths=np.broadcast_to(prefix_lengths, (len(seqs),)))
+        """The full result (scores, counts); ``prefix_lengths``: one for all or one per sequence."""
+        return self.wm.detect(seqs, prefix_lengths=prefix_lengths)
 
     def pvalues(self, seqs, prefix_lengths=0) -> np.ndarray:
         return self.detect(seqs, prefix_lengths).p_value
