@@ -13,6 +13,9 @@ MODULES = [
     "tokenmark.gumbel",
     "tokenmark.synthid",
     "tokenmark.integrations.transformers",
+    "tokenmark.evaluation.schemes",
+    "tokenmark.evaluation.attacks",
+    "tokenmark.evaluation.metrics",
 ]
 
 

@@ -1,13 +1,24 @@
 """The evaluation harness's pieces: attacks do what they claim, the rates and intervals are
-right on synthetic scores, the diversity and spike-entropy formulas on hand-computed cases."""
+right on synthetic scores, the diversity and spike-entropy formulas on hand-computed cases, and the
+scheme adapters give calibrated p-values on unwatermarked text and tiny ones on watermarked text."""
 
+import dataclasses
 import math
 
 import numpy as np
 import pytest
-from tokenmark import KGW
+import torch
+from scipy import stats
+from tokenmark import KGW, Gumbel, SynthID
 from tokenmark.evaluation import attacks, metrics
-from tokenmark.evaluation.schemes import EvalScheme, KGWScheme, NoWatermark
+from tokenmark.evaluation.schemes import (
+    EvalScheme,
+    GumbelScheme,
+    KGWScheme,
+    NoWatermark,
+    SynthIDScheme,
+)
+from tokenmark.integrations.transformers import GumbelLogitsProcessor, SynthIDLogitsProcessor
 
 
 @pytest.mark.parametrize("rate", [0.05, 0.2, 0.5])
@@ -124,3 +135,62 @@ def test_kgw_adapter_matches_the_scheme():
     assert np.array_equal(NoWatermark(s).pvalues(seqs), wm.detect(seqs).p_value)
     assert np.array_equal(s.window_pvalues(seqs, 8), wm.detect(seqs, window=8).window_p_value)
     assert NoWatermark(s).processor() is None and s.processor() is not None
+
+
+DISTORTION_FREE = [
+    GumbelScheme(Gumbel(key=b"eval test", context_width=4)),
+    SynthIDScheme(SynthID(key=b"eval test", layers=30, context_width=4, seeding="prev")),
+]
+
+
+def _sample(scheme, vocab: int, batch: int, steps: int, seed: int) -> list[np.ndarray]:
+    """What generate does at temperature 1 with the scheme's processor last: random logits each
+    step, processed, then a multinomial draw. The first 4 tokens are a random prompt."""
+    g = torch.Generator().manual_seed(seed)
+    torch.manual_seed(seed)  # SynthID's processor draws from torch's default generator
+    ids = torch.randint(0, vocab, (batch, 4), generator=g)
+    proc = scheme.processor()
+    for _ in range(steps):
+        logits = 2 * torch.randn(batch, vocab, generator=g)  # a few nats of entropy per step
+        probs = torch.softmax(proc(ids, logits), -1)
+        ids = torch.cat([ids, torch.multinomial(probs, 1, generator=g)], 1)
+    return [row.numpy() for row in ids]
+
+
+def test_distortion_free_adapters_conform_and_match_their_schemes():
+    rng = np.random.default_rng(8)
+    seqs = [rng.integers(0, 500, n) for n in (3, 40, 90)]
+    for s, family, proc_type in zip(
+        DISTORTION_FREE, ("gumbel", "synthid"), (GumbelLogitsProcessor, SynthIDLogitsProcessor)
+    ):
+        assert isinstance(s, EvalScheme) and isinstance(NoWatermark(s), EvalScheme)
+        assert s.family == family and isinstance(s.processor(), proc_type)
+        expect = s.wm.detect(seqs, prefix_lengths=[3, 3, 3]).p_value
+        assert np.array_equal(s.pvalues(seqs, 3), expect)
+        assert np.array_equal(NoWatermark(s).pvalues(seqs), s.wm.detect(seqs).p_value)
+        # Neither scheme has a windowed detector: the harness must be told so, not given zeros.
+        assert s.window_pvalues(seqs, 8) is None and NoWatermark(s).window_pvalues(seqs, 8) is None
+        with pytest.raises(ValueError, match="prefix_lengths"):
+            s.pvalues(seqs, -1)
+    assert [s.name for s in DISTORTION_FREE] == ["Gumbel h=4", "SynthID l=30 h=4"]
+
+
+@pytest.mark.parametrize("scheme", DISTORTION_FREE, ids=lambda s: s.family)
+def test_distortion_free_pvalues_calibrated_on_unwatermarked_tokens(scheme):
+    rng = np.random.default_rng(9)
+    n = 2000
+    p = scheme.pvalues([rng.integers(0, 1000, 60) for _ in range(n)], 4)
+    for alpha in (0.05, 0.1, 0.5):
+        # The rate of p <= alpha is Binomial(n, alpha) / n under the null: 4 standard errors.
+        assert abs(np.mean(p <= alpha) - alpha) < 4 * math.sqrt(alpha * (1 - alpha) / n)
+    if scheme.family == "gumbel":  # continuous (Gamma tail): uniform; SynthID's are discrete
+        assert stats.kstest(p, "uniform").pvalue > 1e-3
+
+
+@pytest.mark.parametrize("scheme", DISTORTION_FREE, ids=lambda s: s.family)
+def test_distortion_free_pvalues_small_on_watermarked_tokens(scheme):
+    seqs = _sample(scheme, vocab=101, batch=16, steps=32, seed=10)
+    assert np.max(scheme.pvalues(seqs, 4)) < 1e-6
+    # The same tokens scored with another key look unwatermarked.
+    other = type(scheme)(dataclasses.replace(scheme.wm, key=b"another key"))
+    assert np.median(other.pvalues(seqs, 4)) > 0.01

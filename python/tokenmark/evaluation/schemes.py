@@ -1,4 +1,5 @@
-"""What a watermark scheme provides to be evaluated, and the KGW adapter.
+"""What a watermark scheme provides to be evaluated, and the adapters for KGW, Gumbel-max and
+SynthID-Text.
 
 A scheme plugs into the harness by providing a name, a transformers logits processor that
 watermarks generation (``None`` for the unwatermarked baseline), and detection that turns token
@@ -13,7 +14,9 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
+from ..gumbel import Gumbel, GumbelResult
 from ..kgw import KGW
+from ..synthid import SynthID, SynthIDResult
 
 
 @runtime_checkable
@@ -73,6 +76,80 @@ class KGWScheme:
 
     def window_pvalues(self, seqs, window: int) -> np.ndarray:
         return self.wm.detect(seqs, window=window).window_p_value
+
+
+@dataclass(frozen=True)
+class GumbelScheme:
+    """:class:`tokenmark.Gumbel` as an :class:`EvalScheme` (exact Gamma-tail p-values).
+
+    Its logits processor must be the last one before sampling (it turns each watermarked row into
+    a one-hot choice): the harness passes no temperature / top-k / top-p to ``generate``.
+
+    Example
+    -------
+    >>> from tokenmark import Gumbel
+    >>> s = GumbelScheme(Gumbel(key=b"k", context_width=4))
+    >>> s.name, s.window_pvalues([[1, 2, 3]], 2) is None
+    ('Gumbel h=4', True)
+    """
+
+    wm: Gumbel
+    family: str = "gumbel"
+
+    @property
+    def name(self) -> str:
+        return f"Gumbel h={self.wm.context_width}"
+
+    def processor(self):
+        return self.wm.logits_processor()
+
+    def detect(self, seqs, prefix_lengths=0) -> GumbelResult:
+        """The full result (scores, counts); ``prefix_lengths``: one for all or one per sequence."""
+        return self.wm.detect(seqs, prefix_lengths=prefix_lengths)
+
+    def pvalues(self, seqs, prefix_lengths=0) -> np.ndarray:
+        return self.detect(seqs, prefix_lengths).p_value
+
+    def window_pvalues(self, seqs, window: int) -> None:
+        return None  # tokenmark has no windowed Gumbel detector
+
+
+@dataclass(frozen=True)
+class SynthIDScheme:
+    """:class:`tokenmark.SynthID` as an :class:`EvalScheme`.
+
+    p-values are the exact binomial tails of the unweighted mean g-value (the weighted score's
+    p-value is a normal approximation, so its false-positive rate is not guaranteed at small
+    alpha). Like Gumbel's, its logits processor must come last.
+
+    Example
+    -------
+    >>> from tokenmark import SynthID
+    >>> s = SynthIDScheme(SynthID(key=b"k", layers=30, context_width=4))
+    >>> s.name, s.family
+    ('SynthID l=30 h=4', 'synthid')
+    """
+
+    wm: SynthID
+    family: str = "synthid"
+
+    @property
+    def name(self) -> str:
+        seeding = "" if self.wm.seeding == "prev" else f" {self.wm.seeding}"
+        return f"SynthID l={self.wm.layers} h={self.wm.context_width}{seeding}"
+
+    def processor(self):
+        return self.wm.logits_processor()
+
+    def detect(self, seqs, prefix_lengths=0) -> SynthIDResult:
+        """The full result (scores, counts); ``prefix_lengths``: one for all or one per sequence."""
+        return self.wm.detect(seqs, prefix_lengths=prefix_lengths)
+
+    def pvalues(self, seqs, prefix_lengths=0) -> np.ndarray:
+        return self.detect(seqs, prefix_lengths).p_value
+
+    def window_pvalues(self, seqs, window: int) -> None:
+        return None  # tokenmark has no windowed SynthID detector
 
 
 @dataclass(frozen=True)
