@@ -8,7 +8,7 @@ import torch
 
 def as_i32(words) -> torch.Tensor:
     """uint32 values as the int32 tensor with the same bits (what the kernels take)."""
-    return torch.from_numpy(np.ascontiguousarray(np.asarray(words, dtype=np.uint32)).view(np.int32))
+    return torch.from_numpy(np.array(words, dtype=np.uint32).view(np.int32))  # a writable copy
 
 
 def host_logits(logits: torch.Tensor) -> tuple[np.ndarray, str]:
