@@ -68,7 +68,8 @@ def main() -> None:
     notes = (
         f"{args.n} unwatermarked demo-model continuations of {NEW} tokens (32-token random-id "
         f"prompts, temperature 1), each scored under {args.keys} keys; mean false-positive rate "
-        "over keys +- its standard error. Every rate is within two standard errors of alpha or below it."
+        "over keys +- its standard error. Every rate is within two standard errors of alpha "
+        "or below it."
     )
     if not args.no_record:
         record("CPU: null calibration over keys on model text", table, notes)
