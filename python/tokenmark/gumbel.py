@@ -106,7 +106,8 @@ class Gumbel(SchemeConfig):
     key : bytes, str, int or :class:`Key`. Secret; never printed.
     context_width : tokens of context hashed into each draw (>= 1 recommended: with 0 every step
         uses the same noise).
-    seeding : ``"prev"`` (ordered h-gram) or ``"minhash"``.
+    seeding : ``"prev"`` (ordered h-gram) or ``"minhash"``. With ``minhash``, neighbouring
+        contexts often share their hash, so ``skip_repeated`` leaves many steps unwatermarked.
     skip_repeated : generation leaves steps whose context hash occurred earlier in the row
         (prompt included) unwatermarked.
     dedup : detection counts each (context, token) pair once per document.

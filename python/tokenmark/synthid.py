@@ -88,7 +88,9 @@ class SynthID(SchemeConfig):
     key : bytes, str, int or :class:`Key`. Secret; never printed.
     layers : tournament layers, 1..32 (default 30).
     context_width : tokens of context hashed into the g-values.
-    seeding : ``"prev"`` or ``"minhash"``.
+    seeding : ``"prev"`` or ``"minhash"``. With ``minhash``, neighbouring contexts often share
+        their hash, so the repeated-context mask leaves over half of the steps unwatermarked
+        (docs/prf.md): keep ``"prev"`` unless you need minhash's robustness.
     top_k : 0 for the whole vocabulary, else the tournament runs over the k largest logits.
     context_history : positions searched for a repeated context at generation (0: none).
     dedup : detection counts each (context, token) pair once per document.
