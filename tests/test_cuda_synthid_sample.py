@@ -285,3 +285,26 @@ def test_wrapper_rejects_bad_arguments(overrides, match):
     args.update(overrides)
     with pytest.raises(ValueError, match=match):
         _cuda_synthid_ops.sample_synthid(**args)
+
+
+@on_gpu
+def test_processors_do_not_sync_the_host():
+    # After the first call has put the key (and salt) on the device, a decode step of either
+    # distortion-free processor must not wait for the GPU.
+    from tokenmark.integrations.transformers import GumbelLogitsProcessor
+
+    gen = torch.Generator().manual_seed(2)
+    scores = (torch.randn(4, 32000, generator=gen) * 3).cuda()
+    ids = torch.randint(0, 1000, (4, 12), generator=gen).cuda()
+    for proc in (
+        SynthIDLogitsProcessor(tm.SynthID(key=b"k", context_width=2)),
+        GumbelLogitsProcessor(tm.Gumbel(key=b"k", context_width=2), salt=7),
+    ):
+        proc(ids, scores.clone())
+        torch.cuda.synchronize()
+        torch.cuda.set_sync_debug_mode("error")  # any host sync raises
+        try:
+            out = proc(ids, scores.clone())
+        finally:
+            torch.cuda.set_sync_debug_mode("default")
+        assert (out == 0).sum(1).le(1).all()

@@ -7,6 +7,29 @@ import torch
 from transformers import LogitsProcessor
 
 from .. import ops
+from ..gumbel import check_salt
+
+
+class _OnDevice:
+    """Per-device copies of a processor's fixed host arrays, made on first use. A decode step then
+    copies nothing from the host: a copy from pageable host memory waits for the GPU (a host
+    sync). uint32 arrays travel as int32 with the same bits, as the CUDA wrappers take them."""
+
+    def __init__(self, *arrays: np.ndarray):
+        self._host = arrays
+        self._dev: dict[torch.device, tuple[torch.Tensor, ...]] = {}
+
+    def get(self, device: torch.device) -> tuple[torch.Tensor, ...]:
+        out = self._dev.get(device)
+        if out is None:
+            out = tuple(
+                torch.from_numpy(np.array(a.view(np.int32) if a.dtype == np.uint32 else a)).to(
+                    device
+                )
+                for a in self._host
+            )
+            self._dev[device] = out
+        return out
 
 
 class KGWLogitsProcessor(LogitsProcessor):
@@ -26,25 +49,14 @@ class KGWLogitsProcessor(LogitsProcessor):
     def __init__(self, scheme, backend: str = "auto"):
         self.scheme = scheme
         self.backend = backend
-        self._params: dict[torch.device, tuple[torch.Tensor, ...]] = {}
-
-    def _device_params(self, device: torch.device):
-        params = self._params.get(device)
-        if params is None:
-            keys, thr, deltas = self.scheme.row_params
-            params = tuple(
-                torch.from_numpy(a.view(np.int32) if a.dtype == np.uint32 else a).to(device)
-                for a in (keys, thr, deltas)
-            )
-            self._params[device] = params
-        return params
+        self._params = _OnDevice(*scheme.row_params)
 
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
         if scores.stride(-1) != 1:
             scores = scores.contiguous()
         s = self.scheme
         if scores.is_cuda:
-            keys, thr, deltas = self._device_params(scores.device)
+            keys, thr, deltas = self._params.get(scores.device)
         else:
             keys, thr, deltas = s.row_params
         ops.apply_kgw_bias_(
@@ -93,13 +105,26 @@ class GumbelLogitsProcessor(LogitsProcessor):
         self.scheme = scheme
         self.salt = salt
         self.backend = backend
+        self._params = _OnDevice(scheme.key.words.reshape(1, 4), check_salt(salt))
 
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
         if scores.stride(-1) != 1:
             scores = scores.contiguous()
-        tokens = self.scheme.choose(scores, input_ids, salt=self.salt, backend=self.backend)
-        if isinstance(tokens, torch.Tensor):
+        if scores.is_cuda:
+            s = self.scheme
+            keys, salts = self._params.get(scores.device)
+            tokens = ops.sample_gumbel(
+                scores,
+                input_ids,
+                keys=keys,
+                salts=salts,
+                width=s.context_width,
+                seeding=s.seeding_code,
+                skip_repeated=s.skip_repeated,
+                backend=self.backend,
+            )
             return _one_hot_on_device(scores, tokens)
+        tokens = self.scheme.choose(scores, input_ids, salt=self.salt, backend=self.backend)
         rows = np.flatnonzero(tokens >= 0)
         if rows.size:
             r = torch.from_numpy(rows)
@@ -131,14 +156,28 @@ class SynthIDLogitsProcessor(LogitsProcessor):
     def __init__(self, scheme, backend: str = "auto"):
         self.scheme = scheme
         self.backend = backend
+        self._keys = _OnDevice(scheme.key.words.reshape(1, 4))
 
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
         if scores.stride(-1) != 1:
             scores = scores.contiguous()
         uniforms = torch.rand(scores.shape[0], dtype=torch.float64, device=scores.device)
-        tokens = self.scheme.sample(scores, input_ids, uniforms=uniforms, backend=self.backend)
-        if isinstance(tokens, torch.Tensor):
+        if scores.is_cuda:
+            s = self.scheme
+            tokens, _ = ops.sample_synthid(
+                scores,
+                input_ids,
+                keys=self._keys.get(scores.device)[0],
+                uniforms=uniforms,
+                width=s.context_width,
+                seeding=s.seeding_code,
+                layers=s.layers,
+                top_k=s.top_k,
+                history=s.context_history,
+                backend=self.backend,
+            )
             return _one_hot_on_device(scores, tokens)
+        tokens = self.scheme.sample(scores, input_ids, uniforms=uniforms, backend=self.backend)
         scores.fill_(-float("inf"))
         scores[torch.arange(scores.shape[0]), torch.from_numpy(tokens)] = 0.0
         return scores
