@@ -356,7 +356,8 @@ def sample_gumbel(
     as usual). A numpy array for host logits, where a watermarked row without any finite logit
     raises ``ValueError``. For CUDA logits (or ``backend="triton"``, which also takes host
     tensors under the Triton interpreter), a tensor on their device, computed without a host
-    sync: such a row holds -2 instead of raising.
+    sync when ``keys``, ``salts`` and ``enabled`` are tensors on that device (host values are
+    copied there, and such a copy waits for the GPU): such a row holds -2 instead of raising.
     """
     on_cuda = _is_torch(logits) and logits.is_cuda
     backend = _resolve_backend(backend, on_cuda)
@@ -512,8 +513,10 @@ def sample_synthid(
 
     Returns numpy arrays for host logits, where a row without a finite logit raises
     ``ValueError``. For CUDA logits (the CUDA kernels, or ``backend="triton"``, which also takes
-    host tensors under the Triton interpreter), tensors on their device computed without a host
-    sync, bit-identical to the CPU's; such a row holds -2 instead of raising.
+    host tensors under the Triton interpreter), tensors on their device, bit-identical to the
+    CPU's, computed without a host sync when ``keys``, ``uniforms`` and ``enabled`` are tensors
+    on that device (host values are copied there, and such a copy waits for the GPU); a row
+    without a finite logit holds -2 instead of raising.
     """
     on_cuda = _is_torch(logits) and logits.is_cuda
     backend = _resolve_backend(backend, on_cuda)
