@@ -8,7 +8,10 @@ import torch
 
 def as_i32(words) -> torch.Tensor:
     """uint32 values as the int32 tensor with the same bits (what the kernels take)."""
-    return torch.from_numpy(np.array(words, dtype=np.uint32).view(np.int32))  # a writable copy
+    arr = np.ascontiguousarray(np.asarray(words, dtype=np.uint32))
+    if not arr.flags.writeable:  # torch warns on read-only memory (a Key's words are read-only)
+        arr = arr.copy()
+    return torch.from_numpy(arr.view(np.int32))
 
 
 def host_logits(logits: torch.Tensor) -> tuple[np.ndarray, str]:

@@ -76,8 +76,8 @@ class KGWLogitsProcessor(LogitsProcessor):
 
 
 def _one_hot_on_device(scores: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
-    """CUDA: each row with a token (>= 0) becomes one-hot at it (0 there, -inf elsewhere); rows
-    without one (negative) stay as they are. No host sync."""
+    """Tokens as a tensor on the logits' device: each row with a token (>= 0) becomes one-hot at
+    it (0 there, -inf elsewhere); rows without one (negative) stay as they are. No host sync."""
     chosen = tokens >= 0
     one_hot = torch.full_like(scores, -float("inf"))
     one_hot.scatter_(1, tokens.clamp(min=0).unsqueeze(1), 0.0)
@@ -125,6 +125,8 @@ class GumbelLogitsProcessor(LogitsProcessor):
             )
             return _one_hot_on_device(scores, tokens)
         tokens = self.scheme.choose(scores, input_ids, salt=self.salt, backend=self.backend)
+        if isinstance(tokens, torch.Tensor):  # backend="triton" under the interpreter
+            return _one_hot_on_device(scores, tokens)
         rows = np.flatnonzero(tokens >= 0)
         if rows.size:
             r = torch.from_numpy(rows)
@@ -178,6 +180,8 @@ class SynthIDLogitsProcessor(LogitsProcessor):
             )
             return _one_hot_on_device(scores, tokens)
         tokens = self.scheme.sample(scores, input_ids, uniforms=uniforms, backend=self.backend)
+        if isinstance(tokens, torch.Tensor):  # backend="triton" under the interpreter
+            return _one_hot_on_device(scores, tokens)
         scores.fill_(-float("inf"))
         scores[torch.arange(scores.shape[0]), torch.from_numpy(tokens)] = 0.0
         return scores
