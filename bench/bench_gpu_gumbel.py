@@ -11,11 +11,8 @@ run. Timing: CUDA events around each call after warm-up; medians. Usage::
 
 from __future__ import annotations
 
-import argparse
-from pathlib import Path
-
 import torch
-from bench_gpu_kgw import load_backends, median_ms
+from bench_gpu_kgw import median_ms, run_scheme_bench
 
 SAMPLE_BATCHES = (1, 8, 64)
 SAMPLE_VOCABS = (32000, 128256)
@@ -85,25 +82,5 @@ def bench_score(backends: dict[str, object], rows: list[str]) -> None:
             )
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--backends", default="cuda", help="comma-separated: cuda,triton")
-    parser.add_argument("--out", type=Path, help="append the markdown table to this file")
-    args = parser.parse_args()
-    names = [b.strip() for b in args.backends.split(",") if b.strip()]
-    backends, notes = load_backends(names, BACKEND_MODULES)
-    if not backends:
-        raise SystemExit("no backend to benchmark: " + "; ".join(notes))
-    rows = ["", f"## Gumbel on {torch.cuda.get_device_name()}", ""]
-    rows += [f"- {note}" for note in notes]
-    bench_sample(backends, rows)
-    bench_score(backends, rows)
-    text = "\n".join(rows) + "\n"
-    print(text)
-    if args.out:
-        with args.out.open("a") as f:
-            f.write(text)
-
-
 if __name__ == "__main__":
-    main()
+    run_scheme_bench("Gumbel", __doc__, BACKEND_MODULES, (bench_sample, bench_score))

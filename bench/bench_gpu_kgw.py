@@ -66,6 +66,28 @@ def load_backends(
     return backends, notes
 
 
+def run_scheme_bench(scheme: str, doc: str, modules: dict[str, str], steps) -> None:
+    """The command line of a scheme's GPU benchmark: ``--backends`` and ``--out``; runs each
+    ``step(backends, rows)`` and prints (and appends) the markdown."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("--backends", default="cuda", help="comma-separated: cuda,triton")
+    parser.add_argument("--out", type=Path, help="append the markdown table to this file")
+    args = parser.parse_args()
+    names = [b.strip() for b in args.backends.split(",") if b.strip()]
+    backends, notes = load_backends(names, modules)
+    if not backends:
+        raise SystemExit("no backend to benchmark: " + "; ".join(notes))
+    rows = ["", f"## {scheme} on {torch.cuda.get_device_name()}", ""]
+    rows += [f"- {note}" for note in notes]
+    for step in steps:
+        step(backends, rows)
+    text = "\n".join(rows) + "\n"
+    print(text)
+    if args.out:
+        with args.out.open("a") as f:
+            f.write(text)
+
+
 def bias_args(batch: int, vocab: int, dtype: torch.dtype, gen: torch.Generator):
     dev = torch.device("cuda")
     logits = torch.randn(batch, vocab, device=dev, generator=gen).to(dtype)
