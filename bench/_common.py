@@ -88,3 +88,37 @@ def record(title: str, table: str, notes: str = "", path: Path | None = None) ->
     print(block)
     with open(path or RESULTS, "a", encoding="utf-8") as f:
         f.write(block)
+
+
+DETECT_DOC_LEN = 1000  # tokens per document in the detection-throughput tables
+
+
+def detection_table(make_detector: Callable[[bool], object], tokens: int, rng) -> str:
+    """Detection throughput of ``make_detector(dedup).detect`` end to end on random documents of
+    DETECT_DOC_LEN tokens (``tokens`` in all, rounded down), with and without dedup, against a
+    floor that only reads the tokens; a markdown table."""
+    import numpy as np
+    import tokenmark as tm
+
+    n_docs = tokens // DETECT_DOC_LEN
+    n = n_docs * DETECT_DOC_LEN
+    docs = tm.Ragged(
+        rng.integers(0, 50000, n).astype(np.int32),
+        np.arange(n_docs + 1, dtype=np.int64) * DETECT_DOC_LEN,
+    )
+    t_read = median_time(lambda: np.bitwise_or.reduce(docs.tokens), min_time=0.5)
+    rows = []
+    for dedup in (False, True):
+        det = make_detector(dedup)
+        t = median_time(lambda det=det: det.detect(docs), min_time=1.0, max_reps=10)
+        rows.append(
+            [
+                "yes" if dedup else "no",
+                f"{n:,}",
+                f"{t * 1e3:.1f}",
+                f"{n / t / 1e6:.1f}M",
+                f"{n / t_read / 1e6:.0f}M",
+            ]
+        )
+        print(rows[-1], flush=True)
+    return markdown_table(["dedup", "tokens", "ms", "tokenmark tok/s", "read floor tok/s"], rows)

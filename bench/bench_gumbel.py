@@ -22,7 +22,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
 import tokenmark as tm  # noqa: E402
-from _common import markdown_table, median_time, record  # noqa: E402
+from _common import DETECT_DOC_LEN, detection_table, markdown_table, median_time, record  # noqa: E402
 
 VOCAB = 128256
 
@@ -68,35 +68,13 @@ def main() -> None:
         ["logits", "batch", "gumbel ms", "softmax+multinomial ms", "gumbel / floor", "GB/s read"],
         rows,
     )
-    doc_len = 1000
-    n_docs = args.tokens // doc_len
-    n = n_docs * doc_len
-    docs = tm.Ragged(
-        rng.integers(0, 50000, n).astype(np.int32),
-        np.arange(n_docs + 1, dtype=np.int64) * doc_len,
-    )
-    t_read = median_time(lambda: np.bitwise_or.reduce(docs.tokens), min_time=0.5)
-    drows = []
-    for dedup in (False, True):
-        det = tm.Gumbel(key=b"bench", dedup=dedup)
-        t = median_time(lambda: det.detect(docs), min_time=1.0, max_reps=10)
-        drows.append(
-            [
-                "yes" if dedup else "no",
-                f"{n:,}",
-                f"{t * 1e3:.1f}",
-                f"{n / t / 1e6:.1f}M",
-                f"{n / t_read / 1e6:.0f}M",
-            ]
-        )
-        print(drows[-1], flush=True)
-    detect_table = markdown_table(
-        ["dedup", "tokens", "ms", "tokenmark tok/s", "read floor tok/s"], drows
+    detect_table = detection_table(
+        lambda dedup: tm.Gumbel(key=b"bench", dedup=dedup), args.tokens, rng
     )
     notes = (
         f"Sampling: float32 logits [batch, {VOCAB}], context width 4 over 64 ids (repeated-context "
         "check included). Floor: torch softmax + multinomial on the same tensor. Detection: "
-        f"documents of {doc_len} tokens, width 4, end to end with exact Gamma p-values."
+        f"documents of {DETECT_DOC_LEN} tokens, width 4, end to end with exact Gamma p-values."
     )
     # On a shared machine with a CPU quota, parallel regions can stall for a scheduler period:
     # record the thread count (OMP_NUM_THREADS sets both torch's and tokenmark's).
