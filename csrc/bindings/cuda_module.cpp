@@ -125,45 +125,62 @@ void apply_kgw_bias(uintptr_t logits, int64_t batch, int64_t vocab, int64_t logi
   if (err != cudaSuccess) fail_cuda("apply_kgw_bias_", err);
 }
 
+// The ragged-document arguments every scoring op shares (tokens, offsets, prefix, key, context,
+// dedup, per-document counts and per-token flags), validated. `bytes_for` gives the op's
+// workspace size, `WorkT` the alignment its workspace needs. False when there is no document
+// (nothing to launch).
+template <typename WorkT, typename Args>
+bool set_score_docs(Args& a, uintptr_t tokens, int64_t n_tokens, uintptr_t offsets, int64_t n_docs,
+                    uintptr_t prefix, const std::array<uint64_t, 4>& key, int width, int seeding,
+                    bool dedup, uintptr_t n_scored, uintptr_t counted, uintptr_t workspace,
+                    uint64_t workspace_bytes, size_t (*bytes_for)(int64_t, bool), int device) {
+  require_non_negative(n_tokens, "n_tokens");
+  require_non_negative(n_docs, "n_docs");
+  require_width_seeding(width, seeding);
+  for (const uint64_t w : key) {
+    if (w > UINT32_MAX) fail_value("key: each of the 4 words must be in [0, 2^32)");
+  }
+  if (n_docs == 0 && n_tokens != 0) fail_value("offsets: the tokens belong to no document");
+  if (dedup && n_tokens > INT32_MAX) fail_value("tokens: dedup supports at most 2^31 - 1 tokens");
+  const size_t needed = bytes_for(n_tokens, dedup);
+  if (workspace_bytes < needed) {
+    fail_value("workspace: needs " + std::to_string(needed) + " bytes, got " +
+               std::to_string(workspace_bytes));
+  }
+  if (n_docs == 0) return false;
+  if (device < 0) fail_value("device: must be >= 0");
+  a.offsets = require_ptr<const int64_t>(offsets, "offsets");
+  a.n_docs = n_docs;
+  a.n_scored = require_ptr<int64_t>(n_scored, "n_scored");
+  a.prefix = prefix ? require_ptr<const int64_t>(prefix, "prefix_lengths") : nullptr;
+  a.n_tokens = n_tokens;
+  if (n_tokens > 0) {
+    a.tokens = require_ptr<const int32_t>(tokens, "tokens");
+    a.counted = reinterpret_cast<uint8_t*>(counted);
+    if (needed > 0) require_ptr<WorkT>(workspace, "workspace");
+  }
+  for (int i = 0; i < 4; ++i) a.key[i] = static_cast<uint32_t>(key[i]);
+  a.width = width;
+  a.seeding = seeding;
+  a.dedup = dedup;
+  return true;
+}
+
 void score_kgw(uintptr_t tokens, int64_t n_tokens, uintptr_t offsets, int64_t n_docs,
                uintptr_t prefix, std::array<uint64_t, 4> key, uint64_t threshold, int width,
                int seeding, bool dedup, uintptr_t n_scored, uintptr_t n_green, uintptr_t green,
                uintptr_t counted, uintptr_t workspace, uint64_t workspace_bytes, int device,
                uintptr_t stream) {
   KgwScoreArgs a{};
-  require_non_negative(n_tokens, "n_tokens");
-  require_non_negative(n_docs, "n_docs");
-  require_width_seeding(width, seeding);
   if (threshold == 0 || threshold > UINT32_MAX) fail_value("threshold: must be in [1, 2^32)");
-  for (const uint64_t w : key) {
-    if (w > UINT32_MAX) fail_value("key: each of the 4 words must be in [0, 2^32)");
+  if (!set_score_docs<uint32_t>(a, tokens, n_tokens, offsets, n_docs, prefix, key, width, seeding,
+                                dedup, n_scored, counted, workspace, workspace_bytes,
+                                cuda::score_kgw_workspace_bytes, device)) {
+    return;
   }
-  if (n_docs == 0 && n_tokens != 0) fail_value("offsets: the tokens belong to no document");
-  if (dedup && n_tokens > INT32_MAX) fail_value("tokens: dedup supports at most 2^31 - 1 tokens");
-  const size_t needed = cuda::score_kgw_workspace_bytes(n_tokens, dedup);
-  if (workspace_bytes < needed) {
-    fail_value("workspace: needs " + std::to_string(needed) + " bytes, got " +
-               std::to_string(workspace_bytes));
-  }
-  if (n_docs == 0) return;
-  if (device < 0) fail_value("device: must be >= 0");
-  a.offsets = require_ptr<const int64_t>(offsets, "offsets");
-  a.n_docs = n_docs;
-  a.n_scored = require_ptr<int64_t>(n_scored, "n_scored");
   a.n_green = require_ptr<int64_t>(n_green, "n_green");
-  a.prefix = prefix ? require_ptr<const int64_t>(prefix, "prefix_lengths") : nullptr;
-  a.n_tokens = n_tokens;
-  if (n_tokens > 0) {
-    a.tokens = require_ptr<const int32_t>(tokens, "tokens");
-    a.green = reinterpret_cast<int8_t*>(green);
-    a.counted = reinterpret_cast<uint8_t*>(counted);
-    if (needed > 0) require_ptr<uint32_t>(workspace, "workspace");
-  }
-  for (int i = 0; i < 4; ++i) a.key[i] = static_cast<uint32_t>(key[i]);
+  if (n_tokens > 0) a.green = reinterpret_cast<int8_t*>(green);
   a.threshold = static_cast<uint32_t>(threshold);
-  a.width = width;
-  a.seeding = seeding;
-  a.dedup = dedup;
   DeviceGuard guard(device, "score_kgw");
   const cudaError_t err =
       cuda::score_kgw_cuda(a, reinterpret_cast<void*>(workspace),
@@ -292,39 +309,15 @@ void score_gumbel(uintptr_t tokens, int64_t n_tokens, uintptr_t offsets, int64_t
                   uintptr_t score, uintptr_t counted, uintptr_t workspace, uint64_t workspace_bytes,
                   int device, uintptr_t stream) {
   GumbelScoreArgs a{};
-  require_non_negative(n_tokens, "n_tokens");
-  require_non_negative(n_docs, "n_docs");
-  require_width_seeding(width, seeding);
-  for (const uint64_t w : key) {
-    if (w > UINT32_MAX) fail_value("key: each of the 4 words must be in [0, 2^32)");
-  }
   require_stride(salt_stride, "salts", 0, 1);
-  if (n_docs == 0 && n_tokens != 0) fail_value("offsets: the tokens belong to no document");
-  if (dedup && n_tokens > INT32_MAX) fail_value("tokens: dedup supports at most 2^31 - 1 tokens");
-  const size_t needed = cuda::score_gumbel_workspace_bytes(n_tokens, dedup);
-  if (workspace_bytes < needed) {
-    fail_value("workspace: needs " + std::to_string(needed) + " bytes, got " +
-               std::to_string(workspace_bytes));
+  if (!set_score_docs<double>(a, tokens, n_tokens, offsets, n_docs, prefix, key, width, seeding,
+                              dedup, n_scored, counted, workspace, workspace_bytes,
+                              cuda::score_gumbel_workspace_bytes, device)) {
+    return;
   }
-  if (n_docs == 0) return;
-  if (device < 0) fail_value("device: must be >= 0");
-  a.offsets = require_ptr<const int64_t>(offsets, "offsets");
-  a.n_docs = n_docs;
-  a.n_scored = require_ptr<int64_t>(n_scored, "n_scored");
   a.score = require_ptr<double>(score, "score");
-  a.prefix = prefix ? require_ptr<const int64_t>(prefix, "prefix_lengths") : nullptr;
   a.salts = require_ptr<const uint32_t>(salts, "salts");
   a.salt_stride = salt_stride;
-  a.n_tokens = n_tokens;
-  if (n_tokens > 0) {
-    a.tokens = require_ptr<const int32_t>(tokens, "tokens");
-    a.counted = reinterpret_cast<uint8_t*>(counted);
-    require_ptr<double>(workspace, "workspace");
-  }
-  for (int i = 0; i < 4; ++i) a.key[i] = static_cast<uint32_t>(key[i]);
-  a.width = width;
-  a.seeding = seeding;
-  a.dedup = dedup;
   DeviceGuard guard(device, "score_gumbel");
   const cudaError_t err =
       cuda::score_gumbel_cuda(a, reinterpret_cast<void*>(workspace),
@@ -342,40 +335,16 @@ void score_synthid(uintptr_t tokens, int64_t n_tokens, uintptr_t offsets, int64_
                    int layers, bool dedup, uintptr_t n_scored, uintptr_t ones, uintptr_t counted,
                    uintptr_t workspace, uint64_t workspace_bytes, int device, uintptr_t stream) {
   SynthIdScoreArgs a{};
-  require_non_negative(n_tokens, "n_tokens");
-  require_non_negative(n_docs, "n_docs");
-  require_width_seeding(width, seeding);
   if (layers < 1 || layers > kSynthIdMaxLayers) {
     fail_value("layers: must be in [1, 32], got " + std::to_string(layers));
   }
-  for (const uint64_t w : key) {
-    if (w > UINT32_MAX) fail_value("key: each of the 4 words must be in [0, 2^32)");
+  if (!set_score_docs<uint32_t>(a, tokens, n_tokens, offsets, n_docs, prefix, key, width, seeding,
+                                dedup, n_scored, counted, workspace, workspace_bytes,
+                                cuda::score_synthid_workspace_bytes, device)) {
+    return;
   }
-  if (n_docs == 0 && n_tokens != 0) fail_value("offsets: the tokens belong to no document");
-  if (dedup && n_tokens > INT32_MAX) fail_value("tokens: dedup supports at most 2^31 - 1 tokens");
-  const size_t needed = cuda::score_synthid_workspace_bytes(n_tokens, dedup);
-  if (workspace_bytes < needed) {
-    fail_value("workspace: needs " + std::to_string(needed) + " bytes, got " +
-               std::to_string(workspace_bytes));
-  }
-  if (n_docs == 0) return;
-  if (device < 0) fail_value("device: must be >= 0");
-  a.offsets = require_ptr<const int64_t>(offsets, "offsets");
-  a.n_docs = n_docs;
-  a.n_scored = require_ptr<int64_t>(n_scored, "n_scored");
   a.ones = require_ptr<int64_t>(ones, "ones");
-  a.prefix = prefix ? require_ptr<const int64_t>(prefix, "prefix_lengths") : nullptr;
-  a.n_tokens = n_tokens;
-  if (n_tokens > 0) {
-    a.tokens = require_ptr<const int32_t>(tokens, "tokens");
-    a.counted = reinterpret_cast<uint8_t*>(counted);
-    if (needed > 0) require_ptr<uint32_t>(workspace, "workspace");
-  }
-  for (int i = 0; i < 4; ++i) a.key[i] = static_cast<uint32_t>(key[i]);
-  a.width = width;
-  a.seeding = seeding;
   a.layers = layers;
-  a.dedup = dedup;
   DeviceGuard guard(device, "score_synthid");
   const cudaError_t err =
       cuda::score_synthid_cuda(a, reinterpret_cast<void*>(workspace),
