@@ -21,7 +21,10 @@ SCORE_TOKENS = 10**7
 SCORE_DOC_LEN = 1000
 WIDTH, SEEDING = 4, 0
 # The modules whose sample_gumbel / score_gumbel take the same arguments.
-BACKEND_MODULES = {"cuda": "tokenmark._cuda_gumbel_ops", "triton": "tokenmark._triton_ops"}
+BACKEND_MODULES = {
+    "cuda": "tokenmark.backends.cuda.gumbel",
+    "triton": "tokenmark.backends.triton.gumbel",
+}
 
 
 def bench_sample(backends: dict[str, object], rows: list[str]) -> None:

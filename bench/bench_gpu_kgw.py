@@ -33,7 +33,7 @@ SCORE_TOKENS = 10**8
 SCORE_DOC_LEN = 1000
 GAMMA_25 = 1 << 30
 WIDTH, SEEDING = 4, 0  # tokenmark.KGW defaults: 4 previous tokens, ordered chain
-BACKEND_MODULES = {"cuda": "tokenmark._cuda_ops", "triton": "tokenmark._triton_ops"}
+BACKEND_MODULES = {"cuda": "tokenmark.backends.cuda.kgw", "triton": "tokenmark.backends.triton.kgw"}
 
 
 def median_ms(fn: Callable[[], object], warmup: int = 5, iters: int = 30) -> float:

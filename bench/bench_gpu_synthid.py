@@ -26,7 +26,10 @@ WIDTH, SEEDING, HISTORY = 4, 0, 1024
 SCORE_TOKENS = 10**7
 SCORE_DOC_LEN = 1000
 # The modules whose sample_synthid / score_synthid take the same arguments.
-BACKEND_MODULES = {"cuda": "tokenmark._cuda_synthid_ops", "triton": "tokenmark._triton_ops"}
+BACKEND_MODULES = {
+    "cuda": "tokenmark.backends.cuda.synthid",
+    "triton": "tokenmark.backends.triton.synthid",
+}
 
 
 def hf_step(batch: int, dev: torch.device):

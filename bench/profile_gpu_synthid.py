@@ -7,7 +7,7 @@ where a call's time goes. Usage::
 from __future__ import annotations
 
 import torch
-from tokenmark import _cuda_synthid_ops
+from tokenmark.backends.cuda import synthid as cuda_synthid
 from torch.profiler import ProfilerActivity, profile
 
 CALLS = 10
@@ -24,7 +24,7 @@ def main() -> None:
         u = torch.rand(batch, device=dev, generator=gen, dtype=torch.float64)
 
         def call():
-            return _cuda_synthid_ops.sample_synthid(logits, ids, keys, u, None, 4, 0, 30, 0, 1024)
+            return cuda_synthid.sample_synthid(logits, ids, keys, u, None, 4, 0, 30, 0, 1024)
 
         for _ in range(5):
             call()

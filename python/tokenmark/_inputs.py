@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+
+from ._validate import is_cuda
 
 _TOKEN_MAX = 2**31 - 1
 
@@ -93,3 +96,46 @@ def as_ragged(sequences, name: str = "sequences") -> Ragged:
     np.cumsum(lengths, out=offsets[1:])
     tokens = np.concatenate(parts) if parts else np.zeros(0, dtype=np.int32)
     return Ragged(tokens.astype(np.int32, copy=False), offsets)
+
+
+def device_ragged(sequences) -> Ragged | None:
+    """A 2-D CUDA tensor, or a Ragged of CUDA tensors, stays on its device (scored there)."""
+    on_device = is_cuda(sequences) or (isinstance(sequences, Ragged) and is_cuda(sequences.tokens))
+    if not on_device:
+        return None
+    import torch
+
+    if isinstance(sequences, Ragged):
+        return Ragged(sequences.tokens.to(torch.int32), sequences.offsets.to(torch.int64))
+    if sequences.dim() != 2:
+        raise ValueError(
+            f"sequences: a CUDA tensor must be [n_docs, length], got {sequences.dim()}-D"
+        )
+    if sequences.dtype not in (torch.int32, torch.int64):
+        raise TypeError(f"sequences: expected integer token ids, got {sequences.dtype}")
+    n, length = sequences.shape
+    offsets = torch.arange(n + 1, dtype=torch.int64, device=sequences.device) * length
+    # The scoring op checks the int32 ids on the device; int64 ids must fit int32 first.
+    if sequences.dtype == torch.int64 and sequences.numel():
+        lo, hi = torch.aminmax(sequences)
+        if int(lo) < 0 or int(hi) >= 2**31:
+            raise ValueError("sequences: token ids must be in [0, 2^31)")
+    return Ragged(sequences.reshape(-1).to(torch.int32).contiguous(), offsets)
+
+
+def encode_texts(texts, tokenizer) -> Ragged:
+    """Token ids of ``texts`` without special tokens, from any supported tokenizer."""
+    if isinstance(tokenizer, (str, os.PathLike)):
+        from transformers import AutoTokenizer
+
+        tokenizer = AutoTokenizer.from_pretrained(os.fspath(tokenizer), local_files_only=True)
+    texts = list(texts)
+    if hasattr(tokenizer, "encode_batch"):  # tokenizers.Tokenizer
+        ids = [e.ids for e in tokenizer.encode_batch(texts, add_special_tokens=False)]
+    elif callable(tokenizer):  # transformers tokenizer
+        ids = tokenizer(texts, add_special_tokens=False)["input_ids"]
+    else:
+        raise TypeError(
+            "tokenizer: expected a transformers tokenizer, tokenizers.Tokenizer or path"
+        )
+    return as_ragged([np.asarray(i, dtype=np.int64) for i in ids], "texts")

@@ -6,6 +6,7 @@ import dataclasses
 import json
 from typing import Any, ClassVar
 
+from ._inputs import encode_texts
 from ._key import key_from_config
 
 
@@ -50,8 +51,6 @@ class SchemeConfig:
     def detect_text(self, texts, tokenizer, **kwargs):
         """Tokenize ``texts`` (no special tokens) with a Hugging Face tokenizer, a
         ``tokenizers.Tokenizer`` or a local tokenizer path, then ``detect``."""
-        from .kgw import encode_texts
-
         if isinstance(texts, str):
             texts = [texts]
         return self.detect(encode_texts(texts, tokenizer), **kwargs)

@@ -11,9 +11,10 @@ from pathlib import Path
 
 import numpy as np
 
+from ._inputs import encode_texts
 from ._key import Key
 from .gumbel import Gumbel
-from .kgw import KGW, encode_texts
+from .kgw import KGW
 from .synthid import SynthID
 
 _BATCH = 4096

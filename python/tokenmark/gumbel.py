@@ -12,6 +12,7 @@ from . import ops
 from ._inputs import as_ragged
 from ._key import Key
 from ._scheme import SchemeConfig
+from ._validate import check_context_width, check_prefix, check_salt
 from .reference.prf import SEEDINGS
 from .stats import gamma_pvalue
 
@@ -55,38 +56,6 @@ class GumbelResult:
             }
             for d in range(len(self))
         ]
-
-
-def check_context_width(width) -> int:
-    if isinstance(width, bool) or not isinstance(width, (int, np.integer)):
-        raise TypeError("context_width: must be an int")
-    if not 0 <= int(width) <= 1024:
-        raise ValueError(f"context_width: must be in [0, 1024], got {width}")
-    return int(width)
-
-
-def check_salt(salt, n: int | None = None) -> np.ndarray:
-    """A uint32 salt per row/document (or one for all), validated."""
-    arr = np.asarray(salt)
-    if arr.dtype.kind not in "iu":
-        raise TypeError(f"salt: expected integers in [0, 2^32), got dtype {arr.dtype}")
-    if arr.ndim > 1 or (arr.ndim == 1 and n is not None and len(arr) not in (1, n)):
-        raise ValueError(f"salt: expected a scalar or one per row/document ({n}), got {arr.shape}")
-    if arr.size and (arr.min() < 0 or arr.max() > 2**32 - 1):
-        raise ValueError("salt: must be in [0, 2^32)")
-    return np.ascontiguousarray(arr.reshape(-1), dtype=np.uint32)
-
-
-def check_prefix(prefix_lengths, n_docs: int) -> np.ndarray | None:
-    if prefix_lengths is None:
-        return None
-    prefix = np.asarray(prefix_lengths)
-    if prefix.dtype.kind not in "iu":
-        raise TypeError("prefix_lengths: expected integers")
-    prefix = np.ascontiguousarray(np.broadcast_to(prefix, (n_docs,)), dtype=np.int64)
-    if prefix.size and prefix.min() < 0:
-        raise ValueError("prefix_lengths: must be >= 0")
-    return prefix
 
 
 @dataclass(frozen=True)
@@ -154,7 +123,7 @@ class Gumbel(SchemeConfig):
             input_ids,
             keys=self.key.words,
             salts=check_salt(salt, batch),
-            width=self.context_width,
+            context_width=self.context_width,
             seeding=self.seeding_code,
             skip_repeated=self.skip_repeated,
             enabled=enabled,
@@ -195,7 +164,7 @@ class Gumbel(SchemeConfig):
         prefix_lengths=None,
         salt=0,
         dedup: bool | None = None,
-        return_counted: bool = False,
+        return_flags: bool = False,
         backend: str = "auto",
     ) -> GumbelResult:
         """Score token id sequences for this watermark.
@@ -206,7 +175,7 @@ class Gumbel(SchemeConfig):
         prefix_lengths : per document, how many leading tokens are known context (not scored).
         salt : the generation's salt, one for all documents or one per document.
         dedup : override the scheme's ``dedup``.
-        return_counted : also return per-token counted flags.
+        return_flags : also return per-token counted flags.
         """
         rag = as_ragged(sequences)
         n_docs = len(rag)
@@ -215,16 +184,16 @@ class Gumbel(SchemeConfig):
             rag.offsets,
             key=self.key.words,
             salts=check_salt(salt, n_docs),
-            width=self.context_width,
+            context_width=self.context_width,
             seeding=self.seeding_code,
             dedup=self.dedup if dedup is None else dedup,
             prefix_lengths=check_prefix(prefix_lengths, n_docs),
-            want_counted=return_counted,
+            want_flags=return_flags,
             backend=backend,
         )
         return GumbelResult(
             n_scored=n,
             score=score,
             p_value=gamma_pvalue(score, n),
-            counted=np.split(counted, rag.offsets[1:-1]) if return_counted else None,
+            counted=np.split(counted, rag.offsets[1:-1]) if return_flags else None,
         )

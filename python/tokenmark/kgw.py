@@ -10,9 +10,10 @@ from typing import Any, ClassVar
 import numpy as np
 
 from . import ops
-from ._inputs import Ragged, as_ragged
+from ._inputs import Ragged, as_ragged, device_ragged
 from ._key import Key
 from ._scheme import SchemeConfig
+from ._validate import check_prefix
 from .reference.prf import SEEDINGS
 from .stats import binomial_pvalue, binomial_z, windowed_max
 
@@ -169,7 +170,7 @@ class KGW(SchemeConfig):
             keys=keys,
             thresholds=thresholds,
             deltas=deltas,
-            width=self.context_width,
+            context_width=self.context_width,
             seeding=self.seeding_code,
             enabled=enabled,
             backend=backend,
@@ -204,18 +205,11 @@ class KGW(SchemeConfig):
         window : also find the most-green window of this many counted tokens per document
             (the watermarked span inside a long human text), with a Bonferroni-corrected p-value.
         """
-        rag = _device_ragged(sequences)
+        rag = device_ragged(sequences)
         if rag is None:
             rag = as_ragged(sequences)
         n_docs = len(rag)
-        prefix = None
-        if prefix_lengths is not None:
-            prefix = np.asarray(prefix_lengths)
-            if prefix.dtype.kind not in "iu":
-                raise TypeError("prefix_lengths: expected integers")
-            prefix = np.ascontiguousarray(np.broadcast_to(prefix, (n_docs,)), dtype=np.int64)
-            if prefix.size and prefix.min() < 0:
-                raise ValueError("prefix_lengths: must be >= 0")
+        prefix = check_prefix(prefix_lengths, n_docs)
         if window is not None and (int(window) != window or window < 1):
             raise ValueError(f"window: must be a positive int, got {window}")
         want_flags = return_flags or window is not None
@@ -224,7 +218,7 @@ class KGW(SchemeConfig):
             rag.offsets,
             key=self.key.words,
             threshold=self.threshold,
-            width=self.context_width,
+            context_width=self.context_width,
             seeding=self.seeding_code,
             dedup=self.dedup if dedup is None else dedup,
             prefix_lengths=prefix,
@@ -263,52 +257,3 @@ class KGW(SchemeConfig):
             gamma=p,
             **extra,
         )
-
-
-def _is_cuda_tensor(x) -> bool:
-    return type(x).__module__.startswith("torch") and getattr(x, "is_cuda", False)
-
-
-def _device_ragged(sequences) -> Ragged | None:
-    """A 2-D CUDA tensor, or a Ragged of CUDA tensors, stays on its device (scored there)."""
-    on_device = _is_cuda_tensor(sequences) or (
-        isinstance(sequences, Ragged) and _is_cuda_tensor(sequences.tokens)
-    )
-    if not on_device:
-        return None
-    import torch
-
-    if isinstance(sequences, Ragged):
-        return Ragged(sequences.tokens.to(torch.int32), sequences.offsets.to(torch.int64))
-    if sequences.dim() != 2:
-        raise ValueError(
-            f"sequences: a CUDA tensor must be [n_docs, length], got {sequences.dim()}-D"
-        )
-    if sequences.dtype not in (torch.int32, torch.int64):
-        raise TypeError(f"sequences: expected integer token ids, got {sequences.dtype}")
-    n, length = sequences.shape
-    offsets = torch.arange(n + 1, dtype=torch.int64, device=sequences.device) * length
-    # The scoring op checks the int32 ids on the device; int64 ids must fit int32 first.
-    if sequences.dtype == torch.int64 and sequences.numel():
-        lo, hi = torch.aminmax(sequences)
-        if int(lo) < 0 or int(hi) >= 2**31:
-            raise ValueError("sequences: token ids must be in [0, 2^31)")
-    return Ragged(sequences.reshape(-1).to(torch.int32).contiguous(), offsets)
-
-
-def encode_texts(texts, tokenizer) -> Ragged:
-    """Token ids of ``texts`` without special tokens, from any supported tokenizer."""
-    if isinstance(tokenizer, str):
-        from transformers import AutoTokenizer
-
-        tokenizer = AutoTokenizer.from_pretrained(tokenizer, local_files_only=True)
-    texts = list(texts)
-    if hasattr(tokenizer, "encode_batch"):  # tokenizers.Tokenizer
-        ids = [e.ids for e in tokenizer.encode_batch(texts, add_special_tokens=False)]
-    elif callable(tokenizer):  # transformers tokenizer
-        ids = tokenizer(texts, add_special_tokens=False)["input_ids"]
-    else:
-        raise TypeError(
-            "tokenizer: expected a transformers tokenizer, tokenizers.Tokenizer or path"
-        )
-    return as_ragged([np.asarray(i, dtype=np.int64) for i in ids], "texts")

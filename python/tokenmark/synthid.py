@@ -12,7 +12,7 @@ from . import ops
 from ._inputs import Ragged, as_ragged
 from ._key import Key
 from ._scheme import SchemeConfig
-from .gumbel import check_context_width, check_prefix
+from ._validate import check_context_width, check_prefix
 from .reference.prf import SEEDINGS
 from .stats import binomial_pvalue, synthid_weights, weighted_mean_z
 
@@ -156,11 +156,11 @@ class SynthID(SchemeConfig):
             input_ids,
             keys=self.key.words,
             uniforms=uniforms,
-            width=self.context_width,
+            context_width=self.context_width,
             seeding=self.seeding_code,
             layers=self.layers,
             top_k=self.top_k,
-            history=self.context_history,
+            context_history=self.context_history,
             enabled=enabled,
             backend=backend,
         )
@@ -182,7 +182,7 @@ class SynthID(SchemeConfig):
         eos_token_id: int | None = None,
         weights=None,
         dedup: bool | None = None,
-        return_counted: bool = False,
+        return_flags: bool = False,
         backend: str = "auto",
     ) -> SynthIDResult:
         """Score token id sequences for this watermark.
@@ -195,7 +195,7 @@ class SynthID(SchemeConfig):
             follows is padding, not generated text).
         weights : per-layer weights of the weighted-mean score (default: linear 10 -> 1).
         dedup : override the scheme's ``dedup``.
-        return_counted : also return per-token counted flags.
+        return_flags : also return per-token counted flags.
         """
         rag = as_ragged(sequences)
         if eos_token_id is not None:
@@ -207,12 +207,12 @@ class SynthID(SchemeConfig):
             rag.tokens,
             rag.offsets,
             key=self.key.words,
-            width=self.context_width,
+            context_width=self.context_width,
             seeding=self.seeding_code,
             layers=self.layers,
             dedup=self.dedup if dedup is None else dedup,
             prefix_lengths=check_prefix(prefix_lengths, len(rag)),
-            want_counted=return_counted,
+            want_flags=return_flags,
             backend=backend,
         )
         total = ones.sum(axis=1)
@@ -228,5 +228,5 @@ class SynthID(SchemeConfig):
             weighted_score=ws,
             weighted_z=wz,
             weighted_p_value=wp,
-            counted=np.split(counted, rag.offsets[1:-1]) if return_counted else None,
+            counted=np.split(counted, rag.offsets[1:-1]) if return_flags else None,
         )

@@ -7,7 +7,7 @@ import torch
 from transformers import LogitsProcessor
 
 from .. import ops
-from ..gumbel import check_salt
+from .._validate import check_salt
 
 
 class _OnDevice:
@@ -65,7 +65,7 @@ class KGWLogitsProcessor(LogitsProcessor):
             keys=keys,
             thresholds=thr,
             deltas=deltas,
-            width=s.context_width,
+            context_width=s.context_width,
             seeding=s.seeding_code,
             backend=self.backend,
         )
@@ -118,7 +118,7 @@ class GumbelLogitsProcessor(LogitsProcessor):
                 input_ids,
                 keys=keys,
                 salts=salts,
-                width=s.context_width,
+                context_width=s.context_width,
                 seeding=s.seeding_code,
                 skip_repeated=s.skip_repeated,
                 backend=self.backend,
@@ -171,11 +171,11 @@ class SynthIDLogitsProcessor(LogitsProcessor):
                 input_ids,
                 keys=self._keys.get(scores.device)[0],
                 uniforms=uniforms,
-                width=s.context_width,
+                context_width=s.context_width,
                 seeding=s.seeding_code,
                 layers=s.layers,
                 top_k=s.top_k,
-                history=s.context_history,
+                context_history=s.context_history,
                 backend=self.backend,
             )
             return _one_hot_on_device(scores, tokens)

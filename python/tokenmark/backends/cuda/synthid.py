@@ -10,33 +10,11 @@ from __future__ import annotations
 
 import torch
 
-from ._cuda_ops import _LOGITS_DTYPES, _check_score_inputs, _cuda, _require_cuda
-from ._torch_checks import check_row_inputs, check_tensor, synthid_layers
-from ._torch_checks import key_words as checked_key_words
+from .._torch import check_row_inputs, check_tensor, synthid_layers, top_k_candidates
+from .._torch import key_words as checked_key_words
+from ._common import LOGITS_DTYPES, _cuda, check_score_inputs, require_cuda
 
 __all__ = ["sample_synthid", "score_synthid"]
-
-
-def top_k_candidates(logits: torch.Tensor, top_k: int) -> torch.Tensor:
-    """The ids of the ``top_k`` largest logits of each row, ascending, as the spec picks them
-    (NaN counts as -inf; equal logits: lower id first): ``[batch, top_k]`` int32, without a
-    host sync.
-
-    ``topk`` gives the k-th largest value ``t`` (ties do not change it); the candidates are
-    every logit above ``t`` and, of those equal to ``t``, the lowest ids that make up ``k``.
-    A running count places each candidate in its row of the output.
-    """
-    x = logits.float()
-    x = torch.where(torch.isnan(x), float("-inf"), x)
-    t = torch.topk(x, top_k, dim=1, sorted=False).values.amin(dim=1, keepdim=True)
-    above = x > t
-    tied = x == t
-    missing = top_k - above.sum(dim=1, keepdim=True)
-    chosen = above | (tied & (torch.cumsum(tied, dim=1) <= missing))
-    slot = torch.where(chosen, torch.cumsum(chosen, dim=1) - 1, top_k)  # top_k: discarded
-    ids = torch.arange(x.shape[1], device=x.device, dtype=torch.int32).expand_as(x)
-    out = torch.empty(x.shape[0], top_k + 1, device=x.device, dtype=torch.int32)
-    return out.scatter_(1, slot, ids)[:, :top_k].contiguous()
 
 
 def sample_synthid(
@@ -45,11 +23,11 @@ def sample_synthid(
     keys: torch.Tensor,
     uniforms: torch.Tensor,
     enabled: torch.Tensor | None,
-    width: int,
+    context_width: int,
     seeding: int,
     layers: int,
     top_k: int,
-    history: int,
+    context_history: int,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """SynthID-Text tournament sampling of each row of ``logits``, on its CUDA device, bit for bit
     as the CPU and the numpy reference.
@@ -67,13 +45,13 @@ def sample_synthid(
         value outside draws the last candidate).
     enabled : Tensor or None
         ``[batch]`` uint8 or bool; None enables every row.
-    width, seeding : int
-        Context width in ``[0, 1024]``; seeding 0 (prev) or 1 (minhash).
+    context_width, seeding : int
+        Context context_width in ``[0, 1024]``; seeding 0 (prev) or 1 (minhash).
     layers : int
         Tournament layers in ``[1, 32]``.
     top_k : int
         0 for the whole vocabulary, else the ``top_k`` largest logits only.
-    history : int
+    context_history : int
         Earlier positions searched for a repeat of the row's context (0: none).
 
     Returns
@@ -94,8 +72,8 @@ def sample_synthid(
     >>> tokens.shape  # doctest: +SKIP
     torch.Size([2])
     """
-    _require_cuda()
-    batch, vocab, key_stride = check_row_inputs(logits, input_ids, keys, enabled, _LOGITS_DTYPES)
+    require_cuda()
+    batch, vocab, key_stride = check_row_inputs(logits, input_ids, keys, enabled, LOGITS_DTYPES)
     device = logits.device
     check_tensor(uniforms, "uniforms", device, (torch.float64,), 1)
     if uniforms.shape[0] != batch or not uniforms.is_contiguous():
@@ -103,8 +81,8 @@ def sample_synthid(
     layers = synthid_layers(layers)
     if int(top_k) < 0:
         raise ValueError(f"top_k: must be >= 0 (0: the whole vocabulary), got {top_k}")
-    if int(history) < 0:
-        raise ValueError(f"history: must be >= 0, got {history}")
+    if int(context_history) < 0:
+        raise ValueError(f"context_history: must be >= 0, got {context_history}")
     cand = None
     if 0 < int(top_k) < vocab:
         cand = top_k_candidates(logits, int(top_k))
@@ -115,11 +93,11 @@ def sample_synthid(
     ws_bytes = _cuda.sample_synthid_workspace_bytes(batch, n, int(layers))
     workspace = torch.empty(max(ws_bytes, 16), dtype=torch.uint8, device=device)
     _cuda.sample_synthid(
-        logits.data_ptr(), batch, n, logits.stride(0), _LOGITS_DTYPES[logits.dtype],
+        logits.data_ptr(), batch, n, logits.stride(0), LOGITS_DTYPES[logits.dtype],
         cand.data_ptr() if cand is not None else 0, input_ids.data_ptr(),
         input_ids.dtype == torch.int64, input_ids.shape[1], input_ids.stride(0), keys.data_ptr(),
         key_stride, uniforms.data_ptr(), 0 if enabled is None else enabled.data_ptr(),
-        int(width), int(seeding), int(layers), int(history), tokens.data_ptr(),
+        int(context_width), int(seeding), int(layers), int(context_history), tokens.data_ptr(),
         marked.data_ptr(), workspace.data_ptr(), ws_bytes, device.index,
         torch.cuda.current_stream(device).cuda_stream,
     )  # fmt: skip
@@ -129,13 +107,13 @@ def sample_synthid(
 def score_synthid(
     tokens: torch.Tensor,
     offsets: torch.Tensor,
-    prefix: torch.Tensor | None,
+    prefix_lengths: torch.Tensor | None,
     key_words: tuple[int, int, int, int],
-    width: int,
+    context_width: int,
     seeding: int,
     layers: int,
     dedup: bool,
-    want_counted: bool,
+    want_flags: bool,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
     """SynthID-Text counts of ragged documents ``tokens[offsets[d]:offsets[d+1]]`` on their device.
 
@@ -145,17 +123,17 @@ def score_synthid(
         ``[n_tokens]`` int32, ids >= 0.
     offsets : Tensor
         ``[n_docs + 1]`` int64: starts at 0, non-decreasing, ends at ``n_tokens``.
-    prefix : Tensor or None
+    prefix_lengths : Tensor or None
         ``[n_docs]`` int64 >= 0: leading tokens of each document that are context only.
     key_words : tuple of 4 int
         The uint32 key words.
-    width, seeding : int
-        Context width in ``[0, 1024]``; seeding 0 (prev) or 1 (minhash).
+    context_width, seeding : int
+        Context context_width in ``[0, 1024]``; seeding 0 (prev) or 1 (minhash).
     layers : int
         Tournament layers in ``[1, 32]``.
     dedup : bool
         Count each (context hash, token) pair once per document (its first occurrence).
-    want_counted : bool
+    want_flags : bool
         Also return the per-position counted flags.
 
     Returns
@@ -176,20 +154,21 @@ def score_synthid(
     >>> ones.shape  # doctest: +SKIP
     torch.Size([2, 30])
     """
-    _require_cuda()
+    require_cuda()
     words = checked_key_words(key_words, "key")
     layers = synthid_layers(layers)
-    _check_score_inputs(tokens, offsets, prefix, dedup)
+    check_score_inputs(tokens, offsets, prefix_lengths, dedup)
     n_tokens, n_docs = tokens.shape[0], offsets.shape[0] - 1
     device = tokens.device
     n_scored = torch.empty(n_docs, dtype=torch.int64, device=device)
     ones = torch.empty(n_docs, int(layers), dtype=torch.int64, device=device)
-    counted = torch.empty(n_tokens, dtype=torch.uint8, device=device) if want_counted else None
+    counted = torch.empty(n_tokens, dtype=torch.uint8, device=device) if want_flags else None
     ws_bytes = _cuda.score_synthid_workspace_bytes(n_tokens, bool(dedup))
     workspace = torch.empty(ws_bytes, dtype=torch.uint8, device=device) if ws_bytes else None
     _cuda.score_synthid(
         tokens.data_ptr(), n_tokens, offsets.data_ptr(), n_docs,
-        prefix.data_ptr() if prefix is not None else 0, words, int(width), int(seeding),
+        prefix_lengths.data_ptr() if prefix_lengths is not None else 0, words, int(context_width),
+        int(seeding),
         int(layers), bool(dedup), n_scored.data_ptr(), ones.data_ptr(),
         counted.data_ptr() if counted is not None else 0,
         workspace.data_ptr() if workspace is not None else 0, ws_bytes,

@@ -19,13 +19,15 @@ from tensor_helpers import as_i32
 triton = pytest.importorskip("triton", reason="triton is not installed")
 import tokenmark as tm  # noqa: E402
 import triton.language as tl  # noqa: E402
-from tokenmark import _C, _triton_ops  # noqa: E402
+from tokenmark import _C  # noqa: E402
+from tokenmark.backends.triton import _common as triton_common  # noqa: E402
+from tokenmark.backends.triton import kgw as triton_kgw  # noqa: E402
 from tokenmark.kernels import prf as tprf  # noqa: E402
 from tokenmark.reference import kgw as ref  # noqa: E402
 from tokenmark.reference import prf as rprf  # noqa: E402
 
-GOLDEN = json.loads((Path(__file__).parent / "data" / "prf_golden.json").read_text())
-INTERPRETING = _triton_ops._interpreted(tprf.philox4x32_10)
+GOLDEN = json.loads((Path(__file__).parents[1] / "data" / "prf_golden.json").read_text())
+INTERPRETING = triton_common.is_interpreted(tprf.philox4x32_10)
 DEVICE = "cpu" if INTERPRETING or not cuda_available() else "cuda"
 
 
@@ -52,7 +54,7 @@ def u32(t: torch.Tensor) -> np.ndarray:
 @pytest.fixture
 def small_blocks(monkeypatch):
     """Interpreter blocks of 64: several programs per row or corpus, as on the GPU."""
-    monkeypatch.setattr(_triton_ops, "_INTERPRETER_BLOCK", 64)
+    monkeypatch.setattr(triton_common, "INTERPRETER_BLOCK", 64)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -279,7 +281,7 @@ def check_bias(rng, logits, ids, width, seeding, per_row=True, enabled=None, par
     want = reference_bias(logits, ids, keys, thr, deltas, enabled, width, seeding, dtype)
     dev = [t.to(DEVICE) for t in (keys, thr, deltas)]
     got = logits.to(DEVICE, copy=True)
-    _triton_ops.apply_kgw_bias_(
+    triton_kgw.apply_kgw_bias_(
         got, ids.to(DEVICE), *dev, None if enabled is None else enabled.to(DEVICE), width, seeding
     )
     assert np.array_equal(bits(got), want)
@@ -339,7 +341,7 @@ def test_bias_empty_and_strided(rng):
     ids = torch.from_numpy(rng.integers(0, 1000, (3, 5)))
     want = reference_bias(view, ids, keys, thr, deltas, None, 4, 0, "float16")
     got = base.to(DEVICE, copy=True)
-    _triton_ops.apply_kgw_bias_(
+    triton_kgw.apply_kgw_bias_(
         got[:, 5:45], ids.to(DEVICE), keys.to(DEVICE), thr.to(DEVICE), deltas.to(DEVICE), None, 4, 0
     )
     assert np.array_equal(bits(got)[:, 5:45], want)
@@ -353,7 +355,7 @@ def test_green_list_golden():
     ids = torch.tensor(g["input_ids"], dtype=torch.int64, device=DEVICE)
     keys = as_i32(tm.Key.from_hex(g["key_hex"]).words)[None].to(DEVICE)
     thr = as_i32([g["threshold"]]).to(DEVICE)
-    _triton_ops.apply_kgw_bias_(logits, ids, keys, thr, torch.ones(1, device=DEVICE), None, 4, 0)
+    triton_kgw.apply_kgw_bias_(logits, ids, keys, thr, torch.ones(1, device=DEVICE), None, 4, 0)
     assert torch.nonzero(logits[0]).flatten().tolist() == g["green_ids"], GOLDEN_HINT
 
 
@@ -379,13 +381,11 @@ def ragged(rng, lengths, vocab):
 def check_score(tokens, offsets, prefix, key, thr, width, seeding, dedup):
     want = ref.score_kgw(tokens, offsets, prefix, key, thr, width, seeding, dedup)
     t = [None if a is None else torch.from_numpy(a).to(DEVICE) for a in (tokens, offsets, prefix)]
-    got = _triton_ops.score_kgw(*t, tuple(int(w) for w in key), thr, width, seeding, dedup, True)
+    got = triton_kgw.score_kgw(*t, tuple(int(w) for w in key), thr, width, seeding, dedup, True)
     for name, w, g in zip(["n_scored", "n_green", "green", "counted"], want, got, strict=True):
         assert g.device.type == DEVICE
         assert np.array_equal(g.cpu().numpy(), w), name
-    counts = _triton_ops.score_kgw(
-        *t, tuple(int(w) for w in key), thr, width, seeding, dedup, False
-    )
+    counts = triton_kgw.score_kgw(*t, tuple(int(w) for w in key), thr, width, seeding, dedup, False)
     assert counts[2] is None and counts[3] is None
     assert np.array_equal(counts[0].cpu().numpy(), want[0])
     assert np.array_equal(counts[1].cpu().numpy(), want[1])
@@ -429,7 +429,7 @@ def test_score_golden():
         np.array(g["offsets"], dtype=np.int64),
         key=tm.Key.from_hex(g["key_hex"]).words,
         threshold=g["threshold"],
-        width=g["width"],
+        context_width=g["width"],
         seeding=g["seeding"],
         dedup=g["dedup"],
         want_flags=True,
@@ -456,7 +456,7 @@ def test_bias_bad_input(rng):
         thresholds=thr,
         deltas=d,
         enabled=None,
-        width=4,
+        context_width=4,
         seeding=0,
     )
     cases = [
@@ -470,7 +470,7 @@ def test_bias_bad_input(rng):
         (ValueError, "thresholds", dict(thresholds=torch.ones(3, dtype=torch.int32).to(DEVICE))),
         (TypeError, "deltas", dict(deltas=d.double())),
         (TypeError, "enabled", dict(enabled=torch.ones(2, dtype=torch.int32, device=DEVICE))),
-        (ValueError, "width", dict(width=-1)),
+        (ValueError, "context_width", dict(context_width=-1)),
         (ValueError, "seeding", dict(seeding=2)),
     ]
     if DEVICE == "cpu":
@@ -481,7 +481,7 @@ def test_bias_bad_input(rng):
         ]
     for exc, name, change in cases:
         with pytest.raises(exc, match=name):
-            _triton_ops.apply_kgw_bias_(**{**ok, **change})
+            triton_kgw.apply_kgw_bias_(**{**ok, **change})
 
 
 def test_score_bad_input():
@@ -490,10 +490,10 @@ def test_score_bad_input():
     ok = dict(
         tokens=tokens,
         offsets=offsets,
-        prefix=None,
+        prefix_lengths=None,
         key_words=(1, 2, 3, 4),
         threshold=2**31,
-        width=1,
+        context_width=1,
         seeding=0,
         dedup=True,
         want_flags=False,
@@ -505,14 +505,14 @@ def test_score_bad_input():
         (ValueError, "offsets", dict(offsets=torch.tensor([0, 2, 4], device=DEVICE))),
         (ValueError, "offsets", dict(offsets=torch.tensor([1, 2, 5], device=DEVICE))),
         (ValueError, "tokens", dict(tokens=torch.full((5,), -3, dtype=torch.int32, device=DEVICE))),
-        (ValueError, "prefix", dict(prefix=torch.tensor([-1, 0], device=DEVICE))),
-        (ValueError, "prefix", dict(prefix=torch.tensor([1], device=DEVICE))),
+        (ValueError, "prefix", dict(prefix_lengths=torch.tensor([-1, 0], device=DEVICE))),
+        (ValueError, "prefix", dict(prefix_lengths=torch.tensor([1], device=DEVICE))),
         (ValueError, "threshold", dict(threshold=0)),
         (ValueError, "key_words", dict(key_words=(1, 2, 3, 2**32))),
     ]
     for exc, name, change in cases:
         with pytest.raises(exc, match=name):
-            _triton_ops.score_kgw(**{**ok, **change})
+            triton_kgw.score_kgw(**{**ok, **change})
 
 
 # ---------------------------------------------------------------------------------------------
@@ -548,7 +548,7 @@ def test_gpu_bias_real_vocab(rng, dtype, vocab, width, seeding):
     keys, thr, deltas = (t.cuda() for t in bias_params(rng, 37, True))
     enabled = torch.from_numpy((rng.random(37) < 0.9).astype(np.uint8)).cuda()
     want = c_bias(logits, ids, keys, thr, deltas, enabled, width, seeding)
-    _triton_ops.apply_kgw_bias_(logits, ids, keys, thr, deltas, enabled, width, seeding)
+    triton_kgw.apply_kgw_bias_(logits, ids, keys, thr, deltas, enabled, width, seeding)
     assert np.array_equal(bits(logits), want)
 
 
@@ -561,18 +561,18 @@ def test_gpu_bias_cuda_graph(rng):
     enabled = torch.ones(batch, dtype=torch.uint8, device="cuda")
     args = (logits, ids, keys, thr, deltas, enabled, 4, 0)
     ids.copy_(torch.from_numpy(rng.integers(0, vocab, (batch, 16))))
-    _triton_ops.apply_kgw_bias_(*args)  # compile outside the capture
+    triton_kgw.apply_kgw_bias_(*args)  # compile outside the capture
     torch.cuda.synchronize()
     allocated = torch.cuda.memory_allocated()
     torch.cuda.set_sync_debug_mode("error")  # any host sync in the op raises
     try:
-        _triton_ops.apply_kgw_bias_(*args)
+        triton_kgw.apply_kgw_bias_(*args)
     finally:
         torch.cuda.set_sync_debug_mode("default")
     assert torch.cuda.memory_allocated() == allocated
     graph = torch.cuda.CUDAGraph()
     with torch.cuda.graph(graph):
-        _triton_ops.apply_kgw_bias_(*args)
+        triton_kgw.apply_kgw_bias_(*args)
     for step in range(3):
         fresh = make_logits(rng, batch, vocab, "bfloat16").cuda()
         logits.copy_(fresh)
@@ -595,7 +595,7 @@ def test_gpu_score_corpus(rng, width, seeding, dedup):
     key = rng.integers(0, 2**32, 4, dtype=np.uint64).astype(np.uint32)
     thr = int(0.25 * 2**32)
     want = _C.score_kgw(tokens, offsets, prefix, key, thr, width, seeding, dedup, True)
-    got = _triton_ops.score_kgw(
+    got = triton_kgw.score_kgw(
         torch.from_numpy(tokens).cuda(),
         torch.from_numpy(offsets).cuda(),
         torch.from_numpy(prefix).cuda(),

@@ -3,48 +3,21 @@
 The tensors are already on one CUDA device (the dispatcher moves them). Checks here read only
 tensor metadata (device, dtype, shape, strides), never device memory, so
 :func:`apply_kgw_bias_` neither synchronises nor allocates and can be captured in a CUDA graph.
-:func:`score_kgw` validates offsets, tokens and prefix lengths on the device and synchronises
-once to report a bad value.
+:func:`score_kgw` validates offsets, tokens and prefix lengths on the device and
+synchronises once to report a bad value.
 """
 
 from __future__ import annotations
 
-import functools
-
 import torch
 
-from ._torch_checks import check_row_inputs, check_tensor, row_param_stride
-from ._torch_checks import key_words as checked_key_words
+from .._torch import check_row_inputs, row_param_stride
+from .._torch import key_words as checked_key_words
+from ._common import LOGITS_DTYPES, _cuda, check_score_inputs, require_cuda
 
-try:
-    from . import _cuda
-except ImportError:  # built without CUDA (TOKENMARK_CUDA=OFF, or no nvcc with AUTO)
-    _cuda = None
+__all__ = ["apply_kgw_bias_", "score_kgw"]
 
-__all__ = ["apply_kgw_bias_", "available", "score_kgw"]
-
-_LOGITS_DTYPES = {torch.float32: 0, torch.float16: 1, torch.bfloat16: 2}
 _UINT32_MAX = 0xFFFFFFFF
-
-
-@functools.cache
-def _device_count() -> int:
-    return _cuda.device_count() if _cuda is not None else 0
-
-
-def available() -> bool:
-    """Whether the CUDA kernels were built and a CUDA device is present."""
-    return _device_count() > 0
-
-
-def _require_cuda() -> None:
-    if _cuda is None:
-        raise RuntimeError(
-            "tokenmark was built without CUDA (the tokenmark._cuda extension is missing); "
-            "reinstall with TOKENMARK_CUDA=ON on a machine with nvcc"
-        )
-    if _device_count() == 0:
-        raise RuntimeError("no CUDA device: tokenmark's CUDA kernels need a GPU and its driver")
 
 
 def apply_kgw_bias_(
@@ -54,7 +27,7 @@ def apply_kgw_bias_(
     thresholds: torch.Tensor,
     deltas: torch.Tensor,
     enabled: torch.Tensor | None,
-    width: int,
+    context_width: int,
     seeding: int,
 ) -> None:
     """Add the KGW bias to the green entries of ``logits`` in place, on its CUDA device.
@@ -66,8 +39,8 @@ def apply_kgw_bias_(
         any distance apart, e.g. ``scores[:, -1, :]``).
     input_ids : Tensor
         ``[batch, length]`` int64 or int32 with unit column stride; row ``b``'s context is its
-        last ``width`` ids (rows shorter than ``width`` are left alone). Ids are not range-checked
-        (that would need a sync): the caller passes ids in ``[0, 2^31)``.
+        last ``context_width`` ids (rows shorter than ``context_width`` are left alone). Ids are
+        not range-checked (that would need a sync): the caller passes ids in ``[0, 2^31)``.
     keys : Tensor
         ``[batch or 1, 4]`` int32 holding the uint32 key words.
     thresholds : Tensor
@@ -76,8 +49,8 @@ def apply_kgw_bias_(
         ``[batch or 1]`` float32, finite (values are not read on the host).
     enabled : Tensor or None
         ``[batch]`` uint8 or bool; rows with 0 are left alone. None enables every row.
-    width, seeding : int
-        Context width in ``[0, 1024]``; seeding 0 (prev) or 1 (minhash).
+    context_width, seeding : int
+        Context context_width in ``[0, 1024]``; seeding 0 (prev) or 1 (minhash).
 
     The launch goes to ``torch.cuda.current_stream(logits.device)``; nothing is allocated and
     nothing synchronises, so the call can be captured in a CUDA graph.
@@ -91,59 +64,19 @@ def apply_kgw_bias_(
     >>> delta = torch.tensor([2.0], device="cuda")  # doctest: +SKIP
     >>> apply_kgw_bias_(logits, ids, keys, thr, delta, None, 1, 0)  # doctest: +SKIP
     """
-    _require_cuda()
-    batch, vocab, key_stride = check_row_inputs(logits, input_ids, keys, enabled, _LOGITS_DTYPES)
+    require_cuda()
+    batch, vocab, key_stride = check_row_inputs(logits, input_ids, keys, enabled, LOGITS_DTYPES)
     device = logits.device
     threshold_stride = row_param_stride(thresholds, "thresholds", device, torch.int32, batch)
     delta_stride = row_param_stride(deltas, "deltas", device, torch.float32, batch)
     enabled_ptr = 0 if enabled is None else enabled.data_ptr()
     _cuda.apply_kgw_bias_(
-        logits.data_ptr(), batch, vocab, logits.stride(0), _LOGITS_DTYPES[logits.dtype],
+        logits.data_ptr(), batch, vocab, logits.stride(0), LOGITS_DTYPES[logits.dtype],
         input_ids.data_ptr(), input_ids.dtype == torch.int64, input_ids.shape[1],
         input_ids.stride(0), keys.data_ptr(), key_stride, thresholds.data_ptr(),
-        threshold_stride, deltas.data_ptr(), delta_stride, enabled_ptr, int(width),
+        threshold_stride, deltas.data_ptr(), delta_stride, enabled_ptr, int(context_width),
         int(seeding), device.index, torch.cuda.current_stream(device).cuda_stream,
     )  # fmt: skip
-
-
-def _check_score_inputs(
-    tokens: torch.Tensor, offsets: torch.Tensor, prefix: torch.Tensor | None, dedup: bool
-) -> None:
-    """Shape checks on the host, then value checks on the device with one host sync."""
-    if not isinstance(tokens, torch.Tensor) or not tokens.is_cuda:
-        raise ValueError("tokens: expected a CUDA tensor")
-    device = tokens.device
-    check_tensor(tokens, "tokens", device, (torch.int32,), 1)
-    check_tensor(offsets, "offsets", device, (torch.int64,), 1)
-    if not tokens.is_contiguous() or not offsets.is_contiguous():
-        raise ValueError("tokens, offsets: must be contiguous")
-    if offsets.shape[0] < 1:
-        raise ValueError("offsets: needs at least one entry (0)")
-    if dedup and tokens.shape[0] >= 2**31:
-        raise ValueError("tokens: dedup supports at most 2^31 - 1 tokens")
-    n_docs = offsets.shape[0] - 1
-    if prefix is not None:
-        check_tensor(prefix, "prefix_lengths", device, (torch.int64,), 1)
-        if prefix.shape[0] != n_docs or not prefix.is_contiguous():
-            raise ValueError(f"prefix_lengths: expected a contiguous tensor of shape [{n_docs}]")
-    zero = torch.zeros((), dtype=torch.bool, device=device)
-    bad = torch.stack([
-        offsets[0] != 0,
-        offsets[-1] != tokens.shape[0],
-        (offsets[1:] < offsets[:-1]).any() if n_docs > 0 else zero,
-        tokens.min() < 0 if tokens.shape[0] > 0 else zero,
-        (prefix < 0).any() if prefix is not None and n_docs > 0 else zero,
-    ]).tolist()  # fmt: skip  # the one host sync
-    messages = (
-        "offsets: must start at 0",
-        "offsets: last entry must equal the number of tokens",
-        "offsets: must be non-decreasing",
-        "tokens: token ids must be >= 0",
-        "prefix_lengths: must be >= 0",
-    )
-    for failed, message in zip(bad, messages, strict=True):
-        if failed:
-            raise ValueError(message)
 
 
 def _check_key_threshold(key_words, threshold: int) -> tuple[int, ...]:
@@ -156,10 +89,10 @@ def _check_key_threshold(key_words, threshold: int) -> tuple[int, ...]:
 def _score_kgw_into(
     tokens: torch.Tensor,
     offsets: torch.Tensor,
-    prefix: torch.Tensor | None,
+    prefix_lengths: torch.Tensor | None,
     key_words: tuple[int, int, int, int],
     threshold: int,
-    width: int,
+    context_width: int,
     seeding: int,
     dedup: bool,
     n_scored: torch.Tensor,
@@ -172,8 +105,8 @@ def _score_kgw_into(
     device = tokens.device
     _cuda.score_kgw(
         tokens.data_ptr(), tokens.shape[0], offsets.data_ptr(), offsets.shape[0] - 1,
-        prefix.data_ptr() if prefix is not None else 0, key_words, int(threshold), int(width),
-        int(seeding), bool(dedup), n_scored.data_ptr(), n_green.data_ptr(),
+        prefix_lengths.data_ptr() if prefix_lengths is not None else 0, key_words, int(threshold),
+        int(context_width), int(seeding), bool(dedup), n_scored.data_ptr(), n_green.data_ptr(),
         green.data_ptr() if green is not None else 0,
         counted.data_ptr() if counted is not None else 0,
         workspace.data_ptr() if workspace is not None else 0,
@@ -185,10 +118,10 @@ def _score_kgw_into(
 def score_kgw(
     tokens: torch.Tensor,
     offsets: torch.Tensor,
-    prefix: torch.Tensor | None,
+    prefix_lengths: torch.Tensor | None,
     key_words: tuple[int, int, int, int],
     threshold: int,
-    width: int,
+    context_width: int,
     seeding: int,
     dedup: bool,
     want_flags: bool,
@@ -201,14 +134,14 @@ def score_kgw(
         ``[n_tokens]`` int32, ids >= 0.
     offsets : Tensor
         ``[n_docs + 1]`` int64: starts at 0, non-decreasing, ends at ``n_tokens``.
-    prefix : Tensor or None
+    prefix_lengths : Tensor or None
         ``[n_docs]`` int64 >= 0: leading tokens of each document that are context only.
     key_words : tuple of 4 int
         The uint32 key words.
     threshold : int
         ``floor(gamma * 2^32)`` in ``[1, 2^32)``.
-    width, seeding : int
-        Context width in ``[0, 1024]``; seeding 0 (prev) or 1 (minhash).
+    context_width, seeding : int
+        Context context_width in ``[0, 1024]``; seeding 0 (prev) or 1 (minhash).
     dedup : bool
         Count each (context hash, token) pair once per document (its first occurrence).
     want_flags : bool
@@ -223,7 +156,7 @@ def score_kgw(
     counted : Tensor or None
         ``[n_tokens]`` uint8: 1 where the position entered the counts.
 
-    The inputs are validated on the device with one host sync (offsets, tokens >= 0, prefix
+    The inputs are validated on the device with one host sync (offsets, tokens >= 0, prefix_lengths
     >= 0); the kernels then run asynchronously on ``torch.cuda.current_stream``.
 
     Examples
@@ -235,9 +168,9 @@ def score_kgw(
     >>> n_scored.tolist()  # doctest: +SKIP
     [1, 2]
     """
-    _require_cuda()
+    require_cuda()
     words = _check_key_threshold(key_words, threshold)
-    _check_score_inputs(tokens, offsets, prefix, dedup)
+    check_score_inputs(tokens, offsets, prefix_lengths, dedup)
     n_tokens, n_docs = tokens.shape[0], offsets.shape[0] - 1
     device = tokens.device
     n_scored = torch.empty(n_docs, dtype=torch.int64, device=device)
@@ -249,7 +182,7 @@ def score_kgw(
     ws_bytes = _cuda.score_kgw_workspace_bytes(n_tokens, bool(dedup))
     workspace = torch.empty(ws_bytes, dtype=torch.uint8, device=device) if ws_bytes else None
     _score_kgw_into(
-        tokens, offsets, prefix, words, threshold, width, seeding, dedup,
+        tokens, offsets, prefix_lengths, words, threshold, context_width, seeding, dedup,
         n_scored, n_green, green, counted, workspace,
     )  # fmt: skip
     return n_scored, n_green, green, counted

@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 import tokenmark as tm
 import torch
-from tokenmark import _cuda_gumbel_ops, ops
+from tokenmark import ops
+from tokenmark.backends.cuda import gumbel as cuda_gumbel
 from tokenmark.integrations.transformers import GumbelLogitsProcessor
 
 cuda_mod = pytest.importorskip("tokenmark._cuda", reason="tokenmark was built without CUDA")
@@ -119,9 +120,9 @@ def test_score_workspace_bytes():
 @pytest.mark.skipif(HAS_GPU, reason="checks the behaviour without a CUDA device")
 def test_no_device_gives_clear_errors():
     with pytest.raises(RuntimeError, match="no CUDA device"):
-        _cuda_gumbel_ops.sample_gumbel(torch.zeros(2, 8), None, None, None, None, 1, 0, True)
+        cuda_gumbel.sample_gumbel(torch.zeros(2, 8), None, None, None, None, 1, 0, True)
     with pytest.raises(RuntimeError, match="no CUDA device"):
-        _cuda_gumbel_ops.score_gumbel(None, None, None, KEY, None, 1, 0, False, False)
+        cuda_gumbel.score_gumbel(None, None, None, KEY, None, 1, 0, False, False)
     # Arguments pass validation, then the launch reports the missing device, never crashes.
     with pytest.raises(RuntimeError, match="tokenmark CUDA sample_gumbel"):
         _sample_binding(batch=1, vocab=4)
@@ -144,7 +145,7 @@ def _logits(batch, vocab, dtype, gen, special=True):
 
 
 def _sample_both(logits, ids, keys, salts, enabled, width, seeding, skip):
-    kw = dict(keys=keys, salts=salts, width=width, seeding=seeding, skip_repeated=skip)
+    kw = dict(keys=keys, salts=salts, context_width=width, seeding=seeding, skip_repeated=skip)
     en_cpu = None if enabled is None else enabled.numpy()
     want = ops.sample_gumbel(logits, ids, enabled=en_cpu, backend="cpu", **kw)
     en_gpu = None if enabled is None else enabled.cuda()
@@ -188,17 +189,19 @@ def test_sample_special_rows():
     enabled = torch.tensor([1, 1, 1, 1, 1, 0], dtype=torch.uint8)
     want_cpu_rows = [0, 3, 4, 5]
     got = ops.sample_gumbel(
-        logits.cuda(), ids.cuda(), keys=KEY, width=2, seeding=0, enabled=enabled.cuda()
+        logits.cuda(), ids.cuda(), keys=KEY, context_width=2, seeding=0, enabled=enabled.cuda()
     ).cpu()
     want = ops.sample_gumbel(
-        logits[want_cpu_rows], ids[want_cpu_rows], keys=KEY, width=2, seeding=0,
+        logits[want_cpu_rows], ids[want_cpu_rows], keys=KEY, context_width=2, seeding=0,
         enabled=enabled[want_cpu_rows].numpy(), backend="cpu",
     )  # fmt: skip
     np.testing.assert_array_equal(got[want_cpu_rows].numpy(), want)
     assert got[1] == -2 and got[2] == -2
     assert got[3] == 100 and got[5] == -1
     # Too short a context: not watermarked.
-    short = ops.sample_gumbel(logits.cuda(), ids[:, :1].cuda(), keys=KEY, width=2, seeding=0)
+    short = ops.sample_gumbel(
+        logits.cuda(), ids[:, :1].cuda(), keys=KEY, context_width=2, seeding=0
+    )
     assert (short.cpu() == -1).all()
 
 
@@ -209,9 +212,11 @@ def test_sample_strided_rows_and_broadcast_params():
     full = _logits(3 * 4, 1021, torch.bfloat16, gen).reshape(3, 4, 1021)
     logits = full[:, -1, :]  # rows 4 * 1021 elements apart
     ids = torch.randint(0, 1000, (3, 9), generator=gen)
-    got = ops.sample_gumbel(logits.cuda(), ids.cuda(), keys=KEY, salts=5, width=3, seeding=1)
+    got = ops.sample_gumbel(
+        logits.cuda(), ids.cuda(), keys=KEY, salts=5, context_width=3, seeding=1
+    )
     want = ops.sample_gumbel(
-        logits.contiguous(), ids, keys=KEY, salts=5, width=3, seeding=1, backend="cpu"
+        logits.contiguous(), ids, keys=KEY, salts=5, context_width=3, seeding=1, backend="cpu"
     )
     np.testing.assert_array_equal(got.cpu().numpy(), want)
 
@@ -252,7 +257,9 @@ def test_score_matches_cpu(lens, width, seeding, dedup):
     rng = np.random.default_rng(width + 17 * n_docs)
     salts = rng.integers(0, 2**32, size=max(n_docs, 1), dtype=np.uint64).astype(np.uint32)
     prefix = torch.tensor(rng.integers(0, 8, size=n_docs), dtype=torch.int64)
-    kw = dict(key=KEY, salts=salts, width=width, seeding=seeding, dedup=dedup, want_counted=True)
+    kw = dict(
+        key=KEY, salts=salts, context_width=width, seeding=seeding, dedup=dedup, want_flags=True
+    )
     for pre in (None, prefix):
         want = ops.score_gumbel(
             tokens.numpy(), offsets.numpy(), prefix_lengths=None if pre is None else pre.numpy(),
@@ -265,7 +272,7 @@ def test_score_matches_cpu(lens, width, seeding, dedup):
         np.testing.assert_array_equal(got[0].cpu().numpy(), want[0])
         np.testing.assert_allclose(got[1].cpu().numpy(), want[1], rtol=1e-12, atol=0)
         np.testing.assert_array_equal(got[2].cpu().numpy(), want[2])
-        no_flags = ops.score_gumbel(tokens.cuda(), offsets.cuda(), **{**kw, "want_counted": False})
+        no_flags = ops.score_gumbel(tokens.cuda(), offsets.cuda(), **{**kw, "want_flags": False})
         assert no_flags[2] is None
 
 
@@ -278,14 +285,14 @@ def test_score_detects_cuda_generation():
     ids = torch.randint(0, 1000, (4, 1), generator=gen).cuda()
     for _ in range(60):
         logits = torch.randn(4, 1000, generator=gen).cuda()
-        nxt = ops.sample_gumbel(logits, ids, keys=wm.key.words, width=1, seeding=0)
+        nxt = ops.sample_gumbel(logits, ids, keys=wm.key.words, context_width=1, seeding=0)
         nxt = torch.where(nxt >= 0, nxt, torch.zeros_like(nxt))  # repeats: any token will do
         ids = torch.cat([ids, nxt[:, None]], dim=1)
     tokens = ids.flatten().to(torch.int32)
     offsets = torch.arange(0, 4 * 61 + 1, 61, device="cuda")
-    n, score, _ = ops.score_gumbel(tokens, offsets, key=wm.key.words, width=1, seeding=0)
+    n, score, _ = ops.score_gumbel(tokens, offsets, key=wm.key.words, context_width=1, seeding=0)
     want = ops.score_gumbel(
-        tokens.cpu().numpy(), offsets.cpu().numpy(), key=wm.key.words, width=1, seeding=0,
+        tokens.cpu().numpy(), offsets.cpu().numpy(), key=wm.key.words, context_width=1, seeding=0,
         backend="cpu",
     )  # fmt: skip
     np.testing.assert_array_equal(n.cpu().numpy(), want[0])

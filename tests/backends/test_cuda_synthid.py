@@ -7,7 +7,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from tokenmark import _cuda_synthid_ops, ops
+from tokenmark import ops
+from tokenmark.backends.cuda import synthid as cuda_synthid
 
 cuda_mod = pytest.importorskip("tokenmark._cuda", reason="tokenmark was built without CUDA")
 
@@ -62,7 +63,7 @@ def test_score_workspace_bytes_and_empty():
 @pytest.mark.skipif(HAS_GPU, reason="checks the behaviour without a CUDA device")
 def test_no_device_gives_clear_errors():
     with pytest.raises(RuntimeError, match="no CUDA device"):
-        _cuda_synthid_ops.score_synthid(None, None, None, KEY, 1, 0, 30, False, False)
+        cuda_synthid.score_synthid(None, None, None, KEY, 1, 0, 30, False, False)
     with pytest.raises(RuntimeError, match="tokenmark CUDA score_synthid"):
         _score_binding()
 
@@ -83,15 +84,15 @@ def test_score_matches_cpu(lens, width, seeding, layers, dedup):
     tokens = torch.randint(0, vocab, (int(offsets[-1]),), generator=gen, dtype=torch.int32)
     rng = np.random.default_rng(width + 17 * len(lens))
     prefix = torch.tensor(rng.integers(0, 8, size=len(lens)), dtype=torch.int64)
-    kw = dict(key=KEY, width=width, seeding=seeding, layers=layers, dedup=dedup)
+    kw = dict(key=KEY, context_width=width, seeding=seeding, layers=layers, dedup=dedup)
     for pre in (None, prefix):
         want = ops.score_synthid(
             tokens.numpy(), offsets.numpy(), prefix_lengths=None if pre is None else pre.numpy(),
-            want_counted=True, backend="cpu", **kw,
+            want_flags=True, backend="cpu", **kw,
         )  # fmt: skip
         got = ops.score_synthid(
             tokens.cuda(), offsets.cuda(), prefix_lengths=None if pre is None else pre.cuda(),
-            want_counted=True, **kw,
+            want_flags=True, **kw,
         )  # fmt: skip
         assert all(t.is_cuda for t in got)
         for g, w in zip(got, want, strict=True):

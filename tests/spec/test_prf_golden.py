@@ -9,7 +9,7 @@ import tokenmark as tm
 from conftest import GOLDEN_HINT
 from tokenmark.reference import kgw, prf
 
-GOLDEN = json.loads((Path(__file__).parent / "data" / "prf_golden.json").read_text())
+GOLDEN = json.loads((Path(__file__).parents[1] / "data" / "prf_golden.json").read_text())
 
 
 @pytest.mark.parametrize("kat", GOLDEN["philox_kat"])
@@ -50,7 +50,7 @@ def test_kgw_score_frozen(backend):
         np.array(g["offsets"], dtype=np.int64),
         key=tm.Key.from_hex(g["key_hex"]).words,
         threshold=g["threshold"],
-        width=g["width"],
+        context_width=g["width"],
         seeding=g["seeding"],
         dedup=g["dedup"],
         want_flags=True,
@@ -70,7 +70,7 @@ def test_kgw_green_list_frozen(backend):
         keys=tm.Key.from_hex(g["key_hex"]).words,
         thresholds=g["threshold"],
         deltas=1.0,
-        width=4,
+        context_width=4,
         seeding=0,
         backend=backend,
     )
@@ -109,12 +109,12 @@ def test_distortion_free_scores_frozen(backend):
     tokens = np.array(g["tokens"], dtype=np.int32)
     offsets = np.array(g["offsets"], dtype=np.int64)
     n, score, _ = tm.score_gumbel(
-        tokens, offsets, key=key.words, width=4, seeding=0, backend=backend
+        tokens, offsets, key=key.words, context_width=4, seeding=0, backend=backend
     )
     assert n.tolist() == g["gumbel_n_scored"], GOLDEN_HINT
     np.testing.assert_allclose(score, g["gumbel_score"], rtol=1e-12, err_msg=GOLDEN_HINT)
     n, ones, _ = tm.score_synthid(
-        tokens, offsets, key=key.words, width=4, seeding=0, backend=backend
+        tokens, offsets, key=key.words, context_width=4, seeding=0, backend=backend
     )
     assert n.tolist() == g["synthid_n_scored"], GOLDEN_HINT
     assert ones.tolist() == g["synthid_ones"], GOLDEN_HINT

@@ -16,11 +16,13 @@ from tensor_helpers import as_i32, host_logits, random_logits
 
 triton = pytest.importorskip("triton", reason="triton is not installed")
 import triton.language as tl  # noqa: E402
-from tokenmark import _C, _triton_ops, ops  # noqa: E402
+from tokenmark import _C, ops  # noqa: E402
+from tokenmark.backends.triton import _common as triton_common  # noqa: E402
+from tokenmark.backends.triton import synthid as triton_synthid  # noqa: E402
 from tokenmark.kernels import synthid_sample as ksample  # noqa: E402
 from tokenmark.reference import synthid as ref  # noqa: E402
 
-INTERPRETING = _triton_ops._interpreted(ksample.synthid_setup_kernel)
+INTERPRETING = triton_common.is_interpreted(ksample.synthid_setup_kernel)
 DEVICE = "cpu" if INTERPRETING or not cuda_available() else "cuda"
 KEY = (0x01234567, 0x89ABCDEF, 0xDEADBEEF, 0x0BADF00D)
 
@@ -40,8 +42,8 @@ def gpu_test(fn):
 def small_chunks(monkeypatch):
     """Chunks of 256 candidates and draw tiles of 4 chunk totals: several chunks per row and
     several tiles per draw at the vocabularies the interpreter can afford."""
-    monkeypatch.setattr(_triton_ops, "_SYNTHID_CHUNK", 256)
-    monkeypatch.setattr(_triton_ops, "_SYNTHID_TILE", 4)
+    monkeypatch.setattr(triton_common, "SYNTHID_CHUNK", 256)
+    monkeypatch.setattr(triton_common, "SYNTHID_TILE", 4)
 
 
 def random_ids(batch: int, length: int, gen, ids_dtype=torch.int64) -> torch.Tensor:
@@ -66,7 +68,7 @@ def edge_uniforms(batch: int, gen) -> torch.Tensor:
 
 
 def triton_sample(logits, ids, keys, u, enabled, width, seeding, layers, top_k, history):
-    tokens, marked = _triton_ops.sample_synthid(
+    tokens, marked = triton_synthid.sample_synthid(
         logits.to(DEVICE),
         ids.to(DEVICE),
         as_i32(keys).reshape(-1, 4).to(DEVICE),
@@ -138,7 +140,7 @@ def test_base_weight_and_rint_are_the_specs():
     t = torch.cat([t, torch.zeros(n - len(t), dtype=torch.float64)]).to(DEVICE)
     w = torch.empty(n, dtype=torch.float64, device=DEVICE)
     k = torch.empty(n, dtype=torch.float64, device=DEVICE)
-    with _triton_ops._on_device(x.device):
+    with triton_common.on_device(x.device):
         _weight_kernel[(1,)](
             x,
             torch.tensor([m], dtype=torch.float64, device=DEVICE),
@@ -174,7 +176,7 @@ def test_phase_factors_are_the_specs(bits):
     factors = torch.full((rows, 1, ksample.BINS.value), float("nan"), dtype=torch.float64)
     hist_t = torch.from_numpy(hist).to(DEVICE)
     factors = factors.to(DEVICE)
-    with _triton_ops._on_device(hist_t.device):
+    with triton_common.on_device(hist_t.device):
         ksample.synthid_factors_kernel[(rows,)](
             hist_t, factors, bits, 0, BITS=bits, enable_fp_fusion=False
         )
@@ -202,7 +204,7 @@ def test_draw_target_is_exact():
     total_t = torch.tensor(totals, dtype=torch.int64, device=DEVICE)
     r_t = torch.tensor(rs, dtype=torch.float64, device=DEVICE)
     out = torch.empty_like(total_t)
-    with _triton_ops._on_device(total_t.device):
+    with triton_common.on_device(total_t.device):
         _draw_target_kernel[(1,)](total_t, r_t, out, len(totals), BLOCK=256)
     want = [ref.draw_target(t, r) for t, r in zip(totals, rs, strict=True)]
     assert out.cpu().tolist() == want
@@ -313,7 +315,7 @@ def test_sample_strided_rows_and_broadcast_key(small_chunks):
 
 def test_sample_empty_inputs():
     keys = as_i32([KEY]).to(DEVICE)
-    tokens, marked = _triton_ops.sample_synthid(
+    tokens, marked = triton_synthid.sample_synthid(
         torch.zeros(0, 10, device=DEVICE),
         torch.zeros(0, 3, dtype=torch.int64, device=DEVICE),
         keys,
@@ -321,7 +323,7 @@ def test_sample_empty_inputs():
         None, 1, 0, 30, 0, 1024,
     )  # fmt: skip
     assert tokens.shape == (0,) and marked.shape == (0,)
-    tokens, marked = _triton_ops.sample_synthid(
+    tokens, marked = triton_synthid.sample_synthid(
         torch.zeros(2, 0, device=DEVICE),
         torch.zeros(2, 3, dtype=torch.int64, device=DEVICE),
         keys,
@@ -336,7 +338,9 @@ def test_sample_dispatch(rng):
     x = rng.standard_normal((3, 40)).astype(np.float32)
     ids = rng.integers(0, 40, (3, 6))
     u = np.array([0.1, 0.5, 0.9])
-    kw = dict(keys=KEY, uniforms=u, width=2, seeding=0, enabled=[True, False, True], top_k=9)
+    kw = dict(
+        keys=KEY, uniforms=u, context_width=2, seeding=0, enabled=[True, False, True], top_k=9
+    )
     want_t, want_m = ops.sample_synthid(x, ids, backend="cpu", **kw)
     if DEVICE == "cpu":
         got_t, got_m = ops.sample_synthid(x, ids, backend="triton", **kw)
@@ -375,8 +379,8 @@ def test_sample_bad_input():
     keys = torch.zeros(1, 4, dtype=torch.int32, device=DEVICE)
     u = torch.zeros(2, dtype=torch.float64, device=DEVICE)
     ok = dict(
-        logits=logits, input_ids=ids, keys=keys, uniforms=u, enabled=None, width=2, seeding=0,
-        layers=30, top_k=0, history=1024,
+        logits=logits, input_ids=ids, keys=keys, uniforms=u, enabled=None, context_width=2, seeding=0,
+        layers=30, top_k=0, context_history=1024,
     )  # fmt: skip
     cases = [
         (TypeError, "logits", dict(logits=logits.double())),
@@ -389,12 +393,12 @@ def test_sample_bad_input():
         (TypeError, "uniforms", dict(uniforms=u.float())),
         (ValueError, "uniforms", dict(uniforms=torch.zeros(3, dtype=torch.float64, device=DEVICE))),
         (TypeError, "enabled", dict(enabled=torch.ones(2, dtype=torch.int32, device=DEVICE))),
-        (ValueError, "width", dict(width=1025)),
+        (ValueError, "context_width", dict(context_width=1025)),
         (ValueError, "seeding", dict(seeding=2)),
         (ValueError, "layers", dict(layers=0)),
         (ValueError, "layers", dict(layers=33)),
         (ValueError, "top_k", dict(top_k=-1)),
-        (ValueError, "history", dict(history=-1)),
+        (ValueError, "history", dict(context_history=-1)),
     ]
     if DEVICE == "cpu":
         cases.append((ValueError, "input_ids", dict(input_ids=torch.full((2, 4), -1))))
@@ -408,14 +412,14 @@ def test_sample_bad_input():
         cases.append((ValueError, "uniforms", dict(uniforms=u.cpu())))
     for exc, name, change in cases:
         with pytest.raises(exc, match=name):
-            _triton_ops.sample_synthid(**{**ok, **change})
+            triton_synthid.sample_synthid(**{**ok, **change})
 
 
 def test_sample_too_many_chunks(monkeypatch):
     # More chunks than a grid dimension holds: a clear error, not a failed launch.
-    monkeypatch.setattr(_triton_ops, "_SYNTHID_CHUNK", 4)
+    monkeypatch.setattr(triton_common, "SYNTHID_CHUNK", 4)
     with pytest.raises(ValueError, match="logits: at most 262140 candidates per row"):
-        _triton_ops.sample_synthid(
+        triton_synthid.sample_synthid(
             torch.zeros(1, 262141, device=DEVICE),
             torch.zeros(1, 3, dtype=torch.int64, device=DEVICE),
             as_i32([KEY]).to(DEVICE),
@@ -511,11 +515,11 @@ def test_gpu_sample_inside_a_cuda_graph():
     u = torch.rand(batch, generator=gen, dtype=torch.float64).cuda()
     keys = as_i32([KEY]).cuda()
     args = (ids, keys, u, None, 4, 0, 30, 0, 1024)
-    _triton_ops.sample_synthid(logits, *args)  # compiles outside the capture
+    triton_synthid.sample_synthid(logits, *args)  # compiles outside the capture
     torch.cuda.synchronize()
     graph = torch.cuda.CUDAGraph()
     with torch.cuda.graph(graph):
-        tokens, marked = _triton_ops.sample_synthid(logits, *args)
+        tokens, marked = triton_synthid.sample_synthid(logits, *args)
     for step in range(3):
         logits.copy_(torch.randn(batch, vocab, generator=gen).cuda())
         u.copy_(torch.rand(batch, generator=gen, dtype=torch.float64).cuda())

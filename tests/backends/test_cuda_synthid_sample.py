@@ -8,7 +8,9 @@ import numpy as np
 import pytest
 import tokenmark as tm
 import torch
-from tokenmark import _cuda_synthid_ops, ops
+from tokenmark import ops
+from tokenmark.backends import _torch as torch_helpers
+from tokenmark.backends.cuda import synthid as cuda_synthid
 from tokenmark.integrations.transformers import SynthIDLogitsProcessor
 from tokenmark.reference import synthid as ref
 
@@ -79,7 +81,7 @@ def test_workspace_bytes_and_empty_batch():
 @pytest.mark.skipif(HAS_GPU, reason="checks the behaviour without a CUDA device")
 def test_no_device_gives_clear_errors():
     with pytest.raises(RuntimeError, match="no CUDA device"):
-        _cuda_synthid_ops.sample_synthid(torch.zeros(2, 8), None, None, None, None, 1, 0, 30, 0, 0)
+        cuda_synthid.sample_synthid(torch.zeros(2, 8), None, None, None, None, 1, 0, 30, 0, 0)
     with pytest.raises(RuntimeError, match="tokenmark CUDA sample_synthid"):
         _binding()
 
@@ -142,7 +144,14 @@ def test_sample_matches_cpu(dtype, vocab, batch, top_k, ids_dtype):
     # Minhash contexts of neighbouring positions often share their minimum, so the history
     # search would leave most rows unmarked: it is exercised with prev seeding.
     history = 16 if seeding == 0 else 0
-    kw = dict(keys=keys, width=width, seeding=seeding, layers=layers, top_k=top_k, history=history)
+    kw = dict(
+        keys=keys,
+        context_width=width,
+        seeding=seeding,
+        layers=layers,
+        top_k=top_k,
+        context_history=history,
+    )
     ran = False
     for en in (None, enabled):
         (want_t, want_m), (got_t, got_m) = _both(logits, ids, uniforms, en, **kw)
@@ -166,7 +175,7 @@ def test_sample_special_rows(context):
     logits[5, 1:] = -float("inf")  # one candidate
     ids = torch.arange(7 * 5).reshape(7, 5) % 3
     u = torch.rand(7, generator=gen, dtype=torch.float64)
-    kw = dict(keys=KEY, width=width, seeding=0, history=history)
+    kw = dict(keys=KEY, context_width=width, seeding=0, context_history=history)
     got_t, got_m = ops.sample_synthid(logits.cuda(), ids.cuda(), uniforms=u.cuda(), **kw)
     got_t, got_m = got_t.cpu(), got_m.cpu()
     rows = [0, 3, 4, 5, 6]
@@ -191,7 +200,7 @@ def test_top_k_candidates_follow_the_spec(top_k, device):
     x[3, ::2] = -0.0
     x[4] = 0.0
     x[5, 10] = float("inf")
-    got = _cuda_synthid_ops.top_k_candidates(x.to(device), top_k).cpu().numpy()
+    got = torch_helpers.top_k_candidates(x.to(device), top_k).cpu().numpy()
     want = np.stack([ref.candidates(r, top_k) for r in x.numpy()])
     np.testing.assert_array_equal(got, want)
 
@@ -203,7 +212,7 @@ def test_sample_many_chunks():
     logits = torch.randn(3, 600_001, generator=gen) * 0.1  # flat: the draw lands anywhere
     ids = torch.randint(0, 600_000, (3, 8), generator=gen)
     u = torch.tensor([0.0, 0.5, 1.0 - 2.0**-53], dtype=torch.float64)
-    kw = dict(keys=KEY, width=2, seeding=0, layers=30)
+    kw = dict(keys=KEY, context_width=2, seeding=0, layers=30)
     got_t, got_m = ops.sample_synthid(logits.cuda(), ids.cuda(), uniforms=u.cuda(), **kw)
     want_t, want_m = ops.sample_synthid(logits, ids, uniforms=u.numpy(), **kw)
     np.testing.assert_array_equal(got_t.cpu().numpy(), want_t)
@@ -218,7 +227,7 @@ def test_sample_strided_rows_and_broadcast_params():
     logits = full[:, -1, :]  # rows 4 * 5003 elements apart
     ids = torch.randint(0, 1000, (3, 9), generator=gen)
     u = torch.rand(3, generator=gen, dtype=torch.float64)
-    kw = dict(keys=KEY, width=3, seeding=1, layers=30)
+    kw = dict(keys=KEY, context_width=3, seeding=1, layers=30)
     got_t, got_m = ops.sample_synthid(logits.cuda(), ids.cuda(), uniforms=u.cuda(), **kw)
     want_t, want_m = ops.sample_synthid(logits.contiguous(), ids, uniforms=u.numpy(), **kw)
     np.testing.assert_array_equal(got_t.cpu().numpy(), want_t)
@@ -234,17 +243,17 @@ def test_sample_inside_a_cuda_graph():
     u = torch.rand(batch, generator=gen, dtype=torch.float64).cuda()
     keys = torch.tensor([KEY], dtype=torch.int64).to(torch.int32).cuda()
     args = (ids, keys, u, None, 4, 0, 30, 0, 1024)
-    _cuda_synthid_ops.sample_synthid(logits, *args)  # warm-up outside the capture
+    cuda_synthid.sample_synthid(logits, *args)  # warm-up outside the capture
     torch.cuda.synchronize()
     graph = torch.cuda.CUDAGraph()
     with torch.cuda.graph(graph):
-        tokens, marked = _cuda_synthid_ops.sample_synthid(logits, *args)
+        tokens, marked = cuda_synthid.sample_synthid(logits, *args)
     for step in range(3):
         logits.copy_(torch.randn(batch, vocab, generator=gen).cuda())
         u.copy_(torch.rand(batch, generator=gen, dtype=torch.float64).cuda())
         graph.replay()
         want_t, want_m = ops.sample_synthid(
-            logits.cpu(), ids.cpu(), keys=KEY, uniforms=u.cpu().numpy(), width=4, seeding=0
+            logits.cpu(), ids.cpu(), keys=KEY, uniforms=u.cpu().numpy(), context_width=4, seeding=0
         )
         np.testing.assert_array_equal(tokens.cpu().numpy(), want_t, err_msg=f"step {step}")
         np.testing.assert_array_equal(marked.cpu().numpy(), want_m)
@@ -280,11 +289,11 @@ def test_wrapper_rejects_bad_arguments(overrides, match):
         input_ids=torch.zeros(2, 3, dtype=torch.int64, device="cuda"),
         keys=torch.zeros(1, 4, dtype=torch.int32, device="cuda"),
         uniforms=torch.zeros(2, dtype=torch.float64, device="cuda"),
-        enabled=None, width=1, seeding=0, layers=30, top_k=0, history=0,
+        enabled=None, context_width=1, seeding=0, layers=30, top_k=0, context_history=0,
     )  # fmt: skip
     args.update(overrides)
     with pytest.raises(ValueError, match=match):
-        _cuda_synthid_ops.sample_synthid(**args)
+        cuda_synthid.sample_synthid(**args)
 
 
 @on_gpu

@@ -15,12 +15,15 @@ from conftest import cuda_available
 from tensor_helpers import as_i32, host_logits, random_logits
 
 triton = pytest.importorskip("triton", reason="triton is not installed")
-from tokenmark import _C, _triton_ops, ops  # noqa: E402
+from tokenmark import _C, ops  # noqa: E402
+from tokenmark.backends.triton import _common as triton_common  # noqa: E402
+from tokenmark.backends.triton import gumbel as triton_gumbel  # noqa: E402
+from tokenmark.backends.triton import synthid as triton_synthid  # noqa: E402
 from tokenmark.kernels import prf as tprf  # noqa: E402
 from tokenmark.reference import gumbel as ref_gumbel  # noqa: E402
 from tokenmark.reference import synthid as ref_synthid  # noqa: E402
 
-INTERPRETING = _triton_ops._interpreted(tprf.philox4x32_10)
+INTERPRETING = triton_common.is_interpreted(tprf.philox4x32_10)
 DEVICE = "cpu" if INTERPRETING or not cuda_available() else "cuda"
 # Scores: bit for bit where the log is numpy's; else CUDA's log, as in test_cuda_gumbel.py.
 SCORE_RTOL = 0.0 if INTERPRETING else 1e-12
@@ -43,7 +46,7 @@ def gpu_test(fn):
 def small_blocks(monkeypatch):
     """Interpreter blocks of 64: several vocabulary blocks per row and several programs per
     corpus, so the cross-block argmax and the document search are exercised."""
-    monkeypatch.setattr(_triton_ops, "_INTERPRETER_BLOCK", 64)
+    monkeypatch.setattr(triton_common, "INTERPRETER_BLOCK", 64)
 
 
 def random_words(rng, shape) -> np.ndarray:
@@ -51,7 +54,7 @@ def random_words(rng, shape) -> np.ndarray:
 
 
 def triton_sample(logits, ids, keys, salts, enabled, width, seeding, skip) -> np.ndarray:
-    out = _triton_ops.sample_gumbel(
+    out = triton_gumbel.sample_gumbel(
         logits.to(DEVICE),
         ids.to(DEVICE),
         as_i32(keys).reshape(-1, 4).to(DEVICE),
@@ -142,7 +145,7 @@ def test_sample_strided_rows_and_broadcast_params(small_blocks):
 
 
 def test_sample_empty_batch():
-    out = _triton_ops.sample_gumbel(
+    out = triton_gumbel.sample_gumbel(
         torch.zeros(0, 10, device=DEVICE),
         torch.zeros(0, 3, dtype=torch.int64, device=DEVICE),
         as_i32([KEY]).to(DEVICE),
@@ -159,7 +162,7 @@ def test_sample_dispatch(rng):
     # ops.sample_gumbel(backend="triton") takes host arrays (the interpreter) or CUDA tensors.
     x = rng.standard_normal((3, 40)).astype(np.float32)
     ids = rng.integers(0, 40, (3, 6))
-    kw = dict(keys=KEY, salts=[1, 2, 3], width=2, seeding=0, enabled=[True, False, True])
+    kw = dict(keys=KEY, salts=[1, 2, 3], context_width=2, seeding=0, enabled=[True, False, True])
     want = ops.sample_gumbel(x, ids, backend="cpu", **kw)
     if DEVICE == "cpu":
         got = ops.sample_gumbel(x, ids, backend="triton", **kw)
@@ -182,7 +185,7 @@ def test_sample_bad_input():
         keys=keys,
         salts=salts,
         enabled=None,
-        width=2,
+        context_width=2,
         seeding=0,
         skip_repeated=True,
     )
@@ -199,7 +202,7 @@ def test_sample_bad_input():
         (ValueError, "salts", dict(salts=torch.zeros(3, dtype=torch.int32, device=DEVICE))),
         (TypeError, "enabled", dict(enabled=torch.ones(2, dtype=torch.int32, device=DEVICE))),
         (ValueError, "enabled", dict(enabled=torch.ones(3, dtype=torch.uint8, device=DEVICE))),
-        (ValueError, "width", dict(width=1025)),
+        (ValueError, "context_width", dict(context_width=1025)),
         (ValueError, "seeding", dict(seeding=2)),
     ]
     if DEVICE == "cpu":
@@ -208,7 +211,7 @@ def test_sample_bad_input():
         cases.append((ValueError, "keys", dict(keys=keys.cpu())))
     for exc, name, change in cases:
         with pytest.raises(exc, match=name):
-            _triton_ops.sample_gumbel(**{**ok, **change})
+            triton_gumbel.sample_gumbel(**{**ok, **change})
 
 
 # ---------------------------------------------------------------------------------------------
@@ -242,7 +245,7 @@ def test_score_gumbel_matches_reference(small_blocks, lens, width, seeding, dedu
                 tokens, offsets, pre, np.array(KEY, np.uint32), salts, width, seeding, dedup
             )
             tok, off, pre_t = on_device(tokens, offsets, pre)
-            got = _triton_ops.score_gumbel(
+            got = triton_gumbel.score_gumbel(
                 tok, off, pre_t, KEY, as_i32(salts).to(DEVICE), width, seeding, dedup, True
             )
             assert all(t.device.type == DEVICE for t in got)
@@ -262,7 +265,9 @@ def test_score_synthid_matches_reference(small_blocks, lens, width, seeding, lay
             tokens, offsets, pre, np.array(KEY, np.uint32), width, seeding, layers, dedup
         )
         tok, off, pre_t = on_device(tokens, offsets, pre)
-        got = _triton_ops.score_synthid(tok, off, pre_t, KEY, width, seeding, layers, dedup, True)
+        got = triton_synthid.score_synthid(
+            tok, off, pre_t, KEY, width, seeding, layers, dedup, True
+        )
         assert got[1].shape == (len(lens), layers) and got[1].dtype == torch.int64
         for g, w in zip(got, want, strict=True):
             np.testing.assert_array_equal(g.cpu().numpy(), w)
@@ -272,7 +277,7 @@ def test_score_dispatch_and_no_flags():
     tokens, offsets = ragged([5, 0, 30, 9], 7, 0)
     # Host arrays run under the interpreter; on a GPU the triton backend takes CUDA tensors.
     args = (tokens, offsets) if DEVICE == "cpu" else on_device(tokens, offsets)
-    kw = dict(key=KEY, width=2, seeding=0, want_counted=True)
+    kw = dict(key=KEY, context_width=2, seeding=0, want_flags=True)
     want = ops.score_gumbel(tokens, offsets, salts=[1, 2, 3, 4], backend="cpu", **kw)
     got = ops.score_gumbel(*args, salts=[1, 2, 3, 4], backend="triton", **kw)
     np.testing.assert_array_equal(got[0].cpu().numpy(), want[0])
@@ -282,7 +287,7 @@ def test_score_dispatch_and_no_flags():
     got = ops.score_synthid(*args, layers=30, backend="triton", **kw)
     for g, w in zip(got, want, strict=True):
         np.testing.assert_array_equal(g.cpu().numpy(), w)
-    no_flags = dict(kw, want_counted=False)
+    no_flags = dict(kw, want_flags=False)
     assert ops.score_gumbel(*args, backend="triton", **no_flags)[2] is None
     assert ops.score_synthid(*args, backend="triton", **no_flags)[2] is None
 
@@ -290,9 +295,9 @@ def test_score_dispatch_and_no_flags():
 def test_score_empty_corpus():
     tok, off = on_device(np.zeros(0, np.int32), np.zeros(1, np.int64))
     salts = as_i32([0]).to(DEVICE)
-    n, score, counted = _triton_ops.score_gumbel(tok, off, None, KEY, salts, 1, 0, True, True)
+    n, score, counted = triton_gumbel.score_gumbel(tok, off, None, KEY, salts, 1, 0, True, True)
     assert n.shape == score.shape == (0,) and counted.shape == (0,)
-    n, ones, counted = _triton_ops.score_synthid(tok, off, None, KEY, 1, 0, 30, True, True)
+    n, ones, counted = triton_synthid.score_synthid(tok, off, None, KEY, 1, 0, 30, True, True)
     assert n.shape == (0,) and ones.shape == (0, 30) and counted.shape == (0,)
 
 
@@ -305,11 +310,11 @@ def _score_bad_cases(tokens, offsets):
         (ValueError, "offsets", dict(offsets=torch.tensor([0, 2, 4], device=DEVICE))),
         (ValueError, "offsets", dict(offsets=torch.tensor([1, 2, 5], device=DEVICE))),
         (ValueError, "tokens", dict(tokens=torch.full((5,), -3, dtype=torch.int32, device=DEVICE))),
-        (ValueError, "prefix", dict(prefix=torch.tensor([-1, 0], device=DEVICE))),
-        (ValueError, "prefix", dict(prefix=torch.tensor([1], device=DEVICE))),
+        (ValueError, "prefix", dict(prefix_lengths=torch.tensor([-1, 0], device=DEVICE))),
+        (ValueError, "prefix", dict(prefix_lengths=torch.tensor([1], device=DEVICE))),
         (ValueError, "key_words", dict(key_words=(1, 2, 3, 2**32))),
         (ValueError, "key_words", dict(key_words=(1, 2, 3))),
-        (ValueError, "width", dict(width=-1)),
+        (ValueError, "context_width", dict(context_width=-1)),
         (ValueError, "seeding", dict(seeding=5)),
     ]
 
@@ -321,13 +326,13 @@ def test_score_gumbel_bad_input():
     ok = dict(
         tokens=tokens,
         offsets=offsets,
-        prefix=None,
+        prefix_lengths=None,
         key_words=KEY,
         salts=salts,
-        width=1,
+        context_width=1,
         seeding=0,
         dedup=True,
-        want_counted=False,
+        want_flags=False,
     )
     cases = _score_bad_cases(tokens, offsets) + [
         (TypeError, "salts", dict(salts=salts.long())),
@@ -335,7 +340,7 @@ def test_score_gumbel_bad_input():
     ]
     for exc, name, change in cases:
         with pytest.raises(exc, match=name):
-            _triton_ops.score_gumbel(**{**ok, **change})
+            triton_gumbel.score_gumbel(**{**ok, **change})
 
 
 def test_score_synthid_bad_input():
@@ -344,13 +349,13 @@ def test_score_synthid_bad_input():
     ok = dict(
         tokens=tokens,
         offsets=offsets,
-        prefix=None,
+        prefix_lengths=None,
         key_words=KEY,
-        width=1,
+        context_width=1,
         seeding=0,
         layers=30,
         dedup=True,
-        want_counted=False,
+        want_flags=False,
     )
     cases = _score_bad_cases(tokens, offsets) + [
         (ValueError, "layers", dict(layers=0)),
@@ -358,14 +363,14 @@ def test_score_synthid_bad_input():
     ]
     for exc, name, change in cases:
         with pytest.raises(exc, match=name):
-            _triton_ops.score_synthid(**{**ok, **change})
+            triton_synthid.score_synthid(**{**ok, **change})
 
 
 def test_key_never_in_errors():
     secret = (0x5EC12E7, 0x5EC12E8, 0x5EC12E9, 2**32)
     tokens, offsets = on_device(np.zeros(3, np.int32), np.array([0, 3], np.int64))
     with pytest.raises(ValueError) as err:
-        _triton_ops.score_synthid(tokens, offsets, None, secret, 1, 0, 30, True, False)
+        triton_synthid.score_synthid(tokens, offsets, None, secret, 1, 0, 30, True, False)
     assert not any(f"{w}" in str(err.value) or f"{w:x}" in str(err.value) for w in secret[:3])
 
 
@@ -411,7 +416,7 @@ def test_gpu_score_matches_cpu(lens, width, seeding, dedup):
     salts = random_words(rng, n_docs)
     prefix = rng.integers(0, 8, n_docs).astype(np.int64)
     for pre in (None, prefix):
-        kw = dict(key=KEY, width=width, seeding=seeding, dedup=dedup, want_counted=True)
+        kw = dict(key=KEY, context_width=width, seeding=seeding, dedup=dedup, want_flags=True)
         want = ops.score_gumbel(
             tokens, offsets, salts=salts, prefix_lengths=pre, backend="cpu", **kw
         )  # fmt: skip
@@ -435,14 +440,21 @@ def test_gpu_generation_is_detected():
     ids = torch.randint(0, 1000, (4, 1), generator=gen).cuda()
     for _ in range(60):
         logits = torch.randn(4, 1000, generator=gen).cuda()
-        nxt = ops.sample_gumbel(logits, ids, keys=KEY, width=1, seeding=0, backend="triton")
+        nxt = ops.sample_gumbel(logits, ids, keys=KEY, context_width=1, seeding=0, backend="triton")
         nxt = torch.where(nxt >= 0, nxt, torch.zeros_like(nxt))  # repeats: any token will do
         ids = torch.cat([ids, nxt[:, None]], dim=1)
     tokens = ids.flatten().to(torch.int32)
     offsets = torch.arange(0, 4 * 61 + 1, 61, device="cuda")
-    n, score, _ = ops.score_gumbel(tokens, offsets, key=KEY, width=1, seeding=0, backend="triton")
+    n, score, _ = ops.score_gumbel(
+        tokens, offsets, key=KEY, context_width=1, seeding=0, backend="triton"
+    )
     want = ops.score_gumbel(
-        tokens.cpu().numpy(), offsets.cpu().numpy(), key=KEY, width=1, seeding=0, backend="cpu"
+        tokens.cpu().numpy(),
+        offsets.cpu().numpy(),
+        key=KEY,
+        context_width=1,
+        seeding=0,
+        backend="cpu",
     )
     np.testing.assert_array_equal(n.cpu().numpy(), want[0])
     np.testing.assert_allclose(score.cpu().numpy(), want[1], rtol=1e-12)

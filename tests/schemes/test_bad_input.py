@@ -12,7 +12,7 @@ THR = int(0.25 * 2**32)
 
 
 def score(tokens, offsets, prefix=None, **kw):
-    args = dict(key=KEY, threshold=THR, width=4, seeding=0, dedup=True, want_flags=False)
+    args = dict(key=KEY, threshold=THR, context_width=4, seeding=0, dedup=True, want_flags=False)
     args.update(kw)
     return _C.score_kgw(
         tokens,
@@ -20,7 +20,7 @@ def score(tokens, offsets, prefix=None, **kw):
         prefix,
         args["key"],
         args["threshold"],
-        args["width"],
+        args["context_width"],
         args["seeding"],
         args["dedup"],
         args["want_flags"],
@@ -127,7 +127,7 @@ def test_binding_rejects_bad_parameters():
     with pytest.raises(ValueError, match="seeding"):
         score(t, o, seeding=7)
     with pytest.raises(ValueError, match="context_width"):
-        score(t, o, width=-1)
+        score(t, o, context_width=-1)
     with pytest.raises(ValueError, match="key"):
         score(t, o, key=np.zeros(3, np.uint32))
     with pytest.raises(ValueError, match="prefix_lengths"):
@@ -160,7 +160,7 @@ def test_bias_rejects_bad_arguments():
             keys=KEY,
             thresholds=THR,
             deltas=np.nan,
-            width=4,
+            context_width=4,
             seeding=0,
         )
     with pytest.raises(ValueError, match="deltas"):
@@ -170,7 +170,7 @@ def test_bias_rejects_bad_arguments():
             keys=KEY,
             thresholds=THR,
             deltas=[1.0, 2.0, 3.0],
-            width=4,
+            context_width=4,
             seeding=0,
         )
     with pytest.raises(ValueError, match="backend"):

@@ -3,7 +3,10 @@ strides), never device memory, so they neither synchronise nor allocate."""
 
 from __future__ import annotations
 
+import numpy as np
 import torch
+
+from .._validate import host_ids, host_view, row_params
 
 
 def check_tensor(t, name: str, device: torch.device, dtypes, ndim: int) -> None:
@@ -87,3 +90,79 @@ def synthid_layers(layers) -> int:
     if not 1 <= int(layers) <= 32:
         raise ValueError(f"layers: must be in [1, 32], got {layers}")
     return int(layers)
+
+
+def top_k_candidates(logits: torch.Tensor, top_k: int) -> torch.Tensor:
+    """The ids of the ``top_k`` largest logits of each row, ascending, as the spec picks them
+    (NaN counts as -inf; equal logits: lower id first): ``[batch, top_k]`` int32, without a
+    host sync.
+
+    ``topk`` gives the k-th largest value ``t`` (ties do not change it); the candidates are
+    every logit above ``t`` and, of those equal to ``t``, the lowest ids that make up ``k``.
+    A running count places each candidate in its row of the output.
+    """
+    x = logits.float()
+    x = torch.where(torch.isnan(x), float("-inf"), x)
+    t = torch.topk(x, top_k, dim=1, sorted=False).values.amin(dim=1, keepdim=True)
+    above = x > t
+    tied = x == t
+    missing = top_k - above.sum(dim=1, keepdim=True)
+    chosen = above | (tied & (torch.cumsum(tied, dim=1) <= missing))
+    slot = torch.where(chosen, torch.cumsum(chosen, dim=1) - 1, top_k)  # top_k: discarded
+    ids = torch.arange(x.shape[1], device=x.device, dtype=torch.int32).expand_as(x)
+    out = torch.empty(x.shape[0], top_k + 1, device=x.device, dtype=torch.int32)
+    return out.scatter_(1, slot, ids)[:, :top_k].contiguous()
+
+
+def as_tensor(x):
+    """A torch tensor as is; a host array as a tensor sharing its memory where it can."""
+    return x if isinstance(x, torch.Tensor) else torch.from_numpy(np.ascontiguousarray(x))
+
+
+def on_device(x, dtype, device) -> torch.Tensor:
+    """An index array (tensor or array-like) as a tensor on ``device``."""
+    if isinstance(x, torch.Tensor):
+        return x.to(device)
+    return torch.as_tensor(np.asarray(x, dtype=dtype), device=device)
+
+
+def device_param(value, dtype, batch: int, name: str, device, width: int = 1) -> torch.Tensor:
+    """A per-row parameter as a tensor on ``device`` (uint32 travels as int32 bits)."""
+    if isinstance(value, torch.Tensor) and value.device == device:
+        return value  # already prepared (a processor caches these)
+    host = row_params(value, dtype, batch, name, width)
+    if not host.flags.writeable:  # a frozen array (a scheme's key words): torch wants to own one
+        host = host.copy()
+    return torch.from_numpy(host.view(np.int32) if dtype == np.uint32 else host).to(device)
+
+
+def device_logits(logits) -> torch.Tensor:
+    """Logits for a GPU backend: a tensor as is, a host array as a tensor sharing its memory."""
+    if isinstance(logits, torch.Tensor):
+        return logits
+    return torch.from_numpy(host_view(logits, "logits")[0])
+
+
+def device_rows(logits: torch.Tensor, input_ids, enabled):
+    """A GPU operation's ids and enabled flags on the logits' device: ``(ids, enabled or None)``."""
+    dev, batch = logits.device, logits.shape[0]
+    ids = (
+        input_ids
+        if isinstance(input_ids, torch.Tensor)
+        else torch.from_numpy(host_ids(input_ids, batch))
+    )
+    en = None if enabled is None else device_param(enabled, np.uint8, batch, "enabled", dev)
+    if en is not None and en.shape[0] != batch:
+        en = en.expand(batch).contiguous()
+    return ids.to(dev), en
+
+
+def device_prefix(prefix, offsets: torch.Tensor) -> torch.Tensor | None:
+    """Prefix lengths on the offsets' device, clamped to each document's length (so no kernel
+    sees ``offset + prefix`` overflow); negative values are kept for the validation to report."""
+    if prefix is None:
+        return None
+    p = on_device(prefix, np.int64, offsets.device)
+    if p.dtype != torch.int64 or p.shape != (offsets.shape[0] - 1,):
+        return p  # a dtype or shape error: the backend reports it
+    return torch.minimum(p, offsets.diff().clamp_min(0))

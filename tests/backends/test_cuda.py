@@ -10,7 +10,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from tokenmark import _cuda_ops
+from tokenmark.backends.cuda import _common as cuda_common
+from tokenmark.backends.cuda import kgw as cuda_kgw
 from tokenmark.reference import kgw as ref
 
 cuda_mod = pytest.importorskip("tokenmark._cuda", reason="tokenmark was built without CUDA")
@@ -43,12 +44,12 @@ def test_module_imports_and_reports():
 @pytest.mark.skipif(HAS_GPU, reason="checks the behaviour without a CUDA device")
 def test_no_device_gives_clear_errors():
     assert cuda_mod.device_count() == 0
-    assert not _cuda_ops.available()
+    assert not cuda_common.available()
     logits = torch.zeros(2, 8)
     with pytest.raises(RuntimeError, match="no CUDA device"):
-        _cuda_ops.apply_kgw_bias_(logits, None, None, None, None, None, 1, 0)
+        cuda_kgw.apply_kgw_bias_(logits, None, None, None, None, None, 1, 0)
     with pytest.raises(RuntimeError, match="no CUDA device"):
-        _cuda_ops.score_kgw(None, None, None, KEY, GAMMA_25, 1, 0, False, False)
+        cuda_kgw.score_kgw(None, None, None, KEY, GAMMA_25, 1, 0, False, False)
     # Arguments pass validation, then the launch reports the missing device, never crashes.
     with pytest.raises(RuntimeError, match="tokenmark CUDA apply_kgw_bias_"):
         _bias_binding(batch=1, vocab=4)
@@ -68,7 +69,7 @@ def _bias_binding(**overrides):
 def _score_binding(**overrides):
     args = dict(
         tokens=256, n_tokens=4, offsets=512, n_docs=1, prefix=0, key=KEY, threshold=GAMMA_25,
-        width=1, seeding=0, dedup=False, n_scored=1024, n_green=2048, green=0, counted=0,
+        context_width=1, seeding=0, dedup=False, n_scored=1024, n_green=2048, green=0, counted=0,
         workspace=0, workspace_bytes=0, device=0, stream=0,
     )  # fmt: skip
     args.update(overrides)
@@ -192,7 +193,7 @@ def _bias_params(rng, batch: int, per_row: bool, with_enabled: bool):
 
 def _run_cuda_bias(logits, ids, keys, thresholds, deltas, enabled, width, seeding):
     dev = logits.device
-    _cuda_ops.apply_kgw_bias_(
+    cuda_kgw.apply_kgw_bias_(
         logits,
         ids,
         torch.from_numpy(keys.view(np.int32)).to(dev),
@@ -324,7 +325,7 @@ def test_bias_checks_tensors():
     def call(i, value):
         args = list(ok)
         args[i] = value
-        _cuda_ops.apply_kgw_bias_(*args)
+        cuda_kgw.apply_kgw_bias_(*args)
 
     with pytest.raises(TypeError, match="logits"):
         call(0, logits.double())
@@ -370,11 +371,11 @@ def test_bias_cuda_graph_capture_and_replay(dtype):
     side = torch.cuda.Stream()
     side.wait_stream(torch.cuda.current_stream())
     with torch.cuda.stream(side):
-        _cuda_ops.apply_kgw_bias_(static_logits, static_ids, k, t, d, e, width, 0)
+        cuda_kgw.apply_kgw_bias_(static_logits, static_ids, k, t, d, e, width, 0)
     torch.cuda.current_stream().wait_stream(side)
     graph = torch.cuda.CUDAGraph()
     with torch.cuda.graph(graph):
-        _cuda_ops.apply_kgw_bias_(static_logits, static_ids, k, t, d, e, width, 0)
+        cuda_kgw.apply_kgw_bias_(static_logits, static_ids, k, t, d, e, width, 0)
 
     for step in range(2):
         fresh = _random_logits(rng, batch, vocab, dtype)
@@ -419,8 +420,8 @@ def _cuda_score_poisoned(tokens, offsets, prefix, key, threshold, width, seeding
         counted = torch.full((n,), 0x5A, dtype=torch.uint8, device=dev)
     ws = cuda_mod.score_kgw_workspace_bytes(n, dedup)
     workspace = torch.zeros(ws, dtype=torch.uint8, device=dev) if ws else None
-    _cuda_ops._check_score_inputs(t, o, p, dedup)
-    _cuda_ops._score_kgw_into(t, o, p, key, threshold, width, seeding, dedup, n_scored, n_green,
+    cuda_common.check_score_inputs(t, o, p, dedup)
+    cuda_kgw._score_kgw_into(t, o, p, key, threshold, width, seeding, dedup, n_scored, n_green,
                               green, counted, workspace)  # fmt: skip
     outs = (n_scored, n_green, green, counted)
     return tuple(None if x is None else x.cpu().numpy() for x in outs)
@@ -509,11 +510,11 @@ def test_score_public_api_allocates_outputs():
     o = torch.from_numpy(offsets).to(dev)
     p = torch.from_numpy(prefix).to(dev)
     want = ref.score_kgw(tokens, offsets, prefix, KEY, GAMMA_25, 1, 0, True)
-    got = _cuda_ops.score_kgw(t, o, p, KEY, GAMMA_25, 1, 0, True, True)
+    got = cuda_kgw.score_kgw(t, o, p, KEY, GAMMA_25, 1, 0, True, True)
     for w, g in zip(want, got, strict=True):
         assert g.device.type == "cuda" and g.device.index == torch.cuda.current_device()
         assert np.array_equal(w, g.cpu().numpy())
-    n_scored, n_green, green, counted = _cuda_ops.score_kgw(t, o, None, KEY, GAMMA_25, 1, 0,
+    n_scored, n_green, green, counted = cuda_kgw.score_kgw(t, o, None, KEY, GAMMA_25, 1, 0,
                                                             False, False)  # fmt: skip
     assert green is None and counted is None
     assert n_scored.dtype == torch.int64 and n_green.dtype == torch.int64
@@ -527,7 +528,7 @@ def test_score_checks_inputs():
     o = torch.tensor([0, 2, 4], device=dev)
 
     def call(tokens=t, offsets=o, prefix=None, key=KEY, threshold=GAMMA_25, width=1):
-        _cuda_ops.score_kgw(tokens, offsets, prefix, key, threshold, width, 0, True, True)
+        cuda_kgw.score_kgw(tokens, offsets, prefix, key, threshold, width, 0, True, True)
 
     with pytest.raises(ValueError, match="offsets: must start at 0"):
         call(offsets=torch.tensor([1, 2, 4], device=dev))

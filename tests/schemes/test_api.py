@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import tokenmark as tm
 import torch
+from tokenmark import backends
 
 
 def test_config_roundtrip_and_equality():
@@ -105,13 +106,12 @@ def test_cuda_backend_without_device_raises_clearly():
 
 
 def test_auto_backend_choice(monkeypatch):
-    from tokenmark import ops
 
     monkeypatch.delenv("TOKENMARK_BACKEND", raising=False)
-    assert ops._resolve_backend("auto", on_cuda=False) == "cpu"
-    assert ops._resolve_backend("auto", on_cuda=True) == "cuda"
-    expect_large = "triton" if ops._triton_importable() else "cuda"
-    assert ops._resolve_backend("auto", on_cuda=True, large_fp32_bias=True) == expect_large
-    assert ops._resolve_backend("cuda", on_cuda=True, large_fp32_bias=True) == "cuda"
+    assert backends.resolve("auto", on_cuda=False) == "cpu"
+    assert backends.resolve("auto", on_cuda=True) == "cuda"
+    expect_large = "triton" if backends.triton_importable() else "cuda"
+    assert backends.resolve("auto", on_cuda=True, large_fp32_bias=True) == expect_large
+    assert backends.resolve("cuda", on_cuda=True, large_fp32_bias=True) == "cuda"
     monkeypatch.setenv("TOKENMARK_BACKEND", "cuda")
-    assert ops._resolve_backend("auto", on_cuda=True, large_fp32_bias=True) == "cuda"
+    assert backends.resolve("auto", on_cuda=True, large_fp32_bias=True) == "cuda"

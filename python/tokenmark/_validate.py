@@ -1,0 +1,184 @@
+"""Argument checks and normalisation shared by the ops and the schemes (bottom layer: numpy only;
+torch is touched only through duck typing, never imported at module level).
+
+Every error names the argument and the accepted range, and never shows key material.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+LOGITS_DTYPES = {np.dtype(np.float32): "float32", np.dtype(np.float16): "float16"}
+MAX_CONTEXT_WIDTH = 1024
+
+
+def is_torch(x: Any) -> bool:
+    """A torch tensor, recognised without importing torch."""
+    return type(x).__module__.startswith("torch") and hasattr(x, "is_cuda")
+
+
+def is_cuda(x: Any) -> bool:
+    return is_torch(x) and x.is_cuda
+
+
+def to_host(x: Any) -> Any:
+    """A host torch tensor as the numpy array sharing its memory; anything else as it is."""
+    return x.numpy() if is_torch(x) else x
+
+
+def host_view(x: Any, name: str) -> tuple[np.ndarray, str]:
+    """A writeable numpy view of host logits and its dtype name (bfloat16 as int16 bits)."""
+    if is_torch(x):
+        import torch
+
+        if x.dtype == torch.bfloat16:
+            return x.view(torch.int16).numpy(), "bfloat16"
+        arr = x.numpy()
+    else:
+        arr = x
+    if not isinstance(arr, np.ndarray):
+        raise TypeError(f"{name}: expected a numpy array or torch tensor, got {type(x).__name__}")
+    dtype = LOGITS_DTYPES.get(arr.dtype)
+    if dtype is None:
+        raise TypeError(f"{name}: expected float32, float16 or bfloat16, got {arr.dtype}")
+    if arr.ndim != 2:
+        raise ValueError(f"{name}: expected [batch, vocab], got shape {arr.shape}")
+    return arr, dtype
+
+
+def row_params(value, dtype, batch: int, name: str, width: int = 1) -> np.ndarray:
+    """A per-row parameter as a contiguous array of ``1`` or ``batch`` rows (``[rows, width]``
+    when ``width > 1``)."""
+    ndim = 1 if width == 1 else 2
+    # Fast path for parameters prepared once (the logits processor's): no copy, no reshape.
+    if not (
+        isinstance(value, np.ndarray)
+        and value.dtype == dtype
+        and value.ndim == ndim
+        and value.flags.c_contiguous
+        and (width == 1 or value.shape[1] == width)
+    ):
+        value = np.ascontiguousarray(np.asarray(value, dtype=dtype))
+        value = value.reshape(-1) if width == 1 else value.reshape(-1, width)
+    if value.shape[0] not in (1, batch):
+        raise ValueError(f"{name}: expected 1 or {batch} rows, got {value.shape[0]}")
+    return value
+
+
+def enabled_rows(enabled, batch: int) -> np.ndarray | None:
+    """Per-row on/off flags as uint8 ``[batch]``, or None (every row on)."""
+    if enabled is None:
+        return None
+    en = row_params(enabled, np.uint8, batch, "enabled")
+    return en if en.shape[0] == batch else np.broadcast_to(en, (batch,)).copy()
+
+
+def host_ids(input_ids, batch: int) -> np.ndarray:
+    """``input_ids [batch, length]`` as int32/int64 numpy ids (host copy of a device tensor)."""
+    ids = input_ids.cpu().numpy() if is_torch(input_ids) else np.asarray(input_ids)
+    if ids.dtype.kind not in "iu":
+        raise TypeError(f"input_ids: expected integer token ids, got dtype {ids.dtype}")
+    if ids.dtype not in (np.int32, np.int64):
+        ids = ids.astype(np.int64)
+    if ids.ndim != 2 or ids.shape[0] != batch:
+        raise ValueError(f"input_ids: expected shape [{batch}, length], got {ids.shape}")
+    return ids
+
+
+def key_words(key) -> np.ndarray:
+    """Four uint32 key words; the error never shows them (secret)."""
+    try:
+        words = np.asarray(key)
+        ok = words.dtype.kind in "iu" and words.size == 4
+        ok = ok and words.min() >= 0 and words.max() <= 0xFFFFFFFF
+    except Exception:  # noqa: BLE001 - whatever it was, it must not be echoed
+        ok = False
+    if not ok:
+        raise TypeError("key: expected 4 key words in [0, 2^32) (tokenmark.Key(...).words)")
+    return np.ascontiguousarray(words.reshape(4), dtype=np.uint32)
+
+
+def check_int(value, name: str, lo: int, hi: int) -> int:
+    """An integer (not a bool, not a float) in ``[lo, hi]``."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{name}: expected an int, got {type(value).__name__}")
+    if not lo <= int(value) <= hi:
+        raise ValueError(f"{name}: must be in [{lo}, {hi}], got {int(value)}")
+    return int(value)
+
+
+def check_bool(value, name: str) -> bool:
+    """A real boolean: truthy strings and None are refused, not guessed."""
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    raise TypeError(f"{name}: expected True or False, got {type(value).__name__}")
+
+
+def check_context_width(width) -> int:
+    return check_int(width, "context_width", 0, MAX_CONTEXT_WIDTH)
+
+
+def check_salt(salt, n: int | None = None) -> np.ndarray:
+    """A uint32 salt per row/document (or one for all), validated."""
+    arr = np.asarray(salt)
+    if arr.dtype.kind not in "iu":
+        raise TypeError(f"salt: expected integers in [0, 2^32), got dtype {arr.dtype}")
+    if arr.ndim > 1 or (arr.ndim == 1 and n is not None and len(arr) not in (1, n)):
+        raise ValueError(f"salt: expected a scalar or one per row/document ({n}), got {arr.shape}")
+    if arr.size and (arr.min() < 0 or arr.max() > 2**32 - 1):
+        raise ValueError("salt: must be in [0, 2^32)")
+    return np.ascontiguousarray(arr.reshape(-1), dtype=np.uint32)
+
+
+def check_prefix(prefix_lengths, n_docs: int) -> np.ndarray | None:
+    """``prefix_lengths`` (a scalar or one per document) as int64 ``[n_docs]``, >= 0."""
+    if prefix_lengths is None:
+        return None
+    prefix = to_host(prefix_lengths)
+    prefix = np.asarray(prefix)
+    if prefix.dtype.kind not in "iu":
+        raise TypeError(f"prefix_lengths: expected integers, got dtype {prefix.dtype}")
+    if prefix.ndim > 1 or (prefix.ndim == 1 and prefix.shape[0] not in (1, n_docs)):
+        raise ValueError(
+            f"prefix_lengths: expected a scalar or one per document ({n_docs}), got {prefix.shape}"
+        )
+    if prefix.dtype == np.uint64 and prefix.size and prefix.max() > np.iinfo(np.int64).max:
+        prefix = np.minimum(prefix, np.iinfo(np.int64).max)
+    prefix = np.ascontiguousarray(np.broadcast_to(prefix, (n_docs,)), dtype=np.int64)
+    if prefix.size and prefix.min() < 0:
+        raise ValueError("prefix_lengths: must be >= 0")
+    return prefix
+
+
+def clamp_prefix(prefix: np.ndarray | None, offsets: np.ndarray) -> np.ndarray | None:
+    """Prefix lengths clamped to each document's length: a prefix longer than its document
+    means the same as one of its length, and no kernel then sees ``offset + prefix`` overflow."""
+    if prefix is None or offsets.ndim != 1 or prefix.shape != (offsets.shape[0] - 1,):
+        return prefix  # a shape error: the backend reports it
+    lengths = np.maximum(np.diff(offsets.astype(np.int64, copy=False)), 0)
+    return np.minimum(prefix, lengths)
+
+
+def key_rows(keys, batch: int) -> np.ndarray:
+    """Key words per row, ``[1 or batch, 4]`` uint32; the error never shows them (secret)."""
+    if isinstance(keys, np.ndarray) and keys.dtype == np.uint32:
+        return row_params(keys, np.uint32, batch, "keys", 4)
+    try:
+        arr = np.asarray(keys)
+        ok = arr.dtype.kind in "iu" and arr.size % 4 == 0 and arr.size > 0
+        ok = ok and arr.min() >= 0 and arr.max() <= 0xFFFFFFFF
+    except Exception:  # noqa: BLE001 - whatever it was, it must not be echoed
+        ok = False
+    if not ok:
+        raise TypeError("keys: expected uint32 key words, [4] or [batch, 4] (tokenmark.Key.words)")
+    return row_params(arr.astype(np.uint32), np.uint32, batch, "keys", 4)
+
+
+def check_seeding(seeding) -> int:
+    return check_int(seeding, "seeding", 0, 1)
+
+
+def check_layers(layers) -> int:
+    return check_int(layers, "layers", 1, 32)

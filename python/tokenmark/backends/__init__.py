@@ -1,0 +1,150 @@
+"""The backends and the one table that maps ``(operation, backend)`` to the function that runs it.
+
+Backends: ``"cpu"`` (C++, :mod:`.cpu`), ``"reference"`` (numpy, :mod:`.reference`), ``"cuda"``
+(:mod:`.cuda`, one module per scheme) and ``"triton"`` (:mod:`.triton`, one module per scheme).
+The host backends take numpy arrays, the GPU backends torch tensors; :mod:`tokenmark.ops`
+normalises the arguments for each. The GPU modules import torch (and Triton) when first used, so
+importing tokenmark needs neither.
+
+``auto`` (:func:`resolve`) sends host data to ``cpu`` and CUDA tensors to ``cuda``, except the
+KGW bias on large float32 logits, which goes to ``triton`` (see ``TRITON_BIAS_MIN_FP32``). The
+environment variable ``TOKENMARK_BACKEND`` overrides ``auto``.
+
+Adding a backend or an operation: write the function in the backend's module (for a GPU backend,
+in the module of its scheme), add its row to ``_TABLE``, and the parity grid in
+``tests/backends/test_parity_grid.py`` picks it up.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.util
+import os
+from collections.abc import Callable
+
+from . import cpu, reference
+
+BACKENDS = ("auto", "cpu", "cuda", "triton", "reference")
+OPS = (
+    "apply_kgw_bias_",
+    "score_kgw",
+    "sample_gumbel",
+    "score_gumbel",
+    "sample_synthid",
+    "score_synthid",
+)
+
+# Measured on an H100 (bench/RESULTS.md): for float32 logits of at least this many entries the
+# Triton bias kernel runs nearer the copy bandwidth (0.95 vs 0.78 at 256 x 128256); below it,
+# and for 16-bit logits, the CUDA kernel is faster (it launches in about half the host time).
+TRITON_BIAS_MIN_FP32 = 1 << 24
+
+
+def _cuda_kgw():
+    from .cuda import kgw
+
+    return kgw
+
+
+def _cuda_gumbel():
+    from .cuda import gumbel
+
+    return gumbel
+
+
+def _cuda_synthid():
+    from .cuda import synthid
+
+    return synthid
+
+
+def _triton_kgw():
+    from .triton import kgw
+
+    return kgw
+
+
+def _triton_gumbel():
+    from .triton import gumbel
+
+    return gumbel
+
+
+def _triton_synthid():
+    from .triton import synthid
+
+    return synthid
+
+
+# (operation, backend) -> a loader of the function: GPU modules are imported on first use.
+_TABLE: dict[tuple[str, str], Callable[[], Callable]] = {
+    ("apply_kgw_bias_", "cpu"): lambda: cpu.apply_kgw_bias_,
+    ("apply_kgw_bias_", "reference"): lambda: reference.apply_kgw_bias_,
+    ("apply_kgw_bias_", "cuda"): lambda: _cuda_kgw().apply_kgw_bias_,
+    ("apply_kgw_bias_", "triton"): lambda: _triton_kgw().apply_kgw_bias_,
+    ("score_kgw", "cpu"): lambda: cpu.score_kgw,
+    ("score_kgw", "reference"): lambda: reference.score_kgw,
+    ("score_kgw", "cuda"): lambda: _cuda_kgw().score_kgw,
+    ("score_kgw", "triton"): lambda: _triton_kgw().score_kgw,
+    ("sample_gumbel", "cpu"): lambda: cpu.sample_gumbel,
+    ("sample_gumbel", "reference"): lambda: reference.sample_gumbel,
+    ("sample_gumbel", "cuda"): lambda: _cuda_gumbel().sample_gumbel,
+    ("sample_gumbel", "triton"): lambda: _triton_gumbel().sample_gumbel,
+    ("score_gumbel", "cpu"): lambda: cpu.score_gumbel,
+    ("score_gumbel", "reference"): lambda: reference.score_gumbel,
+    ("score_gumbel", "cuda"): lambda: _cuda_gumbel().score_gumbel,
+    ("score_gumbel", "triton"): lambda: _triton_gumbel().score_gumbel,
+    ("sample_synthid", "cpu"): lambda: cpu.sample_synthid,
+    ("sample_synthid", "reference"): lambda: reference.sample_synthid,
+    ("sample_synthid", "cuda"): lambda: _cuda_synthid().sample_synthid,
+    ("sample_synthid", "triton"): lambda: _triton_synthid().sample_synthid,
+    ("score_synthid", "cpu"): lambda: cpu.score_synthid,
+    ("score_synthid", "reference"): lambda: reference.score_synthid,
+    ("score_synthid", "cuda"): lambda: _cuda_synthid().score_synthid,
+    ("score_synthid", "triton"): lambda: _triton_synthid().score_synthid,
+}
+
+HOST_BACKENDS = ("cpu", "reference")
+GPU_BACKENDS = ("cuda", "triton")
+
+
+def pairs() -> list[tuple[str, str]]:
+    """Every ``(operation, backend)`` pair that exists (available here or not)."""
+    return list(_TABLE)
+
+
+@functools.cache
+def get(op: str, backend: str) -> Callable:
+    """The function of ``op`` on ``backend`` (a concrete one, not ``auto``)."""
+    try:
+        loader = _TABLE[(op, backend)]
+    except KeyError:
+        raise ValueError(f"backend: {op} has no {backend!r} implementation") from None
+    try:
+        return loader()
+    except ImportError as e:
+        raise RuntimeError(f"the {backend} backend is not available: {e}") from e
+
+
+@functools.cache
+def triton_importable() -> bool:
+    return importlib.util.find_spec("triton") is not None
+
+
+def resolve(backend: str, on_cuda: bool, large_fp32_bias: bool = False) -> str:
+    """The concrete backend for ``backend`` (possibly ``"auto"``) and data on/off a CUDA device."""
+    if backend not in BACKENDS:
+        raise ValueError(f"backend: expected one of {BACKENDS}, got {backend!r}")
+    if backend == "auto":
+        backend = os.environ.get("TOKENMARK_BACKEND", "auto")
+        if backend not in BACKENDS:
+            raise ValueError(f"TOKENMARK_BACKEND: expected one of {BACKENDS}, got {backend!r}")
+    if backend == "auto":
+        if not on_cuda:
+            return "cpu"
+        return "triton" if large_fp32_bias and triton_importable() else "cuda"
+    if on_cuda and backend in HOST_BACKENDS:
+        raise ValueError(f"backend={backend!r} takes host memory; the tensors are on a CUDA device")
+    if not on_cuda and backend == "cuda":
+        raise ValueError("backend='cuda' needs CUDA tensors; these are in host memory")
+    return backend

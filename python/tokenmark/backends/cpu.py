@@ -1,0 +1,67 @@
+"""The C++ backend (``tokenmark._C``): host arrays in, already normalised by :mod:`tokenmark.ops`.
+
+The host backends (this one and :mod:`.reference`) share one signature per operation, so the
+dispatcher and the parity tests treat them alike. pybind11 lists every argument, key words
+included, when a conversion fails; :func:`_call` turns that into an error that shows none.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .. import _C
+
+
+def _call(fn, *args):
+    try:
+        return fn(*args)
+    except TypeError as e:
+        if "incompatible function arguments" not in str(e):
+            raise
+        # The message would echo the key words: name the operation only.
+        raise TypeError(f"{fn.__name__}: an argument has the wrong type") from None
+
+
+def apply_kgw_bias_(logits, dtype, ids, keys, thresholds, deltas, enabled, context_width, seeding):
+    _call(
+        _C.apply_kgw_bias_, logits, dtype, ids, keys, thresholds, deltas, enabled,
+        context_width, seeding,
+    )  # fmt: skip
+
+
+def score_kgw(tokens, offsets, prefix, key, threshold, context_width, seeding, dedup, want_flags):
+    return _call(
+        _C.score_kgw, tokens, offsets, prefix, key, threshold, context_width, seeding, dedup,
+        want_flags,
+    )  # fmt: skip
+
+
+def sample_gumbel(logits, dtype, ids, keys, salts, enabled, context_width, seeding, skip_repeated):
+    return _call(
+        _C.sample_gumbel, logits, dtype, ids, keys, salts, enabled, context_width, seeding,
+        skip_repeated,
+    )  # fmt: skip
+
+
+def score_gumbel(tokens, offsets, prefix, key, salts, context_width, seeding, dedup, want_flags):
+    return _call(
+        _C.score_gumbel, tokens, offsets, prefix, key, salts, context_width, seeding, dedup,
+        want_flags,
+    )  # fmt: skip
+
+
+def sample_synthid(
+    logits, dtype, ids, keys, uniforms, enabled, context_width, seeding, layers, top_k,
+    context_history,
+) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+    return _call(
+        _C.sample_synthid, logits, dtype, ids, keys, uniforms, enabled, context_width, seeding,
+        layers, top_k, context_history,
+    )  # fmt: skip
+
+
+def score_synthid(tokens, offsets, prefix, key, context_width, seeding, layers, dedup, want_flags):
+    return _call(
+        _C.score_synthid, tokens, offsets, prefix, key, context_width, seeding, layers, dedup,
+        want_flags,
+    )  # fmt: skip

@@ -1,0 +1,1 @@
+"""The CUDA backend: one module per scheme over the ``tokenmark._cuda`` extension."""

@@ -1,0 +1,53 @@
+"""The numpy reference backend: the executable spec (:mod:`tokenmark.reference`) behind the same
+signatures as :mod:`.cpu`. Slow, and meant to be: it is what every kernel is checked against."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..reference import gumbel, kgw, synthid
+
+
+def apply_kgw_bias_(logits, dtype, ids, keys, thresholds, deltas, enabled, context_width, seeding):
+    logits[...] = kgw.apply_kgw_bias(
+        logits, ids, keys, thresholds, deltas, enabled, context_width, seeding, dtype
+    )
+
+
+def score_kgw(tokens, offsets, prefix, key, threshold, context_width, seeding, dedup, want_flags):
+    out = kgw.score_kgw(tokens, offsets, prefix, key, threshold, context_width, seeding, dedup)
+    return out if want_flags else (out[0], out[1], None, None)
+
+
+def sample_gumbel(logits, dtype, ids, keys, salts, enabled, context_width, seeding, skip_repeated):
+    return gumbel.sample_gumbel(
+        logits, ids, keys, salts, enabled, context_width, seeding, skip_repeated, dtype
+    )
+
+
+def score_gumbel(tokens, offsets, prefix, key, salts, context_width, seeding, dedup, want_flags):
+    n, score, counted = gumbel.score_gumbel(
+        tokens, offsets, prefix, key, salts, context_width, seeding, dedup
+    )
+    return n, score, counted if want_flags else None
+
+
+def sample_synthid(
+    logits, dtype, ids, keys, uniforms, enabled, context_width, seeding, layers, top_k,
+    context_history,
+) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+    if not 1 <= layers <= 32:
+        raise ValueError(f"layers: must be in [1, 32], got {layers}")
+    return synthid.sample_synthid(
+        logits, ids, keys, uniforms, enabled, context_width, seeding, layers, top_k,
+        context_history, dtype,
+    )  # fmt: skip
+
+
+def score_synthid(tokens, offsets, prefix, key, context_width, seeding, layers, dedup, want_flags):
+    if not 1 <= layers <= 32:
+        raise ValueError(f"layers: must be in [1, 32], got {layers}")
+    n, ones, counted = synthid.score_synthid(
+        tokens, offsets, prefix, key, context_width, seeding, layers, dedup
+    )
+    return n, ones, counted if want_flags else None

@@ -1,0 +1,225 @@
+"""Gumbel on Triton: the sampler and the scorer."""
+
+from __future__ import annotations
+
+import torch
+
+from ...kernels import gumbel_sample, gumbel_score
+from .._torch import row_param_stride
+from . import _common
+from ._common import (
+    cdiv,
+    check_id_range,
+    check_logits_ids,
+    check_score_args,
+    check_width_seeding,
+    counted_positions,
+    i32_bits,
+    is_interpreted,
+    on_device,
+    pow2_block,
+    score_grid,
+    search_steps,
+    sm_count,
+)  # fmt: skip
+
+
+def sample_gumbel(
+    logits: torch.Tensor,
+    input_ids: torch.Tensor,
+    keys: torch.Tensor,
+    salts: torch.Tensor,
+    enabled: torch.Tensor | None,
+    context_width: int,
+    seeding: int,
+    skip_repeated: bool,
+) -> torch.Tensor:
+    """The Gumbel-max choice of each row of ``logits``, as ``_cuda_gumbel_ops.sample_gumbel``.
+
+    Parameters
+    ----------
+    logits : Tensor
+        ``[batch, vocab]`` float32, float16 or bfloat16, rows contiguous. Not modified.
+    input_ids : Tensor
+        ``[batch, length]`` int32 or int64, rows contiguous; the last ``context_width`` ids of a
+        row give its context (ids are range-checked on CPU tensors only: that needs their values).
+    keys : Tensor
+        ``[batch or 1, 4]`` int32 holding the uint32 key words.
+    salts : Tensor
+        ``[batch or 1]`` int32 holding uint32 salts (0: none).
+    enabled : Tensor or None
+        ``[batch]`` uint8 or bool; None enables every row.
+    context_width, seeding : int
+        Context context_width (0..1024) and seeding code (0 prev, 1 minhash).
+    skip_repeated : bool
+        Leave rows whose context hash occurred earlier in the row unwatermarked.
+
+    Returns
+    -------
+    Tensor
+        ``[batch]`` int64 on the logits' device: the token, -1 where the row is not
+        watermarked, -2 where a watermarked row has no finite logit (not raised: that would need
+        a host sync).
+
+    Examples
+    --------
+    >>> import torch
+    >>> logits = torch.randn(2, 10, device="cuda")  # doctest: +SKIP
+    >>> ids = torch.tensor([[5, 6], [7, 8]], device="cuda")  # doctest: +SKIP
+    >>> keys = torch.tensor([[1, 2, 3, 4]], dtype=torch.int32, device="cuda")  # doctest: +SKIP
+    >>> salts = torch.zeros(1, dtype=torch.int32, device="cuda")  # doctest: +SKIP
+    >>> sample_gumbel(logits, ids, keys, salts, None, 1, 0, True).shape  # doctest: +SKIP
+    torch.Size([2])
+    """
+    kernels = gumbel_sample
+    kernel = kernels.gumbel_sample_kernel
+    check_width_seeding(context_width, seeding)
+    batch, vocab, enabled = check_logits_ids(kernel, logits, input_ids, enabled)
+    device, ids_len = logits.device, input_ids.shape[1]
+    key_stride = row_param_stride(keys, "keys", device, torch.int32, batch, 4)
+    salt_stride = row_param_stride(salts, "salts", device, torch.int32, batch)
+    if device.type == "cpu":
+        check_id_range(input_ids)
+    out = torch.empty(batch, dtype=torch.int64, device=device)
+    if batch == 0:
+        return out
+    interpreted = is_interpreted(kernel)
+    block = pow2_block(vocab, _common.INTERPRETER_BLOCK) if interpreted else _common.SAMPLE_BLOCK
+    ids_block = (
+        pow2_block(ids_len, _common.INTERPRETER_BLOCK) if interpreted else _common.SAMPLE_IDS_BLOCK
+    )
+    n_blocks = max(1, cdiv(vocab, block))
+    if interpreted:
+        splits = min(n_blocks, _common.INTERPRETER_SPLITS)
+    else:
+        splits = min(n_blocks, cdiv(_common.PROGRAMS_PER_SM * sm_count(device), batch))
+    split_cols = cdiv(n_blocks, splits) * block
+    n_splits = max(1, cdiv(vocab, split_cols))
+    part_s = torch.empty(batch, n_splits, dtype=torch.float64, device=device)
+    part_id = torch.empty(batch, n_splits, dtype=torch.int32, device=device)
+    is_bf16 = logits.dtype == torch.bfloat16
+    with on_device(device):
+        kernel[(batch, n_splits)](
+            logits.view(torch.int16) if is_bf16 else logits,
+            input_ids,
+            keys,
+            salts,
+            enabled,
+            part_s,
+            part_id,
+            vocab,
+            logits.stride(0),
+            ids_len,
+            input_ids.stride(0),
+            key_stride,
+            salt_stride,
+            split_cols,
+            WIDTH=context_width,
+            SEEDING=seeding,
+            SKIP_REPEATED=bool(skip_repeated),
+            HAS_ENABLED=enabled is not None,
+            IS_BF16=is_bf16,
+            IDS_BLOCK=ids_block,
+            BLOCK=block,
+            INTERPRETED=interpreted,
+            num_warps=_common.NUM_WARPS,
+        )
+        kernels.gumbel_pick_kernel[(batch,)](
+            part_s, part_id, out, n_splits, SPLITS=pow2_block(n_splits, 1 << 20), num_warps=1
+        )
+    return out
+
+
+def score_gumbel(
+    tokens: torch.Tensor,
+    offsets: torch.Tensor,
+    prefix_lengths: torch.Tensor | None,
+    key_words: tuple[int, int, int, int],
+    salts: torch.Tensor,
+    context_width: int,
+    seeding: int,
+    dedup: bool,
+    want_flags: bool,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    """Gumbel scores of ragged documents, as ``_cuda_gumbel_ops.score_gumbel``.
+
+    Parameters
+    ----------
+    tokens : Tensor
+        ``[n_tokens]`` int32, ids >= 0.
+    offsets : Tensor
+        ``[n_docs + 1]`` int64: 0, non-decreasing, ``n_tokens``.
+    prefix_lengths : Tensor or None
+        ``[n_docs]`` int64 >= 0: leading tokens of each document that are context only.
+    key_words : tuple of 4 int
+        The uint32 key words.
+    salts : Tensor
+        ``[n_docs or 1]`` int32 holding each document's uint32 salt.
+    context_width, seeding : int
+        Context context_width (0..1024) and seeding code (0 prev, 1 minhash).
+    dedup, want_flags : bool
+        Count each (salted context hash, token) pair once per document; return the flags.
+
+    Returns
+    -------
+    n_scored : Tensor
+        ``[n_docs]`` int64.
+    score : Tensor
+        ``[n_docs]`` float64: the sum of ``-log(1 - u)`` over the counted tokens, in token order.
+    counted : Tensor or None
+        ``[n_tokens]`` uint8 (when ``want_flags``).
+
+    Examples
+    --------
+    >>> import torch
+    >>> tokens = torch.tensor([3, 1, 4, 1, 5], dtype=torch.int32, device="cuda")  # doctest: +SKIP
+    >>> offsets = torch.tensor([0, 2, 5], device="cuda")  # doctest: +SKIP
+    >>> salts = torch.zeros(1, dtype=torch.int32, device="cuda")  # doctest: +SKIP
+    >>> n, score, _ = score_gumbel(
+    ...     tokens, offsets, None, (1, 2, 3, 4), salts, 1, 0, False, False
+    ... )  # doctest: +SKIP
+    >>> n.tolist()  # doctest: +SKIP
+    [1, 2]
+    """
+    kernels = gumbel_score
+    kernel = kernels.gumbel_term_kernel
+    words = check_score_args(
+        kernel, tokens, offsets, prefix_lengths, key_words, context_width, seeding
+    )
+    n_tokens, n_docs, device = tokens.shape[0], offsets.shape[0] - 1, tokens.device
+    salt_stride = row_param_stride(salts, "salts", device, torch.int32, max(n_docs, 1))
+    term = torch.empty(n_tokens, dtype=torch.float64, device=device)
+    ctx = torch.empty(n_tokens, dtype=torch.int32, device=device) if dedup else None
+    if n_tokens > 0:
+        grid, block = score_grid(kernel, n_tokens)
+        with on_device(device):
+            kernel[grid](
+                tokens,
+                offsets,
+                prefix_lengths,
+                salts,
+                term,
+                ctx,
+                n_tokens,
+                n_docs,
+                salt_stride,
+                *(i32_bits(w) for w in words),
+                WIDTH=context_width,
+                SEEDING=seeding,
+                HAS_PREFIX=prefix_lengths is not None,
+                WRITE_CTX=dedup,
+                SEARCH_STEPS=search_steps(n_docs),
+                BLOCK=block,
+                INTERPRETED=is_interpreted(kernel),
+                num_warps=_common.NUM_WARPS,
+            )
+    # Every scored term is > 0 (1 - u < 1), so the nonzero terms are the scored positions.
+    counted, _, doc = counted_positions(tokens, offsets, term > 0, ctx)
+    n_scored = torch.zeros(n_docs, dtype=torch.int64, device=device)
+    n_scored.index_add_(0, doc, torch.ones_like(doc))
+    term.masked_fill_(counted == 0, 0.0)
+    score = torch.empty(n_docs, dtype=torch.float64, device=device)
+    if n_docs > 0:
+        with on_device(device):
+            kernels.gumbel_sum_kernel[(n_docs,)](term, offsets, score, num_warps=1)
+    return n_scored, score, counted if want_flags else None

@@ -1,0 +1,212 @@
+"""KGW on Triton: the bias and the scorer."""
+
+from __future__ import annotations
+
+import torch
+
+from ...kernels import kgw_bias, kgw_score
+from .._torch import row_param_stride
+from . import _common
+from ._common import (
+    cdiv,
+    check_id_range,
+    check_logits_ids,
+    check_score_args,
+    check_width_seeding,
+    counted_positions,
+    i32_bits,
+    is_interpreted,
+    on_device,
+    pow2_block,
+    score_grid,
+    search_steps,
+)  # fmt: skip
+
+
+def apply_kgw_bias_(
+    logits: torch.Tensor,
+    input_ids: torch.Tensor,
+    keys: torch.Tensor,
+    thresholds: torch.Tensor,
+    deltas: torch.Tensor,
+    enabled: torch.Tensor | None,
+    context_width: int,
+    seeding: int,
+) -> None:
+    """Add ``deltas[b]`` to the green logits of each row ``b``, in place.
+
+    Parameters
+    ----------
+    logits : Tensor
+        ``[batch, vocab]`` float32, float16 or bfloat16, rows contiguous. Green entries get
+        ``x + delta`` computed in float32 and rounded back to nearest even; NaN keeps its bits.
+    input_ids : Tensor
+        ``[batch, ids_len]`` int32 or int64, rows contiguous; the last ``context_width`` ids of
+        row ``b`` give its context. Nothing happens when ``ids_len < context_width``.
+    keys : Tensor
+        ``[batch or 1, 4]`` int32: the bit patterns of the four uint32 key words.
+    thresholds : Tensor
+        ``[batch or 1]`` int32: the bit patterns of the uint32 thresholds floor(gamma * 2^32).
+    deltas : Tensor
+        ``[batch or 1]`` float32.
+    enabled : Tensor or None
+        ``[batch]`` uint8 or bool; rows with 0 are left alone. None enables every row.
+    context_width, seeding : int
+        Context context_width (0..1024) and seeding code (0 prev, 1 minhash).
+
+    Examples
+    --------
+    >>> import torch
+    >>> logits = torch.zeros(1, 8, device="cuda")  # doctest: +SKIP
+    >>> ids = torch.tensor([[5, 7]], device="cuda")  # doctest: +SKIP
+    >>> keys = torch.tensor([[1, 2, 3, 4]], dtype=torch.int32, device="cuda")  # doctest: +SKIP
+    >>> thr = torch.tensor([1 << 30], dtype=torch.int32, device="cuda")  # doctest: +SKIP
+    >>> delta = torch.tensor([2.0], device="cuda")  # doctest: +SKIP
+    >>> apply_kgw_bias_(logits, ids, keys, thr, delta, None, 1, 0)  # doctest: +SKIP
+    """
+    kernel = kgw_bias.kgw_bias_kernel
+    check_width_seeding(context_width, seeding)
+    batch, vocab, enabled = check_logits_ids(kernel, logits, input_ids, enabled)
+    device, ids_len = logits.device, input_ids.shape[1]
+    key_stride = row_param_stride(keys, "keys", device, torch.int32, batch, 4)
+    threshold_stride = row_param_stride(thresholds, "thresholds", device, torch.int32, batch)
+    delta_stride = row_param_stride(deltas, "deltas", device, torch.float32, batch)
+    if device.type == "cpu":
+        if not torch.isfinite(deltas).all():
+            raise ValueError("deltas: must be finite")
+        if (thresholds == 0).any():
+            raise ValueError("thresholds: must be > 0 (gamma too small)")
+        if ids_len >= context_width:
+            check_id_range(input_ids[:, ids_len - context_width :])
+    if batch == 0 or vocab == 0 or ids_len < context_width:
+        return
+
+    interpreted = is_interpreted(kernel)
+    block = pow2_block(vocab, _common.INTERPRETER_BLOCK) if interpreted else _common.BIAS_BLOCK
+    is_bf16 = logits.dtype == torch.bfloat16
+    target = logits.view(torch.int16) if is_bf16 else logits
+    grid = (batch, cdiv(vocab, block))
+    with on_device(device):
+        kernel[grid](
+            target,
+            input_ids,
+            keys,
+            thresholds,
+            deltas,
+            enabled,
+            vocab,
+            logits.stride(0),
+            ids_len,
+            input_ids.stride(0),
+            key_stride,
+            threshold_stride,
+            delta_stride,
+            WIDTH=context_width,
+            SEEDING=seeding,
+            HAS_ENABLED=enabled is not None,
+            IS_BF16=is_bf16,
+            BLOCK=block,
+            num_warps=_common.NUM_WARPS,
+        )
+
+
+def score_kgw(
+    tokens: torch.Tensor,
+    offsets: torch.Tensor,
+    prefix_lengths: torch.Tensor | None,
+    key_words: tuple[int, int, int, int],
+    threshold: int,
+    context_width: int,
+    seeding: int,
+    dedup: bool,
+    want_flags: bool,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
+    """Score ragged documents ``tokens[offsets[d]:offsets[d+1]]`` for the KGW watermark.
+
+    Position ``i`` of document ``d`` is scored when
+    ``i - offsets[d] >= max(context_width, prefix_lengths[d])``; its context is the
+    ``context_width`` tokens before it. With ``dedup`` only the first occurrence of each
+    (context hash, token) pair in a document enters the counts.
+
+    Parameters
+    ----------
+    tokens : Tensor
+        ``[n_tokens]`` int32, all >= 0.
+    offsets : Tensor
+        ``[n_docs + 1]`` int64: 0, non-decreasing, ``n_tokens``.
+    prefix_lengths : Tensor or None
+        ``[n_docs]`` int64 >= 0: leading tokens of each document that are context only.
+    key_words : tuple of 4 int
+        The uint32 key words.
+    threshold : int
+        floor(gamma * 2^32), in [1, 2^32).
+    context_width, seeding : int
+        Context context_width (0..1024) and seeding code (0 prev, 1 minhash).
+    dedup, want_flags : bool
+        Count repeated (context, token) pairs once; return the per-token flags.
+
+    Returns
+    -------
+    n_scored, n_green : Tensor
+        ``[n_docs]`` int64.
+    green : Tensor or None
+        ``[n_tokens]`` int8: 1 green, 0 red, -1 not scored (when ``want_flags``).
+    counted : Tensor or None
+        ``[n_tokens]`` uint8: 1 where the position entered the counts (when ``want_flags``).
+
+    Examples
+    --------
+    >>> import torch
+    >>> tokens = torch.tensor([3, 1, 4, 1, 5], dtype=torch.int32, device="cuda")  # doctest: +SKIP
+    >>> offsets = torch.tensor([0, 2, 5], device="cuda")  # doctest: +SKIP
+    >>> n_scored, n_green, _, _ = score_kgw(
+    ...     tokens, offsets, None, (1, 2, 3, 4), 1 << 31, 1, 0, False, False
+    ... )  # doctest: +SKIP
+    >>> n_scored.tolist()  # doctest: +SKIP
+    [1, 2]
+    """
+    kernel = kgw_score.kgw_score_kernel
+    words = check_score_args(
+        kernel, tokens, offsets, prefix_lengths, key_words, context_width, seeding
+    )
+    if not 1 <= threshold < 1 << 32:
+        raise ValueError("threshold: must be in [1, 2^32)")
+
+    n_tokens, n_docs, device = tokens.shape[0], offsets.shape[0] - 1, tokens.device
+    n_scored = torch.zeros(n_docs, dtype=torch.int64, device=device)
+    n_green = torch.zeros(n_docs, dtype=torch.int64, device=device)
+    green = torch.empty(n_tokens, dtype=torch.int8, device=device)
+    ctx = torch.empty(n_tokens, dtype=torch.int32, device=device) if dedup else None
+    if n_tokens > 0:
+        grid, block = score_grid(kernel, n_tokens)
+        with on_device(device):
+            kernel[grid](
+                tokens,
+                offsets,
+                prefix_lengths,
+                green,
+                ctx,
+                n_scored,
+                n_green,
+                n_tokens,
+                n_docs,
+                *(i32_bits(w) for w in words),
+                i32_bits(threshold),
+                WIDTH=context_width,
+                SEEDING=seeding,
+                HAS_PREFIX=prefix_lengths is not None,
+                WRITE_CTX=dedup,
+                COUNT=not dedup,
+                SEARCH_STEPS=search_steps(n_docs),
+                BLOCK=block,
+                num_warps=_common.NUM_WARPS,
+            )
+    if dedup:
+        counted, kept, doc = counted_positions(tokens, offsets, green >= 0, ctx)
+        n_scored.index_add_(0, doc, torch.ones_like(doc))
+        n_green.index_add_(0, doc, green[kept].to(torch.int64))
+    else:
+        counted = (green >= 0).to(torch.uint8) if want_flags else None
+    if not want_flags:
+        return n_scored, n_green, None, None
+    return n_scored, n_green, green, counted

@@ -1,0 +1,250 @@
+"""SynthID-Text on Triton: the tournament sampler and the scorer."""
+
+from __future__ import annotations
+
+import torch
+
+from ...kernels import synthid_sample, synthid_score
+from .._torch import check_tensor, row_param_stride, synthid_layers, top_k_candidates
+from . import _common
+from ._common import (
+    cdiv,
+    check_id_range,
+    check_logits_ids,
+    check_score_args,
+    check_width_seeding,
+    counted_positions,
+    i32_bits,
+    is_interpreted,
+    on_device,
+    pow2_block,
+    score_grid,
+    search_steps,
+)  # fmt: skip
+
+
+def sample_synthid(
+    logits: torch.Tensor,
+    input_ids: torch.Tensor,
+    keys: torch.Tensor,
+    uniforms: torch.Tensor,
+    enabled: torch.Tensor | None,
+    context_width: int,
+    seeding: int,
+    layers: int,
+    top_k: int,
+    context_history: int,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """SynthID-Text tournament sampling of each row, as ``_cuda_synthid_ops.sample_synthid``: bit
+    for bit the CPU's and the numpy reference's tokens.
+
+    Parameters
+    ----------
+    logits : Tensor
+        ``[batch, vocab]`` float32, float16 or bfloat16, rows contiguous. Not modified.
+    input_ids : Tensor
+        ``[batch, length]`` int64 or int32, rows contiguous.
+    keys : Tensor
+        ``[batch or 1, 4]`` int32 holding the uint32 key words.
+    uniforms : Tensor
+        ``[batch]`` float64 in [0, 1): each row's draw (range-checked on CPU tensors only; on a
+        GPU a value outside draws the last candidate).
+    enabled : Tensor or None
+        ``[batch]`` uint8 or bool; None enables every row.
+    context_width, seeding : int
+        Context context_width in ``[0, 1024]``; seeding 0 (prev) or 1 (minhash).
+    layers : int
+        Tournament layers in ``[1, 32]``.
+    top_k : int
+        0 for the whole vocabulary, else the ``top_k`` largest logits only.
+    context_history : int
+        Earlier positions searched for a repeat of the row's context (0: none).
+
+    Returns
+    -------
+    tokens : Tensor
+        ``[batch]`` int64: the token, -2 where a row has no finite logit (not raised: a sync).
+    marked : Tensor
+        ``[batch]`` uint8: 1 where the tournament ran.
+
+    Examples
+    --------
+    >>> import torch
+    >>> logits = torch.randn(2, 10, device="cuda")  # doctest: +SKIP
+    >>> ids = torch.tensor([[5, 6], [7, 8]], device="cuda")  # doctest: +SKIP
+    >>> keys = torch.tensor([[1, 2, 3, 4]], dtype=torch.int32, device="cuda")  # doctest: +SKIP
+    >>> u = torch.rand(2, dtype=torch.float64, device="cuda")  # doctest: +SKIP
+    >>> tokens, marked = sample_synthid(  # doctest: +SKIP
+    ...     logits, ids, keys, u, None, 1, 0, 30, 0, 1024)
+    >>> tokens.shape  # doctest: +SKIP
+    torch.Size([2])
+    """
+    kernels = synthid_sample
+    setup = kernels.synthid_setup_kernel
+    check_width_seeding(context_width, seeding)
+    batch, vocab, enabled = check_logits_ids(setup, logits, input_ids, enabled)
+    device, ids_len = logits.device, input_ids.shape[1]
+    key_stride = row_param_stride(keys, "keys", device, torch.int32, batch, 4)
+    check_tensor(uniforms, "uniforms", device, (torch.float64,), 1)
+    if uniforms.shape[0] != batch or not uniforms.is_contiguous():
+        raise ValueError(f"uniforms: expected a contiguous tensor of shape [{batch}]")
+    layers = synthid_layers(layers)
+    if int(top_k) < 0:
+        raise ValueError(f"top_k: must be >= 0 (0: the whole vocabulary), got {top_k}")
+    if int(context_history) < 0:
+        raise ValueError(f"context_history: must be >= 0, got {context_history}")
+    if device.type == "cpu":
+        check_id_range(input_ids)
+        if not ((uniforms >= 0) & (uniforms < 1)).all():
+            raise ValueError("uniforms: must be in [0, 1)")
+    tokens = torch.empty(batch, dtype=torch.int64, device=device)
+    marked = torch.empty(batch, dtype=torch.uint8, device=device)
+    if batch == 0:
+        return tokens, marked
+    cand = None
+    if 0 < int(top_k) < vocab:
+        cand = top_k_candidates(logits, int(top_k))
+        logits = torch.gather(logits, 1, cand.to(torch.int64))
+    n = logits.shape[1]
+    interpreted = is_interpreted(setup)
+    chunk = _common.SYNTHID_CHUNK
+    n_chunks = max(1, cdiv(n, chunk))
+    if n_chunks > _common.MAX_GRID_Y:
+        raise ValueError(
+            f"logits: at most {_common.MAX_GRID_Y * chunk} candidates per row, got {n}"
+        )
+    phase_bits, bins = kernels.PHASE_BITS.value, kernels.BINS.value
+    phases = cdiv(layers, phase_bits)
+    tile = pow2_block(n_chunks, _common.SYNTHID_TILE)
+    shift = 62 - max(n, 1).bit_length()
+    ids_block = (
+        pow2_block(ids_len, _common.INTERPRETER_BLOCK) if interpreted else _common.SAMPLE_IDS_BLOCK
+    )
+    max_key = torch.full((batch,), -(1 << 31), dtype=torch.int32, device=device)
+    ctx = torch.empty(batch, dtype=torch.int32, device=device)
+    row_marked = torch.empty(batch, dtype=torch.int32, device=device)
+    hist = torch.zeros(batch, phases, bins, dtype=torch.int64, device=device)
+    factors = torch.empty(batch, phases, bins, dtype=torch.float64, device=device)
+    chunk_total = torch.empty(batch, n_chunks, dtype=torch.int64, device=device)
+    is_bf16 = logits.dtype == torch.bfloat16
+    x = logits.view(torch.int16) if is_bf16 else logits
+    grid = (batch, n_chunks)
+    # No multiply-add fusion: every float64 step is one rounded IEEE operation (docs/prf.md).
+    exact = dict(num_warps=_common.NUM_WARPS, enable_fp_fusion=False)
+    common = dict(HAS_CAND=cand is not None, IS_BF16=is_bf16, CHUNK=chunk, **exact)
+    state = (max_key, ctx, row_marked)
+    with on_device(device):
+        setup[grid](
+            x, input_ids, enabled, *state, n, logits.stride(0), ids_len, input_ids.stride(0),
+            min(int(context_history), ids_len), WIDTH=context_width, SEEDING=seeding,
+            HAS_ENABLED=enabled is not None, IS_BF16=is_bf16, IDS_BLOCK=ids_block, CHUNK=chunk,
+            **exact,
+        )  # fmt: skip
+        for p in range(phases + 1):
+            last = p == phases
+            kernels.synthid_pass_kernel[grid](
+                x, cand, keys, *state, factors, hist, chunk_total, n, logits.stride(0),
+                key_stride, layers, p, shift, LAST=last, INTERPRETED=interpreted, **common,
+            )  # fmt: skip
+            if not last:
+                bits = min(phase_bits, layers - p * phase_bits)
+                kernels.synthid_factors_kernel[(batch,)](
+                    hist, factors, layers, p, BITS=bits, **exact
+                )
+        kernels.synthid_draw_kernel[(batch,)](
+            x, cand, keys, uniforms, *state, factors, chunk_total, tokens, marked, n, n_chunks,
+            logits.stride(0), key_stride, layers, shift, TILE=tile,
+            INTERPRETED=interpreted, **common,
+        )  # fmt: skip
+    return tokens, marked
+
+
+def score_synthid(
+    tokens: torch.Tensor,
+    offsets: torch.Tensor,
+    prefix_lengths: torch.Tensor | None,
+    key_words: tuple[int, int, int, int],
+    context_width: int,
+    seeding: int,
+    layers: int,
+    dedup: bool,
+    want_flags: bool,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    """SynthID-Text counts of ragged documents, as ``_cuda_synthid_ops.score_synthid``.
+
+    Parameters
+    ----------
+    tokens : Tensor
+        ``[n_tokens]`` int32, ids >= 0.
+    offsets : Tensor
+        ``[n_docs + 1]`` int64: 0, non-decreasing, ``n_tokens``.
+    prefix_lengths : Tensor or None
+        ``[n_docs]`` int64 >= 0: leading tokens of each document that are context only.
+    key_words : tuple of 4 int
+        The uint32 key words.
+    context_width, seeding : int
+        Context context_width (0..1024) and seeding code (0 prev, 1 minhash).
+    layers : int
+        Tournament layers in ``[1, 32]``.
+    dedup, want_flags : bool
+        Count each (context hash, token) pair once per document; return the flags.
+
+    Returns
+    -------
+    n_scored : Tensor
+        ``[n_docs]`` int64.
+    ones : Tensor
+        ``[n_docs, layers]`` int64: per layer, the counted g-values equal to 1.
+    counted : Tensor or None
+        ``[n_tokens]`` uint8 (when ``want_flags``).
+
+    Examples
+    --------
+    >>> import torch
+    >>> tokens = torch.tensor([3, 1, 4, 1, 5], dtype=torch.int32, device="cuda")  # doctest: +SKIP
+    >>> offsets = torch.tensor([0, 2, 5], device="cuda")  # doctest: +SKIP
+    >>> n, ones, _ = score_synthid(
+    ...     tokens, offsets, None, (1, 2, 3, 4), 1, 0, 30, False, False
+    ... )  # doctest: +SKIP
+    >>> ones.shape  # doctest: +SKIP
+    torch.Size([2, 30])
+    """
+    kernel = synthid_score.synthid_word_kernel
+    words = check_score_args(
+        kernel, tokens, offsets, prefix_lengths, key_words, context_width, seeding
+    )
+    layers = synthid_layers(layers)
+    n_tokens, n_docs, device = tokens.shape[0], offsets.shape[0] - 1, tokens.device
+    scored = torch.empty(n_tokens, dtype=torch.uint8, device=device)
+    word = torch.empty(n_tokens, dtype=torch.int32, device=device)
+    ctx = torch.empty(n_tokens, dtype=torch.int32, device=device) if dedup else None
+    if n_tokens > 0:
+        grid, block = score_grid(kernel, n_tokens)
+        with on_device(device):
+            kernel[grid](
+                tokens,
+                offsets,
+                prefix_lengths,
+                scored,
+                word,
+                ctx,
+                n_tokens,
+                n_docs,
+                *(i32_bits(w) for w in words),
+                WIDTH=context_width,
+                SEEDING=seeding,
+                HAS_PREFIX=prefix_lengths is not None,
+                WRITE_CTX=dedup,
+                SEARCH_STEPS=search_steps(n_docs),
+                BLOCK=block,
+                num_warps=_common.NUM_WARPS,
+            )
+    counted, kept, doc = counted_positions(tokens, offsets, scored != 0, ctx)
+    n_scored = torch.zeros(n_docs, dtype=torch.int64, device=device)
+    n_scored.index_add_(0, doc, torch.ones_like(doc))
+    # One layer at a time: integer sums are exact in any order, and memory stays O(n_tokens).
+    ones = torch.zeros(n_docs, layers, dtype=torch.int64, device=device)
+    kept_words = word[kept]
+    for layer in range(layers):
+        ones[:, layer].index_add_(0, doc, ((kept_words >> layer) & 1).to(torch.int64))
+    return n_scored, ones, counted if want_flags else None

@@ -1,0 +1,153 @@
+"""Every (operation, backend) pair of the dispatch table against the numpy reference, through the
+public ops: integers bit for bit, float scores to a stated tolerance. A pair that cannot run on
+this machine is a visible skipped row with the reason, never a missing test."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+import tokenmark as tm
+from tokenmark import backends, ops
+
+KEY = tm.Key(b"parity grid").words
+THR = int(0.25 * 2**32)
+
+
+def _unavailable(backend: str) -> str | None:
+    if backend in backends.HOST_BACKENDS:
+        return None
+    import torch
+
+    if backend == "cuda":
+        from tokenmark.backends.cuda import _common
+
+        return None if _common.available() else "no CUDA build or no CUDA device"
+    if not backends.triton_importable():
+        return "triton is not installed"
+    if torch.cuda.is_available() or os.environ.get("TRITON_INTERPRET") == "1":
+        return None
+    return "no CUDA device and TRITON_INTERPRET is not set"
+
+
+def _device(backend: str) -> str | None:
+    """Where the inputs live: None (numpy) for the host backends, else a torch device."""
+    if backend in backends.HOST_BACKENDS:
+        return None
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def _to(device, *arrays):
+    if device is None:
+        return arrays
+    import torch
+
+    return tuple(None if a is None else torch.as_tensor(a, device=device) for a in arrays)
+
+
+def _np(x):
+    return x if isinstance(x, np.ndarray) or x is None else x.cpu().numpy()
+
+
+def _ragged(rng):
+    lens = [0, 1, 5, 40, 3, 17]
+    tokens = rng.integers(0, 50, sum(lens)).astype(np.int32)
+    tokens[40:60] = tokens[20:40]  # repeated (context, token) pairs: dedup matters
+    offsets = np.concatenate([[0], np.cumsum(lens)]).astype(np.int64)
+    prefix = np.array([0, 3, 2, 0, 1, 2**62], np.int64)  # a prefix past its document: clamped
+    return tokens, offsets, prefix
+
+
+def _rows(rng, batch=5, vocab=67):
+    logits = rng.normal(0, 3, (batch, vocab)).astype(np.float32)
+    logits[1, ::3] = -np.inf  # masked entries stay masked
+    ids = rng.integers(0, vocab, (batch, 6)).astype(np.int64)
+    return logits, ids
+
+
+def case_apply_kgw_bias_(backend, rng):
+    logits, ids = _rows(rng)
+    dev = _device(backend)
+    (x, i) = _to(dev, logits.copy(), ids)
+    kw = dict(keys=KEY, thresholds=THR, deltas=2.0, context_width=2, seeding=0)
+    ops.apply_kgw_bias_(x, i, backend=backend, **kw)
+    want = ops.apply_kgw_bias_(logits.copy(), ids, backend="reference", **kw)
+    np.testing.assert_array_equal(_np(x), want)
+
+
+def case_score_kgw(backend, rng):
+    tokens, offsets, prefix = _ragged(rng)
+    kw = dict(key=KEY, threshold=THR, context_width=2, seeding=1, want_flags=True)
+    got = ops.score_kgw(*_to(_device(backend), tokens, offsets), prefix_lengths=
+                        _to(_device(backend), prefix)[0], backend=backend, **kw)  # fmt: skip
+    want = ops.score_kgw(tokens, offsets, prefix_lengths=prefix, backend="reference", **kw)
+    for g, w in zip(got, want, strict=True):
+        np.testing.assert_array_equal(_np(g), w)
+
+
+def case_sample_gumbel(backend, rng):
+    logits, ids = _rows(rng)
+    kw = dict(keys=KEY, salts=7, context_width=2, seeding=0, skip_repeated=False)
+    got = ops.sample_gumbel(*_to(_device(backend), logits, ids), backend=backend, **kw)
+    want = ops.sample_gumbel(logits, ids, backend="reference", **kw)
+    np.testing.assert_array_equal(_np(got), want)
+
+
+def case_score_gumbel(backend, rng):
+    tokens, offsets, prefix = _ragged(rng)
+    dev = _device(backend)
+    kw = dict(key=KEY, context_width=2, seeding=0, want_flags=True)
+    got = ops.score_gumbel(*_to(dev, tokens, offsets), prefix_lengths=_to(dev, prefix)[0],
+                           backend=backend, **kw)  # fmt: skip
+    want = ops.score_gumbel(tokens, offsets, prefix_lengths=prefix, backend="reference", **kw)
+    np.testing.assert_array_equal(_np(got[0]), want[0])
+    np.testing.assert_allclose(_np(got[1]), want[1], rtol=1e-12)  # float64 sums, same order
+    np.testing.assert_array_equal(_np(got[2]), want[2])
+
+
+def case_sample_synthid(backend, rng):
+    logits, ids = _rows(rng)
+    u = rng.random(logits.shape[0])
+    kw = dict(keys=KEY, context_width=2, seeding=0, layers=12, top_k=0, context_history=0)
+    dev = _device(backend)
+    got = ops.sample_synthid(*_to(dev, logits, ids), uniforms=_to(dev, u)[0], backend=backend,
+                             **kw)  # fmt: skip
+    want = ops.sample_synthid(logits, ids, uniforms=u, backend="reference", **kw)
+    for g, w in zip(got, want, strict=True):
+        np.testing.assert_array_equal(_np(g), w)
+
+
+def case_score_synthid(backend, rng):
+    tokens, offsets, prefix = _ragged(rng)
+    dev = _device(backend)
+    kw = dict(key=KEY, context_width=2, seeding=1, layers=12, want_flags=True)
+    got = ops.score_synthid(*_to(dev, tokens, offsets), prefix_lengths=_to(dev, prefix)[0],
+                            backend=backend, **kw)  # fmt: skip
+    want = ops.score_synthid(tokens, offsets, prefix_lengths=prefix, backend="reference", **kw)
+    for g, w in zip(got, want, strict=True):
+        np.testing.assert_array_equal(_np(g), w)
+
+
+CASES = {name.removeprefix("case_"): fn for name, fn in globals().items() if name[:5] == "case_"}
+
+
+def _params():
+    out = []
+    for op, backend in backends.pairs():
+        reason = _unavailable(backend)
+        marks = [pytest.mark.skip(reason=reason)] if reason else []
+        out.append(pytest.param(op, backend, marks=marks, id=f"{op}-{backend}"))
+    return out
+
+
+def test_every_op_has_a_case():
+    assert set(CASES) == set(backends.OPS)
+    assert {op for op, _ in backends.pairs()} == set(backends.OPS)
+
+
+@pytest.mark.parametrize(("op", "backend"), _params())
+def test_parity(op, backend):
+    CASES[op](backend, np.random.default_rng(7))
