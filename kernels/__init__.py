@@ -1,2 +1,2 @@
 """Triton kernels of tokenmark (``@triton.jit`` only); the torch-facing wrappers live in
-``tokenmark._triton_ops``."""
+``tokenmark.backends.triton`` (one module per scheme)."""

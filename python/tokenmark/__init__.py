@@ -11,7 +11,7 @@ from ._info import info
 from ._inputs import Ragged
 from ._key import Key
 from .gumbel import Gumbel, GumbelResult
-from .kgw import KGW, DetectionResult
+from .kgw import KGW, KGWResult
 from .ops import (
     apply_kgw_bias_,
     sample_gumbel,
@@ -26,7 +26,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "KGW",
-    "DetectionResult",
+    "KGWResult",
     "Gumbel",
     "GumbelResult",
     "Key",

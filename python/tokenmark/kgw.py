@@ -19,7 +19,7 @@ from .stats import binomial_pvalue, binomial_z, windowed_max
 
 
 @dataclass(frozen=True)
-class DetectionResult:
+class KGWResult:
     """Per-document detection scores (arrays of length ``n_docs``).
 
     ``p_value`` is the exact one-sided binomial tail P[X >= n_green], X ~ Binomial(n_scored,
@@ -192,7 +192,7 @@ class KGW(SchemeConfig):
         return_flags: bool = False,
         window: int | None = None,
         backend: str = "auto",
-    ) -> DetectionResult:
+    ) -> KGWResult:
         """Score token id sequences for this watermark.
 
         Parameters
@@ -249,7 +249,7 @@ class KGW(SchemeConfig):
             extra.update(
                 window=int(window), window_start=start, window_green=best, window_p_value=wp
             )
-        return DetectionResult(
+        return KGWResult(
             n_scored=n_scored,
             n_green=n_green,
             z=binomial_z(n_green, n_scored, p),

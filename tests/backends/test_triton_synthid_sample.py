@@ -379,8 +379,8 @@ def test_sample_bad_input():
     keys = torch.zeros(1, 4, dtype=torch.int32, device=DEVICE)
     u = torch.zeros(2, dtype=torch.float64, device=DEVICE)
     ok = dict(
-        logits=logits, input_ids=ids, keys=keys, uniforms=u, enabled=None, context_width=2, seeding=0,
-        layers=30, top_k=0, context_history=1024,
+        logits=logits, input_ids=ids, keys=keys, uniforms=u, enabled=None, context_width=2,
+        seeding=0, layers=30, top_k=0, context_history=1024,
     )  # fmt: skip
     cases = [
         (TypeError, "logits", dict(logits=logits.double())),

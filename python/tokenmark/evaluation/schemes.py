@@ -68,7 +68,7 @@ class KGWScheme:
         return self.wm.logits_processor()
 
     def detect(self, seqs, prefix_lengths=0):
-        """The full :class:`tokenmark.kgw.DetectionResult` (green counts for the theory check)."""
+        """The full :class:`tokenmark.kgw.KGWResult` (green counts for the theory check)."""
         return self.wm.detect(seqs, prefix_lengths=np.broadcast_to(prefix_lengths, (len(seqs),)))
 
     def pvalues(self, seqs, prefix_lengths=0) -> np.ndarray:

@@ -1,6 +1,6 @@
 """CUDA backend of the Gumbel operations: torch tensors in, metadata checks, ``_cuda`` out.
 
-Like :mod:`tokenmark._cuda_ops`: checks read tensor metadata only, so :func:`sample_gumbel`
+Like :mod:`.kgw`: checks read tensor metadata only, so :func:`sample_gumbel`
 neither synchronises nor allocates beyond its output and can run inside a decode loop.
 :func:`score_gumbel` validates its inputs on the device with one host sync, as ``score_kgw``.
 """
@@ -28,39 +28,8 @@ def sample_gumbel(
 ) -> torch.Tensor:
     """The Gumbel-max choice of each row of ``logits``, on its CUDA device.
 
-    Parameters
-    ----------
-    logits : Tensor
-        ``[batch, vocab]`` float32, float16 or bfloat16 with unit column stride. Not modified.
-    input_ids : Tensor
-        ``[batch, length]`` int64 or int32 with unit column stride (not range-checked: that
-        would need a sync).
-    keys : Tensor
-        ``[batch or 1, 4]`` int32 holding the uint32 key words.
-    salts : Tensor
-        ``[batch or 1]`` int32 holding uint32 salts (0: none).
-    enabled : Tensor or None
-        ``[batch]`` uint8 or bool; None enables every row.
-    context_width, seeding : int
-        Context context_width in ``[0, 1024]``; seeding 0 (prev) or 1 (minhash).
-    skip_repeated : bool
-        Leave rows whose context hash occurred earlier in the row unwatermarked.
-
-    Returns
-    -------
-    Tensor
-        ``[batch]`` int64 on the logits' device: the token, -1 where the row is not
-        watermarked, -2 where a watermarked row has no finite logit (not raised: that would need
-        a host sync). The launch goes to ``torch.cuda.current_stream``.
-
-    Examples
-    --------
-    >>> logits = torch.randn(2, 10, device="cuda")  # doctest: +SKIP
-    >>> ids = torch.tensor([[5, 6], [7, 8]], device="cuda")  # doctest: +SKIP
-    >>> keys = torch.tensor([[1, 2, 3, 4]], dtype=torch.int32, device="cuda")  # doctest: +SKIP
-    >>> salts = torch.zeros(1, dtype=torch.int32, device="cuda")  # doctest: +SKIP
-    >>> sample_gumbel(logits, ids, keys, salts, None, 1, 0, True).shape  # doctest: +SKIP
-    torch.Size([2])
+    Arguments as :func:`tokenmark.ops.sample_gumbel`, already normalised (tensors on one
+    device, scalars checked); see there for shapes and dtypes.
     """
     require_cuda()
     batch, vocab, key_stride = check_row_inputs(logits, input_ids, keys, enabled, LOGITS_DTYPES)
@@ -91,43 +60,8 @@ def score_gumbel(
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
     """Gumbel scores of ragged documents ``tokens[offsets[d]:offsets[d+1]]`` on their device.
 
-    Parameters
-    ----------
-    tokens : Tensor
-        ``[n_tokens]`` int32, ids >= 0.
-    offsets : Tensor
-        ``[n_docs + 1]`` int64: starts at 0, non-decreasing, ends at ``n_tokens``.
-    prefix_lengths : Tensor or None
-        ``[n_docs]`` int64 >= 0: leading tokens of each document that are context only.
-    key_words : tuple of 4 int
-        The uint32 key words.
-    salts : Tensor
-        ``[n_docs or 1]`` int32 holding each document's uint32 salt.
-    context_width, seeding : int
-        Context context_width in ``[0, 1024]``; seeding 0 (prev) or 1 (minhash).
-    dedup : bool
-        Count each (context hash, token) pair once per document (its first occurrence).
-    want_flags : bool
-        Also return the per-position counted flags.
-
-    Returns
-    -------
-    n_scored : Tensor
-        ``[n_docs]`` int64.
-    score : Tensor
-        ``[n_docs]`` float64: the sum of ``-log(1 - u)`` over the counted tokens, in token order.
-    counted : Tensor or None
-        ``[n_tokens]`` uint8.
-
-    Examples
-    --------
-    >>> tokens = torch.tensor([3, 1, 4, 1, 5], dtype=torch.int32, device="cuda")  # doctest: +SKIP
-    >>> offsets = torch.tensor([0, 2, 5], device="cuda")  # doctest: +SKIP
-    >>> salts = torch.zeros(1, dtype=torch.int32, device="cuda")  # doctest: +SKIP
-    >>> n, score, _ = score_gumbel(  # doctest: +SKIP
-    ...     tokens, offsets, None, (1, 2, 3, 4), salts, 1, 0, False, False)
-    >>> n.tolist()  # doctest: +SKIP
-    [1, 2]
+    Arguments as :func:`tokenmark.ops.score_gumbel`, already normalised (tensors on one
+    device, scalars checked); see there for shapes and dtypes.
     """
     require_cuda()
     words = checked_key_words(key_words, "key")

@@ -32,37 +32,11 @@ def apply_kgw_bias_(
 ) -> None:
     """Add the KGW bias to the green entries of ``logits`` in place, on its CUDA device.
 
-    Parameters
-    ----------
-    logits : Tensor
-        ``[batch, vocab]`` float32, float16 or bfloat16 with unit column stride (rows may be
-        any distance apart, e.g. ``scores[:, -1, :]``).
-    input_ids : Tensor
-        ``[batch, length]`` int64 or int32 with unit column stride; row ``b``'s context is its
-        last ``context_width`` ids (rows shorter than ``context_width`` are left alone). Ids are
-        not range-checked (that would need a sync): the caller passes ids in ``[0, 2^31)``.
-    keys : Tensor
-        ``[batch or 1, 4]`` int32 holding the uint32 key words.
-    thresholds : Tensor
-        ``[batch or 1]`` int32 holding ``floor(gamma * 2^32)`` as uint32 bits.
-    deltas : Tensor
-        ``[batch or 1]`` float32, finite (values are not read on the host).
-    enabled : Tensor or None
-        ``[batch]`` uint8 or bool; rows with 0 are left alone. None enables every row.
-    context_width, seeding : int
-        Context context_width in ``[0, 1024]``; seeding 0 (prev) or 1 (minhash).
-
     The launch goes to ``torch.cuda.current_stream(logits.device)``; nothing is allocated and
     nothing synchronises, so the call can be captured in a CUDA graph.
 
-    Examples
-    --------
-    >>> logits = torch.zeros(2, 8, device="cuda")  # doctest: +SKIP
-    >>> ids = torch.tensor([[5, 6], [7, 8]], device="cuda")  # doctest: +SKIP
-    >>> keys = torch.tensor([[1, 2, 3, 4]], dtype=torch.int32, device="cuda")  # doctest: +SKIP
-    >>> thr = torch.tensor([2**30], dtype=torch.int32, device="cuda")  # doctest: +SKIP
-    >>> delta = torch.tensor([2.0], device="cuda")  # doctest: +SKIP
-    >>> apply_kgw_bias_(logits, ids, keys, thr, delta, None, 1, 0)  # doctest: +SKIP
+    Arguments as :func:`tokenmark.ops.apply_kgw_bias_`, already normalised (tensors on one
+    device, scalars checked); see there for shapes and dtypes.
     """
     require_cuda()
     batch, vocab, key_stride = check_row_inputs(logits, input_ids, keys, enabled, LOGITS_DTYPES)
@@ -128,45 +102,11 @@ def score_kgw(
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
     """Score ragged documents ``tokens[offsets[d]:offsets[d+1]]`` on their CUDA device.
 
-    Parameters
-    ----------
-    tokens : Tensor
-        ``[n_tokens]`` int32, ids >= 0.
-    offsets : Tensor
-        ``[n_docs + 1]`` int64: starts at 0, non-decreasing, ends at ``n_tokens``.
-    prefix_lengths : Tensor or None
-        ``[n_docs]`` int64 >= 0: leading tokens of each document that are context only.
-    key_words : tuple of 4 int
-        The uint32 key words.
-    threshold : int
-        ``floor(gamma * 2^32)`` in ``[1, 2^32)``.
-    context_width, seeding : int
-        Context context_width in ``[0, 1024]``; seeding 0 (prev) or 1 (minhash).
-    dedup : bool
-        Count each (context hash, token) pair once per document (its first occurrence).
-    want_flags : bool
-        Also return the per-position flags.
-
-    Returns
-    -------
-    n_scored, n_green : Tensor
-        ``[n_docs]`` int64.
-    green : Tensor or None
-        ``[n_tokens]`` int8: 1 green, 0 red, -1 not scored.
-    counted : Tensor or None
-        ``[n_tokens]`` uint8: 1 where the position entered the counts.
-
     The inputs are validated on the device with one host sync (offsets, tokens >= 0, prefix_lengths
     >= 0); the kernels then run asynchronously on ``torch.cuda.current_stream``.
 
-    Examples
-    --------
-    >>> tokens = torch.tensor([3, 1, 4, 1, 5], dtype=torch.int32, device="cuda")  # doctest: +SKIP
-    >>> offsets = torch.tensor([0, 2, 5], device="cuda")  # doctest: +SKIP
-    >>> n_scored, n_green, _, _ = score_kgw(  # doctest: +SKIP
-    ...     tokens, offsets, None, (1, 2, 3, 4), 2**30, 1, 0, False, False)
-    >>> n_scored.tolist()  # doctest: +SKIP
-    [1, 2]
+    Arguments as :func:`tokenmark.ops.score_kgw`, already normalised (tensors on one
+    device, scalars checked); see there for shapes and dtypes.
     """
     require_cuda()
     words = _check_key_threshold(key_words, threshold)

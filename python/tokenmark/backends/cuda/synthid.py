@@ -32,45 +32,8 @@ def sample_synthid(
     """SynthID-Text tournament sampling of each row of ``logits``, on its CUDA device, bit for bit
     as the CPU and the numpy reference.
 
-    Parameters
-    ----------
-    logits : Tensor
-        ``[batch, vocab]`` float32, float16 or bfloat16 with unit column stride. Not modified.
-    input_ids : Tensor
-        ``[batch, length]`` int64 or int32 with unit column stride.
-    keys : Tensor
-        ``[batch or 1, 4]`` int32 holding the uint32 key words.
-    uniforms : Tensor
-        ``[batch]`` float64 in [0, 1): each row's draw (not range-checked: that needs a sync; a
-        value outside draws the last candidate).
-    enabled : Tensor or None
-        ``[batch]`` uint8 or bool; None enables every row.
-    context_width, seeding : int
-        Context context_width in ``[0, 1024]``; seeding 0 (prev) or 1 (minhash).
-    layers : int
-        Tournament layers in ``[1, 32]``.
-    top_k : int
-        0 for the whole vocabulary, else the ``top_k`` largest logits only.
-    context_history : int
-        Earlier positions searched for a repeat of the row's context (0: none).
-
-    Returns
-    -------
-    tokens : Tensor
-        ``[batch]`` int64: the token, -2 where a row has no finite logit (not raised: a sync).
-    marked : Tensor
-        ``[batch]`` uint8: 1 where the tournament ran.
-
-    Examples
-    --------
-    >>> logits = torch.randn(2, 10, device="cuda")  # doctest: +SKIP
-    >>> ids = torch.tensor([[5, 6], [7, 8]], device="cuda")  # doctest: +SKIP
-    >>> keys = torch.tensor([[1, 2, 3, 4]], dtype=torch.int32, device="cuda")  # doctest: +SKIP
-    >>> u = torch.rand(2, dtype=torch.float64, device="cuda")  # doctest: +SKIP
-    >>> tokens, marked = sample_synthid(  # doctest: +SKIP
-    ...     logits, ids, keys, u, None, 1, 0, 30, 0, 1024)
-    >>> tokens.shape  # doctest: +SKIP
-    torch.Size([2])
+    Arguments as :func:`tokenmark.ops.sample_synthid`, already normalised (tensors on one
+    device, scalars checked); see there for shapes and dtypes.
     """
     require_cuda()
     batch, vocab, key_stride = check_row_inputs(logits, input_ids, keys, enabled, LOGITS_DTYPES)
@@ -117,42 +80,8 @@ def score_synthid(
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
     """SynthID-Text counts of ragged documents ``tokens[offsets[d]:offsets[d+1]]`` on their device.
 
-    Parameters
-    ----------
-    tokens : Tensor
-        ``[n_tokens]`` int32, ids >= 0.
-    offsets : Tensor
-        ``[n_docs + 1]`` int64: starts at 0, non-decreasing, ends at ``n_tokens``.
-    prefix_lengths : Tensor or None
-        ``[n_docs]`` int64 >= 0: leading tokens of each document that are context only.
-    key_words : tuple of 4 int
-        The uint32 key words.
-    context_width, seeding : int
-        Context context_width in ``[0, 1024]``; seeding 0 (prev) or 1 (minhash).
-    layers : int
-        Tournament layers in ``[1, 32]``.
-    dedup : bool
-        Count each (context hash, token) pair once per document (its first occurrence).
-    want_flags : bool
-        Also return the per-position counted flags.
-
-    Returns
-    -------
-    n_scored : Tensor
-        ``[n_docs]`` int64.
-    ones : Tensor
-        ``[n_docs, layers]`` int64: per layer, the counted g-values equal to 1.
-    counted : Tensor or None
-        ``[n_tokens]`` uint8.
-
-    Examples
-    --------
-    >>> tokens = torch.tensor([3, 1, 4, 1, 5], dtype=torch.int32, device="cuda")  # doctest: +SKIP
-    >>> offsets = torch.tensor([0, 2, 5], device="cuda")  # doctest: +SKIP
-    >>> n, ones, _ = score_synthid(  # doctest: +SKIP
-    ...     tokens, offsets, None, (1, 2, 3, 4), 1, 0, 30, False, False)
-    >>> ones.shape  # doctest: +SKIP
-    torch.Size([2, 30])
+    Arguments as :func:`tokenmark.ops.score_synthid`, already normalised (tensors on one
+    device, scalars checked); see there for shapes and dtypes.
     """
     require_cuda()
     words = checked_key_words(key_words, "key")

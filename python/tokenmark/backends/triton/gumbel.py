@@ -34,42 +34,10 @@ def sample_gumbel(
     seeding: int,
     skip_repeated: bool,
 ) -> torch.Tensor:
-    """The Gumbel-max choice of each row of ``logits``, as ``_cuda_gumbel_ops.sample_gumbel``.
+    """The Gumbel-max choice of each row of ``logits``, as the CUDA backend's sample_gumbel.
 
-    Parameters
-    ----------
-    logits : Tensor
-        ``[batch, vocab]`` float32, float16 or bfloat16, rows contiguous. Not modified.
-    input_ids : Tensor
-        ``[batch, length]`` int32 or int64, rows contiguous; the last ``context_width`` ids of a
-        row give its context (ids are range-checked on CPU tensors only: that needs their values).
-    keys : Tensor
-        ``[batch or 1, 4]`` int32 holding the uint32 key words.
-    salts : Tensor
-        ``[batch or 1]`` int32 holding uint32 salts (0: none).
-    enabled : Tensor or None
-        ``[batch]`` uint8 or bool; None enables every row.
-    context_width, seeding : int
-        Context context_width (0..1024) and seeding code (0 prev, 1 minhash).
-    skip_repeated : bool
-        Leave rows whose context hash occurred earlier in the row unwatermarked.
-
-    Returns
-    -------
-    Tensor
-        ``[batch]`` int64 on the logits' device: the token, -1 where the row is not
-        watermarked, -2 where a watermarked row has no finite logit (not raised: that would need
-        a host sync).
-
-    Examples
-    --------
-    >>> import torch
-    >>> logits = torch.randn(2, 10, device="cuda")  # doctest: +SKIP
-    >>> ids = torch.tensor([[5, 6], [7, 8]], device="cuda")  # doctest: +SKIP
-    >>> keys = torch.tensor([[1, 2, 3, 4]], dtype=torch.int32, device="cuda")  # doctest: +SKIP
-    >>> salts = torch.zeros(1, dtype=torch.int32, device="cuda")  # doctest: +SKIP
-    >>> sample_gumbel(logits, ids, keys, salts, None, 1, 0, True).shape  # doctest: +SKIP
-    torch.Size([2])
+    Arguments as :func:`tokenmark.ops.sample_gumbel`, already normalised (tensors on one
+    device, scalars checked); see there for shapes and dtypes.
     """
     kernels = gumbel_sample
     kernel = kernels.gumbel_sample_kernel
@@ -141,45 +109,10 @@ def score_gumbel(
     dedup: bool,
     want_flags: bool,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
-    """Gumbel scores of ragged documents, as ``_cuda_gumbel_ops.score_gumbel``.
+    """Gumbel scores of ragged documents, as the CUDA backend's score_gumbel.
 
-    Parameters
-    ----------
-    tokens : Tensor
-        ``[n_tokens]`` int32, ids >= 0.
-    offsets : Tensor
-        ``[n_docs + 1]`` int64: 0, non-decreasing, ``n_tokens``.
-    prefix_lengths : Tensor or None
-        ``[n_docs]`` int64 >= 0: leading tokens of each document that are context only.
-    key_words : tuple of 4 int
-        The uint32 key words.
-    salts : Tensor
-        ``[n_docs or 1]`` int32 holding each document's uint32 salt.
-    context_width, seeding : int
-        Context context_width (0..1024) and seeding code (0 prev, 1 minhash).
-    dedup, want_flags : bool
-        Count each (salted context hash, token) pair once per document; return the flags.
-
-    Returns
-    -------
-    n_scored : Tensor
-        ``[n_docs]`` int64.
-    score : Tensor
-        ``[n_docs]`` float64: the sum of ``-log(1 - u)`` over the counted tokens, in token order.
-    counted : Tensor or None
-        ``[n_tokens]`` uint8 (when ``want_flags``).
-
-    Examples
-    --------
-    >>> import torch
-    >>> tokens = torch.tensor([3, 1, 4, 1, 5], dtype=torch.int32, device="cuda")  # doctest: +SKIP
-    >>> offsets = torch.tensor([0, 2, 5], device="cuda")  # doctest: +SKIP
-    >>> salts = torch.zeros(1, dtype=torch.int32, device="cuda")  # doctest: +SKIP
-    >>> n, score, _ = score_gumbel(
-    ...     tokens, offsets, None, (1, 2, 3, 4), salts, 1, 0, False, False
-    ... )  # doctest: +SKIP
-    >>> n.tolist()  # doctest: +SKIP
-    [1, 2]
+    Arguments as :func:`tokenmark.ops.score_gumbel`, already normalised (tensors on one
+    device, scalars checked); see there for shapes and dtypes.
     """
     kernels = gumbel_score
     kernel = kernels.gumbel_term_kernel

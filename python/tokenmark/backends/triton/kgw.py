@@ -35,34 +35,8 @@ def apply_kgw_bias_(
 ) -> None:
     """Add ``deltas[b]`` to the green logits of each row ``b``, in place.
 
-    Parameters
-    ----------
-    logits : Tensor
-        ``[batch, vocab]`` float32, float16 or bfloat16, rows contiguous. Green entries get
-        ``x + delta`` computed in float32 and rounded back to nearest even; NaN keeps its bits.
-    input_ids : Tensor
-        ``[batch, ids_len]`` int32 or int64, rows contiguous; the last ``context_width`` ids of
-        row ``b`` give its context. Nothing happens when ``ids_len < context_width``.
-    keys : Tensor
-        ``[batch or 1, 4]`` int32: the bit patterns of the four uint32 key words.
-    thresholds : Tensor
-        ``[batch or 1]`` int32: the bit patterns of the uint32 thresholds floor(gamma * 2^32).
-    deltas : Tensor
-        ``[batch or 1]`` float32.
-    enabled : Tensor or None
-        ``[batch]`` uint8 or bool; rows with 0 are left alone. None enables every row.
-    context_width, seeding : int
-        Context context_width (0..1024) and seeding code (0 prev, 1 minhash).
-
-    Examples
-    --------
-    >>> import torch
-    >>> logits = torch.zeros(1, 8, device="cuda")  # doctest: +SKIP
-    >>> ids = torch.tensor([[5, 7]], device="cuda")  # doctest: +SKIP
-    >>> keys = torch.tensor([[1, 2, 3, 4]], dtype=torch.int32, device="cuda")  # doctest: +SKIP
-    >>> thr = torch.tensor([1 << 30], dtype=torch.int32, device="cuda")  # doctest: +SKIP
-    >>> delta = torch.tensor([2.0], device="cuda")  # doctest: +SKIP
-    >>> apply_kgw_bias_(logits, ids, keys, thr, delta, None, 1, 0)  # doctest: +SKIP
+    Arguments as :func:`tokenmark.ops.apply_kgw_bias_`, already normalised (tensors on one
+    device, scalars checked); see there for shapes and dtypes.
     """
     kernel = kgw_bias.kgw_bias_kernel
     check_width_seeding(context_width, seeding)
@@ -128,42 +102,8 @@ def score_kgw(
     ``context_width`` tokens before it. With ``dedup`` only the first occurrence of each
     (context hash, token) pair in a document enters the counts.
 
-    Parameters
-    ----------
-    tokens : Tensor
-        ``[n_tokens]`` int32, all >= 0.
-    offsets : Tensor
-        ``[n_docs + 1]`` int64: 0, non-decreasing, ``n_tokens``.
-    prefix_lengths : Tensor or None
-        ``[n_docs]`` int64 >= 0: leading tokens of each document that are context only.
-    key_words : tuple of 4 int
-        The uint32 key words.
-    threshold : int
-        floor(gamma * 2^32), in [1, 2^32).
-    context_width, seeding : int
-        Context context_width (0..1024) and seeding code (0 prev, 1 minhash).
-    dedup, want_flags : bool
-        Count repeated (context, token) pairs once; return the per-token flags.
-
-    Returns
-    -------
-    n_scored, n_green : Tensor
-        ``[n_docs]`` int64.
-    green : Tensor or None
-        ``[n_tokens]`` int8: 1 green, 0 red, -1 not scored (when ``want_flags``).
-    counted : Tensor or None
-        ``[n_tokens]`` uint8: 1 where the position entered the counts (when ``want_flags``).
-
-    Examples
-    --------
-    >>> import torch
-    >>> tokens = torch.tensor([3, 1, 4, 1, 5], dtype=torch.int32, device="cuda")  # doctest: +SKIP
-    >>> offsets = torch.tensor([0, 2, 5], device="cuda")  # doctest: +SKIP
-    >>> n_scored, n_green, _, _ = score_kgw(
-    ...     tokens, offsets, None, (1, 2, 3, 4), 1 << 31, 1, 0, False, False
-    ... )  # doctest: +SKIP
-    >>> n_scored.tolist()  # doctest: +SKIP
-    [1, 2]
+    Arguments as :func:`tokenmark.ops.score_kgw`, already normalised (tensors on one
+    device, scalars checked); see there for shapes and dtypes.
     """
     kernel = kgw_score.kgw_score_kernel
     words = check_score_args(

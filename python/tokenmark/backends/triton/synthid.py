@@ -35,49 +35,11 @@ def sample_synthid(
     top_k: int,
     context_history: int,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """SynthID-Text tournament sampling of each row, as ``_cuda_synthid_ops.sample_synthid``: bit
+    """SynthID-Text tournament sampling of each row, as the CUDA backend's sample_synthid: bit
     for bit the CPU's and the numpy reference's tokens.
 
-    Parameters
-    ----------
-    logits : Tensor
-        ``[batch, vocab]`` float32, float16 or bfloat16, rows contiguous. Not modified.
-    input_ids : Tensor
-        ``[batch, length]`` int64 or int32, rows contiguous.
-    keys : Tensor
-        ``[batch or 1, 4]`` int32 holding the uint32 key words.
-    uniforms : Tensor
-        ``[batch]`` float64 in [0, 1): each row's draw (range-checked on CPU tensors only; on a
-        GPU a value outside draws the last candidate).
-    enabled : Tensor or None
-        ``[batch]`` uint8 or bool; None enables every row.
-    context_width, seeding : int
-        Context context_width in ``[0, 1024]``; seeding 0 (prev) or 1 (minhash).
-    layers : int
-        Tournament layers in ``[1, 32]``.
-    top_k : int
-        0 for the whole vocabulary, else the ``top_k`` largest logits only.
-    context_history : int
-        Earlier positions searched for a repeat of the row's context (0: none).
-
-    Returns
-    -------
-    tokens : Tensor
-        ``[batch]`` int64: the token, -2 where a row has no finite logit (not raised: a sync).
-    marked : Tensor
-        ``[batch]`` uint8: 1 where the tournament ran.
-
-    Examples
-    --------
-    >>> import torch
-    >>> logits = torch.randn(2, 10, device="cuda")  # doctest: +SKIP
-    >>> ids = torch.tensor([[5, 6], [7, 8]], device="cuda")  # doctest: +SKIP
-    >>> keys = torch.tensor([[1, 2, 3, 4]], dtype=torch.int32, device="cuda")  # doctest: +SKIP
-    >>> u = torch.rand(2, dtype=torch.float64, device="cuda")  # doctest: +SKIP
-    >>> tokens, marked = sample_synthid(  # doctest: +SKIP
-    ...     logits, ids, keys, u, None, 1, 0, 30, 0, 1024)
-    >>> tokens.shape  # doctest: +SKIP
-    torch.Size([2])
+    Arguments as :func:`tokenmark.ops.sample_synthid`, already normalised (tensors on one
+    device, scalars checked); see there for shapes and dtypes.
     """
     kernels = synthid_sample
     setup = kernels.synthid_setup_kernel
@@ -170,44 +132,10 @@ def score_synthid(
     dedup: bool,
     want_flags: bool,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
-    """SynthID-Text counts of ragged documents, as ``_cuda_synthid_ops.score_synthid``.
+    """SynthID-Text counts of ragged documents, as the CUDA backend's score_synthid.
 
-    Parameters
-    ----------
-    tokens : Tensor
-        ``[n_tokens]`` int32, ids >= 0.
-    offsets : Tensor
-        ``[n_docs + 1]`` int64: 0, non-decreasing, ``n_tokens``.
-    prefix_lengths : Tensor or None
-        ``[n_docs]`` int64 >= 0: leading tokens of each document that are context only.
-    key_words : tuple of 4 int
-        The uint32 key words.
-    context_width, seeding : int
-        Context context_width (0..1024) and seeding code (0 prev, 1 minhash).
-    layers : int
-        Tournament layers in ``[1, 32]``.
-    dedup, want_flags : bool
-        Count each (context hash, token) pair once per document; return the flags.
-
-    Returns
-    -------
-    n_scored : Tensor
-        ``[n_docs]`` int64.
-    ones : Tensor
-        ``[n_docs, layers]`` int64: per layer, the counted g-values equal to 1.
-    counted : Tensor or None
-        ``[n_tokens]`` uint8 (when ``want_flags``).
-
-    Examples
-    --------
-    >>> import torch
-    >>> tokens = torch.tensor([3, 1, 4, 1, 5], dtype=torch.int32, device="cuda")  # doctest: +SKIP
-    >>> offsets = torch.tensor([0, 2, 5], device="cuda")  # doctest: +SKIP
-    >>> n, ones, _ = score_synthid(
-    ...     tokens, offsets, None, (1, 2, 3, 4), 1, 0, 30, False, False
-    ... )  # doctest: +SKIP
-    >>> ones.shape  # doctest: +SKIP
-    torch.Size([2, 30])
+    Arguments as :func:`tokenmark.ops.score_synthid`, already normalised (tensors on one
+    device, scalars checked); see there for shapes and dtypes.
     """
     kernel = synthid_score.synthid_word_kernel
     words = check_score_args(
