@@ -6,8 +6,9 @@ import numpy as np
 import torch
 from transformers import LogitsProcessor
 
-from .. import ops
-from .._validate import check_salt
+from .. import backends, ops
+from .._validate import check_salt, host_view
+from ..reference.gumbel import NO_FINITE_LOGIT
 
 
 class _OnDevice:
@@ -18,6 +19,11 @@ class _OnDevice:
     def __init__(self, *arrays: np.ndarray):
         self._host = arrays
         self._dev: dict[torch.device, tuple[torch.Tensor, ...]] = {}
+
+    @property
+    def host(self) -> tuple[np.ndarray, ...]:
+        """The host arrays themselves (uint32 as uint32), for the host kernels."""
+        return self._host
 
     def get(self, device: torch.device) -> tuple[torch.Tensor, ...]:
         out = self._dev.get(device)
@@ -30,6 +36,52 @@ class _OnDevice:
             )
             self._dev[device] = out
         return out
+
+
+class _HostCall:
+    """A processor's host kernel, resolved once: the scheme's parameters were checked when it was
+    made and the binding checks the arrays, so a decode step on host logits goes straight to the
+    kernel instead of through the public op's normalisation (validate once, launch many). None
+    where the backend is not a host one (``triton`` under the interpreter takes host tensors)."""
+
+    def __init__(self, op: str, backend: str):
+        self._op, self._backend, self._fn = op, backend, None
+
+    def get(self):
+        if self._fn is None:
+            name = backends.resolve(self._backend, on_cuda=False)
+            self._fn = backends.get(self._op, name) if name in backends.HOST_BACKENDS else False
+        return self._fn or None
+
+
+def _host_rows(input_ids: torch.Tensor, scores: torch.Tensor):
+    """``(logits view, dtype name, ids)`` of a host step, the ids as int64 contiguous numpy."""
+    arr, dtype = host_view(scores, "scores")
+    ids = input_ids.numpy()
+    if ids.dtype != np.int64 or not ids.flags.c_contiguous:
+        ids = np.ascontiguousarray(ids, dtype=np.int64)
+    if ids.ndim != 2 or ids.shape[0] != arr.shape[0]:
+        raise ValueError(f"input_ids: expected shape [{arr.shape[0]}, length], got {ids.shape}")
+    return arr, dtype, ids
+
+
+def _one_hot_host_(scores: torch.Tensor, tokens: np.ndarray) -> torch.Tensor:
+    """Rows with a token (>= 0) become one-hot at it (0 there, -inf elsewhere), in place."""
+    bad = np.flatnonzero(tokens == NO_FINITE_LOGIT)
+    if bad.size:
+        raise ValueError(f"logits: row {int(bad[0])} has no finite entry to sample")
+    rows = np.flatnonzero(tokens >= 0)
+    if rows.size == 0:
+        return scores
+    if scores.dtype in (torch.float32, torch.float16):
+        arr = scores.numpy()
+        arr[rows] = -np.inf
+        arr[rows, tokens[rows]] = 0.0
+    else:
+        r = torch.from_numpy(rows)
+        scores[r] = -float("inf")
+        scores[r, torch.from_numpy(tokens[rows])] = 0.0
+    return scores
 
 
 class KGWLogitsProcessor(LogitsProcessor):
@@ -50,11 +102,17 @@ class KGWLogitsProcessor(LogitsProcessor):
         self.scheme = scheme
         self.backend = backend
         self._params = _OnDevice(*scheme.row_params)
+        self._host = _HostCall("apply_kgw_bias_", backend)
 
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
         if scores.stride(-1) != 1:
             scores = scores.contiguous()
         s = self.scheme
+        fn = None if scores.is_cuda else self._host.get()
+        if fn is not None:
+            arr, dtype, ids = _host_rows(input_ids, scores)
+            fn(arr, dtype, ids, *s.row_params, None, s.context_width, s.seeding_code)
+            return scores
         if scores.is_cuda:
             keys, thr, deltas = self._params.get(scores.device)
         else:
@@ -106,10 +164,18 @@ class GumbelLogitsProcessor(LogitsProcessor):
         self.salt = salt
         self.backend = backend
         self._params = _OnDevice(scheme.key.words.reshape(1, 4), check_salt(salt))
+        self._host = _HostCall("sample_gumbel", backend)
 
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
         if scores.stride(-1) != 1:
             scores = scores.contiguous()
+        fn = None if scores.is_cuda else self._host.get()
+        if fn is not None:
+            s = self.scheme
+            arr, dtype, ids = _host_rows(input_ids, scores)
+            keys, salts = self._params.host
+            args = (s.context_width, s.seeding_code, s.skip_repeated)
+            return _one_hot_host_(scores, fn(arr, dtype, ids, keys, salts, None, *args))
         if scores.is_cuda:
             s = self.scheme
             keys, salts = self._params.get(scores.device)
@@ -124,15 +190,9 @@ class GumbelLogitsProcessor(LogitsProcessor):
                 backend=self.backend,
             )
             return _one_hot_on_device(scores, tokens)
+        # backend="triton" under the interpreter: host tensors, a tensor of tokens back.
         tokens = self.scheme.choose(scores, input_ids, salt=self.salt, backend=self.backend)
-        if isinstance(tokens, torch.Tensor):  # backend="triton" under the interpreter
-            return _one_hot_on_device(scores, tokens)
-        rows = np.flatnonzero(tokens >= 0)
-        if rows.size:
-            r = torch.from_numpy(rows)
-            scores[r] = -float("inf")
-            scores[r, torch.from_numpy(tokens[rows])] = 0.0
-        return scores
+        return _one_hot_on_device(scores, torch.as_tensor(tokens))
 
     def __repr__(self) -> str:
         return f"GumbelLogitsProcessor({self.scheme!r}, backend={self.backend!r})"
@@ -159,13 +219,20 @@ class SynthIDLogitsProcessor(LogitsProcessor):
         self.scheme = scheme
         self.backend = backend
         self._keys = _OnDevice(scheme.key.words.reshape(1, 4))
+        self._host = _HostCall("sample_synthid", backend)
 
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
         if scores.stride(-1) != 1:
             scores = scores.contiguous()
         uniforms = torch.rand(scores.shape[0], dtype=torch.float64, device=scores.device)
+        s = self.scheme
+        fn = None if scores.is_cuda else self._host.get()
+        if fn is not None:
+            arr, dtype, ids = _host_rows(input_ids, scores)
+            args = (s.context_width, s.seeding_code, s.layers, s.top_k, s.context_history)
+            tokens, _ = fn(arr, dtype, ids, self._keys.host[0], uniforms.numpy(), None, *args)
+            return _one_hot_host_(scores, tokens)
         if scores.is_cuda:
-            s = self.scheme
             tokens, _ = ops.sample_synthid(
                 scores,
                 input_ids,
@@ -179,12 +246,9 @@ class SynthIDLogitsProcessor(LogitsProcessor):
                 backend=self.backend,
             )
             return _one_hot_on_device(scores, tokens)
+        # backend="triton" under the interpreter: host tensors, a tensor of tokens back.
         tokens = self.scheme.sample(scores, input_ids, uniforms=uniforms, backend=self.backend)
-        if isinstance(tokens, torch.Tensor):  # backend="triton" under the interpreter
-            return _one_hot_on_device(scores, tokens)
-        scores.fill_(-float("inf"))
-        scores[torch.arange(scores.shape[0]), torch.from_numpy(tokens)] = 0.0
-        return scores
+        return _one_hot_on_device(scores, torch.as_tensor(tokens))
 
     def __repr__(self) -> str:
         return f"SynthIDLogitsProcessor({self.scheme!r}, backend={self.backend!r})"
