@@ -10,6 +10,7 @@
 #include "cpu_features.h"
 #include "kgw_cpu.h"
 #include "tokenmark/kgw.h"
+#include "tokenmark/ragged.h"
 #if defined(__x86_64__)
 #include "simd_avx2.h"
 #endif
@@ -19,10 +20,8 @@ namespace {
 
 constexpr int64_t kChunk = 1 << 16;
 
-// First scored position of document d: its first `max(width, prefix)` tokens are context only.
 inline int64_t scored_begin(const KgwScoreArgs& a, int64_t d) {
-  const int64_t skip = std::max<int64_t>(a.width, a.prefix ? a.prefix[d] : 0);
-  return std::min(a.offsets[d + 1], a.offsets[d] + skip);
+  return tokenmark::scored_begin(a.offsets, a.prefix, a.width, d);
 }
 
 // Green flags (and context hashes, when `ctx_out`) of positions [s, e), all with full context

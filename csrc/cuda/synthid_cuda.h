@@ -15,8 +15,8 @@ namespace tokenmark::cuda {
 // without.
 size_t score_synthid_workspace_bytes(int64_t n_tokens, bool dedup);
 
-// Ragged scoring, as score_kgw_cuda (kgw_cuda.h): valid offsets, prefix >= 0, tokens >= 0 and
-// 1 <= layers <= 32 are the caller's to check; `workspace` holds
+// Ragged scoring, as score_kgw_cuda (kgw_cuda.h): valid offsets, tokens >= 0 and
+// 1 <= layers <= 32 are the caller's to check, any prefix is safe; `workspace` holds
 // score_synthid_workspace_bytes bytes, 4-byte aligned; dedup needs n_tokens < 2^31.
 cudaError_t score_synthid_cuda(const SynthIdScoreArgs& a, void* workspace, size_t workspace_bytes,
                                cudaStream_t stream);
