@@ -9,14 +9,13 @@
 #include "gumbel_cpu.h"
 #include "pair_set.h"
 #include "prf_row.h"
-#include "tokenmark/ragged.h"
 #include "tokenmark/gumbel.h"
 
 namespace tokenmark::cpu {
 namespace {
 
 void score_doc(const GumbelScoreArgs& a, const Key128& key, int64_t d, bool simd, PairSet& seen) {
-  const int64_t s = scored_begin(a.offsets, a.prefix, a.width, d), hi = a.offsets[d + 1];
+  const int64_t s = scored_begin(a, d), hi = a.offsets[d + 1];
   const uint32_t salt = a.salts[d * a.salt_stride];
   if (a.dedup) seen.reset(hi - s);
   int64_t n = 0;

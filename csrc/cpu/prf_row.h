@@ -5,7 +5,7 @@
 #include <cstdint>
 
 #include "float16.h"
-#include "tokenmark/kgw_params.h"
+#include "tokenmark/types.h"
 #include "tokenmark/prf.h"
 #if defined(__x86_64__)
 #include "simd_avx2.h"

@@ -7,7 +7,6 @@
 #include "cpu_features.h"
 #include "pair_set.h"
 #include "prf_row.h"
-#include "tokenmark/ragged.h"
 #include "synthid_cpu.h"
 #include "tokenmark/synthid.h"
 
@@ -56,7 +55,7 @@ class LayerCounter {
 };
 
 void score_doc(const SynthIdScoreArgs& a, const Key128& key, int64_t d, bool simd, PairSet& seen) {
-  const int64_t s = scored_begin(a.offsets, a.prefix, a.width, d), hi = a.offsets[d + 1];
+  const int64_t s = scored_begin(a, d), hi = a.offsets[d + 1];
   int64_t* ones = a.ones + d * a.layers;
   std::fill(ones, ones + a.layers, 0);
   if (a.dedup) seen.reset(hi - s);

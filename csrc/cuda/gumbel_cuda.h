@@ -14,7 +14,7 @@ namespace tokenmark::cuda {
 
 // sample_gumbel on a.logits [batch, vocab] (device memory, as are the ids, keys, salts, enabled
 // flags and a.out). One block per row; writes a.out[b] for every row: the token,
-// kGumbelNotWatermarked or kGumbelNoFiniteLogit (never raised: that would need a sync).
+// kNotWatermarked or kNoFiniteLogit (never raised: that would need a sync).
 cudaError_t sample_gumbel_cuda(const GumbelSampleArgs& a, cudaStream_t stream);
 
 // Scratch bytes score_gumbel_cuda needs: a float64 term per token, plus with dedup a hash table

@@ -7,7 +7,7 @@
 
 #include <cstdint>
 
-#include "tokenmark/kgw_params.h"  // LogitsDtype
+#include "tokenmark/types.h"
 #include "tokenmark/prf.h"
 
 namespace tokenmark::cuda {
