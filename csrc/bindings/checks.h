@@ -59,6 +59,16 @@ inline int64_t row_param_stride(const py::array& a, const char* name, int64_t ro
   return n == 1 && rows != 1 ? 0 : width;
 }
 
+// A per-row parameter of element type T (`dtype` names it), shape [rows] or [1] ([rows, width]
+// or [1, width] for width > 1): its data, with its stride in *stride.
+template <typename T>
+const T* row_param(const py::array& a, const char* name, const char* dtype, int64_t rows,
+                   int64_t* stride, int64_t width = 1) {
+  require_dtype<T>(a, name, dtype);
+  *stride = row_param_stride(a, name, rows, width);
+  return static_cast<const T*>(a.data());
+}
+
 inline void require_layers(int layers) {
   if (layers < 1 || layers > kSynthIdMaxLayers)
     fail_value("layers: must be in [1, 32], got " + std::to_string(layers));
@@ -173,7 +183,6 @@ inline void key_words(const py::array& key, uint32_t out[4]) {
   for (int i = 0; i < 4; ++i) out[i] = kw[i];
 }
 
-
 inline void require_flags(const std::optional<py::array>& flags, const char* name, int64_t n) {
   if (!flags) return;
   require_dtype<uint8_t>(*flags, name, "uint8");
@@ -210,9 +219,7 @@ void fill_rows(RowArgs<LogitsT>& a, py::array& logits, const std::string& logits
   a.ids_is_int64 = iv.is_int64;
   a.ids_len = iv.len;
   a.ids_row_stride = iv.row_stride;
-  require_dtype<uint32_t>(keys, "keys", "uint32");
-  a.key_stride = row_param_stride(keys, "keys", a.batch, 4);
-  a.keys = static_cast<const uint32_t*>(keys.data());
+  a.keys = row_param<uint32_t>(keys, "keys", "uint32", a.batch, &a.key_stride, 4);
   require_flags(enabled, "enabled", a.batch);
   a.enabled = enabled ? static_cast<const uint8_t*>(enabled->data()) : nullptr;
   a.width = width;
@@ -229,8 +236,8 @@ struct DocOutputs {
 // and the arguments every scoring operation shares, points `a` at them and allocates the
 // shared outputs (`counted` only when `want_counted`).
 inline DocOutputs fill_docs(DocArgs& a, const py::array& tokens, const py::array& offsets,
-                            const std::optional<py::array>& prefix, const py::array& key,
-                            int width, int seeding, bool dedup, bool want_counted) {
+                            const std::optional<py::array>& prefix, const py::array& key, int width,
+                            int seeding, bool dedup, bool want_counted) {
   require_dtype<int32_t>(tokens, "tokens", "int32");
   require_ndim(tokens, "tokens", 1);
   require_c_contiguous(tokens, "tokens");

@@ -22,9 +22,7 @@ py::array_t<int64_t> sample_gumbel(py::array logits, const std::string& logits_d
   const int64_t ids_reach = skip_repeated ? INT64_MAX : width;
   fill_rows(a, logits, logits_dtype, input_ids, ids_reach, keys, enabled, width, seeding);
   a.skip_repeated = skip_repeated;
-  require_dtype<uint32_t>(salts, "salts", "uint32");
-  a.salt_stride = row_param_stride(salts, "salts", a.batch);
-  a.salts = static_cast<const uint32_t*>(salts.data());
+  a.salts = row_param<uint32_t>(salts, "salts", "uint32", a.batch, &a.salt_stride);
   py::array_t<int64_t> out(a.batch);
   a.out = out.mutable_data();
   {
@@ -39,9 +37,7 @@ py::tuple score_gumbel(py::array tokens, py::array offsets, std::optional<py::ar
                        bool want_counted) {
   GumbelScoreArgs a{};
   DocOutputs out = fill_docs(a, tokens, offsets, prefix, key, width, seeding, dedup, want_counted);
-  require_dtype<uint32_t>(salts, "salts", "uint32");
-  a.salt_stride = row_param_stride(salts, "salts", a.n_docs);
-  a.salts = static_cast<const uint32_t*>(salts.data());
+  a.salts = row_param<uint32_t>(salts, "salts", "uint32", a.n_docs, &a.salt_stride);
   py::array_t<double> score(a.n_docs);
   a.score = score.mutable_data();
   {

@@ -20,12 +20,9 @@ void apply_kgw_bias(py::array logits, const std::string& logits_dtype, py::array
   KgwBiasArgs a{};
   // Only the last `width` ids of each row enter its context hash.
   fill_rows(a, logits, logits_dtype, input_ids, width, keys, enabled, width, seeding);
-  require_dtype<uint32_t>(thresholds, "thresholds", "uint32");
-  a.threshold_stride = row_param_stride(thresholds, "thresholds", a.batch);
-  a.thresholds = static_cast<const uint32_t*>(thresholds.data());
-  require_dtype<float>(deltas, "deltas", "float32");
-  a.delta_stride = row_param_stride(deltas, "deltas", a.batch);
-  a.deltas = static_cast<const float*>(deltas.data());
+  a.thresholds =
+      row_param<uint32_t>(thresholds, "thresholds", "uint32", a.batch, &a.threshold_stride);
+  a.deltas = row_param<float>(deltas, "deltas", "float32", a.batch, &a.delta_stride);
   for (int64_t i = 0; i < deltas.shape(0); ++i) {
     if (!std::isfinite(a.deltas[i])) fail_value("deltas: must be finite");
   }
@@ -40,8 +37,8 @@ py::tuple score_kgw(py::array tokens, py::array offsets, std::optional<py::array
                     py::array key, uint64_t threshold, int width, int seeding, bool dedup,
                     bool want_flags) {
   KgwScoreArgs a{};
-  DocOutputs out =
-      fill_docs(a, tokens, offsets, prefix, key, width, seeding, dedup, /*want_counted=*/want_flags);
+  DocOutputs out = fill_docs(a, tokens, offsets, prefix, key, width, seeding, dedup,
+                             /*want_counted=*/want_flags);
   if (threshold == 0 || threshold > UINT32_MAX) fail_value("threshold: must be in [1, 2^32)");
   a.threshold = static_cast<uint32_t>(threshold);
   py::array_t<int64_t> n_green(a.n_docs);

@@ -41,8 +41,8 @@ void score_kgw(uintptr_t tokens, int64_t n_tokens, uintptr_t offsets, int64_t n_
                uintptr_t stream) {
   KgwScoreArgs a{};
   if (threshold == 0 || threshold > UINT32_MAX) fail_value("threshold: must be in [1, 2^32)");
-  if (!fill_docs<uint32_t>(a, tokens, n_tokens, offsets, n_docs, prefix, key, width, seeding,
-                           dedup, n_scored, counted, workspace, workspace_bytes,
+  if (!fill_docs<uint32_t>(a, tokens, n_tokens, offsets, n_docs, prefix, key, width, seeding, dedup,
+                           n_scored, counted, workspace, workspace_bytes,
                            cuda::score_kgw_workspace_bytes, device)) {
     return;
   }
@@ -50,9 +50,9 @@ void score_kgw(uintptr_t tokens, int64_t n_tokens, uintptr_t offsets, int64_t n_
   if (n_tokens > 0) a.green = reinterpret_cast<int8_t*>(green);
   a.threshold = static_cast<uint32_t>(threshold);
   DeviceGuard guard(device, "score_kgw");
-  check_launch("score_kgw", cuda::score_kgw_cuda(a, reinterpret_cast<void*>(workspace),
-                                                 static_cast<size_t>(workspace_bytes),
-                                                 to_stream(stream)));
+  check_launch("score_kgw",
+               cuda::score_kgw_cuda(a, reinterpret_cast<void*>(workspace),
+                                    static_cast<size_t>(workspace_bytes), to_stream(stream)));
 }
 
 size_t score_kgw_workspace_bytes(int64_t n_tokens, bool dedup) {

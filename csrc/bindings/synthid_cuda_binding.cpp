@@ -55,17 +55,17 @@ void score_synthid(uintptr_t tokens, int64_t n_tokens, uintptr_t offsets, int64_
                    uintptr_t workspace, uint64_t workspace_bytes, int device, uintptr_t stream) {
   SynthIdScoreArgs a{};
   require_layers(layers);
-  if (!fill_docs<uint32_t>(a, tokens, n_tokens, offsets, n_docs, prefix, key, width, seeding,
-                           dedup, n_scored, counted, workspace, workspace_bytes,
+  if (!fill_docs<uint32_t>(a, tokens, n_tokens, offsets, n_docs, prefix, key, width, seeding, dedup,
+                           n_scored, counted, workspace, workspace_bytes,
                            cuda::score_synthid_workspace_bytes, device)) {
     return;
   }
   a.ones = require_ptr<int64_t>(ones, "ones");
   a.layers = layers;
   DeviceGuard guard(device, "score_synthid");
-  check_launch("score_synthid", cuda::score_synthid_cuda(a, reinterpret_cast<void*>(workspace),
-                                                         static_cast<size_t>(workspace_bytes),
-                                                         to_stream(stream)));
+  check_launch("score_synthid",
+               cuda::score_synthid_cuda(a, reinterpret_cast<void*>(workspace),
+                                        static_cast<size_t>(workspace_bytes), to_stream(stream)));
 }
 
 size_t score_synthid_workspace_bytes(int64_t n_tokens, bool dedup) {

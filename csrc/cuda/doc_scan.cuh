@@ -134,8 +134,8 @@ inline size_t dedup_table_bytes(int64_t n_tokens, bool dedup) {
 
 // What a scoring launch needs to run safely (the bindings check the rest): sane sizes, a
 // workspace of `needed` bytes aligned to `align`, positions that fit the 32-bit table slots.
-inline cudaError_t check_scan_args(const DocArgs& a, const void* workspace,
-                                   size_t workspace_bytes, size_t needed, size_t align) {
+inline cudaError_t check_scan_args(const DocArgs& a, const void* workspace, size_t workspace_bytes,
+                                   size_t needed, size_t align) {
   if (a.n_tokens < 0 || a.n_docs < 0 || a.width < 0) return cudaErrorInvalidValue;
   if (a.n_docs == 0 && a.n_tokens != 0) return cudaErrorInvalidValue;
   if (a.dedup && a.n_tokens > INT32_MAX) return cudaErrorInvalidValue;

@@ -22,8 +22,8 @@ cudaError_t sample_gumbel_cuda(const GumbelSampleArgs& a, cudaStream_t stream);
 size_t score_gumbel_workspace_bytes(int64_t n_tokens, bool dedup);
 
 // Ragged scoring, as score_kgw_cuda (kgw_cuda.h): valid offsets and tokens >= 0 are the
-// caller's to check, any prefix is safe; `workspace` holds score_gumbel_workspace_bytes bytes, 8-byte
-// aligned; dedup needs n_tokens < 2^31.
+// caller's to check, any prefix is safe; `workspace` holds score_gumbel_workspace_bytes bytes,
+// 8-byte aligned; dedup needs n_tokens < 2^31.
 cudaError_t score_gumbel_cuda(const GumbelScoreArgs& a, void* workspace, size_t workspace_bytes,
                               cudaStream_t stream);
 

@@ -7,8 +7,8 @@
 
 #include <cstdint>
 
-#include "tokenmark/types.h"
 #include "tokenmark/prf.h"
+#include "tokenmark/types.h"
 
 namespace tokenmark::cuda {
 
