@@ -53,6 +53,13 @@ inline void require_workspace(size_t needed, uint64_t workspace_bytes) {
   }
 }
 
+// A scorer's workspace size query (`bytes_for`: its launcher's), with n_tokens checked.
+template <size_t (*bytes_for)(int64_t, bool)>
+size_t doc_workspace_bytes(int64_t n_tokens, bool dedup) {
+  require_non_negative(n_tokens, "n_tokens");
+  return bytes_for(n_tokens, dedup);
+}
+
 inline cudaStream_t to_stream(uintptr_t handle) { return reinterpret_cast<cudaStream_t>(handle); }
 
 // Makes `device` current for the launch and restores the caller's device afterwards, so a

@@ -54,11 +54,6 @@ void score_gumbel(uintptr_t tokens, int64_t n_tokens, uintptr_t offsets, int64_t
                                        static_cast<size_t>(workspace_bytes), to_stream(stream)));
 }
 
-size_t score_gumbel_workspace_bytes(int64_t n_tokens, bool dedup) {
-  require_non_negative(n_tokens, "n_tokens");
-  return cuda::score_gumbel_workspace_bytes(n_tokens, dedup);
-}
-
 }  // namespace
 
 void register_gumbel(py::module_& m) {
@@ -73,8 +68,8 @@ void register_gumbel(py::module_& m) {
         py::arg("salt_stride"), py::arg("width"), py::arg("seeding"), py::arg("dedup"),
         py::arg("n_scored"), py::arg("score"), py::arg("counted"), py::arg("workspace"),
         py::arg("workspace_bytes"), py::arg("device"), py::arg("stream"));
-  m.def("score_gumbel_workspace_bytes", &score_gumbel_workspace_bytes, py::arg("n_tokens"),
-        py::arg("dedup"), "Device scratch bytes score_gumbel needs.");
+  m.def("score_gumbel_workspace_bytes", &doc_workspace_bytes<cuda::score_gumbel_workspace_bytes>,
+        py::arg("n_tokens"), py::arg("dedup"), "Device scratch bytes score_gumbel needs.");
 }
 
 }  // namespace tokenmark::bind::device

@@ -55,11 +55,6 @@ void score_kgw(uintptr_t tokens, int64_t n_tokens, uintptr_t offsets, int64_t n_
                                     static_cast<size_t>(workspace_bytes), to_stream(stream)));
 }
 
-size_t score_kgw_workspace_bytes(int64_t n_tokens, bool dedup) {
-  require_non_negative(n_tokens, "n_tokens");
-  return cuda::score_kgw_workspace_bytes(n_tokens, dedup);
-}
-
 }  // namespace
 
 void register_kgw(py::module_& m) {
@@ -74,8 +69,9 @@ void register_kgw(py::module_& m) {
         py::arg("width"), py::arg("seeding"), py::arg("dedup"), py::arg("n_scored"),
         py::arg("n_green"), py::arg("green"), py::arg("counted"), py::arg("workspace"),
         py::arg("workspace_bytes"), py::arg("device"), py::arg("stream"));
-  m.def("score_kgw_workspace_bytes", &score_kgw_workspace_bytes, py::arg("n_tokens"),
-        py::arg("dedup"), "Device scratch bytes score_kgw needs (0 without dedup).");
+  m.def("score_kgw_workspace_bytes", &doc_workspace_bytes<cuda::score_kgw_workspace_bytes>,
+        py::arg("n_tokens"), py::arg("dedup"),
+        "Device scratch bytes score_kgw needs (0 without dedup).");
 }
 
 }  // namespace tokenmark::bind::device

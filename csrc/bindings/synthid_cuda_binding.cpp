@@ -68,11 +68,6 @@ void score_synthid(uintptr_t tokens, int64_t n_tokens, uintptr_t offsets, int64_
                                         static_cast<size_t>(workspace_bytes), to_stream(stream)));
 }
 
-size_t score_synthid_workspace_bytes(int64_t n_tokens, bool dedup) {
-  require_non_negative(n_tokens, "n_tokens");
-  return cuda::score_synthid_workspace_bytes(n_tokens, dedup);
-}
-
 }  // namespace
 
 void register_synthid(py::module_& m) {
@@ -91,8 +86,9 @@ void register_synthid(py::module_& m) {
         py::arg("layers"), py::arg("dedup"), py::arg("n_scored"), py::arg("ones"),
         py::arg("counted"), py::arg("workspace"), py::arg("workspace_bytes"), py::arg("device"),
         py::arg("stream"));
-  m.def("score_synthid_workspace_bytes", &score_synthid_workspace_bytes, py::arg("n_tokens"),
-        py::arg("dedup"), "Device scratch bytes score_synthid needs (0 without dedup).");
+  m.def("score_synthid_workspace_bytes", &doc_workspace_bytes<cuda::score_synthid_workspace_bytes>,
+        py::arg("n_tokens"), py::arg("dedup"),
+        "Device scratch bytes score_synthid needs (0 without dedup).");
 }
 
 }  // namespace tokenmark::bind::device
