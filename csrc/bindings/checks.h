@@ -10,8 +10,10 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <type_traits>
 
-#include "tokenmark/kgw_params.h"
+#include "tokenmark/common_params.h"
+#include "tokenmark/synthid.h"  // kSynthIdMaxLayers
 
 namespace tokenmark::bind {
 namespace py = pybind11;
@@ -55,6 +57,21 @@ inline int64_t row_param_stride(const py::array& a, const char* name, int64_t ro
                (width == 1 ? "" : ", " + std::to_string(width)) + "]");
   }
   return n == 1 && rows != 1 ? 0 : width;
+}
+
+// A per-row parameter of element type T (`dtype` names it), shape [rows] or [1] ([rows, width]
+// or [1, width] for width > 1): its data, with its stride in *stride.
+template <typename T>
+const T* row_param(const py::array& a, const char* name, const char* dtype, int64_t rows,
+                   int64_t* stride, int64_t width = 1) {
+  require_dtype<T>(a, name, dtype);
+  *stride = row_param_stride(a, name, rows, width);
+  return static_cast<const T*>(a.data());
+}
+
+inline void require_layers(int layers) {
+  if (layers < 1 || layers > kSynthIdMaxLayers)
+    fail_value("layers: must be in [1, 32], got " + std::to_string(layers));
 }
 
 inline void require_width_seeding(int width, int seeding) {
@@ -158,71 +175,116 @@ inline IdsView ids_view(const py::array& input_ids, int64_t batch, int64_t from_
   return v;
 }
 
-// Ragged documents (tokens int32 >= 0, offsets int64) and optional prefix lengths.
-struct DocsView {
-  const int32_t* tokens;
-  int64_t n_tokens;
-  const int64_t* offsets;
-  int64_t n_docs;
-  const int64_t* prefix;
-};
-
-inline DocsView docs_view(const py::array& tokens, const py::array& offsets,
-                          const std::optional<py::array>& prefix) {
-  DocsView v{};
-  require_dtype<int32_t>(tokens, "tokens", "int32");
-  require_ndim(tokens, "tokens", 1);
-  require_c_contiguous(tokens, "tokens");
-  require_dtype<int64_t>(offsets, "offsets", "int64");
-  require_ndim(offsets, "offsets", 1);
-  require_c_contiguous(offsets, "offsets");
-  v.tokens = static_cast<const int32_t*>(tokens.data());
-  v.n_tokens = tokens.shape(0);
-  v.offsets = static_cast<const int64_t*>(offsets.data());
-  if (offsets.shape(0) < 1) fail_value("offsets: needs at least one entry (0)");
-  v.n_docs = offsets.shape(0) - 1;
-  if (v.offsets[0] != 0) fail_value("offsets: must start at 0");
-  for (int64_t d = 0; d < v.n_docs; ++d) {
-    if (v.offsets[d + 1] < v.offsets[d]) fail_value("offsets: must be non-decreasing");
-  }
-  if (v.offsets[v.n_docs] != v.n_tokens)
-    fail_value("offsets: last entry must equal the number of tokens");
-  if (prefix) {
-    require_dtype<int64_t>(*prefix, "prefix_lengths", "int64");
-    require_ndim(*prefix, "prefix_lengths", 1);
-    require_c_contiguous(*prefix, "prefix_lengths");
-    if (prefix->shape(0) != v.n_docs) fail_value("prefix_lengths: expected one entry per document");
-    v.prefix = static_cast<const int64_t*>(prefix->data());
-    for (int64_t d = 0; d < v.n_docs; ++d) {
-      if (v.prefix[d] < 0) fail_value("prefix_lengths: must be >= 0");
-    }
-  }
-  // A branch-free minimum vectorises: this pass costs little next to scoring.
-  int32_t lo = 0;
-  for (int64_t i = 0; i < v.n_tokens; ++i) lo = std::min(lo, v.tokens[i]);
-  if (lo < 0) fail_value("tokens: token ids must be >= 0");
-  return v;
-}
-
-// Validates ragged documents and points an argument bundle (KgwScoreArgs, GumbelScoreArgs,
-// SynthIdScoreArgs: each has these five fields) at them.
-template <typename ScoreArgs>
-void set_docs(ScoreArgs& a, const py::array& tokens, const py::array& offsets,
-              const std::optional<py::array>& prefix) {
-  const DocsView v = docs_view(tokens, offsets, prefix);
-  a.tokens = v.tokens;
-  a.n_tokens = v.n_tokens;
-  a.offsets = v.offsets;
-  a.n_docs = v.n_docs;
-  a.prefix = v.prefix;
-}
-
 inline void key_words(const py::array& key, uint32_t out[4]) {
   require_dtype<uint32_t>(key, "key", "uint32");
   if (key.ndim() != 1 || key.shape(0) != 4) fail_value("key: expected 4 words");
   require_c_contiguous(key, "key");
   const uint32_t* kw = static_cast<const uint32_t*>(key.data());
   for (int i = 0; i < 4; ++i) out[i] = kw[i];
+}
+
+inline void require_flags(const std::optional<py::array>& flags, const char* name, int64_t n) {
+  if (!flags) return;
+  require_dtype<uint8_t>(*flags, name, "uint8");
+  require_ndim(*flags, name, 1);
+  require_c_contiguous(*flags, name);
+  if (flags->shape(0) != n) fail_value(std::string(name) + ": expected one flag per row");
+}
+
+// Validates the arguments every logits-row operation shares and points `a` at them. Only the
+// last `ids_reach` ids of each row must be valid token ids (they enter context hashes). An
+// in-place operation (`LogitsT` = void) needs writeable logits whose rows do not overlap.
+template <typename LogitsT>
+void fill_rows(RowArgs<LogitsT>& a, py::array& logits, const std::string& logits_dtype,
+               const py::array& input_ids, int64_t ids_reach, const py::array& keys,
+               const std::optional<py::array>& enabled, int width, int seeding) {
+  require_width_seeding(width, seeding);
+  constexpr bool kInPlace = !std::is_const_v<LogitsT>;
+  if (kInPlace && !logits.writeable()) {
+    fail_value("logits: must be writeable (the operation writes it in place)");
+  }
+  const LogitsView lv = logits_view(logits, logits_dtype);
+  if constexpr (kInPlace) {
+    a.logits = logits.mutable_data();
+    if (lv.row_stride < lv.vocab) fail_value("logits: rows overlap");
+  } else {
+    a.logits = lv.data;
+  }
+  a.dtype = lv.dtype;
+  a.batch = lv.batch;
+  a.vocab = lv.vocab;
+  a.logits_row_stride = lv.row_stride;
+  const IdsView iv = ids_view(input_ids, a.batch, ids_reach);
+  a.input_ids = iv.data;
+  a.ids_is_int64 = iv.is_int64;
+  a.ids_len = iv.len;
+  a.ids_row_stride = iv.row_stride;
+  a.keys = row_param<uint32_t>(keys, "keys", "uint32", a.batch, &a.key_stride, 4);
+  require_flags(enabled, "enabled", a.batch);
+  a.enabled = enabled ? static_cast<const uint8_t*>(enabled->data()) : nullptr;
+  a.width = width;
+  a.seeding = seeding;
+}
+
+// The outputs every scoring operation shares: counts per document, flags per token (or None).
+struct DocOutputs {
+  py::array_t<int64_t> n_scored;
+  py::object counted;
+};
+
+// Validates ragged documents (tokens int32 >= 0, offsets int64, optional prefix lengths >= 0)
+// and the arguments every scoring operation shares, points `a` at them and allocates the
+// shared outputs (`counted` only when `want_counted`).
+inline DocOutputs fill_docs(DocArgs& a, const py::array& tokens, const py::array& offsets,
+                            const std::optional<py::array>& prefix, const py::array& key, int width,
+                            int seeding, bool dedup, bool want_counted) {
+  require_dtype<int32_t>(tokens, "tokens", "int32");
+  require_ndim(tokens, "tokens", 1);
+  require_c_contiguous(tokens, "tokens");
+  require_dtype<int64_t>(offsets, "offsets", "int64");
+  require_ndim(offsets, "offsets", 1);
+  require_c_contiguous(offsets, "offsets");
+  a.tokens = static_cast<const int32_t*>(tokens.data());
+  a.n_tokens = tokens.shape(0);
+  a.offsets = static_cast<const int64_t*>(offsets.data());
+  if (offsets.shape(0) < 1) fail_value("offsets: needs at least one entry (0)");
+  a.n_docs = offsets.shape(0) - 1;
+  if (a.offsets[0] != 0) fail_value("offsets: must start at 0");
+  for (int64_t d = 0; d < a.n_docs; ++d) {
+    if (a.offsets[d + 1] < a.offsets[d]) fail_value("offsets: must be non-decreasing");
+  }
+  if (a.offsets[a.n_docs] != a.n_tokens)
+    fail_value("offsets: last entry must equal the number of tokens");
+  a.prefix = nullptr;
+  if (prefix) {
+    require_dtype<int64_t>(*prefix, "prefix_lengths", "int64");
+    require_ndim(*prefix, "prefix_lengths", 1);
+    require_c_contiguous(*prefix, "prefix_lengths");
+    if (prefix->shape(0) != a.n_docs) fail_value("prefix_lengths: expected one entry per document");
+    a.prefix = static_cast<const int64_t*>(prefix->data());
+    // Any size is fine (the kernels clamp it to the document's length); a negative one is not.
+    for (int64_t d = 0; d < a.n_docs; ++d) {
+      if (a.prefix[d] < 0) fail_value("prefix_lengths: must be >= 0");
+    }
+  }
+  // A branch-free minimum vectorises: this pass costs little next to scoring.
+  int32_t lo = 0;
+  for (int64_t i = 0; i < a.n_tokens; ++i) lo = std::min(lo, a.tokens[i]);
+  if (lo < 0) fail_value("tokens: token ids must be >= 0");
+  key_words(key, a.key);
+  require_width_seeding(width, seeding);
+  a.width = width;
+  a.seeding = seeding;
+  a.dedup = dedup;
+  DocOutputs out{py::array_t<int64_t>(a.n_docs), py::none()};
+  a.n_scored = out.n_scored.mutable_data();
+  a.counted = nullptr;
+  if (want_counted) {
+    py::array_t<uint8_t> c(a.n_tokens);
+    a.counted = c.mutable_data();
+    out.counted = c;
+  }
+  return out;
 }
 
 }  // namespace tokenmark::bind

@@ -118,7 +118,7 @@ void sample_gumbel(const GumbelSampleArgs& a) {
   }
   for (int64_t b = 0; b < a.batch; ++b) {
     if (!active[b]) {
-      a.out[b] = kGumbelNotWatermarked;
+      a.out[b] = kNotWatermarked;
       continue;
     }
     Best best{0.0, -1};
@@ -126,7 +126,7 @@ void sample_gumbel(const GumbelSampleArgs& a) {
       const Best& t = tiles[b * n_tiles + tile];
       if (t.id >= 0 && (best.id < 0 || t.score > best.score)) best = t;
     }
-    a.out[b] = best.id >= 0 ? best.id : kGumbelNoFiniteLogit;
+    a.out[b] = best.id >= 0 ? best.id : kNoFiniteLogit;
   }
 }
 

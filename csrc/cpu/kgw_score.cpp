@@ -1,14 +1,14 @@
 // score_kgw on the CPU. Pass 1 runs over fixed token chunks on all threads (so one long document
 // uses both cores) and computes each position's context hash and green flag, eight positions per
-// AVX2 step. Pass 2, only with dedup, walks each document once with an open-addressing set of
-// (context hash, token) pairs: the PRF input, so a pair seen twice is the same coin seen twice.
+// AVX2 step. Pass 2, only with dedup, walks each document once with a PairSet of (context hash,
+// token) pairs: the PRF input, so a pair seen twice is the same coin seen twice.
 #include <algorithm>
 #include <cstdint>
 #include <memory>
-#include <vector>
 
 #include "cpu_features.h"
 #include "kgw_cpu.h"
+#include "pair_set.h"
 #include "tokenmark/kgw.h"
 #if defined(__x86_64__)
 #include "simd_avx2.h"
@@ -18,12 +18,6 @@ namespace tokenmark::cpu {
 namespace {
 
 constexpr int64_t kChunk = 1 << 16;
-
-// First scored position of document d: its first `max(width, prefix)` tokens are context only.
-inline int64_t scored_begin(const KgwScoreArgs& a, int64_t d) {
-  const int64_t skip = std::max<int64_t>(a.width, a.prefix ? a.prefix[d] : 0);
-  return std::min(a.offsets[d + 1], a.offsets[d] + skip);
-}
 
 // Green flags (and context hashes, when `ctx_out`) of positions [s, e), all with full context
 // inside their document. Returns the number of green positions.
@@ -95,35 +89,15 @@ void pass1_chunk(const KgwScoreArgs& a, const Key128& key, int64_t c0, int64_t c
   }
 }
 
-inline uint64_t next_pow2(uint64_t x) {
-  uint64_t p = 16;
-  while (p < x) p <<= 1;
-  return p;
-}
-
 // Pass 2 for one document: count first occurrences of (context hash, token).
 void dedup_doc(const KgwScoreArgs& a, int64_t d, const int8_t* flags, const uint32_t* ctx,
-               std::vector<uint64_t>& table) {
+               PairSet& seen) {
   const int64_t s = scored_begin(a, d), e = a.offsets[d + 1];
   if (s >= e) return;
-  const uint64_t cap = next_pow2(2 * static_cast<uint64_t>(e - s));
-  const int shift = 64 - __builtin_ctzll(cap);
-  constexpr uint64_t kEmpty = ~0ull;  // token ids are < 2^31, so no pair has this value
-  table.assign(cap, kEmpty);
+  seen.reset(e - s);
   int64_t scored = 0, greens = 0;
   for (int64_t i = s; i < e; ++i) {
-    const uint64_t k = (static_cast<uint64_t>(ctx[i]) << 32) | static_cast<uint32_t>(a.tokens[i]);
-    uint64_t slot = (k * 0x9E3779B97F4A7C15ull) >> shift;
-    bool fresh = true;
-    while (table[slot] != kEmpty) {
-      if (table[slot] == k) {
-        fresh = false;
-        break;
-      }
-      slot = (slot + 1) & (cap - 1);
-    }
-    if (!fresh) continue;
-    table[slot] = k;
+    if (!seen.insert(ctx[i], a.tokens[i])) continue;
     ++scored;
     greens += flags[i];
     if (a.counted) a.counted[i] = 1;
@@ -167,9 +141,9 @@ void score_kgw(const KgwScoreArgs& a) {
   }
 #pragma omp parallel
   {
-    std::vector<uint64_t> table;
+    PairSet seen;
 #pragma omp for schedule(dynamic, 16)
-    for (int64_t d = 0; d < a.n_docs; ++d) dedup_doc(a, d, flags, ctx_scratch.get(), table);
+    for (int64_t d = 0; d < a.n_docs; ++d) dedup_doc(a, d, flags, ctx_scratch.get(), seen);
   }
 }
 

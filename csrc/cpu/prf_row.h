@@ -5,8 +5,8 @@
 #include <cstdint>
 
 #include "float16.h"
-#include "tokenmark/kgw_params.h"
 #include "tokenmark/prf.h"
+#include "tokenmark/types.h"
 #if defined(__x86_64__)
 #include "simd_avx2.h"
 #endif

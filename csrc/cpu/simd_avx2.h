@@ -1,5 +1,5 @@
 // AVX2 restatement of prf.h for eight lanes at once. CPU-only; every function is compiled for
-// AVX2 by attribute and called only after a run-time CPU check (cpu/dispatch.h), so the library
+// AVX2 by attribute and called only after a run-time CPU check (cpu_features.h), so the library
 // still runs on machines without AVX2. Bit-exact with prf.h (tests compare every backend with the
 // numpy reference).
 #pragma once

@@ -192,7 +192,7 @@ void sample_row(const SynthIdSampleArgs& a, int64_t b, bool simd, Scratch& s) {
   for (int64_t i = 0; i < n; ++i) mx = std::max(mx, s.x[i]);
   a.marked[b] = 0;
   if (!(mx > -std::numeric_limits<float>::infinity())) {
-    a.out[b] = kSynthIdNoFiniteLogit;
+    a.out[b] = kNoFiniteLogit;
     return;
   }
   s.w.resize(n);

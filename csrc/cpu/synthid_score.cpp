@@ -5,8 +5,7 @@
 #include <cstdint>
 
 #include "cpu_features.h"
-#include "pair_set.h"
-#include "prf_row.h"
+#include "doc_scan.h"
 #include "synthid_cpu.h"
 #include "tokenmark/synthid.h"
 
@@ -54,50 +53,19 @@ class LayerCounter {
   int pending_ = 0;
 };
 
-void score_doc(const SynthIdScoreArgs& a, const Key128& key, int64_t d, bool simd, PairSet& seen) {
-  const int64_t lo = a.offsets[d], hi = a.offsets[d + 1];
-  const int64_t skip = std::max<int64_t>(a.width, a.prefix ? a.prefix[d] : 0);
-  const int64_t s = std::min(hi, lo + skip);
-  int64_t* ones = a.ones + d * a.layers;
-  std::fill(ones, ones + a.layers, 0);
-  if (a.dedup) seen.reset(hi - s);
-  int64_t n = 0;
-  LayerCounter counter(ones, a.layers);
-  uint32_t ctx[8], words[8];
-  for (int64_t i = s; i < hi; i += 8) {
-    // Hashes and words eight positions at a time; the tail (fewer than 8) one by one.
-    const int m = static_cast<int>(std::min<int64_t>(8, hi - i));
-    if (m == 8) {
-      ctx_words8(key, a.tokens, i, a.width, a.seeding, 0u, kDomainSynthIdG, simd, ctx, words);
-    } else {
-      for (int j = 0; j < m; ++j) {
-        ctx[j] = context_hash(a.tokens + i + j - a.width, a.width, a.seeding);
-        words[j] = synthid_g_word(key, ctx[j], static_cast<uint32_t>(a.tokens[i + j]));
-      }
-    }
-    for (int j = 0; j < m; ++j) {
-      if (a.dedup && !seen.insert(ctx[j], a.tokens[i + j])) continue;
-      counter.add(words[j]);
-      ++n;
-      if (a.counted) a.counted[i + j] = 1;
-    }
-  }
-  counter.flush();
-  a.n_scored[d] = n;
-}
-
 }  // namespace
 
 void score_synthid(const SynthIdScoreArgs& a) {
   const Key128 key{{a.key[0], a.key[1], a.key[2], a.key[3]}};
   const bool simd = simd_enabled();
-  if (a.counted) std::fill(a.counted, a.counted + a.n_tokens, 0);
-#pragma omp parallel if (a.n_tokens > 4096)
-  {
-    PairSet seen;
-#pragma omp for schedule(dynamic, 16)
-    for (int64_t d = 0; d < a.n_docs; ++d) score_doc(a, key, d, simd, seen);
-  }
+  score_docs(a, [&](int64_t d, PairSet& seen) {
+    int64_t* ones = a.ones + d * a.layers;
+    std::fill(ones, ones + a.layers, 0);
+    LayerCounter counter(ones, a.layers);
+    a.n_scored[d] = scan_doc(a, key, d, 0u, kDomainSynthIdG, simd, seen,
+                             [&](uint32_t word) { counter.add(word); });
+    counter.flush();
+  });
 }
 
 }  // namespace tokenmark::cpu

@@ -1,11 +1,17 @@
-// Device helpers of the ragged scoring kernels (score_kgw, score_gumbel): a cursor on the
-// document of a position, and the dedup hash table of (document, context hash, token) keys whose
-// slots hold positions (kgw_score.cu explains the scheme). `Args` is a score-args struct with
-// tokens, n_tokens, offsets, n_docs, prefix, width and seeding.
+// The ragged scoring of score_kgw, score_gumbel and score_synthid on CUDA. Device helpers: a
+// cursor on the document of a position, and the dedup hash table of (document, context hash,
+// token) keys whose slots hold positions (kgw_score.cu explains the scheme). `Args` is a
+// score-args struct deriving from DocArgs (common_params.h). Host side: the launch checks and
+// geometry the three share, and the one launcher of the count scans (KGW, SynthID-Text).
 #pragma once
 
+#include <cuda_runtime.h>
+
+#include <cstddef>
 #include <cstdint>
 
+#include "launch.h"
+#include "tokenmark/common_params.h"
 #include "tokenmark/prf.h"
 
 namespace tokenmark::cuda {
@@ -116,6 +122,92 @@ __device__ __forceinline__ void warp_range(int64_t n_tokens, int64_t warp_span, 
   const int64_t warp = (blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x) / 32;
   *w0 = warp * warp_span;
   *w1 = *w0 + warp_span < n_tokens ? *w0 + warp_span : n_tokens;
+}
+
+// Tokens per thread below which extra blocks cost more than they bring.
+constexpr int64_t kMinTokensPerThread = 16;
+
+// Bytes of the dedup hash table: 2 * n_tokens 32-bit slots with dedup, none without.
+inline size_t dedup_table_bytes(int64_t n_tokens, bool dedup) {
+  return dedup && n_tokens > 0 ? static_cast<size_t>(2 * n_tokens) * sizeof(uint32_t) : 0;
+}
+
+// What a scoring launch needs to run safely (the bindings check the rest): sane sizes, a
+// workspace of `needed` bytes aligned to `align`, positions that fit the 32-bit table slots.
+inline cudaError_t check_scan_args(const DocArgs& a, const void* workspace, size_t workspace_bytes,
+                                   size_t needed, size_t align) {
+  if (a.n_tokens < 0 || a.n_docs < 0 || a.width < 0) return cudaErrorInvalidValue;
+  if (a.n_docs == 0 && a.n_tokens != 0) return cudaErrorInvalidValue;
+  if (a.dedup && a.n_tokens > INT32_MAX) return cudaErrorInvalidValue;
+  if (workspace_bytes < needed) return cudaErrorInvalidValue;
+  if (needed > 0 && (workspace == nullptr || reinterpret_cast<uintptr_t>(workspace) % align)) {
+    return cudaErrorInvalidValue;
+  }
+  return cudaSuccess;
+}
+
+// Blocks of the one-thread-per-document kernels.
+inline int doc_grid(int64_t n_docs, int grid_cap) {
+  const int64_t blocks = ceil_div(n_docs, kThreads);
+  return static_cast<int>(blocks < grid_cap ? blocks : grid_cap);
+}
+
+// Geometry of the token-parallel kernels: `grid` blocks, each warp owning `warp_span`
+// consecutive tokens (warp_range).
+struct TokenGrid {
+  int grid;
+  int64_t warp_span;
+};
+
+inline TokenGrid token_grid(int64_t n_tokens, int grid_cap) {
+  const int64_t want_blocks = ceil_div(n_tokens, kThreads * kMinTokensPerThread);
+  const int grid = static_cast<int>(want_blocks < grid_cap ? want_blocks : grid_cap);
+  const int64_t n_warps = static_cast<int64_t>(grid) * (kThreads / 32);
+  // Multiples of 32 keep every warp's loads and flag stores aligned to whole sectors.
+  return TokenGrid{grid, ceil_div(ceil_div(n_tokens, n_warps), 32) * 32};
+}
+
+// The kernels of a count scan: `init` (one thread per document) zeroes the counts and, without
+// dedup, writes n_scored's closed form; `count_plain` / `count_dedup` add up the counts (the
+// latter claiming pairs in the table); `mark_counted` (dedup with counted flags) marks the
+// position holding each pair's slot.
+template <typename Args>
+struct CountScanKernels {
+  void (*init)(Args);
+  void (*count_plain)(Args, uint32_t*, uint32_t, int64_t);
+  void (*count_dedup)(Args, uint32_t*, uint32_t, int64_t);
+  void (*mark_counted)(Args, const uint32_t*, uint32_t, int64_t);
+};
+
+// Launches a count scan: integer counts by atomics, exact in any order. `workspace` holds
+// dedup_table_bytes(a.n_tokens, a.dedup) bytes, 4-byte aligned.
+template <typename Args>
+cudaError_t launch_count_scan(const Args& a, const CountScanKernels<Args>& k, void* workspace,
+                              size_t workspace_bytes, cudaStream_t stream) {
+  const size_t table_bytes = dedup_table_bytes(a.n_tokens, a.dedup);
+  cudaError_t err = check_scan_args(a, workspace, workspace_bytes, table_bytes, 4);
+  if (err != cudaSuccess || a.n_docs == 0) return err;
+  int grid_cap = 0;
+  err = device_grid_cap(&grid_cap);
+  if (err != cudaSuccess) return err;
+  k.init<<<doc_grid(a.n_docs, grid_cap), kThreads, 0, stream>>>(a);
+  err = cudaGetLastError();
+  if (err != cudaSuccess || a.n_tokens == 0) return err;
+
+  uint32_t* table = static_cast<uint32_t*>(workspace);
+  const uint32_t cap = static_cast<uint32_t>(2 * a.n_tokens);
+  if (a.dedup) {
+    err = cudaMemsetAsync(table, 0xFF, table_bytes, stream);  // every slot kEmptySlot
+    if (err != cudaSuccess) return err;
+  }
+  const TokenGrid g = token_grid(a.n_tokens, grid_cap);
+  if (a.dedup) {
+    k.count_dedup<<<g.grid, kThreads, 0, stream>>>(a, table, cap, g.warp_span);
+    if (a.counted) k.mark_counted<<<g.grid, kThreads, 0, stream>>>(a, table, cap, g.warp_span);
+  } else {
+    k.count_plain<<<g.grid, kThreads, 0, stream>>>(a, nullptr, 0, g.warp_span);
+  }
+  return cudaGetLastError();
 }
 
 }  // namespace tokenmark::cuda

@@ -68,7 +68,7 @@ __global__ void __launch_bounds__(kSampleThreads) sample_kernel(GumbelSampleArgs
   const int64_t b = blockIdx.x;
   uint32_t ctx = 0;
   if (!row_context(a, b, &ctx, &flag)) {
-    if (threadIdx.x == 0) a.out[b] = kGumbelNotWatermarked;
+    if (threadIdx.x == 0) a.out[b] = kNotWatermarked;
     return;
   }
   const bool use_table = a.vocab >= kTableMinVocab;  // block-uniform
@@ -123,7 +123,7 @@ __global__ void __launch_bounds__(kSampleThreads) sample_kernel(GumbelSampleArgs
     }
     __syncthreads();
   }
-  if (threadIdx.x == 0) a.out[b] = red_id[0] >= 0 ? red_id[0] : kGumbelNoFiniteLogit;
+  if (threadIdx.x == 0) a.out[b] = red_id[0] >= 0 ? red_id[0] : kNoFiniteLogit;
 }
 
 }  // namespace

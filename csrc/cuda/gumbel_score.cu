@@ -16,13 +16,10 @@
 
 #include "doc_scan.cuh"
 #include "gumbel_cuda.h"
-#include "launch.h"
 #include "tokenmark/gumbel.h"
 
 namespace tokenmark::cuda {
 namespace {
-
-constexpr int64_t kMinTokensPerThread = 16;
 
 // prf_word(key, ctx, tok, kDomainGumbel) with the word picked by selects: a dynamic index into
 // the 4-word block would put it in local memory.
@@ -105,39 +102,29 @@ size_t score_gumbel_workspace_bytes(int64_t n_tokens, bool dedup) {
 
 cudaError_t score_gumbel_cuda(const GumbelScoreArgs& a, void* workspace, size_t workspace_bytes,
                               cudaStream_t stream) {
-  if (a.n_tokens < 0 || a.n_docs < 0 || a.width < 0) return cudaErrorInvalidValue;
-  if (a.n_docs == 0) return a.n_tokens == 0 ? cudaSuccess : cudaErrorInvalidValue;
-  if (a.dedup && a.n_tokens > INT32_MAX) return cudaErrorInvalidValue;
   const size_t bytes = score_gumbel_workspace_bytes(a.n_tokens, a.dedup);
-  if (workspace_bytes < bytes) return cudaErrorInvalidValue;
-  if (bytes > 0 && (workspace == nullptr || reinterpret_cast<uintptr_t>(workspace) % 8)) {
-    return cudaErrorInvalidValue;
-  }
+  cudaError_t err = check_scan_args(a, workspace, workspace_bytes, bytes, 8);
+  if (err != cudaSuccess || a.n_docs == 0) return err;
   int grid_cap = 0;
-  cudaError_t err = device_grid_cap(&grid_cap);
+  err = device_grid_cap(&grid_cap);
   if (err != cudaSuccess) return err;
   double* term = static_cast<double*>(workspace);
   if (a.n_tokens > 0) {
     uint32_t* table = reinterpret_cast<uint32_t*>(term + a.n_tokens);
     const uint32_t cap = static_cast<uint32_t>(2 * a.n_tokens);
-    const int64_t want_blocks = ceil_div(a.n_tokens, kThreads * kMinTokensPerThread);
-    const int grid = static_cast<int>(want_blocks < grid_cap ? want_blocks : grid_cap);
-    const int64_t n_warps = static_cast<int64_t>(grid) * (kThreads / 32);
-    const int64_t warp_span = ceil_div(ceil_div(a.n_tokens, n_warps), 32) * 32;
+    const TokenGrid g = token_grid(a.n_tokens, grid_cap);
     if (a.dedup) {
       err = cudaMemsetAsync(table, 0xFF, static_cast<size_t>(cap) * sizeof(uint32_t), stream);
       if (err != cudaSuccess) return err;
-      insert_kernel<<<grid, kThreads, 0, stream>>>(a, table, cap, warp_span);
-      term_kernel<true><<<grid, kThreads, 0, stream>>>(a, table, cap, warp_span, term);
+      insert_kernel<<<g.grid, kThreads, 0, stream>>>(a, table, cap, g.warp_span);
+      term_kernel<true><<<g.grid, kThreads, 0, stream>>>(a, table, cap, g.warp_span, term);
     } else {
-      term_kernel<false><<<grid, kThreads, 0, stream>>>(a, nullptr, 0, warp_span, term);
+      term_kernel<false><<<g.grid, kThreads, 0, stream>>>(a, nullptr, 0, g.warp_span, term);
     }
     err = cudaGetLastError();
     if (err != cudaSuccess) return err;
   }
-  const int64_t doc_blocks = ceil_div(a.n_docs, kThreads);
-  sum_kernel<<<static_cast<int>(doc_blocks < grid_cap ? doc_blocks : grid_cap), kThreads, 0,
-               stream>>>(a, term);
+  sum_kernel<<<doc_grid(a.n_docs, grid_cap), kThreads, 0, stream>>>(a, term);
   return cudaGetLastError();
 }
 

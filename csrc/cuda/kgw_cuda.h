@@ -21,7 +21,9 @@ cudaError_t apply_kgw_bias_cuda(const KgwBiasArgs& a, cudaStream_t stream);
 size_t score_kgw_workspace_bytes(int64_t n_tokens, bool dedup);
 
 // Ragged scoring. Requires valid offsets (offsets[0] == 0, non-decreasing, offsets[n_docs] ==
-// n_tokens), prefix >= 0 and tokens >= 0: the caller checks them. `workspace` holds at least
+// n_tokens) and tokens >= 0: the caller checks them. Any prefix value is safe: the kernels clamp
+// it to the document's length before adding it to the offset (a negative one counts as 0), so a
+// prefix near 2^63 scores nothing instead of overflowing. `workspace` holds at least
 // score_kgw_workspace_bytes(n_tokens, dedup) bytes, 4-byte aligned; dedup needs
 // n_tokens < 2^31 (positions live in 32-bit table slots).
 cudaError_t score_kgw_cuda(const KgwScoreArgs& a, void* workspace, size_t workspace_bytes,

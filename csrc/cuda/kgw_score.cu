@@ -18,14 +18,10 @@
 
 #include "doc_scan.cuh"
 #include "kgw_cuda.h"
-#include "launch.h"
 #include "tokenmark/kgw.h"
 
 namespace tokenmark::cuda {
 namespace {
-
-// Tokens per thread below which extra blocks cost more than they bring.
-constexpr int64_t kMinTokensPerThread = 16;
 
 // prf_word(key, ctx, tok, kDomainKgwGreen) with the word picked by selects: prf_word's dynamic
 // index into the 4-word block would put the block in local memory.
@@ -127,47 +123,14 @@ __global__ void __launch_bounds__(kThreads)
 }  // namespace
 
 size_t score_kgw_workspace_bytes(int64_t n_tokens, bool dedup) {
-  return dedup && n_tokens > 0 ? static_cast<size_t>(2 * n_tokens) * sizeof(uint32_t) : 0;
+  return dedup_table_bytes(n_tokens, dedup);
 }
 
 cudaError_t score_kgw_cuda(const KgwScoreArgs& a, void* workspace, size_t workspace_bytes,
                            cudaStream_t stream) {
-  if (a.n_tokens < 0 || a.n_docs < 0 || a.width < 0) return cudaErrorInvalidValue;
-  if (a.n_docs == 0) return a.n_tokens == 0 ? cudaSuccess : cudaErrorInvalidValue;
-  if (a.dedup && a.n_tokens > INT32_MAX) return cudaErrorInvalidValue;
-  const size_t table_bytes = score_kgw_workspace_bytes(a.n_tokens, a.dedup);
-  if (workspace_bytes < table_bytes) return cudaErrorInvalidValue;
-  if (table_bytes > 0 && (workspace == nullptr || reinterpret_cast<uintptr_t>(workspace) % 4)) {
-    return cudaErrorInvalidValue;
-  }
-  int grid_cap = 0;
-  cudaError_t err = device_grid_cap(&grid_cap);
-  if (err != cudaSuccess) return err;
-
-  const int64_t doc_blocks = ceil_div(a.n_docs, kThreads);
-  init_counts_kernel<<<static_cast<int>(doc_blocks < grid_cap ? doc_blocks : grid_cap), kThreads, 0,
-                       stream>>>(a);
-  err = cudaGetLastError();
-  if (err != cudaSuccess || a.n_tokens == 0) return err;
-
-  uint32_t* table = static_cast<uint32_t*>(workspace);
-  const uint32_t cap = static_cast<uint32_t>(2 * a.n_tokens);
-  if (a.dedup) {
-    err = cudaMemsetAsync(table, 0xFF, table_bytes, stream);  // every slot kEmptySlot
-    if (err != cudaSuccess) return err;
-  }
-  const int64_t want_blocks = ceil_div(a.n_tokens, kThreads * kMinTokensPerThread);
-  const int grid = static_cast<int>(want_blocks < grid_cap ? want_blocks : grid_cap);
-  const int64_t n_warps = static_cast<int64_t>(grid) * (kThreads / 32);
-  // Multiples of 32 keep every warp's loads and flag stores aligned to whole sectors.
-  const int64_t warp_span = ceil_div(ceil_div(a.n_tokens, n_warps), 32) * 32;
-  if (a.dedup) {
-    score_kernel<true><<<grid, kThreads, 0, stream>>>(a, table, cap, warp_span);
-    if (a.counted) mark_counted_kernel<<<grid, kThreads, 0, stream>>>(a, table, cap, warp_span);
-  } else {
-    score_kernel<false><<<grid, kThreads, 0, stream>>>(a, nullptr, 0, warp_span);
-  }
-  return cudaGetLastError();
+  const CountScanKernels<KgwScoreArgs> kernels{init_counts_kernel, score_kernel<false>,
+                                               score_kernel<true>, mark_counted_kernel};
+  return launch_count_scan(a, kernels, workspace, workspace_bytes, stream);
 }
 
 }  // namespace tokenmark::cuda

@@ -1,4 +1,4 @@
-// Launch geometry shared by the KGW kernels: grids sized to the device, SM counts cached.
+// Launch geometry shared by the CUDA kernels: grids sized to the device, SM counts cached.
 #pragma once
 
 #include <cuda_runtime.h>

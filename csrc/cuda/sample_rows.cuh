@@ -7,8 +7,8 @@
 
 #include <cstdint>
 
-#include "tokenmark/kgw_params.h"  // LogitsDtype
 #include "tokenmark/prf.h"
+#include "tokenmark/types.h"
 
 namespace tokenmark::cuda {
 

@@ -15,8 +15,8 @@ namespace tokenmark::cuda {
 // without.
 size_t score_synthid_workspace_bytes(int64_t n_tokens, bool dedup);
 
-// Ragged scoring, as score_kgw_cuda (kgw_cuda.h): valid offsets, prefix >= 0, tokens >= 0 and
-// 1 <= layers <= 32 are the caller's to check; `workspace` holds
+// Ragged scoring, as score_kgw_cuda (kgw_cuda.h): valid offsets, tokens >= 0 and
+// 1 <= layers <= 32 are the caller's to check, any prefix is safe; `workspace` holds
 // score_synthid_workspace_bytes bytes, 4-byte aligned; dedup needs n_tokens < 2^31.
 cudaError_t score_synthid_cuda(const SynthIdScoreArgs& a, void* workspace, size_t workspace_bytes,
                                cudaStream_t stream);
@@ -30,7 +30,7 @@ size_t sample_synthid_workspace_bytes(int64_t batch, int64_t n, int layers);
 // caller's gathered logits with their token ids in `cand` ([batch, a.vocab] int32); a.top_k
 // must be 0. Keys, uniforms, enabled and the outputs are device pointers; `workspace` holds
 // sample_synthid_workspace_bytes bytes, 16-byte aligned. Rows without a finite logit get
-// kSynthIdNoFiniteLogit.
+// kNoFiniteLogit.
 cudaError_t sample_synthid_cuda(const SynthIdSampleArgs& a, const int32_t* cand, void* workspace,
                                 size_t workspace_bytes, cudaStream_t stream);
 

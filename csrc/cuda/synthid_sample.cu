@@ -316,7 +316,7 @@ __global__ void __launch_bounds__(kThreadsPerBlock)
   const bool marked = state->marked != 0;
   if (max_key <= kNoLogitKey) {  // no finite logit
     if (p == 0 && blockIdx.y == 0 && threadIdx.x == 0) {
-      a.out[b] = kSynthIdNoFiniteLogit;
+      a.out[b] = kNoFiniteLogit;
       a.marked[b] = 0;
     }
     return;

@@ -10,14 +10,11 @@
 #include <cstdint>
 
 #include "doc_scan.cuh"
-#include "launch.h"
 #include "synthid_cuda.h"
 #include "tokenmark/synthid.h"
 
 namespace tokenmark::cuda {
 namespace {
-
-constexpr int64_t kMinTokensPerThread = 16;
 
 // synthid_g_word with the word picked by selects: a dynamic index into the 4-word block would
 // put it in local memory.
@@ -125,46 +122,15 @@ __global__ void __launch_bounds__(kThreads)
 }  // namespace
 
 size_t score_synthid_workspace_bytes(int64_t n_tokens, bool dedup) {
-  return dedup && n_tokens > 0 ? static_cast<size_t>(2 * n_tokens) * sizeof(uint32_t) : 0;
+  return dedup_table_bytes(n_tokens, dedup);
 }
 
 cudaError_t score_synthid_cuda(const SynthIdScoreArgs& a, void* workspace, size_t workspace_bytes,
                                cudaStream_t stream) {
-  if (a.n_tokens < 0 || a.n_docs < 0 || a.width < 0) return cudaErrorInvalidValue;
   if (a.layers < 1 || a.layers > kSynthIdMaxLayers) return cudaErrorInvalidValue;
-  if (a.n_docs == 0) return a.n_tokens == 0 ? cudaSuccess : cudaErrorInvalidValue;
-  if (a.dedup && a.n_tokens > INT32_MAX) return cudaErrorInvalidValue;
-  const size_t table_bytes = score_synthid_workspace_bytes(a.n_tokens, a.dedup);
-  if (workspace_bytes < table_bytes) return cudaErrorInvalidValue;
-  if (table_bytes > 0 && (workspace == nullptr || reinterpret_cast<uintptr_t>(workspace) % 4)) {
-    return cudaErrorInvalidValue;
-  }
-  int grid_cap = 0;
-  cudaError_t err = device_grid_cap(&grid_cap);
-  if (err != cudaSuccess) return err;
-  const int64_t doc_blocks = ceil_div(a.n_docs, kThreads);
-  init_kernel<<<static_cast<int>(doc_blocks < grid_cap ? doc_blocks : grid_cap), kThreads, 0,
-                stream>>>(a);
-  err = cudaGetLastError();
-  if (err != cudaSuccess || a.n_tokens == 0) return err;
-
-  uint32_t* table = static_cast<uint32_t*>(workspace);
-  const uint32_t cap = static_cast<uint32_t>(2 * a.n_tokens);
-  if (a.dedup) {
-    err = cudaMemsetAsync(table, 0xFF, table_bytes, stream);  // every slot kEmptySlot
-    if (err != cudaSuccess) return err;
-  }
-  const int64_t want_blocks = ceil_div(a.n_tokens, kThreads * kMinTokensPerThread);
-  const int grid = static_cast<int>(want_blocks < grid_cap ? want_blocks : grid_cap);
-  const int64_t n_warps = static_cast<int64_t>(grid) * (kThreads / 32);
-  const int64_t warp_span = ceil_div(ceil_div(a.n_tokens, n_warps), 32) * 32;
-  if (a.dedup) {
-    score_kernel<true><<<grid, kThreads, 0, stream>>>(a, table, cap, warp_span);
-    if (a.counted) mark_counted_kernel<<<grid, kThreads, 0, stream>>>(a, table, cap, warp_span);
-  } else {
-    score_kernel<false><<<grid, kThreads, 0, stream>>>(a, nullptr, 0, warp_span);
-  }
-  return cudaGetLastError();
+  const CountScanKernels<SynthIdScoreArgs> kernels{init_kernel, score_kernel<false>,
+                                                   score_kernel<true>, mark_counted_kernel};
+  return launch_count_scan(a, kernels, workspace, workspace_bytes, stream);
 }
 
 }  // namespace tokenmark::cuda

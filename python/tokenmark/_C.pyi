@@ -1,0 +1,107 @@
+"""Type stubs of `tokenmark._C`, the CPU extension (csrc/bindings/*_binding.cpp).
+
+numpy buffers in, validated in C++ (a bad argument raises ValueError or TypeError naming it).
+Every argument is positional-or-keyword and required; none has a default. Per-row parameters
+have shape ``[batch]`` or ``[1]`` (broadcast); keys ``[batch, 4]`` or ``[1, 4]`` uint32.
+"""
+
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+def apply_kgw_bias_(
+    logits: np.ndarray,
+    logits_dtype: str,
+    input_ids: np.ndarray,
+    keys: npt.NDArray[np.uint32],
+    thresholds: npt.NDArray[np.uint32],
+    deltas: npt.NDArray[np.float32],
+    enabled: npt.NDArray[np.uint8] | None,
+    width: int,
+    seeding: int,
+) -> None:
+    """Adds each row's delta to its green logits, in place. ``logits`` [batch, vocab] float32,
+    float16 or (``logits_dtype="bfloat16"``) 16-bit patterns; ``input_ids`` [batch, len] int32
+    or int64."""
+
+def score_kgw(
+    tokens: npt.NDArray[np.int32],
+    offsets: npt.NDArray[np.int64],
+    prefix: npt.NDArray[np.int64] | None,
+    key: npt.NDArray[np.uint32],
+    threshold: int,
+    width: int,
+    seeding: int,
+    dedup: bool,
+    want_flags: bool,
+) -> tuple[
+    npt.NDArray[np.int64],
+    npt.NDArray[np.int64],
+    npt.NDArray[np.int8] | None,
+    npt.NDArray[np.uint8] | None,
+]:
+    """``(n_scored[d], n_green[d], green[i], counted[i])`` of ragged documents
+    ``tokens[offsets[d]:offsets[d+1]]``; the flags are None unless ``want_flags``."""
+
+def sample_gumbel(
+    logits: np.ndarray,
+    logits_dtype: str,
+    input_ids: np.ndarray,
+    keys: npt.NDArray[np.uint32],
+    salts: npt.NDArray[np.uint32],
+    enabled: npt.NDArray[np.uint8] | None,
+    width: int,
+    seeding: int,
+    skip_repeated: bool,
+) -> npt.NDArray[np.int64]:
+    """One token per row, or -1 (not watermarked) / -2 (no finite logit)."""
+
+def score_gumbel(
+    tokens: npt.NDArray[np.int32],
+    offsets: npt.NDArray[np.int64],
+    prefix: npt.NDArray[np.int64] | None,
+    key: npt.NDArray[np.uint32],
+    salts: npt.NDArray[np.uint32],
+    width: int,
+    seeding: int,
+    dedup: bool,
+    want_counted: bool,
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64], npt.NDArray[np.uint8] | None]:
+    """``(n_scored[d], score[d], counted[i])``; ``counted`` is None unless ``want_counted``."""
+
+def sample_synthid(
+    logits: np.ndarray,
+    logits_dtype: str,
+    input_ids: np.ndarray,
+    keys: npt.NDArray[np.uint32],
+    uniforms: npt.NDArray[np.float64],
+    enabled: npt.NDArray[np.uint8] | None,
+    width: int,
+    seeding: int,
+    layers: int,
+    top_k: int,
+    history: int,
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.uint8]]:
+    """``(token[b], marked[b])``: the sampled token (or -2, no finite logit) and whether the
+    tournament ran."""
+
+def score_synthid(
+    tokens: npt.NDArray[np.int32],
+    offsets: npt.NDArray[np.int64],
+    prefix: npt.NDArray[np.int64] | None,
+    key: npt.NDArray[np.uint32],
+    width: int,
+    seeding: int,
+    layers: int,
+    dedup: bool,
+    want_counted: bool,
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.uint8] | None]:
+    """``(n_scored[d], ones[d, layers], counted[i])``; ``counted`` is None unless
+    ``want_counted``."""
+
+def info() -> dict[str, Any]:
+    """``avx2``, ``simd_enabled``, ``openmp_max_threads`` and ``compiler``."""
+
+def set_simd_enabled(on: bool) -> None:
+    """Switch the AVX2 paths off (for tests of the scalar paths) or back on."""

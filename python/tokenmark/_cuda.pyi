@@ -1,0 +1,172 @@
+"""Type stubs of `tokenmark._cuda`, the CUDA extension (csrc/bindings/*_cuda_binding.cpp).
+
+Device pointers travel as integers (a tensor's ``data_ptr()``; 0 for "none" where an argument
+is optional), with their sizes, the device index and a stream handle (``cudaStream_t`` as an
+integer). Nothing synchronises and nothing is allocated: outputs and workspaces are the
+caller's. Every argument is positional-or-keyword and required; none has a default.
+"""
+
+from collections.abc import Sequence
+from typing import Any
+
+def apply_kgw_bias_(
+    logits: int,
+    batch: int,
+    vocab: int,
+    logits_row_stride: int,
+    logits_dtype: int,
+    input_ids: int,
+    ids_is_int64: bool,
+    ids_len: int,
+    ids_row_stride: int,
+    keys: int,
+    key_stride: int,
+    thresholds: int,
+    threshold_stride: int,
+    deltas: int,
+    delta_stride: int,
+    enabled: int,
+    width: int,
+    seeding: int,
+    device: int,
+    stream: int,
+) -> None:
+    """In-place KGW bias of logits [batch, vocab]; ``logits_dtype`` 0 float32, 1 float16,
+    2 bfloat16."""
+
+def score_kgw(
+    tokens: int,
+    n_tokens: int,
+    offsets: int,
+    n_docs: int,
+    prefix: int,
+    key: Sequence[int],
+    threshold: int,
+    width: int,
+    seeding: int,
+    dedup: bool,
+    n_scored: int,
+    n_green: int,
+    green: int,
+    counted: int,
+    workspace: int,
+    workspace_bytes: int,
+    device: int,
+    stream: int,
+) -> None:
+    """Ragged KGW scoring into n_scored/n_green [n_docs] (and green/counted [n_tokens] when
+    non-zero). ``key``: 4 words in [0, 2^32)."""
+
+def score_kgw_workspace_bytes(n_tokens: int, dedup: bool) -> int:
+    """Device scratch bytes score_kgw needs (0 without dedup)."""
+
+def sample_gumbel(
+    logits: int,
+    batch: int,
+    vocab: int,
+    logits_row_stride: int,
+    logits_dtype: int,
+    input_ids: int,
+    ids_is_int64: bool,
+    ids_len: int,
+    ids_row_stride: int,
+    keys: int,
+    key_stride: int,
+    salts: int,
+    salt_stride: int,
+    enabled: int,
+    width: int,
+    seeding: int,
+    skip_repeated: bool,
+    out: int,
+    device: int,
+    stream: int,
+) -> None:
+    """Gumbel-max sampling of logits [batch, vocab] into out [batch] int64 (a token, -1 not
+    watermarked, -2 no finite logit)."""
+
+def score_gumbel(
+    tokens: int,
+    n_tokens: int,
+    offsets: int,
+    n_docs: int,
+    prefix: int,
+    key: Sequence[int],
+    salts: int,
+    salt_stride: int,
+    width: int,
+    seeding: int,
+    dedup: bool,
+    n_scored: int,
+    score: int,
+    counted: int,
+    workspace: int,
+    workspace_bytes: int,
+    device: int,
+    stream: int,
+) -> None:
+    """Ragged Gumbel scoring into n_scored [n_docs] int64 and score [n_docs] float64."""
+
+def score_gumbel_workspace_bytes(n_tokens: int, dedup: bool) -> int:
+    """Device scratch bytes score_gumbel needs."""
+
+def sample_synthid(
+    logits: int,
+    batch: int,
+    n: int,
+    logits_row_stride: int,
+    logits_dtype: int,
+    candidates: int,
+    input_ids: int,
+    ids_is_int64: bool,
+    ids_len: int,
+    ids_row_stride: int,
+    keys: int,
+    key_stride: int,
+    uniforms: int,
+    enabled: int,
+    width: int,
+    seeding: int,
+    layers: int,
+    history: int,
+    out: int,
+    marked: int,
+    workspace: int,
+    workspace_bytes: int,
+    device: int,
+    stream: int,
+) -> None:
+    """SynthID-Text tournament sampling of logits [batch, n] (device pointers) into out/marked."""
+
+def sample_synthid_workspace_bytes(batch: int, n: int, layers: int) -> int:
+    """Device scratch bytes sample_synthid needs."""
+
+def score_synthid(
+    tokens: int,
+    n_tokens: int,
+    offsets: int,
+    n_docs: int,
+    prefix: int,
+    key: Sequence[int],
+    width: int,
+    seeding: int,
+    layers: int,
+    dedup: bool,
+    n_scored: int,
+    ones: int,
+    counted: int,
+    workspace: int,
+    workspace_bytes: int,
+    device: int,
+    stream: int,
+) -> None:
+    """Ragged SynthID-Text scoring into n_scored [n_docs] and ones [n_docs, layers] int64."""
+
+def score_synthid_workspace_bytes(n_tokens: int, dedup: bool) -> int:
+    """Device scratch bytes score_synthid needs (0 without dedup)."""
+
+def device_count() -> int:
+    """Number of CUDA devices; 0 without a driver or device."""
+
+def info() -> dict[str, Any]:
+    """Compiled CUDA architectures and runtime/driver versions."""
