@@ -256,12 +256,15 @@ def probe_times(
     """The keyed time of each probe's context (its last ``context_width`` ids, or the id at
     ``position``); a probe too short for it is an error."""
     need = context_width if position is None else position + 1
-    t = np.empty(len(probes), dtype=np.float64)
     for i, p in enumerate(probes):
         if len(p) < need:
             raise ValueError(f"probes: probe {i} has {len(p)} ids; the time needs {need}")
-        t[i] = _ref.times(key_words, p[None, :], context_width, position)[0]
-    return t
+    if position is None:
+        win = np.stack([p[len(p) - context_width :] for p in probes])
+    else:
+        win = np.stack([p[position : position + 1] for p in probes])
+    ctx = context_hash(win, SEEDING_PREV)
+    return _ref.time_words(key_words, ctx).astype(np.float64) / _ref.TWO_32
 
 
 def detect_model(
