@@ -95,6 +95,8 @@ def apply_ginsew_(
         raise ValueError(f"input_ids: expected shape [{batch}, length], got {ids.shape}")
     if ids.size and (ids.min() < 0 or ids.max() >= 2**31):
         raise ValueError("input_ids: token ids must be in [0, 2^31)")
+    if np.size(key) == 0 or np.size(key) % 4:
+        raise ValueError("key: expected key words of shape [4] or [batch, 4]")
     k = _row_params(key, np.uint32, batch, "key", 4)
     eps = _row_params(epsilon, np.float64, batch, "epsilon")
     freq = _row_params(frequency, np.float64, batch, "frequency")
