@@ -205,12 +205,13 @@ def _apply_gpu(logits, input_ids, key, epsilon, frequency, fraction, enabled, wi
     else:
         from . import _cuda
 
+        code = {torch.float32: 0, torch.float16: 1, torch.bfloat16: 2}[t.dtype]
         _cuda.apply_ginsew_(
             t.data_ptr(),
-            str(t.dtype).removeprefix("torch."),
             batch,
             vocab,
             t.stride(0),
+            code,
             ids.data_ptr(),
             ids.dtype == torch.int64,
             ids.shape[1],
@@ -226,6 +227,7 @@ def _apply_gpu(logits, input_ids, key, epsilon, frequency, fraction, enabled, wi
             0 if en is None else en.data_ptr(),
             width,
             pos,
+            dev.index if dev.index is not None else torch.cuda.current_device(),
             torch.cuda.current_stream(dev).cuda_stream,
         )
     return logits
