@@ -47,12 +47,12 @@ class GINSEW(SchemeConfig):
     Example
     -------
     >>> import numpy as np, tokenmark as tm
-    >>> wm = tm.GINSEW(key=b"secret", epsilon=0.2, frequency=16.0)
+    >>> wm = tm.GINSEW(key=b"hunter2", epsilon=0.2, frequency=16.0)
     >>> x = np.zeros((2, 10), dtype=np.float32)
     >>> _ = wm.apply_(x, np.array([[4, 7], [4, 9]]))
     >>> np.exp(x.astype(np.float64)).sum(axis=1).round(6).tolist()
     [1.0, 1.0]
-    >>> "secret" in repr(wm)
+    >>> "hunter2" in repr(wm)
     False
     """
 

@@ -68,3 +68,20 @@ def test_processor_with_demo_model():
     )
     assert out.shape == (3, 20)
     assert "processor" not in repr(proc)
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "tokenmark.ginsew",
+        "tokenmark._ginsew_ops",
+        "tokenmark.suspect.ginsew",
+        "tokenmark.integrations.ginsew_transformers",
+    ],
+)
+def test_docstring_examples(name):
+    import doctest
+    import importlib
+
+    result = doctest.testmod(importlib.import_module(name), optionflags=doctest.ELLIPSIS)
+    assert result.failed == 0 and result.attempted > 0
