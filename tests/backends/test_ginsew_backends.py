@@ -30,7 +30,7 @@ pytestmark = pytest.mark.filterwarnings("ignore::RuntimeWarning")
 
 
 def _backends():
-    out = [pytest.param("cpu")]
+    out = [pytest.param("cpu"), pytest.param("cpu-scalar")]
     out.append(
         pytest.param(
             "triton", marks=pytest.mark.skipif(not HAS_TRITON, reason="triton is not installed")
@@ -60,6 +60,12 @@ def reference(logits: torch.Tensor, ids, key, eps, freq, width, frac, enabled=No
 
 
 def run(backend, logits, ids, key, eps, freq, width, frac, enabled=None, position=None):
+    if backend == "cpu-scalar":  # the C++ kernel with its AVX2 paths switched off
+        _C.set_simd_enabled(False)
+        try:
+            return run("cpu", logits, ids, key, eps, freq, width, frac, enabled, position)
+        finally:
+            _C.set_simd_enabled(True)
     dev = _device(backend)
     x = logits.clone().to(dev)
     ids_t = torch.as_tensor(np.asarray(ids)).to(dev)
@@ -154,11 +160,16 @@ def test_underflowing_group_exact(backend):
 
 
 def test_cpu_group_flags_and_times_bit_exact():
-    for vocab, frac in ((1, 0.5), (1019, 0.3), (50257, 0.5), (151936, 0.9)):
-        thr = ref.fraction_threshold(frac)
-        np.testing.assert_array_equal(
-            _C.ginsew_group_flags(KEY, thr, vocab), ref.group_flags(KEY, vocab, frac)
-        )
+    for simd in (True, False):
+        _C.set_simd_enabled(simd)
+        try:
+            for vocab, frac in ((1, 0.5), (1019, 0.3), (50257, 0.5), (151936, 0.9)):
+                thr = ref.fraction_threshold(frac)
+                np.testing.assert_array_equal(
+                    _C.ginsew_group_flags(KEY, thr, vocab), ref.group_flags(KEY, vocab, frac)
+                )
+        finally:
+            _C.set_simd_enabled(True)
     rng = np.random.default_rng(0)
     ids = rng.integers(0, 2**31 - 1, size=(257, 9))
     for width, pos in ((1, -1), (4, -1), (9, -1), (10, -1), (1, 0), (1, 8), (1, 9)):
