@@ -191,6 +191,62 @@ TM_AVX2 void write_f32_avx2(float* row, const uint8_t* g, int64_t n, float m0, f
 }
 #endif  // __x86_64__
 
+#if defined(__x86_64__)
+// Eight logits of any dtype as float32 (bfloat16 and float16 widen exactly).
+TM_AVX2 inline __m256 load8(const void* row, LogitsDtype dtype, int64_t c) {
+  if (dtype == kFloat32) return _mm256_loadu_ps(static_cast<const float*>(row) + c);
+  const __m128i h = _mm_loadu_si128(reinterpret_cast<const __m128i*>(static_cast<const uint16_t*>(row) + c));
+  if (dtype == kFloat16) return _mm256_cvtph_ps(h);
+  return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
+}
+
+TM_AVX2 inline __m256 finite8(__m256 x) {
+  const __m256 abs = _mm256_andnot_ps(_mm256_set1_ps(-0.0f), x);
+  return _mm256_cmp_ps(abs, _mm256_set1_ps(INFINITY), _CMP_LT_OQ);
+}
+
+// buf[0, n) = the chunk's values, non-finite ones as -inf; n a multiple of 8.
+TM_AVX2 void load_chunk_avx2(const void* row, LogitsDtype dtype, int64_t c0, int64_t n,
+                             float* buf) {
+  const __m256 ninf = _mm256_set1_ps(-INFINITY);
+  for (int64_t j = 0; j < n; j += 8) {
+    const __m256 x = load8(row, dtype, c0 + j);
+    _mm256_storeu_ps(buf + j, _mm256_blendv_ps(ninf, x, finite8(x)));
+  }
+}
+
+// Pass 2 on 16-bit logits [0, n), n a multiple of 8: round to nearest even, others kept.
+TM_AVX2 void write_16_avx2(uint16_t* row, LogitsDtype dtype, const uint8_t* g, int64_t n,
+                           float m0, float m1, float off0, float off1) {
+  const __m256 vm0 = _mm256_set1_ps(m0), vm1 = _mm256_set1_ps(m1);
+  const __m256 vo0 = _mm256_set1_ps(off0), vo1 = _mm256_set1_ps(off1);
+  for (int64_t j = 0; j < n; j += 8) {
+    __m128i* ptr = reinterpret_cast<__m128i*>(row + j);
+    const __m128i h = _mm_loadu_si128(ptr);
+    const __m256 x = load8(row, dtype, j);
+    const __m256 in0 = g0_mask8(g + j);
+    const __m256 fin = finite8(x);
+    // Non-finite lanes compute from 0 (never NaN) and are then not written.
+    const __m256 xs = _mm256_and_ps(fin, x);
+    const __m256 y = _mm256_sub_ps(_mm256_sub_ps(xs, _mm256_blendv_ps(vm1, vm0, in0)),
+                                   _mm256_blendv_ps(vo1, vo0, in0));
+    __m128i out;
+    if (dtype == kFloat16) {
+      out = _mm256_cvtps_ph(y, _MM_FROUND_TO_NEAREST_INT);
+    } else {
+      const __m256i u = _mm256_castps_si256(y);
+      const __m256i lsb = _mm256_and_si256(_mm256_srli_epi32(u, 16), _mm256_set1_epi32(1));
+      const __m256i r = _mm256_srli_epi32(
+          _mm256_add_epi32(u, _mm256_add_epi32(_mm256_set1_epi32(0x7FFF), lsb)), 16);
+      out = _mm256_castsi256_si128(_mm256_permute4x64_epi64(_mm256_packus_epi32(r, r), 0x08));
+    }
+    const __m256i fi = _mm256_castps_si256(fin);
+    const __m128i mask16 = _mm_packs_epi32(_mm256_castsi256_si128(fi), _mm256_extracti128_si256(fi, 1));
+    _mm_storeu_si128(ptr, _mm_blendv_epi8(h, out, mask16));
+  }
+}
+#endif  // __x86_64__
+
 void compute_flags(const GinsewRowParams& p, int64_t vocab, uint8_t* g) {
   int64_t c = 0;
 #if defined(__x86_64__)
@@ -200,6 +256,23 @@ void compute_flags(const GinsewRowParams& p, int64_t vocab, uint8_t* g) {
 #endif
   if (c < vocab) flags_scalar(p, c, vocab - c, g + c);
 }
+
+struct FlagsCache {
+  uint32_t key[4] = {0, 0, 0, 0};
+  uint32_t threshold = 0;  // 0: empty (valid thresholds are >= 1)
+  std::vector<uint8_t> flags;
+
+  bool holds(const GinsewRowParams& p, int64_t vocab) const {
+    return threshold == p.threshold && static_cast<int64_t>(flags.size()) == vocab &&
+           std::memcmp(key, p.key.k, sizeof(key)) == 0;
+  }
+  void fill(const GinsewRowParams& p, int64_t vocab) {
+    flags.resize(static_cast<size_t>(vocab));
+    compute_flags(p, vocab, flags.data());
+    std::memcpy(key, p.key.k, sizeof(key));
+    threshold = p.threshold;
+  }
+};
 
 void apply_row(const GinsewArgs& a, const GinsewRowParams& p, const uint8_t* flags, int64_t row) {
   const int64_t esize = a.dtype == kFloat32 ? 4 : 2;
@@ -212,7 +285,14 @@ void apply_row(const GinsewArgs& a, const GinsewRowParams& p, const uint8_t* fla
   double s0 = 0.0, s1 = 0.0;
   for (int64_t c0 = 0; c0 < a.vocab; c0 += kChunk) {
     const int64_t n = std::min(kChunk, a.vocab - c0);
-    for (int64_t j = 0; j < n; ++j) {
+    int64_t j0 = 0;
+#if defined(__x86_64__)
+    if (simd) {
+      j0 = n / 8 * 8;
+      load_chunk_avx2(base, a.dtype, c0, j0, buf);
+    }
+#endif
+    for (int64_t j = j0; j < n; ++j) {
       const float x = load(base, a.dtype, c0 + j);
       buf[j] = std::isfinite(x) ? x : -INFINITY;  // NaN and +inf take no part in the sums
     }
@@ -236,9 +316,13 @@ void apply_row(const GinsewArgs& a, const GinsewRowParams& p, const uint8_t* fla
   const float off0 = static_cast<float>(c0d), off1 = static_cast<float>(c1d);
   int64_t c = 0;
 #if defined(__x86_64__)
-  if (simd && a.dtype == kFloat32) {
+  if (simd) {
     c = a.vocab / 8 * 8;
-    write_f32_avx2(reinterpret_cast<float*>(base), flags, c, m0, m1, off0, off1);
+    if (a.dtype == kFloat32) {
+      write_f32_avx2(reinterpret_cast<float*>(base), flags, c, m0, m1, off0, off1);
+    } else {
+      write_16_avx2(reinterpret_cast<uint16_t*>(base), a.dtype, flags, c, m0, m1, off0, off1);
+    }
   }
 #endif
   for (; c < a.vocab; ++c) {
@@ -256,10 +340,13 @@ inline GinsewRowParams row_params(const GinsewArgs& a, int64_t b) {
 
 void apply_ginsew_(const GinsewArgs& a) {
   if (a.batch == 0 || a.vocab == 0) return;
-  // The split of row 0's key and threshold, shared by every row that has the same ones.
+  // The split of row 0's key and threshold, shared by every row that has the same ones. The
+  // calling thread keeps the last split it made: a decode loop (one key, one vocabulary) then
+  // computes it once, not once per step.
   const GinsewRowParams p0 = row_params(a, 0);
-  std::vector<uint8_t> shared(static_cast<size_t>(a.vocab));
-  compute_flags(p0, a.vocab, shared.data());
+  thread_local FlagsCache cache;
+  if (!cache.holds(p0, a.vocab)) cache.fill(p0, a.vocab);
+  const std::vector<uint8_t>& shared = cache.flags;
   const bool parallel = a.batch > 1 && a.batch * a.vocab >= kParallelMin;
 #pragma omp parallel if (parallel)
   {
