@@ -51,6 +51,7 @@ def apply_ginsew_(
     fraction,
     enabled=None,
     position: int | None = None,
+    thresholds=None,
     backend: str = "auto",
 ):
     """Replace ``logits`` by the GINSEW-perturbed log-probabilities, in place; return ``logits``.
@@ -65,6 +66,9 @@ def apply_ginsew_(
     enabled : bool ``[batch]`` or None; disabled rows are only normalised (``log_softmax``).
     position : None (the context) or the index of the one id that sets the time
         (``t_source="prompt_position"``).
+    thresholds : None, or the group thresholds ``floor(fraction * 2^32)`` already made (uint32
+        ``[batch or 1]``, or its int32 bits in a CUDA tensor): the logits processor passes a
+        device copy so that a decode step copies nothing from the host. Overrides ``fraction``.
 
     Most users call :meth:`tokenmark.GINSEW.apply_` or its logits processor.
 
@@ -82,7 +86,17 @@ def apply_ginsew_(
     backend = _resolve_backend(backend, on_cuda)
     if backend in ("cuda", "triton"):
         return _apply_gpu(
-            logits, input_ids, key, epsilon, frequency, fraction, enabled, width, pos, backend
+            logits,
+            input_ids,
+            key,
+            epsilon,
+            frequency,
+            fraction,
+            enabled,
+            width,
+            pos,
+            backend,
+            thresholds,
         )
     arr, dtype = _host_view(logits, "logits")
     if arr.ndim != 2:
@@ -102,8 +116,19 @@ def apply_ginsew_(
     k = _row_params(key, np.uint32, batch, "key", 4)
     eps = _row_params(epsilon, np.float64, batch, "epsilon")
     freq = _row_params(frequency, np.float64, batch, "frequency")
-    frac = _row_params(fraction, np.float64, batch, "fraction")
-    _check_params(eps, freq, frac)
+    if thresholds is None:
+        frac = _row_params(fraction, np.float64, batch, "fraction")
+        _check_params(eps, freq, frac)
+        thr = thresholds_of(frac)
+    else:
+        th = np.asarray(thresholds)
+        thr = _row_params(
+            th.view(np.uint32) if th.dtype == np.int32 else th, np.uint32, batch, "thresholds"
+        )
+        if (thr == 0).any():
+            raise ValueError("thresholds: must be > 0")
+        _check_params(eps, freq, np.zeros(0))
+        frac = thr / 2.0**32  # exact: fraction_threshold(thr / 2^32) == thr
     en = None if enabled is None else _row_params(enabled, np.uint8, batch, "enabled")
     if en is not None and en.shape[0] != batch:
         en = np.broadcast_to(en, (batch,)).copy()
@@ -127,7 +152,7 @@ def apply_ginsew_(
         return logits
     from . import _C
 
-    _C.apply_ginsew_(arr, dtype, ids, k, thresholds_of(frac), eps, freq, en, width, pos)
+    _C.apply_ginsew_(arr, dtype, ids, k, thr, eps, freq, en, width, pos)
     return logits
 
 
@@ -138,7 +163,9 @@ def _f32_to_bf16_bits(x: np.ndarray) -> np.ndarray:
     return np.where(np.isnan(x), np.uint16(0x7FC0), r)
 
 
-def _apply_gpu(logits, input_ids, key, epsilon, frequency, fraction, enabled, width, pos, backend):
+def _apply_gpu(
+    logits, input_ids, key, epsilon, frequency, fraction, enabled, width, pos, backend, thresholds
+):
     """The CUDA and Triton paths: torch tensors (CUDA, or CPU under the Triton interpreter).
 
     Parameters already on the logits' device (the processor caches them there) are used as they
@@ -163,6 +190,8 @@ def _apply_gpu(logits, input_ids, key, epsilon, frequency, fraction, enabled, wi
         if name == "key" and (np.size(v) == 0 or np.size(v) % 4):
             raise ValueError("key: expected key words of shape [4] or [batch, 4]")
         host = _row_params(v, dtype, batch, name, w)
+        if name == "thresholds" and (host == 0).any():
+            raise ValueError("thresholds: must be > 0")
         if name in ("epsilon", "frequency"):
             _check_params(
                 host if name == "epsilon" else np.zeros(0),
@@ -172,12 +201,14 @@ def _apply_gpu(logits, input_ids, key, epsilon, frequency, fraction, enabled, wi
         arr = host.view(np.int32) if dtype == np.uint32 else host
         return torch.from_numpy(np.ascontiguousarray(arr)).to(dev)
 
-    if isinstance(fraction, torch.Tensor):
-        fraction = fraction.cpu().numpy()
-    frac = _row_params(fraction, np.float64, batch, "fraction")
-    _check_params(np.zeros(0), np.zeros(0), frac)
+    if thresholds is None:
+        if isinstance(fraction, torch.Tensor):
+            fraction = fraction.cpu().numpy()
+        frac = _row_params(fraction, np.float64, batch, "fraction")
+        _check_params(np.zeros(0), np.zeros(0), frac)
+        thresholds = thresholds_of(frac)
+    thr = param(thresholds, np.uint32, "thresholds")
     keys = param(key, np.uint32, "key", 4)
-    thr = param(thresholds_of(frac), np.uint32, "thresholds")
     eps = param(epsilon, np.float64, "epsilon")
     freq = param(frequency, np.float64, "frequency")
     en = None

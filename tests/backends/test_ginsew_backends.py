@@ -270,3 +270,17 @@ def test_scheme_validation_and_key_never_shown():
     assert back == wm
     with pytest.raises(ValueError, match="key"):
         tm.GINSEW.from_json(wm.to_json(), key=b"other")
+
+
+@pytest.mark.parametrize("backend", ["cpu", "reference"] + (["triton"] if HAS_TRITON else []))
+def test_precomputed_thresholds_equal_fraction(backend):
+    x = torch.randn(3, 257, generator=torch.Generator().manual_seed(3))
+    ids = torch.tensor([[1, 2], [3, 4], [5, 6]])
+    a, b = x.clone(), x.clone()
+    common = dict(key=KEY, epsilon=0.2, frequency=16.0, context_width=1, backend=backend)
+    tm.apply_ginsew_(a, ids, fraction=0.3, **common)
+    thr = np.array([ref.fraction_threshold(0.3)], dtype=np.uint32)
+    tm.apply_ginsew_(b, ids, fraction=0.9, thresholds=thr, **common)  # thresholds win
+    torch.testing.assert_close(a, b, rtol=0, atol=0)
+    with pytest.raises(ValueError, match="thresholds"):
+        tm.apply_ginsew_(x.clone(), ids, fraction=0.3, thresholds=np.zeros(1, np.uint32), **common)
