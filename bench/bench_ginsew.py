@@ -110,7 +110,9 @@ def main() -> None:
     notes = (
         f"{where}. tokenmark: `GINSEWLogitsProcessor.__call__` (Python dispatch included), "
         "eps 0.2, f 16, context width 1; it reads each row twice (pass 1: per-group max and exp "
-        "sums, pass 2: write) and computes the group flags with the PRF in both passes. Floor: "
+        "sums, pass 2: write); the group flags (one byte per token id) are made with the PRF "
+        "once per key and kept by the calling thread, so these repeated calls read them from "
+        "cache. Floor: "
         "`torch.log_softmax(x, -1)` (out of place) on the same logits. Plain torch: softmax, "
         "group masses by a precomputed float mask, rescale, log (float32; times precomputed "
         "outside the timing; no exact handling of an underflowing group)."
