@@ -35,7 +35,9 @@ def _load_row_block(logits_ptr, cols, mask, IS_BF16: tl.constexpr):
     return x, x.to(tl.float32)
 
 
-@triton.jit
+# Not specialised: `position` and `ids_len` may be 1 (Triton would make them constexpr) and
+# `ids_len` changes at every decode step (no recompilation per length).
+@triton.jit(do_not_specialize=["ids_len", "position"])
 def ginsew_bias_kernel(
     logits_ptr,  # [batch, vocab] float32 / float16, or bfloat16 viewed as int16 (IS_BF16)
     ids_ptr,  # [batch, ids_len] int32 / int64

@@ -199,7 +199,8 @@ def _apply_gpu(
                 np.zeros(0),
             )
         arr = host.view(np.int32) if dtype == np.uint32 else host
-        return torch.from_numpy(np.ascontiguousarray(arr)).to(dev)
+        # A copy: the host arrays may be read-only (a Key's words), which torch warns about.
+        return torch.from_numpy(np.array(arr, copy=True)).to(dev)
 
     if thresholds is None:
         if isinstance(fraction, torch.Tensor):

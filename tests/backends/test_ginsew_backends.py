@@ -42,6 +42,10 @@ def _backends():
             marks=[
                 pytest.mark.gpu,
                 pytest.mark.skipif(not cuda_available(), reason="no CUDA device"),
+                pytest.mark.skipif(
+                    importlib.util.find_spec("tokenmark._cuda") is None,
+                    reason="tokenmark was built without CUDA",
+                ),
             ],
         )
     )
