@@ -35,10 +35,10 @@ void require_stride(int64_t stride, const char* name, int64_t other) {
 
 void apply_ginsew(uintptr_t logits, int64_t batch, int64_t vocab, int64_t logits_row_stride,
                   int dtype, uintptr_t input_ids, bool ids_is_int64, int64_t ids_len,
-                  int64_t ids_row_stride, uintptr_t keys, int64_t key_stride,
-                  uintptr_t thresholds, int64_t threshold_stride, uintptr_t epsilons,
-                  int64_t epsilon_stride, uintptr_t frequencies, int64_t frequency_stride,
-                  uintptr_t enabled, int width, int position, int device, uintptr_t stream) {
+                  int64_t ids_row_stride, uintptr_t keys, int64_t key_stride, uintptr_t thresholds,
+                  int64_t threshold_stride, uintptr_t epsilons, int64_t epsilon_stride,
+                  uintptr_t frequencies, int64_t frequency_stride, uintptr_t enabled, int width,
+                  int position, int device, uintptr_t stream) {
   if (batch < 0 || vocab < 0 || ids_len < 0) fail_value("batch, vocab, ids_len: must be >= 0");
   if (width < 1 || width > 1024) fail_value("context_width: must be in [1, 1024]");
   if (position < -1) fail_value("position: must be -1 (the context) or >= 0");

@@ -121,7 +121,8 @@ TM_AVX2 inline __m256 exp8(__m256 y) {
   q = _mm256_fmadd_ps(q, r, _mm256_set1_ps(1.6666665459e-1f));
   q = _mm256_fmadd_ps(q, r, _mm256_set1_ps(5.0000001201e-1f));
   q = _mm256_fmadd_ps(q, _mm256_mul_ps(r, r), _mm256_add_ps(r, _mm256_set1_ps(1.0f)));
-  const __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(k), _mm256_set1_epi32(127)), 23);
+  const __m256i e =
+      _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(k), _mm256_set1_epi32(127)), 23);
   return _mm256_andnot_ps(under, _mm256_mul_ps(q, _mm256_castsi256_ps(e)));
 }
 
@@ -146,8 +147,8 @@ TM_AVX2 inline double hsum8(__m256 v) {
 }
 
 // chunk_stats_scalar on eight lanes; n a multiple of 8.
-TM_AVX2 void chunk_stats_avx2(const float* buf, const uint8_t* g, int64_t n, float* cm0,
-                              float* cm1, double* cs0, double* cs1) {
+TM_AVX2 void chunk_stats_avx2(const float* buf, const uint8_t* g, int64_t n, float* cm0, float* cm1,
+                              double* cs0, double* cs1) {
   const __m256 ninf = _mm256_set1_ps(-INFINITY);
   __m256 m0 = ninf, m1 = ninf;
   for (int64_t j = 0; j < n; j += 8) {
@@ -174,8 +175,8 @@ TM_AVX2 void chunk_stats_avx2(const float* buf, const uint8_t* g, int64_t n, flo
 }
 
 // Pass 2 on float32 ids [c0, c0 + n), n a multiple of 8: finite entries rewritten, others kept.
-TM_AVX2 void write_f32_avx2(float* row, const uint8_t* g, int64_t n, float m0, float m1,
-                            float off0, float off1) {
+TM_AVX2 void write_f32_avx2(float* row, const uint8_t* g, int64_t n, float m0, float m1, float off0,
+                            float off1) {
   const __m256 vm0 = _mm256_set1_ps(m0), vm1 = _mm256_set1_ps(m1);
   const __m256 vo0 = _mm256_set1_ps(off0), vo1 = _mm256_set1_ps(off1);
   const __m256 inf = _mm256_set1_ps(INFINITY);
@@ -195,7 +196,8 @@ TM_AVX2 void write_f32_avx2(float* row, const uint8_t* g, int64_t n, float m0, f
 // Eight logits of any dtype as float32 (bfloat16 and float16 widen exactly).
 TM_AVX2 inline __m256 load8(const void* row, LogitsDtype dtype, int64_t c) {
   if (dtype == kFloat32) return _mm256_loadu_ps(static_cast<const float*>(row) + c);
-  const __m128i h = _mm_loadu_si128(reinterpret_cast<const __m128i*>(static_cast<const uint16_t*>(row) + c));
+  const __m128i h =
+      _mm_loadu_si128(reinterpret_cast<const __m128i*>(static_cast<const uint16_t*>(row) + c));
   if (dtype == kFloat16) return _mm256_cvtph_ps(h);
   return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
 }
@@ -216,8 +218,8 @@ TM_AVX2 void load_chunk_avx2(const void* row, LogitsDtype dtype, int64_t c0, int
 }
 
 // Pass 2 on 16-bit logits [0, n), n a multiple of 8: round to nearest even, others kept.
-TM_AVX2 void write_16_avx2(uint16_t* row, LogitsDtype dtype, const uint8_t* g, int64_t n,
-                           float m0, float m1, float off0, float off1) {
+TM_AVX2 void write_16_avx2(uint16_t* row, LogitsDtype dtype, const uint8_t* g, int64_t n, float m0,
+                           float m1, float off0, float off1) {
   const __m256 vm0 = _mm256_set1_ps(m0), vm1 = _mm256_set1_ps(m1);
   const __m256 vo0 = _mm256_set1_ps(off0), vo1 = _mm256_set1_ps(off1);
   for (int64_t j = 0; j < n; j += 8) {
@@ -241,7 +243,8 @@ TM_AVX2 void write_16_avx2(uint16_t* row, LogitsDtype dtype, const uint8_t* g, i
       out = _mm256_castsi256_si128(_mm256_permute4x64_epi64(_mm256_packus_epi32(r, r), 0x08));
     }
     const __m256i fi = _mm256_castps_si256(fin);
-    const __m128i mask16 = _mm_packs_epi32(_mm256_castsi256_si128(fi), _mm256_extracti128_si256(fi, 1));
+    const __m128i mask16 =
+        _mm_packs_epi32(_mm256_castsi256_si128(fi), _mm256_extracti128_si256(fi, 1));
     _mm_storeu_si128(ptr, _mm_blendv_epi8(h, out, mask16));
   }
 }

@@ -45,7 +45,9 @@ struct GinsewArgs {
 TM_HD bool ginsew_in_g0(uint32_t word, uint32_t threshold) { return word < threshold; }
 
 // The time of a word: word / 2^32, exact in double.
-TM_HD double ginsew_time(uint32_t word) { return static_cast<double>(word) * 2.3283064365386963e-10; }
+TM_HD double ginsew_time(uint32_t word) {
+  return static_cast<double>(word) * 2.3283064365386963e-10;
+}
 
 struct GinsewRowParams {
   Key128 key;
