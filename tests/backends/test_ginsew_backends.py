@@ -31,9 +31,15 @@ pytestmark = pytest.mark.filterwarnings("ignore::RuntimeWarning")
 
 def _backends():
     out = [pytest.param("cpu"), pytest.param("cpu-scalar")]
+    # On a GPU machine the Triton cases run the compiled kernels: they belong to `-m gpu`.
+    gpu_mark = [pytest.mark.gpu] if cuda_available() else []
     out.append(
         pytest.param(
-            "triton", marks=pytest.mark.skipif(not HAS_TRITON, reason="triton is not installed")
+            "triton",
+            marks=[
+                *gpu_mark,
+                pytest.mark.skipif(not HAS_TRITON, reason="triton is not installed"),
+            ],
         )
     )
     out.append(
