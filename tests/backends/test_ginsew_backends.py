@@ -284,8 +284,9 @@ def test_scheme_validation_and_key_never_shown():
 
 @pytest.mark.parametrize("backend", ["cpu", "reference"] + (["triton"] if HAS_TRITON else []))
 def test_precomputed_thresholds_equal_fraction(backend):
-    x = torch.randn(3, 257, generator=torch.Generator().manual_seed(3))
-    ids = torch.tensor([[1, 2], [3, 4], [5, 6]])
+    dev = _device(backend) if backend == "triton" else "cpu"
+    x = torch.randn(3, 257, generator=torch.Generator().manual_seed(3)).to(dev)
+    ids = torch.tensor([[1, 2], [3, 4], [5, 6]]).to(dev)
     a, b = x.clone(), x.clone()
     common = dict(key=KEY, epsilon=0.2, frequency=16.0, context_width=1, backend=backend)
     tm.apply_ginsew_(a, ids, fraction=0.3, **common)
