@@ -210,6 +210,31 @@ def test_text_mode_detects_teacher_and_is_calibrated_on_clean_text(demo):
     res = wm.detect(marked, prefix_lengths=plen)
     assert res.n_observations == marked.shape[0] * (marked.shape[1] - plen)
     assert res.p_value < 1e-4, res
+    # Theory, given the contexts the teacher wrote after: y_i ~ Bernoulli(Q0'_i), Q0'_i the
+    # teacher's G0 mass there (EOS masked, as generate's min_new_tokens did). The numerator
+    # N = sum_j ybar_j (c_j - mean c) over distinct times has mean sum_j E[ybar_j](c_j - mean c)
+    # and variance sum_j var(ybar_j)(c_j - mean c)^2; z = N / D with D from the data.
+    with torch.no_grad():
+        logits = demo["model"](input_ids=torch.from_numpy(marked)).logits
+    x = logits[:, plen - 1 : -1, :].reshape(-1, logits.shape[-1]).clone()
+    x[:, 0] = -float("inf")
+    ctx = torch.from_numpy(marked[:, plen - 1 : -1].reshape(-1, 1))
+    wm.apply_(x, ctx)
+    q = np.exp(x.double().numpy())[:, wm.group_flags(x.shape[1])].sum(axis=1)
+    t = wm.times(ctx.numpy())
+    t_u, inv = np.unique(t, return_inverse=True)
+    counts = np.bincount(inv)
+    mean_y = np.bincount(inv, weights=q) / counts
+    var_y = np.bincount(inv, weights=q * (1 - q)) / counts**2
+    c = np.cos(16.0 * t_u)
+    y_obs, _ = sus.aggregate_by_time(
+        wm.group_flags(4096)[marked[:, plen:].reshape(-1)].astype(float), t
+    )
+    m, v = sus.cos_moments(16.0)
+    d = math.sqrt(v * ((y_obs - y_obs.mean()) ** 2).sum())
+    z_theory = float(mean_y @ (c - c.mean())) / d
+    sd = math.sqrt(float(var_y @ (c - c.mean()) ** 2)) / d
+    assert abs(res.z - z_theory) < 4 * sd, (res.z, z_theory, sd)
     clean, plen = _generate(demo, None, seed=1)
     p = []
     for k in range(200):
