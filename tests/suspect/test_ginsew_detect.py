@@ -61,7 +61,7 @@ def last_ids(probes):
 def teacher_probs(wm, probes, logits):
     """The watermarked teacher's next-token distributions (the op on the clean logits)."""
     x = logits.astype(np.float32)
-    wm.apply_(x, last_ids(probes), backend="reference")
+    wm.apply_(x, last_ids(probes))  # the C++ kernel (tested against the reference elsewhere)
     return np.exp(x.astype(np.float64))
 
 
@@ -173,12 +173,12 @@ def test_prompt_position_signal_vanishes_under_a_fixed_template(demo):
     template = np.array([0, 11, 12, 13, 14, 15])
     templated = [np.concatenate([template, p]) for p in probes]
     x = logits.astype(np.float32)
-    wm.apply_(x, np.tile(template, (len(probes), 1)), backend="reference")
+    wm.apply_(x, np.tile(template, (len(probes), 1)))
     res = wm.detect_model(lookup_fn(templated, np.exp(x.astype(np.float64))), templated)
     assert res.n == 1 and res.p_value == 1.0
     # Without the template (the prompts' own id 5 varies) the same mode is detected.
     x = logits.astype(np.float32)
-    wm.apply_(x, np.stack([p[:6] for p in probes]), backend="reference")
+    wm.apply_(x, np.stack([p[:6] for p in probes]))
     res = wm.detect_model(lookup_fn(probes, np.exp(x.astype(np.float64))), probes)
     assert res.p_value < 1e-6
 
