@@ -271,3 +271,61 @@ def test_detect_input_validation():
         wm.detect([[1, 2, 3]], prefix_lengths=[-1])
     res = wm.detect([[1, 2, 3]], prefix_lengths=[5])
     assert res.n_observations == 0 and res.p_value == 1.0
+
+
+@pytest.mark.parametrize("width, position", [(1, None), (3, None), (1, 2)])
+def test_text_observations_match_a_plain_loop(width, position):
+    rng = np.random.default_rng(width)
+    docs = [rng.integers(0, 3000, n) for n in (0, 1, 3, 4, 9, 40)]
+    prefix = np.array([0, 5, 1, 0, 6, 2])
+    wm = tm.GINSEW(
+        key=b"loop",
+        context_width=width,
+        t_source="context" if position is None else "prompt_position",
+        prompt_position=2 if position is None else position,
+    )
+    rag = tm.Ragged.from_sequences(docs)
+    y, t = sus.text_observations(
+        rag.tokens.astype(np.int64),
+        rag.offsets,
+        prefix,
+        key_words=wm.key.words,
+        fraction=0.5,
+        context_width=width,
+        position=position,
+    )
+    g0 = wm.group_flags(3000)
+    ys, ts = [], []
+    for d, doc in enumerate(docs):
+        first = width if position is None else position + 1
+        for i in range(max(first, prefix[d]), len(doc)):
+            ys.append(float(g0[doc[i]]))
+            window = doc[:i] if position is None else doc[: position + 1]
+            ts.append(wm.times(window[None, :])[0])
+    np.testing.assert_array_equal(y, ys)
+    np.testing.assert_array_equal(t, ts)
+    assert wm.detect(docs, prefix_lengths=prefix).n_observations == len(ys)
+
+
+def test_probe_times_and_batching_by_length():
+    wm = tm.GINSEW(key=b"probe-times", context_width=3)
+    rng = np.random.default_rng(0)
+    probes = [rng.integers(0, 50, n) for n in (3, 5, 3, 8, 5, 3)]
+    t = sus.probe_times(wm.key.words, probes, 3, None)
+    assert t.tolist() == [wm.times(p[None, :])[0] for p in probes]
+    calls = []
+
+    def fn(ids):
+        calls.append(tuple(ids.shape))
+        # A distribution that depends on the last id, so each probe's y is its own.
+        p = np.full((len(ids), 50), 1.0)
+        p[np.arange(len(ids)), np.asarray(ids)[:, -1]] = 20.0
+        return p / p.sum(axis=1, keepdims=True)
+
+    g0 = wm.group_flags(50)
+    y = sus.probe_group_masses(fn, probes, lambda v: wm.group_flags(v), batch_size=2)
+    want = [(g0.sum() + 19.0 * g0[p[-1]]) / 69.0 for p in probes]
+    np.testing.assert_allclose(y, want, rtol=1e-12)
+    assert sorted(calls) == [(1, 3), (1, 8), (2, 3), (2, 5)]
+    with pytest.raises(ValueError, match="probes"):
+        wm.detect_model(fn, [[1, 2]])  # shorter than context_width
