@@ -9,6 +9,7 @@ come from the PRF in both passes, in the [BLOCK // 4, 4] tile layout of the KGW 
 
 import triton
 import triton.language as tl
+from triton.language.extra import libdevice
 
 from .kgw_bias import _f32_to_bf16_bits, bf16_bits_to_f32
 from .prf import SEEDING_PREV, context_hash, prf_block, prf_word, select_word
@@ -19,11 +20,37 @@ DOMAIN_GINSEW_TIME = tl.constexpr(5)
 NEG_INF = tl.constexpr(float("-inf"))
 
 
+# float64 transcendentals: libdevice's (CUDA's, within 1-2 ulp) when compiled, as the Gumbel
+# kernel does; the interpreter has no libdevice (its calls return None) and runs tl.* in numpy.
 @triton.jit
-def _logaddexp(a, b):
+def _log64(x, INTERPRETED: tl.constexpr):
+    if INTERPRETED:
+        return tl.log(x)
+    else:
+        return libdevice.log(x)
+
+
+@triton.jit
+def _exp64(x, INTERPRETED: tl.constexpr):
+    if INTERPRETED:
+        return tl.exp(x)
+    else:
+        return libdevice.exp(x)
+
+
+@triton.jit
+def _cos64(x, INTERPRETED: tl.constexpr):
+    if INTERPRETED:
+        return tl.cos(x)
+    else:
+        return libdevice.cos(x)
+
+
+@triton.jit
+def _logaddexp(a, b, INTERPRETED: tl.constexpr):
     """log(exp(a) + exp(b)) in float64; -inf when both are -inf."""
     m = tl.maximum(a, b)
-    r = m + tl.log(1.0 + tl.exp(-tl.abs(a - b)))
+    r = m + _log64(1.0 + _exp64(-tl.abs(a - b), INTERPRETED), INTERPRETED)
     return tl.where(m == NEG_INF, NEG_INF, r)
 
 
@@ -60,6 +87,7 @@ def ginsew_bias_kernel(
     HAS_ENABLED: tl.constexpr,
     IS_BF16: tl.constexpr,
     BLOCK: tl.constexpr,
+    INTERPRETED: tl.constexpr,  # running under TRITON_INTERPRET=1 (see _log64)
 ):
     row = tl.program_id(0).to(tl.int64)
     if HAS_ENABLED:
@@ -116,20 +144,22 @@ def ginsew_bias_kernel(
         m1 = new1
 
     # The two offsets (float64), as ginsew_offsets in ginsew.h.
-    ls0 = tl.where(s0 > 0, tl.log(s0.to(tl.float64)), NEG_INF)
-    ls1 = tl.where(s1 > 0, tl.log(s1.to(tl.float64)), NEG_INF)
+    ls0 = tl.where(s0 > 0, _log64(s0.to(tl.float64), INTERPRETED), NEG_INF)
+    ls1 = tl.where(s1 > 0, _log64(s1.to(tl.float64), INTERPRETED), NEG_INF)
     l0 = m0.to(tl.float64) + ls0
     l1 = m1.to(tl.float64) + ls1
     perturb = timed & (eps > 0) & (l0 > NEG_INF) & (l1 > NEG_INF)
     d = tl.where(perturb, l1 - l0, 0.0)
-    c = tl.cos(freq * t)
-    log_scale = tl.log(1.0 + 2.0 * eps)
+    c = _cos64(freq * t, INTERPRETED)
+    log_scale = _log64(1.0 + 2.0 * eps, INTERPRETED)
     a0 = eps * (1.0 + c)
     a1 = eps * (1.0 - c)
     zero = d * 0.0
-    lq0p = _logaddexp(-_logaddexp(zero, d), tl.log(a0)) - log_scale
-    lq1p = _logaddexp(-_logaddexp(zero, -d), tl.log(a1)) - log_scale
-    total = _logaddexp(l0, l1)
+    la0 = tl.where(a0 > 0, _log64(a0, INTERPRETED), NEG_INF)
+    la1 = tl.where(a1 > 0, _log64(a1, INTERPRETED), NEG_INF)
+    lq0p = _logaddexp(-_logaddexp(zero, d, INTERPRETED), la0, INTERPRETED) - log_scale
+    lq1p = _logaddexp(-_logaddexp(zero, -d, INTERPRETED), la1, INTERPRETED) - log_scale
+    total = _logaddexp(l0, l1, INTERPRETED)
     lq0 = tl.where(perturb, lq0p, l0 - total)
     lq1 = tl.where(perturb, lq1p, l1 - total)
     off0 = (ls0 - lq0).to(tl.float32)

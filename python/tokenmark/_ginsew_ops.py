@@ -307,6 +307,7 @@ def _launch_triton(t, ids, keys, thr, eps, freq, en, width, pos, strides):
         HAS_ENABLED=en is not None,
         IS_BF16=is_bf16,
         BLOCK=block,
+        INTERPRETED=interpreted,
         num_warps=4,
     )
 
