@@ -85,7 +85,8 @@ def perturb_row(x: np.ndarray, g0: np.ndarray, epsilon: float, frequency: float,
     """Log-probabilities (float64) of one row ``x`` (float64 logits) under the perturbation.
 
     Only finite entries take part; the others keep their value (-inf: probability 0; NaN and
-    +inf are left as they are). A row without a finite entry is returned as it is. ``t = NaN`` means no time (the row is only normalised). A group without a finite logit has
+    +inf are left as they are), and a row without a finite entry is returned as it is.
+    ``t = NaN`` means no time (the row is only normalised). A group without a finite logit has
     mass exactly 0 and cannot receive any: the row is then only normalised too. Each group is
     normalised around its own maximum, so a group whose mass underflows (relative to the other)
     is still perturbed exactly: its in-group distribution never passes through a tiny number.
