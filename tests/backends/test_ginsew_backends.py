@@ -295,3 +295,17 @@ def test_precomputed_thresholds_equal_fraction(backend):
     torch.testing.assert_close(a, b, rtol=0, atol=0)
     with pytest.raises(ValueError, match="thresholds"):
         tm.apply_ginsew_(x.clone(), ids, fraction=0.3, thresholds=np.zeros(1, np.uint32), **common)
+
+
+@pytest.mark.parametrize("backend", _backends())
+def test_non_finite_entries_keep_their_value(backend):
+    x = torch.randn(4, 40, generator=torch.Generator().manual_seed(5))
+    x[0, 3] = float("inf")
+    x[1, :] = -float("inf")  # no finite logit: the row stays as it is
+    x[2, :] = float("nan")
+    x[3, ::2] = float("nan")
+    ids = np.array([[1], [2], [3], [4]])
+    got = run(backend, x, ids, KEY, 0.2, 16.0, 1, 0.5)
+    assert_matches(got, reference(x, ids, KEY, 0.2, 16.0, 1, 0.5), "float32")
+    assert got[0, 3] == np.inf and np.isneginf(got[1]).all() and np.isnan(got[2]).all()
+    assert abs(np.exp(got[0][np.isfinite(got[0])]).sum() - 1) < 1e-5
