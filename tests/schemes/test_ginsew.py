@@ -85,3 +85,37 @@ def test_docstring_examples(name):
 
     result = doctest.testmod(importlib.import_module(name), optionflags=doctest.ELLIPSIS)
     assert result.failed == 0 and result.attempted > 0
+
+
+@pytest.mark.parametrize(
+    "kw",
+    [
+        dict(context_width=1),
+        dict(context_width=3),
+        dict(t_source="prompt_position", prompt_position=2),
+    ],
+)
+@pytest.mark.parametrize("as_torch", [False, True])
+def test_apply_sequence_equals_apply_per_prefix(kw, as_torch):
+    wm = tm.GINSEW(key=b"sequence", **kw)
+    rng = np.random.default_rng(0)
+    ids = rng.integers(0, 500, (2, 6))
+    x = rng.normal(0, 2, (2, 6, 57)).astype(np.float32)
+    want = x.copy()
+    for i in range(6):
+        row = want[:, i].copy()
+        wm.apply_(row, ids[:, : i + 1])
+        want[:, i] = row
+    if as_torch:
+        got = torch.from_numpy(x.copy())
+        out = wm.apply_sequence_(got, torch.from_numpy(ids))
+        assert out is got
+        got = got.numpy()
+    else:
+        got = x.copy()
+        wm.apply_sequence_(got, ids)
+    np.testing.assert_array_equal(got, want)
+    # Non-contiguous logits (a transposed view) are written back too.
+    xt = np.ascontiguousarray(x.transpose(1, 0, 2)).transpose(1, 0, 2)
+    wm.apply_sequence_(xt, ids)
+    np.testing.assert_array_equal(xt, want)
