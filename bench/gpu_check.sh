@@ -10,7 +10,7 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT="${OUT:-$PWD/gpu_out}"
 mkdir -p "$OUT"
-STEPS="${STEPS:-build tests kgw gumbel synthid generate}"
+STEPS="${STEPS:-build tests kgw gumbel synthid ginsew generate}"
 SUMMARY="$OUT/summary.md"
 PY="${PYTHON:-python3}"
 export PYTHONUNBUFFERED=1
@@ -59,6 +59,9 @@ fi
 if [[ " $STEPS " == *" synthid "* ]]; then
   step bench_synthid 200 "$PY" bench/bench_gpu_synthid.py --backends cuda,triton \
     --out "$OUT/gpu_results.md"
+fi
+if [[ " $STEPS " == *" ginsew "* ]]; then
+  step bench_ginsew 120 "$PY" bench/bench_ginsew.py --device cuda --no-record
 fi
 if [[ " $STEPS " == *" generate "* ]]; then
   step bench_generate 90 "$PY" bench/bench_gpu_generate.py --out "$OUT/gpu_results.md"

@@ -11,12 +11,14 @@ namespace host {
 void register_kgw(pybind11::module_& m);
 void register_gumbel(pybind11::module_& m);
 void register_synthid(pybind11::module_& m);
+void register_ginsew(pybind11::module_& m);
 }  // namespace host
 
 namespace device {
 void register_kgw(pybind11::module_& m);
 void register_gumbel(pybind11::module_& m);
 void register_synthid(pybind11::module_& m);
+void register_ginsew(pybind11::module_& m);
 }  // namespace device
 
 }  // namespace tokenmark::bind

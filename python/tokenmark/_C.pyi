@@ -105,3 +105,22 @@ def info() -> dict[str, Any]:
 
 def set_simd_enabled(on: bool) -> None:
     """Switch the AVX2 paths off (for tests of the scalar paths) or back on."""
+
+def apply_ginsew_(
+    logits: np.ndarray,
+    logits_dtype: str,
+    input_ids: np.ndarray,
+    keys: npt.NDArray[np.uint32],
+    thresholds: npt.NDArray[np.uint32],
+    epsilons: npt.NDArray[np.float64],
+    frequencies: npt.NDArray[np.float64],
+    enabled: npt.NDArray[np.uint8] | None,
+    width: int,
+    position: int,
+) -> None: ...
+def ginsew_group_flags(
+    key: npt.NDArray[np.uint32], threshold: int, vocab: int
+) -> npt.NDArray[np.bool_]: ...
+def ginsew_times(
+    input_ids: np.ndarray, keys: npt.NDArray[np.uint32], width: int, position: int
+) -> npt.NDArray[np.float64]: ...

@@ -10,9 +10,11 @@
 from ._info import info
 from ._inputs import Ragged
 from ._key import Key
+from .ginsew import GINSEW
 from .gumbel import Gumbel, GumbelResult
 from .kgw import KGW, KGWResult
 from .ops import (
+    apply_ginsew_,
     apply_kgw_bias_,
     sample_gumbel,
     sample_synthid,
@@ -20,11 +22,15 @@ from .ops import (
     score_kgw,
     score_synthid,
 )
+from .suspect.ginsew import GINSEWResult
 from .synthid import SynthID, SynthIDResult
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "GINSEW",
+    "GINSEWResult",
+    "apply_ginsew_",
     "KGW",
     "KGWResult",
     "Gumbel",

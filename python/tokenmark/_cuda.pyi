@@ -170,3 +170,28 @@ def device_count() -> int:
 
 def info() -> dict[str, Any]:
     """Compiled CUDA architectures and runtime/driver versions."""
+
+def apply_ginsew_(
+    logits: int,
+    batch: int,
+    vocab: int,
+    logits_row_stride: int,
+    logits_dtype: int,
+    input_ids: int,
+    ids_is_int64: bool,
+    ids_len: int,
+    ids_row_stride: int,
+    keys: int,
+    key_stride: int,
+    thresholds: int,
+    threshold_stride: int,
+    epsilons: int,
+    epsilon_stride: int,
+    frequencies: int,
+    frequency_stride: int,
+    enabled: int,
+    width: int,
+    position: int,
+    device: int,
+    stream: int,
+) -> None: ...

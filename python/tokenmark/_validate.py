@@ -163,7 +163,7 @@ def clamp_prefix(prefix: np.ndarray | None, offsets: np.ndarray) -> np.ndarray |
 
 def key_rows(keys, batch: int) -> np.ndarray:
     """Key words per row, ``[1 or batch, 4]`` uint32; the error never shows them (secret)."""
-    if isinstance(keys, np.ndarray) and keys.dtype == np.uint32:
+    if isinstance(keys, np.ndarray) and keys.dtype == np.uint32 and keys.size % 4 == 0:
         return row_params(keys, np.uint32, batch, "keys", 4)
     try:
         arr = np.asarray(keys)

@@ -131,6 +131,23 @@ def case_score_synthid(backend, rng):
         np.testing.assert_array_equal(_np(g), w)
 
 
+def case_apply_ginsew_(backend, rng):
+    logits, ids = _rows(rng)
+    dev = _device(backend)
+    (x, i) = _to(dev, logits.copy(), ids)
+    kw = dict(keys=KEY, epsilon=0.2, frequency=16.0, context_width=2, fraction=0.5)
+    ops.apply_ginsew_(x, i, backend=backend, **kw)
+    want = ops.apply_ginsew_(logits.copy(), ids, backend="reference", **kw)
+    # float32 exp/log against the reference's float64: a stated tolerance (as in
+    # tests/backends/test_ginsew_backends.py); -inf entries stay exactly -inf.
+    got = _np(x)
+    np.testing.assert_array_equal(np.isneginf(got), np.isneginf(want))
+    fin = np.isfinite(want)
+    np.testing.assert_allclose(
+        got[fin], want[fin], rtol=0, atol=4e-6 * (1 + np.abs(want[fin])).max()
+    )
+
+
 CASES = {name.removeprefix("case_"): fn for name, fn in globals().items() if name[:5] == "case_"}
 
 

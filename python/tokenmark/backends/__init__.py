@@ -32,6 +32,7 @@ OPS = (
     "score_gumbel",
     "sample_synthid",
     "score_synthid",
+    "apply_ginsew_",
 )
 
 # Measured on an H100 (bench/RESULTS.md): for float32 logits of at least this many entries the
@@ -58,6 +59,12 @@ def _cuda_synthid():
     return synthid
 
 
+def _cuda_ginsew():
+    from .cuda import ginsew
+
+    return ginsew
+
+
 def _triton_kgw():
     from .triton import kgw
 
@@ -74,6 +81,12 @@ def _triton_synthid():
     from .triton import synthid
 
     return synthid
+
+
+def _triton_ginsew():
+    from .triton import ginsew
+
+    return ginsew
 
 
 # (operation, backend) -> a loader of the function: GPU modules are imported on first use.
@@ -102,6 +115,10 @@ _TABLE: dict[tuple[str, str], Callable[[], Callable]] = {
     ("score_synthid", "reference"): lambda: reference.score_synthid,
     ("score_synthid", "cuda"): lambda: _cuda_synthid().score_synthid,
     ("score_synthid", "triton"): lambda: _triton_synthid().score_synthid,
+    ("apply_ginsew_", "cpu"): lambda: cpu.apply_ginsew_,
+    ("apply_ginsew_", "reference"): lambda: reference.apply_ginsew_,
+    ("apply_ginsew_", "cuda"): lambda: _cuda_ginsew().apply_ginsew_,
+    ("apply_ginsew_", "triton"): lambda: _triton_ginsew().apply_ginsew_,
 }
 
 HOST_BACKENDS = ("cpu", "reference")

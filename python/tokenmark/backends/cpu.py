@@ -65,3 +65,12 @@ def score_synthid(tokens, offsets, prefix, key, context_width, seeding, layers, 
         _C.score_synthid, tokens, offsets, prefix, key, context_width, seeding, layers, dedup,
         want_flags,
     )  # fmt: skip
+
+
+def apply_ginsew_(
+    logits, dtype, ids, keys, thresholds, epsilon, frequency, enabled, context_width, position
+):
+    _call(
+        _C.apply_ginsew_, logits, dtype, ids, keys, thresholds, epsilon, frequency, enabled,
+        context_width, position,
+    )  # fmt: skip

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..reference import gumbel, kgw, synthid
+from ..reference import ginsew, gumbel, kgw, synthid
 
 
 def apply_kgw_bias_(logits, dtype, ids, keys, thresholds, deltas, enabled, context_width, seeding):
@@ -51,3 +51,16 @@ def score_synthid(tokens, offsets, prefix, key, context_width, seeding, layers, 
         tokens, offsets, prefix, key, context_width, seeding, layers, dedup
     )
     return n, ones, counted if want_flags else None
+
+
+def apply_ginsew_(
+    logits, dtype, ids, keys, thresholds, epsilon, frequency, enabled, context_width, position
+):
+    out = ginsew.apply_ginsew(
+        logits, ids, keys, epsilon, frequency, context_width, thresholds / 2.0**32,
+        enabled=enabled, position=None if position < 0 else position, dtype=dtype,
+    )  # fmt: skip  # thresholds / 2^32 is exact: fraction_threshold gives the thresholds back
+    if dtype == "bfloat16":
+        logits[...] = ginsew.f32_to_bf16_bits(out).view(logits.dtype)
+    else:
+        logits[...] = out.astype(logits.dtype)

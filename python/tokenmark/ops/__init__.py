@@ -1,0 +1,23 @@
+"""The public low-level operations: normalise the arguments, pick the backend, call it.
+
+``backend`` is ``"auto"`` (the default; the environment variable ``TOKENMARK_BACKEND`` overrides
+it), ``"cpu"`` (C++), ``"cuda"``, ``"triton"`` or ``"reference"`` (numpy); see
+:mod:`tokenmark.backends` for the table and the ``auto`` rules. Host backends get numpy arrays,
+GPU backends torch tensors on the data's device. Scalars are checked here, once, for every
+backend: an error names the argument and never shows key material.
+"""
+
+from .ginsew import apply_ginsew_
+from .gumbel import sample_gumbel, score_gumbel
+from .kgw import apply_kgw_bias_, score_kgw
+from .synthid import sample_synthid, score_synthid
+
+__all__ = [
+    "apply_ginsew_",
+    "apply_kgw_bias_",
+    "sample_gumbel",
+    "sample_synthid",
+    "score_gumbel",
+    "score_kgw",
+    "score_synthid",
+]
