@@ -1,0 +1,561 @@
+"""The scan on one machine: read each shard in batches, tokenize, score every watermark with the
+schemes' batched ``detect()``, write the scores, and control the error rate over the whole scan.
+
+Output folder (``out``):
+
+- ``<shard_id>.parquet`` (or ``.jsonl``): one row per (document, watermark): ``source``,
+  ``row``, ``id``, ``watermark``, ``n_tokens``, ``n_scored``, ``score``, ``log10_p`` and, for a
+  KGW watermark with a ``window``, ``window_start``, ``window_n_green``, ``window_log10_p``.
+  ``score`` is the scheme's statistic: KGW's green count, Gumbel's sum of ``-log(1 - u)``,
+  SynthID's mean g-value.
+- ``<shard_id>.done.json``: written last, when the shard is complete (its scores are written
+  to a temporary name first and renamed): its counts, malformed rows and the p-values that can
+  be rejected at the scan's ``q``. A rerun skips every shard that has one.
+- ``scan.json``: the scan's settings (no keys: public key fingerprints only). A rerun with other
+  settings into the same folder is refused.
+- ``summary.json``, ``hits.jsonl`` (the Benjamini-Hochberg rejections with their q-values and
+  whether Benjamini-Yekutieli and Bonferroni reject them too) and ``malformed.jsonl``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import math
+import os
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .._inputs import Ragged
+from .fdr import FDRAccumulator
+from .logp import log10_binom_sf, log10_gamma_sf
+from .readers import Batch, Malformed, ReadOptions, Shard, read_shard
+from .watermarks import ScanConfigError, Watermark
+
+EXIT_CLEAN = 0
+EXIT_HITS = 1
+EXIT_USAGE = 2
+EXIT_MALFORMED = 3
+EXIT_HITS_AND_MALFORMED = 4
+
+OUTPUT_FORMATS = ("parquet", "jsonl")
+_COLUMNS = (
+    "source",
+    "row",
+    "id",
+    "watermark",
+    "n_tokens",
+    "n_scored",
+    "score",
+    "log10_p",
+    "window_start",
+    "window_n_green",
+    "window_log10_p",
+)
+
+
+# -- tokenization -----------------------------------------------------------------------------
+def load_tokenizer(path: str | os.PathLike):
+    """A ``tokenizers.Tokenizer`` from a ``tokenizer.json`` file or a folder holding one, with
+    truncation and padding off (a detector must see every token)."""
+    from tokenizers import Tokenizer
+
+    p = Path(path)
+    if p.is_dir():
+        p = p / "tokenizer.json"
+    if not p.is_file():
+        raise ScanConfigError(f"tokenizer: no tokenizer.json at {str(path)!r}")
+    try:
+        tok = Tokenizer.from_file(str(p))
+    except Exception as e:  # tokenizers raises its own Exception type for a bad file
+        raise ScanConfigError(f"tokenizer: cannot load {str(p)!r} ({e})") from None
+    tok.no_truncation()
+    tok.no_padding()
+    return tok
+
+
+def encode(tokenizer, texts: list[str]) -> Ragged:
+    """Token ids of ``texts`` (no special tokens) as one flat ragged batch, with
+    ``encode_batch_fast`` (all cores, no offsets computed)."""
+    encs = tokenizer.encode_batch_fast(texts, add_special_tokens=False)
+    lengths = np.fromiter((len(e) for e in encs), dtype=np.int64, count=len(encs))
+    offsets = np.zeros(len(encs) + 1, dtype=np.int64)
+    np.cumsum(lengths, out=offsets[1:])
+    ids = itertools.chain.from_iterable(e.ids for e in encs)
+    tokens = np.fromiter(ids, dtype=np.int32, count=int(offsets[-1]))
+    return Ragged(tokens, offsets)
+
+
+# -- scoring ----------------------------------------------------------------------------------
+def score_batch(wm: Watermark, rag: Ragged, backend: str = "auto") -> dict[str, np.ndarray]:
+    """Per-document ``n_scored``, ``score``, ``log10_p`` (and the window columns for a KGW
+    watermark with a window) of one batch, from the scheme's ``detect()``.
+
+    The p-values are recomputed from the counts in log10 (``tokenmark.scan.logp``): ``detect()``
+    returns them as doubles, which are 0 below 1e-308.
+    """
+    opts = dict(wm.options)
+    s = wm.scheme
+    n_docs = len(rag)
+    out: dict[str, np.ndarray] = {}
+    if wm.scheme_name == "kgw":
+        window = opts.get("window")
+        res = s.detect(rag, window=window, backend=backend)
+        n = np.asarray(res.n_scored, dtype=np.int64)
+        green = np.asarray(res.n_green, dtype=np.int64)
+        out.update(n_scored=n, score=green.astype(np.float64))
+        out["log10_p"] = log10_binom_sf(green, n, s.gamma_effective)
+        if window is not None:
+            w = np.minimum(window, n)
+            wg = np.asarray(res.window_green, dtype=np.int64)
+            with np.errstate(divide="ignore"):
+                bonf = np.log10(np.maximum(n - w + 1, 1).astype(np.float64))
+            wl = np.minimum(bonf + log10_binom_sf(wg, w, s.gamma_effective), 0.0)
+            out["window_start"] = np.asarray(res.window_start, dtype=np.int64)
+            out["window_n_green"] = wg
+            out["window_log10_p"] = np.where(n > 0, wl, 0.0)
+    elif wm.scheme_name == "gumbel":
+        res = s.detect(rag, salt=opts.get("salt", 0), backend=backend)
+        n = np.asarray(res.n_scored, dtype=np.int64)
+        out.update(n_scored=n, score=np.asarray(res.score, dtype=np.float64))
+        out["log10_p"] = log10_gamma_sf(out["score"], n)
+    elif wm.scheme_name == "synthid":
+        res = s.detect(rag, eos_token_id=opts.get("eos_token_id"), backend=backend)
+        n = np.asarray(res.n_scored, dtype=np.int64)
+        ones = np.asarray(res.ones, dtype=np.int64).sum(axis=1)
+        out.update(n_scored=n, score=np.asarray(res.mean_score, dtype=np.float64))
+        out["log10_p"] = log10_binom_sf(ones, n * s.layers, 0.5)
+    else:  # load_watermarks admits only the schemes above
+        raise ScanConfigError(f"watermark {wm.name!r}: scheme {wm.scheme_name!r} not scannable")
+    assert len(out["log10_p"]) == n_docs
+    return out
+
+
+# -- output -----------------------------------------------------------------------------------
+class _ShardWriter:
+    """Writes one shard's rows to a temporary file; ``commit()`` renames it into place."""
+
+    def __init__(self, path: Path, fmt: str):
+        self.path = path
+        self.tmp = path.with_name(f".{path.name}.tmp")
+        self.fmt = fmt
+        self._writer = None
+        self._f = None
+        if fmt == "jsonl":
+            self._f = open(self.tmp, "w", encoding="utf-8")  # noqa: SIM115 -- closed in commit
+
+    def write(self, cols: dict[str, Any]) -> None:
+        if self.fmt == "jsonl":
+            n = len(cols["row"])
+            names = list(cols)
+            for i in range(n):
+                rec = {k: _json_value(cols[k][i]) for k in names}
+                self._f.write(json.dumps(rec) + "\n")
+            return
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        table = pa.table({k: cols[k] for k in cols}, schema=_arrow_schema())
+        if self._writer is None:
+            self._writer = pq.ParquetWriter(self.tmp, table.schema)
+        self._writer.write_table(table)
+
+    def commit(self) -> None:
+        if self.fmt == "jsonl":
+            self._f.close()
+        else:
+            if self._writer is None:  # an empty shard still gets its (empty) file
+                import pyarrow.parquet as pq
+
+                pq.write_table(_arrow_schema().empty_table(), self.tmp)
+            else:
+                self._writer.close()
+        os.replace(self.tmp, self.path)
+
+    def abort(self) -> None:
+        try:
+            if self._f is not None:
+                self._f.close()
+            if self._writer is not None:
+                self._writer.close()
+        finally:
+            self.tmp.unlink(missing_ok=True)
+
+
+def _arrow_schema():
+    import pyarrow as pa
+
+    return pa.schema(
+        [
+            ("source", pa.string()),
+            ("row", pa.int64()),
+            ("id", pa.string()),
+            ("watermark", pa.string()),
+            ("n_tokens", pa.int64()),
+            ("n_scored", pa.int64()),
+            ("score", pa.float64()),
+            ("log10_p", pa.float64()),
+            ("window_start", pa.int64()),
+            ("window_n_green", pa.int64()),
+            ("window_log10_p", pa.float64()),
+        ]
+    )
+
+
+def _json_value(v):
+    if isinstance(v, np.integer):
+        return int(v)
+    if isinstance(v, np.floating):
+        v = float(v)
+    if isinstance(v, float) and not math.isfinite(v):
+        return None if math.isnan(v) else ("-inf" if v < 0 else "inf")
+    return v
+
+
+def _atomic_json(path: Path, obj) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(obj, indent=1) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+
+
+# -- the scan ---------------------------------------------------------------------------------
+@dataclass
+class ScanReport:
+    """What a scan did and found. ``exit_code`` is the command line's (see ``tokenmark.scan``)."""
+
+    summary: dict[str, Any]
+    hits: list[dict[str, Any]]
+    malformed_count: int
+    malformed_examples: list[Malformed]
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def exit_code(self) -> int:
+        hits = self.summary["bh"]["rejections"] > 0
+        if self.malformed_count:
+            return EXIT_HITS_AND_MALFORMED if hits else EXIT_MALFORMED
+        return EXIT_HITS if hits else EXIT_CLEAN
+
+
+def _settings(
+    watermarks: list[Watermark], opt: ReadOptions, tokenizer_path, out_format: str
+) -> dict:
+    tok_hash = None
+    if tokenizer_path is not None:
+        p = Path(tokenizer_path)
+        p = p / "tokenizer.json" if p.is_dir() else p
+        tok_hash = hashlib.sha256(p.read_bytes()).hexdigest()
+    return {
+        "version": 1,
+        "watermarks": [w.public_dict() for w in watermarks],
+        "text_column": opt.text_column,
+        "tokens_column": opt.tokens_column,
+        "id_column": opt.id_column,
+        "text_mode": opt.text_mode,
+        "max_doc_bytes": opt.max_doc_bytes,
+        "format": opt.format,
+        "tokenizer_sha256": tok_hash,
+        "output_format": out_format,
+    }
+
+
+def _reread_log10_p(path: Path, fmt: str, names: list[str]):
+    """(log10_p, tag records) of a finished shard's output (when its kept p-values were kept at
+    a smaller q than this run's)."""
+    if fmt == "parquet":
+        import pyarrow.parquet as pq
+
+        t = pq.read_table(path, columns=["source", "row", "id", "watermark", "log10_p"])
+        cols = t.to_pydict()
+        rows = zip(cols["source"], cols["row"], cols["id"], cols["watermark"], cols["log10_p"])
+    else:
+
+        def gen():
+            with open(path, encoding="utf-8") as f:
+                for line in f:
+                    r = json.loads(line)
+                    yield r["source"], r["row"], r["id"], r["watermark"], r["log10_p"]
+
+        rows = gen()
+    for source, row, doc_id, wm, lp in rows:
+        if wm in names:
+            yield {"source": source, "row": row, "id": doc_id, "watermark": wm, "log10_p": lp}
+
+
+def scan(
+    inputs: list[Shard],
+    watermarks: list[Watermark],
+    out: str | os.PathLike,
+    *,
+    read_options: ReadOptions,
+    tokenizer=None,
+    tokenizer_path: str | os.PathLike | None = None,
+    q: float = 0.01,
+    out_format: str = "parquet",
+    backend: str = "auto",
+    progress: bool | None = None,
+    log: Callable[[str], None] | None = None,
+) -> ScanReport:
+    """Scan the shards ``inputs`` for ``watermarks``; write per-shard scores under ``out``.
+
+    Parameters
+    ----------
+    inputs : shards from :func:`tokenmark.scan.expand_inputs`.
+    watermarks : from :func:`tokenmark.scan.load_watermarks`.
+    out : output folder (created); a rerun into it skips the finished shards.
+    read_options : columns, batch size, text mode (:class:`tokenmark.scan.ReadOptions`).
+    tokenizer : a ``tokenizers.Tokenizer`` for text input (:func:`load_tokenizer`); ``None``
+        for a token-id column. ``tokenizer_path`` is recorded in the settings (its hash).
+    q : the false discovery rate of the Benjamini-Hochberg / -Yekutieli procedures and the
+        family-wise error rate of the Bonferroni line, over documents x watermarks.
+    out_format : ``"parquet"`` or ``"jsonl"``.
+    progress : show a tqdm bar (default: when stderr is a terminal).
+    log : where the final summary lines go (default: stderr).
+
+    Returns
+    -------
+    ScanReport
+
+    Example
+    -------
+    >>> import json, os, tempfile, tokenmark.scan as ts
+    >>> d = tempfile.mkdtemp()
+    >>> with open(os.path.join(d, "ids.jsonl"), "w") as f:
+    ...     _ = f.write(json.dumps({"id": "a", "tokens": [1, 2, 3, 4, 5, 6]}) + "\\n")
+    >>> os.environ["TOKENMARK_KEY_K"] = "my secret"
+    >>> wms = ts.load_watermarks([{"key_id": "k", "scheme": "kgw"}])
+    >>> opt = ts.ReadOptions(text_column=None, tokens_column="tokens")
+    >>> shards = ts.expand_inputs([os.path.join(d, "ids.jsonl")])
+    >>> rep = ts.scan(shards, wms, os.path.join(d, "out"), read_options=opt, log=lambda s: None)
+    >>> rep.summary["m"], rep.exit_code
+    (1, 0)
+    """
+    if out_format not in OUTPUT_FORMATS:
+        raise ScanConfigError(f"out_format: expected one of {OUTPUT_FORMATS}, got {out_format!r}")
+    if not watermarks:
+        raise ScanConfigError("watermarks: none given")
+    if read_options.text_column is not None and tokenizer is None:
+        raise ScanConfigError("tokenizer: text input needs a tokenizer (or use a tokens column)")
+    log = log or (lambda s: print(s, file=sys.stderr))
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    settings = _settings(watermarks, read_options, tokenizer_path, out_format)
+    manifest = out / "scan.json"
+    if manifest.exists():
+        if json.loads(manifest.read_text(encoding="utf-8")) != settings:
+            raise ScanConfigError(
+                f"out: {str(out)!r} holds a scan with other settings; use a new folder"
+            )
+    else:
+        _atomic_json(manifest, settings)
+
+    acc = FDRAccumulator(q)
+    log10_q = acc.log10_q
+    names = [w.name for w in watermarks]
+    candidates: list[dict[str, Any]] = []
+    malformed_count = 0
+    examples: list[Malformed] = []
+    malformed_path = out / "malformed.jsonl"
+    t = {"read": 0.0, "tokenize": 0.0, "score": 0.0, "write": 0.0}
+    n_docs = n_tokens = 0
+    skipped = empty = 0
+    suffix = ".parquet" if out_format == "parquet" else ".jsonl"
+
+    from tqdm.auto import tqdm
+
+    if progress is None:
+        progress = sys.stderr.isatty()
+    bar = tqdm(unit=" docs", unit_scale=True, disable=not progress, file=sys.stderr, leave=True)
+    t_start = time.perf_counter()
+
+    def keep(recs: list[dict[str, Any]], lps: np.ndarray, m: int) -> None:
+        tags = np.arange(len(candidates), len(candidates) + len(recs))
+        candidates.extend(recs)
+        acc.add(lps, tags=tags, m=m)
+
+    with open(malformed_path, "w", encoding="utf-8") as malformed_file:
+        for shard in inputs:
+            out_path = out / f"{shard.shard_id}{suffix}"
+            done_path = out / f"{shard.shard_id}.done.json"
+            if done_path.exists() and out_path.exists():
+                done = json.loads(done_path.read_text(encoding="utf-8"))
+                skipped += 1
+                if done["q"] >= q:
+                    recs = [c for c in done["candidates"] if c["log10_p"] <= log10_q]
+                else:
+                    recs = list(_reread_log10_p(out_path, out_format, names))
+                keep(recs, np.array([r["log10_p"] for r in recs], dtype=np.float64), done["m"])
+                n_docs += done["n_docs"]
+                n_tokens += done["n_tokens"]
+                empty += done["n_docs"] == 0 and not done["malformed"]
+                for mrow in done["malformed"]:
+                    malformed_file.write(json.dumps(mrow) + "\n")
+                    malformed_count += 1
+                    if len(examples) < 20:
+                        examples.append(Malformed(**mrow))
+                bar.set_postfix_str(f"skipped {skipped} finished shards", refresh=False)
+                continue
+            read_options.malformed = []
+            shard_docs = shard_tokens = shard_m = 0
+            shard_recs: list[dict[str, Any]] = []
+            shard_lps: list[np.ndarray] = []
+            writer = _ShardWriter(out_path, out_format)
+            try:
+                it = read_shard(shard, read_options)
+                while True:
+                    t0 = time.perf_counter()
+                    batch: Batch | None = next(it, None)
+                    t1 = time.perf_counter()
+                    t["read"] += t1 - t0
+                    if batch is None:
+                        break
+                    rag = (
+                        batch.tokens if batch.tokens is not None else encode(tokenizer, batch.texts)
+                    )
+                    t2 = time.perf_counter()
+                    t["tokenize"] += t2 - t1
+                    cols, recs, lps = _score_all(shard, batch, rag, watermarks, backend, log10_q)
+                    t3 = time.perf_counter()
+                    t["score"] += t3 - t2
+                    writer.write(cols)
+                    t["write"] += time.perf_counter() - t3
+                    shard_recs += recs
+                    shard_lps.append(lps)
+                    shard_docs += len(batch)
+                    shard_tokens += int(rag.offsets[-1])
+                    shard_m += len(batch) * len(watermarks)
+                    bar.update(len(batch))
+                    elapsed = max(time.perf_counter() - t_start, 1e-9)
+                    tok_s = (n_tokens + shard_tokens) / elapsed
+                    bar.set_postfix_str(f"{tok_s / 1e6:.2f} M tokens/s", refresh=False)
+                writer.commit()
+            except BaseException:
+                writer.abort()
+                raise
+            bad = [m.to_dict() for m in read_options.malformed]
+            lps_all = np.concatenate(shard_lps) if shard_lps else np.zeros(0)
+            keep(shard_recs, lps_all, shard_m)
+            _atomic_json(
+                done_path,
+                {
+                    "source": shard.source,
+                    "n_docs": shard_docs,
+                    "n_tokens": shard_tokens,
+                    "m": shard_m,
+                    "q": q,
+                    "candidates": shard_recs,
+                    "malformed": bad,
+                },
+            )
+            n_docs += shard_docs
+            n_tokens += shard_tokens
+            empty += shard_docs == 0 and not bad
+            for mrow in bad:
+                malformed_file.write(json.dumps(mrow) + "\n")
+            malformed_count += len(bad)
+            examples += read_options.malformed[: max(0, 20 - len(examples))]
+    bar.close()
+    wall = time.perf_counter() - t_start
+
+    bh, by, bonf = acc.result("bh"), acc.result("by"), acc.result("bonferroni")
+    tags = acc.kept_tags
+    hits = []
+    for i in np.flatnonzero(bh.rejected):
+        rec = dict(candidates[int(tags[i])])
+        rec["log10_q_bh"] = float(bh.log10_q[i])
+        rec["by"] = bool(by.rejected[i])
+        rec["bonferroni"] = bool(bonf.rejected[i])
+        hits.append(rec)
+    hits.sort(key=lambda r: r["log10_p"])
+    with open(out / "hits.jsonl", "w", encoding="utf-8") as f:
+        for rec in hits:
+            f.write(json.dumps(rec) + "\n")
+    summary = acc.summary()
+    summary.update(
+        n_shards=len(inputs),
+        skipped_shards=skipped,
+        empty_shards=empty,
+        n_docs=n_docs,
+        n_tokens=n_tokens,
+        n_watermarks=len(watermarks),
+        malformed_rows=malformed_count,
+        seconds=round(wall, 3),
+    )
+    _atomic_json(out / "summary.json", summary)
+    report = ScanReport(summary, hits, malformed_count, examples, {**t, "wall": wall})
+    for line in format_summary(report):
+        log(line)
+    return report
+
+
+def _score_all(shard: Shard, batch: Batch, rag: Ragged, watermarks, backend: str, log10_q: float):
+    """Columns of the batch's output rows (watermark-major), and the records and log10
+    p-values of the tests that can be rejected at ``log10_q`` (in the same order)."""
+    n = len(batch)
+    n_tok = np.diff(rag.offsets)
+    cols: dict[str, list] = {k: [] for k in _COLUMNS}
+    recs: list[dict[str, Any]] = []
+    lps = []
+    none_i = np.full(n, None, dtype=object)
+    for wm in watermarks:
+        s = score_batch(wm, rag, backend)
+        cols["source"].append(np.full(n, shard.source, dtype=object))
+        cols["row"].append(np.asarray(batch.rows, dtype=np.int64))
+        cols["id"].append(np.asarray(batch.ids, dtype=object))
+        cols["watermark"].append(np.full(n, wm.name, dtype=object))
+        cols["n_tokens"].append(n_tok)
+        cols["n_scored"].append(s["n_scored"])
+        cols["score"].append(s["score"])
+        cols["log10_p"].append(s["log10_p"])
+        for k in ("window_start", "window_n_green", "window_log10_p"):
+            cols[k].append(s[k].astype(object) if k in s else none_i)
+        lps.append(s["log10_p"])
+        for i in np.flatnonzero(s["log10_p"] <= log10_q):
+            recs.append(
+                {
+                    "source": shard.source,
+                    "row": int(batch.rows[i]),
+                    "id": batch.ids[i],
+                    "watermark": wm.name,
+                    "log10_p": float(s["log10_p"][i]),
+                }
+            )
+    merged = {k: np.concatenate(v) if v else np.zeros(0) for k, v in cols.items()}
+    all_lps = np.concatenate(lps)
+    keep = all_lps <= log10_q
+    return merged, recs, all_lps[keep]
+
+
+def format_summary(report: ScanReport) -> list[str]:
+    """The lines printed at the end of a scan."""
+    s = report.summary
+    lines = [
+        f"scanned {s['n_docs']} documents, {s['n_tokens']} tokens, {s['n_shards']} shards "
+        f"({s['skipped_shards']} finished before, skipped; {s['empty_shards']} empty) "
+        f"for {s['n_watermarks']} watermarks",
+        f"m = {s['m']} tests (documents x watermarks), q = {s['q']}",
+    ]
+    for method, label in (
+        ("bh", "Benjamini-Hochberg (FDR)"),
+        ("by", "Benjamini-Yekutieli (FDR, any dependence)"),
+        ("bonferroni", "Bonferroni line (FWER)"),
+    ):
+        r = s[method]
+        thr = r["log10_threshold"]
+        thr_s = "" if thr is None else f", reject log10 p <= {thr:.4g}"
+        lines.append(
+            f"  {label}: {r['rejections']} rejections{thr_s}; expected false discoveries "
+            f"<= {r['expected_false_discoveries']:.3g}"
+        )
+    if report.malformed_count:
+        lines.append(f"malformed rows: {report.malformed_count} (all in malformed.jsonl), e.g.:")
+        for m in report.malformed_examples[:5]:
+            lines.append(f"  {m.source}:{m.row}: {m.reason}")
+    return lines
