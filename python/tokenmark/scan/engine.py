@@ -3,12 +3,12 @@ schemes' batched ``detect()``, write the scores, and control the error rate over
 
 Output folder (``out``):
 
-- ``<shard_id>.parquet`` (or ``.jsonl``): one row per (document, watermark): ``source``,
+- ``scores-<shard_id>.parquet`` (or ``.jsonl``): one row per (document, watermark): ``source``,
   ``row``, ``id``, ``watermark``, ``n_tokens``, ``n_scored``, ``score``, ``log10_p`` and, for a
   KGW watermark with a ``window``, ``window_start``, ``window_n_green``, ``window_log10_p``.
   ``score`` is the scheme's statistic: KGW's green count, Gumbel's sum of ``-log(1 - u)``,
   SynthID's mean g-value.
-- ``<shard_id>.done.json``: written last, when the shard is complete (its scores are written
+- ``scores-<shard_id>.done.json``: written last, when the shard is complete (its scores are written
   to a temporary name first and renamed): its counts, malformed rows and the p-values that can
   be rejected at the scan's ``q``. A rerun skips every shard that has one.
 - ``scan.json``: the scan's settings (no keys: public key fingerprints only). A rerun with other
@@ -382,8 +382,8 @@ def scan(
 
     with open(malformed_path, "w", encoding="utf-8") as malformed_file:
         for shard in inputs:
-            out_path = out / f"{shard.shard_id}{suffix}"
-            done_path = out / f"{shard.shard_id}.done.json"
+            out_path = out / f"scores-{shard.shard_id}{suffix}"
+            done_path = out / f"scores-{shard.shard_id}.done.json"
             if done_path.exists() and out_path.exists():
                 done = json.loads(done_path.read_text(encoding="utf-8"))
                 skipped += 1
