@@ -24,7 +24,9 @@ import itertools
 import json
 import math
 import os
+import queue
 import sys
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -226,6 +228,56 @@ def _atomic_json(path: Path, obj) -> None:
 
 
 # -- the scan ---------------------------------------------------------------------------------
+class _Prefetch:
+    """Runs an iterator one item ahead in a thread: the next batch is read (JSON parsing,
+    decompression: Python work under the GIL) while the current one is tokenized (Rust work
+    that releases the GIL). Exceptions of the iterator are raised in the consumer."""
+
+    _DONE = object()
+
+    def __init__(self, it):
+        self._q: queue.Queue = queue.Queue(maxsize=1)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, args=(it,), daemon=True)
+        self._thread.start()
+
+    def _put(self, item) -> bool:
+        while not self._stop.is_set():
+            try:
+                self._q.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _run(self, it) -> None:
+        try:
+            for item in it:
+                if not self._put((item, None)):
+                    return
+            self._put((self._DONE, None))
+        except BaseException as e:  # handed to the consumer
+            self._put((self._DONE, e))
+        finally:
+            if hasattr(it, "close"):  # a generator stopped early closes its file now
+                it.close()
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        item, err = self._q.get()
+        if err is not None:
+            raise err
+        if item is self._DONE:
+            raise StopIteration
+        return item
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
 @dataclass
 class ScanReport:
     """What a scan did and found. ``exit_code`` is the command line's (see ``tokenmark.scan``)."""
@@ -363,6 +415,7 @@ def scan(
     malformed_count = 0
     examples: list[Malformed] = []
     malformed_path = out / "malformed.jsonl"
+    # Seconds per stage; "read" is the time spent waiting for the reading thread.
     t = {"read": 0.0, "tokenize": 0.0, "score": 0.0, "write": 0.0}
     n_docs = n_tokens = 0
     skipped = empty = 0
@@ -407,8 +460,8 @@ def scan(
             shard_recs: list[dict[str, Any]] = []
             shard_lps: list[np.ndarray] = []
             writer = _ShardWriter(out_path, out_format)
+            it = _Prefetch(read_shard(shard, read_options))
             try:
-                it = read_shard(shard, read_options)
                 while True:
                     t0 = time.perf_counter()
                     batch: Batch | None = next(it, None)
@@ -439,6 +492,8 @@ def scan(
             except BaseException:
                 writer.abort()
                 raise
+            finally:
+                it.close()
             bad = [m.to_dict() for m in read_options.malformed]
             lps_all = np.concatenate(shard_lps) if shard_lps else np.zeros(0)
             keep(shard_recs, lps_all, shard_m)
