@@ -14,15 +14,17 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
 import scan_corpus
 import torch
-import zstandard
 from tokenmark import demo_model
 from tokenmark._key import Key
 from tokenmark.scan import cli, engine, load_tokenizer, load_watermarks, score_batch
+
+_EXTRA = "the scan extra: pip install '.[scan]'"
+pa = pytest.importorskip("pyarrow", reason=_EXTRA)
+pq = pytest.importorskip("pyarrow.parquet", reason=_EXTRA)
+zstandard = pytest.importorskip("zstandard", reason=_EXTRA)
 
 Q = 1e-3
 N_WATERMARKS = 5

@@ -7,11 +7,13 @@ import gzip
 import json
 
 import numpy as np
-import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
-import zstandard
 from tokenmark.scan import Malformed, ReadOptions, ScanInputError, expand_inputs, read_shard
+
+_EXTRA = "the scan extra: pip install '.[scan]'"
+pa = pytest.importorskip("pyarrow", reason=_EXTRA)
+pq = pytest.importorskip("pyarrow.parquet", reason=_EXTRA)
+zstandard = pytest.importorskip("zstandard", reason=_EXTRA)
 
 
 def _read(path, **kw):
