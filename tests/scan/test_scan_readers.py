@@ -193,3 +193,10 @@ def test_read_options_checked():
         ReadOptions(batch_size=0)
     with pytest.raises(ScanInputError, match="format"):
         ReadOptions(format="csv")
+
+
+def test_parquet_oversized_text_counts_bytes_not_characters(tmp_path):
+    p = tmp_path / "big.parquet"
+    pq.write_table(pa.table({"text": ["é" * 600, "e" * 600]}), p)  # 1200 and 600 bytes
+    batches, bad = _read(p, max_doc_bytes=1000)
+    assert _rows(batches) == [1] and bad == [Malformed(str(p), 0, "text over 1000 bytes")]

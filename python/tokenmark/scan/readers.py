@@ -369,7 +369,7 @@ def _read_parquet(shard: Shard, opt: ReadOptions) -> Iterator[Batch]:
                     bad.append(Malformed(shard.source, row, reason))
                     continue
                 v = arr
-            elif len(v) > opt.max_doc_bytes and len(v.encode("utf-8")) > opt.max_doc_bytes:
+            elif 4 * len(v) > opt.max_doc_bytes and len(v.encode()) > opt.max_doc_bytes:
                 bad.append(Malformed(shard.source, row, f"text over {opt.max_doc_bytes} bytes"))
                 continue
             b.add(row, doc_id, v)
