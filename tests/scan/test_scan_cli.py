@@ -19,7 +19,16 @@ import scan_corpus
 import torch
 from tokenmark import demo_model
 from tokenmark._key import Key
-from tokenmark.scan import cli, engine, load_tokenizer, load_watermarks, score_batch
+from tokenmark.scan import (
+    ReadOptions,
+    cli,
+    engine,
+    expand_inputs,
+    load_tokenizer,
+    load_watermarks,
+    scan,
+    score_batch,
+)
 
 _EXTRA = "the scan extra: pip install '.[scan]'"
 pa = pytest.importorskip("pyarrow", reason=_EXTRA)
@@ -331,3 +340,21 @@ def test_log10_p_agrees_with_detect(corpus, env):
             np.testing.assert_allclose(
                 s["window_log10_p"][ok], np.log10(wp[ok]), rtol=1e-9, atol=1e-12
             )
+
+
+def test_progress_bar_shows_documents_and_tokens_per_second(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("TOKENMARK_KEY_K", "progress key")
+    ids = tmp_path / "ids.jsonl"
+    ids.write_text(
+        "".join(json.dumps({"tokens": list(range(i, i + 50))}) + "\n" for i in range(300))
+    )
+    wms = load_watermarks([{"key_id": "k", "scheme": "kgw"}])
+    opt = ReadOptions(text_column=None, tokens_column="tokens", batch_size=100)
+    rep = scan(expand_inputs([str(ids)]), wms, tmp_path / "o", read_options=opt, progress=True)
+    err = capsys.readouterr().err
+    assert rep.exit_code == engine.EXIT_CLEAN and rep.summary["n_docs"] == 300
+    assert "300 docs" in err and "M tokens/s" in err and "docs/s" in err
+    assert not (tmp_path / "q").exists()
+    with pytest.raises(ValueError, match="q"):
+        scan(expand_inputs([str(ids)]), wms, tmp_path / "q", read_options=opt, q=0.0)
+    assert not (tmp_path / "q").exists()  # nothing written before the arguments are checked

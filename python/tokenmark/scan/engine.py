@@ -395,6 +395,7 @@ def scan(
         raise ScanConfigError("watermarks: none given")
     if read_options.text_column is not None and tokenizer is None:
         raise ScanConfigError("tokenizer: text input needs a tokenizer (or use a tokens column)")
+    acc = FDRAccumulator(q)  # checks q before anything is written
     log = log or (lambda s: print(s, file=sys.stderr))
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -408,7 +409,6 @@ def scan(
     else:
         _atomic_json(manifest, settings)
 
-    acc = FDRAccumulator(q)
     log10_q = acc.log10_q
     names = [w.name for w in watermarks]
     candidates: list[dict[str, Any]] = []
