@@ -318,27 +318,25 @@ def _settings(
     }
 
 
-def _reread_log10_p(path: Path, fmt: str, names: list[str]):
-    """(log10_p, tag records) of a finished shard's output (when its kept p-values were kept at
-    a smaller q than this run's)."""
+def _reread_candidates(path: Path, fmt: str, names: list[str], log10_q: float):
+    """Records of a finished shard's tests with log10 p <= ``log10_q``, read from its output
+    (when its done file kept them for a smaller q than this run's)."""
+    fields = ("source", "row", "id", "watermark", "log10_p")
     if fmt == "parquet":
+        import pyarrow.compute as pc
         import pyarrow.parquet as pq
 
-        t = pq.read_table(path, columns=["source", "row", "id", "watermark", "log10_p"])
-        cols = t.to_pydict()
-        rows = zip(cols["source"], cols["row"], cols["id"], cols["watermark"], cols["log10_p"])
+        t = pq.read_table(path, columns=list(fields))
+        t = t.filter(pc.less_equal(t["log10_p"], log10_q))
+        rows = t.to_pylist()
     else:
-
-        def gen():
-            with open(path, encoding="utf-8") as f:
-                for line in f:
-                    r = json.loads(line)
-                    yield r["source"], r["row"], r["id"], r["watermark"], r["log10_p"]
-
-        rows = gen()
-    for source, row, doc_id, wm, lp in rows:
-        if wm in names:
-            yield {"source": source, "row": row, "id": doc_id, "watermark": wm, "log10_p": lp}
+        rows = []
+        with open(path, encoding="utf-8") as f:
+            for line in f:
+                r = json.loads(line)
+                if r["log10_p"] <= log10_q:
+                    rows.append({k: r[k] for k in fields})
+    return [r for r in rows if r["watermark"] in names]
 
 
 def scan(
@@ -443,7 +441,7 @@ def scan(
                 if done["q"] >= q:
                     recs = [c for c in done["candidates"] if c["log10_p"] <= log10_q]
                 else:
-                    recs = list(_reread_log10_p(out_path, out_format, names))
+                    recs = _reread_candidates(out_path, out_format, names, log10_q)
                 keep(recs, np.array([r["log10_p"] for r in recs], dtype=np.float64), done["m"])
                 n_docs += done["n_docs"]
                 n_tokens += done["n_tokens"]
