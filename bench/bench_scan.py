@@ -64,24 +64,25 @@ def main() -> None:
         tok = ts.load_tokenizer(demo_model.PATH)
         bs = args.batch_size
 
-        def tokenizer_alone() -> float:
-            t0 = time.perf_counter()
+        def timed(fn):
+            """(wall seconds, CPU seconds of every thread of this process, fn's result)."""
+            w0, c0 = time.perf_counter(), time.process_time()
+            res = fn()
+            return time.perf_counter() - w0, time.process_time() - c0, res
+
+        def tokenizer_alone():
             for i in range(0, len(texts), bs):
                 tok.encode_batch_fast(texts[i : i + bs], add_special_tokens=False)
-            return time.perf_counter() - t0
 
-        def encode_to_ragged() -> tuple[float, int]:
-            t0 = time.perf_counter()
-            n = 0
-            for i in range(0, len(texts), bs):
-                n += len(ts.encode(tok, texts[i : i + bs]).tokens)
-            return time.perf_counter() - t0, n
+        def encode_to_ragged() -> int:
+            return sum(
+                len(ts.encode(tok, texts[i : i + bs]).tokens) for i in range(0, len(texts), bs)
+            )
 
-        def scan_once(case: list[str]) -> tuple[float, dict]:
+        def scan_once(case: list[str]):
             wms = ts.load_watermarks([WATERMARKS[c] for c in case])
             out = tmp / "out"
             shutil.rmtree(out, ignore_errors=True)
-            t0 = time.perf_counter()
             rep = ts.scan(
                 ts.expand_inputs([str(corpus)]),
                 wms,
@@ -91,48 +92,46 @@ def main() -> None:
                 progress=False,
                 log=lambda s: None,
             )
-            wall = time.perf_counter() - t0
             assert rep.summary["n_tokens"] == n_tokens, "scan and encode disagree"
-            return wall, rep.timings
+            return rep.timings
 
         cases = (["kgw"], ["kgw", "gumbel", "synthid"])
         tokenizer_alone()  # warm-up
-        _, n_tokens = encode_to_ragged()
+        n_tokens = encode_to_ragged()
         # Interleaved repetitions, so that the load of a shared machine falls on every case alike.
-        t_toks, t_encs, scans = [], [], {i: [] for i in range(len(cases))}
+        runs: dict[str, list] = {"tok": [], "enc": [], **{str(i): [] for i in range(len(cases))}}
         for _ in range(args.reps):
-            t_toks.append(tokenizer_alone())
-            t_encs.append(encode_to_ragged()[0])
+            runs["tok"].append(timed(tokenizer_alone))
+            runs["enc"].append(timed(encode_to_ragged))
             for i, case in enumerate(cases):
-                scans[i].append(scan_once(case))
-        t_tok, t_enc = float(np.median(t_toks)), float(np.median(t_encs))
-        rows = [
-            ["`encode_batch_fast` alone (texts in memory)", f"{t_tok:.2f}", "", "", "", "",
-             f"{args.docs / t_tok / 1e3:.1f}k", f"{n_tokens / t_tok / 1e6:.2f}M", "1.00"],
-            ["`encode` (+ ids to a flat int32 array)", f"{t_enc:.2f}", "", f"{t_enc:.2f}", "", "",
-             f"{args.docs / t_enc / 1e3:.1f}k", f"{n_tokens / t_enc / 1e6:.2f}M",
-             f"{t_tok / t_enc:.2f}"],
-        ]  # fmt: skip
+                runs[str(i)].append(timed(lambda case=case: scan_once(case)))
+
+        def med(name: str):
+            """The median run by wall time, and the median CPU time over runs."""
+            rs = sorted(runs[name], key=lambda r: r[0])
+            return rs[len(rs) // 2], float(np.median([r[1] for r in rs]))
+
+        (t_tok, _, _), c_tok = med("tok")
+
+        def row(label, wall, cpu, stages=("", "", "", "")):
+            return [label, f"{wall:.2f}", *stages, f"{args.docs / wall / 1e3:.2f}k",
+                    f"{n_tokens / wall / 1e6:.3f}M", f"{t_tok / wall:.2f}", f"{cpu:.2f}",
+                    f"{c_tok / cpu:.2f}"]  # fmt: skip
+
+        rows = [row("`encode_batch_fast` alone (texts in memory)", t_tok, c_tok)]
+        (t_enc, _, _), c_enc = med("enc")
+        rows.append(row("`encode` (+ ids to a flat int32 array)", t_enc, c_enc))
         for i, case in enumerate(cases):
-            wall, tm_ = sorted(scans[i], key=lambda r: r[0])[len(scans[i]) // 2]
-            rows.append(
-                [
-                    f"scan, {len(case)} watermark{'s' * (len(case) > 1)} ({', '.join(case)})",
-                    f"{wall:.2f}",
-                    f"{tm_['read']:.2f}",
-                    f"{tm_['tokenize']:.2f}",
-                    f"{tm_['score']:.2f}",
-                    f"{tm_['write']:.2f}",
-                    f"{args.docs / wall / 1e3:.1f}k",
-                    f"{n_tokens / wall / 1e6:.2f}M",
-                    f"{t_tok / wall:.2f}",
-                ]
-            )
+            (wall, _, tm_), cpu = med(str(i))
+            stages = tuple(f"{tm_[k]:.2f}" for k in ("read", "tokenize", "score", "write"))
+            name = f"scan, {len(case)} watermark{'s' * (len(case) > 1)} ({', '.join(case)})"
+            rows.append(row(name, wall, cpu, stages))
             print(rows[-1], flush=True)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    header = ["case", "s", "read s", "tokenize s", "score s", "write s", "docs/s", "tokens/s",
-              "speed / tokenizer alone"]  # fmt: skip
+    header = ["case", "wall s", "read s", "tokenize s", "score s", "write s", "docs/s",
+              "tokens/s", "speed / tokenizer alone", "CPU s",
+              "CPU of tokenizer alone / CPU"]  # fmt: skip
     notes = (
         f"{args.docs:,} documents of {args.chars} characters ({n_tokens / args.docs:.0f} tokens "
         f"on average; {mb:.1f} MB of JSON lines), the demo tokenizer (byte-level BPE, 4096 "
@@ -140,6 +139,9 @@ def main() -> None:
         "`read` is the wait for the reading thread (JSON parsing, overlapped with tokenization), "
         "`tokenize` is `encode_batch_fast` plus building the flat id array, `score` the schemes' "
         "`detect()` plus the log10 p-values, `write` the Parquet output. "
+        "CPU s: CPU time of all threads of the process (`time.process_time`), which a shared "
+        "machine's load does not inflate as it does wall time; its ratio says how much work the "
+        "scan adds to the tokenizer's. "
         f"Rayon threads: {os.environ.get('RAYON_NUM_THREADS', 'default (all cores)')}."
     )
     table = markdown_table(header, rows)
