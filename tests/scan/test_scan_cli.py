@@ -358,3 +358,33 @@ def test_progress_bar_shows_documents_and_tokens_per_second(tmp_path, monkeypatc
     with pytest.raises(ValueError, match="q"):
         scan(expand_inputs([str(ids)]), wms, tmp_path / "q", read_options=opt, q=0.0)
     assert not (tmp_path / "q").exists()  # nothing written before the arguments are checked
+
+
+@pytest.mark.parametrize("fmt", ["parquet", "jsonl"])
+def test_rerun_at_a_larger_q_token_ids(tmp_path, monkeypatch, fmt):
+    """The same on random token ids (many p-values between the two q's), for both outputs."""
+    monkeypatch.setenv("TOKENMARK_KEY_K", "rerun key")
+    rng = np.random.default_rng(3)
+    inputs = []
+    for s in range(3):
+        p = tmp_path / f"ids-{s}.jsonl"
+        docs = (rng.integers(0, 5000, int(rng.integers(5, 80))).tolist() for _ in range(400))
+        p.write_text(
+            "".join(json.dumps({"id": f"{s}-{i}", "tokens": d}) + "\n" for i, d in enumerate(docs))
+        )
+        inputs.append(str(p))
+    wms = load_watermarks([{"key_id": "k", "scheme": "kgw", "context_width": 1},
+                           {"key_id": "k", "scheme": "gumbel", "context_width": 1}])  # fmt: skip
+    opt = ReadOptions(text_column=None, tokens_column="tokens", batch_size=128)
+
+    def run(out, q):
+        return scan(expand_inputs(inputs), wms, out, read_options=opt, q=q, out_format=fmt,
+                    log=lambda s: None)  # fmt: skip
+
+    run(tmp_path / "out", 1e-3)
+    again = run(tmp_path / "out", 0.3)
+    fresh = run(tmp_path / "fresh", 0.3)
+    assert again.summary["skipped_shards"] == 3
+    for k in ("m", "kept", "bh", "by", "bonferroni"):
+        assert again.summary[k] == fresh.summary[k], k
+    assert again.summary["kept"] > 100 and again.hits == fresh.hits
