@@ -22,6 +22,7 @@ from tokenmark._key import Key
 from tokenmark.scan import (
     ReadOptions,
     cli,
+    encode,
     engine,
     expand_inputs,
     load_tokenizer,
@@ -325,7 +326,7 @@ def test_log10_p_agrees_with_detect(corpus, env):
     normal doubles (and finite where those underflow)."""
     wms = load_watermarks(corpus["config"], corpus["keys"])
     tok = load_tokenizer(demo_model.PATH)
-    rag = engine.encode(tok, [t for _, t in corpus["docs"]])
+    rag = encode(tok, [t for _, t in corpus["docs"]])
     for wm in wms:
         s = score_batch(wm, rag)
         opts = dict(wm.options)

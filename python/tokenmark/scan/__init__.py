@@ -27,14 +27,13 @@ from .engine import (
     EXIT_MALFORMED,
     EXIT_USAGE,
     ScanReport,
-    encode,
-    load_tokenizer,
     scan,
-    score_batch,
 )
 from .fdr import FDRAccumulator, Rejections
 from .logp import log10_binom_sf, log10_gamma_sf, log10_norm_sf
 from .readers import Batch, Malformed, ReadOptions, ScanInputError, Shard, expand_inputs, read_shard
+from .scoring import score_batch
+from .tokenizer import encode, load_tokenizer
 from .watermarks import ScanConfigError, Watermark, env_name, load_keys, load_watermarks
 
 __all__ = [

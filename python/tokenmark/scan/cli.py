@@ -5,8 +5,10 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .engine import EXIT_USAGE, OUTPUT_FORMATS, load_tokenizer, scan
+from .engine import EXIT_USAGE, scan
+from .output import OUTPUT_FORMATS
 from .readers import FORMATS, ReadOptions, ScanInputError, expand_inputs
+from .tokenizer import load_tokenizer
 from .watermarks import ENV_PREFIX, ScanConfigError, load_watermarks
 
 DESCRIPTION = """Score every document of JSON lines, Parquet or plain-text files (folders and

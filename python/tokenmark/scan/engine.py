@@ -20,9 +20,7 @@ Output folder (``out``):
 from __future__ import annotations
 
 import hashlib
-import itertools
 import json
-import math
 import os
 import queue
 import sys
@@ -37,8 +35,16 @@ import numpy as np
 
 from .._inputs import Ragged
 from .fdr import FDRAccumulator
-from .logp import log10_binom_sf, log10_gamma_sf
+from .output import (
+    COLUMNS,
+    OUTPUT_FORMATS,
+    ShardWriter,
+    atomic_json,
+    reread_candidates,
+)
 from .readers import Batch, Malformed, ReadOptions, Shard, read_shard
+from .scoring import score_batch
+from .tokenizer import encode
 from .watermarks import ScanConfigError, Watermark
 
 EXIT_CLEAN = 0
@@ -46,185 +52,6 @@ EXIT_HITS = 1
 EXIT_USAGE = 2
 EXIT_MALFORMED = 3
 EXIT_HITS_AND_MALFORMED = 4
-
-OUTPUT_FORMATS = ("parquet", "jsonl")
-_COLUMNS = (
-    "source",
-    "row",
-    "id",
-    "watermark",
-    "n_tokens",
-    "n_scored",
-    "score",
-    "log10_p",
-    "window_start",
-    "window_n_green",
-    "window_log10_p",
-)
-
-
-# -- tokenization -----------------------------------------------------------------------------
-def load_tokenizer(path: str | os.PathLike):
-    """A ``tokenizers.Tokenizer`` from a ``tokenizer.json`` file or a folder holding one, with
-    truncation and padding off (a detector must see every token)."""
-    from tokenizers import Tokenizer
-
-    p = Path(path)
-    if p.is_dir():
-        p = p / "tokenizer.json"
-    if not p.is_file():
-        raise ScanConfigError(f"tokenizer: no tokenizer.json at {str(path)!r}")
-    try:
-        tok = Tokenizer.from_file(str(p))
-    except Exception as e:  # tokenizers raises its own Exception type for a bad file
-        raise ScanConfigError(f"tokenizer: cannot load {str(p)!r} ({e})") from None
-    tok.no_truncation()
-    tok.no_padding()
-    return tok
-
-
-def encode(tokenizer, texts: list[str]) -> Ragged:
-    """Token ids of ``texts`` (no special tokens) as one flat ragged batch, with
-    ``encode_batch_fast`` (all cores, no offsets computed)."""
-    encs = tokenizer.encode_batch_fast(texts, add_special_tokens=False)
-    lengths = np.fromiter((len(e) for e in encs), dtype=np.int64, count=len(encs))
-    offsets = np.zeros(len(encs) + 1, dtype=np.int64)
-    np.cumsum(lengths, out=offsets[1:])
-    ids = itertools.chain.from_iterable(e.ids for e in encs)
-    tokens = np.fromiter(ids, dtype=np.int32, count=int(offsets[-1]))
-    return Ragged(tokens, offsets)
-
-
-# -- scoring ----------------------------------------------------------------------------------
-def score_batch(wm: Watermark, rag: Ragged, backend: str = "auto") -> dict[str, np.ndarray]:
-    """Per-document ``n_scored``, ``score``, ``log10_p`` (and the window columns for a KGW
-    watermark with a window) of one batch, from the scheme's ``detect()``.
-
-    The p-values are recomputed from the counts in log10 (``tokenmark.scan.logp``): ``detect()``
-    returns them as doubles, which are 0 below 1e-308.
-    """
-    opts = dict(wm.options)
-    s = wm.scheme
-    n_docs = len(rag)
-    out: dict[str, np.ndarray] = {}
-    if wm.scheme_name == "kgw":
-        window = opts.get("window")
-        res = s.detect(rag, window=window, backend=backend)
-        n = np.asarray(res.n_scored, dtype=np.int64)
-        green = np.asarray(res.n_green, dtype=np.int64)
-        out.update(n_scored=n, score=green.astype(np.float64))
-        out["log10_p"] = log10_binom_sf(green, n, s.gamma_effective)
-        if window is not None:
-            w = np.minimum(window, n)
-            wg = np.asarray(res.window_green, dtype=np.int64)
-            with np.errstate(divide="ignore"):
-                bonf = np.log10(np.maximum(n - w + 1, 1).astype(np.float64))
-            wl = np.minimum(bonf + log10_binom_sf(wg, w, s.gamma_effective), 0.0)
-            out["window_start"] = np.asarray(res.window_start, dtype=np.int64)
-            out["window_n_green"] = wg
-            out["window_log10_p"] = np.where(n > 0, wl, 0.0)
-    elif wm.scheme_name == "gumbel":
-        res = s.detect(rag, salt=opts.get("salt", 0), backend=backend)
-        n = np.asarray(res.n_scored, dtype=np.int64)
-        out.update(n_scored=n, score=np.asarray(res.score, dtype=np.float64))
-        out["log10_p"] = log10_gamma_sf(out["score"], n)
-    elif wm.scheme_name == "synthid":
-        res = s.detect(rag, eos_token_id=opts.get("eos_token_id"), backend=backend)
-        n = np.asarray(res.n_scored, dtype=np.int64)
-        ones = np.asarray(res.ones, dtype=np.int64).sum(axis=1)
-        out.update(n_scored=n, score=np.asarray(res.mean_score, dtype=np.float64))
-        out["log10_p"] = log10_binom_sf(ones, n * s.layers, 0.5)
-    else:  # load_watermarks admits only the schemes above
-        raise ScanConfigError(f"watermark {wm.name!r}: scheme {wm.scheme_name!r} not scannable")
-    assert len(out["log10_p"]) == n_docs
-    return out
-
-
-# -- output -----------------------------------------------------------------------------------
-class _ShardWriter:
-    """Writes one shard's rows to a temporary file; ``commit()`` renames it into place."""
-
-    def __init__(self, path: Path, fmt: str):
-        self.path = path
-        self.tmp = path.with_name(f".{path.name}.tmp")
-        self.fmt = fmt
-        self._writer = None
-        self._f = None
-        if fmt == "jsonl":
-            self._f = open(self.tmp, "w", encoding="utf-8")  # noqa: SIM115 -- closed in commit
-
-    def write(self, cols: dict[str, Any]) -> None:
-        if self.fmt == "jsonl":
-            n = len(cols["row"])
-            names = list(cols)
-            for i in range(n):
-                rec = {k: _json_value(cols[k][i]) for k in names}
-                self._f.write(json.dumps(rec) + "\n")
-            return
-        import pyarrow as pa
-        import pyarrow.parquet as pq
-
-        table = pa.table({k: cols[k] for k in cols}, schema=_arrow_schema())
-        if self._writer is None:
-            self._writer = pq.ParquetWriter(self.tmp, table.schema)
-        self._writer.write_table(table)
-
-    def commit(self) -> None:
-        if self.fmt == "jsonl":
-            self._f.close()
-        else:
-            if self._writer is None:  # an empty shard still gets its (empty) file
-                import pyarrow.parquet as pq
-
-                pq.write_table(_arrow_schema().empty_table(), self.tmp)
-            else:
-                self._writer.close()
-        os.replace(self.tmp, self.path)
-
-    def abort(self) -> None:
-        try:
-            if self._f is not None:
-                self._f.close()
-            if self._writer is not None:
-                self._writer.close()
-        finally:
-            self.tmp.unlink(missing_ok=True)
-
-
-def _arrow_schema():
-    import pyarrow as pa
-
-    return pa.schema(
-        [
-            ("source", pa.string()),
-            ("row", pa.int64()),
-            ("id", pa.string()),
-            ("watermark", pa.string()),
-            ("n_tokens", pa.int64()),
-            ("n_scored", pa.int64()),
-            ("score", pa.float64()),
-            ("log10_p", pa.float64()),
-            ("window_start", pa.int64()),
-            ("window_n_green", pa.int64()),
-            ("window_log10_p", pa.float64()),
-        ]
-    )
-
-
-def _json_value(v):
-    if isinstance(v, np.integer):
-        return int(v)
-    if isinstance(v, np.floating):
-        v = float(v)
-    if isinstance(v, float) and not math.isfinite(v):
-        return None if math.isnan(v) else ("-inf" if v < 0 else "inf")
-    return v
-
-
-def _atomic_json(path: Path, obj) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(obj, indent=1) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
 
 
 # -- the scan ---------------------------------------------------------------------------------
@@ -318,27 +145,6 @@ def _settings(
     }
 
 
-def _reread_candidates(path: Path, fmt: str, names: list[str], log10_q: float):
-    """Records of a finished shard's tests with log10 p <= ``log10_q``, read from its output
-    (when its done file kept them for a smaller q than this run's)."""
-    fields = ("source", "row", "id", "watermark", "log10_p")
-    if fmt == "parquet":
-        import pyarrow.compute as pc
-        import pyarrow.parquet as pq
-
-        t = pq.read_table(path, columns=list(fields))
-        t = t.filter(pc.less_equal(t["log10_p"], log10_q))
-        rows = t.to_pylist()
-    else:
-        rows = []
-        with open(path, encoding="utf-8") as f:
-            for line in f:
-                r = json.loads(line)
-                if r["log10_p"] <= log10_q:
-                    rows.append({k: r[k] for k in fields})
-    return [r for r in rows if r["watermark"] in names]
-
-
 def scan(
     inputs: list[Shard],
     watermarks: list[Watermark],
@@ -405,7 +211,7 @@ def scan(
                 f"out: {str(out)!r} holds a scan with other settings; use a new folder"
             )
     else:
-        _atomic_json(manifest, settings)
+        atomic_json(manifest, settings)
 
     log10_q = acc.log10_q
     names = [w.name for w in watermarks]
@@ -441,7 +247,7 @@ def scan(
                 if done["q"] >= q:
                     recs = [c for c in done["candidates"] if c["log10_p"] <= log10_q]
                 else:
-                    recs = _reread_candidates(out_path, out_format, names, log10_q)
+                    recs = reread_candidates(out_path, out_format, names, log10_q)
                 keep(recs, np.array([r["log10_p"] for r in recs], dtype=np.float64), done["m"])
                 n_docs += done["n_docs"]
                 n_tokens += done["n_tokens"]
@@ -457,7 +263,7 @@ def scan(
             shard_docs = shard_tokens = shard_m = 0
             shard_recs: list[dict[str, Any]] = []
             shard_lps: list[np.ndarray] = []
-            writer = _ShardWriter(out_path, out_format)
+            writer = ShardWriter(out_path, out_format)
             it = _Prefetch(read_shard(shard, read_options))
             try:
                 while True:
@@ -495,7 +301,7 @@ def scan(
             bad = [m.to_dict() for m in read_options.malformed]
             lps_all = np.concatenate(shard_lps) if shard_lps else np.zeros(0)
             keep(shard_recs, lps_all, shard_m)
-            _atomic_json(
+            atomic_json(
                 done_path,
                 {
                     "source": shard.source,
@@ -541,7 +347,7 @@ def scan(
         malformed_rows=malformed_count,
         seconds=round(wall, 3),
     )
-    _atomic_json(out / "summary.json", summary)
+    atomic_json(out / "summary.json", summary)
     report = ScanReport(summary, hits, malformed_count, examples, {**t, "wall": wall})
     for line in format_summary(report):
         log(line)
@@ -553,7 +359,7 @@ def _score_all(shard: Shard, batch: Batch, rag: Ragged, watermarks, backend: str
     p-values of the tests that can be rejected at ``log10_q`` (in the same order)."""
     n = len(batch)
     n_tok = np.diff(rag.offsets)
-    cols: dict[str, list] = {k: [] for k in _COLUMNS}
+    cols: dict[str, list] = {k: [] for k in COLUMNS}
     recs: list[dict[str, Any]] = []
     lps = []
     none_i = np.full(n, None, dtype=object)
