@@ -11,17 +11,18 @@ from .readers import FORMATS, ReadOptions, ScanInputError, expand_inputs
 from .tokenizer import load_tokenizer
 from .watermarks import ENV_PREFIX, ScanConfigError, load_watermarks
 
-DESCRIPTION = """Score every document of JSON lines, Parquet or plain-text files (folders and
-globs too; .gz / .zst read as they are) for every watermark of --config, write per-document,
-per-watermark scores (log10 p-values) under --out, one file per input file, and control the
-error rate over the whole scan (documents x watermarks): Benjamini-Hochberg and
-Benjamini-Yekutieli at --q, and the Bonferroni line. A rerun into the same --out skips the files
-already finished. Keys come from --key-file (JSON {"<key_id>": "<key>"}) or the environment
-(TOKENMARK_KEY_<KEY_ID>), never from the command line.
+DESCRIPTION = """\
+Score every document of JSON lines, Parquet or plain-text files (folders and globs too; .gz and
+.zst read as they are) for every watermark of --config; write per-document, per-watermark scores
+(log10 p-values) under --out, one file per input file; control the error rate over the whole scan
+(documents x watermarks): Benjamini-Hochberg and Benjamini-Yekutieli at --q, and the Bonferroni
+line. A rerun into the same --out skips the files already finished. Keys come from --key-file
+(JSON {"<key_id>": "<key>"}) or the environment (TOKENMARK_KEY_<KEY_ID>), never from the command
+line.
 
 exit codes: 0 nothing found, no malformed row; 1 watermarks found (Benjamini-Hochberg
-rejections); 2 usage or configuration error; 3 malformed rows (reported in
-OUT/malformed.jsonl), nothing found; 4 malformed rows and watermarks found."""
+rejections); 2 usage or configuration error; 3 malformed rows (reported in OUT/malformed.jsonl),
+nothing found; 4 malformed rows and watermarks found."""
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
