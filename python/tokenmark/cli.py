@@ -1,4 +1,4 @@
-"""Command line: ``tokenmark detect``, ``tokenmark info``, ``tokenmark demo``."""
+"""Command line: ``tokenmark detect``, ``scan``, ``info`` and ``demo``."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from ._inputs import encode_texts
 from ._key import Key
 from .gumbel import Gumbel
 from .kgw import KGW
+from .scan.cli import add_parser as add_scan_parser
 from .synthid import SynthID
 
 _BATCH = 4096
@@ -165,6 +166,7 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--new-tokens", type=int, default=80)
     m.add_argument("--seed", type=int, default=0)
     m.set_defaults(func=cmd_demo)
+    add_scan_parser(sub)
     return p
 
 

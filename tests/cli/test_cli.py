@@ -110,3 +110,12 @@ def test_detect_text_lines_with_a_local_tokenizer(tmp_path, capsys, monkeypatch)
     want = tm.KGW(key=b"text key").detect_text(corpus, tok).to_records()
     assert [g["n_scored"] for g in got] == [w["n_scored"] for w in want] == [5, 2]
     assert [g["n_green"] for g in got] == [w["n_green"] for w in want]
+
+
+def test_scan_is_a_subcommand(capsys):
+    from tokenmark.cli import main
+
+    with pytest.raises(SystemExit) as e:
+        main(["scan", "--help"])
+    assert e.value.code == 0
+    assert "--config" in capsys.readouterr().out

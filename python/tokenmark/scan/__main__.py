@@ -1,0 +1,7 @@
+"""``python -m tokenmark.scan INPUT... --config ... --out ...``."""
+
+import sys
+
+from .cli import main
+
+sys.exit(main())
