@@ -61,7 +61,7 @@ def _to_numpy(x, name: str) -> np.ndarray:
     if arr is None:
         raise ValueError(f"{name}: expected token ids (a rectangular array of integers)")
     if arr.dtype == object:
-        raise ValueError(f"{name}: ragged nested sequences; pass a list of sequences")
+        raise ValueError(f"{name}: expected integer token ids, got ragged or mixed values")
     if arr.dtype.kind not in "biuf":
         raise TypeError(f"{name}: token ids must be integers, got dtype {arr.dtype}")
     if arr.size and arr.dtype.kind not in "iu":
@@ -106,7 +106,10 @@ def as_ragged(sequences, name: str = "sequences") -> Ragged:
     """Accept a :class:`Ragged`, a 2-D array/tensor (rows are documents), or a sequence of 1-D
     sequences (lists, arrays, tensors) and return the flat form with validated int32 ids."""
     if isinstance(sequences, Ragged):
-        tokens = check_token_range(_to_numpy(sequences.tokens, f"{name}.tokens"), f"{name}.tokens")
+        tokens = _to_numpy(sequences.tokens, f"{name}.tokens")
+        if tokens.ndim != 1:
+            raise ValueError(f"{name}.tokens: expected [n_tokens] (1-D), got shape {tokens.shape}")
+        tokens = check_token_range(tokens, f"{name}.tokens")
         return Ragged(tokens, check_offsets(sequences.offsets, len(tokens), f"{name}.offsets"))
     if isinstance(sequences, (str, bytes)):
         raise TypeError(f"{name}: expected token id sequences, got a string (use detect_text)")

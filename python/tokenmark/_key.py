@@ -130,6 +130,8 @@ def key_from_config(d: dict, key) -> Key:
             raise ValueError("key: the config holds no key; pass key=")
         key = Key.from_hex(key_hex)
     key = Key(key)
+    if key_hex is not None and Key.from_hex(key_hex) != key:
+        raise ValueError("key: does not match the config's key_hex")
     if fingerprint is not None and fingerprint != key.fingerprint:
         raise ValueError("key: does not match the config's key_fingerprint")
     return key

@@ -47,8 +47,8 @@ class SchemeConfig:
             raise TypeError(f"version: expected an int, got {type(version).__name__}")
         if not 1 <= version <= cls.config_version:
             raise ValueError(
-                f"version: this tokenmark reads {cls.__name__} configs of version 1 to "
-                f"{cls.config_version}, got {version} (written by a newer tokenmark?)"
+                f"version: expected a {cls.__name__} config version in [1, {cls.config_version}], "
+                f"got {version} (a newer version is written by a newer tokenmark)"
             )
         known = {f.name for f in dataclasses.fields(cls)} | {"key_fingerprint", "key_hex"}
         unknown = sorted(str(k) for k in d if k not in known - {"key"})

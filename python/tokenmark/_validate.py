@@ -38,7 +38,7 @@ def torch_to_numpy(x, name: str) -> np.ndarray:
         return x.detach().numpy()
     except (TypeError, RuntimeError):
         dtype = str(x.dtype).removeprefix("torch.")
-        raise TypeError(f"{name}: unsupported tensor dtype {dtype}") from None
+        raise TypeError(f"{name}: expected a numeric dtype numpy holds, got {dtype}") from None
 
 
 def host_array(x: Any, name: str) -> np.ndarray:
@@ -59,8 +59,9 @@ def _kind_name(arr: np.ndarray) -> str:
     return "ragged or mixed values" if arr.dtype == object else f"dtype {arr.dtype}"
 
 
-def host_view(x, name: str) -> tuple[np.ndarray, str]:
-    """A writeable numpy view of host logits and its dtype name (bfloat16 as int16 bits)."""
+def host_view(x, name: str, writeable: bool = False) -> tuple[np.ndarray, str]:
+    """A numpy view of host logits and its dtype name (bfloat16 as int16 bits); with
+    ``writeable``, one that can be modified in place."""
     if is_torch(x):
         import torch
 
@@ -84,6 +85,8 @@ def host_view(x, name: str) -> tuple[np.ndarray, str]:
         raise TypeError(f"{name}: expected float32, float16 or bfloat16, got {arr.dtype}")
     if arr.ndim != 2:
         raise ValueError(f"{name}: expected [batch, vocab], got shape {arr.shape}")
+    if writeable and not arr.flags.writeable:
+        raise ValueError(f"{name}: must be writeable (the bias is applied in place)")
     return arr, dtype
 
 
@@ -298,3 +301,49 @@ def check_rng(rng) -> np.random.Generator:
     if not isinstance(rng, np.random.Generator):
         raise TypeError(f"rng: expected a numpy.random.Generator or None, got {type(rng).__name__}")
     return rng
+
+
+def check_ragged_host(tokens, offsets, prefix_lengths=None):
+    """A host ragged batch for any host backend, checked once: ``tokens`` int32 ``[n_tokens]``
+    in ``[0, 2^31)`` (any integer dtype whose values fit), ``offsets`` int64 ``[n_docs + 1]``
+    from 0 to ``n_tokens``, non-decreasing, and ``prefix_lengths`` (None, a scalar or one per
+    document) as int64 ``[n_docs]`` clamped to each document's length. Returns
+    ``(tokens, offsets, prefix_lengths)``. Floats are refused, never truncated."""
+    tok = host_array(tokens, "tokens")
+    if tok.dtype.kind not in "iu":
+        raise TypeError(f"tokens: expected integer token ids (int32), got dtype {tok.dtype}")
+    if tok.ndim != 1:
+        raise ValueError(f"tokens: expected [n_tokens] (1-D), got shape {tok.shape}")
+    if tok.size and (int(tok.min()) < 0 or int(tok.max()) > 2**31 - 1):
+        raise ValueError("tokens: token ids must be in [0, 2^31)")
+    tok = np.ascontiguousarray(tok, dtype=np.int32)
+    off = host_array(offsets, "offsets")
+    if off.dtype.kind not in "iu":
+        raise TypeError(f"offsets: expected integers (int64), got dtype {off.dtype}")
+    if off.ndim != 1 or off.shape[0] < 1:
+        raise ValueError(f"offsets: expected [n_docs + 1] (at least one entry), got {off.shape}")
+    if off.dtype == np.uint64 and int(off.max()) > np.iinfo(np.int64).max:
+        raise ValueError(f"offsets: entries must be in [0, n_tokens = {tok.shape[0]}]")
+    off = np.ascontiguousarray(off, dtype=np.int64)
+    if off[0] != 0 or off[-1] != tok.shape[0]:
+        raise ValueError(
+            f"offsets: must start at 0 and end at n_tokens = {tok.shape[0]}, "
+            f"got {int(off[0])} and {int(off[-1])}"
+        )
+    if off.shape[0] > 1 and (np.diff(off) < 0).any():
+        raise ValueError("offsets: must be non-decreasing")
+    pre = check_prefix(prefix_lengths, off.shape[0] - 1)
+    return tok, off, clamp_prefix(pre, off)
+
+
+def check_uniforms(uniforms, batch: int) -> np.ndarray:
+    """Sampling draws, one per row: float64 ``[batch]`` in ``[0, 1)``."""
+    u = host_array(uniforms, "uniforms")
+    if u.dtype.kind not in "iuf" or u.dtype.kind == "b":
+        raise TypeError(f"uniforms: expected floats in [0, 1), one per row, got dtype {u.dtype}")
+    if u.shape != (batch,):
+        raise ValueError(f"uniforms: expected shape [{batch}] (one per row), got {u.shape}")
+    u = np.ascontiguousarray(u, dtype=np.float64)
+    if u.size and not ((u >= 0) & (u < 1)).all():
+        raise ValueError("uniforms: must be in [0, 1)")
+    return u

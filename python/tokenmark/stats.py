@@ -46,8 +46,8 @@ def windowed_max(
     """
     if isinstance(window, (bool, np.bool_)) or not isinstance(window, (int, np.integer)):
         raise TypeError(f"window: expected an int, got {type(window).__name__}")
-    if window < 1:
-        raise ValueError(f"window: must be >= 1, got {window}")
+    if not 1 <= window <= 2**62:
+        raise ValueError(f"window: must be in [1, 2^62], got {window}")
     green = np.asarray(counted_green)
     offsets = np.asarray(offsets_counted, dtype=np.int64)
     n_docs = len(offsets) - 1

@@ -21,7 +21,10 @@ from ._validate import (
     check_optional_bool,
     check_prefix,
     check_rng,
+    check_uniforms,
     host_array,
+    host_view,
+    is_cuda,
 )
 from .reference.prf import SEEDINGS
 from .stats import binomial_pvalue, synthid_weights, weighted_mean_z
@@ -174,8 +177,9 @@ class SynthID(SchemeConfig):
         rng = check_rng(rng)
         return_marked = check_bool(return_marked, "return_marked")
         batch = logits.shape[0] if getattr(logits, "ndim", 0) == 2 else 1  # else: ops says why
-        if uniforms is None:
-            uniforms = rng.random(batch)
+        if not is_cuda(logits):
+            host_view(logits, "logits")  # a bad logits argument is named before uniforms
+        uniforms = rng.random(batch) if uniforms is None else check_uniforms(uniforms, batch)
         tokens, marked = ops.sample_synthid(
             logits,
             input_ids,
