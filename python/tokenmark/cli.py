@@ -21,10 +21,12 @@ _BATCH = 4096
 
 
 class UsageError(SystemExit):
-    """A bad flag, key, config or input file: the message, exit status 2, nothing written."""
+    """A bad flag, key, config or input file: :func:`main` prints the message; exit status 2;
+    nothing is written. ``str()`` of it is the message."""
 
     def __init__(self, message: str):
         super().__init__(f"tokenmark: {message}")
+        self.message = f"tokenmark: {message}"
         self.code = 2
 
 
@@ -67,7 +69,8 @@ def _scheme(args) -> KGW | Gumbel | SynthID:
                 raise UsageError(f"--config {args.config}: invalid JSON {where}") from None
             if not isinstance(cfg, dict):
                 raise UsageError(f"--config {args.config}: expected a JSON object")
-            cfg.pop("key_hex", None)  # the key comes from --key-file / the environment only
+            # The key comes from --key-file / the environment only; a key_hex in the config
+            # must then be the same key (checked by from_dict), never silently replaced.
             name = cfg.get("scheme", "kgw")
             cls = _SCHEMES.get(name) if isinstance(name, str) else None
             if cls is None:
@@ -292,7 +295,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    return args.func(args)
+    try:
+        return args.func(args)
+    except UsageError as e:
+        print(e.message, file=sys.stderr)
+        raise
 
 
 if __name__ == "__main__":

@@ -370,7 +370,7 @@ def _scheme_targets():
         dict(logits=LOG, input_ids=IDS, enabled=EN, backend=A("backend")),
     )  # fmt: skip
     t["Gumbel.sample"] = (
-        lambda rng: {**gen_args(rng), "salt": 7, "rng": np.random.default_rng(int(rng.integers(9)))},
+        lambda rng: {**gen_args(rng), "salt": 7, "rng": np.random.default_rng(int(rng.integers(9)))},  # noqa: E501
         lambda a: tm.Gumbel(key=CANARY, context_width=2).sample(**a),
         dict(logits=LOG, input_ids=IDS, enabled=EN, salt=SALT, rng=A("rng")),
     )  # fmt: skip
@@ -541,6 +541,7 @@ def mutate(m: str, v, info: dict, rng):  # noqa: C901 - one table of cases
         return v, SAME
     if kind == "int":
         lo, hi = info["lo"], info["hi"]
+        v = max(lo, 1) if v is None else v  # an optional int left out: mutate a valid one
         bad_err = BAD
         table = {
             "np_int": (np.int64(v), SAME),
@@ -992,7 +993,47 @@ def _clear(exc, names, info, any_name, all_names) -> str | None:
     return None
 
 
+def _selftest(spec: dict, needles: list[str]) -> dict:
+    """Cases that must be caught, to show the harness catches them (never in the catalogue)."""
+    m = spec["m"]
+    if m == "crash":
+        os.abort()
+    if m == "hang":
+        import time
+
+        time.sleep(3600)
+    if m == "print_key":
+        print(f"the key is {CANARY}")
+        return {"o": "ok"}
+    if m == "raw_print_key":
+        os.write(2, f"key words {canary_strings()[3]}".encode())
+        return {"o": "ok"}
+    call = {
+        "leak": lambda: (_ for _ in ()).throw(ValueError(f"x: must be valid, got {CANARY}")),
+        "context_leak": _context_leak,
+        "silent": lambda: None,
+        "unclear": lambda: [][1],
+        "unnamed": lambda: (_ for _ in ()).throw(ValueError("must be something")),
+    }[m]
+    result, exc, leak = _guarded(call, needles)
+    if leak:
+        return {"o": "leak", "why": "selftest"}
+    if exc is None:
+        return {"o": "silent", "why": "selftest"}
+    why = _clear(exc, ("x",), {}, False, ("x",))
+    return {"o": "unclear", "why": why} if why else {"o": "clear"}
+
+
+def _context_leak():
+    try:
+        raise TypeError(f"inner {CANARY}")
+    except TypeError:
+        raise ValueError("x: expected something") from None
+
+
 def run_case(spec: dict, needles: list[str]) -> dict:
+    if spec["t"] == "_selftest":
+        return _selftest(spec, needles)
     if spec["t"] == "cli":
         from fuzz_cli import run_cli_case
 
@@ -1078,11 +1119,13 @@ def run_cases(specs: list[dict], per_case_s: float = 2.0, base_s: float = 60.0) 
                 last_started = current = int(line[2:])
             elif line.startswith("R "):
                 r = json.loads(line[2:])
-                results[start + r.pop("i")] = r
+                i = start + r.pop("i")
+                if results[i] is None or results[i]["o"] != "leak":  # a leak seen in between
+                    results[i] = r
                 current = -1
-            elif current >= 0 and (n := find_canary(line, needles)):
+            elif current >= 0 and find_canary(line, needles):
                 results[start + current] = {"o": "leak", "why": "child stdout showed a key form"}
-        if (n := find_canary(stderr, needles)) is not None:
+        if find_canary(stderr, needles) is not None:
             results.append({"o": "leak", "why": "child stderr showed a key form", "spec": None})
         done = [i for i in range(len(todo)) if results[start + i] is not None]
         if len(done) == len(todo):
