@@ -804,6 +804,8 @@ def _mutate_array(m, v, info, rng):
         extra = arr[:1] if arr.shape[0] else np.zeros((1, *arr.shape[1:]), arr.dtype)
         if info.get("offsets"):
             return np.concatenate([arr, arr[-1:]]), ANY  # one more, empty, document
+        if info.get("scalar_ok") and arr.shape[0] == 0:
+            return np.concatenate([arr, extra]), ANY  # one row: broadcast to every (no) row
         return np.concatenate([arr, extra]), BAD_ANY_NAME
     if el_int:
         lo = info.get("lo", 0) or 0
