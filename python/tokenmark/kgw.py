@@ -87,10 +87,13 @@ class KGWResult:
 def _check_prob(name: str, v: float) -> float:
     if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, float, np.integer, np.floating)):
         raise TypeError(f"{name}: expected a number in (0, 1), got {type(v).__name__}")
-    v = float(v) if abs(v) < 2.0 else 2.0  # a huge int would overflow float(): out of range
-    if not math.isfinite(v) or not 0.0 < v < 1.0:
-        raise ValueError(f"{name}: must be in the open interval (0, 1), got {v}")
-    return v
+    try:
+        f = float(v)
+    except OverflowError:  # an int beyond the float range
+        f = math.inf if v > 0 else -math.inf
+    if not math.isfinite(f) or not 0.0 < f < 1.0:
+        raise ValueError(f"{name}: must be in the open interval (0, 1), got {f}")
+    return f
 
 
 @dataclass(frozen=True)
