@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._validate import is_cuda
+from ._validate import host_array, is_cuda, is_torch, torch_to_numpy
 
 _TOKEN_MAX = 2**31 - 1
 
@@ -35,6 +35,13 @@ class Ragged:
         return np.diff(self.offsets)
 
     def __getitem__(self, d: int) -> np.ndarray:
+        """Document ``d`` (negative ``d`` counts from the end, as for a list)."""
+        if isinstance(d, (bool, np.bool_)) or not isinstance(d, (int, np.integer)):
+            raise TypeError(f"d: expected an int document index, got {type(d).__name__}")
+        n = len(self)
+        if not -n <= d < n:
+            raise IndexError(f"d: document index {int(d)} out of range for {n} documents")
+        d = int(d) % n
         return self.tokens[self.offsets[d] : self.offsets[d + 1]]
 
     @classmethod
@@ -44,11 +51,19 @@ class Ragged:
 
 
 def _to_numpy(x, name: str) -> np.ndarray:
-    if hasattr(x, "detach") and hasattr(x, "cpu"):  # a torch tensor on any device
-        x = x.detach().cpu().numpy()
-    arr = np.asarray(x)
+    try:
+        # A torch tensor on any real device (a meta tensor or an odd dtype: a clear error).
+        arr = torch_to_numpy(x, name) if is_torch(x) else np.asarray(x)
+    except (TypeError, ValueError, OverflowError) as e:
+        if str(e).startswith(name):
+            raise
+        arr = None
+    if arr is None:
+        raise ValueError(f"{name}: expected token ids (a rectangular array of integers)")
     if arr.dtype == object:
-        raise ValueError(f"{name}: ragged nested sequences; pass a list of sequences")
+        raise ValueError(f"{name}: expected integer token ids, got ragged or mixed values")
+    if arr.dtype.kind not in "biuf":
+        raise TypeError(f"{name}: token ids must be integers, got dtype {arr.dtype}")
     if arr.size and arr.dtype.kind not in "iu":
         if arr.dtype.kind == "b" or not np.all(np.isfinite(arr)) or np.any(arr != np.floor(arr)):
             raise TypeError(f"{name}: token ids must be integers, got dtype {arr.dtype}")
@@ -66,14 +81,36 @@ def check_token_range(arr: np.ndarray, name: str) -> np.ndarray:
     return arr.astype(np.int32, copy=False)
 
 
+def check_offsets(offsets, n_tokens: int, name: str = "offsets") -> np.ndarray:
+    """Offsets of a ragged batch as int64 ``[n_docs + 1]``: integers (never truncated floats),
+    starting at 0, non-decreasing, ending at ``n_tokens``."""
+    off = host_array(offsets, name)
+    if off.dtype.kind not in "iu":
+        raise TypeError(f"{name}: expected integers, got dtype {off.dtype}")
+    if off.ndim != 1 or off.shape[0] < 1:
+        raise ValueError(f"{name}: expected [n_docs + 1] (at least one entry), got {off.shape}")
+    if off.dtype == np.uint64 and off.max() > np.iinfo(np.int64).max:
+        raise ValueError(f"{name}: entries must be <= the number of tokens ({n_tokens})")
+    off = np.ascontiguousarray(off, dtype=np.int64)
+    if off[0] != 0 or off[-1] != n_tokens:
+        raise ValueError(
+            f"{name}: must start at 0 and end at the number of tokens ({n_tokens}), "
+            f"got {int(off[0])} and {int(off[-1])}"
+        )
+    if (np.diff(off) < 0).any():
+        raise ValueError(f"{name}: must be non-decreasing")
+    return off
+
+
 def as_ragged(sequences, name: str = "sequences") -> Ragged:
     """Accept a :class:`Ragged`, a 2-D array/tensor (rows are documents), or a sequence of 1-D
     sequences (lists, arrays, tensors) and return the flat form with validated int32 ids."""
     if isinstance(sequences, Ragged):
-        return Ragged(
-            check_token_range(_to_numpy(sequences.tokens, name), name),
-            np.asarray(sequences.offsets, dtype=np.int64),
-        )
+        tokens = _to_numpy(sequences.tokens, f"{name}.tokens")
+        if tokens.ndim != 1:
+            raise ValueError(f"{name}.tokens: expected [n_tokens] (1-D), got shape {tokens.shape}")
+        tokens = check_token_range(tokens, f"{name}.tokens")
+        return Ragged(tokens, check_offsets(sequences.offsets, len(tokens), f"{name}.offsets"))
     if isinstance(sequences, (str, bytes)):
         raise TypeError(f"{name}: expected token id sequences, got a string (use detect_text)")
     if hasattr(sequences, "ndim") and sequences.ndim == 2:
@@ -125,11 +162,16 @@ def device_ragged(sequences) -> Ragged | None:
 
 def encode_texts(texts, tokenizer) -> Ragged:
     """Token ids of ``texts`` without special tokens, from any supported tokenizer."""
-    if isinstance(tokenizer, (str, os.PathLike)):
-        from transformers import AutoTokenizer
-
-        tokenizer = AutoTokenizer.from_pretrained(os.fspath(tokenizer), local_files_only=True)
+    if isinstance(texts, (str, bytes)) or not hasattr(texts, "__iter__"):
+        raise TypeError("texts: expected a str or a list of str")
     texts = list(texts)
+    for i, t in enumerate(texts):
+        if not isinstance(t, str):
+            raise TypeError(f"texts[{i}]: expected a str, got {type(t).__name__}")
+    if isinstance(tokenizer, (str, os.PathLike)):
+        tokenizer = load_tokenizer(os.fspath(tokenizer))
+    if not texts:
+        return Ragged(np.zeros(0, dtype=np.int32), np.zeros(1, dtype=np.int64))
     if hasattr(tokenizer, "encode_batch"):  # tokenizers.Tokenizer
         ids = [e.ids for e in tokenizer.encode_batch(texts, add_special_tokens=False)]
     elif callable(tokenizer):  # transformers tokenizer
@@ -139,3 +181,24 @@ def encode_texts(texts, tokenizer) -> Ragged:
             "tokenizer: expected a transformers tokenizer, tokenizers.Tokenizer or path"
         )
     return as_ragged([np.asarray(i, dtype=np.int64) for i in ids], "texts")
+
+
+def load_tokenizer(path: str):
+    """A local tokenizer folder (or ``tokenizer.json``), offline; a clear error otherwise."""
+    if not os.path.exists(path):
+        raise ValueError(f"tokenizer: no such file or folder: {path}")
+    if os.path.isfile(path):
+        from tokenizers import Tokenizer
+
+        try:
+            return Tokenizer.from_file(path)
+        except Exception as e:  # noqa: BLE001 - the tokenizers library raises its own types
+            err = str(e).splitlines()[0][:200] if str(e) else type(e).__name__
+        raise ValueError(f"tokenizer: {path} is not a tokenizer.json file ({err})")
+    from transformers import AutoTokenizer
+
+    try:
+        return AutoTokenizer.from_pretrained(path, local_files_only=True)
+    except (OSError, ValueError) as e:
+        err = str(e).splitlines()[0][:200]
+    raise ValueError(f"tokenizer: cannot load a tokenizer from {path} ({err})")

@@ -35,7 +35,7 @@ class Key:
             raise TypeError("key must be bytes, str, int or Key, got bool")
         if isinstance(material, str):
             # A str is its UTF-8 bytes: "k" and b"k" are one key, in Python and on the CLI.
-            data = b"b" + material.encode("utf-8")
+            data = _utf8(material)
         elif isinstance(material, (bytes, bytearray)):
             data = b"b" + bytes(material)
         elif isinstance(material, (int, np.integer)):
@@ -54,9 +54,11 @@ class Key:
     @classmethod
     def from_hex(cls, hex_words: str) -> Key:
         """Rebuild a key from :meth:`to_hex` (the derived 128 bits, not the material)."""
-        raw = bytes.fromhex(hex_words)
-        if len(raw) != 16:
-            raise ValueError("key: a hex key must hold exactly 16 bytes")
+        if not isinstance(hex_words, str):
+            raise TypeError(f"key_hex: expected 32 hex digits, got {type(hex_words).__name__}")
+        raw = _unhex(hex_words)
+        if raw is None or len(raw) != 16:
+            raise ValueError("key_hex: expected exactly 32 hex digits (16 bytes)")
         k = cls.__new__(cls)
         k._words = np.frombuffer(raw, dtype="<u4").astype(np.uint32)
         k._words.setflags(write=False)
@@ -94,16 +96,42 @@ class Key:
         return (Key.from_hex, (self.to_hex(),))
 
 
+def _utf8(material: str) -> bytes:
+    """``b"b"`` + the UTF-8 bytes of a str key. The codec's exception would carry the whole key
+    (also as ``__context__`` of anything raised inside ``except``): raise outside it instead."""
+    try:
+        data = b"b" + material.encode("utf-8")
+    except UnicodeEncodeError:
+        data = None
+    if data is None:
+        raise ValueError(
+            "key: a str key must be valid Unicode text (no lone surrogates); "
+            "pass bytes for binary key material"
+        )
+    return data
+
+
+def _unhex(hex_words: str) -> bytes | None:
+    try:
+        return bytes.fromhex(hex_words)
+    except ValueError:
+        return None
+
+
 def key_from_config(d: dict, key) -> Key:
     """The key of a scheme config dict (``to_dict`` output, popped in place): ``key`` when given,
     else the dict's ``key_hex``; checked against its ``key_fingerprint``."""
     fingerprint = d.pop("key_fingerprint", None)
+    if fingerprint is not None and not isinstance(fingerprint, str):
+        raise TypeError("key_fingerprint: expected a str of 8 hex digits")
     key_hex = d.pop("key_hex", None)
     if key is None:
         if key_hex is None:
             raise ValueError("key: the config holds no key; pass key=")
         key = Key.from_hex(key_hex)
     key = Key(key)
+    if key_hex is not None and Key.from_hex(key_hex) != key:
+        raise ValueError("key: does not match the config's key_hex")
     if fingerprint is not None and fingerprint != key.fingerprint:
         raise ValueError("key: does not match the config's key_fingerprint")
     return key

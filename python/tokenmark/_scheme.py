@@ -8,6 +8,7 @@ from typing import Any, ClassVar
 
 from ._inputs import encode_texts
 from ._key import key_from_config
+from ._validate import check_bool
 
 
 class SchemeConfig:
@@ -23,6 +24,7 @@ class SchemeConfig:
     def to_dict(self, include_key: bool = False) -> dict[str, Any]:
         """The config as a dict. The key is left out unless ``include_key`` (then as the derived
         128-bit hex key, which is secret: store it like a password)."""
+        include_key = check_bool(include_key, "include_key")
         d: dict[str, Any] = {"scheme": self.scheme_name, "version": self.config_version}
         for f in dataclasses.fields(self):
             if f.name != "key":
@@ -35,10 +37,26 @@ class SchemeConfig:
     @classmethod
     def from_dict(cls, d: dict[str, Any], key=None):
         """Rebuild from :meth:`to_dict`; pass ``key`` when the dict holds none."""
+        if not isinstance(d, dict):
+            raise TypeError(f"config: expected a dict (a JSON object), got {type(d).__name__}")
         d = dict(d)
         if d.pop("scheme", cls.scheme_name) != cls.scheme_name:
             raise ValueError(f"scheme: this config is not a {cls.__name__} config")
-        d.pop("version", None)
+        version = d.pop("version", cls.config_version)
+        if isinstance(version, bool) or not isinstance(version, int):
+            raise TypeError(f"version: expected an int, got {type(version).__name__}")
+        if not 1 <= version <= cls.config_version:
+            raise ValueError(
+                f"version: expected a {cls.__name__} config version in [1, {cls.config_version}], "
+                f"got {version} (a newer version is written by a newer tokenmark)"
+            )
+        known = {f.name for f in dataclasses.fields(cls)} | {"key_fingerprint", "key_hex"}
+        unknown = sorted(str(k) for k in d if k not in known - {"key"})
+        if unknown:
+            raise ValueError(
+                f"config: unknown field(s) {unknown} for {cls.__name__}; expected some of "
+                f"{sorted(known - {'key'})}"
+            )
         return cls(key=key_from_config(d, key), **d)
 
     def to_json(self, include_key: bool = False) -> str:
@@ -46,7 +64,19 @@ class SchemeConfig:
 
     @classmethod
     def from_json(cls, s: str, key=None):
-        return cls.from_dict(json.loads(s), key=key)
+        """Rebuild from :meth:`to_json`; pass ``key`` when the JSON holds none."""
+        if not isinstance(s, (str, bytes, bytearray)):
+            raise TypeError(f"s: expected a JSON str, got {type(s).__name__}")
+        try:
+            d = json.loads(s)
+        except (ValueError, RecursionError) as e:
+            msg = e.msg if isinstance(e, json.JSONDecodeError) else "not valid JSON"
+            d, err = None, f"s: invalid JSON config: {msg}"
+        else:
+            err = None
+        if err is not None:
+            raise ValueError(err)
+        return cls.from_dict(d, key=key)
 
     def detect_text(self, texts, tokenizer, **kwargs):
         """Tokenize ``texts`` (no special tokens) with a Hugging Face tokenizer, a

@@ -28,14 +28,54 @@ def to_host(x: Any) -> Any:
     return x.numpy() if is_torch(x) else x
 
 
-def host_view(x: Any, name: str) -> tuple[np.ndarray, str]:
-    """A writeable numpy view of host logits and its dtype name (bfloat16 as int16 bits)."""
+def torch_to_numpy(x, name: str) -> np.ndarray:
+    """A torch tensor's values as numpy (host tensors share memory; autograd is bypassed)."""
+    if x.device.type == "meta":
+        raise ValueError(f"{name}: a meta tensor holds no data; pass a tensor on the CPU or CUDA")
+    if x.device.type != "cpu":
+        x = x.detach().cpu()
+    try:
+        return x.detach().numpy()
+    except (TypeError, RuntimeError):
+        dtype = str(x.dtype).removeprefix("torch.")
+        raise TypeError(f"{name}: expected a numeric dtype numpy holds, got {dtype}") from None
+
+
+def host_array(x: Any, name: str) -> np.ndarray:
+    """``x`` (a numpy array, a torch tensor on any real device, a scalar or nested lists) as a
+    numpy array; never an object array."""
+    if is_torch(x):
+        return torch_to_numpy(x, name)
+    try:
+        arr = np.asarray(x)
+    except (TypeError, ValueError, OverflowError):
+        raise TypeError(f"{name}: expected an array of numbers (rectangular)") from None
+    if arr.dtype.kind not in "biuf":
+        raise TypeError(f"{name}: expected numbers, got {_kind_name(arr)}")
+    return arr
+
+
+def _kind_name(arr: np.ndarray) -> str:
+    return "ragged or mixed values" if arr.dtype == object else f"dtype {arr.dtype}"
+
+
+def host_view(x, name: str, writeable: bool = False) -> tuple[np.ndarray, str]:
+    """A numpy view of host logits and its dtype name (bfloat16 as int16 bits); with
+    ``writeable``, one that can be modified in place."""
     if is_torch(x):
         import torch
 
+        if x.device.type != "cpu":
+            raise ValueError(
+                f"{name}: expected a host tensor for a host backend, got one on {x.device}"
+            )
+        x = x.detach()  # the in-place bias bypasses autograd, as in generate()
         if x.dtype == torch.bfloat16:
-            return x.view(torch.int16).numpy(), "bfloat16"
-        arr = x.numpy()
+            arr, dtype = x.view(torch.int16).numpy(), "bfloat16"
+            if arr.ndim != 2:
+                raise ValueError(f"{name}: expected [batch, vocab], got shape {arr.shape}")
+            return arr, dtype
+        arr = torch_to_numpy(x, name)
     else:
         arr = x
     if not isinstance(arr, np.ndarray):
@@ -45,26 +85,58 @@ def host_view(x: Any, name: str) -> tuple[np.ndarray, str]:
         raise TypeError(f"{name}: expected float32, float16 or bfloat16, got {arr.dtype}")
     if arr.ndim != 2:
         raise ValueError(f"{name}: expected [batch, vocab], got shape {arr.shape}")
+    if writeable and not arr.flags.writeable:
+        raise ValueError(f"{name}: must be writeable (the bias is applied in place)")
     return arr, dtype
+
+
+_PARAM_RANGE = {
+    np.dtype(np.uint32): (0, 0xFFFFFFFF, "[0, 2^32)"),
+    np.dtype(np.uint8): (0, 1, "{0, 1} (or bools)"),
+}
 
 
 def row_params(value, dtype, batch: int, name: str, width: int = 1) -> np.ndarray:
     """A per-row parameter as a contiguous array of ``1`` or ``batch`` rows (``[rows, width]``
-    when ``width > 1``)."""
+    when ``width > 1``). Integers are never taken from floats (no truncation) and must fit the
+    kernel's type; floats must be finite."""
     ndim = 1 if width == 1 else 2
     # Fast path for parameters prepared once (the logits processor's): no copy, no reshape.
-    if not (
+    if (
         isinstance(value, np.ndarray)
         and value.dtype == dtype
         and value.ndim == ndim
         and value.flags.c_contiguous
         and (width == 1 or value.shape[1] == width)
     ):
-        value = np.ascontiguousarray(np.asarray(value, dtype=dtype))
-        value = value.reshape(-1) if width == 1 else value.reshape(-1, width)
-    if value.shape[0] not in (1, batch):
-        raise ValueError(f"{name}: expected 1 or {batch} rows, got {value.shape[0]}")
-    return value
+        if value.shape[0] not in (1, batch):
+            raise ValueError(f"{name}: expected 1 or {batch} rows, got {value.shape[0]}")
+        return value
+    arr = host_array(value, name)
+    dtype = np.dtype(dtype)
+    shape_ok = arr.ndim <= 1 if width == 1 else arr.ndim in (1, 2) and arr.shape[-1] == width
+    if not shape_ok:
+        want = "a scalar or [rows]" if width == 1 else f"[{width}] or [rows, {width}]"
+        raise ValueError(f"{name}: expected {want}, got shape {arr.shape}")
+    if dtype.kind == "f":
+        if arr.dtype.kind == "b":
+            raise TypeError(f"{name}: expected numbers, got booleans")
+        with np.errstate(over="ignore", invalid="ignore"):
+            out = arr.astype(dtype)
+        if out.size and not np.isfinite(out).all():
+            raise ValueError(f"{name}: must be finite (and fit {dtype.name})")
+    else:
+        lo, hi, text = _PARAM_RANGE[dtype]
+        allowed = "iub" if dtype == np.uint8 else "iu"
+        if arr.dtype.kind not in allowed:
+            raise TypeError(f"{name}: expected integers in {text}, got dtype {arr.dtype}")
+        if arr.size and (int(arr.min()) < lo or int(arr.max()) > hi):
+            raise ValueError(f"{name}: must be in {text}")
+        out = arr.astype(dtype)
+    out = np.ascontiguousarray(out.reshape(-1) if width == 1 else out.reshape(-1, width))
+    if out.shape[0] not in (1, batch):
+        raise ValueError(f"{name}: expected 1 or {batch} rows, got {out.shape[0]}")
+    return out
 
 
 def enabled_rows(enabled, batch: int) -> np.ndarray | None:
@@ -76,14 +148,17 @@ def enabled_rows(enabled, batch: int) -> np.ndarray | None:
 
 
 def host_ids(input_ids, batch: int) -> np.ndarray:
-    """``input_ids [batch, length]`` as int32/int64 numpy ids (host copy of a device tensor)."""
-    ids = input_ids.cpu().numpy() if is_torch(input_ids) else np.asarray(input_ids)
+    """``input_ids [batch, length]`` as int32/int64 numpy ids in ``[0, 2^31)`` (host copy of a
+    device tensor)."""
+    ids = host_array(input_ids, "input_ids")
     if ids.dtype.kind not in "iu":
         raise TypeError(f"input_ids: expected integer token ids, got dtype {ids.dtype}")
-    if ids.dtype not in (np.int32, np.int64):
-        ids = ids.astype(np.int64)
     if ids.ndim != 2 or ids.shape[0] != batch:
         raise ValueError(f"input_ids: expected shape [{batch}, length], got {ids.shape}")
+    if ids.size and (int(ids.min()) < 0 or int(ids.max()) > 2**31 - 1):
+        raise ValueError("input_ids: token ids must be in [0, 2^31)")
+    if ids.dtype not in (np.int32, np.int64):
+        ids = ids.astype(np.int64)
     return ids
 
 
@@ -122,7 +197,7 @@ def check_context_width(width) -> int:
 
 def check_salt(salt, n: int | None = None) -> np.ndarray:
     """A uint32 salt per row/document (or one for all), validated."""
-    arr = np.asarray(salt)
+    arr = host_array(salt, "salt")
     if arr.dtype.kind not in "iu":
         raise TypeError(f"salt: expected integers in [0, 2^32), got dtype {arr.dtype}")
     if arr.ndim > 1 or (arr.ndim == 1 and n is not None and len(arr) not in (1, n)):
@@ -136,8 +211,7 @@ def check_prefix(prefix_lengths, n_docs: int) -> np.ndarray | None:
     """``prefix_lengths`` (a scalar or one per document) as int64 ``[n_docs]``, >= 0."""
     if prefix_lengths is None:
         return None
-    prefix = to_host(prefix_lengths)
-    prefix = np.asarray(prefix)
+    prefix = host_array(prefix_lengths, "prefix_lengths")
     if prefix.dtype.kind not in "iu":
         raise TypeError(f"prefix_lengths: expected integers, got dtype {prefix.dtype}")
     if prefix.ndim > 1 or (prefix.ndim == 1 and prefix.shape[0] not in (1, n_docs)):
@@ -182,3 +256,94 @@ def check_seeding(seeding) -> int:
 
 def check_layers(layers) -> int:
     return check_int(layers, "layers", 1, 32)
+
+
+def check_real(value, name: str) -> float:
+    """A finite real number (an int or a float, not a bool, not a str) as a float."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.number)):
+        raise TypeError(f"{name}: expected a number, got {type(value).__name__}")
+    if isinstance(value, (complex, np.complexfloating)):
+        raise TypeError(f"{name}: expected a real number, got {type(value).__name__}")
+    try:
+        v = float(value)
+    except OverflowError:
+        v = float("inf")
+    if not np.isfinite(v):
+        raise ValueError(f"{name}: must be finite, got {v}")
+    return v
+
+
+def check_alpha(alpha) -> float:
+    """A significance level in [0, 1]."""
+    a = check_real(alpha, "alpha")
+    if not 0.0 <= a <= 1.0:
+        raise ValueError(f"alpha: must be in [0, 1], got {a}")
+    return a
+
+
+def check_choice(value, name: str, choices) -> str:
+    """One of ``choices`` (strs); anything else, hashable or not, is refused by name."""
+    if not isinstance(value, str) or value not in choices:
+        got = repr(value) if isinstance(value, str) else type(value).__name__
+        raise ValueError(f"{name}: expected one of {sorted(choices)}, got {got}")
+    return value
+
+
+def check_optional_bool(value, name: str) -> bool | None:
+    """None (use the scheme's setting) or a real boolean."""
+    return None if value is None else check_bool(value, name)
+
+
+def check_rng(rng) -> np.random.Generator:
+    """A ``numpy.random.Generator`` (None: a fresh, OS-seeded one)."""
+    if rng is None:
+        return np.random.default_rng()
+    if not isinstance(rng, np.random.Generator):
+        raise TypeError(f"rng: expected a numpy.random.Generator or None, got {type(rng).__name__}")
+    return rng
+
+
+def check_ragged_host(tokens, offsets, prefix_lengths=None):
+    """A host ragged batch for any host backend, checked once: ``tokens`` int32 ``[n_tokens]``
+    in ``[0, 2^31)`` (any integer dtype whose values fit), ``offsets`` int64 ``[n_docs + 1]``
+    from 0 to ``n_tokens``, non-decreasing, and ``prefix_lengths`` (None, a scalar or one per
+    document) as int64 ``[n_docs]`` clamped to each document's length. Returns
+    ``(tokens, offsets, prefix_lengths)``. Floats are refused, never truncated."""
+    tok = host_array(tokens, "tokens")
+    if tok.dtype.kind not in "iu":
+        raise TypeError(f"tokens: expected integer token ids (int32), got dtype {tok.dtype}")
+    if tok.ndim != 1:
+        raise ValueError(f"tokens: expected [n_tokens] (1-D), got shape {tok.shape}")
+    if tok.size and (int(tok.min()) < 0 or int(tok.max()) > 2**31 - 1):
+        raise ValueError("tokens: token ids must be in [0, 2^31)")
+    tok = np.ascontiguousarray(tok, dtype=np.int32)
+    off = host_array(offsets, "offsets")
+    if off.dtype.kind not in "iu":
+        raise TypeError(f"offsets: expected integers (int64), got dtype {off.dtype}")
+    if off.ndim != 1 or off.shape[0] < 1:
+        raise ValueError(f"offsets: expected [n_docs + 1] (at least one entry), got {off.shape}")
+    if off.dtype == np.uint64 and int(off.max()) > np.iinfo(np.int64).max:
+        raise ValueError(f"offsets: entries must be in [0, n_tokens = {tok.shape[0]}]")
+    off = np.ascontiguousarray(off, dtype=np.int64)
+    if off[0] != 0 or off[-1] != tok.shape[0]:
+        raise ValueError(
+            f"offsets: must start at 0 and end at n_tokens = {tok.shape[0]}, "
+            f"got {int(off[0])} and {int(off[-1])}"
+        )
+    if off.shape[0] > 1 and (np.diff(off) < 0).any():
+        raise ValueError("offsets: must be non-decreasing")
+    pre = check_prefix(prefix_lengths, off.shape[0] - 1)
+    return tok, off, clamp_prefix(pre, off)
+
+
+def check_uniforms(uniforms, batch: int) -> np.ndarray:
+    """Sampling draws, one per row: float64 ``[batch]`` in ``[0, 1)``."""
+    u = host_array(uniforms, "uniforms")
+    if u.dtype.kind not in "iuf" or u.dtype.kind == "b":
+        raise TypeError(f"uniforms: expected floats in [0, 1), one per row, got dtype {u.dtype}")
+    if u.shape != (batch,):
+        raise ValueError(f"uniforms: expected shape [{batch}] (one per row), got {u.shape}")
+    u = np.ascontiguousarray(u, dtype=np.float64)
+    if u.size and not ((u >= 0) & (u < 1)).all():
+        raise ValueError("uniforms: must be in [0, 1)")
+    return u

@@ -6,12 +6,12 @@ import argparse
 import json
 import os
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 
-from ._inputs import encode_texts
+from ._inputs import encode_texts, load_tokenizer
 from ._key import Key
 from .gumbel import Gumbel
 from .kgw import KGW
@@ -21,19 +21,34 @@ from .synthid import SynthID
 _BATCH = 4096
 
 
+class UsageError(SystemExit):
+    """A bad flag, key, config or input file: :func:`main` prints the message; exit status 2;
+    nothing is written. ``str()`` of it is the message."""
+
+    def __init__(self, message: str):
+        super().__init__(f"tokenmark: {message}")
+        self.message = f"tokenmark: {message}"
+        self.code = 2
+
+
 def _load_key(args) -> Key:
     if args.key_file:
-        data = Path(args.key_file).read_bytes().rstrip(b"\r\n")
+        try:
+            data = Path(args.key_file).read_bytes().rstrip(b"\r\n")
+        except OSError as e:
+            raise UsageError(f"--key-file {args.key_file}: {e.strerror}") from None
         if not data:
-            raise SystemExit("tokenmark: --key-file is empty")
+            raise UsageError("--key-file is empty")
         return Key(data)
     value = os.environ.get(args.key_env)
     if not value:
-        raise SystemExit(
-            f"tokenmark: no key: set the environment variable {args.key_env} or pass --key-file "
+        raise UsageError(
+            f"no key: set the environment variable {args.key_env} or pass --key-file "
             "(keys are never taken on the command line, where other users can read them)"
         )
-    return Key(value.encode("utf-8"))
+    # The variable's raw bytes (UTF-8 text or not): "k" here and b"k" in Python are one key, and
+    # a non-UTF-8 key is used as it is instead of failing with an error that quotes it.
+    return Key(os.fsencode(value))
 
 
 _SCHEMES = {"kgw": KGW, "gumbel": Gumbel, "synthid": SynthID}
@@ -41,37 +56,98 @@ _SCHEMES = {"kgw": KGW, "gumbel": Gumbel, "synthid": SynthID}
 
 def _scheme(args) -> KGW | Gumbel | SynthID:
     key = _load_key(args)
-    if args.config:
-        cfg = json.loads(Path(args.config).read_text())
-        cfg.pop("key_hex", None)  # the key comes from --key-file / the environment only
-        cls = _SCHEMES.get(cfg.get("scheme", "kgw"))
-        if cls is None:
-            raise SystemExit(f"tokenmark: unknown scheme {cfg.get('scheme')!r} in --config")
-        return cls.from_dict(cfg, key=key)
-    return KGW(
-        key=key,
-        gamma=args.gamma,
-        delta=2.0,
-        context_width=args.context_width,
-        seeding=args.seeding,
-        dedup=not args.no_dedup,
-    )
+    try:
+        if args.config:
+            try:
+                text = Path(args.config).read_text(encoding="utf-8")
+            except (OSError, UnicodeDecodeError) as e:
+                why = e.strerror if isinstance(e, OSError) else "not UTF-8 text"
+                raise UsageError(f"--config {args.config}: {why}") from None
+            try:
+                cfg = json.loads(text)
+            except (ValueError, RecursionError) as e:
+                where = f"line {e.lineno} column {e.colno}: {e.msg}" if hasattr(e, "msg") else ""
+                raise UsageError(f"--config {args.config}: invalid JSON {where}") from None
+            if not isinstance(cfg, dict):
+                raise UsageError(f"--config {args.config}: expected a JSON object")
+            # The key comes from --key-file / the environment only; a key_hex in the config
+            # must then be the same key (checked by from_dict), never silently replaced.
+            name = cfg.get("scheme", "kgw")
+            cls = _SCHEMES.get(name) if isinstance(name, str) else None
+            if cls is None:
+                raise UsageError(f"--config {args.config}: unknown scheme {name!r}")
+            return cls.from_dict(cfg, key=key)
+        return KGW(
+            key=key,
+            gamma=args.gamma,
+            delta=2.0,
+            context_width=args.context_width,
+            seeding=args.seeding,
+            dedup=not args.no_dedup,
+        )
+    except (ValueError, TypeError) as e:
+        where = f"--config {args.config}: " if args.config else ""
+        raise UsageError(f"{where}{e}") from None
 
 
-def _records(stream: Iterable[str], field: str | None) -> Iterator[tuple[str | None, object]]:
-    """Yield (id, text or token list) per input line: JSON objects, or plain text lines."""
-    for lineno, line in enumerate(stream, 1):
-        line = line.rstrip("\n")
-        if not line.strip():
+class _BadLine(Exception):
+    pass
+
+
+def _token_list(value, field: str) -> list[int]:
+    """A JSON list of token ids: ints (not booleans, not floats) in [0, 2^31)."""
+    if not isinstance(value, list):
+        raise _BadLine(f"{field}: expected a list of token ids, got {type(value).__name__}")
+    for i, t in enumerate(value):
+        if type(t) is not int:
+            kind = "a boolean" if isinstance(t, bool) else type(t).__name__
+            raise _BadLine(f"{field}[{i}]: token ids must be integers, got {kind}")
+        if not 0 <= t < 2**31:
+            raise _BadLine(f"{field}[{i}]: token ids must be in [0, 2^31), got {t}")
+    return value
+
+
+def _parse_line(raw: bytes, lineno: int, field: str | None):
+    """One input line as None (blank), or (id, text or token list); :class:`_BadLine` if bad."""
+    try:
+        line = raw.decode("utf-8-sig" if lineno == 1 else "utf-8")
+    except UnicodeDecodeError as e:
+        raise _BadLine(f"not UTF-8 text (byte {e.start + 1} of the line)") from None
+    line = line.rstrip("\r\n")
+    if not line.strip():
+        return None
+    if not line.lstrip().startswith("{"):
+        return None, line
+    try:
+        obj = json.loads(line)
+    except json.JSONDecodeError as e:
+        raise _BadLine(f"invalid JSON at column {e.colno}: {e.msg}") from None
+    except (ValueError, RecursionError):
+        raise _BadLine("invalid JSON (nested too deeply or a number too long)") from None
+    if not isinstance(obj, dict):
+        raise _BadLine("expected a JSON object")
+    name = field or ("tokens" if "tokens" in obj else "text")
+    if name not in obj:
+        raise _BadLine(f"no field {name!r}")
+    value = obj[name]
+    if isinstance(value, str):
+        return obj.get("id"), value
+    return obj.get("id"), _token_list(value, name)
+
+
+def _records(stream, source: str, field: str | None, errors: list[str]):
+    """Yield (line number, id, text or token list) per good line; each bad line is reported on
+    stderr as ``FILE:LINE: why`` and appended to ``errors``."""
+    for lineno, raw in enumerate(stream, 1):
+        try:
+            rec = _parse_line(raw, lineno, field)
+        except _BadLine as e:
+            msg = f"tokenmark: {source}:{lineno}: {e}"
+            errors.append(msg)
+            print(msg, file=sys.stderr)
             continue
-        if line.lstrip().startswith("{"):
-            obj = json.loads(line)
-            name = field or ("tokens" if "tokens" in obj else "text")
-            if name not in obj:
-                raise SystemExit(f"tokenmark: line {lineno}: no field {name!r}")
-            yield obj.get("id"), obj[name]
-        else:
-            yield None, line
+        if rec is not None:
+            yield lineno, *rec
 
 
 def _chunks(it: Iterator, n: int) -> Iterator[list]:
@@ -85,35 +161,77 @@ def _chunks(it: Iterator, n: int) -> Iterator[list]:
         yield buf
 
 
+def _check_alpha(value: str) -> float:
+    try:
+        alpha = float(value)
+    except ValueError:
+        alpha = float("nan")
+    if not 0.0 <= alpha <= 1.0:  # NaN fails too
+        raise argparse.ArgumentTypeError(f"must be a number in [0, 1], got {value!r}")
+    return alpha
+
+
+def _positive_int(value: str) -> int:
+    try:
+        n = int(value)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {value!r}")
+    return n
+
+
 def cmd_detect(args) -> int:
+    """Score every good line; report each bad line on stderr (``FILE:LINE: why``) and skip it.
+    Exit status: 0 if every line was good, 1 if some were skipped, 2 on a usage error (bad flag,
+    key, config or input file), in which case nothing is written."""
     wm = _scheme(args)
     if args.window is not None and not isinstance(wm, KGW):
-        raise SystemExit("tokenmark: --window is available for KGW configs only")
+        raise UsageError("--window is available for KGW configs only")
     kwargs = {"window": args.window} if isinstance(wm, KGW) else {}
     tokenizer = None
     if args.tokenizer:
-        from transformers import AutoTokenizer
-
-        tokenizer = AutoTokenizer.from_pretrained(args.tokenizer, local_files_only=True)
-    stream = sys.stdin if args.input in (None, "-") else open(args.input, encoding="utf-8")
+        try:
+            tokenizer = load_tokenizer(args.tokenizer)
+        except ValueError as e:
+            raise UsageError(f"--tokenizer: {e}") from None
+    if args.input in (None, "-"):
+        source, stream = "<stdin>", sys.stdin.buffer
+    else:
+        source = args.input
+        try:
+            stream = open(args.input, "rb")
+        except OSError as e:
+            raise UsageError(f"{args.input}: {e.strerror}") from None
+    errors: list[str] = []
     out = sys.stdout
     with stream:
-        for batch in _chunks(_records(stream, args.field), _BATCH):
-            ids, items = zip(*batch)
-            if all(isinstance(x, str) for x in items):
-                if tokenizer is None:
-                    raise SystemExit("tokenmark: text input needs --tokenizer PATH")
-                seqs = encode_texts(items, tokenizer)
-            elif any(isinstance(x, str) for x in items):
-                raise SystemExit("tokenmark: mixed text and token inputs in one file")
-            else:
-                seqs = [np.asarray(x, dtype=np.int64) for x in items]
-            res = wm.detect(seqs, **kwargs)
-            for name, rec in zip(ids, res.to_records()):
-                if name is not None:
-                    rec = {"id": name, **rec}
-                rec["watermarked"] = rec["p_value"] <= args.alpha
+        for batch in _chunks(_records(stream, source, args.field, errors), _BATCH):
+            texts = [r for r in batch if isinstance(r[2], str)]
+            if texts and tokenizer is None:
+                for lineno, _, _ in texts:
+                    msg = f"tokenmark: {source}:{lineno}: text input needs --tokenizer PATH"
+                    errors.append(msg)
+                    print(msg, file=sys.stderr)
+                texts = []
+            results = {}
+            tokens = [r for r in batch if not isinstance(r[2], str)]
+            if tokens:
+                res = wm.detect([np.asarray(r[2], dtype=np.int64) for r in tokens], **kwargs)
+                results.update(zip((r[0] for r in tokens), res.to_records()))
+            if texts:
+                res = wm.detect(encode_texts([r[2] for r in texts], tokenizer), **kwargs)
+                results.update(zip((r[0] for r in texts), res.to_records()))
+            for lineno, name, _ in batch:
+                rec = results.get(lineno)
+                if rec is None:
+                    continue
+                head = {"line": lineno} if name is None else {"id": name, "line": lineno}
+                rec = {**head, **rec, "watermarked": rec["p_value"] <= args.alpha}
                 out.write(json.dumps(rec) + "\n")
+    if errors:
+        print(f"tokenmark: {len(errors)} line(s) of {source} skipped", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -138,7 +256,10 @@ def build_parser() -> argparse.ArgumentParser:
         "detect",
         help="score documents (JSONL or plain text lines) and print one JSON line each",
         description="Reads JSON lines with a 'text' or 'tokens' field (and an optional 'id'), or "
-        "plain text lines, from FILE or stdin; prints one JSON line of scores per document.",
+        "plain text lines, from FILE or stdin; prints one JSON line of scores per document, with "
+        "its input 'line' number. A bad line is reported on stderr as FILE:LINE and skipped; every "
+        "good line is scored (exit status 1 if any line was skipped, 2 for a usage error, where "
+        "nothing is written).",
     )
     d.add_argument("input", nargs="?", help="input file (default: stdin)")
     d.add_argument("--key-env", default="TOKENMARK_KEY", help="environment variable with the key")
@@ -152,8 +273,12 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--no-dedup", action="store_true", help="count repeated (context, token) pairs")
     d.add_argument("--tokenizer", help="local tokenizer path (for text input)")
     d.add_argument("--field", help="JSON field to read (default: tokens, else text)")
-    d.add_argument("--window", type=int, help="also report the most-green window of this size")
-    d.add_argument("--alpha", type=float, default=1e-3, help="p-value threshold for 'watermarked'")
+    d.add_argument(
+        "--window", type=_positive_int, help="also report the most-green window of this size"
+    )
+    d.add_argument(
+        "--alpha", type=_check_alpha, default=1e-3, help="p-value threshold for 'watermarked'"
+    )
     d.set_defaults(func=cmd_detect)
 
     i = sub.add_parser("info", help="what was compiled: backends, CUDA archs, versions")
@@ -172,7 +297,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    return args.func(args)
+    try:
+        return args.func(args)
+    except UsageError as e:
+        print(e.message, file=sys.stderr)
+        raise
 
 
 if __name__ == "__main__":

@@ -12,7 +12,17 @@ from . import ops
 from ._inputs import as_ragged
 from ._key import Key
 from ._scheme import SchemeConfig
-from ._validate import check_context_width, check_prefix, check_salt
+from ._validate import (
+    check_alpha,
+    check_bool,
+    check_choice,
+    check_context_width,
+    check_optional_bool,
+    check_prefix,
+    check_rng,
+    check_salt,
+    host_array,
+)
 from .reference.prf import SEEDINGS
 from .stats import gamma_pvalue
 
@@ -44,7 +54,7 @@ class GumbelResult:
 
     def is_watermarked(self, alpha: float = 1e-3) -> np.ndarray:
         """Documents whose p-value is at most ``alpha`` (the false-positive rate per document)."""
-        return self.p_value <= alpha
+        return self.p_value <= check_alpha(alpha)
 
     def to_records(self) -> list[dict[str, Any]]:
         """One JSON-ready dict per document."""
@@ -104,8 +114,9 @@ class Gumbel(SchemeConfig):
     def __post_init__(self):
         object.__setattr__(self, "key", Key(self.key))
         object.__setattr__(self, "context_width", check_context_width(self.context_width))
-        if self.seeding not in SEEDINGS:
-            raise ValueError(f"seeding: expected one of {sorted(SEEDINGS)}, got {self.seeding!r}")
+        check_choice(self.seeding, "seeding", SEEDINGS)
+        object.__setattr__(self, "dedup", check_bool(self.dedup, "dedup"))
+        object.__setattr__(self, "skip_repeated", check_bool(self.skip_repeated, "skip_repeated"))
 
     @property
     def seeding_code(self) -> int:
@@ -117,7 +128,7 @@ class Gumbel(SchemeConfig):
         top-p), int64 ``[batch]``, -1 where the row is not watermarked (disabled, fewer than
         ``context_width`` ids, or a repeated context). A numpy array for host logits; for CUDA
         logits a tensor on their device, with -2 where a row has no finite logit."""
-        batch = logits.shape[0]
+        batch = logits.shape[0] if getattr(logits, "ndim", 0) == 2 else 1  # else: ops says why
         return ops.sample_gumbel(
             logits,
             input_ids,
@@ -138,12 +149,21 @@ class Gumbel(SchemeConfig):
         CUDA use :meth:`choose` (a device tensor, no sync) or the logits processor."""
         if getattr(logits, "is_cuda", False):
             raise ValueError("logits: sample takes host logits; use choose() for CUDA tensors")
+        rng = check_rng(rng)
         out = self.choose(logits, input_ids, salt=salt, enabled=enabled, backend=backend)
         rows = np.flatnonzero(out < 0)
         if rows.size:
-            rng = np.random.default_rng() if rng is None else rng
-            x = np.asarray(logits[rows].float() if hasattr(logits, "float") else logits[rows])
+            x = host_array(
+                logits[rows].float() if hasattr(logits, "float") else logits[rows], "logits"
+            )
             x = x.astype(np.float64)
+            bad = ~np.isfinite(x.max(axis=1)) | np.isnan(x).any(axis=1)
+            if bad.any():
+                r = int(rows[np.flatnonzero(bad)[0]])
+                raise ValueError(
+                    f"logits: row {r} (left unwatermarked, so sampled from softmax) has NaN, "
+                    "+inf or no finite entry; expected finite logits, -inf where masked"
+                )
             p = np.exp(x - x.max(axis=1, keepdims=True))
             p /= p.sum(axis=1, keepdims=True)
             out[rows] = [rng.choice(p.shape[1], p=pr) for pr in p]
@@ -186,9 +206,9 @@ class Gumbel(SchemeConfig):
             salts=check_salt(salt, n_docs),
             context_width=self.context_width,
             seeding=self.seeding_code,
-            dedup=self.dedup if dedup is None else dedup,
+            dedup=self.dedup if check_optional_bool(dedup, "dedup") is None else dedup,
             prefix_lengths=check_prefix(prefix_lengths, n_docs),
-            want_flags=return_flags,
+            want_flags=check_bool(return_flags, "return_flags"),
             backend=backend,
         )
         return GumbelResult(

@@ -13,7 +13,16 @@ from . import ops
 from ._inputs import Ragged, as_ragged, device_ragged
 from ._key import Key
 from ._scheme import SchemeConfig
-from ._validate import check_prefix
+from ._validate import (
+    check_alpha,
+    check_bool,
+    check_choice,
+    check_context_width,
+    check_int,
+    check_optional_bool,
+    check_prefix,
+    check_real,
+)
 from .reference.prf import SEEDINGS
 from .stats import binomial_pvalue, binomial_z, windowed_max
 
@@ -51,7 +60,7 @@ class KGWResult:
 
     def is_watermarked(self, alpha: float = 1e-3) -> np.ndarray:
         """Documents whose p-value is at most ``alpha`` (the false-positive rate per document)."""
-        return self.p_value <= alpha
+        return self.p_value <= check_alpha(alpha)
 
     def to_records(self) -> list[dict[str, Any]]:
         """One JSON-ready dict per document."""
@@ -76,10 +85,15 @@ class KGWResult:
 
 
 def _check_prob(name: str, v: float) -> float:
-    v = float(v)
-    if not math.isfinite(v) or not 0.0 < v < 1.0:
-        raise ValueError(f"{name}: must be in the open interval (0, 1), got {v}")
-    return v
+    if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, float, np.integer, np.floating)):
+        raise TypeError(f"{name}: expected a number in (0, 1), got {type(v).__name__}")
+    try:
+        f = float(v)
+    except OverflowError:  # an int beyond the float range
+        f = math.inf if v > 0 else -math.inf
+    if not math.isfinite(f) or not 0.0 < f < 1.0:
+        raise ValueError(f"{name}: must be in the open interval (0, 1), got {f}")
+    return f
 
 
 @dataclass(frozen=True)
@@ -119,19 +133,10 @@ class KGW(SchemeConfig):
     def __post_init__(self):
         object.__setattr__(self, "key", Key(self.key))
         object.__setattr__(self, "gamma", _check_prob("gamma", self.gamma))
-        delta = float(self.delta)
-        if not math.isfinite(delta):
-            raise ValueError(f"delta: must be finite, got {delta}")
-        object.__setattr__(self, "delta", delta)
-        if isinstance(self.context_width, bool) or not isinstance(
-            self.context_width, (int, np.integer)
-        ):
-            raise TypeError("context_width: must be an int")
-        if not 0 <= int(self.context_width) <= 1024:
-            raise ValueError(f"context_width: must be in [0, 1024], got {self.context_width}")
-        object.__setattr__(self, "context_width", int(self.context_width))
-        if self.seeding not in SEEDINGS:
-            raise ValueError(f"seeding: expected one of {sorted(SEEDINGS)}, got {self.seeding!r}")
+        object.__setattr__(self, "delta", check_real(self.delta, "delta"))
+        object.__setattr__(self, "context_width", check_context_width(self.context_width))
+        check_choice(self.seeding, "seeding", SEEDINGS)
+        object.__setattr__(self, "dedup", check_bool(self.dedup, "dedup"))
         if self.threshold == 0:
             raise ValueError(f"gamma: {self.gamma} is below 2^-32")
 
@@ -210,8 +215,10 @@ class KGW(SchemeConfig):
             rag = as_ragged(sequences)
         n_docs = len(rag)
         prefix = check_prefix(prefix_lengths, n_docs)
-        if window is not None and (int(window) != window or window < 1):
-            raise ValueError(f"window: must be a positive int, got {window}")
+        dedup = check_optional_bool(dedup, "dedup")
+        return_flags = check_bool(return_flags, "return_flags")
+        if window is not None:
+            window = check_int(window, "window", 1, 2**62)
         want_flags = return_flags or window is not None
         n_scored, n_green, green, counted = ops.score_kgw(
             rag.tokens,

@@ -33,25 +33,68 @@ def windowed_max(
     the window is one window of its own length.
 
     Returns ``(start, n_green, p_value)`` per document: the window's first counted index within
-    the document, its green count, and a Bonferroni-corrected p-value
-    ``min(1, n_windows * P[Binomial(window, p) >= n_green])``. The correction is valid for any
-    dependence between overlapping windows (and conservative because of it).
+    the document (the first best one on ties), its green count, and a Bonferroni-corrected
+    p-value ``min(1, n_windows * P[Binomial(window, p) >= n_green])``. The correction is valid
+    for any dependence between overlapping windows (and conservative because of it).
+
+    Vectorised over documents (no per-document Python loop): every window of every document is
+    one entry of a flat array, processed in chunks of whole documents to bound the memory.
+
+    >>> start, best, pv = windowed_max(np.array([0, 1, 1, 0, 1]), np.array([0, 3, 5]), 2, 0.5)
+    >>> start.tolist(), best.tolist()
+    ([1, 0], [2, 1])
     """
-    n_docs = len(offsets_counted) - 1
-    lengths = np.diff(offsets_counted)
-    cs = np.concatenate([[0], np.cumsum(counted_green, dtype=np.int64)])
+    if isinstance(window, (bool, np.bool_)) or not isinstance(window, (int, np.integer)):
+        raise TypeError(f"window: expected an int, got {type(window).__name__}")
+    if not 1 <= window <= 2**62:
+        raise ValueError(f"window: must be in [1, 2^62], got {window}")
+    green = np.asarray(counted_green)
+    offsets = np.asarray(offsets_counted, dtype=np.int64)
+    n_docs = len(offsets) - 1
+    lengths = np.diff(offsets)
+    cs = np.zeros(len(green) + 1, dtype=np.int64)
+    np.cumsum(green, dtype=np.int64, out=cs[1:])
+    w = np.minimum(lengths, window)
+    n_windows = np.where(lengths > 0, lengths - w + 1, 0)
     start = np.zeros(n_docs, dtype=np.int64)
     best = np.zeros(n_docs, dtype=np.int64)
+    # Chunks of whole documents of about _WINDOW_CHUNK windows (at least one document each).
+    cw = np.cumsum(n_windows)
+    lo = 0
+    while lo < n_docs:
+        done = cw[lo - 1] if lo else 0
+        hi = max(int(np.searchsorted(cw, done + _WINDOW_CHUNK, side="right")), lo + 1)
+        _windows_of(cs, offsets[lo:hi], w[lo:hi], n_windows[lo:hi], start[lo:hi], best[lo:hi])
+        lo = hi
     pvals = np.ones(n_docs)
-    for d in np.flatnonzero(lengths > 0):
-        lo, hi = offsets_counted[d], offsets_counted[d + 1]
-        w = min(window, hi - lo)
-        sums = cs[lo + w : hi + 1] - cs[lo : hi - w + 1]
-        i = int(np.argmax(sums))
-        start[d], best[d] = i, sums[i]
-        n_windows = len(sums)
-        pvals[d] = min(1.0, n_windows * float(stats.binom.sf(best[d] - 1, w, p)))
+    has = n_windows > 0
+    if has.any():
+        tail = stats.binom.sf(best[has] - 1, w[has], p)
+        pvals[has] = np.minimum(1.0, n_windows[has] * tail)
     return start, best, pvals
+
+
+_WINDOW_CHUNK = 1 << 22
+
+
+def _windows_of(cs, doc_starts, w, n_windows, start_out, best_out) -> None:
+    """The best window of each document of a chunk, written into ``start_out``/``best_out``."""
+    docs = np.flatnonzero(n_windows)
+    if not docs.size:
+        return
+    nw = n_windows[docs]
+    first = np.zeros(len(docs), dtype=np.int64)
+    np.cumsum(nw[:-1], out=first[1:])
+    owner = np.repeat(np.arange(len(docs)), nw)  # window -> its document (within `docs`)
+    j = np.arange(int(nw.sum()), dtype=np.int64) - first[owner]  # window index in its document
+    a = doc_starts[docs][owner] + j
+    sums = cs[a + w[docs][owner]] - cs[a]
+    top = np.maximum.reduceat(sums, first)
+    # The first window reaching its document's maximum (np.argmax's tie rule).
+    hit = np.flatnonzero(sums == top[owner])
+    first_hit = hit[np.searchsorted(owner[hit], np.arange(len(docs)))]
+    start_out[docs] = j[first_hit]
+    best_out[docs] = top
 
 
 def gamma_pvalue(score: np.ndarray, n: np.ndarray) -> np.ndarray:
@@ -75,6 +118,7 @@ def weighted_mean_z(ones: np.ndarray, n: np.ndarray, weights: np.ndarray) -> tup
     approximation (good from a few tens of tokens), unlike the exact binomial of the plain mean.
     Documents with n == 0 get score NaN, z 0, p 1."""
     w = np.asarray(weights, dtype=np.float64)
+    w = w / w.max()  # the score does not depend on the scale; huge weights would overflow
     n = np.asarray(n, dtype=np.float64)
     with np.errstate(invalid="ignore", divide="ignore"):
         score = (ones @ w) / (n * w.sum())

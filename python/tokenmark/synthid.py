@@ -12,7 +12,20 @@ from . import ops
 from ._inputs import Ragged, as_ragged
 from ._key import Key
 from ._scheme import SchemeConfig
-from ._validate import check_context_width, check_prefix
+from ._validate import (
+    check_alpha,
+    check_bool,
+    check_choice,
+    check_context_width,
+    check_int,
+    check_optional_bool,
+    check_prefix,
+    check_rng,
+    check_uniforms,
+    host_array,
+    host_view,
+    is_cuda,
+)
 from .reference.prf import SEEDINGS
 from .stats import binomial_pvalue, synthid_weights, weighted_mean_z
 
@@ -43,7 +56,7 @@ class SynthIDResult:
 
     def is_watermarked(self, alpha: float = 1e-3) -> np.ndarray:
         """Documents whose exact p-value is at most ``alpha``."""
-        return self.p_value <= alpha
+        return self.p_value <= check_alpha(alpha)
 
     def to_records(self) -> list[dict[str, Any]]:
         """One JSON-ready dict per document."""
@@ -70,6 +83,20 @@ def _truncate_at_eos(rag: Ragged, eos_token_id: int) -> Ragged:
     keep = pos < first[doc]
     offsets = np.concatenate([[0], np.cumsum(first)]).astype(np.int64)
     return Ragged(np.ascontiguousarray(rag.tokens[keep]), offsets)
+
+
+def _check_weights(weights, layers: int) -> np.ndarray:
+    """Per-layer weights: ``layers`` finite non-negative numbers, not all 0, scaled to a maximum
+    of 1 (the weighted score does not depend on their scale; huge weights would overflow)."""
+    w = host_array(weights, "weights")
+    if w.dtype.kind not in "iuf":
+        raise TypeError(f"weights: expected {layers} numbers, got dtype {w.dtype}")
+    w = w.astype(np.float64)
+    if w.shape != (layers,):
+        raise ValueError(f"weights: expected {layers} weights (one per layer), got shape {w.shape}")
+    if not np.isfinite(w).all() or (w < 0).any() or not (w > 0).any():
+        raise ValueError(f"weights: expected {layers} finite non-negative weights, not all 0")
+    return w / w.max()
 
 
 @dataclass(frozen=True)
@@ -118,15 +145,14 @@ class SynthID(SchemeConfig):
     def __post_init__(self):
         object.__setattr__(self, "key", Key(self.key))
         object.__setattr__(self, "context_width", check_context_width(self.context_width))
-        if self.seeding not in SEEDINGS:
-            raise ValueError(f"seeding: expected one of {sorted(SEEDINGS)}, got {self.seeding!r}")
-        for name, lo, hi in (("layers", 1, 32), ("top_k", 0, 2**31), ("context_history", 0, 2**40)):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
-                raise TypeError(f"{name}: must be an int")
-            if not lo <= int(v) <= hi:
-                raise ValueError(f"{name}: must be in [{lo}, {hi}], got {v}")
-            object.__setattr__(self, name, int(v))
+        check_choice(self.seeding, "seeding", SEEDINGS)
+        object.__setattr__(self, "dedup", check_bool(self.dedup, "dedup"))
+        for name, lo, hi in (
+            ("layers", 1, 32),
+            ("top_k", 0, 2**31 - 1),
+            ("context_history", 0, 2**40),
+        ):
+            object.__setattr__(self, name, check_int(getattr(self, name), name, lo, hi))
 
     @property
     def seeding_code(self) -> int:
@@ -148,9 +174,12 @@ class SynthID(SchemeConfig):
         (after temperature / top-p). ``uniforms`` (float64 in [0, 1), one per row) are the
         sampling draws; without them they come from ``rng`` (a ``numpy.random.Generator``).
         With ``return_marked`` also return which rows ran the tournament."""
-        batch = logits.shape[0]
-        if uniforms is None:
-            uniforms = (np.random.default_rng() if rng is None else rng).random(batch)
+        rng = check_rng(rng)
+        return_marked = check_bool(return_marked, "return_marked")
+        batch = logits.shape[0] if getattr(logits, "ndim", 0) == 2 else 1  # else: ops says why
+        if not is_cuda(logits):
+            host_view(logits, "logits")  # a bad logits argument is named before uniforms
+        uniforms = rng.random(batch) if uniforms is None else check_uniforms(uniforms, batch)
         tokens, marked = ops.sample_synthid(
             logits,
             input_ids,
@@ -199,10 +228,12 @@ class SynthID(SchemeConfig):
         """
         rag = as_ragged(sequences)
         if eos_token_id is not None:
-            rag = _truncate_at_eos(rag, int(eos_token_id))
-        w = synthid_weights(self.layers) if weights is None else np.asarray(weights, float)
-        if w.shape != (self.layers,) or not np.all(np.isfinite(w)) or (w < 0).any() or not w.sum():
-            raise ValueError(f"weights: expected {self.layers} finite non-negative weights")
+            rag = _truncate_at_eos(rag, check_int(eos_token_id, "eos_token_id", 0, 2**31 - 1))
+        w = (
+            synthid_weights(self.layers)
+            if weights is None
+            else _check_weights(weights, self.layers)
+        )
         n, ones, counted = ops.score_synthid(
             rag.tokens,
             rag.offsets,
@@ -210,9 +241,9 @@ class SynthID(SchemeConfig):
             context_width=self.context_width,
             seeding=self.seeding_code,
             layers=self.layers,
-            dedup=self.dedup if dedup is None else dedup,
+            dedup=self.dedup if check_optional_bool(dedup, "dedup") is None else dedup,
             prefix_lengths=check_prefix(prefix_lengths, len(rag)),
-            want_flags=return_flags,
+            want_flags=check_bool(return_flags, "return_flags"),
             backend=backend,
         )
         total = ones.sum(axis=1)

@@ -1,6 +1,7 @@
 """The command line: detect from JSONL / stdin, info, and the demo."""
 
 import json
+import os
 import subprocess
 import sys
 
@@ -119,3 +120,75 @@ def test_scan_is_a_subcommand(capsys):
         main(["scan", "--help"])
     assert e.value.code == 0
     assert "--config" in capsys.readouterr().out
+
+# -- issue #11: hostile input on the command line ---------------------------------------------
+
+
+def _detect(tmp_path, capsys, monkeypatch, content: bytes, *flags, key=b"cli key"):
+    path = tmp_path / "in.jsonl"
+    path.write_bytes(content)
+    os.environb[b"TOKENMARK_KEY"] = key  # restored by the restore_key_env fixture
+    try:
+        code = main(["detect", str(path), *flags])
+    except SystemExit as e:
+        code = e.code
+    out, err = capsys.readouterr()
+    return code, [json.loads(x) for x in out.splitlines()], err, path
+
+
+@pytest.fixture
+def restore_key_env():
+    old = os.environb.get(b"TOKENMARK_KEY")
+    yield
+    if old is None:
+        os.environb.pop(b"TOKENMARK_KEY", None)
+    else:
+        os.environb[b"TOKENMARK_KEY"] = old
+
+
+def test_bad_lines_are_reported_with_file_and_line_and_the_rest_scored(
+    tmp_path, capsys, monkeypatch, restore_key_env
+):
+    content = (
+        b'{"tokens": [1, 2, 3, 4, 5, 6]}\n'
+        b'{"tokens": [1, true, 3]}\n'
+        b'{"tokens": [1, 1.5]}\n'
+        b'{"tokens": [1, 2,, 3]}\n'
+        b"\n"
+        b'{"id": "x", "tokens": [7, 8, 9, 10, 11, 12]}\n'
+    )
+    code, recs, err, path = _detect(tmp_path, capsys, monkeypatch, content)
+    assert code == 1
+    assert [r["line"] for r in recs] == [1, 6] and recs[1]["id"] == "x"
+    assert f"{path}:2: tokens[1]: token ids must be integers, got a boolean" in err
+    assert f"{path}:3: tokens[1]: token ids must be integers, got float" in err
+    assert f"{path}:4: invalid JSON at column 18" in err
+    want = tm.KGW(key=b"cli key").detect([[1, 2, 3, 4, 5, 6]]).to_records()[0]
+    assert recs[0]["p_value"] == want["p_value"]
+
+
+def test_byte_order_mark_and_non_utf8_key(tmp_path, capsys, monkeypatch, restore_key_env):
+    key = b"k\xe9y\xff"  # not UTF-8: used as raw bytes, never quoted in an error
+    content = b'\xef\xbb\xbf{"tokens": [1, 2, 3, 4, 5, 6, 7]}\n'
+    code, recs, err, _ = _detect(tmp_path, capsys, monkeypatch, content, key=key)
+    assert code == 0 and err == ""
+    want = tm.KGW(key=key).detect([[1, 2, 3, 4, 5, 6, 7]]).to_records()[0]
+    assert recs[0]["n_green"] == want["n_green"] and recs[0]["line"] == 1
+
+
+@pytest.mark.parametrize(
+    "flags,match",
+    [
+        (["--alpha", "nan"], "--alpha"),
+        (["--alpha", "-1"], "--alpha"),
+        (["--window", "0"], "--window"),
+        (["--gamma", "1"], "gamma"),
+        (["--context-width", "-1"], "context_width"),
+    ],
+)
+def test_bad_flags_exit_2_before_writing(
+    tmp_path, capsys, monkeypatch, restore_key_env, flags, match
+):
+    content = b'{"tokens": [1, 2, 3, 4, 5, 6]}\n'
+    code, recs, err, _ = _detect(tmp_path, capsys, monkeypatch, content, *flags)
+    assert code == 2 and recs == [] and match in err and "Traceback" not in err

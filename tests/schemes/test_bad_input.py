@@ -256,3 +256,153 @@ def test_fuzz_bias_binding(shape, ids_shape, dtype, ids, width, nkeys, delta, th
     except (ValueError, TypeError):
         return
     assert np.isfinite(delta) and threshold > 0
+
+
+# -- issue #11: the concrete cases, one by one ------------------------------------------------
+
+SECRET = "SECRET-issue11"
+
+
+def _no_secret(e: BaseException):
+    """Neither the message nor anything chained to it shows the key material."""
+    seen = e
+    while seen is not None:
+        assert SECRET not in str(seen) and SECRET not in repr(seen)
+        assert "SECRET" not in repr(getattr(seen, "args", ()))
+        seen = seen.__context__ or seen.__cause__
+
+
+@pytest.mark.parametrize("scheme", [tm.KGW, tm.Gumbel, tm.SynthID])
+def test_huge_prefix_lengths_mean_the_whole_document(scheme):
+    wm = scheme(key=b"k")
+    seqs = [list(range(1, 11)), list(range(11, 21))]
+    res = wm.detect(seqs, prefix_lengths=[2**63 - 1] * 2)
+    assert res.n_scored.tolist() == [0, 0]
+    res = wm.detect(seqs, prefix_lengths=[0, 2**63 - 1], dedup=False)
+    assert res.n_scored.tolist() == [10 - wm.context_width, 0]
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: tm.KGW(key=SECRET + "\ud800"),
+        lambda: tm.Key(SECRET + "\udfff"),
+        lambda: tm.score_kgw(np.arange(8, dtype=np.int32), np.array([0, 8]), key=SECRET.encode(),
+                             threshold=5, context_width=2, seeding=0),
+        lambda: tm.KGW(key=SECRET).to_json(include_key="no"),
+        lambda: tm.KGW.from_json('{"key": "' + SECRET + '"}', key=SECRET),
+        lambda: tm.Key.from_hex(SECRET),
+    ],
+)  # fmt: skip
+def test_key_material_never_in_an_error(make):
+    with pytest.raises((ValueError, TypeError)) as e:
+        make()
+    _no_secret(e.value)
+
+
+@pytest.mark.parametrize(
+    "call,match",
+    [
+        (lambda wm: wm.detect([[1, 2, 3, 4, 5, 6]], dedup=0), "dedup: expected True or False"),
+        (lambda wm: wm.detect([[1, 2, 3, 4, 5, 6]], dedup="False"), "dedup"),
+        (lambda wm: wm.detect([[1, 2, 3, 4, 5, 6]], window=2.0), "window: expected an int"),
+        (lambda wm: wm.detect([[1, 2, 3, 4, 5, 6]], return_flags="yes"), "return_flags"),
+        (lambda wm: wm.to_json(include_key="no"), "include_key"),
+        (lambda wm: wm.detect([[1, 2, 3, 4, 5, 6]]).is_watermarked(float("nan")), "alpha"),
+        (lambda wm: tm.KGW.from_json('{"dedup": "false"}', key=b"k"), "dedup"),
+        (lambda wm: tm.KGW.from_json('{"version": 999}', key=b"k"), r"version: expected"),
+        (lambda wm: tm.KGW.from_json('{"surprise": 1}', key=b"k"), "unknown field"),
+        (lambda wm: tm.KGW.from_json("[1]", key=b"k"), "config: expected a dict"),
+        (lambda wm: tm.KGW.from_json("{", key=b"k"), "invalid JSON"),
+        (lambda wm: tm.KGW(key=b"k", gamma="0.5"), "gamma: expected a number"),
+        (lambda wm: tm.KGW(key=b"k", delta=True), "delta: expected a number"),
+        (lambda wm: tm.KGW(key=b"k", seeding=["prev"]), "seeding: expected one of"),
+        (lambda wm: tm.Gumbel(key=b"k", skip_repeated="no"), "skip_repeated"),
+        (lambda wm: tm.Gumbel(key=b"k").detect([[1, 2, 3, 4, 5]], salt=1.5), "salt"),
+        (lambda wm: tm.SynthID(key=b"k").detect([[1, 2, 3]], eos_token_id=2.5), "eos_token_id"),
+        (lambda wm: tm.SynthID(key=b"k", top_k=2**31), "top_k"),
+        (lambda wm: tm.Ragged(np.arange(4, dtype=np.int32), np.array([0.0, 4.0])), None),
+    ],
+)
+def test_silently_wrong_values_are_refused(call, match):
+    wm = tm.KGW(key=b"k")
+    if match is None:  # a Ragged with float offsets is refused when used
+        rag = call(wm)
+        with pytest.raises(TypeError, match="offsets: expected integers"):
+            wm.detect(rag)
+        return
+    with pytest.raises((ValueError, TypeError), match=match):
+        call(wm)
+
+
+def test_ops_refuse_truncation_and_overflow():
+    k = tm.Key(b"k").words
+    logits = np.zeros((1, 8), np.float32)
+    base = dict(keys=k, context_width=1, seeding=0)
+    with pytest.raises(ValueError, match=r"thresholds: must be in \[0, 2\^32\)"):
+        tm.apply_kgw_bias_(logits, [[3, 5]], thresholds=2**33, deltas=2.0, **base)
+    with pytest.raises(TypeError, match="thresholds: expected integers"):
+        tm.apply_kgw_bias_(logits, [[3, 5]], thresholds=2.0**31 + 0.5, deltas=2.0, **base)
+    with pytest.raises(TypeError, match="enabled: expected integers"):
+        tm.apply_kgw_bias_(logits, [[3, 5]], thresholds=5, deltas=2.0, enabled=[0.5], **base)
+    with pytest.raises(ValueError, match=r"input_ids: token ids must be in \[0, 2\^31\)"):
+        tm.apply_kgw_bias_(logits, [[-3, 5]], thresholds=5, deltas=2.0, **base)
+    with pytest.raises(TypeError, match="salts: expected integers"):
+        tm.score_gumbel(np.arange(8, dtype=np.int32), np.array([0, 8]), key=k, salts=1.5,
+                        context_width=2, seeding=0)  # fmt: skip
+    with pytest.raises(TypeError, match="deltas: expected numbers"):
+        tm.apply_kgw_bias_(logits, [[3, 5]], thresholds=5, deltas="x", **base)
+
+
+def test_ragged_indexing_like_a_list():
+    r = tm.Ragged.from_sequences([[1, 2], [3]])
+    assert r[-1].tolist() == [3] and r[-2].tolist() == [1, 2] and r[1].tolist() == [3]
+    with pytest.raises(IndexError, match="d: document index 2 out of range"):
+        r[2]
+    with pytest.raises(TypeError, match="d: expected an int"):
+        r[0.0]
+
+
+def test_huge_synthid_weights_give_a_p_value():
+    wm = tm.SynthID(key=b"k", layers=4)
+    seqs = [list(range(60))]
+    big = wm.detect(seqs, weights=[1e308] * 4).weighted_p_value
+    one = wm.detect(seqs, weights=[1.0] * 4).weighted_p_value
+    assert np.isfinite(big).all() and big.tolist() == one.tolist()
+
+
+@pytest.mark.parametrize("fill", [np.inf, np.nan, -np.inf])
+def test_gumbel_sample_unwatermarked_rows_bad_logits_named(fill):
+    wm = tm.Gumbel(key=b"k", context_width=4)  # 1 id < context_width: the row is not marked
+    with pytest.raises(ValueError, match="logits: row 0"):
+        wm.sample(np.full((1, 8), fill, np.float32), [[1]], rng=np.random.default_rng(0))
+
+
+def test_tensors_that_numpy_cannot_take_are_named():
+    torch = pytest.importorskip("torch")
+    wm = tm.KGW(key=b"k")
+    with pytest.raises(TypeError, match="sequences: expected a numeric dtype"):
+        wm.detect(torch.zeros(2, 5, dtype=torch.bfloat16))
+    with pytest.raises(ValueError, match="sequences: a meta tensor"):
+        wm.detect(torch.zeros(2, 5, dtype=torch.int64, device="meta"))
+    logits = torch.zeros(2, 64, requires_grad=True)
+    plain = torch.zeros(2, 64)
+    wm.apply_(logits, [[1, 2, 3, 4], [5, 6, 7, 8]])  # in place, outside autograd (as generate)
+    wm.apply_(plain, [[1, 2, 3, 4], [5, 6, 7, 8]])
+    assert torch.equal(logits.detach(), plain) and plain.sum() > 0
+
+
+def test_detect_text_takes_paths_and_empty_lists():
+    from pathlib import Path
+
+    from tokenmark import demo_model
+
+    wm = tm.KGW(key=b"k", context_width=1)
+    a = wm.detect_text(["To be, or not to be"], Path(demo_model.PATH))
+    b = wm.detect_text(["To be, or not to be"], str(demo_model.PATH))
+    assert a.n_scored.tolist() == b.n_scored.tolist() and a.n_scored[0] > 0
+    assert len(wm.detect_text([], demo_model.PATH)) == 0
+    with pytest.raises(ValueError, match="tokenizer: no such file"):
+        wm.detect_text(["x"], Path(demo_model.PATH) / "missing")
+    with pytest.raises(TypeError, match=r"texts\[0\]: expected a str"):
+        wm.detect_text([b"x"], demo_model.PATH)

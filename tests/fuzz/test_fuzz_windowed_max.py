@@ -1,0 +1,62 @@
+"""The vectorised windowed maximum against the per-document loop it replaced (issue #11)."""
+
+import numpy as np
+import tokenmark.stats as S
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scipy import stats
+
+
+def windowed_max_loop(green, offsets, window, p):
+    """The per-document definition, written plainly."""
+    n_docs = len(offsets) - 1
+    cs = np.concatenate([[0], np.cumsum(green, dtype=np.int64)])
+    start, best, pvals = np.zeros(n_docs, np.int64), np.zeros(n_docs, np.int64), np.ones(n_docs)
+    for d in range(n_docs):
+        lo, hi = offsets[d], offsets[d + 1]
+        if hi == lo:
+            continue
+        w = min(window, hi - lo)
+        sums = cs[lo + w : hi + 1] - cs[lo : hi - w + 1]
+        i = int(np.argmax(sums))
+        start[d], best[d] = i, sums[i]
+        pvals[d] = min(1.0, len(sums) * float(stats.binom.sf(best[d] - 1, w, p)))
+    return start, best, pvals
+
+
+@settings(max_examples=150, deadline=None, derandomize=True, database=None)
+@given(
+    lengths=st.lists(st.integers(0, 40), max_size=12),
+    window=st.integers(1, 50),
+    density=st.floats(0, 1),
+    chunk=st.integers(1, 64),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_matches_the_per_document_loop(lengths, window, density, chunk, seed):
+    rng = np.random.default_rng(seed)
+    offsets = np.concatenate([[0], np.cumsum(lengths, dtype=np.int64)])
+    green = (rng.random(int(offsets[-1])) < density).astype(np.uint8)
+    old = S._WINDOW_CHUNK
+    S._WINDOW_CHUNK = chunk  # small chunks: documents split over many chunks
+    try:
+        got = S.windowed_max(green, offsets, window, 0.25)
+    finally:
+        S._WINDOW_CHUNK = old
+    want = windowed_max_loop(green, offsets, window, 0.25)
+    assert np.array_equal(got[0], want[0]) and np.array_equal(got[1], want[1])
+    np.testing.assert_allclose(got[2], want[2], rtol=1e-12, atol=0)
+
+
+def test_a_million_documents_in_one_vectorised_pass():
+    """1M documents, no per-document Python loop (the loop took ~48 s; bench/fuzz_long.py times
+    it); here only the result is checked, on a sample of documents."""
+    rng = np.random.default_rng(0)
+    lengths = rng.integers(0, 30, 1_000_000)
+    offsets = np.concatenate([[0], np.cumsum(lengths)])
+    green = (rng.random(int(offsets[-1])) < 0.25).astype(np.uint8)
+    start, best, pv = S.windowed_max(green, offsets, 10, 0.25)
+    docs = rng.choice(len(lengths), 200, replace=False)
+    for d in docs:
+        sub = slice(offsets[d], offsets[d + 1])
+        s, b, p = windowed_max_loop(green[sub], np.array([0, lengths[d]]), 10, 0.25)
+        assert (start[d], best[d]) == (s[0], b[0]) and np.isclose(pv[d], p[0], rtol=1e-12)
