@@ -18,8 +18,9 @@ def _call(fn, *args):
     except TypeError as e:
         if "incompatible function arguments" not in str(e):
             raise
-        # The message would echo the key words: name the operation only.
-        raise TypeError(f"{fn.__name__}: an argument has the wrong type") from None
+    # The message would echo the key words: name the operation only, and raise outside the
+    # handler, so that the original is not kept as the new error's __context__ either.
+    raise TypeError(f"{fn.__name__}: an argument has the wrong type")
 
 
 def apply_kgw_bias_(logits, dtype, ids, keys, thresholds, deltas, enabled, context_width, seeding):

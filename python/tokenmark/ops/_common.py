@@ -9,10 +9,10 @@ import numpy as np
 
 from .. import backends
 from .._validate import (
-    clamp_prefix,
+    check_ragged_host,
+    check_uniforms,
     is_torch,
     key_rows,
-    to_host,
 )
 from ..reference.gumbel import NO_FINITE_LOGIT
 
@@ -33,14 +33,9 @@ def no_finite_rows(out: np.ndarray) -> np.ndarray:
 
 
 def host_scoring(tokens, offsets, prefix_lengths):
-    """Host arrays of a ragged scoring call, with prefixes clamped to document lengths."""
-    tok, off = np.asarray(to_host(tokens)), np.asarray(to_host(offsets))
-    pre = prefix_lengths
-    if pre is not None:
-        pre = to_host(pre)
-        if isinstance(pre, np.ndarray) and pre.dtype == np.int64:
-            pre = clamp_prefix(pre, off)
-    return tok, off, pre
+    """Host arrays of a ragged scoring call, checked once, with prefixes clamped to document
+    lengths (see :func:`tokenmark._validate.check_ragged_host`)."""
+    return check_ragged_host(tokens, offsets, prefix_lengths)
 
 
 def device_scoring(tokens, offsets, prefix_lengths):
@@ -56,14 +51,4 @@ def key_rows_or_tensor(keys, batch: int):
     return keys if is_torch(keys) else key_rows(keys, batch)
 
 
-def uniforms_rows(uniforms, batch: int) -> np.ndarray:
-    u = uniforms.cpu().numpy() if is_torch(uniforms) else uniforms
-    try:
-        u = np.ascontiguousarray(np.asarray(u, dtype=np.float64).reshape(-1))
-    except (TypeError, ValueError):
-        raise TypeError("uniforms: expected floats in [0, 1), one per row") from None
-    if u.shape != (batch,):
-        raise ValueError(f"uniforms: expected shape [{batch}], got {u.shape}")
-    if u.size and not ((u >= 0) & (u < 1)).all():
-        raise ValueError("uniforms: must be in [0, 1)")
-    return u
+uniforms_rows = check_uniforms

@@ -97,7 +97,7 @@ def apply_ginsew_(
         freq = _torch.device_param(frequency, np.float64, batch, "frequency", dev)
         fn(t, ids, k, thr, eps, freq, en, width, pos)
         return logits
-    arr, dtype = host_view(logits, "logits")
+    arr, dtype = host_view(logits, "logits", writeable=True)
     batch = arr.shape[0]
     ids = host_ids(input_ids, batch)
     _check_window(ids, width, pos)

@@ -86,7 +86,7 @@ def apply_kgw_bias_(
             seed,
         )
         return logits
-    arr, dtype = host_view(logits, "logits")
+    arr, dtype = host_view(logits, "logits", writeable=True)
     batch = arr.shape[0]
     fn(
         arr,
