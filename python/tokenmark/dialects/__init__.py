@@ -6,8 +6,16 @@ text that library watermarked is detected here, in batches, with the same counts
 its own detector plus tokenmark's exact p-value.
 
 - :func:`transformers_kgw`: transformers' ``WatermarkLogitsProcessor`` / ``WatermarkDetector``.
+- :func:`synthid_text`: transformers' ``SynthIDTextWatermarkLogitsProcessor`` and ``synthid-text``.
 """
 
+from .synthid_text import SynthIDText, SynthIDTextResult, synthid_text
 from .transformers_kgw import TransformersKGW, transformers_kgw
 
-__all__ = ["TransformersKGW", "transformers_kgw"]
+__all__ = [
+    "SynthIDText",
+    "SynthIDTextResult",
+    "TransformersKGW",
+    "synthid_text",
+    "transformers_kgw",
+]
