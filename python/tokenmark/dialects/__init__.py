@@ -7,15 +7,20 @@ its own detector plus tokenmark's exact p-value.
 
 - :func:`transformers_kgw`: transformers' ``WatermarkLogitsProcessor`` / ``WatermarkDetector``.
 - :func:`synthid_text`: transformers' ``SynthIDTextWatermarkLogitsProcessor`` and ``synthid-text``.
+- :func:`vllm`: vLLM's native ``gumbel`` and ``dual_key_gumbel`` watermarks (0.33).
 """
 
 from .synthid_text import SynthIDText, SynthIDTextResult, synthid_text
 from .transformers_kgw import TransformersKGW, transformers_kgw
+from .vllm import VLLMResult, VLLMWatermark, vllm
 
 __all__ = [
     "SynthIDText",
     "SynthIDTextResult",
     "TransformersKGW",
+    "VLLMResult",
+    "VLLMWatermark",
     "synthid_text",
     "transformers_kgw",
+    "vllm",
 ]
