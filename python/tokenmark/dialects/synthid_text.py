@@ -36,6 +36,7 @@ from .._inputs import Ragged, as_ragged
 from .._validate import check_prefix, to_host
 from ..stats import binomial_pvalue
 from ..synthid import SynthIDResult
+from ._dedup import first_occurrence
 from ._green_lists import DEVICES
 from ._torch_mt import mt19937_words
 
@@ -209,7 +210,11 @@ class SynthIDText:
         h = _accumulate(self.context_hashes(tokens, positions), tokens[positions])
         keys = np.array([k % 2**64 for k in self.keys], dtype=np.uint64)
         hk = _accumulate(h[:, None], keys[None, :])
-        idx = np.mod(hk.view(np.int64), self.sampling_table_size)  # floor modulo, as torch's %
+        size = self.sampling_table_size
+        if size & (size - 1) == 0:  # a power of 2: the floor modulo is the low bits
+            idx = (hk & np.uint64(size - 1)).astype(np.intp)
+        else:
+            idx = np.mod(hk.view(np.int64), size)  # floor modulo, as torch's %
         return self.sampling_table[idx]
 
     # -- generation -----------------------------------------------------------------------
@@ -276,12 +281,13 @@ class SynthIDText:
         if dedup and len(p):
             grams = tokens[p[:, None] + np.arange(-(n - 1), 1)[None, :]]
             rows = np.concatenate([pdoc[:, None], grams], axis=1)[mask]
-            keep = np.zeros(int(mask.sum()), dtype=bool)
-            keep[np.unique(rows, axis=0, return_index=True)[1]] = True
-            mask[np.flatnonzero(mask)] = keep
+            mask[np.flatnonzero(mask)] = first_occurrence(rows)
         n_scored = np.bincount(pdoc[mask], minlength=n_docs).astype(np.int64)
-        ones = np.zeros((n_docs, depth), dtype=np.int64)
-        np.add.at(ones, pdoc[mask], g[mask].astype(np.int64))
+        # positions run in document order: per-document sums from one cumulative sum
+        cs = np.zeros((int(mask.sum()) + 1, depth), dtype=np.int64)
+        np.cumsum(g[mask], axis=0, out=cs[1:])
+        bounds = np.concatenate([[0], np.cumsum(n_scored)])
+        ones = cs[bounds[1:]] - cs[bounds[:-1]]
         total = ones.sum(axis=1)
         q = self.q
         with np.errstate(invalid="ignore", divide="ignore"):

@@ -36,6 +36,7 @@ from .._inputs import Ragged, as_ragged
 from .._validate import check_prefix, to_host
 from ..kgw import KGWResult
 from ..stats import binomial_pvalue, binomial_z
+from ._dedup import first_occurrence
 from ._green_lists import DEVICES, GreenListCache, check_backend, randperm
 
 TABLE_SIZE = 1_000_003  # transformers' selfhash table size
@@ -286,10 +287,7 @@ class TransformersKGW:
         counted = np.ones(len(p), dtype=bool)
         if dedup and len(p):
             grams = tokens[p[:, None] + np.arange(-(n - 1), 1)[None, :]]
-            rows = np.concatenate([doc[p][:, None], grams], axis=1)
-            _, first_seen = np.unique(rows, axis=0, return_index=True)
-            counted[:] = False
-            counted[first_seen] = True
+            counted = first_occurrence(np.concatenate([doc[p][:, None], grams], axis=1))
         n_scored = np.bincount(doc[p][counted], minlength=n_docs).astype(np.int64)
         n_green = np.bincount(doc[p][counted], weights=green[counted], minlength=n_docs)
         n_green = n_green.astype(np.int64)

@@ -35,6 +35,7 @@ from scipy import special, stats
 from .._inputs import Ragged, as_ragged
 from .._validate import check_prefix, to_host
 from ..reference.prf import philox4x32_10
+from ._dedup import first_occurrence
 
 CONTEXT_DOMAIN = 0x574D4358  # vLLM's domain constants ("WMCX", "WMTK"): frozen by vLLM 0.33
 TOKEN_DOMAIN = 0x574D544B
@@ -269,9 +270,7 @@ class VLLMWatermark:
         ctx = np.where(idx >= start[pdoc][:, None], tokens[np.maximum(idx, 0)], -1)
         counted = np.ones(len(p), dtype=bool)
         if self.deduplicate_contexts and len(p):
-            rows = np.concatenate([pdoc[:, None], ctx], axis=1)
-            counted[:] = False
-            counted[np.unique(rows, axis=0, return_index=True)[1]] = True
+            counted = first_occurrence(np.concatenate([pdoc[:, None], ctx], axis=1))
         u = self.uniforms(ctx[counted], tokens[p][counted])
         s = -np.log1p(-u.astype(np.float64))
         if self.algorithm == "dual_key_gumbel":
