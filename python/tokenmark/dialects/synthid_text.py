@@ -212,7 +212,7 @@ class SynthIDText:
         hk = _accumulate(h[:, None], keys[None, :])
         size = self.sampling_table_size
         if size & (size - 1) == 0:  # a power of 2: the floor modulo is the low bits
-            idx = (hk & np.uint64(size - 1)).astype(np.intp)
+            idx = (hk & np.uint64(size - 1)).view(np.int64)
         else:
             idx = np.mod(hk.view(np.int64), size)  # floor modulo, as torch's %
         return self.sampling_table[idx]
@@ -283,11 +283,10 @@ class SynthIDText:
             rows = np.concatenate([pdoc[:, None], grams], axis=1)[mask]
             mask[np.flatnonzero(mask)] = first_occurrence(rows)
         n_scored = np.bincount(pdoc[mask], minlength=n_docs).astype(np.int64)
-        # positions run in document order: per-document sums from one cumulative sum
-        cs = np.zeros((int(mask.sum()) + 1, depth), dtype=np.int64)
-        np.cumsum(g[mask], axis=0, out=cs[1:])
-        bounds = np.concatenate([[0], np.cumsum(n_scored)])
-        ones = cs[bounds[1:]] - cs[bounds[:-1]]
+        gm, dm = g[mask], pdoc[mask]
+        ones = np.zeros((n_docs, depth), dtype=np.int64)
+        for layer in range(depth):
+            ones[:, layer] = np.bincount(dm, weights=gm[:, layer], minlength=n_docs)
         total = ones.sum(axis=1)
         q = self.q
         with np.errstate(invalid="ignore", divide="ignore"):
