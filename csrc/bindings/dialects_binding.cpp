@@ -5,9 +5,12 @@
 
 #include <pybind11/numpy.h>
 
+#include <algorithm>
+#include <optional>
 #include <string>
 
 #include "../cpu/mt19937.h"
+#include "../cpu/vllm_score.h"
 #include "checks.h"
 
 namespace tokenmark::bind {
@@ -50,6 +53,56 @@ py::array_t<uint8_t> torch_cpu_green_lists(py::array seeds, int64_t vocab, int64
   return bits;
 }
 
+// vLLM's Gumbel detector over a ragged batch: (n_scored, score, counted or None).
+py::tuple score_vllm_gumbel(py::array tokens, py::array offsets, py::array starts, int width,
+                            py::array keys, py::array weights, bool dedup, bool want_flags) {
+  const DocsView dv = docs_view(tokens, offsets, std::nullopt);
+  require_dtype<int64_t>(starts, "starts", "int64");
+  require_ndim(starts, "starts", 1);
+  require_c_contiguous(starts, "starts");
+  if (starts.shape(0) != dv.n_docs) fail_value("starts: expected one per document");
+  if (width < 1 || width > 1024) fail_value("width: must be in [1, 1024]");
+  require_dtype<uint64_t>(keys, "keys", "uint64");
+  require_ndim(keys, "keys", 1);
+  require_c_contiguous(keys, "keys");
+  require_dtype<double>(weights, "weights", "float64");
+  require_ndim(weights, "weights", 1);
+  require_c_contiguous(weights, "weights");
+  if (keys.shape(0) < 1 || keys.shape(0) > 2 || weights.shape(0) != keys.shape(0)) {
+    fail_value("keys, weights: expected 1 or 2 keys and one weight per key");
+  }
+  cpu::VllmScoreArgs a{};
+  a.tokens = dv.tokens;
+  a.offsets = dv.offsets;
+  a.starts = static_cast<const int64_t*>(starts.data());
+  a.n_docs = dv.n_docs;
+  for (int64_t d = 0; d < a.n_docs; ++d) {
+    const int64_t len = a.offsets[d + 1] - a.offsets[d];
+    if (a.starts[d] < 0 || a.starts[d] > len) fail_value("starts: must be in [0, document length]");
+  }
+  a.width = width;
+  a.keys = static_cast<const uint64_t*>(keys.data());
+  a.weights = static_cast<const double*>(weights.data());
+  a.n_keys = static_cast<int>(keys.shape(0));
+  a.dedup = dedup;
+  py::array_t<int64_t> n_scored(a.n_docs);
+  py::array_t<double> score(a.n_docs);
+  a.n_scored = n_scored.mutable_data();
+  a.score = score.mutable_data();
+  py::object counted = py::none();
+  if (want_flags) {
+    py::array_t<uint8_t> c(dv.n_tokens);
+    std::fill(c.mutable_data(), c.mutable_data() + dv.n_tokens, 0);
+    a.counted = c.mutable_data();
+    counted = c;
+  }
+  {
+    py::gil_scoped_release release;
+    cpu::score_vllm_gumbel(a);
+  }
+  return py::make_tuple(n_scored, score, counted);
+}
+
 }  // namespace
 
 void register_dialects(py::module_& m) {
@@ -58,6 +111,10 @@ void register_dialects(py::module_& m) {
   m.def("torch_cpu_green_lists", &torch_cpu_green_lists, py::arg("seeds"), py::arg("vocab"),
         py::arg("green_size"),
         "Per uint32 seed, randperm(vocab)[:green_size] as a little-endian bitset [n, ceil(v/8)].");
+  m.def("score_vllm_gumbel", &score_vllm_gumbel, py::arg("tokens"), py::arg("offsets"),
+        py::arg("starts"), py::arg("width"), py::arg("keys"), py::arg("weights"), py::arg("dedup"),
+        py::arg("want_flags"),
+        "vLLM's Gumbel detector over documents: (n_scored, score, counted flags or None).");
 }
 
 }  // namespace tokenmark::bind

@@ -1,6 +1,7 @@
 // MT19937 (Matsumoto and Nishimura, 1998) exactly as torch's CPU generator runs it, and the
 // green lists that transformers' and TGI's KGW draw from it with torch.randperm. The numpy spec is
-// python/tokenmark/dialects/_torch_mt.py; tests/dialects/test_torch_mt.py checks both against torch.
+// python/tokenmark/dialects/_torch_mt.py; tests/dialects/test_torch_mt.py checks both against
+// torch.
 #pragma once
 
 #include <cstdint>

@@ -34,9 +34,7 @@ struct Overlay {
       current = 1;
     }
   }
-  int32_t Get(int64_t i) const {
-    return stamp[i] == current ? value[i] : static_cast<int32_t>(i);
-  }
+  int32_t Get(int64_t i) const { return stamp[i] == current ? value[i] : static_cast<int32_t>(i); }
   void Set(int64_t i, int32_t v) {
     stamp[i] = current;
     value[i] = v;

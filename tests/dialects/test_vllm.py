@@ -35,14 +35,15 @@ def test_golden_key_derivation():
         assert derive_key(int(case["key"]), b"key_b") == int(case["key_b"])
 
 
+@pytest.mark.parametrize("backend", ["cpu", "reference"])
 @pytest.mark.parametrize("i", range(len(GOLDEN["detections"]["cases"])))
-def test_golden_detections(i):
+def test_golden_detections(i, backend):
     case = GOLDEN["detections"]["cases"][i]
     wm = tm.dialects.vllm(
         key=int(case["key"]), algorithm=case["algorithm"], context_width=case["context_width"],
         alpha=case["alpha"], deduplicate_contexts=case["deduplicate_contexts"],
     )  # fmt: skip
-    res = wm.detect(GOLDEN["detections"]["documents"])
+    res = wm.detect(GOLDEN["detections"]["documents"], backend=backend)
     np.testing.assert_array_equal(res.n_scored, case["n_scored"])
     np.testing.assert_allclose(res.score, case["score"], rtol=1e-13, atol=0)  # sum order
     # their_p_value is their formula evaluated with scipy; their own series for the integer-shape
@@ -63,6 +64,47 @@ def test_their_generation_detected():
     np.testing.assert_allclose(wm.detect(with_prompt, prefix_lengths=3).p_value, res.p_value)
     other = tm.dialects.vllm(key=int(g["key"]) + 1, context_width=4)
     assert (other.detect(g["sequences"]).p_value > 1e-3).all()
+
+
+@pytest.mark.parametrize("algorithm", ["gumbel", "dual_key_gumbel"])
+@pytest.mark.parametrize("width", [1, 3, 4, 5, 9])
+def test_cpp_matches_numpy_reference(algorithm, width):
+    rng = np.random.default_rng(width)
+    hi = {1: 4, 3: 6, 4: 30, 5: 1000, 9: 2**31 - 1}[width]  # small alphabets repeat contexts
+    docs = [rng.integers(0, hi, size=n).tolist() for n in (0, 1, 2, 5, 40, 333)]
+    pre = [0, 1, 5, 2, 7, 100]  # prefixes past a document's end mean the whole document
+    for dedup in (True, False):
+        wm = tm.dialects.vllm(key=2**63 + width, algorithm=algorithm, context_width=width,
+                              alpha=0.3, deduplicate_contexts=dedup)  # fmt: skip
+        a = wm.detect(docs, prefix_lengths=pre, return_flags=True, backend="cpu")
+        b = wm.detect(docs, prefix_lengths=pre, return_flags=True, backend="reference")
+        np.testing.assert_array_equal(a.n_scored, b.n_scored)
+        np.testing.assert_allclose(a.score, b.score, rtol=1e-13)  # summation order
+        for x, y in zip(a.counted, b.counted):
+            np.testing.assert_array_equal(x, y)
+
+
+def test_cpp_binding_bad_input():
+    from tokenmark import _C
+
+    tok, off = np.array([1, 2, 3], np.int32), np.array([0, 3], np.int64)
+    ok = dict(starts=np.zeros(1, np.int64), width=2, keys=np.array([1], np.uint64),
+              weights=np.ones(1), dedup=True, want_flags=False)  # fmt: skip
+    for change, err, match in [
+        (dict(starts=np.array([4])), ValueError, "starts"),
+        (dict(starts=np.array([-1])), ValueError, "starts"),
+        (dict(starts=np.zeros(2, np.int64)), ValueError, "starts"),
+        (dict(width=0), ValueError, "width"),
+        (dict(keys=np.array([1], np.int64)), TypeError, "keys"),
+        (dict(keys=np.array([1, 2, 3], np.uint64), weights=np.ones(3)), ValueError, "keys"),
+        (dict(weights=np.ones(2)), ValueError, "weights"),
+    ]:
+        with pytest.raises(err, match=match):
+            _C.score_vllm_gumbel(tok, off, **{**ok, **change})
+    with pytest.raises(ValueError, match="offsets"):
+        _C.score_vllm_gumbel(tok, np.array([0, 2], np.int64), **ok)
+    with pytest.raises(ValueError, match="backend"):
+        tm.dialects.vllm(key=1).detect([[1, 2]], backend="cuda")
 
 
 def test_context_rule_minus_one_padding_and_dedup():

@@ -37,6 +37,13 @@ from .._validate import check_prefix, to_host
 from ..reference.prf import philox4x32_10
 from ._dedup import first_occurrence
 
+try:  # the C++ detector; absent from a build that predates it (then numpy runs)
+    from .._C import score_vllm_gumbel as _cpp_score
+except ImportError:  # pragma: no cover - depends on the build
+    _cpp_score = None
+
+BACKENDS = ("auto", "cpu", "reference")
+
 CONTEXT_DOMAIN = 0x574D4358  # vLLM's domain constants ("WMCX", "WMTK"): frozen by vLLM 0.33
 TOKEN_DOMAIN = 0x574D544B
 ALGORITHMS = ("gumbel", "dual_key_gumbel")
@@ -243,7 +250,20 @@ class VLLMWatermark:
         """float32 ``[n, len(prf_keys)]``: vLLM's uniforms of each (context, token)."""
         return np.stack([philox_uniform(k, contexts, tokens) for k in self.prf_keys], axis=1)
 
-    def detect(self, sequences, *, prefix_lengths=None, return_flags: bool = False) -> VLLMResult:
+    @property
+    def _weights(self) -> np.ndarray:
+        if self.algorithm == "gumbel":
+            return np.ones(1)
+        return np.array([1.0 - self.alpha, self.alpha])
+
+    def detect(
+        self,
+        sequences,
+        *,
+        prefix_lengths=None,
+        return_flags: bool = False,
+        backend: str = "auto",
+    ) -> VLLMResult:
         """Score generated token sequences as vLLM's detector does, in one batch.
 
         Parameters
@@ -253,14 +273,30 @@ class VLLMWatermark:
             only with ``prefix_lengths``, and its tokens are then dropped, not used as context.
         prefix_lengths : per document, leading tokens to drop (the prompt).
         return_flags : also return per-token ``counted`` flags.
+        backend : ``"auto"``, ``"cpu"`` (C++, threads over documents) or ``"reference"`` (numpy).
         """
+        if backend not in BACKENDS:
+            raise ValueError(f"backend: expected one of {BACKENDS}, got {backend!r}")
+        if backend == "cpu" and _cpp_score is None:
+            raise ValueError("backend: 'cpu' asked for, but this build of tokenmark._C lacks it")
+        use_cpp = backend != "reference" and _cpp_score is not None
         rag = as_ragged(to_host(sequences) if not isinstance(sequences, Ragged) else sequences)
         tokens = np.asarray(to_host(rag.tokens)).astype(np.int64)
         offsets = np.asarray(to_host(rag.offsets)).astype(np.int64)
         n_docs = len(offsets) - 1
         prefix = check_prefix(prefix_lengths, n_docs)
         lengths = np.diff(offsets)
-        start = offsets[:-1] + (0 if prefix is None else np.minimum(prefix, lengths))
+        rel_start = np.zeros(n_docs, np.int64) if prefix is None else np.minimum(prefix, lengths)
+        if use_cpp:
+            n_scored, score, counted = _cpp_score(
+                np.ascontiguousarray(tokens, dtype=np.int32), offsets, rel_start,
+                self.context_width, np.array(self.prf_keys, dtype=np.uint64), self._weights,
+                self.deduplicate_contexts, return_flags,
+            )  # fmt: skip
+            ours, theirs = self._p_values(score, n_scored)
+            flags = {"counted": np.split(counted, offsets[1:-1])} if return_flags else {}
+            return VLLMResult(n_scored, score, ours, theirs, **flags)
+        start = offsets[:-1] + rel_start
         doc = np.repeat(np.arange(n_docs), lengths)
         pos = np.arange(len(tokens))
         scored = pos >= start[doc] if len(tokens) else np.zeros(0, dtype=bool)
@@ -272,11 +308,7 @@ class VLLMWatermark:
         if self.deduplicate_contexts and len(p):
             counted = first_occurrence(np.concatenate([pdoc[:, None], ctx], axis=1))
         u = self.uniforms(ctx[counted], tokens[p][counted])
-        s = -np.log1p(-u.astype(np.float64))
-        if self.algorithm == "dual_key_gumbel":
-            s = s @ np.array([1.0 - self.alpha, self.alpha])
-        else:
-            s = s[:, 0]
+        s = -np.log1p(-u.astype(np.float64)) @ self._weights
         n_scored = np.bincount(pdoc[counted], minlength=n_docs).astype(np.int64)
         score = np.bincount(pdoc[counted], weights=s, minlength=n_docs)
         ours, theirs = self._p_values(score, n_scored)
