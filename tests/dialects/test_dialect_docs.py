@@ -12,6 +12,7 @@ MODULES = [
     "tokenmark.dialects.transformers_kgw",
     "tokenmark.dialects.synthid_text",
     "tokenmark.dialects.vllm",
+    "tokenmark.dialects.tgi",
 ]
 
 

@@ -7,10 +7,12 @@ its own detector plus tokenmark's exact p-value.
 
 - :func:`transformers_kgw`: transformers' ``WatermarkLogitsProcessor`` / ``WatermarkDetector``.
 - :func:`synthid_text`: transformers' ``SynthIDTextWatermarkLogitsProcessor`` and ``synthid-text``.
+- :func:`tgi_kgw`: text-generation-inference's KGW (a transformers ``lefthash`` special case).
 - :func:`vllm`: vLLM's native ``gumbel`` and ``dual_key_gumbel`` watermarks (0.33).
 """
 
 from .synthid_text import SynthIDText, SynthIDTextResult, synthid_text
+from .tgi import tgi_kgw
 from .transformers_kgw import TransformersKGW, transformers_kgw
 from .vllm import VLLMResult, VLLMWatermark, vllm
 
@@ -21,6 +23,7 @@ __all__ = [
     "VLLMResult",
     "VLLMWatermark",
     "synthid_text",
+    "tgi_kgw",
     "transformers_kgw",
     "vllm",
 ]
