@@ -13,6 +13,7 @@ MODULES = [
     "tokenmark.dialects.synthid_text",
     "tokenmark.dialects.vllm",
     "tokenmark.dialects.tgi",
+    "tokenmark.dialects._from_config",
 ]
 
 
