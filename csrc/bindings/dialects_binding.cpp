@@ -10,6 +10,7 @@
 #include <string>
 
 #include "../cpu/mt19937.h"
+#include "../cpu/synthid_text_g.h"
 #include "../cpu/vllm_score.h"
 #include "checks.h"
 
@@ -103,6 +104,34 @@ py::tuple score_vllm_gumbel(py::array tokens, py::array offsets, py::array start
   return py::make_tuple(n_scored, score, counted);
 }
 
+// SynthID-Text's g-values [n, depth] uint8 of positions whose (context, token) hashes are given.
+py::array_t<uint8_t> synthid_text_g_values(py::array hashes, py::array keys, py::array table) {
+  require_dtype<uint64_t>(hashes, "hashes", "uint64");
+  require_ndim(hashes, "hashes", 1);
+  require_c_contiguous(hashes, "hashes");
+  require_dtype<uint64_t>(keys, "keys", "uint64");
+  require_ndim(keys, "keys", 1);
+  require_c_contiguous(keys, "keys");
+  require_dtype<uint8_t>(table, "table", "uint8");
+  require_ndim(table, "table", 1);
+  require_c_contiguous(table, "table");
+  const int64_t depth = keys.shape(0);
+  if (depth < 1 || depth > 1024) fail_value("keys: expected 1 to 1024 keys");
+  if (table.shape(0) < 1) fail_value("table: must not be empty");
+  const int64_t n = hashes.shape(0);
+  py::array_t<uint8_t> g({n, depth});
+  const auto* h = static_cast<const uint64_t*>(hashes.data());
+  const auto* k = static_cast<const uint64_t*>(keys.data());
+  const auto* t = static_cast<const uint8_t*>(table.data());
+  const int64_t size = table.shape(0);
+  uint8_t* out = g.mutable_data();
+  {
+    py::gil_scoped_release release;
+    cpu::synthid_text_g_values(h, n, k, static_cast<int>(depth), t, size, out);
+  }
+  return g;
+}
+
 }  // namespace
 
 void register_dialects(py::module_& m) {
@@ -115,6 +144,8 @@ void register_dialects(py::module_& m) {
         py::arg("starts"), py::arg("width"), py::arg("keys"), py::arg("weights"), py::arg("dedup"),
         py::arg("want_flags"),
         "vLLM's Gumbel detector over documents: (n_scored, score, counted flags or None).");
+  m.def("synthid_text_g_values", &synthid_text_g_values, py::arg("hashes"), py::arg("keys"),
+        py::arg("table"), "SynthID-Text g-values [n, depth] from (context, token) hashes.");
 }
 
 }  // namespace tokenmark::bind

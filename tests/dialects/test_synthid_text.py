@@ -54,8 +54,9 @@ def their_mean_scores():
     return mod.mean_score, mod.weighted_mean_score
 
 
+@pytest.mark.parametrize("backend", ["cpu", "reference"])
 @pytest.mark.parametrize("keys,ngram,hist,size,seed", CASES)
-def test_g_values_and_masks_bit_exact_with_transformers(keys, ngram, hist, size, seed):
+def test_g_values_and_masks_bit_exact_with_transformers(keys, ngram, hist, size, seed, backend):
     cfg = Config(keys=keys, ngram_len=ngram, context_history_size=hist,
                  sampling_table_size=size, sampling_table_seed=seed)  # fmt: skip
     proc = cfg.construct_processor(1000, "cpu")
@@ -73,7 +74,7 @@ def test_g_values_and_masks_bit_exact_with_transformers(keys, ngram, hist, size,
         SynthIDText.from_config(cfg).sampling_table, proc.sampling_table.numpy()
     )
     wm = SynthIDText.from_config(cfg, eos_token_id=2)
-    res = wm.detect(x, return_g_values=True)
+    res = wm.detect(x, return_g_values=True, backend=backend)
     np.testing.assert_array_equal(np.stack(res.g_values), g)
     np.testing.assert_array_equal(np.stack(res.mask), mask)
     np.testing.assert_array_equal(res.n_scored, mask.sum(1))
@@ -216,5 +217,7 @@ def test_bad_input_and_short_documents():
         wm.detect([[1, 2, 3, 4]], weights=[1.0, 2.0])
     with pytest.raises(ValueError, match="token ids must be >= 0"):
         wm.detect([[1, -2, 3]])
+    with pytest.raises(ValueError, match="backend"):
+        wm.detect([[1, 2, 3, 4]], backend="cuda")
     with pytest.raises(ValueError, match="debug_mode"):
         SynthIDText.from_config(Config(keys=[1], ngram_len=2, debug_mode=True))

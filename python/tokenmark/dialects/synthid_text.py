@@ -40,6 +40,11 @@ from ._dedup import first_occurrence
 from ._green_lists import DEVICES
 from ._torch_mt import mt19937_words
 
+try:  # the C++ g-values; absent from a build that predates them (then numpy runs)
+    from .._C import synthid_text_g_values as _cpp_g_values
+except ImportError:  # pragma: no cover - depends on the build
+    _cpp_g_values = None
+
 LCG_MULTIPLIER = 6364136223846793005  # their accumulate_hash constants (newlib / musl LCG)
 LCG_INCREMENT = 1
 _CONFIG_FIELDS = (
@@ -205,10 +210,19 @@ class SynthIDText:
             h = _accumulate(h, tokens[positions - i])
         return h
 
-    def g_values(self, tokens: np.ndarray, positions: np.ndarray) -> np.ndarray:
-        """uint8 ``[len(positions), depth]``: their g-values of the n-grams ending there."""
+    def g_values(
+        self, tokens: np.ndarray, positions: np.ndarray, backend: str = "auto"
+    ) -> np.ndarray:
+        """uint8 ``[len(positions), depth]``: their g-values of the n-grams ending there
+        (``backend``: ``"auto"``, ``"cpu"`` for C++, ``"reference"`` for numpy)."""
+        if backend not in ("auto", "cpu", "reference"):
+            raise ValueError(f"backend: expected auto, cpu or reference, got {backend!r}")
+        if backend == "cpu" and _cpp_g_values is None:
+            raise ValueError("backend: 'cpu' asked for, but this build of tokenmark._C lacks it")
         h = _accumulate(self.context_hashes(tokens, positions), tokens[positions])
         keys = np.array([k % 2**64 for k in self.keys], dtype=np.uint64)
+        if backend != "reference" and _cpp_g_values is not None:
+            return _cpp_g_values(np.ascontiguousarray(h), keys, self.sampling_table)
         hk = _accumulate(h[:, None], keys[None, :])
         size = self.sampling_table_size
         if size & (size - 1) == 0:  # a power of 2: the floor modulo is the low bits
@@ -236,6 +250,7 @@ class SynthIDText:
         dedup: bool = False,
         weights=None,
         return_g_values: bool = False,
+        backend: str = "auto",
     ) -> SynthIDTextResult:
         """Score token id sequences as their mean / weighted-mean detectors do, in one batch.
 
@@ -249,6 +264,7 @@ class SynthIDText:
         dedup : also drop every repeat of an n-gram (for p-values on repetitive text).
         weights : layer weights of the weighted mean (default theirs: ``linspace(10, 1, depth)``).
         return_g_values : also return per-document g-values and masks.
+        backend : ``"auto"``, ``"cpu"`` (C++ g-values) or ``"reference"`` (numpy).
         """
         rag = as_ragged(to_host(sequences) if not isinstance(sequences, Ragged) else sequences)
         tokens = np.asarray(to_host(rag.tokens)).astype(np.int64)
@@ -267,7 +283,7 @@ class SynthIDText:
         rel = pos - starts[doc] if len(tokens) else pos
         at = rel >= n - 1  # every n-gram, as their unfold
         p, pdoc = pos[at], doc[at]
-        g = self.g_values(tokens, p)
+        g = self.g_values(tokens, p, backend)
         mask = np.ones(len(p), dtype=bool)
         if mask_repeated_contexts and len(p):
             mask &= ~self._repeated(self.context_hashes(tokens, p), pdoc, rel[at])
