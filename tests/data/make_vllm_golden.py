@@ -91,6 +91,13 @@ def main():
                  "sequences": generate(v, wmk, 1031, 4, 40, seed=5)}  # fmt: skip
     generated["p_value"] = [v.GumbelWatermarkDetector(key, 4).detect(s).p_value
                             for s in generated["sequences"]]  # fmt: skip
+    choices = []
+    for key, width in ((31337, 4), (2**64 - 1, 1), (5, 6)):
+        ctx = rng.integers(-1, 257, size=(3, width))
+        logits = torch.from_numpy(rng.normal(0, 2, size=(3, 257)).astype(np.float32))
+        tok = v.GumbelWatermarker(key, width)._sample_watermarked(logits, torch.tensor(ctx))
+        choices.append({"key": str(key), "contexts": ctx.tolist(), "logits": logits.tolist(),
+                        "tokens": tok.token_ids.tolist()})  # fmt: skip
     out = {
         "about": "computed by vLLM 0.33.0's own code (tests/data/make_vllm_golden.py)",
         "derive_watermark_key": [
@@ -104,6 +111,7 @@ def main():
         "uniforms": uniforms,
         "detections": {"documents": docs, "cases": detections},
         "generated": generated,
+        "choices": choices,
     }
     path = Path(__file__).with_name("vllm_golden.json")
     path.write_text(json.dumps(out, indent=1) + "\n")

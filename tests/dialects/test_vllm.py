@@ -245,3 +245,47 @@ def test_live_uniforms_and_detectors_match_vllm():
             assert o.num_scored_tokens == res.n_scored[d]
             assert o.score == pytest.approx(res.score[d], rel=1e-13)
             assert o.p_value == pytest.approx(res.their_p_value[d], rel=1e-7)
+
+
+def test_golden_choices_our_sampler_picks_vllms_token():
+    from tokenmark.dialects.vllm_processor import vllm_gumbel_choice
+
+    for case in GOLDEN["choices"]:
+        logits = torch.tensor(case["logits"], dtype=torch.float32)
+        got = vllm_gumbel_choice(int(case["key"]), logits, np.array(case["contexts"]))
+        assert got.tolist() == case["tokens"]
+
+
+def tiny_llama(vocab: int):
+    transformers = pytest.importorskip("transformers")
+    torch.manual_seed(0)
+    cfg = transformers.LlamaConfig(
+        vocab_size=vocab, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+        num_attention_heads=2, num_key_value_heads=2, max_position_embeddings=256,
+        bos_token_id=1, eos_token_id=2, pad_token_id=2,
+    )  # fmt: skip
+    return transformers.LlamaForCausalLM(cfg).eval()
+
+
+@pytest.mark.parametrize("algorithm", ["gumbel", "dual_key_gumbel"])
+def test_our_generation_detected_by_the_vllm_rule(algorithm):
+    transformers = pytest.importorskip("transformers")
+    model = tiny_llama(1031)
+    wm = tm.dialects.vllm(key=4242, algorithm=algorithm, context_width=3, alpha=0.3)
+    prompts = torch.randint(3, 1031, (3, 4), generator=torch.Generator().manual_seed(0))
+    torch.manual_seed(0)
+    procs = [transformers.TemperatureLogitsWarper(0.2), wm.logits_processor(seed=1)]
+    with torch.no_grad():
+        out = model.generate(
+            prompts, attention_mask=torch.ones_like(prompts), do_sample=True,
+            max_new_tokens=40, logits_processor=procs, pad_token_id=2, top_k=0,
+        )  # fmt: skip
+    res = wm.detect(out, prefix_lengths=4)
+    assert (res.p_value < 1e-8).all(), res.p_value
+    if vllm_source.wheel_path() is not None:  # and vLLM's own detector agrees
+        v = vllm_source.load(vllm_source.wheel_path())
+        det = (v.GumbelWatermarkDetector(4242, 3) if algorithm == "gumbel"
+               else v.DualKeyGumbelWatermarkDetector(4242, 3, alpha=0.3))  # fmt: skip
+        for d in range(3):
+            o = det.detect(out[d, 4:].tolist())
+            assert o.score == pytest.approx(res.score[d], rel=1e-12)

@@ -250,6 +250,14 @@ class VLLMWatermark:
         """float32 ``[n, len(prf_keys)]``: vLLM's uniforms of each (context, token)."""
         return np.stack([philox_uniform(k, contexts, tokens) for k in self.prf_keys], axis=1)
 
+    def logits_processor(self, seed: int = 0):
+        """A transformers ``LogitsProcessor`` that generates as vLLM does with this config, so
+        vLLM's detector (and :meth:`detect`) recognise the text. Put it last; one per
+        ``generate`` call. ``seed`` drives the dual-key routing."""
+        from .vllm_processor import VLLMGumbelProcessor
+
+        return VLLMGumbelProcessor(self, seed=seed)
+
     @property
     def _weights(self) -> np.ndarray:
         if self.algorithm == "gumbel":
