@@ -32,12 +32,12 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
-from .._inputs import Ragged, as_ragged
-from .._validate import check_prefix, to_host
+from .._validate import check_prefix
 from ..stats import binomial_pvalue
 from ..synthid import SynthIDResult
 from ._dedup import first_occurrence
 from ._green_lists import DEVICES
+from ._host import host_ragged
 from ._torch_mt import mt19937_words
 
 try:  # the C++ g-values; absent from a build that predates them (then numpy runs)
@@ -266,9 +266,7 @@ class SynthIDText:
         return_g_values : also return per-document g-values and masks.
         backend : ``"auto"``, ``"cpu"`` (C++ g-values) or ``"reference"`` (numpy).
         """
-        rag = as_ragged(to_host(sequences) if not isinstance(sequences, Ragged) else sequences)
-        tokens = np.asarray(to_host(rag.tokens)).astype(np.int64)
-        offsets = np.asarray(to_host(rag.offsets)).astype(np.int64)
+        tokens, offsets = host_ragged(sequences)
         n_docs = len(offsets) - 1
         prefix = check_prefix(prefix_lengths, n_docs)
         eos = self.eos_token_id if eos_token_id is None else int(eos_token_id)

@@ -32,12 +32,12 @@ from typing import Any
 
 import numpy as np
 
-from .._inputs import Ragged, as_ragged
-from .._validate import check_prefix, to_host
+from .._validate import check_prefix
 from ..kgw import KGWResult
 from ..stats import binomial_pvalue, binomial_z
 from ._dedup import first_occurrence
 from ._green_lists import DEVICES, GreenListCache, check_backend, randperm
+from ._host import host_ragged
 
 TABLE_SIZE = 1_000_003  # transformers' selfhash table size
 DEFAULT_HASHING_KEY = 15485863  # transformers' default: the millionth prime (public: change it)
@@ -260,9 +260,7 @@ class TransformersKGW:
             even where ``selfhash`` would score one; here such a document scores what it has.
         """
         backend = check_backend(backend)
-        rag = as_ragged(to_host(sequences) if not isinstance(sequences, Ragged) else sequences)
-        tokens = np.asarray(to_host(rag.tokens)).astype(np.int64)
-        offsets = np.asarray(to_host(rag.offsets)).astype(np.int64)
+        tokens, offsets = host_ragged(sequences)
         n_docs = len(offsets) - 1
         prefix = check_prefix(prefix_lengths, n_docs)
         dedup = self.ignore_repeated_ngrams if dedup is None else bool(dedup)

@@ -32,10 +32,10 @@ from typing import Any
 import numpy as np
 from scipy import special, stats
 
-from .._inputs import Ragged, as_ragged
-from .._validate import check_prefix, to_host
+from .._validate import check_prefix
 from ..reference.prf import philox4x32_10
 from ._dedup import first_occurrence
+from ._host import host_ragged
 
 try:  # the C++ detector; absent from a build that predates it (then numpy runs)
     from .._C import score_vllm_gumbel as _cpp_score
@@ -288,9 +288,7 @@ class VLLMWatermark:
         if backend == "cpu" and _cpp_score is None:
             raise ValueError("backend: 'cpu' asked for, but this build of tokenmark._C lacks it")
         use_cpp = backend != "reference" and _cpp_score is not None
-        rag = as_ragged(to_host(sequences) if not isinstance(sequences, Ragged) else sequences)
-        tokens = np.asarray(to_host(rag.tokens)).astype(np.int64)
-        offsets = np.asarray(to_host(rag.offsets)).astype(np.int64)
+        tokens, offsets = host_ragged(sequences)
         n_docs = len(offsets) - 1
         prefix = check_prefix(prefix_lengths, n_docs)
         lengths = np.diff(offsets)
