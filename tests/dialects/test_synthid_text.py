@@ -168,14 +168,22 @@ def test_null_pvalues_valid_per_key_and_over_keys():
     assert frac[-1] > 0.4
 
 
+@pytest.mark.skipif(torch.cuda.is_available(), reason="a GPU is present: the table is drawn")
 def test_cuda_table_refused_without_a_gpu():
-    wm = tm.dialects.synthid_text(KEYS9, device="cuda")
-    if torch.cuda.is_available():
-        proc = Config(keys=KEYS9, ngram_len=5).construct_processor(1000, "cuda")
-        np.testing.assert_array_equal(wm.sampling_table, proc.sampling_table.cpu().numpy())
-    else:
-        with pytest.raises(ValueError, match="CUDA"):
-            wm.detect([[1, 2, 3, 4, 5, 6]])
+    with pytest.raises(ValueError, match="CUDA"):
+        tm.dialects.synthid_text(KEYS9, device="cuda").detect([[1, 2, 3, 4, 5, 6]])
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
+def test_cuda_table_and_g_values_match_transformers_on_the_gpu():
+    cfg = Config(keys=KEYS9, ngram_len=5)
+    proc = cfg.construct_processor(1000, "cuda")
+    wm = SynthIDText.from_config(cfg, device="cuda")
+    np.testing.assert_array_equal(wm.sampling_table, proc.sampling_table.cpu().numpy())
+    x = torch.randint(0, 50, (3, 60), generator=torch.Generator().manual_seed(0))
+    g = proc.compute_g_values(x.cuda()).cpu().numpy()
+    np.testing.assert_array_equal(np.stack(wm.detect(x.cuda(), return_g_values=True).g_values), g)
 
 
 def test_keys_never_shown_and_config_roundtrip():

@@ -68,12 +68,27 @@ def test_tgi_generation_detected():
         assert res.n_scored[0] == 40 and res.p_value[0] < 1e-6
 
 
+@pytest.mark.skipif(torch.cuda.is_available(), reason="a GPU is present: the lists are drawn")
 def test_default_device_is_cuda_and_refused_without_a_gpu():
     wm = tm.dialects.tgi_kgw(32000)
     assert wm.device == "cuda"
-    if not torch.cuda.is_available():
-        with pytest.raises(ValueError, match="CUDA generator"):
-            wm.detect([[1, 2, 3]])
+    with pytest.raises(ValueError, match="CUDA generator"):
+        wm.detect([[1, 2, 3]])
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
+def test_tgi_lists_on_the_gpu():
+    width, gamma = 1031, 0.5
+    wm = tm.dialects.tgi_kgw(width, gamma=gamma)
+    x = np.random.default_rng(2).integers(0, width, size=(2, 30))
+    res = wm.detect(x, return_flags=True)
+    for d in range(2):
+        for j in range(1, 30):
+            rng = torch.Generator(device="cuda")
+            rng.manual_seed(15485863 * int(x[d, j - 1]))
+            green = torch.randperm(width, device="cuda", generator=rng)[: int(width * gamma)]
+            assert res.green[d][j] == (int(x[d, j]) in set(green.tolist()))
 
 
 def test_bad_hash_key():

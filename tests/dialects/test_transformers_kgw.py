@@ -221,18 +221,26 @@ def test_selfhash_null_is_valid_over_keys_but_biased_per_key():
     assert np.std(rates) > 0.005  # the per-key spread is real (binomial: ~0.0136)
 
 
+@pytest.mark.skipif(torch.cuda.is_available(), reason="a GPU is present: the lists are drawn")
 def test_cuda_lists_refused_without_a_gpu():
     wm = tm.dialects.transformers_kgw(hashing_key=5, vocab_size=1019, device="cuda")
-    if torch.cuda.is_available():
-        cfg = WatermarkingConfig(hashing_key=5)
-        x = np.random.default_rng(0).integers(0, 1019, size=(2, 30))
-        det = WatermarkDetector(model_config=model_config(1019), device="cuda",
-                                watermarking_config=cfg)  # fmt: skip
-        want = det(torch.as_tensor(x).cuda(), return_dict=True)
-        np.testing.assert_array_equal(wm.detect(x).n_green, want.num_green_tokens)
-    else:
-        with pytest.raises(ValueError, match="CUDA generator"):
-            wm.detect([[1, 2, 3, 4]])
+    with pytest.raises(ValueError, match="CUDA generator"):
+        wm.detect([[1, 2, 3, 4]])
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
+@pytest.mark.parametrize("scheme", ["lefthash", "selfhash"])
+def test_cuda_lists_match_their_detector_on_the_gpu(scheme):
+    cfg = WatermarkingConfig(hashing_key=5, seeding_scheme=scheme, context_width=2)
+    x = np.random.default_rng(0).integers(0, 1019, size=(3, 40))
+    det = WatermarkDetector(model_config=model_config(1019), device="cuda",
+                            watermarking_config=cfg)  # fmt: skip
+    want = det(torch.as_tensor(x).cuda(), return_dict=True)
+    wm = TransformersKGW.from_config(cfg, model_config=model_config(1019), device="cuda")
+    got = wm.detect(torch.as_tensor(x).cuda())
+    np.testing.assert_array_equal(got.n_green, want.num_green_tokens)
+    np.testing.assert_array_equal(got.n_scored, want.num_tokens_scored)
 
 
 def test_key_never_shown():
