@@ -14,6 +14,7 @@ MODULES = [
     "tokenmark.dialects.vllm",
     "tokenmark.dialects.tgi",
     "tokenmark.dialects._from_config",
+    "tokenmark.dialects.unigram",
 ]
 
 
