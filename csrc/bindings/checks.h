@@ -226,51 +226,71 @@ void fill_rows(RowArgs<LogitsT>& a, py::array& logits, const std::string& logits
   a.seeding = seeding;
 }
 
-// The outputs every scoring operation shares: counts per document, flags per token (or None).
-struct DocOutputs {
-  py::array_t<int64_t> n_scored;
-  py::object counted;
+// Ragged documents, validated: tokens int32 >= 0, offsets int64 from 0 to n_tokens and
+// non-decreasing, optional prefix lengths >= 0 (any size: the kernels clamp them).
+struct RaggedView {
+  const int32_t* tokens;  // [n_tokens]
+  int64_t n_tokens;
+  const int64_t* offsets;  // [n_docs + 1]
+  int64_t n_docs;
+  const int64_t* prefix;  // [n_docs] or nullptr
 };
 
-// Validates ragged documents (tokens int32 >= 0, offsets int64, optional prefix lengths >= 0)
-// and the arguments every scoring operation shares, points `a` at them and allocates the
-// shared outputs (`counted` only when `want_counted`).
-inline DocOutputs fill_docs(DocArgs& a, const py::array& tokens, const py::array& offsets,
-                            const std::optional<py::array>& prefix, const py::array& key, int width,
-                            int seeding, bool dedup, bool want_counted) {
+inline RaggedView ragged_view(const py::array& tokens, const py::array& offsets,
+                              const std::optional<py::array>& prefix) {
+  RaggedView v{};
   require_dtype<int32_t>(tokens, "tokens", "int32");
   require_ndim(tokens, "tokens", 1);
   require_c_contiguous(tokens, "tokens");
   require_dtype<int64_t>(offsets, "offsets", "int64");
   require_ndim(offsets, "offsets", 1);
   require_c_contiguous(offsets, "offsets");
-  a.tokens = static_cast<const int32_t*>(tokens.data());
-  a.n_tokens = tokens.shape(0);
-  a.offsets = static_cast<const int64_t*>(offsets.data());
+  v.tokens = static_cast<const int32_t*>(tokens.data());
+  v.n_tokens = tokens.shape(0);
+  v.offsets = static_cast<const int64_t*>(offsets.data());
   if (offsets.shape(0) < 1) fail_value("offsets: needs at least one entry (0)");
-  a.n_docs = offsets.shape(0) - 1;
-  if (a.offsets[0] != 0) fail_value("offsets: must start at 0");
-  for (int64_t d = 0; d < a.n_docs; ++d) {
-    if (a.offsets[d + 1] < a.offsets[d]) fail_value("offsets: must be non-decreasing");
+  v.n_docs = offsets.shape(0) - 1;
+  if (v.offsets[0] != 0) fail_value("offsets: must start at 0");
+  for (int64_t d = 0; d < v.n_docs; ++d) {
+    if (v.offsets[d + 1] < v.offsets[d]) fail_value("offsets: must be non-decreasing");
   }
-  if (a.offsets[a.n_docs] != a.n_tokens)
+  if (v.offsets[v.n_docs] != v.n_tokens)
     fail_value("offsets: last entry must equal the number of tokens");
-  a.prefix = nullptr;
+  v.prefix = nullptr;
   if (prefix) {
     require_dtype<int64_t>(*prefix, "prefix_lengths", "int64");
     require_ndim(*prefix, "prefix_lengths", 1);
     require_c_contiguous(*prefix, "prefix_lengths");
-    if (prefix->shape(0) != a.n_docs) fail_value("prefix_lengths: expected one entry per document");
-    a.prefix = static_cast<const int64_t*>(prefix->data());
-    // Any size is fine (the kernels clamp it to the document's length); a negative one is not.
-    for (int64_t d = 0; d < a.n_docs; ++d) {
-      if (a.prefix[d] < 0) fail_value("prefix_lengths: must be >= 0");
+    if (prefix->shape(0) != v.n_docs) fail_value("prefix_lengths: expected one entry per document");
+    v.prefix = static_cast<const int64_t*>(prefix->data());
+    for (int64_t d = 0; d < v.n_docs; ++d) {
+      if (v.prefix[d] < 0) fail_value("prefix_lengths: must be >= 0");
     }
   }
   // A branch-free minimum vectorises: this pass costs little next to scoring.
   int32_t lo = 0;
-  for (int64_t i = 0; i < a.n_tokens; ++i) lo = std::min(lo, a.tokens[i]);
+  for (int64_t i = 0; i < v.n_tokens; ++i) lo = std::min(lo, v.tokens[i]);
   if (lo < 0) fail_value("tokens: token ids must be >= 0");
+  return v;
+}
+
+// The outputs every scoring operation shares: counts per document, flags per token (or None).
+struct DocOutputs {
+  py::array_t<int64_t> n_scored;
+  py::object counted;
+};
+
+// Validates ragged documents (ragged_view) and the arguments every scoring operation shares,
+// points `a` at them and allocates the shared outputs (`counted` only when `want_counted`).
+inline DocOutputs fill_docs(DocArgs& a, const py::array& tokens, const py::array& offsets,
+                            const std::optional<py::array>& prefix, const py::array& key, int width,
+                            int seeding, bool dedup, bool want_counted) {
+  const RaggedView v = ragged_view(tokens, offsets, prefix);
+  a.tokens = v.tokens;
+  a.n_tokens = v.n_tokens;
+  a.offsets = v.offsets;
+  a.n_docs = v.n_docs;
+  a.prefix = v.prefix;
   key_words(key, a.key);
   require_width_seeding(width, seeding);
   a.width = width;

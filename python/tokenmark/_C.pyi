@@ -124,3 +124,20 @@ def ginsew_group_flags(
 def ginsew_times(
     input_ids: np.ndarray, keys: npt.NDArray[np.uint32], width: int, position: int
 ) -> npt.NDArray[np.float64]: ...
+def torch_cpu_randperm(seed: int, n: int) -> npt.NDArray[np.int64]: ...
+def torch_cpu_green_lists(
+    seeds: npt.NDArray[np.uint32], vocab: int, green_size: int
+) -> npt.NDArray[np.uint8]: ...
+def score_vllm_gumbel(
+    tokens: npt.NDArray[np.int32],
+    offsets: npt.NDArray[np.int64],
+    starts: npt.NDArray[np.int64],
+    width: int,
+    keys: npt.NDArray[np.uint64],
+    weights: npt.NDArray[np.float64],
+    dedup: bool,
+    want_flags: bool,
+) -> tuple[Any, ...]: ...
+def synthid_text_g_values(
+    hashes: np.ndarray, keys: np.ndarray, table: np.ndarray
+) -> npt.NDArray[np.uint8]: ...

@@ -7,6 +7,7 @@
 ([4], True)
 """
 
+from . import dialects
 from ._info import info
 from ._inputs import Ragged
 from ._key import Key
@@ -46,5 +47,6 @@ __all__ = [
     "score_gumbel",
     "score_kgw",
     "score_synthid",
+    "dialects",
     "__version__",
 ]

@@ -1,0 +1,150 @@
+// `_C` bindings of the dialects' helpers: torch's CPU randperm and the KGW green lists drawn from
+// it (transformers, TGI). Seeds are not secret words of ours but may be derived from a user's
+// hashing key: no message below prints one.
+#include <pybind11/numpy.h>
+
+#include <algorithm>
+#include <optional>
+#include <string>
+
+#include "../cpu/mt19937.h"
+#include "../cpu/synthid_text_g.h"
+#include "../cpu/vllm_score.h"
+#include "checks.h"
+#include "register.h"
+
+namespace tokenmark::bind::host {
+namespace {
+
+void require_n(int64_t n, const char* name, int64_t lo) {
+  if (n < lo || n >= cpu::kRandpermMaxN) {
+    fail_value(std::string(name) + ": must be in [" + std::to_string(lo) + ", " +
+               std::to_string(cpu::kRandpermMaxN) + ") (torch's CPU randperm), got " +
+               std::to_string(n));
+  }
+}
+
+py::array_t<int64_t> torch_cpu_randperm(uint64_t seed, int64_t n) {
+  require_n(n, "n", 0);
+  py::array_t<int64_t> out(n);
+  int64_t* data = out.mutable_data();
+  {
+    py::gil_scoped_release release;
+    cpu::torch_cpu_randperm(static_cast<uint32_t>(seed), n, data);
+  }
+  return out;
+}
+
+py::array_t<uint8_t> torch_cpu_green_lists(py::array seeds, int64_t vocab, int64_t green_size) {
+  require_dtype<uint32_t>(seeds, "seeds", "uint32");
+  require_ndim(seeds, "seeds", 1);
+  require_c_contiguous(seeds, "seeds");
+  require_n(vocab, "vocab", 1);
+  if (green_size < 0 || green_size > vocab) fail_value("green_size: must be in [0, vocab]");
+  const int64_t n_seeds = seeds.shape(0);
+  const int64_t row_bytes = (vocab + 7) / 8;
+  py::array_t<uint8_t> bits({n_seeds, row_bytes});
+  const auto* s = static_cast<const uint32_t*>(seeds.data());
+  uint8_t* out = bits.mutable_data();
+  {
+    py::gil_scoped_release release;
+    cpu::torch_cpu_green_lists(s, n_seeds, vocab, green_size, out);
+  }
+  return bits;
+}
+
+// vLLM's Gumbel detector over a ragged batch: (n_scored, score, counted or None).
+py::tuple score_vllm_gumbel(py::array tokens, py::array offsets, py::array starts, int width,
+                            py::array keys, py::array weights, bool dedup, bool want_flags) {
+  const RaggedView dv = ragged_view(tokens, offsets, std::nullopt);
+  require_dtype<int64_t>(starts, "starts", "int64");
+  require_ndim(starts, "starts", 1);
+  require_c_contiguous(starts, "starts");
+  if (starts.shape(0) != dv.n_docs) fail_value("starts: expected one per document");
+  if (width < 1 || width > 1024) fail_value("width: must be in [1, 1024]");
+  require_dtype<uint64_t>(keys, "keys", "uint64");
+  require_ndim(keys, "keys", 1);
+  require_c_contiguous(keys, "keys");
+  require_dtype<double>(weights, "weights", "float64");
+  require_ndim(weights, "weights", 1);
+  require_c_contiguous(weights, "weights");
+  if (keys.shape(0) < 1 || keys.shape(0) > 2 || weights.shape(0) != keys.shape(0)) {
+    fail_value("keys, weights: expected 1 or 2 keys and one weight per key");
+  }
+  cpu::VllmScoreArgs a{};
+  a.tokens = dv.tokens;
+  a.offsets = dv.offsets;
+  a.starts = static_cast<const int64_t*>(starts.data());
+  a.n_docs = dv.n_docs;
+  for (int64_t d = 0; d < a.n_docs; ++d) {
+    const int64_t len = a.offsets[d + 1] - a.offsets[d];
+    if (a.starts[d] < 0 || a.starts[d] > len) fail_value("starts: must be in [0, document length]");
+  }
+  a.width = width;
+  a.keys = static_cast<const uint64_t*>(keys.data());
+  a.weights = static_cast<const double*>(weights.data());
+  a.n_keys = static_cast<int>(keys.shape(0));
+  a.dedup = dedup;
+  py::array_t<int64_t> n_scored(a.n_docs);
+  py::array_t<double> score(a.n_docs);
+  a.n_scored = n_scored.mutable_data();
+  a.score = score.mutable_data();
+  py::object counted = py::none();
+  if (want_flags) {
+    py::array_t<uint8_t> c(dv.n_tokens);
+    std::fill(c.mutable_data(), c.mutable_data() + dv.n_tokens, 0);
+    a.counted = c.mutable_data();
+    counted = c;
+  }
+  {
+    py::gil_scoped_release release;
+    cpu::score_vllm_gumbel(a);
+  }
+  return py::make_tuple(n_scored, score, counted);
+}
+
+// SynthID-Text's g-values [n, depth] uint8 of positions whose (context, token) hashes are given.
+py::array_t<uint8_t> synthid_text_g_values(py::array hashes, py::array keys, py::array table) {
+  require_dtype<uint64_t>(hashes, "hashes", "uint64");
+  require_ndim(hashes, "hashes", 1);
+  require_c_contiguous(hashes, "hashes");
+  require_dtype<uint64_t>(keys, "keys", "uint64");
+  require_ndim(keys, "keys", 1);
+  require_c_contiguous(keys, "keys");
+  require_dtype<uint8_t>(table, "table", "uint8");
+  require_ndim(table, "table", 1);
+  require_c_contiguous(table, "table");
+  const int64_t depth = keys.shape(0);
+  if (depth < 1 || depth > 1024) fail_value("keys: expected 1 to 1024 keys");
+  if (table.shape(0) < 1) fail_value("table: must not be empty");
+  const int64_t n = hashes.shape(0);
+  py::array_t<uint8_t> g({n, depth});
+  const auto* h = static_cast<const uint64_t*>(hashes.data());
+  const auto* k = static_cast<const uint64_t*>(keys.data());
+  const auto* t = static_cast<const uint8_t*>(table.data());
+  const int64_t size = table.shape(0);
+  uint8_t* out = g.mutable_data();
+  {
+    py::gil_scoped_release release;
+    cpu::synthid_text_g_values(h, n, k, static_cast<int>(depth), t, size, out);
+  }
+  return g;
+}
+
+}  // namespace
+
+void register_dialects(py::module_& m) {
+  m.def("torch_cpu_randperm", &torch_cpu_randperm, py::arg("seed"), py::arg("n"),
+        "torch.randperm(n) after torch.Generator().manual_seed(seed) (low 32 bits), int64.");
+  m.def("torch_cpu_green_lists", &torch_cpu_green_lists, py::arg("seeds"), py::arg("vocab"),
+        py::arg("green_size"),
+        "Per uint32 seed, randperm(vocab)[:green_size] as a little-endian bitset [n, ceil(v/8)].");
+  m.def("score_vllm_gumbel", &score_vllm_gumbel, py::arg("tokens"), py::arg("offsets"),
+        py::arg("starts"), py::arg("width"), py::arg("keys"), py::arg("weights"), py::arg("dedup"),
+        py::arg("want_flags"),
+        "vLLM's Gumbel detector over documents: (n_scored, score, counted flags or None).");
+  m.def("synthid_text_g_values", &synthid_text_g_values, py::arg("hashes"), py::arg("keys"),
+        py::arg("table"), "SynthID-Text g-values [n, depth] from (context, token) hashes.");
+}
+
+}  // namespace tokenmark::bind::host

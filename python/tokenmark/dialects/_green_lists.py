@@ -1,0 +1,144 @@
+"""KGW green lists drawn from a torch generator (transformers, TGI), kept per distinct seed.
+
+A list is ``torch.randperm(vocab, generator=g.manual_seed(seed))[:green_size]``. On a CPU
+generator that is MT19937 on the seed's low 32 bits (the C++ ``_C.torch_cpu_green_lists`` or
+the numpy spec :mod:`._torch_mt`); a CUDA generator draws other lists, made here with torch on a
+GPU when one is present and refused otherwise (scoring them as CPU lists would be silently
+wrong). Lists are stored as bitsets (``ceil(vocab / 8)`` bytes each) in one array, up to
+``max_bytes``; when a batch needs more distinct seeds than fit, the store starts over.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import _torch_mt
+
+try:  # the C++ lists; absent from a build that predates them (then the numpy spec is used)
+    from .._C import torch_cpu_green_lists as _cpp_green_lists
+    from .._C import torch_cpu_randperm as _cpp_randperm
+except ImportError:  # pragma: no cover - depends on the build
+    _cpp_green_lists = _cpp_randperm = None
+
+DEVICES = ("cpu", "cuda")
+BACKENDS = ("auto", "cpu", "reference")
+
+
+def check_backend(backend: str) -> str:
+    if backend not in BACKENDS:
+        raise ValueError(f"backend: expected one of {BACKENDS}, got {backend!r}")
+    if backend == "cpu" and _cpp_green_lists is None:
+        raise ValueError("backend: 'cpu' asked for, but this build of tokenmark._C has no dialects")
+    return "cpu" if backend == "auto" and _cpp_green_lists is not None else backend
+
+
+def _require_cuda():
+    import torch
+
+    if not torch.cuda.is_available():
+        raise ValueError(
+            "device: these green lists were drawn on a CUDA generator (torch's CUDA randperm, "
+            "not the CPU's MT19937); reproducing them needs torch with a CUDA device, and none "
+            "is present. Refusing rather than scoring with the wrong lists."
+        )
+    return torch
+
+
+def randperm(seed: int, n: int, device: str = "cpu", backend: str = "auto") -> np.ndarray:
+    """``torch.randperm(n)`` after ``manual_seed(seed)`` on a ``device`` generator, as int64."""
+    if device == "cuda":
+        torch = _require_cuda()
+        g = torch.Generator(device="cuda").manual_seed(int(seed))
+        return torch.randperm(n, generator=g, device="cuda").cpu().numpy()
+    if check_backend(backend) == "cpu":
+        return _cpp_randperm(int(seed) & 0xFFFFFFFF, int(n))
+    return _torch_mt.randperm(seed, n)
+
+
+def draw_green_bits(
+    seeds: np.ndarray, vocab: int, green_size: int, device: str = "cpu", backend: str = "auto"
+) -> np.ndarray:
+    """Bitsets ``[len(seeds), ceil(vocab / 8)]`` uint8 of the green lists of ``seeds``
+    (uint64: a CPU generator uses the low 32 bits, a CUDA one all 64)."""
+    seeds = np.asarray(seeds, dtype=np.uint64)
+    if device == "cuda":
+        torch = _require_cuda()
+        g = torch.Generator(device="cuda")
+        out = np.zeros((len(seeds), (vocab + 7) // 8), dtype=np.uint8)
+        for i, s in enumerate(seeds.tolist()):
+            g.manual_seed(s)
+            perm = torch.randperm(vocab, generator=g, device="cuda")
+            mask = torch.zeros(vocab, dtype=torch.bool, device="cuda")
+            mask[perm[:green_size]] = True
+            out[i] = np.packbits(mask.cpu().numpy(), bitorder="little")
+        return out
+    low = (seeds & np.uint64(0xFFFFFFFF)).astype(np.uint32)
+    if check_backend(backend) == "cpu":
+        return _cpp_green_lists(np.ascontiguousarray(low), int(vocab), int(green_size))
+    out = np.empty((len(low), (vocab + 7) // 8), dtype=np.uint8)
+    for i, s in enumerate(low.tolist()):
+        out[i] = _torch_mt.green_bits(s, vocab, green_size)
+    return out
+
+
+class GreenListCache:
+    """Green lists of one (vocab, green_size, device) kept per distinct seed."""
+
+    def __init__(self, vocab: int, green_size: int, device: str, max_bytes: int = 256 << 20):
+        self.vocab, self.green_size, self.device = int(vocab), int(green_size), device
+        self.row_bytes = (self.vocab + 7) // 8
+        self.capacity = max(1, int(max_bytes) // self.row_bytes)
+        self._rows: dict[int, int] = {}
+        self._store = np.zeros((0, self.row_bytes), dtype=np.uint8)
+        self.lists_drawn = 0  # how many lists this cache has drawn (its cost, reported apart)
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    def _key(self, s: int) -> int:
+        return s if self.device == "cuda" else s & 0xFFFFFFFF
+
+    def _rows_for(self, uniq: list[int], backend: str) -> np.ndarray:
+        missing = [k for k in uniq if k not in self._rows]
+        if len(self._rows) + len(missing) > self.capacity:
+            self._rows.clear()
+            missing = uniq
+        if missing:
+            bits = draw_green_bits(
+                np.array(missing, dtype=np.uint64), self.vocab, self.green_size, self.device,
+                backend,
+            )  # fmt: skip
+            start = len(self._rows)
+            need = start + len(missing)
+            if need > len(self._store):
+                grown = np.zeros((min(self.capacity, max(need, 2 * len(self._store))),
+                                  self.row_bytes), dtype=np.uint8)  # fmt: skip
+                grown[:start] = self._store[:start]
+                self._store = grown
+            self._store[start:need] = bits
+            self._rows.update(zip(missing, range(start, need)))
+            self.lists_drawn += len(missing)
+        return np.array([self._rows[k] for k in uniq], dtype=np.int64)
+
+    def is_green(self, seeds: np.ndarray, tokens: np.ndarray, backend: str = "auto") -> np.ndarray:
+        """uint8 flags: ``tokens[i]`` is in the green list of ``seeds[i]`` (uint64). Tokens at or
+        past ``vocab`` are never green (the list is a permutation of ``range(vocab)``)."""
+        seeds = np.asarray(seeds, dtype=np.uint64)
+        if self.device != "cuda":
+            seeds = seeds & np.uint64(0xFFFFFFFF)
+        tokens = np.asarray(tokens, dtype=np.int64)
+        out = np.zeros(len(tokens), dtype=np.uint8)
+        if len(tokens) == 0:
+            return out
+        uniq, inverse = np.unique(seeds, return_inverse=True)
+        inside = tokens < self.vocab
+        safe = np.where(inside, tokens, 0)
+        for lo in range(0, len(uniq), self.capacity):
+            chunk = uniq[lo : lo + self.capacity].tolist()
+            rows = self._rows_for(chunk, backend)
+            sel = (inverse >= lo) & (inverse < lo + len(chunk))
+            r = rows[inverse[sel] - lo]
+            t = safe[sel]
+            bit = (self._store[r, t >> 3] >> (t & 7).astype(np.uint8)) & 1
+            out[sel] = bit & inside[sel]
+        return out
