@@ -121,6 +121,7 @@ def test_scan_is_a_subcommand(capsys):
     assert e.value.code == 0
     assert "--config" in capsys.readouterr().out
 
+
 # -- issue #11: hostile input on the command line ---------------------------------------------
 
 
