@@ -7,9 +7,11 @@
 ([4], True)
 """
 
+from ._ginsew_ops import apply_ginsew_
 from ._info import info
 from ._inputs import Ragged
 from ._key import Key
+from .ginsew import GINSEW
 from .gumbel import Gumbel, GumbelResult
 from .kgw import KGW, DetectionResult
 from .ops import (
@@ -20,11 +22,15 @@ from .ops import (
     score_kgw,
     score_synthid,
 )
+from .suspect.ginsew import GINSEWResult
 from .synthid import SynthID, SynthIDResult
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "GINSEW",
+    "GINSEWResult",
+    "apply_ginsew_",
     "KGW",
     "DetectionResult",
     "Gumbel",

@@ -1,0 +1,231 @@
+"""GINSEW (Zhao, Li, Wang, ICML 2023): a model watermark that survives distillation.
+
+The teacher's next-token distribution is perturbed: a keyed share ``fraction`` of the vocabulary
+(G0) gains or loses mass ``eps (1 + cos(f t)) / (1 + 2 eps)`` against the rest (G1), ``t`` a keyed
+time of the context. A student trained on the teacher's outputs inherits the sinusoid, and
+:meth:`GINSEW.detect_model` (probing the suspect's next-token distributions) or
+:meth:`GINSEW.detect` (only text the suspect wrote) finds it. Spec: ``docs/prf.md`` section 8.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+import numpy as np
+
+from . import _ginsew_ops
+from ._inputs import as_ragged
+from ._key import Key
+from ._scheme import SchemeConfig
+from .reference import ginsew as _ref
+
+T_SOURCES = ("context", "prompt_position")
+
+
+@dataclass(frozen=True)
+class GINSEW(SchemeConfig):
+    """GINSEW model watermark: keyed vocabulary split, keyed time, sinusoidal mass shift.
+
+    Parameters
+    ----------
+    key : bytes, str, int or :class:`Key`. Secret; never printed.
+    epsilon : strength, >= 0 (the paper uses 0.2; the shift of G0's mass is at most
+        ``2 eps / (1 + 2 eps)``).
+    frequency : ``f`` of ``cos(f t)`` in radians per unit of ``t`` (``t`` in [0, 1)).
+    context_width : ids of context hashed into the time (``t_source="context"``), >= 1.
+    fraction : share of the vocabulary in G0, in (0, 1).
+    t_source : ``"context"`` (the time of each step's last ``context_width`` ids) or
+        ``"prompt_position"`` (the official code's choice: the time of the one id at
+        ``prompt_position`` of the input, fixed for a whole generation). The latter is weaker:
+        under a chat template that id is the same for every prompt, so every step of every
+        answer has one time and the detector sees no sinusoid.
+    prompt_position : the id's index for ``t_source="prompt_position"`` (the official code: 5).
+
+    Example
+    -------
+    >>> import numpy as np, tokenmark as tm
+    >>> wm = tm.GINSEW(key=b"secret", epsilon=0.2, frequency=16.0)
+    >>> x = np.zeros((2, 10), dtype=np.float32)
+    >>> _ = wm.apply_(x, np.array([[4, 7], [4, 9]]))
+    >>> np.exp(x.astype(np.float64)).sum(axis=1).round(6).tolist()
+    [1.0, 1.0]
+    >>> "secret" in repr(wm)
+    False
+    """
+
+    scheme_name: ClassVar[str] = "ginsew"
+
+    key: Key = field(repr=True)
+    epsilon: float = 0.2
+    frequency: float = 16.0
+    context_width: int = 1
+    fraction: float = 0.5
+    t_source: str = "context"
+    prompt_position: int = 5
+
+    def __post_init__(self):
+        object.__setattr__(self, "key", Key(self.key))
+        eps = float(self.epsilon)
+        if not math.isfinite(eps) or eps < 0:
+            raise ValueError(f"epsilon: must be finite and >= 0, got {eps}")
+        object.__setattr__(self, "epsilon", eps)
+        f = float(self.frequency)
+        if not math.isfinite(f) or f <= 0:
+            raise ValueError(f"frequency: must be finite and > 0 (radians), got {f}")
+        object.__setattr__(self, "frequency", f)
+        frac = float(self.fraction)
+        if not math.isfinite(frac) or not 0.0 < frac < 1.0:
+            raise ValueError(f"fraction: must be in the open interval (0, 1), got {frac}")
+        object.__setattr__(self, "fraction", frac)
+        for name, lo, hi in (("context_width", 1, 1024), ("prompt_position", 0, 2**31 - 1)):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
+                raise TypeError(f"{name}: must be an int")
+            if not lo <= int(v) <= hi:
+                raise ValueError(f"{name}: must be in [{lo}, {hi}], got {v}")
+            object.__setattr__(self, name, int(v))
+        if self.t_source not in T_SOURCES:
+            raise ValueError(f"t_source: expected one of {T_SOURCES}, got {self.t_source!r}")
+
+    # -- derived --------------------------------------------------------------------------
+    @property
+    def position(self) -> int | None:
+        """The id index that sets the time, or None for the context (the ops' ``position``)."""
+        return None if self.t_source == "context" else self.prompt_position
+
+    @property
+    def amplitude(self) -> float:
+        """``eps / (1 + 2 eps)``: the sinusoid's amplitude in the teacher's G0 mass."""
+        return self.epsilon / (1.0 + 2.0 * self.epsilon)
+
+    @functools.cached_property
+    def row_params(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """(key [1, 4] uint32, epsilon [1], frequency [1], fraction [1] float64), made once."""
+        return (
+            self.key.words.reshape(1, 4).copy(),
+            np.array([self.epsilon]),
+            np.array([self.frequency]),
+            np.array([self.fraction]),
+        )
+
+    def group_flags(self, vocab_size: int) -> np.ndarray:
+        """``bool [vocab_size]``: True where a token is in G0."""
+        if isinstance(vocab_size, bool) or int(vocab_size) != vocab_size or vocab_size < 0:
+            raise ValueError(f"vocab_size: must be an int >= 0, got {vocab_size}")
+        return _ref.group_flags(self.key.words, int(vocab_size), self.fraction)
+
+    def times(self, input_ids) -> np.ndarray:
+        """``float64 [batch]``: the keyed time of each row of ``input_ids [batch, length]`` (NaN
+        for a row too short to have one; such rows are not perturbed)."""
+        ids = np.asarray(input_ids.cpu() if hasattr(input_ids, "cpu") else input_ids)
+        if ids.ndim == 1:
+            ids = ids[None, :]
+        if ids.ndim != 2 or (ids.size and ids.dtype.kind not in "iu"):
+            raise TypeError("input_ids: expected integer ids [batch, length]")
+        return _ref.times(self.key.words, ids, self.context_width, self.position)
+
+    # -- generation -----------------------------------------------------------------------
+    def apply_(self, logits, input_ids, *, enabled=None, backend: str = "auto"):
+        """Replace ``logits [batch, vocab]`` in place by the watermarked teacher's
+        log-probabilities for the next token after ``input_ids``; returns ``logits``."""
+        key, eps, freq, frac = self.row_params
+        return _ginsew_ops.apply_ginsew_(
+            logits,
+            input_ids,
+            key=key,
+            epsilon=eps,
+            frequency=freq,
+            context_width=self.context_width,
+            fraction=frac,
+            enabled=enabled,
+            position=self.position,
+            backend=backend,
+        )
+
+    def logits_processor(self, backend: str = "auto"):
+        """A transformers ``LogitsProcessor`` turning the scores into the watermarked teacher's
+        log-probabilities inside ``generate`` (or for distillation targets)."""
+        from .integrations.ginsew_transformers import GINSEWLogitsProcessor
+
+        return GINSEWLogitsProcessor(self, backend=backend)
+
+    # -- detection ------------------------------------------------------------------------
+    def detect_model(self, model_or_fn, probes, batch_size: int = 64):
+        """Probe a suspect model: its G0 mass after each probe context, against the time.
+
+        Parameters
+        ----------
+        model_or_fn : a transformers causal LM, or a callable ``fn(ids LongTensor [b, s]) ->
+            probabilities [b, vocab]`` (the next-token distribution after the last position).
+        probes : token id sequences (contexts), each at least ``context_width`` long
+            (``prompt_position + 1`` in that mode). Probes of one length are batched together.
+        batch_size : probes per forward call.
+
+        Returns
+        -------
+        :class:`GINSEWResult` (``z``, one-sided ``p_value``, ``p_snr``, ``n`` distinct times,
+        ``amplitude``).
+
+        Example
+        -------
+        >>> import numpy as np, tokenmark as tm
+        >>> wm = tm.GINSEW(key=b"k")
+        >>> flat = lambda ids: np.full((len(ids), 50), 1 / 50)   # a model that knows nothing
+        >>> res = wm.detect_model(flat, [[i] for i in range(100)])
+        >>> res.n, res.p_value
+        (100, 1.0)
+        """
+        from .suspect import ginsew as _suspect
+
+        return _suspect.detect_model(
+            model_or_fn,
+            probes,
+            key_words=self.key.words,
+            fraction=self.fraction,
+            frequency=self.frequency,
+            context_width=self.context_width,
+            position=self.position,
+            batch_size=batch_size,
+        )
+
+    def detect(self, sequences, prefix_lengths=None):
+        """Text-only test: ``y = 1[token in G0]`` over text the suspect wrote, against the time
+        of each token's context (needs about 4x more tokens than probes for the same power).
+
+        Parameters
+        ----------
+        sequences : token id sequences (a list, a 2-D array or a :class:`Ragged`), all written
+            by the suspect; one result for all of them.
+        prefix_lengths : per document, leading ids not written by the suspect (the prompt).
+
+        Example
+        -------
+        >>> import tokenmark as tm
+        >>> res = tm.GINSEW(key=b"k").detect([[5, 17, 3, 99, 42, 7, 7, 1000]])
+        >>> res.n_observations
+        7
+        """
+        from .suspect import ginsew as _suspect
+
+        rag = as_ragged(sequences)
+        prefix = None
+        if prefix_lengths is not None:
+            prefix = np.asarray(prefix_lengths)
+            if prefix.dtype.kind not in "iu":
+                raise TypeError("prefix_lengths: expected integers")
+            prefix = np.broadcast_to(prefix, (len(rag),)).astype(np.int64)
+            if prefix.size and prefix.min() < 0:
+                raise ValueError("prefix_lengths: must be >= 0")
+        return _suspect.detect_text(
+            rag.tokens,
+            rag.offsets,
+            prefix,
+            key_words=self.key.words,
+            fraction=self.fraction,
+            frequency=self.frequency,
+            context_width=self.context_width,
+            position=self.position,
+        )
