@@ -15,7 +15,6 @@ import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-import tokenmark as tm  # noqa: E402
 from tokenmark.suspect import radioactivity  # noqa: E402
 
 Z_1E6 = 4.753424308817087  # one-sided normal quantile of 1e-6
@@ -141,7 +140,9 @@ class GinsewTorch:
         scale = math.log1p(2 * eps)
         lq0 = torch.logaddexp(-F.softplus(d), torch.log(eps * (1 + c))) - scale
         lq1 = torch.logaddexp(-F.softplus(-d), torch.log(eps * (1 - c))) - scale
-        out = torch.where(self.g0, x - l0[..., None] + lq0[..., None], x - l1[..., None] + lq1[..., None])
+        out = torch.where(
+            self.g0, x - l0[..., None] + lq0[..., None], x - l1[..., None] + lq1[..., None]
+        )
         return out.float()
 
 
@@ -225,7 +226,9 @@ def generate(models, served: Served, prompts: np.ndarray, new: int, seed: int, b
                 pasts[j] = o.past_key_values
                 logits.append(o.logits[:, -1].float())
             if served.has_soft_labels:
-                lp = [served.log_probs(logits[0], ids)] + [torch.log_softmax(x, -1) for x in logits[1:]]
+                lp = [served.log_probs(logits[0], ids)] + [
+                    torch.log_softmax(x, -1) for x in logits[1:]
+                ]
                 p = torch.stack(lp).exp().mean(0)
                 nxt = torch.multinomial(p.cpu(), 1, generator=gen)[:, 0].to(dev)
             else:

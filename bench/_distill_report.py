@@ -104,8 +104,8 @@ def write(out: Path, meta, qual, rows, nulls) -> None:
     tp = ", ".join(f"{n} {v:.0f}" for n, v in meta["teacher_ppl"].items())
     add(
         f"- Models: Llama, {c['layers']} layers, d_model {c['d_model']}, d_ff {c['d_ff']}, "
-        f"{c['heads']} heads, context {c['context']}, a byte-level BPE tokenizer of {meta['vocab']} "
-        "ids trained on the training split (bench/train_demo_model.py's); "
+        f"{c['heads']} heads, context {c['context']}, a byte-level BPE tokenizer of "
+        f"{meta['vocab']} ids trained on the training split (bench/train_demo_model.py's); "
         f"{meta['params'] / 1e6:.2f} M parameters. Teachers T1..T5 and the base B trained from "
         f"different seeds for {sp['teacher_steps']} steps of {sp['batch']} x {sp['length']} tokens "
         f"on the demo model's Shakespeare training split. Held-out perplexity: {tp}."
@@ -366,8 +366,8 @@ def _literature(rows, ks, last, fits, owner) -> list[str]:
         if z:
             zm = float(np.mean(z))
             out.append(
-                f"WASH: KGW z < 2 after averaging 3 models. Ours (delta 2, {m}, the student's text, "
-                f"k = {k3}): z = {zm:.1f} (k = 1: {float(np.mean(z1)):.1f}). "
+                f"WASH: KGW z < 2 after averaging 3 models. Ours (delta 2, {m}, the student's "
+                f"text, k = {k3}): z = {zm:.1f} (k = 1: {float(np.mean(z1)):.1f}). "
                 + (
                     "Agrees (below 2)."
                     if zm < 2

@@ -34,7 +34,6 @@ from scipy import stats
 sys.path.insert(0, str(Path(__file__).parent))
 
 import _distill as D  # noqa: E402
-
 import tokenmark as tm  # noqa: E402
 from tokenmark.suspect import radioactivity  # noqa: E402
 
@@ -158,16 +157,19 @@ class Evaluator:
         self.held_eval = D.windows(held, 64, sc["length"], rng)
 
     def generate_plain(self, model, seed):
-        return D.generate([model], D.Served("none", None, 0, self.device), self.gen_prompts,
-                          self.new, seed)
+        return D.generate(
+            [model], D.Served("none", None, 0, self.device), self.gen_prompts, self.new, seed
+        )
 
     def run(self, model, seed: int, extra_keys: int = 0) -> dict:
         out: dict = {"ppl": float(np.exp(np.log(D.perplexity(model, self.held_eval)).mean()))}
         probs = D.next_probs(model, self.probes)
         fn = D.CachedProbs(self.probes, probs)
         gen = self.generate_plain(model, seed)
-        preds = {n: radioactivity.predict_argmax(model, t, batch_size=64)
-                 for n, t in self.open_texts.items()}
+        preds = {
+            n: radioactivity.predict_argmax(model, t, batch_size=64)
+            for n, t in self.open_texts.items()
+        }
         for n, w in self.sch.items():
             out[n] = self._detect(w, n, fn, gen, preds.get(n))
         if extra_keys:
@@ -194,15 +196,24 @@ class Evaluator:
 
     def _null_keys(self, fn, gen, n_keys, seed) -> dict:
         """p-values under fresh keys (open mode needs text watermarked per key: not here)."""
-        out: dict = {"GINSEW probe": [], "GINSEW text": [], "KGW direct": [], "KGW closed": [],
-                     "Gumbel direct": [], "Gumbel closed": [], "SynthID direct": []}
+        out: dict = {
+            "GINSEW probe": [],
+            "GINSEW text": [],
+            "KGW direct": [],
+            "KGW closed": [],
+            "Gumbel direct": [],
+            "Gumbel closed": [],
+            "SynthID direct": [],
+        }
         for i in range(n_keys):
             key = f"null key {seed} {i}".encode()
             g = tm.GINSEW(key=key, epsilon=0.2, frequency=16.0, context_width=1)
             out["GINSEW probe"].append(g.detect_model(fn, self.probes, batch_size=512).p_value)
             out["GINSEW text"].append(g.detect(gen, prefix_lengths=PROMPT_LEN).p_value)
-            for fam, w in (("KGW", tm.KGW(key=key, gamma=0.25, context_width=1)),
-                           ("Gumbel", tm.Gumbel(key=key, context_width=1))):
+            for fam, w in (
+                ("KGW", tm.KGW(key=key, gamma=0.25, context_width=1)),
+                ("Gumbel", tm.Gumbel(key=key, context_width=1)),
+            ):
                 out[f"{fam} direct"].append(D.pooled(w.scheme_name, w, gen, PROMPT_LEN)[1])
                 c = radioactivity.test_closed(w, gen[:, PROMPT_LEN:], prompts=gen[:, :PROMPT_LEN])
                 out[f"{fam} closed"].append(c.p_value)
@@ -225,9 +236,13 @@ def quality(sch, teacher, held, vocab, sc, seed, device) -> dict:
         lw = np.log(D.perplexity(teacher, marked, start=PROMPT_LEN - 1))
         d = lw - lp
         half = stats.t.ppf(0.975, len(d) - 1) * d.std(ddof=1) / math.sqrt(len(d))
-        out[n] = dict(ppl_plain=float(np.exp(lp.mean())), ppl_wm=float(np.exp(lw.mean())),
-                      ratio=float(np.exp(d.mean())), lo=float(np.exp(d.mean() - half)),
-                      hi=float(np.exp(d.mean() + half)))
+        out[n] = dict(
+            ppl_plain=float(np.exp(lp.mean())),
+            ppl_wm=float(np.exp(lw.mean())),
+            ratio=float(np.exp(d.mean())),
+            lo=float(np.exp(d.mean() - half)),
+            hi=float(np.exp(d.mean() + half)),
+        )
     return out
 
 
@@ -238,7 +253,18 @@ def main() -> int:
     ap.add_argument("--out", type=Path, default=HERE)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    ap.add_argument(
+        "--report-only",
+        action="store_true",
+        help="re-render DISTILL.md and the plots from the run's distill_results.json in --out",
+    )
     args = ap.parse_args()
+    if args.report_only:
+        import _distill_report
+
+        res = json.loads((args.out / "distill_results.json").read_text())
+        _distill_report.write(args.out, res["meta"], res["quality"], res["rows"], res["nulls"])
+        return 0
     sc = SCALES[args.scale]
     torch.set_num_threads(args.threads)
     dev = args.device
@@ -258,9 +284,16 @@ def main() -> int:
     models = {}
     for j, name in enumerate(["T1", "T2", "T3", "T4", "T5", "B"]):
         m = D.make_model(vocab, cfg, 1000 * args.seed + j, dev)
-        models[name] = D.train_lm(m, train, steps=sc["teacher_steps"], batch=sc["batch"],
-                                  length=sc["length"], lr=sc["lr"], seed=1000 * args.seed + j,
-                                  device=dev)
+        models[name] = D.train_lm(
+            m,
+            train,
+            steps=sc["teacher_steps"],
+            batch=sc["batch"],
+            length=sc["length"],
+            lr=sc["lr"],
+            seed=1000 * args.seed + j,
+            device=dev,
+        )
         log(f"trained {name}")
     n_params = sum(p.numel() for p in models["T1"].parameters())
 
@@ -290,54 +323,100 @@ def main() -> int:
                     texts = None
                     if mode == "ce":
                         n_rows = sc["student_steps"] * sc["batch"]
-                        prompts = D.windows(train, n_rows, PROMPT_LEN,
-                                            np.random.default_rng(seed))
-                        texts = D.generate(teachers[:k], served, prompts,
-                                           sc["length"] - PROMPT_LEN, seed)
+                        prompts = D.windows(train, n_rows, PROMPT_LEN, np.random.default_rng(seed))
+                        texts = D.generate(
+                            teachers[:k], served, prompts, sc["length"] - PROMPT_LEN, seed
+                        )
                     student = copy.deepcopy(models["B"])
 
                     def on_ck(step, st, name=name, mode=mode, k=k, s=s, seed=seed):
                         last = step == sc["checkpoints"][-1]
                         if not last and k not in (1, 3):
                             return  # data size is reported at k = 1 and 3 only
-                        r = ev.run(st, seed, extra_keys=sc["null_keys"] if (
-                            name == "none" and last) else 0)
-                        row = dict(scheme=name, mode=mode, k=k, seed=s, step=step,
-                                   tokens=step * tokens_per_step, stage="distilled", **r)
+                        r = ev.run(
+                            st, seed, extra_keys=sc["null_keys"] if (name == "none" and last) else 0
+                        )
+                        row = dict(
+                            scheme=name,
+                            mode=mode,
+                            k=k,
+                            seed=s,
+                            step=step,
+                            tokens=step * tokens_per_step,
+                            stage="distilled",
+                            **r,
+                        )
                         rows.append(row)
                         if name == "none" and last:
-                            nulls.append(dict(row, model=f"student of clean k={k} ({mode})",
-                                              kind="student of a clean ensemble"))
+                            nulls.append(
+                                dict(
+                                    row,
+                                    model=f"student of clean k={k} ({mode})",
+                                    kind="student of a clean ensemble",
+                                )
+                            )
                         if k == 1 and last and name != "none":
-                            washed = D.train_lm(copy.deepcopy(st), train,
-                                                steps=sc["wash_steps"], batch=sc["batch"],
-                                                length=sc["length"], lr=sc["student_lr"],
-                                                seed=seed + 5, device=dev, constant_lr=True)
+                            washed = D.train_lm(
+                                copy.deepcopy(st),
+                                train,
+                                steps=sc["wash_steps"],
+                                batch=sc["batch"],
+                                length=sc["length"],
+                                lr=sc["student_lr"],
+                                seed=seed + 5,
+                                device=dev,
+                                constant_lr=True,
+                            )
                             rows.append(dict(row, stage="washed", **ev.run(washed, seed)))
 
-                    D.distill(student, mode=mode, teachers=teachers[:k], served=served,
-                              stream=train, texts=texts, prompt_len=PROMPT_LEN,
-                              steps=sc["student_steps"], batch=sc["batch"], length=sc["length"],
-                              lr=sc["student_lr"], seed=seed, checkpoints=sc["checkpoints"],
-                              on_checkpoint=on_ck, device=dev)
+                    D.distill(
+                        student,
+                        mode=mode,
+                        teachers=teachers[:k],
+                        served=served,
+                        stream=train,
+                        texts=texts,
+                        prompt_len=PROMPT_LEN,
+                        steps=sc["student_steps"],
+                        batch=sc["batch"],
+                        length=sc["length"],
+                        lr=sc["student_lr"],
+                        seed=seed,
+                        checkpoints=sc["checkpoints"],
+                        on_checkpoint=on_ck,
+                        device=dev,
+                    )
                     log(f"seed {s} {name} {mode} k={k}")
 
     minutes = (time.perf_counter() - t0) / 60
     meta = dict(
-        seed=args.seed, scale=args.scale, minutes=round(minutes, 1), threads=args.threads,
-        device=dev, params=n_params, vocab=vocab, config=cfg.__dict__,
-        scale_params={k: (v if not isinstance(v, D.ModelConfig) else v.__dict__)
-                      for k, v in sc.items()},
-        ginsew_check=gcheck, tokens_per_step=tokens_per_step,
-        teacher_ppl={n: float(np.exp(np.log(D.perplexity(m, ev.held_eval)).mean()))
-                     for n, m in models.items()},
-        torch=torch.__version__, machine=platform.processor() or platform.machine(),
-        git=subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
-                           text=True, cwd=HERE).stdout.strip(),
+        seed=args.seed,
+        scale=args.scale,
+        minutes=round(minutes, 1),
+        threads=args.threads,
+        device=dev,
+        params=n_params,
+        vocab=vocab,
+        config=cfg.__dict__,
+        scale_params={
+            k: (v if not isinstance(v, D.ModelConfig) else v.__dict__) for k, v in sc.items()
+        },
+        ginsew_check=gcheck,
+        tokens_per_step=tokens_per_step,
+        teacher_ppl={
+            n: float(np.exp(np.log(D.perplexity(m, ev.held_eval)).mean()))
+            for n, m in models.items()
+        },
+        torch=torch.__version__,
+        machine=platform.processor() or platform.machine(),
+        git=subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=HERE
+        ).stdout.strip(),
     )
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "distill_results.json").write_text(
-        json.dumps(dict(meta=meta, quality=qual, rows=rows, nulls=nulls), default=float) + "\n")
+        json.dumps(dict(meta=meta, quality=qual, rows=rows, nulls=nulls), default=float) + "\n"
+    )
     import _distill_report
 
     _distill_report.write(args.out, meta, qual, rows, nulls)

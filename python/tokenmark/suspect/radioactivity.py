@@ -149,7 +149,7 @@ def _score(
     """Score candidate tuples (window rows ``[n, width]``, their hashes, tokens), after the
     per-document ``keep`` masks, the data filter and the tape."""
     width = scheme.context_width
-    cat = (lambda xs, dt: np.concatenate(xs) if xs else np.zeros(0, dtype=dt))  # noqa: E731
+    cat = lambda xs, dt: np.concatenate(xs) if xs else np.zeros(0, dtype=dt)  # noqa: E731
     win = np.concatenate(windows) if windows else np.zeros((0, width), dtype=np.int64)
     h, tok, k = cat(hashes, np.uint32), cat(tokens, np.int64), cat(keep, bool)
     n_positions = len(h)
