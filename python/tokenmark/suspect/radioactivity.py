@@ -212,7 +212,7 @@ def _predict_fn(model_or_fn) -> Callable:
         model = model_or_fn
 
         def fn(ids):
-            return model(input_ids=ids).logits
+            return model(input_ids=ids.to(next(model.parameters()).device)).logits
 
         return fn
     if callable(model_or_fn):
