@@ -41,6 +41,18 @@ def _vals(rows, scheme, mode, k, step, det, field="z", stage="distilled"):
     ]
 
 
+def _null_vals(rows, scheme, mode, step, det):
+    """z of the clean-ensemble students (every k and seed) under ``scheme``'s key."""
+    return [
+        r[scheme][det]["z"]
+        for r in rows
+        if r["scheme"] == "none"
+        and r["mode"] == mode
+        and r["step"] == step
+        and r["stage"] == "distilled"
+    ]
+
+
 def _fmt(v) -> str:
     if not v:
         return "-"
@@ -82,7 +94,7 @@ def _dets(rows, scheme):
     return [d for d in ("probe", "text", "direct", "closed", "open") if d in r[scheme]]
 
 
-def write(out: Path, meta, qual, rows, nulls) -> None:
+def write(out: Path, meta, qual, rows, nulls, note: str | None = None) -> None:
     sp = meta["scale_params"]
     ks, cks = sp["ks"], sp["checkpoints"]
     last = cks[-1]
@@ -99,6 +111,8 @@ def write(out: Path, meta, qual, rows, nulls) -> None:
         f"{meta['machine']}, torch {meta['torch']}, git {meta['git']}). Raw numbers: "
         "`bench/distill_results.json`. Every number below comes from that one run.\n"
     )
+    if note:
+        add(note + "\n")
     add("## Setup\n")
     c = meta["config"]
     tp = ", ".join(f"{n} {v:.0f}" for n, v in meta["teacher_ppl"].items())
@@ -165,14 +179,24 @@ def write(out: Path, meta, qual, rows, nulls) -> None:
         "z-scores, mean [min, max] over seeds; p = median p-value over seeds at the largest k. "
         "Detectors: " + "; ".join(f"`{d}`: {w}" for d, w in DETECTOR_WORDS.items()) + ".\n"
     )
-    add("| scheme | mode | detector | " + " | ".join(f"k={k}" for k in ks) + f" | p at k={ks[0]} |")
-    add("|---|---|---|" + "---|" * (len(ks) + 1))
+    add(
+        "The last column is the same detector, same key, on the students of clean ensembles "
+        "(every k and seed): with one owner key the null is one draw shared by similar models, "
+        "so a student's z is to be read against it.\n"
+    )
+    add(
+        "| scheme | mode | detector | "
+        + " | ".join(f"k={k}" for k in ks)
+        + f" | p at k={ks[0]} | null: clean students |"
+    )
+    add("|---|---|---|" + "---|" * (len(ks) + 2))
     for s in sch:
         for m in _modes(rows, s):
             for d in _dets(rows, s):
                 cells = [_fmt(_vals(rows, s, m, k, last, d)) for k in ks]
                 p1 = _fmt_p(_vals(rows, s, m, ks[0], last, d, "p"))
-                add(f"| {s} | {m} | {d} | " + " | ".join(cells) + f" | {p1} |")
+                n0 = _fmt(_null_vals(rows, s, m, last, d))
+                add(f"| {s} | {m} | {d} | " + " | ".join(cells) + f" | {p1} | {n0} |")
     add("")
 
     add("## Detection against data size\n")
@@ -251,6 +275,16 @@ def write(out: Path, meta, qual, rows, nulls) -> None:
         "is left out here). FPR = share of p-values at or below alpha; KS = p-value of the "
         "Kolmogorov-Smirnov test of uniformity.\n"
     )
+    add(
+        "Read (a) with care: its null models are similar small LMs scored on the same owner "
+        "texts under one key per scheme, so their p-values are strongly correlated (close to one "
+        "draw per detector: e.g. all GINSEW probe p-values sit above 0.5 and the Gumbel open ones "
+        "near 0.01-0.05). (a) shows each owner key's offset; (b), with independent keys, is the "
+        "calibration. There, `direct` pools counts that are de-duplicated per document only: "
+        "tuples repeated across documents (common bigrams, at context width 1) make its pooled "
+        "p-value anti-conservative, and the closed radioactivity test, the same measurement "
+        "with one tape over all documents, is the calibrated one.\n"
+    )
     add("| detector | keys | n | FPR at 0.05 | FPR at 0.01 | min p | KS p |")
     add("|---|---|---|---|---|---|---|")
     owner: dict[str, list[float]] = {}
@@ -320,7 +354,8 @@ def write(out: Path, meta, qual, rows, nulls) -> None:
         "(a third of the training time)."
     )
     add(
-        "- Model and data sizes: on 2 CPU cores the whole grid has to fit in well under an hour, "
+        "- Model and data sizes: on a shared 2-core CPU the whole grid has to fit in well under an "
+        "hour, "
         "so the models are tiny and the students see at most "
         f"{last * tps} tokens. `--scale gpu` runs the demo-model configuration with "
         f"{SCALE_GPU_NOTE}."
@@ -374,6 +409,29 @@ def _literature(rows, ks, last, fits, owner) -> list[str]:
                     else "Disagrees: still above 2 at this k (our student sees the ensemble "
                     "directly, and context width 1 is easy to learn)."
                 )
+            )
+    if not fits:
+        amp1 = _vals(rows, "GINSEW eps=0.2", "kl", ks[0], last, "probe", "amplitude")
+        amp0 = _null_vals(rows, "GINSEW eps=0.2", "kl", last, "probe")
+        zk = [float(np.mean(_vals(rows, "GINSEW eps=0.2", "kl", k, last, "probe"))) for k in ks]
+        if amp1:
+            out.append(
+                "GINSEW amplitude ~ 1/k (probes ~ k^2): not measurable at our scale. The "
+                f"strongest student (eps 0.2, KL, k = 1) has amplitude {np.mean(amp1):.4f} "
+                f"against the teacher's {0.2 / 1.4:.4f}; its probe z against k is "
+                + ", ".join(f"{z:.1f}" for z in zk)
+                + f" with the clean students at {np.mean(amp0):.1f} under the same key, so "
+                "from k = 2 on the signal is inside the null's spread."
+            )
+    for name, d in (("Gumbel", "open"), ("SynthID", "direct")):
+        zs = [_vals(rows, name, "ce", k, last, d) for k in ks]
+        if all(zs):
+            out.append(
+                f"Not in the literature: {name} ({d}) z against k = "
+                + ", ".join(f"{k}: {np.mean(z):.1f}" for k, z in zip(ks, zs))
+                + ". At context width 1 one key fixes a preferred next token per previous "
+                "token (Gumbel) or a keyed bias (SynthID); a student learns it as a bigram rule "
+                "and averaging with clean teachers dilutes it only by 1/k in probability."
             )
     for (s, m), a in fits.items():
         out.append(

@@ -265,7 +265,13 @@ def main() -> int:
         import _distill_report
 
         res = json.loads((args.out / "distill_results.json").read_text())
-        _distill_report.write(args.out, res["meta"], res["quality"], res["rows"], res["nulls"])
+        sha = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=HERE
+        ).stdout.strip()
+        note = f"(Tables re-rendered from that run's JSON by `--report-only` at git {sha}.)"
+        _distill_report.write(
+            args.out, res["meta"], res["quality"], res["rows"], res["nulls"], note=note
+        )
         return 0
     sc = SCALES[args.scale]
     torch.set_num_threads(args.threads)
