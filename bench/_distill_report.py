@@ -491,7 +491,8 @@ def _plots(out, rows, ks, cks, tps, sch, fresh) -> None:
             if fname == "distill_size.png":
                 ax.set_xscale("log")
         axes[0].set_ylabel("z (mean, min-max over seeds)")
-        axes[1].legend(fontsize=7, loc="upper right")
+        for ax in axes:  # the panels hold different schemes (Gumbel / SynthID: text only)
+            ax.legend(fontsize=7, loc="upper right")
         fig.tight_layout()
         fig.savefig(out / fname, dpi=110)
         plt.close(fig)
