@@ -13,6 +13,7 @@
 #include "../cpu/cpu_features.h"
 #include "../cpu/kgw_cpu.h"
 #include "checks.h"
+#include "ginsew_binding.h"
 #include "gumbel_binding.h"
 #include "synthid_binding.h"
 
@@ -127,6 +128,7 @@ PYBIND11_MODULE(_C, m) {
         py::arg("dedup"), py::arg("want_flags"));
   register_gumbel(m);
   register_synthid(m);
+  register_ginsew(m);
   m.def("info", &info);
   m.def("set_simd_enabled", &cpu::set_simd_enabled, py::arg("on"),
         "Switch the AVX2 paths off (for tests of the scalar paths) or back on.");

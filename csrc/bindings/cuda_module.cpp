@@ -15,6 +15,7 @@
 #include "../cuda/kgw_cuda.h"
 #include "../cuda/synthid_cuda.h"
 #include "checks.h"
+#include "ginsew_cuda_binding.h"
 #include "tokenmark/synthid.h"
 
 namespace py = pybind11;
@@ -428,6 +429,7 @@ PYBIND11_MODULE(_cuda, m) {
         py::arg("stream"));
   m.def("score_synthid_workspace_bytes", &score_synthid_workspace_bytes, py::arg("n_tokens"),
         py::arg("dedup"), "Device scratch bytes score_synthid needs (0 without dedup).");
+  register_ginsew_cuda(m);
   m.def("device_count", &device_count, "Number of CUDA devices; 0 without a driver or device.");
   m.def("info", &info, "Compiled CUDA architectures and runtime/driver versions.");
 }

@@ -51,6 +51,7 @@ def apply_ginsew_(
     fraction,
     enabled=None,
     position: int | None = None,
+    thresholds=None,
     backend: str = "auto",
 ):
     """Replace ``logits`` by the GINSEW-perturbed log-probabilities, in place; return ``logits``.
@@ -65,6 +66,9 @@ def apply_ginsew_(
     enabled : bool ``[batch]`` or None; disabled rows are only normalised (``log_softmax``).
     position : None (the context) or the index of the one id that sets the time
         (``t_source="prompt_position"``).
+    thresholds : None, or the group thresholds ``floor(fraction * 2^32)`` already made (uint32
+        ``[batch or 1]``, or its int32 bits in a CUDA tensor): the logits processor passes a
+        device copy so that a decode step copies nothing from the host. Overrides ``fraction``.
 
     Most users call :meth:`tokenmark.GINSEW.apply_` or its logits processor.
 
@@ -81,7 +85,19 @@ def apply_ginsew_(
     on_cuda = _is_torch(logits) and logits.is_cuda
     backend = _resolve_backend(backend, on_cuda)
     if backend in ("cuda", "triton"):
-        raise NotImplementedError(f"apply_ginsew_: the {backend} backend is not written yet")
+        return _apply_gpu(
+            logits,
+            input_ids,
+            key,
+            epsilon,
+            frequency,
+            fraction,
+            enabled,
+            width,
+            pos,
+            backend,
+            thresholds,
+        )
     arr, dtype = _host_view(logits, "logits")
     if arr.ndim != 2:
         raise ValueError(f"logits: expected [batch, vocab], got shape {arr.shape}")
@@ -95,11 +111,24 @@ def apply_ginsew_(
         raise ValueError(f"input_ids: expected shape [{batch}, length], got {ids.shape}")
     if ids.size and (ids.min() < 0 or ids.max() >= 2**31):
         raise ValueError("input_ids: token ids must be in [0, 2^31)")
+    if np.size(key) == 0 or np.size(key) % 4:
+        raise ValueError("key: expected key words of shape [4] or [batch, 4]")
     k = _row_params(key, np.uint32, batch, "key", 4)
     eps = _row_params(epsilon, np.float64, batch, "epsilon")
     freq = _row_params(frequency, np.float64, batch, "frequency")
-    frac = _row_params(fraction, np.float64, batch, "fraction")
-    _check_params(eps, freq, frac)
+    if thresholds is None:
+        frac = _row_params(fraction, np.float64, batch, "fraction")
+        _check_params(eps, freq, frac)
+        thr = thresholds_of(frac)
+    else:
+        th = np.asarray(thresholds)
+        thr = _row_params(
+            th.view(np.uint32) if th.dtype == np.int32 else th, np.uint32, batch, "thresholds"
+        )
+        if (thr == 0).any():
+            raise ValueError("thresholds: must be > 0")
+        _check_params(eps, freq, np.zeros(0))
+        frac = thr / 2.0**32  # exact: fraction_threshold(thr / 2^32) == thr
     en = None if enabled is None else _row_params(enabled, np.uint8, batch, "enabled")
     if en is not None and en.shape[0] != batch:
         en = np.broadcast_to(en, (batch,)).copy()
@@ -123,7 +152,7 @@ def apply_ginsew_(
         return logits
     from . import _C
 
-    _C.apply_ginsew_(arr, dtype, ids, k, thresholds_of(frac), eps, freq, en, width, pos)
+    _C.apply_ginsew_(arr, dtype, ids, k, thr, eps, freq, en, width, pos)
     return logits
 
 
@@ -132,3 +161,158 @@ def _f32_to_bf16_bits(x: np.ndarray) -> np.ndarray:
     u = x.astype(np.float32).view(np.uint32).astype(np.uint64)
     r = ((u + 0x7FFF + ((u >> 16) & 1)) >> 16).astype(np.uint16)
     return np.where(np.isnan(x), np.uint16(0x7FC0), r)
+
+
+def _apply_gpu(
+    logits, input_ids, key, epsilon, frequency, fraction, enabled, width, pos, backend, thresholds
+):
+    """The CUDA and Triton paths: torch tensors (CUDA, or CPU under the Triton interpreter).
+
+    Parameters already on the logits' device (the processor caches them there) are used as they
+    are, and then not inspected: reading device values would synchronise with the host.
+    """
+    import torch
+
+    from ._torch_checks import check_logits_rows, row_param_stride
+
+    t = logits if _is_torch(logits) else torch.from_numpy(logits)
+    ids = input_ids if _is_torch(input_ids) else torch.from_numpy(np.asarray(input_ids))
+    dev = t.device
+    batch, vocab = check_logits_rows(
+        t, ids, enabled, (torch.float32, torch.float16, torch.bfloat16)
+    )
+
+    def param(v, dtype, name, w=1):
+        if isinstance(v, torch.Tensor) and v.device == dev and dev.type == "cuda":
+            return v
+        if isinstance(v, torch.Tensor):
+            v = v.cpu().numpy()
+        if name == "key" and (np.size(v) == 0 or np.size(v) % 4):
+            raise ValueError("key: expected key words of shape [4] or [batch, 4]")
+        host = _row_params(v, dtype, batch, name, w)
+        if name == "thresholds" and (host == 0).any():
+            raise ValueError("thresholds: must be > 0")
+        if name in ("epsilon", "frequency"):
+            _check_params(
+                host if name == "epsilon" else np.zeros(0),
+                host if name == "frequency" else np.zeros(0),
+                np.zeros(0),
+            )
+        arr = host.view(np.int32) if dtype == np.uint32 else host
+        # A copy: the host arrays may be read-only (a Key's words), which torch warns about.
+        return torch.from_numpy(np.array(arr, copy=True)).to(dev)
+
+    if thresholds is None:
+        if isinstance(fraction, torch.Tensor):
+            fraction = fraction.cpu().numpy()
+        frac = _row_params(fraction, np.float64, batch, "fraction")
+        _check_params(np.zeros(0), np.zeros(0), frac)
+        thresholds = thresholds_of(frac)
+    thr = param(thresholds, np.uint32, "thresholds")
+    keys = param(key, np.uint32, "key", 4)
+    eps = param(epsilon, np.float64, "epsilon")
+    freq = param(frequency, np.float64, "frequency")
+    en = None
+    if enabled is not None:
+        en = (
+            enabled
+            if isinstance(enabled, torch.Tensor)
+            else torch.from_numpy(np.ascontiguousarray(np.asarray(enabled, dtype=np.uint8)))
+        )
+        en = en.to(dev).view(torch.uint8) if en.dtype == torch.bool else en.to(dev)
+    strides = (
+        row_param_stride(keys, "key", dev, torch.int32, batch, 4),
+        row_param_stride(thr, "thresholds", dev, torch.int32, batch),
+        row_param_stride(eps, "epsilon", dev, torch.float64, batch),
+        row_param_stride(freq, "frequency", dev, torch.float64, batch),
+    )
+    if dev.type == "cpu" and ids.numel():
+        need = ids[:, max(0, ids.shape[1] - width) :] if pos < 0 else ids[:, pos:]
+        if need.numel() and (int(need.min()) < 0 or int(need.max()) >= 2**31):
+            raise ValueError("input_ids: token ids must be in [0, 2^31)")
+    if batch == 0 or vocab == 0:
+        return logits
+    if backend == "triton":
+        _launch_triton(t, ids, keys, thr, eps, freq, en, width, pos, strides)
+    else:
+        from . import _cuda
+
+        code = {torch.float32: 0, torch.float16: 1, torch.bfloat16: 2}[t.dtype]
+        _cuda.apply_ginsew_(
+            t.data_ptr(),
+            batch,
+            vocab,
+            t.stride(0),
+            code,
+            ids.data_ptr(),
+            ids.dtype == torch.int64,
+            ids.shape[1],
+            ids.stride(0),
+            keys.data_ptr(),
+            strides[0],
+            thr.data_ptr(),
+            strides[1],
+            eps.data_ptr(),
+            strides[2],
+            freq.data_ptr(),
+            strides[3],
+            0 if en is None else en.data_ptr(),
+            width,
+            pos,
+            dev.index if dev.index is not None else torch.cuda.current_device(),
+            torch.cuda.current_stream(dev).cuda_stream,
+        )
+    return logits
+
+
+# Row blocks: the compiled kernel loops over the row in blocks of this many ids; the interpreter
+# takes the largest power of two up to the vocabulary (fewest steps).
+_TRITON_BLOCK = 2048
+_INTERPRETER_BLOCK = 16384
+
+
+def _launch_triton(t, ids, keys, thr, eps, freq, en, width, pos, strides):
+    import importlib
+
+    from triton.runtime.interpreter import InterpretedFunction
+
+    kernel = importlib.import_module("tokenmark.kernels.ginsew_bias").ginsew_bias_kernel
+    interpreted = isinstance(kernel, InterpretedFunction)
+    if t.device.type != "cuda" and not interpreted:
+        raise ValueError(
+            "logits: the triton backend runs on CUDA tensors, or on CPU tensors only under the "
+            "Triton interpreter (TRITON_INTERPRET=1 set before tokenmark.kernels is imported)"
+        )
+    batch, vocab = t.shape
+    block = _TRITON_BLOCK
+    if interpreted:
+        block = max(4, min(_INTERPRETER_BLOCK, 1 << max(0, vocab - 1).bit_length()))
+    is_bf16 = t.dtype == torch_dtype("bfloat16")
+    kernel[(batch,)](
+        t.view(torch_dtype("int16")) if is_bf16 else t,
+        ids,
+        keys,
+        thr,
+        eps,
+        freq,
+        en,
+        vocab,
+        t.stride(0),
+        ids.shape[1],
+        ids.stride(0) if ids.dim() == 2 else 0,
+        max(pos, 0),
+        *strides,
+        WIDTH=width,
+        USE_POSITION=pos >= 0,
+        HAS_ENABLED=en is not None,
+        IS_BF16=is_bf16,
+        BLOCK=block,
+        INTERPRETED=interpreted,
+        num_warps=4,
+    )
+
+
+def torch_dtype(name: str):
+    import torch
+
+    return getattr(torch, name)

@@ -47,12 +47,12 @@ class GINSEW(SchemeConfig):
     Example
     -------
     >>> import numpy as np, tokenmark as tm
-    >>> wm = tm.GINSEW(key=b"secret", epsilon=0.2, frequency=16.0)
+    >>> wm = tm.GINSEW(key=b"hunter2", epsilon=0.2, frequency=16.0)
     >>> x = np.zeros((2, 10), dtype=np.float32)
     >>> _ = wm.apply_(x, np.array([[4, 7], [4, 9]]))
     >>> np.exp(x.astype(np.float64)).sum(axis=1).round(6).tolist()
     [1.0, 1.0]
-    >>> "secret" in repr(wm)
+    >>> "hunter2" in repr(wm)
     False
     """
 
@@ -145,6 +145,78 @@ class GINSEW(SchemeConfig):
             backend=backend,
         )
 
+    def apply_sequence_(self, logits, input_ids, *, backend: str = "auto"):
+        """The watermarked teacher at every position of whole sequences (distillation targets).
+
+        ``logits [batch, length, vocab]`` (a torch tensor, or numpy) are the model's outputs on
+        ``input_ids [batch, length]``; position ``i`` predicts the id after
+        ``input_ids[:, :i + 1]``. Each position is replaced in place by the log-probabilities
+        :meth:`apply_` would give after that prefix (positions whose prefix is too short for a
+        time are only normalised).
+
+        Example
+        -------
+        >>> import numpy as np, tokenmark as tm
+        >>> wm = tm.GINSEW(key=b"k", context_width=2)
+        >>> ids = np.array([[3, 1, 4, 1]])
+        >>> x = np.random.default_rng(0).normal(size=(1, 4, 9)).astype(np.float32)
+        >>> y = x[0, 2:3].copy()
+        >>> _ = wm.apply_sequence_(x, ids)
+        >>> _ = wm.apply_(y, ids[:, :3])
+        >>> bool(np.array_equal(x[0, 2], y[0]))
+        True
+        """
+        if getattr(logits, "ndim", 0) != 3:
+            raise ValueError("logits: expected [batch, length, vocab]")
+        batch, length, vocab = logits.shape
+        ids = input_ids
+        if tuple(ids.shape) != (batch, length):
+            raise ValueError(
+                f"input_ids: expected shape [{batch}, {length}], got {tuple(ids.shape)}"
+            )
+        flat = logits.reshape(batch * length, vocab)
+        # The window of position i: the last w ids of the prefix (w = 1 at prompt_position: the
+        # prefix's id at that index, when the prefix reaches it).
+        if self.position is None:
+            w, first = self.context_width, self.context_width - 1
+        else:
+            w, first = 1, self.position
+        is_torch = hasattr(ids, "unfold")
+        if is_torch:
+            import torch
+
+            pad = torch.zeros(batch, w - 1, dtype=ids.dtype, device=ids.device)
+            win = torch.cat([pad, ids], dim=1).unfold(1, w, 1)  # [batch, length, w]
+            if self.position is not None and length > self.position:
+                win = ids[:, self.position : self.position + 1, None].expand(batch, length, 1)
+            win = win.reshape(batch * length, w).contiguous()
+            timed = (torch.arange(length, device=ids.device) >= first).repeat(batch)
+        else:
+            ids = np.asarray(ids)
+            padded = np.concatenate([np.zeros((batch, w - 1), dtype=ids.dtype), ids], axis=1)
+            win = np.lib.stride_tricks.sliding_window_view(padded, w, axis=1)
+            if self.position is not None and length > self.position:
+                win = np.broadcast_to(ids[:, self.position, None, None], (batch, length, 1))
+            win = np.ascontiguousarray(win.reshape(batch * length, w))
+            timed = np.tile(np.arange(length) >= first, batch)
+        if self.position is not None and length <= self.position:
+            timed = timed & False
+        key, eps, freq, frac = self.row_params
+        _ginsew_ops.apply_ginsew_(
+            flat,
+            win,
+            key=key,
+            epsilon=eps,
+            frequency=freq,
+            context_width=w,
+            fraction=frac,
+            enabled=timed,
+            backend=backend,
+        )
+        if not _same_memory(flat, logits):  # reshape copied (non-contiguous logits)
+            logits[...] = flat.reshape(batch, length, vocab)
+        return logits
+
     def logits_processor(self, backend: str = "auto"):
         """A transformers ``LogitsProcessor`` turning the scores into the watermarked teacher's
         log-probabilities inside ``generate`` (or for distillation targets)."""
@@ -229,3 +301,9 @@ class GINSEW(SchemeConfig):
             context_width=self.context_width,
             position=self.position,
         )
+
+
+def _same_memory(a, b) -> bool:
+    if hasattr(a, "data_ptr"):
+        return a.data_ptr() == b.data_ptr() and b.is_contiguous()
+    return np.shares_memory(a, b)

@@ -27,16 +27,18 @@ class GINSEWLogitsProcessor(LogitsProcessor):
         self.scheme = scheme
         self.backend = backend
         key, eps, freq, frac = scheme.row_params
-        self._params = _OnDevice(key, eps, freq, _ginsew_ops.thresholds_of(frac))
+        self._host_thresholds = _ginsew_ops.thresholds_of(frac)
+        self._params = _OnDevice(key, eps, freq, self._host_thresholds)
 
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
         if scores.stride(-1) != 1:
             scores = scores.contiguous()
         s = self.scheme
         if scores.is_cuda:
-            key, eps, freq, _ = self._params.get(scores.device)
+            key, eps, freq, thr = self._params.get(scores.device)
         else:
             key, eps, freq, _ = s.row_params
+            thr = self._host_thresholds
         _ginsew_ops.apply_ginsew_(
             scores,
             input_ids,
@@ -46,6 +48,7 @@ class GINSEWLogitsProcessor(LogitsProcessor):
             context_width=s.context_width,
             fraction=s.fraction,
             position=s.position,
+            thresholds=thr,
             backend=self.backend,
         )
         return scores

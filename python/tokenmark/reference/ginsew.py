@@ -84,7 +84,8 @@ def times(key_words, input_ids, context_width: int, position: int | None = None)
 def perturb_row(x: np.ndarray, g0: np.ndarray, epsilon: float, frequency: float, t: float):
     """Log-probabilities (float64) of one row ``x`` (float64 logits) under the perturbation.
 
-    NaN entries are excluded and stay NaN; -inf entries have probability 0 and stay -inf.
+    Only finite entries take part; the others keep their value (-inf: probability 0; NaN and
+    +inf are left as they are), and a row without a finite entry is returned as it is.
     ``t = NaN`` means no time (the row is only normalised). A group without a finite logit has
     mass exactly 0 and cannot receive any: the row is then only normalised too. Each group is
     normalised around its own maximum, so a group whose mass underflows (relative to the other)
@@ -129,16 +130,6 @@ def log_targets(d: float, epsilon: float, frequency: float, t: float) -> tuple[f
         log_a = math.log(a) if a > 0.0 else -math.inf
         out.append(float(np.logaddexp(log_q, log_a)) - log_scale)
     return out[0], out[1]
-
-
-def group_mass(x: np.ndarray, g0: np.ndarray) -> float:
-    """Q0: the softmax mass of G0 in one row of logits (float64; NaN entries excluded)."""
-    finite = np.isfinite(x)
-    if not finite.any():
-        return math.nan
-    m = x[finite].max()
-    e = np.where(finite, np.exp(np.where(finite, x, m) - m), 0.0)
-    return float(e[g0].sum() / e.sum())
 
 
 def to_float64(row: np.ndarray, dtype: str) -> np.ndarray:

@@ -39,7 +39,8 @@ class GINSEWResult:
     Attributes
     ----------
     z : matched-filter score at the known frequency and phase (standard normal under the null).
-    p_value : one-sided normal tail ``P[N(0, 1) >= z]``; 1 when fewer than 3 distinct times.
+    p_value : one-sided normal tail ``P[N(0, 1) >= z]``; 1 (and ``z`` 0) when there are fewer
+        than 3 distinct times or ``y`` is constant (no information).
     p_snr : Lomb-Scargle signal-to-noise ratio (about 1 under the null; the paper's statistic).
     n : distinct times the statistic is computed over (the effective sample size).
     amplitude : least-squares slope of ``y`` on ``cos(f t)``; ``eps / (1 + 2 eps)`` for the
@@ -104,9 +105,12 @@ def matched_filter(y, t, frequency: float) -> tuple[float, float, float]:
         return 0.0, 1.0, 0.0
     m, v = cos_moments(frequency)
     c = np.cos(frequency * t)
+    # A constant y (up to rounding: a model that ignores the context) carries no information.
+    if float(np.ptp(y)) <= 1e-12 * max(1.0, float(np.abs(y).max())) or v <= 0.0:
+        return 0.0, 1.0, 0.0
     yc = y - y.mean()
     ss = float(yc @ yc)
-    if ss == 0.0 or v <= 0.0:
+    if ss == 0.0:
         return 0.0, 1.0, 0.0
     z = float(yc @ (c - m)) / math.sqrt(v * ss)
     cc = c - c.mean()
@@ -134,7 +138,7 @@ def lomb_scargle_snr(
     y = np.asarray(y, dtype=np.float64)
     t = np.asarray(t, dtype=np.float64)
     f = float(frequency)
-    if len(y) < 3 or float(np.ptp(y)) == 0.0:
+    if len(y) < 3 or float(np.ptp(y)) <= 1e-12 * max(1.0, float(np.abs(y).max())):
         return math.nan
     lo, hi = band if band is not None else (f / 10.0, 3.0 * f)
     freqs = np.linspace(lo, hi, n_freqs)
@@ -256,12 +260,15 @@ def probe_times(
     """The keyed time of each probe's context (its last ``context_width`` ids, or the id at
     ``position``); a probe too short for it is an error."""
     need = context_width if position is None else position + 1
-    t = np.empty(len(probes), dtype=np.float64)
     for i, p in enumerate(probes):
         if len(p) < need:
             raise ValueError(f"probes: probe {i} has {len(p)} ids; the time needs {need}")
-        t[i] = _ref.times(key_words, p[None, :], context_width, position)[0]
-    return t
+    if position is None:
+        win = np.stack([p[len(p) - context_width :] for p in probes])
+    else:
+        win = np.stack([p[position : position + 1] for p in probes])
+    ctx = context_hash(win, SEEDING_PREV)
+    return _ref.time_words(key_words, ctx).astype(np.float64) / _ref.TWO_32
 
 
 def detect_model(

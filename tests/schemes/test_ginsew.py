@@ -1,0 +1,121 @@
+"""tm.GINSEW: the scheme config, its ops and its transformers processor with the demo model."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import tokenmark as tm
+import torch
+from tokenmark.reference import ginsew as ref
+
+
+def test_scheme_matches_reference_functions():
+    wm = tm.GINSEW(key=b"scheme", epsilon=0.1, frequency=12.0, context_width=2, fraction=0.3)
+    np.testing.assert_array_equal(wm.group_flags(1019), ref.group_flags(wm.key.words, 1019, 0.3))
+    ids = np.array([[1, 2, 3], [4, 5, 6], [7, 8, 9]])
+    np.testing.assert_array_equal(wm.times(ids), ref.times(wm.key.words, ids, 2))
+    np.testing.assert_array_equal(wm.times(torch.tensor(ids[0])), wm.times(ids[:1]))
+    x = np.random.default_rng(0).normal(0, 2, (3, 1019)).astype(np.float32)
+    a, b = x.copy(), x.copy()
+    wm.apply_(a, ids)
+    wm.apply_(b, ids, backend="reference")
+    np.testing.assert_allclose(a, b, atol=4e-6 * (1 + np.abs(b).max()))
+    assert wm.amplitude == pytest.approx(0.1 / 1.2)
+    official = tm.GINSEW(key=b"scheme", t_source="prompt_position", prompt_position=1)
+    np.testing.assert_array_equal(official.times(ids), ref.times(wm.key.words, ids, 1, 1))
+
+
+def test_torch_logits_in_place_all_dtypes():
+    wm = tm.GINSEW(key=b"scheme")
+    ids = torch.tensor([[3, 4], [5, 6]])
+    base = torch.randn(2, 100, generator=torch.Generator().manual_seed(0))
+    for dtype in (torch.float32, torch.float16, torch.bfloat16):
+        want = base.to(dtype).float()
+        wm.apply_(want, ids, backend="reference")
+        x = base.to(dtype)
+        out = wm.apply_(x, ids)
+        assert out is x and x.dtype == dtype
+        # One rounding to the dtype (2^-10, 2^-7 relative) after float32 arithmetic.
+        rel = {torch.float32: 1e-6, torch.float16: 2.0**-10, torch.bfloat16: 2.0**-7}[dtype]
+        np.testing.assert_allclose(x.float().numpy(), want.numpy(), atol=2e-5, rtol=rel)
+
+
+def test_processor_with_demo_model():
+    torch.set_num_threads(1)
+    from tokenmark import demo_model
+
+    model, tok = demo_model.load()
+    wm = tm.GINSEW(key=b"processor", epsilon=0.2)
+    proc = wm.logits_processor()
+    prompts = torch.tensor(demo_model.prompts(tok, 3, 12))
+    with torch.no_grad():
+        scores = model(input_ids=prompts).logits[:, -1, :]
+    want = scores.clone().numpy()
+    wm.apply_(want, prompts.numpy(), backend="reference")
+    got = proc(prompts, scores.clone())
+    np.testing.assert_allclose(got.numpy(), want, atol=4e-6 * (1 + np.abs(want).max()))
+    # Left padding: a padded row's time comes from its last ids, as the unpadded row's does.
+    padded = torch.cat([torch.zeros(1, 4, dtype=torch.long), prompts[:1]], dim=1)
+    np.testing.assert_array_equal(wm.times(padded), wm.times(prompts[:1]))
+    torch.manual_seed(0)
+    out = model.generate(
+        prompts,
+        attention_mask=torch.ones_like(prompts),
+        do_sample=True,
+        max_new_tokens=8,
+        logits_processor=[proc],
+        pad_token_id=0,
+    )
+    assert out.shape == (3, 20)
+    assert "processor" not in repr(proc)
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "tokenmark.ginsew",
+        "tokenmark._ginsew_ops",
+        "tokenmark.suspect.ginsew",
+        "tokenmark.integrations.ginsew_transformers",
+    ],
+)
+def test_docstring_examples(name):
+    import doctest
+    import importlib
+
+    result = doctest.testmod(importlib.import_module(name), optionflags=doctest.ELLIPSIS)
+    assert result.failed == 0 and result.attempted > 0
+
+
+@pytest.mark.parametrize(
+    "kw",
+    [
+        dict(context_width=1),
+        dict(context_width=3),
+        dict(t_source="prompt_position", prompt_position=2),
+    ],
+)
+@pytest.mark.parametrize("as_torch", [False, True])
+def test_apply_sequence_equals_apply_per_prefix(kw, as_torch):
+    wm = tm.GINSEW(key=b"sequence", **kw)
+    rng = np.random.default_rng(0)
+    ids = rng.integers(0, 500, (2, 6))
+    x = rng.normal(0, 2, (2, 6, 57)).astype(np.float32)
+    want = x.copy()
+    for i in range(6):
+        row = want[:, i].copy()
+        wm.apply_(row, ids[:, : i + 1])
+        want[:, i] = row
+    if as_torch:
+        got = torch.from_numpy(x.copy())
+        out = wm.apply_sequence_(got, torch.from_numpy(ids))
+        assert out is got
+        got = got.numpy()
+    else:
+        got = x.copy()
+        wm.apply_sequence_(got, ids)
+    np.testing.assert_array_equal(got, want)
+    # Non-contiguous logits (a transposed view) are written back too.
+    xt = np.ascontiguousarray(x.transpose(1, 0, 2)).transpose(1, 0, 2)
+    wm.apply_sequence_(xt, ids)
+    np.testing.assert_array_equal(xt, want)
