@@ -14,12 +14,15 @@ earlier in the same text (open mode) or in the prompt (closed mode). A clean mod
 tokens, and a watermarked text's tokens after a window are green-biased, so without these two
 rules a clean model looks radioactive (``tests/suspect/test_radioactivity.py`` shows it).
 
-With both rules every scored tuple has a context window whose keyed draws the suspect never saw,
-and distinct tuples have independent draws, so under the null (the suspect never learnt from text
-with this key) the p-values are exact: KGW counts green tuples, ``P[Binomial(n, gamma) >= k]``
-(``scipy.special.betainc``); Gumbel sums ``-log(1 - u)``, ``P[Gamma(n, 1) >= s]``
-(``scipy.special.gammaincc``). Windows are compared by their context hash (what the PRF reads), so
-hash collisions between different windows count as the same window (conservative).
+With both rules every scored tuple has a context window whose keyed draws the suspect did not
+read in that text, and distinct tuples have independent draws, so under the null (the suspect
+never learnt from text with this key) each scored draw is uniform and the p-values are the exact
+tails: KGW counts green tuples, ``P[Binomial(n, gamma) >= k]`` (``scipy.special.betainc``); Gumbel
+sums ``-log(1 - u)``, ``P[Gamma(n, 1) >= s]`` (``scipy.special.gammaincc``). What remains is a
+second-order dependence between texts (one text may show a window that is scored in another);
+the level over keys is measured in ``tests/suspect/test_radioactivity.py``. Windows are compared
+by their context hash (what the PRF reads), so hash collisions between different windows count as
+the same window (conservative).
 
 Example
 -------
