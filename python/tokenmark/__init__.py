@@ -24,6 +24,7 @@ from .ops import (
     score_synthid,
 )
 from .suspect.ginsew import GINSEWResult
+from .suspect.radioactivity import RadioactivityResult  # also loads tm.suspect.radioactivity
 from .synthid import SynthID, SynthIDResult
 
 __version__ = "0.1.0"
@@ -38,6 +39,7 @@ __all__ = [
     "GumbelResult",
     "Key",
     "Ragged",
+    "RadioactivityResult",
     "SynthID",
     "SynthIDResult",
     "apply_kgw_bias_",
