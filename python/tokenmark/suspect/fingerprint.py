@@ -411,7 +411,7 @@ def _greedy_fn(model, vocab_size: int) -> GenerateFn:
         for idx in by_len.values():
             x = torch.tensor([prompts[i] for i in idx], dtype=torch.long, device=device)
             for _ in range(max_new_tokens):
-                logits = model(input_ids=x).logits[:, -1, :vocab_size]
+                logits = _last_logits(model, x)[:, :vocab_size]
                 nxt = logits.float().argmax(dim=-1, keepdim=True)
                 x = torch.cat([x, nxt], dim=1)
             for row, i in enumerate(idx):
@@ -420,3 +420,12 @@ def _greedy_fn(model, vocab_size: int) -> GenerateFn:
         return out
 
     return gen
+
+
+def _last_logits(model, x):
+    """Next-token logits ``[batch, vocab]``; only the last position through the LM head where the
+    model supports ``logits_to_keep`` (transformers >= 4.45 causal LMs)."""
+    try:
+        return model(input_ids=x, logits_to_keep=1).logits[:, -1]
+    except TypeError:
+        return model(input_ids=x).logits[:, -1]
