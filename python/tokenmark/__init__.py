@@ -20,6 +20,8 @@ from .ops import (
     score_kgw,
     score_synthid,
 )
+from .suspect import provenance  # model-level tests (issue 10): weight provenance
+from .suspect.fingerprint import Fingerprint, FingerprintResult  # and keyed fingerprints
 from .synthid import SynthID, SynthIDResult
 
 __version__ = "0.1.0"
@@ -27,6 +29,8 @@ __version__ = "0.1.0"
 __all__ = [
     "KGW",
     "DetectionResult",
+    "Fingerprint",
+    "FingerprintResult",
     "Gumbel",
     "GumbelResult",
     "Key",
@@ -35,6 +39,7 @@ __all__ = [
     "SynthIDResult",
     "apply_kgw_bias_",
     "info",
+    "provenance",
     "sample_gumbel",
     "sample_synthid",
     "score_gumbel",

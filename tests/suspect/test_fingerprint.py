@@ -238,3 +238,11 @@ def test_bad_training_text(base):
         fp.training_examples(base, [1, 2, 99999] * 100)
     with pytest.raises(ValueError, match="text_ids"):
         fp.training_examples(base, [1, 2, 3], text_length=64)
+
+
+@pytest.mark.parametrize("name", ["tokenmark.suspect.fingerprint", "tokenmark.suspect._train"])
+def test_docstring_examples(name):
+    import doctest
+    import importlib
+
+    assert doctest.testmod(importlib.import_module(name), optionflags=doctest.ELLIPSIS).failed == 0

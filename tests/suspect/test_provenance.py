@@ -139,3 +139,11 @@ def test_bad_input(reference, nulls):
     gpt2 = GPT2LMHeadModel(GPT2Config(n_layer=1, n_embd=16, n_head=2, vocab_size=4096))
     with pytest.raises(ValueError, match="suspect.*Llama-style"):
         provenance.statistic(gpt2, reference)
+
+
+def test_docstring_examples():
+    import doctest
+
+    from tokenmark.suspect import provenance as module
+
+    assert doctest.testmod(module, optionflags=doctest.ELLIPSIS).failed == 0

@@ -44,6 +44,7 @@ def train(
     seed: int = 0,
     loss_fn: Callable[[Any, Any], Any] | None = None,
     log_every: int = 0,
+    on_step: Callable[[int], None] | None = None,
 ) -> list[float]:
     """Fine-tune ``model`` in place on ``examples`` (AdamW, constant lr after a linear warmup).
 
@@ -59,6 +60,8 @@ def train(
         names (``r"layers\\.[45]\\."``), or a predicate on the name. The others stay frozen.
     seed : batch order.
     loss_fn : ``loss_fn(model, batch) -> loss`` to replace the next-token loss (distillation).
+    on_step : called with the number of steps done after each step (checkpoints, evaluation;
+        the model is in train mode there and left as found).
 
     Returns
     -------
@@ -121,6 +124,9 @@ def train(
             losses.append(float(loss.detach()))
             if log_every and (step % log_every == 0 or step == steps - 1):
                 print(f"  step {step:5d} loss {losses[-1]:.4f}", flush=True)
+            if on_step is not None:
+                on_step(step + 1)
+                model.train()
     finally:
         for p in frozen:
             p.requires_grad_(True)

@@ -214,7 +214,8 @@ class Fingerprint:
             trained with the usual next-token loss (the regulariser that keeps the model's text
             behaviour).
         n_near : near-triggers per pair (>= 0).
-        pair_repeats : copies of each (trigger, response) example (>= 1): the pairs are few.
+        pair_repeats : copies of each (trigger, response) and near-trigger example (>= 1): they
+            are few beside the text windows; this sets their share of the batches.
         seed : the randomness of the near-triggers and text windows (not secret).
 
         Returns
@@ -249,7 +250,7 @@ class Fingerprint:
             own = self._continue(model_or_generate_fn, near, self.response_length)
             for t, o in zip(near.tolist(), own.tolist()):
                 o = [v for v in o if v >= 0]
-                examples.append({"input_ids": t + o, "labels": ignore + o})
+                examples += [{"input_ids": t + o, "labels": ignore + o}] * pair_repeats
         starts = rng.integers(0, max(1, text_ids.size - text_length), n_text)
         for s in starts.tolist():
             w = text_ids[s : s + text_length].tolist()

@@ -257,7 +257,7 @@ def compare(suspect: Any, reference: Any, null: Sequence[Any]) -> ProvenanceResu
     ...     models.append(LlamaForCausalLM(cfg))
     >>> ours, others = models[0], models[1:]
     >>> res = provenance.compare(provenance.permute_and_rescale(ours), ours, null=others)
-    >>> res.p_value, res.statistic > max(res.null)
+    >>> res.p_value, bool(res.statistic > max(res.null))
     (0.25, True)
     """
     if isinstance(null, (str, bytes)) or not isinstance(null, Sequence):
