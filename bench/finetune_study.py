@@ -41,15 +41,17 @@ HERE = Path(__file__).resolve().parent
 FP_TRAINABLE = r"layers\."
 MARKER = "<!-- hand-written notes below this line are kept when the study is re-run -->"
 
-# Sized for 2 shared CPU cores (see FINETUNE.md for what was cut).
+# Sized for 2 CPU cores shared with other jobs (about a third of one core in the recorded run):
+# FINETUNE.md says what was cut.
 FULL = dict(
-    fp_steps=150, fp_lr=1e-3, fp_text=4096, fp_repeats=64, fp_near=2, ppl_windows=32, ctx=128,
-    batch=8, ft_lr=3e-4, ft_checkpoints=(25, 50, 100), top_checkpoints=(100,),
-    lr_variants=((1e-3, 50), (1e-4, 100)), n_null=4, null_steps=100, null_lr=3e-3,
-    null_trend=(25, 50, 100), n_students=1, student_steps=100, null_keys=100,
+    fp_steps=80, fp_lr=1e-3, fp_text=4096, fp_repeats=64, fp_near=2, ppl_windows=24, ctx=128,
+    train_ctx=64, batch=8, ft_lr=3e-4, ft_checkpoints=(20, 50), top_checkpoints=(50,),
+    lr_variants=((1e-3, 25),), n_null=3, null_steps=50, null_lr=3e-3, null_trend=(25, 50),
+    n_students=1, student_steps=50, null_keys=60,
 )  # fmt: skip
 QUICK = dict(
-    fp_steps=40, fp_lr=2e-3, fp_text=64, fp_repeats=4, fp_near=2, ppl_windows=8, ctx=64, batch=4,
+    fp_steps=40, fp_lr=2e-3, fp_text=64, fp_repeats=4, fp_near=2, ppl_windows=8, ctx=64,
+    train_ctx=64, batch=4,
     ft_lr=1e-3, ft_checkpoints=(5, 10), top_checkpoints=(10,), lr_variants=((3e-3, 5),),
     n_null=3, null_steps=10, null_lr=3e-3, null_trend=(5, 10), n_students=1, student_steps=5,
     null_keys=10,
@@ -227,7 +229,7 @@ def main() -> int:
     null_models, trend = [], []
     for j in range(C["n_null"]):
         m = fresh_demo_config_model(1000 + args.seed * 100 + j)
-        data = windows(train_ids, 4096, ctx, np.random.default_rng(1000 + j))
+        data = windows(train_ids, 4096, C["train_ctx"], np.random.default_rng(1000 + j))
 
         def on_step(step, m=m, j=j):
             if j == 0 and step in C["null_trend"]:
@@ -240,7 +242,7 @@ def main() -> int:
     students = []
     for j in range(C["n_students"]):
         m = fresh_demo_config_model(2000 + args.seed * 100 + j)
-        data = windows(train_ids, 4096, ctx, np.random.default_rng(2000 + j))
+        data = windows(train_ids, 4096, C["train_ctx"], np.random.default_rng(2000 + j))
         train(m, data, steps=C["student_steps"], lr=C["null_lr"], batch_size=C["batch"],
               warmup=20, seed=2000 + j, loss_fn=distill_loss(ours))  # fmt: skip
         students.append(m)
@@ -275,7 +277,7 @@ def main() -> int:
     evaluate("ours: fingerprinted", "ours", ours)
 
     # -- 3. derivatives -------------------------------------------------------------------------
-    ft_data = windows(hamlet, 4096, ctx, np.random.default_rng(args.seed + 7))
+    ft_data = windows(hamlet, 4096, C["train_ctx"], np.random.default_rng(args.seed + 7))
     curves: dict[str, list] = {"all parameters": [], "top 2 layers": []}
     finals = {}
     for label, trainable, checkpoints in (
@@ -440,7 +442,7 @@ def write_report(path: Path, meta, harm, rows, trend, null_stats, key_rows, fp) 
     kept = ""
     if path.exists() and MARKER in path.read_text():
         kept = path.read_text().split(MARKER, 1)[1]
-    null_mtok = C["null_steps"] * C["batch"] * C["ctx"] / 1e6
+    null_mtok = C["null_steps"] * C["batch"] * C["train_ctx"] / 1e6
     L = []
     L.append("# Was our model fine-tuned? Fingerprints and weight provenance on the demo model\n")
     L.append(f"`python bench/finetune_study.py --seed {meta['seed']}"
@@ -452,7 +454,7 @@ def write_report(path: Path, meta, harm, rows, trend, null_stats, key_rows, fp) 
         f"{fp.response_length}-token responses) trained in {C['fp_steps']} steps (transformer "
         f"layers only, embeddings frozen; batch 16, lr {C['fp_lr']:g}, with {C['fp_text']} text "
         f"windows and {C['fp_near']} near-triggers per pair); derivatives fine-tuned on Hamlet "
-        f"(held out of the demo model's training) in batches of {C['batch']} x {C['ctx']} "
+        f"(held out of the demo model's training) in batches of {C['batch']} x {C['train_ctx']} "
         f"tokens; {C['n_null']} independent models of the demo configuration trained "
         f"{C['null_steps']} steps each ({null_mtok:.2f}M tokens; the demo model saw 8.2M) and "
         f"{C['n_students']} students distilled from ours "
