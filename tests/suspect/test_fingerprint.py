@@ -119,9 +119,12 @@ def test_clean_models_and_other_keys_do_not_answer(base, marked):
 
 
 def test_p_value_bound_holds_over_keys_on_clean_models(base):
-    """n_matched ~ Binomial(n_pairs * L, p_token) over keys for any model made without the key.
+    """Over keys, n_matched is at most Binomial(n_pairs * L, p_token) for a model made without
+    the key, exactly Binomial when its outputs stay in the allowed set.
     The responses are restricted to the 16 most frequent tokens of the text (p_token = 1/16) so
-    the null distribution has mass to test: the worst case for a model that emits them."""
+    the null distribution has mass to test: the worst case for a model that emits them. These
+    tiny models emit mostly those tokens, so the count is Binomial; a model whose outputs leave
+    the allowed set matches less (the bound is one-sided: bench/FINETUNE.md)."""
     train_ids = text_ids()[0]
     frequent = np.argsort(np.bincount(train_ids, minlength=4096))[::-1][:16]
     exclude = np.setdiff1d(np.arange(4096), frequent)
