@@ -41,13 +41,12 @@ HERE = Path(__file__).resolve().parent
 FP_TRAINABLE = r"layers\."
 MARKER = "<!-- hand-written notes below this line are kept when the study is re-run -->"
 
-# Sized for 2 CPU cores shared with other jobs (about a third of one core in the recorded run):
-# FINETUNE.md says what was cut.
+# Sized for 2 CPU cores shared with other jobs: FINETUNE.md says what was cut.
 FULL = dict(
     fp_steps=80, fp_lr=1e-3, fp_text=4096, fp_repeats=64, fp_near=2, ppl_windows=32, ctx=128,
-    train_ctx=64, batch=8, ft_lr=3e-4, ft_checkpoints=(20, 50, 100), top_checkpoints=(50, 100),
-    lr_variants=((1e-3, 25), (1e-4, 100)), n_null=5, null_steps=100, null_lr=3e-3,
-    null_trend=(25, 50, 100), n_students=2, student_steps=100, null_keys=100,
+    train_ctx=64, batch=8, ft_lr=3e-4, ft_checkpoints=(20, 50, 100, 200),
+    top_checkpoints=(50, 200), lr_variants=((1e-3, 25), (1e-4, 200)), n_null=5, null_steps=200,
+    null_lr=3e-3, null_trend=(50, 100, 200), n_students=2, student_steps=200, null_keys=200,
 )  # fmt: skip
 QUICK = dict(
     fp_steps=40, fp_lr=2e-3, fp_text=64, fp_repeats=4, fp_near=2, ppl_windows=8, ctx=64,
