@@ -407,13 +407,16 @@ def plots(rows, curves, null_stats, hist, args) -> None:
     colors = {"clean": "tab:green", "ours": "tab:blue", "derivative": "tab:blue",
               "null model": "tab:grey", "student": "tab:orange"}  # fmt: skip
     cols = [colors[r["kind"]] for r in rows][::-1]
-    lp = [min(300.0, -math.log10(max(r["g_p"], 1e-300))) for r in rows][::-1]
-    ax[0].barh(names, lp, color=cols)
+    y = np.arange(len(rows))
+    for key, off, hatch in (("g_p", 0.2, None), ("f_p", -0.2, "//")):
+        lp = [min(300.0, -math.log10(max(r[key], 1e-300))) for r in rows][::-1]
+        ax[0].barh(y + off, lp, height=0.4, color=cols, hatch=hatch, edgecolor="white")
+    ax[0].set_yticks(y, names)
     ax[0].axvline(6, color="k", lw=0.8, ls=":")
-    ax[0].set(xlabel="fingerprint: -log10 p (greedy; capped at 300)")
-    ax[1].barh(names, [r["prov"] for r in rows][::-1], color=cols)
+    ax[0].set(xlabel="fingerprint -log10 p (plain: greedy, hatched: forced)")
+    ax[1].barh(y, [r["prov"] for r in rows][::-1], color=cols)
     ax[1].axvline(max(null_stats), color="k", lw=0.8, ls=":")
-    ax[1].set(xlabel="provenance statistic (dotted: largest independent model)", xlim=(0, 1))
+    ax[1].set(xlabel="provenance (dotted: largest independent model)", xlim=(0, 1))
     fig.tight_layout()
     fig.savefig(HERE / f"finetune_derivatives{suffix}.png", dpi=120)
     plt.close(fig)
