@@ -25,6 +25,11 @@ such a null (models trained from other seeds, supplied by the caller): the empir
 ``(1 + #{null >= observed}) / (1 + n_null)``, exact for exchangeable models, and a normal-fit
 z-score to read beyond the null's smallest attainable p-value (an approximation; reported apart).
 
+The null matters: independently trained models score higher the longer they train, and students
+distilled from our logits scored a little above short-trained independent models in
+``bench/FINETUNE.md`` (0.13 against 0.12-0.13; derivatives of our weights 0.95-1.0). Train the null
+as long as the suspect was trained, and do not read a small excess over it as derivation.
+
 Supported: Llama-style causal LMs (Llama, Mistral, Qwen2 layouts: ``embed_tokens``,
 ``layers.i.self_attn.{q,k,v,o}_proj``, ``layers.i.mlp.{gate,up,down}_proj``, RMSNorm gains).
 """
