@@ -23,6 +23,8 @@ from .ops import (
     score_kgw,
     score_synthid,
 )
+from .suspect import provenance  # model-level tests (issue 10): weight provenance
+from .suspect.fingerprint import Fingerprint, FingerprintResult  # and keyed fingerprints
 from .suspect.ginsew import GINSEWResult
 from .suspect.radioactivity import RadioactivityResult  # also loads tm.suspect.radioactivity
 from .synthid import SynthID, SynthIDResult
@@ -35,6 +37,8 @@ __all__ = [
     "apply_ginsew_",
     "KGW",
     "KGWResult",
+    "Fingerprint",
+    "FingerprintResult",
     "Gumbel",
     "GumbelResult",
     "Key",
@@ -44,6 +48,7 @@ __all__ = [
     "SynthIDResult",
     "apply_kgw_bias_",
     "info",
+    "provenance",
     "sample_gumbel",
     "sample_synthid",
     "score_gumbel",
