@@ -69,7 +69,7 @@ def _bias_binding(**overrides):
 def _score_binding(**overrides):
     args = dict(
         tokens=256, n_tokens=4, offsets=512, n_docs=1, prefix=0, key=KEY, threshold=GAMMA_25,
-        context_width=1, seeding=0, dedup=False, n_scored=1024, n_green=2048, green=0, counted=0,
+        width=1, seeding=0, dedup=False, n_scored=1024, n_green=2048, green=0, counted=0,
         workspace=0, workspace_bytes=0, device=0, stream=0,
     )  # fmt: skip
     args.update(overrides)
