@@ -26,7 +26,7 @@ def random_logits(batch: int, vocab: int, dtype, gen, finite_peak: bool = False)
     takes the lower id first); with ``finite_peak`` also a logit of 8 mid-row, so that every row
     has a finite entry."""
     x = torch.randn(batch, vocab, generator=gen) * 3
-    if vocab > 1:
+    if vocab > 1 and batch > 0:
         n = max(1, batch * vocab // 40)
         flat = x.view(-1)
         flat[torch.randint(0, flat.numel(), (n,), generator=gen)] = -float("inf")

@@ -1,4 +1,4 @@
-"""The bundled demo model: a 1.4M-parameter Llama trained on Shakespeare (see README.md here).
+"""The bundled demo model: a 3.7M-parameter Llama trained on Shakespeare (see README.md here).
 
 Its files (config.json, model.safetensors, tokenizer.json) load offline with the standard
 transformers API; ``bench/train_demo_model.py`` re-trains it from the ``shakespeare`` package.
