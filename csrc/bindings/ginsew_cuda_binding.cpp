@@ -1,6 +1,6 @@
 // `_cuda` bindings of the GINSEW operations: integer device pointers, sizes, a device index and a
-// stream handle in, validated, out to the launcher. python/tokenmark/_ginsew_ops.py checks the
-// tensors (and, on the host, the parameter values) first.
+// stream handle in, validated (cuda_checks.h), out to the launcher. The Python layer
+// (backends/cuda/ginsew.py) checks the tensors, and ops/ginsew.py the host parameter values.
 #include <cuda_runtime.h>
 
 #include <cstdint>
@@ -8,29 +8,11 @@
 #include <string>
 
 #include "../cuda/ginsew_cuda.h"
-#include "checks.h"
+#include "cuda_checks.h"
 #include "register.h"
 
 namespace tokenmark::bind::device {
 namespace {
-
-[[noreturn]] void fail_cuda(cudaError_t err) {
-  throw std::runtime_error(std::string("tokenmark CUDA apply_ginsew_: ") + cudaGetErrorName(err) +
-                           ": " + cudaGetErrorString(err));
-}
-
-template <typename T>
-T* require_ptr(uintptr_t p, const char* name) {
-  if (p == 0) fail_value(std::string(name) + ": null device pointer");
-  if (p % alignof(T) != 0) fail_value(std::string(name) + ": device pointer not aligned");
-  return reinterpret_cast<T*>(p);
-}
-
-void require_stride(int64_t stride, const char* name, int64_t other) {
-  if (stride != 0 && stride != other) {
-    fail_value(std::string(name) + ": stride must be 0 (broadcast) or " + std::to_string(other));
-  }
-}
 
 void apply_ginsew(uintptr_t logits, int64_t batch, int64_t vocab, int64_t logits_row_stride,
                   int dtype, uintptr_t input_ids, bool ids_is_int64, int64_t ids_len,
@@ -44,10 +26,10 @@ void apply_ginsew(uintptr_t logits, int64_t batch, int64_t vocab, int64_t logits
   if (dtype != kFloat32 && dtype != kFloat16 && dtype != kBFloat16) {
     fail_value("logits_dtype: expected 0 (float32), 1 (float16) or 2 (bfloat16)");
   }
-  require_stride(key_stride, "key", 4);
-  require_stride(threshold_stride, "thresholds", 1);
-  require_stride(epsilon_stride, "epsilon", 1);
-  require_stride(frequency_stride, "frequency", 1);
+  require_stride(key_stride, "keys", 0, 4);
+  require_stride(threshold_stride, "thresholds", 0, 1);
+  require_stride(epsilon_stride, "epsilon", 0, 1);
+  require_stride(frequency_stride, "frequency", 0, 1);
   if (batch > 1 && logits_row_stride < vocab) fail_value("logits: rows overlap");
   if (batch == 0 || vocab == 0) return;
   if (device < 0) fail_value("device: must be >= 0");
@@ -66,7 +48,7 @@ void apply_ginsew(uintptr_t logits, int64_t batch, int64_t vocab, int64_t logits
                       ? static_cast<const void*>(require_ptr<int64_t>(input_ids, "input_ids"))
                       : static_cast<const void*>(require_ptr<int32_t>(input_ids, "input_ids"));
   }
-  a.keys = require_ptr<const uint32_t>(keys, "key");
+  a.keys = require_ptr<const uint32_t>(keys, "keys");
   a.key_stride = key_stride;
   a.thresholds = require_ptr<const uint32_t>(thresholds, "thresholds");
   a.threshold_stride = threshold_stride;
@@ -77,16 +59,8 @@ void apply_ginsew(uintptr_t logits, int64_t batch, int64_t vocab, int64_t logits
   a.enabled = enabled ? reinterpret_cast<const uint8_t*>(enabled) : nullptr;
   a.width = width;
   a.position = position;
-  int previous = 0;
-  cudaError_t err = cudaGetDevice(&previous);
-  if (err == cudaSuccess && previous != device) err = cudaSetDevice(device);
-  if (err != cudaSuccess) {
-    cudaGetLastError();
-    fail_cuda(err);
-  }
-  err = cuda::apply_ginsew_cuda(a, reinterpret_cast<cudaStream_t>(stream));
-  if (previous != device) cudaSetDevice(previous);
-  if (err != cudaSuccess) fail_cuda(err);
+  DeviceGuard guard(device, "apply_ginsew_");
+  check_launch("apply_ginsew_", cuda::apply_ginsew_cuda(a, to_stream(stream)));
 }
 
 }  // namespace
