@@ -23,11 +23,6 @@ def is_cuda(x: Any) -> bool:
     return is_torch(x) and x.is_cuda
 
 
-def to_host(x: Any) -> Any:
-    """A host torch tensor as the numpy array sharing its memory; anything else as it is."""
-    return x.numpy() if is_torch(x) else x
-
-
 def torch_to_numpy(x, name: str) -> np.ndarray:
     """A torch tensor's values as numpy (host tensors share memory; autograd is bypassed)."""
     if x.device.type == "meta":

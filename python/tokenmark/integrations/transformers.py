@@ -8,7 +8,7 @@ from transformers import LogitsProcessor
 
 from .. import backends, ops
 from .._validate import check_salt, host_view
-from ..reference.gumbel import NO_FINITE_LOGIT
+from ..ops._common import no_finite_rows
 
 
 class _OnDevice:
@@ -67,9 +67,7 @@ def _host_rows(input_ids: torch.Tensor, scores: torch.Tensor):
 
 def _one_hot_host_(scores: torch.Tensor, tokens: np.ndarray) -> torch.Tensor:
     """Rows with a token (>= 0) become one-hot at it (0 there, -inf elsewhere), in place."""
-    bad = np.flatnonzero(tokens == NO_FINITE_LOGIT)
-    if bad.size:
-        raise ValueError(f"logits: row {int(bad[0])} has no finite entry to sample")
+    no_finite_rows(tokens)
     rows = np.flatnonzero(tokens >= 0)
     if rows.size == 0:
         return scores
