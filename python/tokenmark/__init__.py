@@ -23,6 +23,7 @@ from .ops import (
     score_kgw,
     score_synthid,
 )
+from .ops import score_gumbel_keys, score_kgw_keys, score_synthid_keys  # K keys, one pass
 from .suspect import provenance  # model-level tests (issue 10): weight provenance
 from .suspect.fingerprint import Fingerprint, FingerprintResult  # and keyed fingerprints
 from .suspect.ginsew import GINSEWResult
@@ -55,5 +56,8 @@ __all__ = [
     "score_kgw",
     "score_synthid",
     "dialects",
+    "score_gumbel_keys",
+    "score_kgw_keys",
+    "score_synthid_keys",
     "__version__",
 ]

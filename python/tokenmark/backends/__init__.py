@@ -33,6 +33,9 @@ OPS = (
     "sample_synthid",
     "score_synthid",
     "apply_ginsew_",
+    "score_kgw_keys",
+    "score_gumbel_keys",
+    "score_synthid_keys",
 )
 
 # Measured on an H100 (bench/RESULTS.md): for float32 logits of at least this many entries the
@@ -119,6 +122,13 @@ _TABLE: dict[tuple[str, str], Callable[[], Callable]] = {
     ("apply_ginsew_", "reference"): lambda: reference.apply_ginsew_,
     ("apply_ginsew_", "cuda"): lambda: _cuda_ginsew().apply_ginsew_,
     ("apply_ginsew_", "triton"): lambda: _triton_ginsew().apply_ginsew_,
+    # K keys in one pass (host only so far)
+    ("score_kgw_keys", "cpu"): lambda: cpu.score_kgw_keys,
+    ("score_kgw_keys", "reference"): lambda: reference.score_kgw_keys,
+    ("score_gumbel_keys", "cpu"): lambda: cpu.score_gumbel_keys,
+    ("score_gumbel_keys", "reference"): lambda: reference.score_gumbel_keys,
+    ("score_synthid_keys", "cpu"): lambda: cpu.score_synthid_keys,
+    ("score_synthid_keys", "reference"): lambda: reference.score_synthid_keys,
 }
 
 HOST_BACKENDS = ("cpu", "reference")

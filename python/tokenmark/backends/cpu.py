@@ -75,3 +75,27 @@ def apply_ginsew_(
         _C.apply_ginsew_, logits, dtype, ids, keys, thresholds, epsilon, frequency, enabled,
         context_width, position,
     )  # fmt: skip
+
+
+def score_kgw_keys(tokens, offsets, prefix, keys, threshold, context_width, seeding, dedup,
+                   want_flags):  # fmt: skip
+    return _call(
+        _C.score_kgw_keys, tokens, offsets, prefix, keys, threshold, context_width, seeding,
+        dedup, want_flags,
+    )  # fmt: skip
+
+
+def score_gumbel_keys(tokens, offsets, prefix, keys, salts, context_width, seeding, dedup,
+                      want_flags):  # fmt: skip
+    return _call(
+        _C.score_gumbel_keys, tokens, offsets, prefix, keys, salts, context_width, seeding,
+        dedup, want_flags,
+    )  # fmt: skip
+
+
+def score_synthid_keys(tokens, offsets, prefix, keys, context_width, seeding, layers, dedup,
+                       want_flags):  # fmt: skip
+    return _call(
+        _C.score_synthid_keys, tokens, offsets, prefix, keys, context_width, seeding, layers,
+        dedup, want_flags,
+    )  # fmt: skip

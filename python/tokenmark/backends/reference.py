@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..reference import ginsew, gumbel, kgw, synthid
+from ..reference import ginsew, gumbel, keys, kgw, synthid
 
 
 def apply_kgw_bias_(logits, dtype, ids, keys, thresholds, deltas, enabled, context_width, seeding):
@@ -64,3 +64,29 @@ def apply_ginsew_(
         logits[...] = ginsew.f32_to_bf16_bits(out).view(logits.dtype)
     else:
         logits[...] = out.astype(logits.dtype)
+
+
+def score_kgw_keys(tokens, offsets, prefix, key_rows, threshold, context_width, seeding, dedup,
+                   want_flags):  # fmt: skip
+    n, green, counted = keys.score_kgw_keys(
+        tokens, offsets, prefix, key_rows, threshold, context_width, seeding, dedup
+    )
+    return n, green, counted if want_flags else None
+
+
+def score_gumbel_keys(tokens, offsets, prefix, key_rows, salts, context_width, seeding, dedup,
+                      want_flags):  # fmt: skip
+    n, score, counted = keys.score_gumbel_keys(
+        tokens, offsets, prefix, key_rows, salts, context_width, seeding, dedup
+    )
+    return n, score, counted if want_flags else None
+
+
+def score_synthid_keys(tokens, offsets, prefix, key_rows, context_width, seeding, layers, dedup,
+                       want_flags):  # fmt: skip
+    if not 1 <= layers <= 32:
+        raise ValueError(f"layers: must be in [1, 32], got {layers}")
+    n, ones, counted = keys.score_synthid_keys(
+        tokens, offsets, prefix, key_rows, context_width, seeding, layers, dedup
+    )
+    return n, ones, counted if want_flags else None
