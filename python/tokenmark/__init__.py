@@ -20,10 +20,12 @@ from .ops import (
     sample_gumbel,
     sample_synthid,
     score_gumbel,
+    score_gumbel_keys,
     score_kgw,
+    score_kgw_keys,
     score_synthid,
+    score_synthid_keys,
 )
-from .ops import score_gumbel_keys, score_kgw_keys, score_synthid_keys  # K keys, one pass
 from .suspect import provenance  # model-level tests (issue 10): weight provenance
 from .suspect.fingerprint import Fingerprint, FingerprintResult  # and keyed fingerprints
 from .suspect.ginsew import GINSEWResult

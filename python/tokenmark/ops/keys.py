@@ -13,8 +13,15 @@ from __future__ import annotations
 import numpy as np
 
 from .._key import Key
-from .._validate import check_bool, check_context_width, check_int, check_layers, check_seeding
-from .._validate import is_cuda, row_params
+from .._validate import (
+    check_bool,
+    check_context_width,
+    check_int,
+    check_layers,
+    check_seeding,
+    is_cuda,
+    row_params,
+)
 from ._common import UINT32_MAX, ArrayLike, host_scoring, resolve
 
 
