@@ -182,3 +182,10 @@ def score_synthid_keys(
     want_counted: bool,
 ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.uint8] | None]:
     """``(n_scored[d], ones[k, d, layers], counted[i])`` for ``keys`` [n_keys, 4]."""
+
+# The way in of detect() (csrc/bindings/inputs_binding.cpp).
+def flatten_id_lists(
+    seqs: list,
+) -> tuple[npt.NDArray[np.int32], npt.NDArray[np.int64]] | None:
+    """``(tokens, offsets)`` of a list of lists/tuples of ints in [0, 2^31), or None for any
+    other input (the caller's per-document path then names the bad document)."""

@@ -120,8 +120,16 @@ def as_ragged(sequences, name: str = "sequences") -> Ragged:
         return Ragged(np.ascontiguousarray(arr).reshape(-1), offsets)
     if not isinstance(sequences, Sequence) and not hasattr(sequences, "__iter__"):
         raise TypeError(f"{name}: expected a sequence of token id sequences")
+    sequences = list(sequences)
+    fast = _flat_fast(sequences)
+    return fast if fast is not None else _flat_per_document(sequences, name)
+
+
+def _flat_per_document(seqs: list, name: str) -> Ragged:
+    """The flat form, document by document: any sequence type, each checked on its own, so that
+    an error names the document."""
     parts = []
-    for i, seq in enumerate(sequences):
+    for i, seq in enumerate(seqs):
         if isinstance(seq, (str, bytes)):
             raise TypeError(f"{name}[{i}]: expected token ids, got a string (use detect_text)")
         arr = _to_numpy(seq, f"{name}[{i}]")
@@ -132,6 +140,37 @@ def as_ragged(sequences, name: str = "sequences") -> Ragged:
     offsets = np.zeros(len(parts) + 1, dtype=np.int64)
     np.cumsum(lengths, out=offsets[1:])
     tokens = np.concatenate(parts) if parts else np.zeros(0, dtype=np.int32)
+    return Ragged(tokens.astype(np.int32, copy=False), offsets)
+
+
+def _flat_fast(seqs: list) -> Ragged | None:
+    """The flat form of the common inputs in one pass: every document a 1-D integer numpy
+    array (one ``np.concatenate``, the ids' range checked once on the flat array), or every
+    document a list or tuple of Python ints (``_C.flatten_id_lists``, in C++). None whenever a
+    document needs the per-document path of :func:`as_ragged`, which names the document in its
+    error: other types, booleans, floats, ids out of range."""
+    if not seqs:
+        return None
+    if type(seqs[0]) in (list, tuple):
+        from . import _C
+
+        flat = _C.flatten_id_lists(seqs)
+        return None if flat is None else Ragged(*flat)
+    # uint64 is left out: together with a signed dtype it would promote to float64
+    if not all(
+        type(s) is np.ndarray and s.ndim == 1 and s.dtype.kind in "iu" and s.dtype != np.uint64
+        for s in seqs
+    ):
+        return None
+    tokens = np.concatenate(seqs)
+    if tokens.size:
+        # One pass for both bounds: a negative id reads as a huge unsigned one.
+        unsigned = tokens.view(tokens.dtype.str.replace("i", "u"))
+        if unsigned.max() > _TOKEN_MAX:
+            return None
+    lengths = np.fromiter(map(len, seqs), dtype=np.int64, count=len(seqs))
+    offsets = np.zeros(len(seqs) + 1, dtype=np.int64)
+    np.cumsum(lengths, out=offsets[1:])
     return Ragged(tokens.astype(np.int32, copy=False), offsets)
 
 
