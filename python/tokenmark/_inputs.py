@@ -162,16 +162,26 @@ def _flat_fast(seqs: list) -> Ragged | None:
         for s in seqs
     ):
         return None
-    tokens = np.concatenate(seqs)
-    if tokens.size:
-        # One pass for both bounds: a negative id reads as a huge unsigned one.
-        unsigned = tokens.view(tokens.dtype.str.replace("i", "u"))
-        if unsigned.max() > _TOKEN_MAX:
-            return None
     lengths = np.fromiter(map(len, seqs), dtype=np.int64, count=len(seqs))
     offsets = np.zeros(len(seqs) + 1, dtype=np.int64)
     np.cumsum(lengths, out=offsets[1:])
-    return Ragged(tokens.astype(np.int32, copy=False), offsets)
+    if all(s.dtype == np.int32 for s in seqs):
+        tokens = np.concatenate(seqs)
+        return None if tokens.size and tokens.min() < 0 else Ragged(tokens, offsets)
+    # Other dtypes: checked and narrowed group by group into the int32 result, so that no
+    # full-size wider copy is made.
+    tokens = np.empty(int(offsets[-1]), dtype=np.int32)
+    for i in range(0, len(seqs), _GROUP):
+        part = np.concatenate(seqs[i : i + _GROUP])
+        if part.size:
+            # One pass for both bounds: a negative id reads as a huge unsigned one.
+            if part.view(part.dtype.str.replace("i", "u")).max() > _TOKEN_MAX:
+                return None
+            tokens[offsets[i] : offsets[i] + part.size] = part
+    return Ragged(tokens, offsets)
+
+
+_GROUP = 256  # documents per group of the narrowing copy in _flat_fast
 
 
 def device_ragged(sequences) -> Ragged | None:

@@ -99,3 +99,15 @@ def test_binding_answers_none_for_anything_unusual():
         assert _C.flatten_id_lists(bad) is None
     with pytest.raises(TypeError):
         _C.flatten_id_lists(([1],))  # a tuple of documents is listed first by as_ragged
+
+
+def test_arrays_in_several_groups():
+    """Non-int32 arrays are narrowed 256 documents at a time: a bad id in a later group is
+    still found, and named by the per-document path."""
+    rng = np.random.default_rng(5)
+    docs = [rng.integers(0, 1000, rng.integers(0, 9)).astype(np.int64) for _ in range(600)]
+    docs[300] = docs[300].astype(np.uint16)
+    _same(as_ragged(docs), _flat_per_document(docs, "sequences"))
+    docs[555] = np.array([3, -2], np.int64)
+    with pytest.raises(ValueError, match=r"sequences\[555\]: token ids must be >= 0"):
+        as_ragged(docs)

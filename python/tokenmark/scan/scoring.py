@@ -2,7 +2,8 @@
 
 Watermarks that differ only in their key (same scheme, same parameters, same detection options)
 are scored together in one pass over the batch (``detect_many``, the K-key operations); a KGW
-watermark with a window needs its per-token flags and is scored on its own (``detect``).
+watermark with a window needs its per-token flags and is scored on its own (``detect``), as is
+a watermark that shares its parameters with no other.
 """
 
 from __future__ import annotations
@@ -51,6 +52,9 @@ def score_batches(
             groups.setdefault(_group_key(wm), []).append(i)
     for members in groups.values():
         first = watermarks[members[0]]
+        if len(members) == 1:  # the single-key kernels are faster for one key (bench_multikey)
+            out[members[0]] = score_batch(first, rag, backend)
+            continue
         opts = dict(first.options)
         kwargs: dict[str, Any] = {}
         if first.scheme_name == "gumbel":
