@@ -119,7 +119,7 @@ void scan_keys(const KeysScoreArgs& a, const uint32_t* salts, int64_t salt_strid
                PerDoc&& per_doc) {
   if (a.counted) std::fill(a.counted, a.counted + a.n_tokens, 0);
   const bool simd = simd_enabled();
-#pragma omp parallel if (a.n_tokens > 4096)
+#pragma omp parallel if (a.n_tokens * (a.n_keys + 1) > 8192)  // the work: tokens x keys
   {
     PairSet seen;
     Pairs pairs;

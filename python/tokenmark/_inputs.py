@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._validate import host_array, is_cuda, is_torch, torch_to_numpy
+from ._validate import host_array, ids_in_range, is_cuda, is_torch, torch_to_numpy
 
 _TOKEN_MAX = 2**31 - 1
 
@@ -72,12 +72,11 @@ def _to_numpy(x, name: str) -> np.ndarray:
 
 def check_token_range(arr: np.ndarray, name: str) -> np.ndarray:
     """Return ``arr`` as int32 after checking every id is in [0, 2^31)."""
-    if arr.size:
+    if arr.size and not ids_in_range(arr):
         lo, hi = arr.min(), arr.max()
         if lo < 0:
             raise ValueError(f"{name}: token ids must be >= 0, found {int(lo)}")
-        if hi > _TOKEN_MAX:
-            raise ValueError(f"{name}: token ids must be < 2^31, found {int(hi)}")
+        raise ValueError(f"{name}: token ids must be < 2^31, found {int(hi)}")
     return arr.astype(np.int32, copy=False)
 
 
@@ -167,15 +166,14 @@ def _flat_fast(seqs: list) -> Ragged | None:
     np.cumsum(lengths, out=offsets[1:])
     if all(s.dtype == np.int32 for s in seqs):
         tokens = np.concatenate(seqs)
-        return None if tokens.size and tokens.min() < 0 else Ragged(tokens, offsets)
+        return None if tokens.size and not ids_in_range(tokens) else Ragged(tokens, offsets)
     # Other dtypes: checked and narrowed group by group into the int32 result, so that no
     # full-size wider copy is made.
     tokens = np.empty(int(offsets[-1]), dtype=np.int32)
     for i in range(0, len(seqs), _GROUP):
         part = np.concatenate(seqs[i : i + _GROUP])
         if part.size:
-            # One pass for both bounds: a negative id reads as a huge unsigned one.
-            if part.view(part.dtype.str.replace("i", "u")).max() > _TOKEN_MAX:
+            if not ids_in_range(part):
                 return None
             tokens[offsets[i] : offsets[i] + part.size] = part
     return Ragged(tokens, offsets)

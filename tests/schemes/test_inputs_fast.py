@@ -111,3 +111,19 @@ def test_arrays_in_several_groups():
     docs[555] = np.array([3, -2], np.int64)
     with pytest.raises(ValueError, match=r"sequences\[555\]: token ids must be >= 0"):
         as_ragged(docs)
+
+
+@pytest.mark.parametrize(
+    "dtype", [np.int8, np.int16, np.int32, np.int64, np.uint8, np.uint16, np.uint32, np.uint64]
+)
+def test_one_pass_range_check_against_min_and_max(dtype):
+    from tokenmark._validate import ids_in_range
+
+    info = np.iinfo(dtype)
+    values = [0, 1, 2**31 - 1, 2**31, -1, info.min, info.max]
+    for v in values:
+        if not info.min <= v <= info.max:
+            continue
+        for arr in (np.array([3, v, 0], dtype), np.array([v, 5, 7, 1], dtype)[::2]):
+            want = bool(arr.min() >= 0 and arr.max() <= 2**31 - 1)
+            assert ids_in_range(arr) == want, (dtype, v)
