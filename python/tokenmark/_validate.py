@@ -305,7 +305,7 @@ def ids_in_range(arr: np.ndarray) -> bool:
     if arr.dtype.kind == "i" and arr.dtype.itemsize <= 4:
         return bool(arr.min() >= 0)
     if arr.dtype.kind == "i":
-        arr = arr.view(np.uint64)
+        arr = arr.view(arr.dtype.str.replace("i", "u"))  # the same byte order
     return bool(arr.max() <= 2**31 - 1)
 
 

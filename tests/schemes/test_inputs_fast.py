@@ -124,6 +124,8 @@ def test_one_pass_range_check_against_min_and_max(dtype):
     for v in values:
         if not info.min <= v <= info.max:
             continue
-        for arr in (np.array([3, v, 0], dtype), np.array([v, 5, 7, 1], dtype)[::2]):
+        swapped = np.dtype(dtype).newbyteorder()
+        for arr in (np.array([3, v, 0], dtype), np.array([v, 5, 7, 1], dtype)[::2],
+                    np.array([5, v], swapped)):  # fmt: skip
             want = bool(arr.min() >= 0 and arr.max() <= 2**31 - 1)
             assert ids_in_range(arr) == want, (dtype, v)
