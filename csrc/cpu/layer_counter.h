@@ -26,10 +26,9 @@ inline const Spread& spread() {
 
 class LayerCounter {
  public:
-  LayerCounter(int64_t* ones, int layers) : ones_(ones), layers_(layers) {}
+  LayerCounter(int64_t* ones, int layers) : ones_(ones), layers_(layers), t_(spread().t) {}
   void add(uint32_t word) {
-    const uint64_t* t = spread().t;
-    for (int q = 0; q < 4; ++q) acc_[q] += t[(word >> (8 * q)) & 255u];
+    for (int q = 0; q < 4; ++q) acc_[q] += t_[(word >> (8 * q)) & 255u];
     if (++pending_ == 255) flush();
   }
 
@@ -43,6 +42,7 @@ class LayerCounter {
  private:
   int64_t* ones_;
   int layers_;
+  const uint64_t* t_;  // spread().t, looked up once
   uint64_t acc_[4] = {0, 0, 0, 0};
   int pending_ = 0;
 };

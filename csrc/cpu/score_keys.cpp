@@ -34,13 +34,6 @@ TM_AVX2 void ctx8_avx2(const int32_t* tokens, int64_t i, int width, int seeding,
   _mm256_storeu_si256(reinterpret_cast<__m256i*>(out),
                       avx2::context_hash8(tokens + i - width, width, seeding));
 }
-
-TM_AVX2 void words8_avx2(const Key128& key, const uint32_t* ctx, const int32_t* tok,
-                         uint32_t domain, uint32_t out[8]) {
-  const __m256i c = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(ctx));
-  const __m256i t = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(tok));
-  _mm256_storeu_si256(reinterpret_cast<__m256i*>(out), avx2::prf_word8(key, c, t, domain));
-}
 #endif
 
 // Context hashes of positions [i, i + 8) (each with `width` tokens before it in `tokens`).
@@ -50,16 +43,6 @@ void ctx8(const int32_t* tokens, int64_t i, int width, int seeding, bool simd, u
 #endif
   (void)simd;
   for (int j = 0; j < 8; ++j) out[j] = context_hash(tokens + i + j - width, width, seeding);
-}
-
-// PRF words in `domain` of the eight pairs (ctx[j], tok[j]).
-void words8(const Key128& key, const uint32_t* ctx, const int32_t* tok, uint32_t domain, bool simd,
-            uint32_t out[8]) {
-#if defined(__x86_64__)
-  if (simd) return words8_avx2(key, ctx, tok, domain, out);
-#endif
-  (void)simd;
-  for (int j = 0; j < 8; ++j) out[j] = prf_word(key, ctx[j], static_cast<uint32_t>(tok[j]), domain);
 }
 
 // Collects the counted (ctx ^ salt, token) pairs of document d in token order, marks them in
@@ -95,15 +78,31 @@ void collect(const DocArgs& a, int64_t d, uint32_t salt, bool simd, PairSet& see
   a.n_scored[d] = n;
 }
 
-// Calls on_word(word) for each pair, in order, with the PRF word of `key` in `domain`.
+// Calls on_word(word) for each pair, in order, with the PRF word of `key` in `domain`. The
+// loop lives inside the AVX2 function so that the key's broadcasts stay in registers and
+// on_word is inlined into it.
+#if defined(__x86_64__)
 template <typename OnWord>
-void for_words(const Pairs& p, const Key128& key, uint32_t domain, bool simd, OnWord&& on_word) {
-  uint32_t words[8];
+TM_AVX2 void for_words_avx2(const Pairs& p, const Key128& key, uint32_t domain, OnWord& on_word) {
+  alignas(32) uint32_t words[8];
   for (int64_t i = 0; i < p.n; i += 8) {
-    words8(key, p.ctx.data() + i, p.tok.data() + i, domain, simd, words);
+    const __m256i c = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p.ctx.data() + i));
+    const __m256i t = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p.tok.data() + i));
+    _mm256_store_si256(reinterpret_cast<__m256i*>(words), avx2::prf_word8(key, c, t, domain));
     const int m = static_cast<int>(std::min<int64_t>(8, p.n - i));
     for (int j = 0; j < m; ++j) on_word(words[j]);
   }
+}
+#endif
+
+template <typename OnWord>
+void for_words(const Pairs& p, const Key128& key, uint32_t domain, bool simd, OnWord&& on_word) {
+#if defined(__x86_64__)
+  if (simd) return for_words_avx2(p, key, domain, on_word);
+#endif
+  (void)simd;
+  for (int64_t i = 0; i < p.n; ++i)
+    on_word(prf_word(key, p.ctx[i], static_cast<uint32_t>(p.tok[i]), domain));
 }
 
 Key128 key_of(const KeysScoreArgs& a, int64_t k) {
