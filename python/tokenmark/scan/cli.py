@@ -62,6 +62,11 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--key-env-prefix", default=ENV_PREFIX, help="default: TOKENMARK_KEY_")
     p.add_argument("--backend", default="auto", help="scoring backend (default auto)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument(
+        "--report",
+        metavar="HTML",
+        help="also write a self-contained HTML page: numbers, QQ plot, hits, top hits' tokens",
+    )
     p.set_defaults(func=run)
     return p
 
@@ -100,6 +105,10 @@ def run(args: argparse.Namespace) -> int:
             backend=args.backend,
             progress=False if args.no_progress else None,
         )
+        if args.report:
+            from .report import write_report
+
+            write_report(args.out, args.report, watermarks, tokenizer=tokenizer)
     except (ScanConfigError, ScanInputError) as e:
         print(f"tokenmark scan: {e}", file=sys.stderr)
         return EXIT_USAGE
