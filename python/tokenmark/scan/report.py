@@ -25,6 +25,7 @@ import io
 import json
 import math
 import os
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -109,7 +110,8 @@ def _svg(fig) -> str:
     buf = io.StringIO()
     fig.savefig(buf, format="svg", bbox_inches="tight", metadata={"Date": None})
     text = buf.getvalue()
-    return text[text.index("<svg") :]  # drop the XML prolog and DOCTYPE (inline in HTML5)
+    text = text[text.index("<svg") :]  # drop the XML prolog and DOCTYPE (inline in HTML5)
+    return re.sub(r"<metadata>.*?</metadata>", "", text, flags=re.S)  # RDF: creator's URLs
 
 
 def _figure(w: float, h: float):
