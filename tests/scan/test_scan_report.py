@@ -169,3 +169,12 @@ def test_page_renders_in_headless_chromium(scanned, tmp_path):
     assert ((g - r > 40) & (g - b > 40)).mean() > 0.002  # green tokens
     assert ((r - g > 40) & (r - b > 40)).mean() > 0.0005  # red tokens
     assert len(np.unique(im.reshape(-1, 3) // 16, axis=0)) > 100
+
+
+def test_docstring_example_runs(tmp_path, monkeypatch):
+    import doctest
+
+    import tokenmark.scan.report as mod
+
+    monkeypatch.chdir(tmp_path)
+    assert doctest.testmod(mod, optionflags=doctest.ELLIPSIS).failed == 0
