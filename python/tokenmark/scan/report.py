@@ -143,7 +143,7 @@ def qq_svg(hist: PValueHistogram, bh_log10_threshold: float | None) -> str:
             x_lo = -np.log10(np.maximum(hi[keep], 1e-300))
             x_hi = np.where(lo[keep] > 0, -np.log10(np.maximum(lo[keep], 1e-300)), np.inf)
         x_hi = np.minimum(x_hi, -_EDGES[0])
-        ax.fill_betweenx(y[keep], x_lo, x_hi, color="#d0d7e2", label="95% band (uniform)", lw=0)
+        ax.fill_betweenx(y[keep], x_lo, x_hi, color="#d0d7e2", label="95% band, all", lw=0)
     top = max(1.0, math.log10(max(n_all, 1)) + 1)
     ax.plot([0, top], [0, top], color="#555", lw=1, ls="--", label="uniform")
     colors = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b"]
