@@ -34,12 +34,20 @@ def test_no_heavy_module_at_import(stmt):
     assert json.loads(_run(code)) == []
 
 
+def _best_of_3(module: str) -> float:
+    code = f"import time; t = time.perf_counter(); import {module}; print(time.perf_counter() - t)"
+    return min(float(_run(code)) for _ in range(3))
+
+
 def test_import_time_best_of_3():
     # The goal is 0.3 s on a quiet machine; 0.6 s leaves room for a loaded CI machine. Before
-    # the heavy imports were made lazy it took about 1.1 s (0.75 s of it scipy.stats).
-    code = "import time; t = time.perf_counter(); import tokenmark; print(time.perf_counter() - t)"
-    best = min(float(_run(code)) for _ in range(3))
-    assert best <= 0.6, f"import tokenmark took {best:.2f} s (best of 3)"
+    # the heavy imports were made lazy it took about 1.1 s on a quiet machine (0.75 s of it
+    # scipy.stats), 6x numpy's own import. On a machine so loaded that numpy alone is slow,
+    # the bound is 3x numpy's import, measured alongside.
+    best = _best_of_3("tokenmark")
+    if best > 0.6:
+        floor = _best_of_3("numpy")
+        assert best <= 3 * floor, f"import tokenmark {best:.2f} s, import numpy {floor:.2f} s"
 
 
 def test_tokenizer_folder_loads_through_tokenizers(capfd):
