@@ -105,3 +105,27 @@ def test_ray_refuses_a_used_folder(both):
         scan_ray(shards, both["wms"], both["root"] / "ray", **both["kw"])
     with pytest.raises(ScanConfigError, match="workers"):
         scan_ray(shards, both["wms"], both["root"] / "new", workers=0, **both["kw"])
+
+
+def test_command_line_engine_ray_with_report(both, tmp_path):
+    import argparse
+
+    from tokenmark.scan import cli
+
+    parser = argparse.ArgumentParser(prog="tokenmark")
+    cli.add_parser(parser.add_subparsers(dest="command"))
+    out, page = tmp_path / "out", tmp_path / "scan.html"
+    argv = ["scan", both["inputs"][1], "--config", both["config"], "--key-file", both["keys"]]
+    argv += ["--tokenizer", str(demo_model.PATH), "--out", str(out), "--q", str(scanio_corpus.Q)]
+    argv += ["--no-progress", "--engine", "ray", "--workers", "1", "--report", str(page)]
+    args = parser.parse_args(argv)
+    assert args.func(args) == 1  # the Parquet shard holds planted documents, no malformed row
+    hits = {(h["source"], h["row"], h["watermark"]) for h in _hits(out)}
+    assert hits == {e for e in both["expected"] if e[0] == both["inputs"][1]} != set()
+    assert "<svg" in page.read_text()
+    args = parser.parse_args([*argv, "--output-format", "jsonl"])
+    assert args.func(args) == 2  # usage: the Ray engine writes Parquet only
+
+
+def _hits(out):
+    return [json.loads(x) for x in (out / "hits.jsonl").read_text().splitlines()]

@@ -2,7 +2,7 @@
 
 The pipeline::
 
-    from_items(shards) -> map_batches(read each shard: our readers, in Ray tasks)
+    from_items(shards) -> map_batches(read each shard with our readers)
         -> map_batches(_Scorer: tokenize + score every watermark; an ActorPoolStrategy of
            ``workers`` actors, batch_format="pyarrow") -> write_parquet(OUT/ray/)
 
@@ -13,7 +13,7 @@ those of the local engine on the same input, and so are the rows and scores (a t
 Why our readers and not Ray's ``read_json`` / ``read_parquet``: a scan must report each
 malformed row with its line / row number and go on, read ``.zst`` and plain text, and number the
 rows as the local engine does; Ray's readers fail a whole file on one bad JSON line and give no
-row numbers. Reading is a plain Ray task per shard (the files are the unit of parallelism, as
+row numbers. Reading is one step per shard (the files are the unit of parallelism, as
 for the local engine); tokenizing and scoring, the costly part, run in the actor pool.
 
 The tokenizer (as its JSON) and the watermarks (their keys pickle as the derived key, never the
@@ -47,7 +47,7 @@ _MALFORMED_DIR = "ray-malformed"
 
 
 def _read_shards(table, shards: list[Shard], opt: ReadOptions, malformed_dir: str):
-    """Ray task: the documents of the shards named in ``table`` as Arrow tables of source, row,
+    """Ray Data step: the documents of the shards named in ``table`` as Arrow tables of source, row,
     id and text or tokens; malformed rows to ``malformed_dir/<shard_id>.json``."""
     import pyarrow as pa
 
