@@ -225,6 +225,7 @@ def _shard_done(mal_dir: Path, shard: Shard) -> tuple[int, list]:
 
 def _finish(out: Path, inputs: list[Shard], watermarks: list[Watermark], acc: FDRAccumulator):
     """Stream the written scores through the accumulator; hits, malformed rows and counts."""
+    import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
     order = {s.source: i for i, s in enumerate(inputs)}
@@ -236,8 +237,7 @@ def _finish(out: Path, inputs: list[Shard], watermarks: list[Watermark], acc: FD
     for path in sorted((out / "ray").glob("*.parquet")):
         for b in pq.ParquetFile(path).iter_batches(columns=fields, batch_size=1 << 16):
             lp = b.column(4).to_numpy(zero_copy_only=False)
-            names = np.asarray(b.column(3).to_pylist(), dtype=object)
-            one = names == first  # each document once
+            one = pc.equal(b.column(3), first).to_numpy(zero_copy_only=False)  # each doc once
             n_docs += int(one.sum())
             n_tokens += int(b.column(5).to_numpy(zero_copy_only=False)[one].sum())
             keep = np.flatnonzero(lp <= acc.log10_q)

@@ -54,7 +54,7 @@ class PValueHistogram:
     def add(self, watermark: str, log10_p: np.ndarray, sign: int = 1) -> None:
         idx = np.searchsorted(_EDGES, np.minimum(np.asarray(log10_p, np.float64), 0.0))
         c = self.counts.setdefault(watermark, np.zeros(len(_EDGES), dtype=np.int64))
-        np.add.at(c, idx, sign)
+        c += sign * np.bincount(idx, minlength=len(_EDGES))
 
     def total(self) -> np.ndarray:
         return sum(self.counts.values(), np.zeros(len(_EDGES), dtype=np.int64))
@@ -65,15 +65,21 @@ def _score_files(out: Path) -> list[Path]:
     return files + sorted((out / "ray").glob("*.parquet")) if (out / "ray").is_dir() else files
 
 
-def _column_batches(path: Path) -> Iterator[tuple[list, np.ndarray, np.ndarray]]:
-    """(watermark names, n_scored, log10_p) per batch of a score file."""
+def _column_batches(path: Path) -> Iterator[tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]]:
+    """({watermark: row mask}, n_scored, log10_p) per batch of a score file."""
     if path.suffix == ".parquet":
+        import pyarrow.compute as pc
         import pyarrow.parquet as pq
 
         f = pq.ParquetFile(path)
         for b in f.iter_batches(columns=["watermark", "n_scored", "log10_p"], batch_size=1 << 16):
+            names = b.column(0)
+            masks = {
+                str(w): pc.equal(names, w).to_numpy(zero_copy_only=False)
+                for w in pc.unique(names).to_pylist()
+            }
             yield (
-                b.column(0).to_pylist(),
+                masks,
                 b.column(1).to_numpy(zero_copy_only=False),
                 b.column(2).to_numpy(zero_copy_only=False),
             )
@@ -81,8 +87,9 @@ def _column_batches(path: Path) -> Iterator[tuple[list, np.ndarray, np.ndarray]]
     with open(path, encoding="utf-8") as f:
         rows = [json.loads(line) for line in f]
     if rows:
+        names = np.array([r["watermark"] for r in rows], dtype=object)
         yield (
-            [r["watermark"] for r in rows],
+            {str(w): names == w for w in dict.fromkeys(names)},
             np.array([r["n_scored"] for r in rows], dtype=np.int64),
             np.array([r["log10_p"] for r in rows], dtype=np.float64),
         )
@@ -93,13 +100,11 @@ def null_histogram(out: str | os.PathLike, hits: list[dict[str, Any]]) -> PValue
     least one scored token and is not among ``hits`` (the rejections)."""
     hist = PValueHistogram()
     for path in _score_files(Path(out)):
-        for names, n_scored, lp in _column_batches(path):
-            names = np.asarray(names, dtype=object)
-            for w in np.unique(names):
-                sel = names == w
+        for masks, n_scored, lp in _column_batches(path):
+            for w, sel in masks.items():
                 scored = sel & (n_scored > 0)
-                hist.add(str(w), lp[scored])
-                hist.empty[str(w)] = hist.empty.get(str(w), 0) + int((sel & ~scored).sum())
+                hist.add(w, lp[scored])
+                hist.empty[w] = hist.empty.get(w, 0) + int((sel & ~scored).sum())
     for h in hits:
         hist.add(h["watermark"], np.array([h["log10_p"]]), sign=-1)
     return hist
