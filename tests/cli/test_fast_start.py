@@ -1,5 +1,5 @@
-"""Start-up cost: ``import tokenmark`` loads no heavy module (scipy.stats, torch, transformers,
-pyarrow: they are imported where they are used), and takes well under a second; a folder
+"""Start-up cost: ``import tokenmark`` loads no heavy module (scipy, torch, transformers, pyarrow,
+matplotlib, ray: they are imported where they are used), and takes well under a second; a folder
 holding ``tokenizer.json`` loads through HF ``tokenizers`` with the same ids as transformers."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import pytest
 from tokenmark import demo_model
 from tokenmark._inputs import encode_texts, load_tokenizer
 
-HEAVY = ("scipy", "scipy.stats", "torch", "transformers", "pyarrow", "tqdm")
+HEAVY = ("scipy", "scipy.stats", "torch", "transformers", "pyarrow", "matplotlib", "ray")
 
 
 def _run(code: str) -> str:
