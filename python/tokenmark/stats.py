@@ -1,4 +1,8 @@
-"""Detection statistics: exact binomial tails for green counts, and the windowed maximum."""
+"""Detection statistics: exact binomial tails for green counts, and the windowed maximum.
+
+scipy is imported inside the functions that use it, here and in every module that
+``import tokenmark`` loads: importing ``scipy.stats`` takes longer than the rest of the package
+(tests/cli/test_fast_start.py checks that ``import tokenmark`` loads no scipy)."""
 
 from __future__ import annotations
 
