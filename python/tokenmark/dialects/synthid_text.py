@@ -30,7 +30,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from scipy import stats
 
 from .._validate import check_prefix
 from ..stats import binomial_pvalue
@@ -266,6 +265,8 @@ class SynthIDText:
         return_g_values : also return per-document g-values and masks.
         backend : ``"auto"``, ``"cpu"`` (C++ g-values) or ``"reference"`` (numpy).
         """
+        from scipy import stats
+
         tokens, offsets = host_ragged(sequences)
         n_docs = len(offsets) - 1
         prefix = check_prefix(prefix_lengths, n_docs)

@@ -30,7 +30,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from scipy import special, stats
 
 from .._validate import check_prefix
 from ..reference.prf import philox4x32_10
@@ -122,6 +121,8 @@ def dual_key_tail(score, n, alpha: float) -> np.ndarray:
     cut is below 1e-12 of the lower bound ``P[big G >= score]``. Relative error ~1e-9 (checked
     against a 50-digit integral in the tests).
     """
+    from scipy import special, stats
+
     score = np.atleast_1d(np.asarray(score, dtype=np.float64))
     n = np.atleast_1d(np.asarray(n, dtype=np.int64))
     out = np.ones(score.shape)
@@ -326,6 +327,8 @@ class VLLMWatermark:
         return VLLMResult(n_scored, score, ours, theirs, **extra)
 
     def _p_values(self, score: np.ndarray, n: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        from scipy import special, stats
+
         has = n > 0
         safe_n = np.maximum(n, 1)
         if self.algorithm == "gumbel":

@@ -26,7 +26,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from scipy import stats
 
 from .._key import Key
 from ..reference.prf import prf_word
@@ -292,6 +291,8 @@ class Fingerprint:
         >>> res.n_exact, res.p_value < 1e-20
         (2, True)
         """
+        from scipy import stats
+
         if mode not in ("greedy", "forced"):
             raise ValueError(f"mode: must be 'greedy' or 'forced', got {mode!r}")
         batch_size = _positive_int("batch_size", batch_size)

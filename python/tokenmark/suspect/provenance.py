@@ -43,7 +43,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from scipy import optimize, stats
 
 __all__ = ["ProvenanceResult", "compare", "permute_and_rescale", "statistic"]
 
@@ -153,6 +152,8 @@ def _abs_cos(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def _match(sim: np.ndarray) -> tuple[float, np.ndarray]:
+    from scipy import optimize
+
     rows, cols = optimize.linear_sum_assignment(sim, maximize=True)
     return float(sim[rows, cols].mean()), cols
 
@@ -265,6 +266,8 @@ def compare(suspect: Any, reference: Any, null: Sequence[Any]) -> ProvenanceResu
     >>> res.p_value, bool(res.statistic > max(res.null))
     (0.25, True)
     """
+    from scipy import stats
+
     if isinstance(null, (str, bytes)) or not isinstance(null, Sequence):
         raise TypeError(f"null: must be a sequence of models or floats, got {type(null).__name__}")
     if len(null) < 2:

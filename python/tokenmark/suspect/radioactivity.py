@@ -42,7 +42,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from scipy import special
 
 from .._inputs import Ragged, as_ragged
 from ..gumbel import Gumbel
@@ -91,6 +90,8 @@ class RadioactivityResult:
 
 def kgw_pvalue(n_green: int, n: int, gamma: float) -> float:
     """``P[Binomial(n, gamma) >= n_green]`` = ``I_gamma(n_green, n - n_green + 1)``."""
+    from scipy import special
+
     if n <= 0 or n_green <= 0:
         return 1.0
     return float(special.betainc(n_green, n - n_green + 1, gamma))
@@ -98,6 +99,8 @@ def kgw_pvalue(n_green: int, n: int, gamma: float) -> float:
 
 def gumbel_pvalue(score: float, n: int) -> float:
     """``P[Gamma(n, 1) >= score]`` (regularised upper incomplete gamma)."""
+    from scipy import special
+
     if n <= 0:
         return 1.0
     return float(special.gammaincc(n, score))
