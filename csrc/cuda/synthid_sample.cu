@@ -164,50 +164,98 @@ __device__ __forceinline__ U32x4 id_block(const RowView& r, int64_t group) {
   return block;
 }
 
-// Phase p's factors of a row from its histogram, the spec's phase_factors: per layer j, the tree
-// sums of the marginal's even and odd entries (adjacent pairs, level by level, ping-pong
-// buffers), E, the next marginal; then F[q] = prod_j c_j[bit j of q], layer 0 first. `work`
-// holds 4 * bins doubles of shared memory.
-__device__ void phase_factors_block(const uint64_t* hist, int bits, double* work, double* out) {
+// Phase p's factors of a row from its histogram, the spec's phase_factors, by the first warp of
+// the row's last block (a block-wide version took ~65 barrier-separated steps): per layer j, the
+// tree sums of the marginal's even and odd entries, E, the next marginal; then
+// F[q] = prod_j c_j[bit j of q], layer 0 first. While a layer's marginal has n >= 64 entries,
+// lane l holds its n / 32 entries [l * n / 32, (l + 1) * n / 32) in registers: the first levels
+// of each tree sum are the lane's own (its entries form aligned subtrees), the last five are an
+// xor butterfly (a + b == b + a, so every lane gets the spec's sum), and the next marginal stays
+// in the lane. From n = 32 on, lane l holds entry l: the even and odd sums are butterflies over
+// the even and odd lanes, and the next marginal gathers lanes 2l and 2l + 1. `staging` holds
+// 2^bits + 2^bits / 32 doubles of shared memory; the caller runs this on threads 0..31 only.
+__device__ void phase_factors_warp(const uint64_t* hist, int bits, double* staging, double* out) {
+  constexpr unsigned kAll = 0xFFFFFFFFu;
+  constexpr int kMaxPerLane = kSynthIdBins / 32;
   __shared__ double c[kSynthIdPhaseBits][2];
-  double* marg[2] = {work, work + kSynthIdBins};
-  double* tree[2] = {work + 2 * kSynthIdBins, work + 3 * kSynthIdBins};  // [even | odd]
-  int cur = 0;
-  for (int q = threadIdx.x; q < (1 << bits); q += kThreadsPerBlock) {
-    marg[0][q] = static_cast<double>(__ldcg(reinterpret_cast<const unsigned long long*>(hist + q)));
-  }
-  __syncthreads();
-  for (int j = 0, n = 1 << bits; j < bits; ++j, n /= 2) {
-    const int half = n / 2;
-    for (int i = threadIdx.x; i < n; i += kThreadsPerBlock) {
-      tree[0][(i & 1) * half + i / 2] = marg[cur][i];
+  const int lane = threadIdx.x;
+  const int bins = 1 << bits;
+  int n = bins, j = 0;
+  double x = 0.0;  // phase B: entry `lane` of the marginal (lanes >= n hold junk never read)
+  const auto record = [&](double s0, double s1) {
+    const double e = synthid_expected(s0, s1);
+    if (lane == 0) {
+      c[j][0] = 1.0 - e;
+      c[j][1] = 2.0 - e;
     }
-    __syncthreads();
-    int t = 0;
-    for (int len = half; len > 1; len /= 2, t ^= 1) {
-      // Both halves at once: item i < len of the next level is pair (2k, 2k + 1) of half g.
-      for (int i = threadIdx.x; i < len; i += kThreadsPerBlock) {
-        const int g = i / (len / 2), k = i % (len / 2);
-        tree[t ^ 1][g * half + k] = tree[t][g * half + 2 * k] + tree[t][g * half + 2 * k + 1];
+    ++j;
+    n /= 2;
+    return SynthIdFactors{{1.0 - e, 2.0 - e}};
+  };
+  if (bins >= 64) {
+    // Coalesced loads, then each lane reads its run; one pad slot per 32 entries puts the runs
+    // of neighbouring lanes in different banks.
+    for (int q = lane; q < bins; q += 32) {
+      staging[q + q / 32] =
+          static_cast<double>(__ldcg(reinterpret_cast<const unsigned long long*>(hist + q)));
+    }
+    __syncwarp();
+    double v[kMaxPerLane];
+    const int per = bins / 32, first = lane * per;
+#pragma unroll
+    for (int k = 0; k < kMaxPerLane; ++k) {
+      v[k] = k < per ? staging[first + k + (first + k) / 32] : 0.0;
+    }
+    for (; n >= 64;) {
+      const int pairs = n / 64;  // even (and odd) entries per lane
+      double even[kMaxPerLane / 2], odd[kMaxPerLane / 2];
+#pragma unroll
+      for (int k = 0; k < kMaxPerLane / 2; ++k) {
+        even[k] = v[2 * k];
+        odd[k] = v[2 * k + 1];
       }
-      __syncthreads();
+#pragma unroll
+      for (int len = kMaxPerLane / 2; len > 1; len /= 2) {
+        if (len <= pairs) {
+#pragma unroll
+          for (int k = 0; k < len / 2; ++k) {
+            even[k] = even[2 * k] + even[2 * k + 1];
+            odd[k] = odd[2 * k] + odd[2 * k + 1];
+          }
+        }
+      }
+      double s0 = even[0], s1 = odd[0];
+#pragma unroll
+      for (int off = 1; off < 32; off *= 2) {
+        s0 = s0 + __shfl_xor_sync(kAll, s0, off);
+        s1 = s1 + __shfl_xor_sync(kAll, s1, off);
+      }
+      const SynthIdFactors f = record(s0, s1);
+#pragma unroll
+      for (int k = 0; k < kMaxPerLane / 2; ++k) {
+        if (k < pairs) v[k] = f.c[0] * v[2 * k] + f.c[1] * v[2 * k + 1];
+      }
     }
-    const double e = synthid_expected(tree[t][0], tree[t][half]);
-    const double c0 = 1.0 - e, c1 = 2.0 - e;
-    for (int i = threadIdx.x; i < half; i += kThreadsPerBlock) {
-      marg[cur ^ 1][i] = c0 * marg[cur][2 * i] + c1 * marg[cur][2 * i + 1];
-    }
-    if (threadIdx.x == 0) {
-      c[j][0] = c0;
-      c[j][1] = c1;
-    }
-    cur ^= 1;
-    __syncthreads();
+    x = v[0];
+  } else {
+    x = lane < bins
+            ? static_cast<double>(__ldcg(reinterpret_cast<const unsigned long long*>(hist + lane)))
+            : 0.0;
   }
-  for (int q = threadIdx.x; q < (1 << bits); q += kThreadsPerBlock) {
-    double x = 1.0;
-    for (int j = 0; j < bits; ++j) x *= c[j][(q >> j) & 1];
-    out[q] = x;
+  while (n > 1) {
+    double s = x;
+    for (int off = 2; off < n; off *= 2) s = s + __shfl_xor_sync(kAll, s, off);
+    const double s0 = __shfl_sync(kAll, s, 0), s1 = __shfl_sync(kAll, s, 1);
+    const SynthIdFactors f = record(s0, s1);
+    const double lo = __shfl_sync(kAll, x, (2 * lane) & 31);
+    const double hi = __shfl_sync(kAll, x, (2 * lane + 1) & 31);
+    x = f.c[0] * lo + f.c[1] * hi;
+  }
+  __syncwarp();
+  for (int q = lane; q < bins; q += 32) {
+    double w = 1.0;
+    for (int l = 0; l < bits; ++l) w *= c[l][(q >> l) & 1];
+    out[q] = w;
   }
 }
 
@@ -386,9 +434,9 @@ __global__ void __launch_bounds__(kThreadsPerBlock)
   __threadfence();
   if (last_pass) {
     draw_block(a, r, s, b, chunks, scale, scan);
-  } else {
+  } else if (threadIdx.x < 32) {  // one warp computes the factors; the others are done
     const int bits = min(kSynthIdPhaseBits, a.layers - p * kSynthIdPhaseBits);
-    phase_factors_block(row_hist, bits, smem, s.factors + (b * phases + p) * kSynthIdBins);
+    phase_factors_warp(row_hist, bits, smem, s.factors + (b * phases + p) * kSynthIdBins);
   }
 }
 
