@@ -167,21 +167,29 @@ __device__ __forceinline__ U32x4 id_block(const RowView& r, int64_t group) {
 // Phase p's factors of a row from its histogram, the spec's phase_factors, by the first warp of
 // the row's last block (a block-wide version took ~65 barrier-separated steps): per layer j, the
 // tree sums of the marginal's even and odd entries, E, the next marginal; then
-// F[q] = prod_j c_j[bit j of q], layer 0 first. While a layer's marginal has n >= 64 entries,
-// lane l holds its n / 32 entries [l * n / 32, (l + 1) * n / 32) in registers: the first levels
-// of each tree sum are the lane's own (its entries form aligned subtrees), the last five are an
-// xor butterfly (a + b == b + a, so every lane gets the spec's sum), and the next marginal stays
-// in the lane. From n = 32 on, lane l holds entry l: the even and odd sums are butterflies over
-// the even and odd lanes, and the next marginal gathers lanes 2l and 2l + 1. `staging` holds
-// 2^bits + 2^bits / 32 doubles of shared memory; the caller runs this on threads 0..31 only.
+// F[q] = prod_j c_j[bit j of q], layer 0 first. While a layer's marginal has n >= 64 entries
+// (in shared memory, ping-pong), lane l sums its run [l * n / 32, (l + 1) * n / 32): its pairs
+// form aligned subtrees of both tree sums, added level by level through a stack of partial sums
+// (left + right, as the spec); the last five levels are an xor butterfly (a + b == b + a, so
+// every lane gets the spec's sum). From n = 32 on, lane l holds entry l in a register: the even
+// and odd sums are butterflies over the even and odd lanes, and the next marginal gathers lanes
+// 2l and 2l + 1. `staging` holds 2 * kFactorStaging doubles of shared memory; the caller runs
+// this on threads 0..31 only.
+constexpr int kFactorStaging = kSynthIdBins + kSynthIdBins / 32;
+
+// Entry i of a marginal in shared memory: one pad slot per 32 entries puts the runs of
+// neighbouring lanes in different banks.
+__device__ __forceinline__ int padded(int i) { return i + i / 32; }
+
 __device__ void phase_factors_warp(const uint64_t* hist, int bits, double* staging, double* out) {
   constexpr unsigned kAll = 0xFFFFFFFFu;
-  constexpr int kMaxPerLane = kSynthIdBins / 32;
+  constexpr int kMaxPairs = kSynthIdBins / 64;  // pairs per lane at n = 1024
+  constexpr int kLevels = 5;                    // log2(kMaxPairs) + 1 stack slots
   __shared__ double c[kSynthIdPhaseBits][2];
   const int lane = threadIdx.x;
   const int bins = 1 << bits;
   int n = bins, j = 0;
-  double x = 0.0;  // phase B: entry `lane` of the marginal (lanes >= n hold junk never read)
+  double x = 0.0;  // from n = 32: entry `lane` of the marginal (lanes >= n hold junk never read)
   const auto record = [&](double s0, double s1) {
     const double e = synthid_expected(s0, s1);
     if (lane == 0) {
@@ -193,50 +201,49 @@ __device__ void phase_factors_warp(const uint64_t* hist, int bits, double* stagi
     return SynthIdFactors{{1.0 - e, 2.0 - e}};
   };
   if (bins >= 64) {
-    // Coalesced loads, then each lane reads its run; one pad slot per 32 entries puts the runs
-    // of neighbouring lanes in different banks.
-    for (int q = lane; q < bins; q += 32) {
-      staging[q + q / 32] =
+    double* buf[2] = {staging, staging + kFactorStaging};
+    for (int q = lane; q < bins; q += 32) {  // coalesced
+      buf[0][padded(q)] =
           static_cast<double>(__ldcg(reinterpret_cast<const unsigned long long*>(hist + q)));
     }
     __syncwarp();
-    double v[kMaxPerLane];
-    const int per = bins / 32, first = lane * per;
+    int cur = 0;
+    for (; n >= 64; cur ^= 1) {
+      const int pairs = n / 64, first = lane * 2 * pairs;
+      const double* in = buf[cur];
+      double* next = buf[cur ^ 1];
+      double st0[kLevels], st1[kLevels];  // left subtrees waiting for their right halves
+      double s0 = 0.0, s1 = 0.0;
 #pragma unroll
-    for (int k = 0; k < kMaxPerLane; ++k) {
-      v[k] = k < per ? staging[first + k + (first + k) / 32] : 0.0;
-    }
-    for (; n >= 64;) {
-      const int pairs = n / 64;  // even (and odd) entries per lane
-      double even[kMaxPerLane / 2], odd[kMaxPerLane / 2];
+      for (int i = 0; i < kMaxPairs; ++i) {
+        if (i < pairs) {
+          double a0 = in[padded(first + 2 * i)], a1 = in[padded(first + 2 * i + 1)];
+          int level = 0;
 #pragma unroll
-      for (int k = 0; k < kMaxPerLane / 2; ++k) {
-        even[k] = v[2 * k];
-        odd[k] = v[2 * k + 1];
-      }
-#pragma unroll
-      for (int len = kMaxPerLane / 2; len > 1; len /= 2) {
-        if (len <= pairs) {
-#pragma unroll
-          for (int k = 0; k < len / 2; ++k) {
-            even[k] = even[2 * k] + even[2 * k + 1];
-            odd[k] = odd[2 * k] + odd[2 * k + 1];
+          for (; level < kLevels && ((i >> level) & 1); ++level) {
+            a0 = st0[level] + a0;
+            a1 = st1[level] + a1;
           }
+          st0[level] = a0;
+          st1[level] = a1;
+          s0 = a0;  // after pair `pairs - 1` (a power of two in all): the lane's whole subtree
+          s1 = a1;
         }
       }
-      double s0 = even[0], s1 = odd[0];
 #pragma unroll
       for (int off = 1; off < 32; off *= 2) {
         s0 = s0 + __shfl_xor_sync(kAll, s0, off);
         s1 = s1 + __shfl_xor_sync(kAll, s1, off);
       }
       const SynthIdFactors f = record(s0, s1);
-#pragma unroll
-      for (int k = 0; k < kMaxPerLane / 2; ++k) {
-        if (k < pairs) v[k] = f.c[0] * v[2 * k] + f.c[1] * v[2 * k + 1];
+      for (int i = 0; i < pairs; ++i) {
+        next[padded(lane * pairs + i)] =
+            f.c[0] * in[padded(first + 2 * i)] + f.c[1] * in[padded(first + 2 * i + 1)];
       }
+      // No __syncwarp: a lane next reads only the entries it wrote itself (run l of the next
+      // layer is what lane l made), and the butterfly above orders a buffer's reuse.
     }
-    x = v[0];
+    x = buf[cur][lane];  // lane l wrote it; padded(lane) == lane
   } else {
     x = lane < bins
             ? static_cast<double>(__ldcg(reinterpret_cast<const unsigned long long*>(hist + lane)))
@@ -435,6 +442,7 @@ __global__ void __launch_bounds__(kThreadsPerBlock)
   if (last_pass) {
     draw_block(a, r, s, b, chunks, scale, scan);
   } else if (threadIdx.x < 32) {  // one warp computes the factors; the others are done
+    static_assert(2 * kFactorStaging <= (kMaxPhases + 1) * kSynthIdBins, "staging fits in smem");
     const int bits = min(kSynthIdPhaseBits, a.layers - p * kSynthIdPhaseBits);
     phase_factors_warp(row_hist, bits, smem, s.factors + (b * phases + p) * kSynthIdBins);
   }

@@ -9,7 +9,7 @@ namespace tokenmark::cuda {
 namespace {
 
 __global__ void phase_factors_kernel(const uint64_t* hist, int bits, double* out) {
-  __shared__ double staging[kSynthIdBins + kSynthIdBins / 32];
+  __shared__ double staging[2 * kFactorStaging];
   if (threadIdx.x < 32) phase_factors_warp(hist, bits, staging, out);
 }
 

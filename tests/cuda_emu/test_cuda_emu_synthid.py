@@ -39,10 +39,9 @@ def emu_phase_factors(lib, hist: np.ndarray) -> np.ndarray:
 def test_phase_factors_warp_is_the_spec(lib, bits):
     rng = np.random.default_rng(bits)
     n = 1 << bits
-    cases = [
-        rng.integers(0, 1 << 62, n, dtype=np.uint64) >> rng.integers(0, 40, n).astype(np.uint64),
-        np.where(rng.random(n) < 0.7, 0, rng.integers(1, 1 << 50, n)).astype(np.uint64),
-    ]
+    wide = [rng.integers(0, 1 << 62, n, dtype=np.uint64) >> rng.integers(0, 40, n).astype(np.uint64)
+            for _ in range(4)]  # fmt: skip
+    cases = [*wide, np.where(rng.random(n) < 0.7, 0, rng.integers(1, 1 << 50, n)).astype(np.uint64)]
     one = np.zeros(n, dtype=np.uint64)
     one[rng.integers(n)] = 1 << 61  # one candidate carries the whole row
     cases.append(one)
