@@ -109,6 +109,12 @@ inline uint64_t& launch_seed() {
   return s;
 }
 
+// Kernel launches so far (tests check which path a launcher took).
+inline int64_t& launches() {
+  static int64_t n = 0;
+  return n;
+}
+
 inline Fiber& self() { return *current_block()->current; }
 
 // Back to the scheduler; returns when this fiber is resumed.
@@ -222,6 +228,7 @@ inline cudaError_t run_grid(dim3 grid, dim3 block, void (*body)(void*), void* ar
       for (unsigned x = 0; x < grid.x; ++x) order.push_back(uint3{x, y, z});
     }
   }
+  ++launches();
   std::mt19937_64 rng(launch_seed()++);
   std::shuffle(order.begin(), order.end(), rng);
   launch_state() = LaunchState{body, arg};
