@@ -53,8 +53,13 @@ if [[ " $STEPS " == *" kgw "* ]]; then
   step bench_kgw 120 "$PY" bench/bench_gpu_kgw.py --backends cuda,triton --out "$OUT/gpu_results.md"
 fi
 if [[ " $STEPS " == *" gumbel "* ]]; then
-  step bench_gumbel 120 "$PY" bench/bench_gpu_gumbel.py --backends cuda,triton \
+  # Also times one block per row vs split rows vs Triton per shape, and Gumbel.detect on CUDA
+  # tensors; its "- batch N: ..." lines set kGumbelSplitMinVocab (csrc/cuda/gumbel_cuda.h) and
+  # TRITON_GUMBEL_MIN_VOCAB (tokenmark/backends/__init__.py), both placeholders until then.
+  step bench_gumbel 240 "$PY" bench/bench_gpu_gumbel.py --backends cuda,triton \
     --out "$OUT/gpu_results.md"
+  { echo; echo "Gumbel layout crossovers (set the thresholds from these):"
+    grep -E '^- batch [0-9]+: split rows' "$OUT/bench_gumbel.log"; echo; } >>"$SUMMARY"
 fi
 if [[ " $STEPS " == *" synthid "* ]]; then
   step bench_synthid 200 "$PY" bench/bench_gpu_synthid.py --backends cuda,triton \

@@ -80,8 +80,8 @@ void register_gumbel(py::module_& m) {
         py::arg("ids_is_int64"), py::arg("ids_len"), py::arg("ids_row_stride"), py::arg("keys"),
         py::arg("key_stride"), py::arg("salts"), py::arg("salt_stride"), py::arg("enabled"),
         py::arg("width"), py::arg("seeding"), py::arg("skip_repeated"), py::arg("out"),
-        py::arg("device"), py::arg("stream"), py::arg("splits") = 0, py::arg("workspace") = 0,
-        py::arg("workspace_bytes") = 0);
+        py::arg("device"), py::arg("stream"), py::arg("splits"), py::arg("workspace"),
+        py::arg("workspace_bytes"));
   m.def("sample_gumbel_workspace_bytes", &sample_gumbel_workspace_bytes, py::arg("batch"),
         py::arg("vocab"), "Device scratch bytes sample_gumbel may need to split rows.");
   m.def("score_gumbel", &score_gumbel, py::arg("tokens"), py::arg("n_tokens"), py::arg("offsets"),

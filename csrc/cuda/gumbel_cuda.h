@@ -17,7 +17,8 @@ namespace tokenmark::cuda {
 // per shape (bench/bench_gpu_gumbel.py --splits) and prints the crossover that sets it.
 constexpr int64_t kGumbelSplitMinVocab = 32768;
 
-// Scratch bytes sample_gumbel_cuda may need for split rows (16 bytes per row and block).
+// Scratch bytes sample_gumbel_cuda may need for split rows (16 bytes per row and block; 0 for
+// rows too short to split).
 size_t sample_gumbel_workspace_bytes(int64_t batch, int64_t vocab);
 
 // sample_gumbel on a.logits [batch, vocab] (device memory, as are the ids, keys, salts, enabled

@@ -193,7 +193,7 @@ int64_t max_splits(int64_t vocab) {
 }  // namespace
 
 size_t sample_gumbel_workspace_bytes(int64_t batch, int64_t vocab) {
-  if (batch <= 0 || vocab <= 0) return 0;
+  if (batch <= 0 || vocab <= 0 || max_splits(vocab) < 2) return 0;  // never split
   return static_cast<size_t>(batch) * static_cast<size_t>(max_splits(vocab)) *
          (sizeof(double) + sizeof(int64_t));
 }

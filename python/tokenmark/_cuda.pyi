@@ -81,9 +81,9 @@ def sample_gumbel(
     out: int,
     device: int,
     stream: int,
-    splits: int = 0,
-    workspace: int = 0,
-    workspace_bytes: int = 0,
+    splits: int,
+    workspace: int,
+    workspace_bytes: int,
 ) -> None:
     """Gumbel-max sampling of logits [batch, vocab] into out [batch] int64 (a token, -1 not
     watermarked, -2 no finite logit). ``splits``: blocks per row (0: the launcher decides, 1:
