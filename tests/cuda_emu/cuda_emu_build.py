@@ -1,10 +1,10 @@
 """Builds CUDA kernel sources as host C++ against the emulation header (include/tm_emu.h) and
 loads them with ctypes: how CI, which has no GPU, runs the device code.
 
-The ``.cu`` files are compiled unchanged except for the launch syntax:
+The files of csrc/cuda are compiled unchanged except for the launch syntax, rewritten in copies:
 ``k<<<g, b, s, st>>>(...)`` becomes ``::tm_emu::kernel(k, g, b, s, st)(...)``. Each entry file
-(``*_emu.cpp`` here, rewritten the same way) includes the rewritten kernel file and exports
-plain C functions on host pointers.
+(``*_emu.cpp`` here, rewritten the same way) includes the kernel file it tests and exports plain
+C functions on host pointers.
 """
 
 from __future__ import annotations
@@ -20,7 +20,8 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 CUDA_DIR = ROOT / "csrc" / "cuda"
-LAUNCH = re.compile(r"([A-Za-z_][\w:]*(?:<[^<>;]*>)?)\s*<<<(.*?)>>>\s*\(", re.S)
+INCLUDE = ROOT / "csrc" / "include" / "tokenmark"
+LAUNCH = re.compile(r"([A-Za-z_][\w:.]*(?:<[^<>;]*>)?)\s*<<<(.*?)>>>\s*\(", re.S)
 # The flags the CUDA build gives the kernels' float arithmetic: no fused multiply-add.
 FLAGS = ["-std=c++20", "-O1", "-ffp-contract=off", "-fPIC", "-shared", "-w"]
 
@@ -38,32 +39,27 @@ def rewrite_launches(source: str) -> str:
     return LAUNCH.sub(lambda m: f"::tm_emu::kernel({m.group(1)}, {m.group(2)})(", source)
 
 
-def build(entry: str, kernel_files: list[str], out_dir: Path) -> ctypes.CDLL:
-    """Compiles ``entry`` (a file here) with the rewritten ``kernel_files`` (names under
-    csrc/cuda) into a shared library in ``out_dir`` (reused when its inputs did not change)."""
+def build(entry: str, out_dir: Path) -> ctypes.CDLL:
+    """Compiles ``entry`` (a file here, which includes the kernel files it tests) against the
+    rewritten copies of every csrc/cuda file into a shared library in ``out_dir`` (reused when
+    no input changed)."""
     cxx = compiler()
     if cxx is None:
         raise RuntimeError("no C++ compiler found ($CXX, c++, g++, clang++)")
     gen = out_dir / "gen"
     gen.mkdir(parents=True, exist_ok=True)
     digest = hashlib.sha256(" ".join([cxx, *FLAGS]).encode())
-    for name in kernel_files:
-        text = rewrite_launches((CUDA_DIR / name).read_text())
-        (gen / name).write_text(text)
+    sources = [*sorted(CUDA_DIR.iterdir()), HERE / entry]
+    for path in sources:
+        text = rewrite_launches(path.read_text())
+        (gen / path.name).write_text(text)
         digest.update(text.encode())
-    entry_text = rewrite_launches((HERE / entry).read_text())
-    (gen / entry).write_text(entry_text)
-    digest.update(entry_text.encode())
-    for path in sorted((HERE / "include").iterdir()):
-        digest.update(path.read_bytes())
-    for path in sorted((ROOT / "csrc" / "include" / "tokenmark").iterdir()):
-        digest.update(path.read_bytes())
-    for path in sorted(CUDA_DIR.glob("*.h*")):
+    for path in [*sorted((HERE / "include").iterdir()), *sorted(INCLUDE.iterdir())]:
         digest.update(path.read_bytes())
     lib = out_dir / f"{Path(entry).stem}_{digest.hexdigest()[:16]}.so"
     if not lib.exists():
         cmd = [cxx, *FLAGS, f"-I{gen}", f"-I{HERE / 'include'}", f"-I{ROOT / 'csrc' / 'include'}",
-               f"-I{CUDA_DIR}", str(gen / entry), "-o", str(lib)]  # fmt: skip
+               str(gen / entry), "-o", str(lib)]  # fmt: skip
         done = subprocess.run(cmd, capture_output=True, text=True)
         if done.returncode != 0:
             raise RuntimeError(f"emulation build of {entry} failed:\n{done.stderr[-4000:]}")

@@ -17,7 +17,7 @@ DTYPE_CODES = {"float32": 0, "float16": 1, "bfloat16": 2}
 
 @pytest.fixture(scope="module")
 def lib(emu_build):
-    return emu_build("gumbel_sample_emu.cpp", ["gumbel_sample.cu"])
+    return emu_build("gumbel_sample_emu.cpp")
 
 
 def ptr(a: np.ndarray | None) -> ctypes.c_void_p:
@@ -107,7 +107,8 @@ def test_split_winner_from_any_block(lib, planted):
     """A logit far above the rest wins whatever the noise: planted in range `planted` of 40, the
     pick must find it (every lane and every shuffle step of the pick counts)."""
     vocab, splits = 90000, 40
-    chunk = -(-(-(-vocab // splits)) // 4) * 4
+    per_block = -(-vocab // splits)  # ceil, then up to a multiple of 4 (the launcher's ranges)
+    chunk = -(-per_block // 4) * 4
     logits, ids, salts, _ = inputs(planted, 1, vocab, "float32")
     token = planted * chunk + 17
     logits[0, token] = 100.0

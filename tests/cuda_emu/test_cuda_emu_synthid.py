@@ -20,7 +20,7 @@ DTYPE_CODES = {"float32": 0, "float16": 1, "bfloat16": 2}
 
 @pytest.fixture(scope="module")
 def lib(emu_build):
-    return emu_build("synthid_sample_emu.cpp", ["synthid_sample.cu"])
+    return emu_build("synthid_sample_emu.cpp")
 
 
 def ptr(a: np.ndarray | None) -> ctypes.c_void_p:

@@ -34,6 +34,8 @@
 #include <memory>
 #include <random>
 #include <string>
+#include <tuple>
+#include <type_traits>
 #include <vector>
 
 #define __global__
@@ -348,39 +350,39 @@ inline int __any_sync(unsigned mask, int pred) { return __ballot_sync(mask, pred
 inline int __all_sync(unsigned mask, int pred) { return __ballot_sync(mask, pred) == mask; }
 
 // Atomics: the fibers of one OS thread never interleave inside a call, so plain updates are
-// atomic.
+// atomic. The value converts to the pointee type, as CUDA's overloads do.
 template <typename T>
-T atomicAdd(T* p, T v) {
+T atomicAdd(T* p, std::type_identity_t<T> v) {
   const T old = *p;
   *p = old + v;
   return old;
 }
 template <typename T>
-T atomicMax(T* p, T v) {
+T atomicMax(T* p, std::type_identity_t<T> v) {
   const T old = *p;
   *p = old > v ? old : v;
   return old;
 }
 template <typename T>
-T atomicMin(T* p, T v) {
+T atomicMin(T* p, std::type_identity_t<T> v) {
   const T old = *p;
   *p = old < v ? old : v;
   return old;
 }
 template <typename T>
-T atomicCAS(T* p, T compare, T v) {
+T atomicCAS(T* p, std::type_identity_t<T> compare, std::type_identity_t<T> v) {
   const T old = *p;
   if (old == compare) *p = v;
   return old;
 }
 template <typename T>
-T atomicExch(T* p, T v) {
+T atomicExch(T* p, std::type_identity_t<T> v) {
   const T old = *p;
   *p = v;
   return old;
 }
 template <typename T>
-T atomicOr(T* p, T v) {
+T atomicOr(T* p, std::type_identity_t<T> v) {
   const T old = *p;
   *p = old | v;
   return old;
