@@ -12,8 +12,8 @@
 // runnable fibers in a random order each sweep, so a missing barrier between a shared-memory
 // write and another thread's read shows up as a wrong or varying result. A barrier that can
 // never complete (divergent __syncthreads, a shuffle whose partner lane exited) is reported as
-// a launch error instead of hanging. Exited threads no longer count at __syncthreads (as on
-// sm_70 and later).
+// a launch error instead of hanging, and so is a __syncthreads that some threads of the block
+// exit without reaching (CUDA requires it block-uniform).
 //
 // What it does not emulate: concurrency between blocks (a kernel that waits on another block
 // would deadlock here), the weak memory model (__threadfence is a no-op: every access is
@@ -147,6 +147,7 @@ inline void release_block_if_complete(Block* b) {
 
 inline void sync_block() {
   Block* b = current_block();
+  if (b->done > 0) fail("divergent __syncthreads: threads of the block exited without it");
   b->current->state = State::kWaitBlock;
   ++b->waiting_block;
   release_block_if_complete(b);
@@ -213,6 +214,9 @@ inline void fiber_main(unsigned, unsigned) {
   LaunchState& s = launch_state();
   s.body(s.arg);
   Block* b = current_block();
+  if (b->waiting_block > 0 && b->error.empty()) {
+    b->error = "divergent __syncthreads: a thread exited while others wait at one";
+  }
   b->current->state = State::kDone;
   ++b->done;
   release_block_if_complete(b);
