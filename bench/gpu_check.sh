@@ -5,12 +5,13 @@
 # under $OUT (default ./gpu_out). About 6-8 minutes on an H100.
 #
 #   bash bench/gpu_check.sh            # everything
-#   STEPS="build tests synthid" bash bench/gpu_check.sh   # steps: build tests kgw gumbel synthid generate
+#   STEPS="build tests synthid" bash bench/gpu_check.sh
+#   # steps: build tests kgw gumbel synthid profile ginsew generate
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT="${OUT:-$PWD/gpu_out}"
 mkdir -p "$OUT"
-STEPS="${STEPS:-build tests kgw gumbel synthid ginsew generate}"
+STEPS="${STEPS:-build tests kgw gumbel synthid profile ginsew generate}"
 SUMMARY="$OUT/summary.md"
 PY="${PYTHON:-python3}"
 export PYTHONUNBUFFERED=1
@@ -64,6 +65,11 @@ fi
 if [[ " $STEPS " == *" synthid "* ]]; then
   step bench_synthid 200 "$PY" bench/bench_gpu_synthid.py --backends cuda,triton \
     --out "$OUT/gpu_results.md"
+fi
+if [[ " $STEPS " == *" profile "* ]]; then
+  # Per-kernel times of the SynthID sampler: each pass's cost after the one-warp factor tail (it
+  # was ~20-25 us per pass regardless of size with the block-wide tail).
+  step profile_synthid 90 "$PY" bench/profile_gpu_synthid.py
 fi
 if [[ " $STEPS " == *" ginsew "* ]]; then
   step bench_ginsew 120 "$PY" bench/bench_ginsew.py --device cuda --no-record
