@@ -340,3 +340,28 @@ def test_split_rows_match_cpu(vocab, dtype):
             logits.cuda(), wm_ids, wm_keys, salts, enabled.cuda(), 2, 0, True, splits=splits
         )
         np.testing.assert_array_equal(got.cpu().numpy(), want, err_msg=f"splits={splits}")
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not HAS_GPU, reason="no CUDA device")
+def test_split_rows_inside_a_cuda_graph():
+    """The split path (workspace, two launches) captures and replays like one block per row."""
+    gen = torch.Generator().manual_seed(6)
+    batch, vocab = 2, 128256
+    logits = torch.randn(batch, vocab, generator=gen).cuda()
+    ids = torch.randint(0, 1000, (batch, 20), generator=gen).cuda()
+    keys = torch.tensor([KEY], dtype=torch.int64).to(torch.int32).cuda()
+    salts = torch.zeros(1, dtype=torch.int32, device="cuda")
+    args = (ids, keys, salts, None, 4, 0, True)
+    cuda_gumbel.sample_gumbel(logits, *args, splits=0)  # warm-up outside the capture
+    torch.cuda.synchronize()
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        out = cuda_gumbel.sample_gumbel(logits, *args, splits=0)
+    for step in range(3):
+        logits.copy_(torch.randn(batch, vocab, generator=gen).cuda())
+        graph.replay()
+        want = ops.sample_gumbel(
+            logits.cpu(), ids.cpu(), keys=KEY, salts=0, context_width=4, seeding=0, backend="cpu"
+        )
+        np.testing.assert_array_equal(out.cpu().numpy(), want, err_msg=f"step {step}")
