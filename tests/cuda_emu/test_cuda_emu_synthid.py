@@ -96,6 +96,7 @@ def test_sample_matches_reference(lib, batch, vocab, layers, seed):
     got = emu_sample(lib, logits, ids, keys, uniforms, enabled, width, 0, layers, 0)
     np.testing.assert_array_equal(got[0], want[0])
     np.testing.assert_array_equal(got[1], want[1])
+    assert want[1][0] == 1  # row 0 runs the tournament
 
 
 def test_sample_edge_rows(lib):
@@ -144,3 +145,17 @@ def test_block_order_does_not_matter(lib):
     for out, marked in runs[1:]:
         np.testing.assert_array_equal(out, runs[0][0])
         np.testing.assert_array_equal(marked, runs[0][1])
+
+
+def test_sample_bfloat16_int32_ids(lib):
+    rng = np.random.default_rng(21)
+    batch, vocab = 2, 2500
+    x = (rng.standard_normal((batch, vocab)) * 4).astype(np.float32)
+    logits = (x.view(np.uint32) >> 16).astype(np.uint16)  # bfloat16 bit patterns
+    ids = rng.integers(0, vocab, (batch, 6)).astype(np.int32)
+    uniforms = rng.random(batch)
+    want = ref.sample_synthid(logits, ids, KEYS[:batch], uniforms, None, 3, 1, 20, 0, 6, "bfloat16")
+    got = emu_sample(lib, logits, ids, KEYS[:batch], uniforms, None, 3, 1, 20, 6, "bfloat16")
+    np.testing.assert_array_equal(got[0], want[0])
+    np.testing.assert_array_equal(got[1], want[1])
+    assert want[1].tolist() == [1, 0]  # a tournament row; a repeated (minhash) context
