@@ -40,6 +40,17 @@ OPS = (
 # and for 16-bit logits, the CUDA kernel is faster (it launches in about half the host time).
 TRITON_BIAS_MIN_FP32 = 1 << 24
 
+# PLACEHOLDER, not measured yet: under ``auto``, Gumbel sampling of CUDA logits with rows of at
+# least this many entries goes to the Triton kernel (None: every shape stays on CUDA, whose long
+# rows split over blocks as Triton's do). bench/gpu_check.sh prints the CUDA/Triton ratio per
+# shape (bench_gpu_gumbel.py, "auto rule" table) from which to set it.
+TRITON_GUMBEL_MIN_VOCAB: int | None = None
+
+
+def gumbel_sample_prefers_triton(vocab: int) -> bool:
+    """Whether ``auto`` sends Gumbel sampling of rows of ``vocab`` entries to Triton."""
+    return TRITON_GUMBEL_MIN_VOCAB is not None and vocab >= TRITON_GUMBEL_MIN_VOCAB
+
 
 def _cuda_kgw():
     from .cuda import kgw
@@ -148,8 +159,11 @@ def triton_importable() -> bool:
     return importlib.util.find_spec("triton") is not None
 
 
-def resolve(backend: str, on_cuda: bool, large_fp32_bias: bool = False) -> str:
-    """The concrete backend for ``backend`` (possibly ``"auto"``) and data on/off a CUDA device."""
+def resolve(
+    backend: str, on_cuda: bool, large_fp32_bias: bool = False, prefer_triton: bool = False
+) -> str:
+    """The concrete backend for ``backend`` (possibly ``"auto"``) and data on/off a CUDA device;
+    ``prefer_triton``: the shape is one where ``auto`` measured Triton faster."""
     if backend not in BACKENDS:
         raise ValueError(f"backend: expected one of {BACKENDS}, got {backend!r}")
     if backend == "auto":
@@ -159,7 +173,7 @@ def resolve(backend: str, on_cuda: bool, large_fp32_bias: bool = False) -> str:
     if backend == "auto":
         if not on_cuda:
             return "cpu"
-        return "triton" if large_fp32_bias and triton_importable() else "cuda"
+        return "triton" if (large_fp32_bias or prefer_triton) and triton_importable() else "cuda"
     if on_cuda and backend in HOST_BACKENDS:
         raise ValueError(f"backend={backend!r} takes host memory; the tensors are on a CUDA device")
     if not on_cuda and backend == "cuda":

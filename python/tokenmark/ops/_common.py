@@ -20,8 +20,10 @@ ArrayLike = Any  # a numpy array, a torch tensor (host or CUDA), or a nested lis
 UINT32_MAX = 0xFFFFFFFF
 
 
-def resolve(op: str, backend: str, on_cuda: bool, large_fp32_bias: bool = False):
-    name = backends.resolve(backend, on_cuda, large_fp32_bias)
+def resolve(
+    op: str, backend: str, on_cuda: bool, large_fp32_bias: bool = False, prefer_triton: bool = False
+):
+    name = backends.resolve(backend, on_cuda, large_fp32_bias, prefer_triton)
     return name, backends.get(op, name)
 
 
