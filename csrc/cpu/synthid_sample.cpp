@@ -45,10 +45,13 @@ void phase_factors(const uint64_t* hist, int bits, double* f /* [2^bits] */) {
     c[j] = synthid_factors(synthid_expected(s[0], s[1]));
     for (int i = 0; i < n / 2; ++i) a[i] = c[j].c[0] * a[2 * i] + c[j].c[1] * a[2 * i + 1];
   }
-  for (int q = 0; q < (1 << bits); ++q) {
-    double x = 1.0;
-    for (int j = 0; j < bits; ++j) x *= c[j].c[(q >> j) & 1];
-    f[q] = x;
+  // F[q] = ((1 * c_0[q_0]) * c_1[q_1]) * ... in that order, built by doubling: the entries of
+  // q < 2^(j+1) are those of q mod 2^j times c_j[q_j] (2^(bits+1) multiplies, not bits * 2^bits).
+  f[0] = 1.0;
+  for (int j = 0; j < bits; ++j) {
+    const int half = 1 << j;
+    for (int q = half; q < 2 * half; ++q) f[q] = f[q - half] * c[j].c[1];
+    for (int q = 0; q < half; ++q) f[q] *= c[j].c[0];
   }
 }
 
