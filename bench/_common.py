@@ -79,13 +79,18 @@ def markdown_table(header: list[str], rows: list[list[object]]) -> str:
     return "\n".join(lines)
 
 
-def record(title: str, table: str, notes: str = "", path: Path | None = None) -> None:
-    """Print the table and append it, with machine, versions, sha and date, to RESULTS.md."""
+def record(
+    title: str, table: str, notes: str = "", path: Path | None = None, dry_run: bool = False
+) -> None:
+    """Print the table and append it, with machine, versions, sha and date, to RESULTS.md (only
+    print it with ``dry_run``, a bench's ``--no-record``)."""
     stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     block = f"\n### {title}\n\n{stamp}; {machine()}; {versions()}; git {git_sha()}\n\n{table}\n" + (
         f"\n{notes}\n" if notes else ""
     )
     print(block)
+    if dry_run:
+        return
     with open(path or RESULTS, "a", encoding="utf-8") as f:
         f.write(block)
 

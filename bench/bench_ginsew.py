@@ -117,10 +117,12 @@ def main() -> None:
         "group masses by a precomputed float mask, rescale, log (float32; times precomputed "
         "outside the timing; no exact handling of an underflowing group)."
     )
-    if args.no_record:
-        print(table)
-    else:
-        record(f"{where.split(' ')[0]}: GINSEW embedding (`apply_ginsew_`)", table, notes)
+    record(
+        f"{where.split(' ')[0]}: GINSEW embedding (`apply_ginsew_`)",
+        table,
+        notes,
+        dry_run=args.no_record,
+    )
 
 
 if __name__ == "__main__":

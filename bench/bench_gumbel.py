@@ -80,10 +80,7 @@ def main() -> None:
     # record the thread count (OMP_NUM_THREADS sets both torch's and tokenmark's).
     notes += f" OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}."
     table = sample_table + "\n\n" + detect_table
-    if args.no_record:
-        print(table)
-    else:
-        record("CPU: Gumbel sampling and detection", table, notes)
+    record("CPU: Gumbel sampling and detection", table, notes, dry_run=args.no_record)
 
 
 if __name__ == "__main__":

@@ -83,10 +83,7 @@ def main() -> None:
         "tokenmark reads and writes 1). transformers: `WatermarkLogitsProcessor` (lefthash, "
         "context width 1), float32 only."
     )
-    if args.no_record:
-        print(table)
-    else:
-        record("CPU: KGW bias application (`apply_kgw_bias_`)", table, notes)
+    record("CPU: KGW bias application (`apply_kgw_bias_`)", table, notes, dry_run=args.no_record)
 
 
 if __name__ == "__main__":
