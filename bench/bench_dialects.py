@@ -165,10 +165,12 @@ def main():
         "on their first `peer docs` documents; ours are medians of repeated calls."
     )
     table = markdown_table(header, rows)
-    if args.no_record:
-        print(table)
-    else:
-        record("CPU: dialect detection against the peers' own detectors", table, notes)
+    record(
+        "CPU: dialect detection against the peers' own detectors",
+        table,
+        notes,
+        dry_run=args.no_record,
+    )
 
 
 if __name__ == "__main__":

@@ -44,6 +44,17 @@ def sample_gumbel(logits, dtype, ids, keys, salts, enabled, context_width, seedi
     )  # fmt: skip
 
 
+def sample_gumbel_one_hot_(
+    logits, dtype, ids, keys, salts, enabled, context_width, seeding, skip_repeated
+):  # fmt: skip
+    """:func:`sample_gumbel`, then each watermarked row of ``logits`` one-hot at its token, in
+    place: the Gumbel processor's whole host step in one call (not an op of the table)."""
+    return _call(
+        _C.sample_gumbel_one_hot_, logits, dtype, ids, keys, salts, enabled, context_width,
+        seeding, skip_repeated,
+    )  # fmt: skip
+
+
 def score_gumbel(tokens, offsets, prefix, key, salts, context_width, seeding, dedup, want_flags):
     return _call(
         _C.score_gumbel, tokens, offsets, prefix, key, salts, context_width, seeding, dedup,
@@ -58,6 +69,18 @@ def sample_synthid(
     return _call(
         _C.sample_synthid, logits, dtype, ids, keys, uniforms, enabled, context_width, seeding,
         layers, top_k, context_history,
+    )  # fmt: skip
+
+
+def sample_synthid_one_hot_(
+    logits, dtype, ids, keys, uniforms, enabled, context_width, seeding, layers, top_k,
+    context_history,
+) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+    """:func:`sample_synthid`, then each row of ``logits`` one-hot at its token, in place: the
+    SynthID processor's whole host step in one call (not an op of the table)."""
+    return _call(
+        _C.sample_synthid_one_hot_, logits, dtype, ids, keys, uniforms, enabled, context_width,
+        seeding, layers, top_k, context_history,
     )  # fmt: skip
 
 
