@@ -37,7 +37,7 @@ from ..synthid import SynthID
 
 Gather = Callable[[np.ndarray, int], torch.Tensor]
 Warp = Callable[[torch.Tensor, np.ndarray], torch.Tensor]
-Rand = Callable[[int, torch.device], torch.Tensor]
+Rand = Callable[[np.ndarray, torch.device], torch.Tensor]
 
 SAMPLING_SCHEMES = ("gumbel", "synthid")
 
@@ -51,6 +51,8 @@ def history_length(scheme: KGW | Gumbel | SynthID, length: int) -> int | None:
     ...     tm.KGW(key=b"k", context_width=4), 3)
     (4, None)
     """
+    if not isinstance(scheme, (KGW, Gumbel, SynthID)):
+        raise TypeError(f"scheme: expected KGW, Gumbel or SynthID, got {type(scheme).__name__}")
     w = scheme.context_width
     if isinstance(scheme, KGW):
         return w if length >= w else None
@@ -58,12 +60,10 @@ def history_length(scheme: KGW | Gumbel | SynthID, length: int) -> int | None:
         if length < w:
             return None
         return length if scheme.skip_repeated else w
-    if isinstance(scheme, SynthID):
-        # The repeated-context search looks at windows ending in the last context_history
-        # positions: context_history + width ids hold them all (rows shorter than width are
-        # sampled without the tournament, as in generate).
-        return min(length, scheme.context_history + w)
-    raise TypeError(f"scheme: expected KGW, Gumbel or SynthID, got {type(scheme).__name__}")
+    # SynthID: the repeated-context search looks at windows ending in the last context_history
+    # positions: context_history + width ids hold them all (rows shorter than width are
+    # sampled without the tournament, as in generate).
+    return min(length, scheme.context_history + w)
 
 
 def _group_key(wm: Watermark, length: int) -> tuple | None:
@@ -78,20 +78,14 @@ def _group_key(wm: Watermark, length: int) -> tuple | None:
     return ("synthid", s.context_width, s.seeding_code, s.layers, s.top_k, s.context_history, h)
 
 
-def _uniforms(n: int, device: torch.device) -> torch.Tensor:
-    return torch.rand(n, dtype=torch.float64, device=device)
+def _uniforms(sel: np.ndarray, device: torch.device) -> torch.Tensor:
+    return torch.rand(len(sel), dtype=torch.float64, device=device)
 
 
 def _as_device_tokens(tokens, device: torch.device) -> torch.Tensor:
     if isinstance(tokens, torch.Tensor):
         return tokens.to(device=device, dtype=torch.int64)
     return torch.from_numpy(np.asarray(tokens, dtype=np.int64)).to(device)
-
-
-def _enabled(warped: torch.Tensor):
-    """Rows with a finite logit (host: numpy uint8; CUDA: a device tensor, no host sync)."""
-    ok = torch.isfinite(warped).any(dim=1)
-    return ok if warped.is_cuda else ok.numpy().astype(np.uint8)
 
 
 def apply_watermarks_(
@@ -114,7 +108,8 @@ def apply_watermarks_(
     lengths : int64 ``[n]``: ids in each row's sequence (prompt + output so far).
     gather, warp : the engine's history and sampling settings (see the module docstring);
         ``warp`` None: sample from the logits as they are (temperature 1, no truncation).
-    rand : ``rand(n, device)``: float64 uniforms in [0, 1), SynthID's sampling draws.
+    rand : ``rand(sel, device)``: float64 uniforms in [0, 1), SynthID's sampling draws for the
+        rows ``sel`` (default: ``torch.rand`` on the logits' device).
     backend : the tokenmark backend (``"auto"``: the logits' device).
 
     Examples
@@ -174,8 +169,19 @@ def _sampling_group_(logits, row_t, ids, group, sel, warp, rand, backend) -> Non
     s0 = group[0].scheme
     sub = logits.index_select(0, row_t)
     warped = sub.clone() if warp is None else warp(sub.clone(), sel)
+    if not warped.is_cuda:
+        # A row without a finite logit (after the engine's masks) is left to the engine; the
+        # CUDA kernels mark such rows -2 themselves (no host sync).
+        ok = torch.isfinite(warped).any(dim=1).numpy()
+        if not ok.all():
+            keep = np.flatnonzero(ok)
+            if keep.size:
+                _sampling_group_(
+                    logits, row_t[keep], ids[keep], [group[i] for i in keep.tolist()],
+                    sel[keep], warp, rand, backend,
+                )  # fmt: skip
+            return
     keys = np.concatenate([wm.scheme.key.words.reshape(1, 4) for wm in group])
-    enabled = _enabled(warped)
     if isinstance(s0, Gumbel):
         salts = np.array([dict(wm.options).get("salt") or 0 for wm in group], dtype=np.uint32)
         tokens = ops.sample_gumbel(
@@ -186,7 +192,6 @@ def _sampling_group_(logits, row_t, ids, group, sel, warp, rand, backend) -> Non
             context_width=s0.context_width,
             seeding=s0.seeding_code,
             skip_repeated=s0.skip_repeated,
-            enabled=enabled,
             backend=backend,
         )
     else:
@@ -194,13 +199,12 @@ def _sampling_group_(logits, row_t, ids, group, sel, warp, rand, backend) -> Non
             warped,
             ids,
             keys=keys,
-            uniforms=rand(len(group), logits.device),
+            uniforms=rand(sel, logits.device),
             context_width=s0.context_width,
             seeding=s0.seeding_code,
             layers=s0.layers,
             top_k=s0.top_k,
             context_history=s0.context_history,
-            enabled=enabled,
             backend=backend,
         )
     tokens = _as_device_tokens(tokens, logits.device)
