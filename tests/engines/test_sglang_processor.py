@@ -162,13 +162,11 @@ def _sglang_filter():
     module does not import without a CUDA stack)."""
     path = Path(clp.__file__).parents[1] / "layers" / "sampler.py"
     tree = ast.parse(path.read_text())
-    fn = next(
-        n for n in tree.body
-        if isinstance(n, ast.FunctionDef) and n.name == "top_k_top_p_min_p_sampling_from_probs_torch"
-    )  # fmt: skip
+    name = "top_k_top_p_min_p_sampling_from_probs_torch"
+    fn = next(n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == name)
     ns = {"torch": torch, "Optional": Optional}
     exec(compile(ast.Module([fn], []), str(path), "exec"), ns)  # noqa: S102
-    return ns["top_k_top_p_min_p_sampling_from_probs_torch"]
+    return ns[name]
 
 
 def test_warp_keeps_exactly_what_sglang_can_sample():
