@@ -182,3 +182,46 @@ def test_generated_text_is_detected(ring, name):
     other = ring.get("kgw1" if name == "kgw4" else "gum-all" if name == "gum" else "sid-full")
     assert wm.scheme.key.words.tolist() != other.scheme.key.words.tolist()
     assert (ring.detect(other.name, hists, prefix_lengths=[prompt] * 3).p_value > 1e-3).all()
+
+
+def test_the_scan_finds_a_mixed_batch_with_the_same_files(tmp_path):
+    """One batch mixing the three schemes and an unwatermarked request, 60 steps; `tokenmark
+    scan` with the server's own key ring files flags exactly the watermarked documents, each
+    with its watermark (the prompt is part of each document: 4 ids of context)."""
+    import argparse
+    import json
+
+    from tokenmark import cli
+
+    config, keys = tmp_path / "watermarks.json", tmp_path / "keys.json"
+    config.write_text(json.dumps({"watermarks": CONFIG}))
+    keys.write_text('{"a": "secret a", "b": "secret b"}')
+    ring = KeyRing.from_config(config, keys)
+    names = ["kgw4", "gum", "sid", None] * 2
+    rng, gen = np.random.default_rng(11), torch.Generator().manual_seed(11)
+    hists = [list(rng.integers(0, VOCAB, 4)) for _ in names]
+    rows = np.array([i for i, n in enumerate(names) if n is not None])
+    marks = [ring.get(names[i]) for i in rows]
+    for _ in range(60):
+        logits = torch.from_numpy(rng.normal(0, 2, (len(names), VOCAB)).astype(np.float32))
+        arrays = [np.asarray(hists[i]) for i in rows]
+        lengths = np.array([len(a) for a in arrays])
+        apply_watermarks_(logits, rows, marks, lengths, _gather(arrays))
+        tokens = torch.multinomial(torch.softmax(logits, dim=1), 1, generator=gen)[:, 0]
+        for h, t in zip(hists, tokens.tolist()):
+            h.append(t)
+    docs = tmp_path / "outputs.jsonl"
+    docs.write_text("".join(json.dumps({"id": f"d{i}", "tokens": [int(t) for t in h]}) + "\n"
+                            for i, h in enumerate(hists)))  # fmt: skip
+    parser = argparse.ArgumentParser(prog="tokenmark")
+    cli.add_scan_parser(parser.add_subparsers(dest="command"))
+    out = tmp_path / "out"
+    args = parser.parse_args(
+        ["scan", str(docs), "--config", str(config), "--key-file", str(keys), "--out", str(out),
+         "--tokens-column", "tokens", "--output-format", "jsonl", "--no-progress"]
+    )  # fmt: skip
+    args.func(args)
+    hits = [json.loads(x) for x in (out / "hits.jsonl").read_text().splitlines()]
+    assert {(h["id"], h["watermark"]) for h in hits} == {
+        (f"d{i}", n) for i, n in enumerate(names) if n is not None
+    }

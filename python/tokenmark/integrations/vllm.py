@@ -100,7 +100,10 @@ class _TokenmarkProcessor(*_BASES):
     @classmethod
     def _watermark_of(cls, sampling_params: SamplingParams) -> Watermark | None:
         """The request's watermark when it is one of this class's schemes, else None."""
-        wm = cls._keyring().for_request(getattr(sampling_params, "extra_args", None))
+        extra = getattr(sampling_params, "extra_args", None)
+        if not extra:
+            return None  # most requests: no watermark, no key ring needed to admit them
+        wm = cls._keyring().for_request(extra)
         return wm if wm is not None and wm.scheme_name in cls.SCHEMES else None
 
     @classmethod
