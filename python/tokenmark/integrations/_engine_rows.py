@@ -149,42 +149,73 @@ def apply_watermarks_(
 
 
 def _kgw_group_(logits, row_t, ids, group, backend) -> None:
+    """One pass over the whole batch in place, the group's rows enabled (no row copies)."""
     s0 = group[0].scheme
+    batch = logits.shape[0]
     params = [wm.scheme.row_params for wm in group]
-    sub = logits.index_select(0, row_t)
+    rows = row_t.cpu().numpy()
+    keys = np.zeros((batch, 4), dtype=np.uint32)
+    thresholds = np.ones(batch, dtype=np.uint32)  # any valid value: those rows are disabled
+    deltas = np.zeros(batch, dtype=np.float32)
+    enabled = np.zeros(batch, dtype=np.uint8)
+    keys[rows] = np.concatenate([p[0] for p in params])
+    thresholds[rows] = np.concatenate([p[1] for p in params])
+    deltas[rows] = np.concatenate([p[2] for p in params])
+    enabled[rows] = 1
+    full_ids = torch.zeros((batch, ids.shape[1]), dtype=ids.dtype, device=ids.device)
+    full_ids[row_t.to(ids.device)] = ids
     ops.apply_kgw_bias_(
-        sub,
-        ids,
-        keys=np.concatenate([p[0] for p in params]),
-        thresholds=np.concatenate([p[1] for p in params]),
-        deltas=np.concatenate([p[2] for p in params]),
+        logits,
+        full_ids,
+        keys=keys,
+        thresholds=thresholds,
+        deltas=deltas,
         context_width=s0.context_width,
         seeding=s0.seeding_code,
+        enabled=enabled if not logits.is_cuda else torch.from_numpy(enabled).to(logits.device),
         backend=backend,
     )
-    logits.index_copy_(0, row_t, sub)
 
 
 def _sampling_group_(logits, row_t, ids, group, sel, warp, rand, backend) -> None:
-    s0 = group[0].scheme
     sub = logits.index_select(0, row_t)
-    warped = sub.clone() if warp is None else warp(sub.clone(), sel)
-    if not warped.is_cuda:
-        # A row without a finite logit (after the engine's masks) is left to the engine; the
-        # CUDA kernels mark such rows -2 themselves (no host sync).
-        ok = torch.isfinite(warped).any(dim=1).numpy()
-        if not ok.all():
-            keep = np.flatnonzero(ok)
-            if keep.size:
-                _sampling_group_(
-                    logits, row_t[keep], ids[keep], [group[i] for i in keep.tolist()],
-                    sel[keep], warp, rand, backend,
-                )  # fmt: skip
-            return
+    warped = sub if warp is None else warp(sub.clone(), sel)  # the ops do not modify logits
+    try:
+        tokens = _choose(warped, ids, group, sel, rand, logits.device, backend)
+    except ValueError:
+        # The host ops refuse a row without a finite logit (after the engine's masks): leave
+        # such rows to the engine and serve the others. (The CUDA kernels mark them -2.)
+        ok = torch.isfinite(warped).any(dim=1).cpu().numpy()
+        if warped.is_cuda or ok.all():
+            raise
+        keep = np.flatnonzero(ok)
+        if keep.size:
+            _sampling_group_(
+                logits, row_t[keep], ids[keep], [group[i] for i in keep.tolist()], sel[keep],
+                warp, rand, backend,
+            )  # fmt: skip
+        return
+    if isinstance(tokens, np.ndarray):  # host: write the chosen rows only
+        chosen = np.flatnonzero(tokens >= 0)
+        if chosen.size:
+            r = row_t[torch.from_numpy(chosen)]
+            logits[r] = -float("inf")
+            logits[r, torch.from_numpy(tokens[chosen])] = 0.0
+        return
+    tokens = _as_device_tokens(tokens, logits.device)  # CUDA: no host sync
+    chosen = tokens >= 0
+    one_hot = torch.full_like(sub, -float("inf"))
+    one_hot.scatter_(1, tokens.clamp(min=0).unsqueeze(1), 0.0)
+    logits.index_copy_(0, row_t, torch.where(chosen.unsqueeze(1), one_hot, sub))
+
+
+def _choose(warped, ids, group, sel, rand, device, backend):
+    """The token of each row (-1: not watermarked; CUDA: -2, no finite logit)."""
+    s0 = group[0].scheme
     keys = np.concatenate([wm.scheme.key.words.reshape(1, 4) for wm in group])
     if isinstance(s0, Gumbel):
         salts = np.array([dict(wm.options).get("salt") or 0 for wm in group], dtype=np.uint32)
-        tokens = ops.sample_gumbel(
+        return ops.sample_gumbel(
             warped,
             ids,
             keys=keys,
@@ -194,21 +225,16 @@ def _sampling_group_(logits, row_t, ids, group, sel, warp, rand, backend) -> Non
             skip_repeated=s0.skip_repeated,
             backend=backend,
         )
-    else:
-        tokens, _ = ops.sample_synthid(
-            warped,
-            ids,
-            keys=keys,
-            uniforms=rand(sel, logits.device),
-            context_width=s0.context_width,
-            seeding=s0.seeding_code,
-            layers=s0.layers,
-            top_k=s0.top_k,
-            context_history=s0.context_history,
-            backend=backend,
-        )
-    tokens = _as_device_tokens(tokens, logits.device)
-    chosen = tokens >= 0
-    one_hot = torch.full_like(sub, -float("inf"))
-    one_hot.scatter_(1, tokens.clamp(min=0).unsqueeze(1), 0.0)
-    logits.index_copy_(0, row_t, torch.where(chosen.unsqueeze(1), one_hot, sub))
+    tokens, _ = ops.sample_synthid(
+        warped,
+        ids,
+        keys=keys,
+        uniforms=rand(sel, device),
+        context_width=s0.context_width,
+        seeding=s0.seeding_code,
+        layers=s0.layers,
+        top_k=s0.top_k,
+        context_history=s0.context_history,
+        backend=backend,
+    )
+    return tokens
