@@ -81,7 +81,8 @@ def main() -> None:
     )  # fmt: skip
     notes = (
         "Median per call, 1 thread; every column includes a clone of the logits (the "
-        "call's input). floor: index_select + index_copy_ of the batch's rows. transformers proc: one key, a rectangular [batch, 512] history "
+        "call's input). floor: index_select + index_copy_ of the batch's rows. transformers "
+        "proc: one key, a rectangular [batch, 512] history "
         "(what generate passes). engine core: per-row watermarks, histories gathered per row from "
         "a [max_num_reqs, max_model_len] buffer, rows grouped by config and needed history "
         "(Gumbel with skip_repeated and SynthID need the whole / context_history + width "
