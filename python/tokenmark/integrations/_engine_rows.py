@@ -82,6 +82,17 @@ def _uniforms(sel: np.ndarray, device: torch.device) -> torch.Tensor:
     return torch.rand(len(sel), dtype=torch.float64, device=device)
 
 
+def to_device(a: np.ndarray, device: torch.device):
+    """A small host array for the ops on ``device``: as it is for the host; on CUDA through
+    pinned memory without blocking (a copy from pageable memory would wait for the GPU), uint32
+    as int32 with the same bits, as the CUDA wrappers take them."""
+    if device.type != "cuda":
+        return a
+    if a.dtype == np.uint32:
+        a = a.view(np.int32)
+    return torch.from_numpy(np.ascontiguousarray(a)).pin_memory().to(device, non_blocking=True)
+
+
 def _as_device_tokens(tokens, device: torch.device) -> torch.Tensor:
     if isinstance(tokens, torch.Tensor):
         return tokens.to(device=device, dtype=torch.int64)
@@ -138,22 +149,21 @@ def apply_watermarks_(
             groups[key].append(i)
     for key, members in groups.items():
         sel = np.asarray(members, dtype=np.int64)
-        row_t = torch.from_numpy(rows[sel]).to(logits.device)
+        row_t = torch.as_tensor(to_device(rows[sel], logits.device))
         ids = gather(sel, key[-1])
         group = [marks[i] for i in members]
         if key[0] == "kgw":
-            _kgw_group_(logits, row_t, ids, group, backend)
+            _kgw_group_(logits, rows[sel], row_t, ids, group, backend)
         else:
             _sampling_group_(logits, row_t, ids, group, sel, warp, rand, backend)
     return logits
 
 
-def _kgw_group_(logits, row_t, ids, group, backend) -> None:
+def _kgw_group_(logits, rows, row_t, ids, group, backend) -> None:
     """One pass over the whole batch in place, the group's rows enabled (no row copies)."""
     s0 = group[0].scheme
     batch = logits.shape[0]
     params = [wm.scheme.row_params for wm in group]
-    rows = row_t.cpu().numpy()
     keys = np.zeros((batch, 4), dtype=np.uint32)
     thresholds = np.ones(batch, dtype=np.uint32)  # any valid value: those rows are disabled
     deltas = np.zeros(batch, dtype=np.float32)
@@ -163,16 +173,16 @@ def _kgw_group_(logits, row_t, ids, group, backend) -> None:
     deltas[rows] = np.concatenate([p[2] for p in params])
     enabled[rows] = 1
     full_ids = torch.zeros((batch, ids.shape[1]), dtype=ids.dtype, device=ids.device)
-    full_ids[row_t.to(ids.device)] = ids
+    full_ids[row_t] = ids
     ops.apply_kgw_bias_(
         logits,
         full_ids,
-        keys=keys,
-        thresholds=thresholds,
-        deltas=deltas,
+        keys=to_device(keys, logits.device),
+        thresholds=to_device(thresholds, logits.device),
+        deltas=to_device(deltas, logits.device),
         context_width=s0.context_width,
         seeding=s0.seeding_code,
-        enabled=enabled if not logits.is_cuda else torch.from_numpy(enabled).to(logits.device),
+        enabled=to_device(enabled, logits.device),
         backend=backend,
     )
 
@@ -185,8 +195,10 @@ def _sampling_group_(logits, row_t, ids, group, sel, warp, rand, backend) -> Non
     except ValueError:
         # The host ops refuse a row without a finite logit (after the engine's masks): leave
         # such rows to the engine and serve the others. (The CUDA kernels mark them -2.)
-        ok = torch.isfinite(warped).any(dim=1).cpu().numpy()
-        if warped.is_cuda or ok.all():
+        if warped.is_cuda:
+            raise
+        ok = torch.isfinite(warped).any(dim=1).numpy()
+        if ok.all():
             raise
         keep = np.flatnonzero(ok)
         if keep.size:
@@ -212,9 +224,10 @@ def _sampling_group_(logits, row_t, ids, group, sel, warp, rand, backend) -> Non
 def _choose(warped, ids, group, sel, rand, device, backend):
     """The token of each row (-1: not watermarked; CUDA: -2, no finite logit)."""
     s0 = group[0].scheme
-    keys = np.concatenate([wm.scheme.key.words.reshape(1, 4) for wm in group])
+    keys = to_device(np.concatenate([wm.scheme.key.words.reshape(1, 4) for wm in group]), device)
     if isinstance(s0, Gumbel):
         salts = np.array([dict(wm.options).get("salt") or 0 for wm in group], dtype=np.uint32)
+        salts = to_device(salts, device)
         return ops.sample_gumbel(
             warped,
             ids,

@@ -33,7 +33,16 @@ grammar, and *before* temperature, min-p and top-k/top-p. So:
   SynthID request at temperature 0 is left alone (a warning, once per processor). KGW works
   with greedy decoding.
 - SynthID's sampling draw comes from torch's generator on the logits' device, not from the
-  request's ``seed``: a seeded request is not reproducible token for token.
+  request's ``seed``: a seeded request is not reproducible token for token. Gumbel-max is a
+  deterministic choice given the context: ``n > 1`` samples of one prompt come out identical.
+- Logprobs in a ``processed_*`` logprobs mode describe the one-hot row of a watermarked
+  Gumbel / SynthID step; the default ``raw_logprobs`` are the model's.
+- Cost per step: host work per opted-in row (a Python loop building the row plan), one op call
+  per group of rows sharing a scheme config and needed history length (Gumbel with
+  ``skip_repeated`` needs the whole history, so a ragged batch is a call per distinct length),
+  and small copies of indices and per-row parameters to the device (through pinned memory,
+  without blocking); no device-to-host sync (lengths come from the host's
+  ``seq_lens_upper_bound_np``). Not run or measured on a GPU yet.
 
 Not supported, refused clearly: speculative decoding (the engine refuses to start; draft tokens
 would need contexts made of unverified drafts) and the legacy V1 model runner (used with
@@ -67,7 +76,7 @@ except ImportError:  # pragma: no cover - depends on the environment
     _LegacyProcessor = None
 
 from ..scan.watermarks import Watermark
-from ._engine_rows import SAMPLING_SCHEMES, apply_watermarks_
+from ._engine_rows import SAMPLING_SCHEMES, apply_watermarks_, to_device
 from .keyring import KeyRing, server_keyring
 
 if TYPE_CHECKING:
@@ -179,8 +188,9 @@ class _TokenmarkProcessor(*_BASES):
 
         def gather(sel: np.ndarray, h: int) -> torch.Tensor:
             cols = (lengths[sel] - h)[:, None] + np.arange(h, dtype=np.int64)
-            r = torch.from_numpy(slot[sel]).to(all_ids.device)
-            return all_ids[r[:, None], torch.from_numpy(cols).to(all_ids.device)].to(dev)
+            r = torch.as_tensor(to_device(slot[sel], all_ids.device))
+            c = torch.as_tensor(to_device(cols, all_ids.device))
+            return all_ids[r[:, None], c].to(dev)
 
         def warp(sub: torch.Tensor, sel: np.ndarray) -> torch.Tensor:
             s = slot[sel]
@@ -217,7 +227,7 @@ def warp_like_vllm(
     n, vocab = logits.shape
     dev = logits.device
     if np.any((temperature != 0.0) & (temperature != 1.0)):
-        t = torch.from_numpy(np.ascontiguousarray(temperature, dtype=np.float32)).to(dev)
+        t = _dev(np.ascontiguousarray(temperature, dtype=np.float32), dev)
         if logits.is_cuda:
             from vllm.v1.worker.gpu.sample.gumbel import apply_temperature
 
@@ -225,7 +235,7 @@ def warp_like_vllm(
         else:
             logits.div_(torch.where(t == 0.0, torch.ones_like(t), t).unsqueeze(1))
     if np.any(min_p != 0.0):
-        mp = torch.from_numpy(np.ascontiguousarray(min_p, dtype=np.float32)).to(dev)
+        mp = _dev(np.ascontiguousarray(min_p, dtype=np.float32), dev)
         if logits.is_cuda:
             from vllm.v1.worker.gpu.sample.min_p import apply_min_p
 
@@ -238,14 +248,14 @@ def warp_like_vllm(
     if do_k or do_p:
         from vllm.v1.sample.ops.topk_topp_sampler import apply_top_k_top_p
 
-        k = torch.from_numpy(np.ascontiguousarray(top_k, dtype=np.int32)).to(dev) if do_k else None
-        p = (
-            torch.from_numpy(np.ascontiguousarray(top_p, dtype=np.float32)).to(dev)
-            if do_p
-            else None
-        )
+        k = _dev(np.ascontiguousarray(top_k, dtype=np.int32), dev) if do_k else None
+        p = _dev(np.ascontiguousarray(top_p, dtype=np.float32), dev) if do_p else None
         logits = apply_top_k_top_p(logits, k, p)
     return logits
+
+
+def _dev(a: np.ndarray, device: torch.device) -> torch.Tensor:
+    return torch.as_tensor(to_device(a, device))
 
 
 def _installed_schemes(vllm_config) -> list[tuple[str, ...]] | None:
