@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import tokenmark as tm
 import torch
+from tokenmark.integrations import _engine_rows as er
 from tokenmark.integrations import transformers as tm_hf
 from tokenmark.integrations._engine_rows import apply_watermarks_, history_length
 from tokenmark.integrations.keyring import KeyRing
@@ -225,3 +226,34 @@ def test_the_scan_finds_a_mixed_batch_with_the_same_files(tmp_path):
     assert {(h["id"], h["watermark"]) for h in hits} == {
         (f"d{i}", n) for i, n in enumerate(names) if n is not None
     }
+
+
+def test_the_device_path_matches_the_host_path(ring, monkeypatch):
+    """backend="triton" (under the interpreter here) returns tokens as tensors, as the CUDA
+    kernels do: the one-hot rows are then written by the device path (no host sync) and must
+    equal the host path's, rows without a finite logit included."""
+    pytest.importorskip("triton", reason="triton not installed")
+    rng = np.random.default_rng(4)
+    vocab, n_rows = 257, 7
+    logits = torch.from_numpy(rng.normal(0, 3, (n_rows, vocab)).astype(np.float32))
+    logits[2, :200] = -float("inf")
+    logits[5] = -float("inf")
+    names = ring.names()
+    rows = np.array([0, 2, 3, 5, 6])
+    marks = [ring.get(names[i % len(names)]) for i in range(len(rows))]
+    hists = [np.array([5, 6, 7] * 4), rng.integers(0, vocab, 9), rng.integers(0, vocab, 30),
+             rng.integers(0, vocab, 2), rng.integers(0, vocab, 12)]  # fmt: skip
+    lengths = np.array([len(h) for h in hists])
+    u = rng.random(len(rows))
+    calls = []
+    real = er._as_device_tokens
+    monkeypatch.setattr(er, "_as_device_tokens", lambda t, d: calls.append(backend) or real(t, d))
+    outs = []
+    for backend in ("cpu", "triton"):
+        outs.append(
+            apply_watermarks_(logits.clone(), rows, marks, lengths, _gather(hists),
+                              rand=lambda sel, dev: torch.from_numpy(u[sel]), backend=backend)
+        )  # fmt: skip
+    assert torch.equal(outs[0], outs[1])
+    assert not torch.equal(outs[0], logits) and torch.isinf(outs[1][5]).all()
+    assert calls == ["triton"] * 3  # the sampling groups (gum, gum-all, sid) took that path
