@@ -2,12 +2,14 @@
 // it (transformers, TGI). Seeds are not secret words of ours but may be derived from a user's
 // hashing key: no message below prints one.
 #include <pybind11/numpy.h>
+#include <pybind11/stl.h>
 
 #include <algorithm>
 #include <optional>
 #include <string>
 
 #include "../cpu/mt19937.h"
+#include "../cpu/sglang_score.h"
 #include "../cpu/synthid_text_g.h"
 #include "../cpu/vllm_score.h"
 #include "checks.h"
@@ -131,6 +133,47 @@ py::array_t<uint8_t> synthid_text_g_values(py::array hashes, py::array keys, py:
   return g;
 }
 
+// SGLang's detector over a ragged batch: (n_scored, n_key_a, sums [n_docs, 5], counted or None).
+py::tuple score_sglang(py::array tokens, py::array offsets, std::optional<py::array> prefix,
+                       int width, int64_t max_contexts, py::array keys, uint64_t threshold,
+                       bool want_flags) {
+  const RaggedView dv = ragged_view(tokens, offsets, prefix);
+  if (width < 1 || width > 64) fail_value("width: must be in [1, 64]");
+  if (max_contexts < 1) fail_value("max_contexts: must be >= 1");
+  require_dtype<uint64_t>(keys, "keys", "uint64");
+  require_ndim(keys, "keys", 1);
+  require_c_contiguous(keys, "keys");
+  if (keys.shape(0) < 1 || keys.shape(0) > 2) fail_value("keys: expected 1 or 2 keys");
+  if (threshold > 0xFFFFFFFFull) fail_value("threshold: must be below 2^32");
+  cpu::SglangScoreArgs a{};
+  a.tokens = dv.tokens;
+  a.offsets = dv.offsets;
+  a.prefix = dv.prefix;
+  a.n_docs = dv.n_docs;
+  a.width = width;
+  a.max_contexts = max_contexts;
+  a.keys = static_cast<const uint64_t*>(keys.data());
+  a.n_keys = static_cast<int>(keys.shape(0));
+  a.threshold = static_cast<uint32_t>(threshold);
+  py::array_t<int64_t> n_scored(a.n_docs), n_key_a(a.n_docs);
+  py::array_t<double> sums({a.n_docs, static_cast<int64_t>(5)});
+  a.n_scored = n_scored.mutable_data();
+  a.n_key_a = n_key_a.mutable_data();
+  a.sums = sums.mutable_data();
+  py::object counted = py::none();
+  if (want_flags) {
+    py::array_t<uint8_t> c(dv.n_tokens);
+    std::fill(c.mutable_data(), c.mutable_data() + dv.n_tokens, 0);
+    a.counted = c.mutable_data();
+    counted = c;
+  }
+  {
+    py::gil_scoped_release release;
+    cpu::score_sglang(a);
+  }
+  return py::make_tuple(n_scored, n_key_a, sums, counted);
+}
+
 }  // namespace
 
 void register_dialects(py::module_& m) {
@@ -145,6 +188,10 @@ void register_dialects(py::module_& m) {
         "vLLM's Gumbel detector over documents: (n_scored, score, counted flags or None).");
   m.def("synthid_text_g_values", &synthid_text_g_values, py::arg("hashes"), py::arg("keys"),
         py::arg("table"), "SynthID-Text g-values [n, depth] from (context, token) hashes.");
+  m.def("score_sglang", &score_sglang, py::arg("tokens"), py::arg("offsets"), py::arg("prefix"),
+        py::arg("width"), py::arg("max_contexts"), py::arg("keys"), py::arg("threshold"),
+        py::arg("want_flags"),
+        "SGLang's watermark detector over documents: (n_scored, n_key_a, sums [n, 5], counted).");
 }
 
 }  // namespace tokenmark::bind::host

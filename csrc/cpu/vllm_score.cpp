@@ -4,39 +4,11 @@
 #include "vllm_score.h"
 
 #include <cmath>
-#include <vector>
 
+#include "context_set.h"
 #include "tokenmark/vllm.h"
 
 namespace tokenmark::cpu {
-namespace {
-
-// Positions of one document whose contexts were seen, keyed by a hash of the context words.
-class ContextSet {
- public:
-  void reset(int64_t n) {
-    uint64_t cap = 16;
-    while (cap < 2 * static_cast<uint64_t>(n)) cap <<= 1;
-    slots_.assign(cap, -1);
-  }
-  // Inserts position p; returns false when an earlier position had the same context.
-  template <typename Same>
-  bool insert(uint64_t h, int64_t p, Same same) {
-    const uint64_t mask = slots_.size() - 1;
-    uint64_t slot = (h * 0x9E3779B97F4A7C15ull) >> 7 & mask;
-    while (slots_[slot] >= 0) {
-      if (same(slots_[slot])) return false;
-      slot = (slot + 1) & mask;
-    }
-    slots_[slot] = p;
-    return true;
-  }
-
- private:
-  std::vector<int64_t> slots_;
-};
-
-}  // namespace
 
 void score_vllm_gumbel(const VllmScoreArgs& a) {
 #pragma omp parallel

@@ -33,6 +33,8 @@ OPS = (
     "sample_synthid",
     "score_synthid",
     "apply_ginsew_",
+    # dialects (other implementations' watermarks): host backends only
+    "score_sglang",
 )
 
 # Measured on an H100 (bench/RESULTS.md): for float32 logits of at least this many entries the
@@ -119,6 +121,8 @@ _TABLE: dict[tuple[str, str], Callable[[], Callable]] = {
     ("apply_ginsew_", "reference"): lambda: reference.apply_ginsew_,
     ("apply_ginsew_", "cuda"): lambda: _cuda_ginsew().apply_ginsew_,
     ("apply_ginsew_", "triton"): lambda: _triton_ginsew().apply_ginsew_,
+    ("score_sglang", "cpu"): lambda: cpu.score_sglang,
+    ("score_sglang", "reference"): lambda: reference.score_sglang,
 }
 
 HOST_BACKENDS = ("cpu", "reference")

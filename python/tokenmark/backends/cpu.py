@@ -75,3 +75,10 @@ def apply_ginsew_(
         _C.apply_ginsew_, logits, dtype, ids, keys, thresholds, epsilon, frequency, enabled,
         context_width, position,
     )  # fmt: skip
+
+
+def score_sglang(tokens, offsets, prefix, width, max_contexts, keys, threshold, want_flags):
+    return _call(
+        _C.score_sglang, tokens, offsets, prefix, width, max_contexts, keys, threshold,
+        want_flags,
+    )  # fmt: skip

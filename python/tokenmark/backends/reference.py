@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..reference import ginsew, gumbel, kgw, synthid
+from ..reference import ginsew, gumbel, kgw, sglang, synthid
 
 
 def apply_kgw_bias_(logits, dtype, ids, keys, thresholds, deltas, enabled, context_width, seeding):
@@ -64,3 +64,10 @@ def apply_ginsew_(
         logits[...] = ginsew.f32_to_bf16_bits(out).view(logits.dtype)
     else:
         logits[...] = out.astype(logits.dtype)
+
+
+def score_sglang(tokens, offsets, prefix, width, max_contexts, keys, threshold, want_flags):
+    n, n_a, sums, counted = sglang.score_sglang(
+        tokens, offsets, prefix, width, max_contexts, keys, threshold
+    )
+    return n, n_a, sums, counted if want_flags else None

@@ -10,6 +10,7 @@ backend: an error names the argument and never shows key material.
 from .ginsew import apply_ginsew_
 from .gumbel import sample_gumbel, score_gumbel
 from .kgw import apply_kgw_bias_, score_kgw
+from .sglang import score_sglang
 from .synthid import sample_synthid, score_synthid
 
 __all__ = [
@@ -19,5 +20,6 @@ __all__ = [
     "sample_synthid",
     "score_gumbel",
     "score_kgw",
+    "score_sglang",
     "score_synthid",
 ]
