@@ -36,6 +36,7 @@ def load(path: str) -> types.SimpleNamespace:
             mod.__package__ = PACKAGE
             mod.__file__ = f"{path}!{PREFIX}{name}.py"
             sys.modules[mod.__name__] = mod
-            exec(compile(whl.read(f"{PREFIX}{name}.py").decode(), mod.__file__, "exec"), mod.__dict__)
+            code = compile(whl.read(f"{PREFIX}{name}.py").decode(), mod.__file__, "exec")
+            exec(code, mod.__dict__)
             mods[name] = mod
     return types.SimpleNamespace(**mods)

@@ -257,5 +257,3 @@ def sglang(
         key=key, key_b=key_b, context_width=context_width, mixing_probability=mixing_probability,
         max_contexts=max_contexts, max_probability=max_probability,
     )  # fmt: skip
-
-
