@@ -35,6 +35,10 @@ OPS = (
     "apply_ginsew_",
     # dialects (other implementations' watermarks): host backends only
     "score_sglang",
+    "score_vllm",
+    "synthid_text_g_values",
+    "torch_cpu_randperm",
+    "torch_cpu_green_lists",
 )
 
 # Measured on an H100 (bench/RESULTS.md): for float32 logits of at least this many entries the
@@ -123,6 +127,14 @@ _TABLE: dict[tuple[str, str], Callable[[], Callable]] = {
     ("apply_ginsew_", "triton"): lambda: _triton_ginsew().apply_ginsew_,
     ("score_sglang", "cpu"): lambda: cpu.score_sglang,
     ("score_sglang", "reference"): lambda: reference.score_sglang,
+    ("score_vllm", "cpu"): lambda: cpu.score_vllm,
+    ("score_vllm", "reference"): lambda: reference.score_vllm,
+    ("synthid_text_g_values", "cpu"): lambda: cpu.synthid_text_g_values,
+    ("synthid_text_g_values", "reference"): lambda: reference.synthid_text_g_values,
+    ("torch_cpu_randperm", "cpu"): lambda: cpu.torch_cpu_randperm,
+    ("torch_cpu_randperm", "reference"): lambda: reference.torch_cpu_randperm,
+    ("torch_cpu_green_lists", "cpu"): lambda: cpu.torch_cpu_green_lists,
+    ("torch_cpu_green_lists", "reference"): lambda: reference.torch_cpu_green_lists,
 }
 
 HOST_BACKENDS = ("cpu", "reference")

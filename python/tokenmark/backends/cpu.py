@@ -82,3 +82,20 @@ def score_sglang(tokens, offsets, prefix, width, max_contexts, keys, threshold, 
         _C.score_sglang, tokens, offsets, prefix, width, max_contexts, keys, threshold,
         want_flags,
     )  # fmt: skip
+
+
+def score_vllm(tokens, offsets, starts, width, keys, weights, dedup, want_flags):
+    return _call(_C.score_vllm_gumbel, tokens, offsets, starts, width, keys, weights, dedup,
+                 want_flags)  # fmt: skip
+
+
+def synthid_text_g_values(hashes, keys, table):
+    return _call(_C.synthid_text_g_values, hashes, keys, table)
+
+
+def torch_cpu_randperm(seed, n):
+    return _call(_C.torch_cpu_randperm, seed, n)
+
+
+def torch_cpu_green_lists(seeds, vocab, green_size):
+    return _call(_C.torch_cpu_green_lists, seeds, vocab, green_size)

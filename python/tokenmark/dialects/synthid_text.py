@@ -32,21 +32,16 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
+from .. import ops
 from .._validate import check_prefix
+from ..reference.synthid_text import accumulate
+from ..reference.torch_mt import mt19937_words
 from ..stats import binomial_pvalue
 from ..synthid import SynthIDResult
 from ._dedup import first_occurrence
 from ._green_lists import DEVICES
 from ._host import host_ragged
-from ._torch_mt import mt19937_words
 
-try:  # the C++ g-values; absent from a build that predates them (then numpy runs)
-    from .._C import synthid_text_g_values as _cpp_g_values
-except ImportError:  # pragma: no cover - depends on the build
-    _cpp_g_values = None
-
-LCG_MULTIPLIER = 6364136223846793005  # their accumulate_hash constants (newlib / musl LCG)
-LCG_INCREMENT = 1
 _CONFIG_FIELDS = (
     "ngram_len", "keys", "context_history_size", "sampling_table_seed", "sampling_table_size",
     "skip_first_ngram_calls", "debug_mode",
@@ -63,11 +58,7 @@ class SynthIDTextResult(SynthIDResult):
     mask: list[np.ndarray] | None = None
 
 
-def _accumulate(h: np.ndarray, x) -> np.ndarray:
-    with np.errstate(over="ignore"):
-        return (h + np.asarray(x).astype(np.uint64)) * np.uint64(LCG_MULTIPLIER) + np.uint64(
-            LCG_INCREMENT
-        )
+_accumulate = accumulate
 
 
 @dataclass(frozen=True, repr=False)
@@ -217,19 +208,9 @@ class SynthIDText:
         (``backend``: ``"auto"``, ``"cpu"`` for C++, ``"reference"`` for numpy)."""
         if backend not in ("auto", "cpu", "reference"):
             raise ValueError(f"backend: expected auto, cpu or reference, got {backend!r}")
-        if backend == "cpu" and _cpp_g_values is None:
-            raise ValueError("backend: 'cpu' asked for, but this build of tokenmark._C lacks it")
         h = _accumulate(self.context_hashes(tokens, positions), tokens[positions])
         keys = np.array([k % 2**64 for k in self.keys], dtype=np.uint64)
-        if backend != "reference" and _cpp_g_values is not None:
-            return _cpp_g_values(np.ascontiguousarray(h), keys, self.sampling_table)
-        hk = _accumulate(h[:, None], keys[None, :])
-        size = self.sampling_table_size
-        if size & (size - 1) == 0:  # a power of 2: the floor modulo is the low bits
-            idx = (hk & np.uint64(size - 1)).view(np.int64)
-        else:
-            idx = np.mod(hk.view(np.int64), size)  # floor modulo, as torch's %
-        return self.sampling_table[idx]
+        return ops.synthid_text_g_values(h, keys=keys, table=self.sampling_table, backend=backend)
 
     # -- generation -----------------------------------------------------------------------
     def logits_processor(self):
