@@ -76,6 +76,15 @@ class SGLangResult:
     def is_watermarked(self, alpha: float = 1e-3) -> np.ndarray:
         return self.p_value <= alpha
 
+    def to_records(self) -> list[dict[str, Any]]:
+        """One JSON-ready dict per document (their ``combined`` statistics)."""
+        return [
+            {"n_scored": int(self.n_scored[d]), "score": float(self.score[d]),
+             "z": float(self.z_score[d]), "p_value": float(self.p_value[d]),
+             "log_p_value": float(self.log_p_value[d])}
+            for d in range(len(self))
+        ]  # fmt: skip
+
     def partition_p_values(self) -> tuple[np.ndarray, np.ndarray]:
         """Dual key: the p-values of key A's and key B's partitions."""
         return gamma_tail(self.score_partition_a, self.n_key_a)[0], gamma_tail(

@@ -27,6 +27,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from scipy import special, stats
@@ -67,6 +68,14 @@ class VLLMResult:
 
     def is_watermarked(self, alpha: float = 1e-3) -> np.ndarray:
         return self.p_value <= alpha
+
+    def to_records(self) -> list[dict[str, Any]]:
+        """One JSON-ready dict per document."""
+        return [
+            {"n_scored": int(self.n_scored[d]), "score": float(self.score[d]),
+             "p_value": float(self.p_value[d]), "their_p_value": float(self.their_p_value[d])}
+            for d in range(len(self))
+        ]  # fmt: skip
 
 
 _GL_X, _GL_W = np.polynomial.legendre.leggauss(16)
