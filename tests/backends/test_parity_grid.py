@@ -181,6 +181,21 @@ def case_synthid_text_g_values(backend, rng):
         np.testing.assert_array_equal(got, want)
 
 
+def case_score_synthid_text(backend, rng):
+    tokens, offsets, prefix = _ragged(rng)
+    tokens[60:75] = 3  # a run: repeated contexts within the history, and EOS (3) inside
+    kw = dict(keys=rng.integers(0, 2**64, 5, dtype=np.uint64), ngram_len=3,
+              table=rng.integers(0, 2, 1000).astype(np.uint8), context_history_size=4,
+              want_flags=True)  # fmt: skip
+    for eos in (None, 3):
+        got = ops.score_synthid_text(tokens, offsets, prefix_lengths=prefix, eos_token_id=eos,
+                                     backend=backend, **kw)  # fmt: skip
+        want = ops.score_synthid_text(tokens, offsets, prefix_lengths=prefix, eos_token_id=eos,
+                                      backend="reference", **kw)  # fmt: skip
+        for g, w in zip(got, want, strict=True):
+            np.testing.assert_array_equal(g, w)
+
+
 def case_torch_cpu_randperm(backend, rng):
     for n in (0, 1, 2, 67):
         want = ops.torch_cpu_randperm(2**40 + 3, n, backend="reference")

@@ -37,6 +37,7 @@ OPS = (
     "score_sglang",
     "score_vllm",
     "synthid_text_g_values",
+    "score_synthid_text",
     "torch_cpu_randperm",
     "torch_cpu_green_lists",
 )
@@ -131,6 +132,8 @@ _TABLE: dict[tuple[str, str], Callable[[], Callable]] = {
     ("score_vllm", "reference"): lambda: reference.score_vllm,
     ("synthid_text_g_values", "cpu"): lambda: cpu.synthid_text_g_values,
     ("synthid_text_g_values", "reference"): lambda: reference.synthid_text_g_values,
+    ("score_synthid_text", "cpu"): lambda: cpu.score_synthid_text,
+    ("score_synthid_text", "reference"): lambda: reference.score_synthid_text,
     ("torch_cpu_randperm", "cpu"): lambda: cpu.torch_cpu_randperm,
     ("torch_cpu_randperm", "reference"): lambda: reference.torch_cpu_randperm,
     ("torch_cpu_green_lists", "cpu"): lambda: cpu.torch_cpu_green_lists,

@@ -99,3 +99,9 @@ def torch_cpu_randperm(seed, n):
 
 def torch_cpu_green_lists(seeds, vocab, green_size):
     return _call(_C.torch_cpu_green_lists, seeds, vocab, green_size)
+
+
+def score_synthid_text(tokens, offsets, prefix, ngram_len, keys, table, history, mask_repeated,
+                       eos, want_flags):  # fmt: skip
+    return _call(_C.score_synthid_text, tokens, offsets, prefix, ngram_len, keys, table, history,
+                 mask_repeated, eos, want_flags)  # fmt: skip

@@ -91,3 +91,11 @@ def torch_cpu_green_lists(seeds, vocab, green_size):
     for i, s in enumerate(seeds.tolist()):
         out[i] = torch_mt.green_bits(s, vocab, green_size)
     return out
+
+
+def score_synthid_text(tokens, offsets, prefix, ngram_len, keys, table, history, mask_repeated,
+                       eos, want_flags):  # fmt: skip
+    n, ones, counted = synthid_text.score_synthid_text(
+        tokens, offsets, prefix, ngram_len, keys, table, history, mask_repeated, eos
+    )
+    return n, ones, counted if want_flags else None

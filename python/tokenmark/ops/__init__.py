@@ -12,7 +12,7 @@ from .gumbel import sample_gumbel, score_gumbel
 from .kgw import apply_kgw_bias_, score_kgw
 from .sglang import score_sglang
 from .synthid import sample_synthid, score_synthid
-from .synthid_text import synthid_text_g_values
+from .synthid_text import score_synthid_text, synthid_text_g_values
 from .torch_mt import torch_cpu_green_lists, torch_cpu_randperm
 from .vllm import score_vllm
 
@@ -25,6 +25,7 @@ __all__ = [
     "score_kgw",
     "score_sglang",
     "score_synthid",
+    "score_synthid_text",
     "score_vllm",
     "synthid_text_g_values",
     "torch_cpu_green_lists",
