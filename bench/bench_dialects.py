@@ -1,6 +1,8 @@
 """Dialect detection against each peer's own detector, measured in the same run (CPU).
 
-    TOKENMARK_VLLM_WHEEL=/path/vllm-0.33.0-...whl python bench/bench_dialects.py [--no-record]
+    TOKENMARK_VLLM_WHEEL=/path/vllm-0.33.0-...whl \
+    TOKENMARK_SGLANG_WHEEL=/path/sglang-0.5.23-...whl \
+        python bench/bench_dialects.py [--no-record] [--title TITLE]
 
 Cases: 16 x 512 and 1000 x 512 tokens, per dialect:
 
@@ -13,6 +15,9 @@ Cases: 16 x 512 and 1000 x 512 tokens, per dialect:
   mean score of synthid-text's detector_mean (in numpy); ours `tm.dialects.synthid_text.detect`.
 - vLLM gumbel (context width 4): theirs is `GumbelWatermarkDetector.detect`, one document per
   call, loaded from the wheel (tests/dialects/vllm_source.py); ours `tm.dialects.vllm.detect`.
+- SGLang (context window 4, one key): theirs is `WatermarkDetector.detect_tokens`, one document
+  per call, loaded from the wheel (tests/dialects/sglang_source.py; needs msgspec); ours
+  `tm.dialects.sglang.detect`.
 
 Tokens: uniform over 32000 ids ("uniform": every previous token distinct-ish, the worst case for
 the KGW list cache) and the demo model's held-out Shakespeare, tokenized (vocab 4096, "text").
@@ -127,10 +132,27 @@ def vllm_rows(v, x, peer_docs, label):
     ]  # fmt: skip
 
 
+def sglang_rows(sg, x, peer_docs, label):
+    det = sg.detector.WatermarkDetector("7a69", context_window=4)
+    sub = [r.tolist() for r in x[:peer_docs]]
+    t_peer, want = timed(lambda: [det.detect_tokens(d) for d in sub])
+    peer_tps = sum(map(len, sub)) / t_peer
+    wm = tm.dialects.sglang("7a69", 4)
+    got = wm.detect(x)
+    t = median_time(lambda: wm.detect(x), min_time=0.3, max_reps=20)
+    np.testing.assert_allclose(got.score[:peer_docs], [w.combined.score for w in want], rtol=1e-12)
+    n = x.size
+    return [
+        ["SGLang", label, f"{x.shape[0]} x {x.shape[1]}", min(peer_docs, len(x)),
+         f"{peer_tps:,.0f}", f"{n / t:,.0f}", "", f"{(n / t) / peer_tps:,.0f}x", "", ""],
+    ]  # fmt: skip
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--peer-docs", type=int, default=16)
     ap.add_argument("--no-record", action="store_true")
+    ap.add_argument("--title", default="CPU: dialect detection against the peers' own detectors")
     args = ap.parse_args()
     torch.set_num_threads(1)
     rng = np.random.default_rng(0)
@@ -140,6 +162,11 @@ def main():
         import vllm_source
 
         v = vllm_source.load(wheel)
+    sg = None
+    if os.environ.get("TOKENMARK_SGLANG_WHEEL"):
+        import sglang_source
+
+        sg = sglang_source.load(os.environ["TOKENMARK_SGLANG_WHEEL"])
     rows = []
     for n_docs in (16, 1000):
         cases = [
@@ -153,6 +180,9 @@ def main():
             print(rows[-1], flush=True)
             if v is not None:
                 rows += vllm_rows(v, x, args.peer_docs, label)
+                print(rows[-1], flush=True)
+            if sg is not None:
+                rows += sglang_rows(sg, x, args.peer_docs, label)
                 print(rows[-1], flush=True)
     header = ["dialect", "tokens", "docs x len", "peer docs", "peer tok/s", "tokenmark tok/s",
               "warm tok/s", "ratio", "warm ratio", "list cache (cold - warm)"]  # fmt: skip
@@ -168,7 +198,7 @@ def main():
     if args.no_record:
         print(table)
     else:
-        record("CPU: dialect detection against the peers' own detectors", table, notes)
+        record(args.title, table, notes)
 
 
 if __name__ == "__main__":
