@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from .._validate import check_bool
-from ._common import ArrayLike, host_scoring, resolve
+from ._common import ArrayLike, host_scoring, resolve_host
 
 MAX_CONTEXT_WINDOW = 64  # SGLang's MAX_WATERMARK_CONTEXT_WINDOW
 MAX_CONTEXTS = 4096  # SGLang's MAX_WATERMARKED_CONTEXTS_PER_REQUEST (the detector's default)
@@ -65,6 +65,6 @@ def score_sglang(
     k = np.asarray(keys)
     if k.dtype != np.uint64 or k.ndim != 1 or not 1 <= k.shape[0] <= 2:
         raise ValueError("keys: expected uint64 [1] or [2]")  # no values: they are secret
-    name, fn = resolve("score_sglang", backend, False)
+    name, fn = resolve_host("score_sglang", backend)
     tok, off, pre = host_scoring(tokens, offsets, prefix_lengths)
     return fn(tok, off, pre, width, limit, np.ascontiguousarray(k), thr, want)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from .._validate import check_bool
-from ._common import ArrayLike, host_scoring, resolve
+from ._common import ArrayLike, host_scoring, resolve_host
 
 
 def synthid_text_g_values(
@@ -27,7 +27,7 @@ def synthid_text_g_values(
     if h.dtype != np.uint64 or h.ndim != 1:
         raise ValueError("hashes: expected uint64 [n]")
     k, t = _keys_table(keys, table)
-    name, fn = resolve("synthid_text_g_values", backend, False)
+    name, fn = resolve_host("synthid_text_g_values", backend)
     return fn(np.ascontiguousarray(h), k, t)
 
 
@@ -83,6 +83,6 @@ def score_synthid_text(
         raise ValueError(f"eos_token_id: must be a token id (int >= 0) or None, got {eos!r}")
     mask = check_bool(mask_repeated_contexts, "mask_repeated_contexts")
     flags = check_bool(want_flags, "want_flags")
-    name, fn = resolve("score_synthid_text", backend, False)
+    name, fn = resolve_host("score_synthid_text", backend)
     tok, off, pre = host_scoring(tokens, offsets, prefix_lengths)
     return fn(tok, off, pre, int(ngram_len), k, t, int(context_history_size), mask, int(eos), flags)

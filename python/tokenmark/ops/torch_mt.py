@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..reference.torch_mt import RANDPERM_MAX_N
-from ._common import ArrayLike, resolve
+from ._common import ArrayLike, resolve_host
 
 
 def _n(value, name: str, lo: int) -> int:
@@ -29,7 +29,7 @@ def torch_cpu_randperm(seed: int, n: int, *, backend: str = "auto") -> np.ndarra
     [4, 0, 1, 3, 2]
     """
     n = _n(n, "n", 0)
-    name, fn = resolve("torch_cpu_randperm", backend, False)
+    name, fn = resolve_host("torch_cpu_randperm", backend)
     return fn(int(seed) & 0xFFFFFFFF, n)
 
 
@@ -53,5 +53,5 @@ def torch_cpu_green_lists(
     g = green_size
     if isinstance(g, bool) or not isinstance(g, (int, np.integer)) or not 0 <= int(g) <= v:
         raise ValueError(f"green_size: must be an int in [0, vocab = {v}], got {g!r}")
-    name, fn = resolve("torch_cpu_green_lists", backend, False)
+    name, fn = resolve_host("torch_cpu_green_lists", backend)
     return fn(np.ascontiguousarray(low), v, int(g))

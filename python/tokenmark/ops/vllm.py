@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from .._validate import check_bool
-from ._common import ArrayLike, host_scoring, resolve
+from ._common import ArrayLike, host_scoring, resolve_host
 
 
 def score_vllm(
@@ -47,7 +47,7 @@ def score_vllm(
     if wt.shape != k.shape or not np.isfinite(wt).all():
         raise ValueError("weights: expected one finite float per key")
     flags = check_bool(want_flags, "want_flags")
-    name, fn = resolve("score_vllm", backend, False)
+    name, fn = resolve_host("score_vllm", backend)
     tok, off, pre = host_scoring(tokens, offsets, prefix_lengths)
     starts = np.zeros(len(off) - 1, np.int64) if pre is None else pre
     return fn(tok, off, starts, int(w), np.ascontiguousarray(k), wt, bool(dedup), flags)
