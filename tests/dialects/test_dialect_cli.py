@@ -121,3 +121,46 @@ def test_scan_watermarks_config_takes_dialects(tmp_path, monkeypatch):
     with pytest.raises(ValueError, match="keys stay out of configs"):
         load_watermarks([{"key_id": "sg", "dialect": "sglang",
                           "config": {"key": "abc"}}])  # fmt: skip
+
+
+def test_tokenmark_scan_end_to_end_with_dialects(tmp_path, monkeypatch, capsys):
+    """``tokenmark scan`` over a token-id JSONL with a vLLM and an SGLang watermark: the hits are
+    exactly the documents each engine's own code watermarked, and no key reaches the output."""
+    import argparse
+
+    from tokenmark import demo_model
+    from tokenmark.scan import cli
+
+    docs = VLLM["sequences"] + [s["tokens"] for s in SGLANG["sequences"]] + [[7, 8, 9] * 20]
+    with open(tmp_path / "ids.jsonl", "w") as f:
+        for i, d in enumerate(docs):
+            f.write(json.dumps({"id": f"d{i}", "tokens": d}) + "\n")
+    (tmp_path / "wm.json").write_text(json.dumps({"watermarks": [
+        {"key_id": "serve", "name": "vllm", "dialect": "vllm",
+         "config": {"algorithm": "gumbel", "context_width": 4}},
+        {"key_id": "sg", "name": "sglang", "dialect": "sglang",
+         "config": {"context_window": SGLANG["context_window"]}},
+    ]}))  # fmt: skip
+    monkeypatch.setenv("TOKENMARK_KEY_SERVE", str(VLLM["key"]))
+    monkeypatch.setenv("TOKENMARK_KEY_SG", json.dumps({"key": SGLANG["key"],
+                                                       "key_b": SGLANG["key_b"]}))  # fmt: skip
+    parser = argparse.ArgumentParser(prog="tokenmark")
+    cli.add_parser(parser.add_subparsers(dest="command"))
+    out = tmp_path / "out"
+    args = parser.parse_args([
+        "scan", str(tmp_path / "ids.jsonl"), "--config", str(tmp_path / "wm.json"),
+        "--tokens-column", "tokens", "--tokenizer", str(demo_model.PATH), "--out", str(out),
+        "--q", "1e-3", "--no-progress", "--output-format", "jsonl",
+    ])  # fmt: skip
+    args.func(args)
+    capsys.readouterr()
+    rows = [json.loads(x) for p in out.glob("scores-*.jsonl") for x in p.read_text().splitlines()]
+    hits = {(r["id"], r["watermark"]) for r in rows if r["log10_p"] < -6}
+    n_v = len(VLLM["sequences"])
+    want = {(f"d{i}", "vllm") for i in range(n_v)}
+    want |= {(f"d{i}", "sglang") for i in range(n_v, n_v + len(SGLANG["sequences"]))}
+    assert hits == want
+    for p in out.rglob("*"):
+        if p.is_file():
+            text = p.read_text(errors="ignore")
+            assert str(VLLM["key"]) not in text and SGLANG["key_b"] not in text
