@@ -168,6 +168,28 @@ def score_vllm_gumbel(
     dedup: bool,
     want_flags: bool,
 ) -> tuple[Any, ...]: ...
+def score_sglang(
+    tokens: npt.NDArray[np.int32],
+    offsets: npt.NDArray[np.int64],
+    prefix: npt.NDArray[np.int64] | None,
+    width: int,
+    max_contexts: int,
+    keys: npt.NDArray[np.uint64],
+    threshold: int,
+    want_flags: bool,
+) -> tuple[Any, ...]: ...
+def score_synthid_text(
+    tokens: npt.NDArray[np.int32],
+    offsets: npt.NDArray[np.int64],
+    prefix: npt.NDArray[np.int64] | None,
+    ngram_len: int,
+    keys: npt.NDArray[np.uint64],
+    table: npt.NDArray[np.uint8],
+    history: int,
+    mask_repeated: bool,
+    eos: int,
+    want_flags: bool,
+) -> tuple[Any, ...]: ...
 def synthid_text_g_values(
     hashes: np.ndarray, keys: np.ndarray, table: np.ndarray
 ) -> npt.NDArray[np.uint8]: ...

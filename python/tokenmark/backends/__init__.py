@@ -33,6 +33,13 @@ OPS = (
     "sample_synthid",
     "score_synthid",
     "apply_ginsew_",
+    # dialects (other implementations' watermarks): host backends only
+    "score_sglang",
+    "score_vllm",
+    "synthid_text_g_values",
+    "score_synthid_text",
+    "torch_cpu_randperm",
+    "torch_cpu_green_lists",
 )
 
 # Measured on an H100 (bench/RESULTS.md): for float32 logits of at least this many entries the
@@ -130,6 +137,18 @@ _TABLE: dict[tuple[str, str], Callable[[], Callable]] = {
     ("apply_ginsew_", "reference"): lambda: reference.apply_ginsew_,
     ("apply_ginsew_", "cuda"): lambda: _cuda_ginsew().apply_ginsew_,
     ("apply_ginsew_", "triton"): lambda: _triton_ginsew().apply_ginsew_,
+    ("score_sglang", "cpu"): lambda: cpu.score_sglang,
+    ("score_sglang", "reference"): lambda: reference.score_sglang,
+    ("score_vllm", "cpu"): lambda: cpu.score_vllm,
+    ("score_vllm", "reference"): lambda: reference.score_vllm,
+    ("synthid_text_g_values", "cpu"): lambda: cpu.synthid_text_g_values,
+    ("synthid_text_g_values", "reference"): lambda: reference.synthid_text_g_values,
+    ("score_synthid_text", "cpu"): lambda: cpu.score_synthid_text,
+    ("score_synthid_text", "reference"): lambda: reference.score_synthid_text,
+    ("torch_cpu_randperm", "cpu"): lambda: cpu.torch_cpu_randperm,
+    ("torch_cpu_randperm", "reference"): lambda: reference.torch_cpu_randperm,
+    ("torch_cpu_green_lists", "cpu"): lambda: cpu.torch_cpu_green_lists,
+    ("torch_cpu_green_lists", "reference"): lambda: reference.torch_cpu_green_lists,
 }
 
 HOST_BACKENDS = ("cpu", "reference")

@@ -98,3 +98,33 @@ def apply_ginsew_(
         _C.apply_ginsew_, logits, dtype, ids, keys, thresholds, epsilon, frequency, enabled,
         context_width, position,
     )  # fmt: skip
+
+
+def score_sglang(tokens, offsets, prefix, width, max_contexts, keys, threshold, want_flags):
+    return _call(
+        _C.score_sglang, tokens, offsets, prefix, width, max_contexts, keys, threshold,
+        want_flags,
+    )  # fmt: skip
+
+
+def score_vllm(tokens, offsets, starts, width, keys, weights, dedup, want_flags):
+    return _call(_C.score_vllm_gumbel, tokens, offsets, starts, width, keys, weights, dedup,
+                 want_flags)  # fmt: skip
+
+
+def synthid_text_g_values(hashes, keys, table):
+    return _call(_C.synthid_text_g_values, hashes, keys, table)
+
+
+def torch_cpu_randperm(seed, n):
+    return _call(_C.torch_cpu_randperm, seed, n)
+
+
+def torch_cpu_green_lists(seeds, vocab, green_size):
+    return _call(_C.torch_cpu_green_lists, seeds, vocab, green_size)
+
+
+def score_synthid_text(tokens, offsets, prefix, ngram_len, keys, table, history, mask_repeated,
+                       eos, want_flags):  # fmt: skip
+    return _call(_C.score_synthid_text, tokens, offsets, prefix, ngram_len, keys, table, history,
+                 mask_repeated, eos, want_flags)  # fmt: skip

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..reference import ginsew, gumbel, kgw, synthid
+from ..reference import ginsew, gumbel, kgw, sglang, synthid, synthid_text, torch_mt, vllm
 
 
 def apply_kgw_bias_(logits, dtype, ids, keys, thresholds, deltas, enabled, context_width, seeding):
@@ -64,3 +64,38 @@ def apply_ginsew_(
         logits[...] = ginsew.f32_to_bf16_bits(out).view(logits.dtype)
     else:
         logits[...] = out.astype(logits.dtype)
+
+
+def score_sglang(tokens, offsets, prefix, width, max_contexts, keys, threshold, want_flags):
+    n, n_a, sums, counted = sglang.score_sglang(
+        tokens, offsets, prefix, width, max_contexts, keys, threshold
+    )
+    return n, n_a, sums, counted if want_flags else None
+
+
+def score_vllm(tokens, offsets, starts, width, keys, weights, dedup, want_flags):
+    n, score, counted = vllm.score_vllm(tokens, offsets, starts, width, keys, weights, dedup)
+    return n, score, counted if want_flags else None
+
+
+def synthid_text_g_values(hashes, keys, table):
+    return synthid_text.g_values(hashes, keys, table)
+
+
+def torch_cpu_randperm(seed, n):
+    return torch_mt.randperm(seed, n)
+
+
+def torch_cpu_green_lists(seeds, vocab, green_size):
+    out = np.empty((len(seeds), (vocab + 7) // 8), dtype=np.uint8)
+    for i, s in enumerate(seeds.tolist()):
+        out[i] = torch_mt.green_bits(s, vocab, green_size)
+    return out
+
+
+def score_synthid_text(tokens, offsets, prefix, ngram_len, keys, table, history, mask_repeated,
+                       eos, want_flags):  # fmt: skip
+    n, ones, counted = synthid_text.score_synthid_text(
+        tokens, offsets, prefix, ngram_len, keys, table, history, mask_repeated, eos
+    )
+    return n, ones, counted if want_flags else None

@@ -47,6 +47,10 @@ def score_batch(wm: Watermark, rag: Ragged, backend: str = "auto") -> dict[str, 
         ones = np.asarray(res.ones, dtype=np.int64).sum(axis=1)
         out.update(n_scored=n, score=np.asarray(res.mean_score, dtype=np.float64))
         out["log10_p"] = log10_binom_sf(ones, n * s.layers, 0.5)
+    elif wm.dialect is not None:
+        from .dialect_scoring import score_dialect
+
+        out.update(score_dialect(s, rag, backend))
     else:  # load_watermarks admits only the schemes above
         raise ScanConfigError(f"watermark {wm.name!r}: scheme {wm.scheme_name!r} not scannable")
     assert len(out["log10_p"]) == n_docs
