@@ -93,7 +93,7 @@ class SchemeConfig:
 
         >>> import tokenmark as tm
         >>> wm = tm.KGW(key=b"my secret", context_width=1)
-        >>> cal = wm.calibrate([[1, 2, 3], [1, 2, 4], [7, 8, 9]])
+        >>> cal = wm.calibrate([[1, 2, 3], [1, 2, 4], [7, 8, 9]], min_docs=2)
         >>> wm.detect_calibrated([[1, 2, 5]], calibration=cal).n_scored.tolist()
         [1]
         """

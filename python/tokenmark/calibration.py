@@ -36,6 +36,7 @@ the key (only the key's public fingerprint, checked on load).
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import os
 from dataclasses import dataclass, field
@@ -117,8 +118,8 @@ class Calibration:
     >>> import tokenmark as tm
     >>> wm = tm.KGW(key=b"my secret", gamma=0.25, context_width=1)
     >>> boiler = [5, 6, 7, 8, 9, 10]
-    >>> cal = wm.calibrate([boiler + [i, i + 1] for i in range(20, 40)])
-    >>> cal.n_pairs  # the 5 pairs of the shared boilerplate
+    >>> cal = wm.calibrate([boiler + [i, i + 1] for i in range(20, 40)], min_docs=2)
+    >>> cal.n_pairs  # the 5 pairs of the shared boilerplate (in 2 or more documents)
     5
     >>> res = wm.detect_calibrated([boiler + [100, 101, 102]], calibration=cal)
     >>> res.n_scored.tolist()  # (10, 100), (100, 101), (101, 102) are left
@@ -136,6 +137,11 @@ class Calibration:
     @property
     def key_fingerprint(self) -> str:
         return self.scheme.key.fingerprint
+
+    @property
+    def digest(self) -> str:
+        """A public identifier of the filter (SHA-256 of its fingerprints, 16 hex digits)."""
+        return hashlib.sha256(self.pairs.astype("<u8").tobytes()).hexdigest()[:16]
 
     def __repr__(self) -> str:
         return (

@@ -52,6 +52,7 @@ class Watermark:
     key_id: str
     scheme: KGW | Gumbel | SynthID
     options: tuple[tuple[str, Any], ...] = ()
+    calibration: Any = None  # a tokenmark.Calibration for this key (scan --calibration)
 
     @property
     def scheme_name(self) -> str:
@@ -64,6 +65,7 @@ class Watermark:
             "key_id": self.key_id,
             **self.scheme.to_dict(),
             **dict(self.options),
+            **({"calibration": self.calibration.digest} if self.calibration is not None else {}),
         }
 
     def __repr__(self) -> str:
