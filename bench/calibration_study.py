@@ -56,7 +56,7 @@ CONFIGS = {
     "Gumbel h=4": lambda k: tm.Gumbel(key=k, context_width=4),
     "SynthID h=4 l=30": lambda k: tm.SynthID(key=k, context_width=4, layers=30),
 }
-METHODS = ("none", "filter", "filter min_docs=2", "empirical null")
+METHODS = ("none", "filter", "filter (self)", "filter min_docs=2", "empirical null")
 DIALOGUE_PLAYS = 16  # the held-out Hamlet and Twelfth Night, then the first plays by name
 
 
@@ -152,6 +152,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--keys", type=int, default=20)
+    ap.add_argument("--power-keys", type=int, default=POWER_KEYS, help="keys with generations")
     ap.add_argument("--out", default=str(Path(__file__).parent / "CALIBRATION.md"))
     ap.add_argument("--report-only", action="store_true", help="rewrite --out from its JSON")
     args = ap.parse_args()
@@ -171,7 +172,7 @@ def main() -> None:
     for kind, (ref, test) in corpora.items():
         print(f"{kind}: {len(srcs[kind])} sources, {len(ref)} / {len(test)} documents", flush=True)
     keys = [f"calibration-study-{args.seed}-{k}".encode() for k in range(args.keys)]
-    n_power = min(POWER_KEYS, args.keys)
+    n_power = min(args.power_keys, args.keys)
 
     # Power: watermarked continuations, DOCS_PER_KEY per key for the first POWER_KEYS keys.
     model, hf_tok = demo_model.load()
@@ -202,12 +203,14 @@ def main() -> None:
                 wm = make(key)
                 cal = wm.calibrate(ref_r)
                 cal2 = wm.calibrate(ref_r, min_docs=2)
+                cal_self = wm.calibrate(test_r)  # learnt on the scanned half itself
                 p_ref = wm.detect(ref_r).p_value
                 r0 = wm.detect(test_r)
                 r1 = wm.detect_calibrated(test_r, calibration=cal)
                 p = {
                     "none": r0.p_value,
                     "filter": r1.p_value,
+                    "filter (self)": wm.detect_calibrated(test_r, calibration=cal_self).p_value,
                     "filter min_docs=2": wm.detect_calibrated(test_r, calibration=cal2).p_value,
                     "empirical null": conformal(r0.p_value, p_ref),
                 }
@@ -220,9 +223,11 @@ def main() -> None:
                         g0 = wm.detect(g, prefix_lengths=PROMPT)
                         g1 = wm.detect_calibrated(g, calibration=cal, prefix_lengths=PROMPT)
                         g2 = wm.detect_calibrated(g, calibration=cal2, prefix_lengths=PROMPT)
+                        g3 = wm.detect_calibrated(g, calibration=cal_self, prefix_lengths=PROMPT)
                         pw = {
                             "none": g0.p_value,
                             "filter": g1.p_value,
+                            "filter (self)": g3.p_value,
                             "filter min_docs=2": g2.p_value,
                             "empirical null": conformal(g0.p_value, p_ref),
                         }
@@ -245,10 +250,12 @@ def main() -> None:
                 "shift_after": cal.stats["shift_after"],
             }
             f = {m: np.array(v) for m, v in fpr.items()}
+            r = results[kind][cname]
             print(
                 f"{kind:9s} {cname:24s} max FPR none {f['none'].max():.4f} filter "
-                f"{f['filter'].max():.4f} | power none {results[kind][cname]['power']['none']:.2f}"
-                f" filter {results[kind][cname]['power']['filter'][POWER_LENGTHS[0]]:.2f}"
+                f"{f['filter'].max():.4f} self {f['filter (self)'].max():.4f} | power none "
+                f"{r['power']['none'][POWER_LENGTHS[0]]:.2f} filter "
+                f"{r['power']['filter'][POWER_LENGTHS[0]]:.2f}"
                 f" ({time.time() - t0:.0f}s)",
                 flush=True,
             )
@@ -256,6 +263,7 @@ def main() -> None:
     meta = {
         "seed": args.seed,
         "keys": args.keys,
+        "power_keys": n_power,
         "alpha": ALPHA,
         "doc_tokens": DOC_TOKENS,
         "documents": {k: [len(a), len(b)] for k, (a, b) in corpora.items()},
@@ -325,7 +333,7 @@ def report(results, noise, meta, out: Path) -> str:
                     f"{r['kept_fraction_human']:.2f}",
                 ]
             )
-        rows.append(["noise (binomial)", f"{nmax:.4f} / {np95:.4f} / 0.0100", "", "", "", "", ""])
+        rows.append(["noise (binomial)", f"{nmax:.4f} / {np95:.4f} / 0.0100", *[""] * 6])
         lines.append(
             markdown_table(
                 [
@@ -341,9 +349,10 @@ def report(results, noise, meta, out: Path) -> str:
     lines += [
         "## Power on watermarked demo-model text",
         "",
-        f"{POWER_KEYS} keys x {DOCS_PER_KEY} continuations of {NEW} tokens (prompts of {PROMPT}"
-        " tokens from the held-out Twelfth Night, temperature 1, KGW delta 2), scored after the"
-        " prompt, without calibration and with each kind's calibration of the same key. Each cell:"
+        f"{meta['power_keys']} keys x {DOCS_PER_KEY} continuations of {NEW} tokens (prompts of"
+        f" {PROMPT} tokens from the held-out Twelfth Night, temperature 1, KGW delta 2), scored"
+        " after the prompt, without calibration and with each kind's calibration of the same"
+        " key. Each cell:"
         f" **the share flagged at alpha 0.01 after the first {POWER_LENGTHS[0]} tokens, the"
         f" median log10 p-value after {NEW} tokens**; for the filter (default rule) also the"
         " share of the watermarked text's scored tokens it keeps.",
@@ -357,6 +366,7 @@ def report(results, noise, meta, out: Path) -> str:
             r = per[cname]
             cells.append(
                 f"{_pw(r, 'filter')} (kept {r['kept_fraction_watermarked']:.2f}); "
+                f"self {_pw(r, 'filter (self)')}; "
                 f"min_docs=2 {_pw(r, 'filter min_docs=2')}; "
                 f"empirical {_pw(r, 'empirical null')}"
             )

@@ -221,6 +221,7 @@ class Calibration:
         >>> tm.Calibration.load(path, wm).n_pairs
         2
         """
+        _check_scheme(scheme)
         if not isinstance(path, (str, os.PathLike)):
             raise TypeError(f"path: expected a str or path, got {type(path).__name__}")
         try:
