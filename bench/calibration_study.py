@@ -161,7 +161,7 @@ def main() -> None:
         d = json.loads(out.with_suffix(".json").read_text())
         res = {k: {c: _int_keys(r) for c, r in v.items()} for k, v in d["results"].items()}
         figure(res, d["noise"], out.with_suffix(".png"))
-        out.write_text(report(res, d["noise"], d["meta"], out))
+        out.write_text(_keep_findings(out, report(res, d["noise"], d["meta"], out)))
         return
     torch.set_num_threads(1)
     t0 = time.time()
@@ -277,8 +277,21 @@ def main() -> None:
         json.dumps({"meta": meta, "noise": noise, "results": results}, indent=1)
     )
     figure(results, noise, out.with_suffix(".png"))
-    out.write_text(report(results, noise, meta, out))
+    out.write_text(_keep_findings(out, report(results, noise, meta, out)))
     print(f"wrote {out} ({time.time() - t0:.0f}s)")
+
+
+FINDINGS = re.compile(r"<!-- findings -->.*?<!-- /findings -->\n", re.S)
+
+
+def _keep_findings(out: Path, text: str) -> str:
+    """The hand-written findings of the previous report (between the markers) stay on top."""
+    old = out.read_text() if out.exists() else ""
+    m = FINDINGS.search(old)
+    if not m:
+        return text
+    head, _, rest = text.partition("\n\n")
+    return f"{head}\n\n{m.group(0)}\n{rest}"
 
 
 def _int_keys(r: dict) -> dict:

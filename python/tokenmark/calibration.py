@@ -28,7 +28,7 @@ only the pairs that are green for the key (what "makes human text look green") b
 ``docs/calibration.md`` and ``bench/CALIBRATION.md`` for the numbers.
 
 The filter is keyed: it stores a 64-bit keyed fingerprint of each pair (Philox4x32-10 of (token,
-context hash) under the key, PRF domain 18, see ``docs/prf.md``), never the pairs, so a calibration
+context hash) under the key, PRF domain 8, see ``docs/prf.md``), never the pairs, so a calibration
 file neither shows the reference text's n-grams nor works with another key, and it cannot carry
 the key (only the key's public fingerprint, checked on load).
 """
@@ -53,7 +53,7 @@ FORMAT = "tokenmark-calibration"
 FORMAT_VERSION = 1
 # Frozen: the PRF domain of the filter's pair fingerprints (docs/prf.md, section 10). Changing it
 # invalidates every saved calibration file.
-DOMAIN_CALIBRATION = 18
+DOMAIN_CALIBRATION = 8
 SCHEMES = ("kgw", "gumbel", "synthid")
 _IDENTITY = ("context_width", "seeding")  # what decides a pair's identity, besides the key
 
@@ -70,7 +70,7 @@ def pair_contexts(rag: Ragged, positions: np.ndarray, context_width: int, seedin
 
 def pair_fingerprints(key_words, ctx: np.ndarray, tokens: np.ndarray) -> np.ndarray:
     """Keyed 64-bit fingerprints (uint64) of (context hash, token) pairs: words 0 and 1 of
-    Philox4x32-10 with counter (token, ctx, k2 ^ 18, k3) and key (k0, k1)."""
+    Philox4x32-10 with counter (token, ctx, k2 ^ 8, k3) and key (k0, k1)."""
     kw = np.asarray(key_words, dtype=np.uint64)
     w0, w1, _, _ = philox4x32_10(
         np.asarray(tokens, dtype=np.uint32),
