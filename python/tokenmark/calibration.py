@@ -106,7 +106,7 @@ def _check_scheme(scheme) -> str:
     return name
 
 
-@dataclass(frozen=True, repr=False)
+@dataclass(frozen=True, repr=False, eq=False)
 class Calibration:
     """A keyed filter of the (context, token) pairs frequent in reference human text, bound to
     one scheme config and its key. Make one with ``scheme.calibrate(reference_docs)``.
