@@ -6,6 +6,7 @@ import argparse
 import functools
 import sys
 
+from .calibrated import attach_calibrations
 from .engine import EXIT_USAGE, scan
 from .output import OUTPUT_FORMATS
 from .readers import FORMATS, ReadOptions, ScanInputError, expand_inputs
@@ -59,6 +60,12 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         default=8 << 20,
         help="larger documents are reported as malformed (default 8 MiB)",
     )
+    p.add_argument(
+        "--calibration",
+        action="append",
+        metavar="FILE",
+        help="a per-key calibration (Calibration.save) for the watermarks of its key; repeatable",
+    )
     p.add_argument("--key-file", help='JSON {"<key_id>": "<key>", ...}')
     p.add_argument("--key-env-prefix", default=ENV_PREFIX, help="default: TOKENMARK_KEY_")
     p.add_argument("--backend", default="auto", help="scoring backend (default auto)")
@@ -99,6 +106,8 @@ def run(args: argparse.Namespace) -> int:
         watermarks = load_watermarks(
             args.config, args.key_file, args.key_env_prefix, default_window=args.window
         )
+        if args.calibration:
+            watermarks = attach_calibrations(watermarks, args.calibration)
         tokenizer = None
         if text_column is not None:
             if not args.tokenizer:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from .._inputs import Ragged
+from .calibrated import calibrated_detect
 from .logp import log10_binom_sf, log10_gamma_sf
 from .watermarks import ScanConfigError, Watermark
 
@@ -19,10 +20,11 @@ def score_batch(wm: Watermark, rag: Ragged, backend: str = "auto") -> dict[str, 
     opts = dict(wm.options)
     s = wm.scheme
     n_docs = len(rag)
+    detect = s.detect if wm.calibration is None else calibrated_detect(wm)
     out: dict[str, np.ndarray] = {}
     if wm.scheme_name == "kgw":
         window = opts.get("window")
-        res = s.detect(rag, window=window, backend=backend)
+        res = detect(rag, window=window, backend=backend)
         n = np.asarray(res.n_scored, dtype=np.int64)
         green = np.asarray(res.n_green, dtype=np.int64)
         out.update(n_scored=n, score=green.astype(np.float64))
@@ -37,12 +39,12 @@ def score_batch(wm: Watermark, rag: Ragged, backend: str = "auto") -> dict[str, 
             out["window_n_green"] = wg
             out["window_log10_p"] = np.where(n > 0, wl, 0.0)
     elif wm.scheme_name == "gumbel":
-        res = s.detect(rag, salt=opts.get("salt", 0), backend=backend)
+        res = detect(rag, salt=opts.get("salt", 0), backend=backend)
         n = np.asarray(res.n_scored, dtype=np.int64)
         out.update(n_scored=n, score=np.asarray(res.score, dtype=np.float64))
         out["log10_p"] = log10_gamma_sf(out["score"], n)
     elif wm.scheme_name == "synthid":
-        res = s.detect(rag, eos_token_id=opts.get("eos_token_id"), backend=backend)
+        res = detect(rag, eos_token_id=opts.get("eos_token_id"), backend=backend)
         n = np.asarray(res.n_scored, dtype=np.int64)
         ones = np.asarray(res.ones, dtype=np.int64).sum(axis=1)
         out.update(n_scored=n, score=np.asarray(res.mean_score, dtype=np.float64))

@@ -61,6 +61,7 @@ class Watermark:
     options: tuple[tuple[str, Any], ...] = ()
     dialect: str | None = None  # the dialect's name; then dialect_config is its keyless config
     dialect_config: str | None = None
+    calibration: Any = None  # a tokenmark.Calibration for this key (scan --calibration)
 
     @property
     def scheme_name(self) -> str:
@@ -76,6 +77,7 @@ class Watermark:
             "key_id": self.key_id,
             **self.scheme.to_dict(),
             **dict(self.options),
+            **({"calibration": self.calibration.digest} if self.calibration is not None else {}),
         }
 
     def __repr__(self) -> str:
