@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from scipy import stats
 
 from .. import ops
 from .._validate import check_prefix
@@ -94,6 +93,8 @@ class SGLangResult:
 
 def gamma_tail(score, n) -> tuple[np.ndarray, np.ndarray]:
     """``(P[Gamma(n, 1) >= score], its log)``, 1 (log 0) where ``n == 0``."""
+    from scipy import stats  # here, not at import: scipy.stats costs most of `import tokenmark`
+
     score, n = np.asarray(score, dtype=np.float64), np.asarray(n)
     has = n > 0
     log_p = np.where(has, stats.gamma.logsf(score, np.maximum(n, 1)), 0.0)
