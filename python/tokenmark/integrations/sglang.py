@@ -74,44 +74,12 @@ class WatermarkLogitProcessor(CustomLogitProcessor):
         ring = self.keyring()
         rows, marks, seqs, settings, seen = [], [], [], [], set()
         for i, params in enumerate(custom_param_list):
-            if not params:
-                continue
-            wm = ring.for_request({k: v for k, v in params.items() if k != REQ_FIELD})
-            if wm is None:
-                continue
-            if id(params) in seen:
-                raise ValueError(
-                    "tokenmark: speculative decoding is not supported (one request, several "
-                    "rows); serve watermarked requests without it"
-                )
-            seen.add(id(params))
-            req = params.get(REQ_FIELD)
-            if req is None:
-                raise ValueError(
-                    f"custom_params: no {REQ_FIELD!r} (the request): SGLang adds it when the "
-                    "server runs with --enable-custom-logit-processor"
-                )
-            sp = req.sampling_params
-            if wm.scheme_name in SAMPLING_SCHEMES and int(sp.top_k) == 1:
-                if not WatermarkLogitProcessor._warned_greedy:
-                    logger.warning(
-                        "tokenmark: a greedy request (temperature 0 / top_k 1) cannot carry a "
-                        "%s watermark; such requests are served unwatermarked",
-                        wm.scheme_name,
-                    )
-                    WatermarkLogitProcessor._warned_greedy = True
-                continue
-            rows.append(i)
-            marks.append(wm)
-            seqs.append(
-                np.concatenate(
-                    [
-                        np.asarray(req.origin_input_ids, dtype=np.int64),
-                        np.asarray(req.output_ids, dtype=np.int64),
-                    ]
-                )
-            )
-            settings.append((sp.temperature, sp.top_k, sp.top_p, sp.min_p))
+            row = _watermarked_row(ring, params, seen)
+            if row is not None:
+                rows.append(i)
+                marks.append(row[0])
+                seqs.append(row[1])
+                settings.append(row[2])
         if not rows:
             return logits
         lengths = np.array([len(s) for s in seqs], dtype=np.int64)
@@ -127,6 +95,46 @@ class WatermarkLogitProcessor(CustomLogitProcessor):
         out = logits if logits.dtype == torch.float32 else logits.float()
         apply_watermarks_(out, np.array(rows, dtype=np.int64), marks, lengths, gather, warp)
         return out if out is logits else out.to(logits.dtype)
+
+
+def _watermarked_row(ring, params: dict[str, Any] | None, seen: set[int]):
+    """``(watermark, history ids, (temperature, top_k, top_p, min_p))`` for a row whose request
+    names a watermark and can carry it; ``None`` for a row left alone (no watermark named, or a
+    greedy request for a sampling scheme)."""
+    if not params:
+        return None
+    wm = ring.for_request({k: v for k, v in params.items() if k != REQ_FIELD})
+    if wm is None:
+        return None
+    if id(params) in seen:
+        raise ValueError(
+            "tokenmark: speculative decoding is not supported (one request, several "
+            "rows); serve watermarked requests without it"
+        )
+    seen.add(id(params))
+    req = params.get(REQ_FIELD)
+    if req is None:
+        raise ValueError(
+            f"custom_params: no {REQ_FIELD!r} (the request): SGLang adds it when the "
+            "server runs with --enable-custom-logit-processor"
+        )
+    sp = req.sampling_params
+    if wm.scheme_name in SAMPLING_SCHEMES and int(sp.top_k) == 1:
+        if not WatermarkLogitProcessor._warned_greedy:
+            logger.warning(
+                "tokenmark: a greedy request (temperature 0 / top_k 1) cannot carry a "
+                "%s watermark; such requests are served unwatermarked",
+                wm.scheme_name,
+            )
+            WatermarkLogitProcessor._warned_greedy = True
+        return None
+    history = np.concatenate(
+        [
+            np.asarray(req.origin_input_ids, dtype=np.int64),
+            np.asarray(req.output_ids, dtype=np.int64),
+        ]
+    )
+    return wm, history, (sp.temperature, sp.top_k, sp.top_p, sp.min_p)
 
 
 def warp_like_sglang(
