@@ -79,15 +79,35 @@ def markdown_table(header: list[str], rows: list[list[object]]) -> str:
     return "\n".join(lines)
 
 
-def record(title: str, table: str, notes: str = "", path: Path | None = None) -> None:
-    """Print the table and append it, with machine, versions, sha and date, to RESULTS.md."""
+def record(
+    title: str, table: str, notes: str = "", path: Path | None = None, dry_run: bool = False
+) -> None:
+    """Print the table and append it, with machine, versions, sha and date, to RESULTS.md (only
+    print it with ``dry_run``, a bench's ``--no-record``)."""
     stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    block = f"\n### {title}\n\n{stamp}; {machine()}; {versions()}; git {git_sha()}\n\n{table}\n" + (
-        f"\n{notes}\n" if notes else ""
-    )
+    # On a shared machine with a CPU quota, parallel regions can stall for a scheduler period:
+    # the thread count goes with every table (OMP_NUM_THREADS sets torch's and tokenmark's).
+    threads = f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}"
+    head = f"{stamp}; {machine()}; {versions()}; git {git_sha()}; {threads}"
+    block = f"\n### {title}\n\n{head}\n\n{table}\n" + (f"\n{notes}\n" if notes else "")
     print(block)
+    if dry_run:
+        return
     with open(path or RESULTS, "a", encoding="utf-8") as f:
         f.write(block)
+
+
+def bias_cases(vocabs: list[int], batches: list[int]):
+    """``(dtype, vocab, batch)`` of the bias benches: float32 at every size, bfloat16 at the Llama 3
+    vocabulary (128256) only."""
+    import torch
+
+    for dtype in (torch.float32, torch.bfloat16):
+        for vocab in vocabs:
+            if dtype == torch.bfloat16 and vocab != 128256:
+                continue
+            for batch in batches:
+                yield dtype, vocab, batch
 
 
 DETECT_DOC_LEN = 1000  # tokens per document in the detection-throughput tables

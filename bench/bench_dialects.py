@@ -1,6 +1,8 @@
 """Dialect detection against each peer's own detector, measured in the same run (CPU).
 
-    TOKENMARK_VLLM_WHEEL=/path/vllm-0.33.0-...whl python bench/bench_dialects.py [--no-record]
+    TOKENMARK_VLLM_WHEEL=/path/vllm-0.33.0-...whl \
+    TOKENMARK_SGLANG_WHEEL=/path/sglang-0.5.23-...whl \
+        python bench/bench_dialects.py [--no-record] [--title TITLE]
 
 Cases: 16 x 512 and 1000 x 512 tokens, per dialect:
 
@@ -13,6 +15,9 @@ Cases: 16 x 512 and 1000 x 512 tokens, per dialect:
   mean score of synthid-text's detector_mean (in numpy); ours `tm.dialects.synthid_text.detect`.
 - vLLM gumbel (context width 4): theirs is `GumbelWatermarkDetector.detect`, one document per
   call, loaded from the wheel (tests/dialects/vllm_source.py); ours `tm.dialects.vllm.detect`.
+- SGLang (context window 4, one key): theirs is `WatermarkDetector.detect_tokens`, one document
+  per call, loaded from the wheel (tests/dialects/sglang_source.py; needs msgspec); ours
+  `tm.dialects.sglang.detect`.
 
 Tokens: uniform over 32000 ids ("uniform": every previous token distinct-ish, the worst case for
 the KGW list cache) and the demo model's held-out Shakespeare, tokenized (vocab 4096, "text").
@@ -35,9 +40,13 @@ import torch
 sys.path.insert(0, str(Path(__file__).parent))
 sys.path.insert(0, str(Path(__file__).parents[1] / "tests" / "dialects"))
 import tokenmark as tm  # noqa: E402
-from _common import markdown_table, median_time, record  # noqa: E402
+from _common import markdown_table, record  # noqa: E402
 
 SYNTHID_KEYS = list(range(654, 684))
+# Wall clock by default; --clock cpu times the calling thread's CPU time instead (everything here
+# runs on one thread), which on a shared, loaded machine leaves out the time spent waiting for a
+# core: long calls (the peers', ours on 1000 documents) wait more than short ones.
+CLOCK = time.perf_counter
 
 
 def docs_uniform(rng, n_docs, length, vocab=32000):
@@ -56,9 +65,17 @@ def docs_text(n_docs, length):
 
 
 def timed(fn):
-    t0 = time.perf_counter()
+    t0 = CLOCK()
     out = fn()
-    return time.perf_counter() - t0, out
+    return CLOCK() - t0, out
+
+
+def median_time(fn, min_time: float = 0.3, max_reps: int = 20) -> float:
+    """Median time per call (CLOCK) after one warm-up call, over at least ~min_time of calls."""
+    fn()
+    once, _ = timed(fn)
+    reps = int(max(3, min(max_reps, min_time / max(once, 1e-7))))
+    return float(np.median([timed(fn)[0] for _ in range(reps)]))
 
 
 def kgw_rows(x, vocab, peer_docs, label):
@@ -127,11 +144,31 @@ def vllm_rows(v, x, peer_docs, label):
     ]  # fmt: skip
 
 
+def sglang_rows(sg, x, peer_docs, label):
+    det = sg.detector.WatermarkDetector("7a69", context_window=4)
+    sub = [r.tolist() for r in x[:peer_docs]]
+    t_peer, want = timed(lambda: [det.detect_tokens(d) for d in sub])
+    peer_tps = sum(map(len, sub)) / t_peer
+    wm = tm.dialects.sglang("7a69", 4)
+    got = wm.detect(x)
+    t = median_time(lambda: wm.detect(x), min_time=0.3, max_reps=20)
+    np.testing.assert_allclose(got.score[:peer_docs], [w.combined.score for w in want], rtol=1e-12)
+    n = x.size
+    return [
+        ["SGLang", label, f"{x.shape[0]} x {x.shape[1]}", min(peer_docs, len(x)),
+         f"{peer_tps:,.0f}", f"{n / t:,.0f}", "", f"{(n / t) / peer_tps:,.0f}x", "", ""],
+    ]  # fmt: skip
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--peer-docs", type=int, default=16)
     ap.add_argument("--no-record", action="store_true")
+    ap.add_argument("--clock", choices=["wall", "cpu"], default="wall")
+    ap.add_argument("--title", default="CPU: dialect detection against the peers' own detectors")
     args = ap.parse_args()
+    global CLOCK
+    CLOCK = time.thread_time if args.clock == "cpu" else time.perf_counter
     torch.set_num_threads(1)
     rng = np.random.default_rng(0)
     v = None
@@ -140,6 +177,11 @@ def main():
         import vllm_source
 
         v = vllm_source.load(wheel)
+    sg = None
+    if os.environ.get("TOKENMARK_SGLANG_WHEEL"):
+        import sglang_source
+
+        sg = sglang_source.load(os.environ["TOKENMARK_SGLANG_WHEEL"])
     rows = []
     for n_docs in (16, 1000):
         cases = [
@@ -154,6 +196,9 @@ def main():
             if v is not None:
                 rows += vllm_rows(v, x, args.peer_docs, label)
                 print(rows[-1], flush=True)
+            if sg is not None:
+                rows += sglang_rows(sg, x, args.peer_docs, label)
+                print(rows[-1], flush=True)
     header = ["dialect", "tokens", "docs x len", "peer docs", "peer tok/s", "tokenmark tok/s",
               "warm tok/s", "ratio", "warm ratio", "list cache (cold - warm)"]  # fmt: skip
     notes = (
@@ -162,13 +207,11 @@ def main():
         "list the batch needs (MT19937 Fisher-Yates in C++, cached per distinct seed), 'warm' is "
         "the median of the same call repeated with the cache full; the peer has no cross-call "
         "cache (its lru_cache keys on tensors, by identity). The peers' rates come from one run "
-        "on their first `peer docs` documents; ours are medians of repeated calls."
+        "on their first `peer docs` documents; ours are medians of repeated calls. Clock: "
+        + ("the thread's CPU time (time.thread_time)." if args.clock == "cpu" else "wall.")
     )
     table = markdown_table(header, rows)
-    if args.no_record:
-        print(table)
-    else:
-        record("CPU: dialect detection against the peers' own detectors", table, notes)
+    record(args.title, table, notes, dry_run=args.no_record)
 
 
 if __name__ == "__main__":

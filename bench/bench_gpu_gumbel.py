@@ -1,10 +1,13 @@
-"""GPU benchmark of the Gumbel operations against same-run floors (about 15 s on an H100).
+"""GPU benchmark of the Gumbel operations against same-run floors (about 30 s on an H100).
 
 sample_gumbel: one decode step's choice for [batch, vocab] logits, against the unwatermarked
 sampler it replaces, ``torch.multinomial(torch.softmax(logits.float(), -1), 1)``, on the same
 logits. score_gumbel: tokens/s on 10^7 tokens in documents of 1000, with and without dedup.
 Each backend named by ``--backends`` (the CUDA kernels, the Triton kernels) is timed in the same
-run. Timing: CUDA events around each call after warm-up; medians. Usage::
+run. layout: the CUDA sampler with one block per row against rows split over blocks, and
+Triton, per shape; its summary lines set ``kGumbelSplitMinVocab`` (csrc/cuda/gumbel_cuda.h) and
+``TRITON_GUMBEL_MIN_VOCAB`` (tokenmark.backends). detect: ``Gumbel.detect`` on CUDA tensors
+(scored on the device). Timing: CUDA events around each call after warm-up; medians. Usage::
 
     python bench/bench_gpu_gumbel.py --backends cuda,triton --out gpu_out/gpu_results.md
 """
@@ -85,5 +88,95 @@ def bench_score(backends: dict[str, object], rows: list[str]) -> None:
             )
 
 
+LAYOUT_VOCABS = (8192, 16384, 32768, 65536, 128256, 151936)
+LAYOUT_BATCHES = (1, 4, 8, 32, 128)
+
+
+def first_win(wins: list[tuple[int, bool]]) -> str:
+    """The smallest vocabulary from which every larger one wins, or 'none'."""
+    for i, (vocab, _) in enumerate(wins):
+        if all(w for _, w in wins[i:]):
+            return str(vocab)
+    return "none"
+
+
+def bench_layout(backends: dict[str, object], rows: list[str]) -> None:
+    if "cuda" not in backends:
+        rows.append("\n(layout: needs the cuda backend)")
+        return
+    cuda = backends["cuda"]
+    dev = torch.device("cuda")
+    gen = torch.Generator(device=dev).manual_seed(2)
+    cap = torch.cuda.get_device_properties(dev).multi_processor_count * 8  # launch.h's grid cap
+    rows += [
+        "",
+        "### sample_gumbel layout (bfloat16): one block per row vs split rows vs Triton",
+        "",
+        "| batch | vocab | floor ms | one block / floor | split / floor | triton / floor "
+        "| split / one block | triton / split |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    split_wins: dict[int, list[tuple[int, bool]]] = {}
+    triton_wins: dict[int, list[tuple[int, bool]]] = {}
+    for batch in LAYOUT_BATCHES:
+        for vocab in LAYOUT_VOCABS:
+            logits = torch.randn(batch, vocab, device=dev, generator=gen).to(torch.bfloat16)
+            ids = torch.randint(0, vocab, (batch, 64), device=dev, generator=gen)
+            keys = torch.randint(-(2**31), 2**31 - 1, (batch, 4), device=dev, generator=gen,
+                                 dtype=torch.int32)  # fmt: skip
+            salts = torch.zeros(1, dtype=torch.int32, device=dev)
+            args = (logits, ids, keys, salts, None, WIDTH, SEEDING, True)
+            floor = median_ms(
+                lambda: torch.multinomial(torch.softmax(logits.float(), -1), 1, generator=gen)
+            )
+            splits = max(1, -(-cap // batch))
+            one = median_ms(lambda: cuda.sample_gumbel(*args, splits=1))
+            split = median_ms(lambda splits=splits: cuda.sample_gumbel(*args, splits=splits))
+            # The split path must pick the same tokens as one block per row.
+            same = torch.equal(
+                cuda.sample_gumbel(*args, splits=1), cuda.sample_gumbel(*args, splits=splits)
+            )
+            tri = (
+                median_ms(lambda: backends["triton"].sample_gumbel(*args))
+                if "triton" in backends
+                else float("nan")
+            )
+            best_cuda = min(one, split)
+            split_wins.setdefault(batch, []).append((vocab, split < one))
+            triton_wins.setdefault(batch, []).append((vocab, tri < best_cuda))
+            rows.append(
+                f"| {batch} | {vocab} | {floor:.4f} | {one / floor:.2f} | {split / floor:.2f} "
+                f"| {tri / floor:.2f} | {split / one:.2f} | {tri / split:.2f} |"
+                + ("" if same else " MISMATCH")
+            )  # fmt: skip
+    rows.append("")
+    for batch in LAYOUT_BATCHES:
+        rows.append(
+            f"- batch {batch}: split rows win from vocab {first_win(split_wins[batch])} "
+            f"(kGumbelSplitMinVocab); Triton beats the better CUDA layout from vocab "
+            f"{first_win(triton_wins[batch])} (TRITON_GUMBEL_MIN_VOCAB)"
+        )
+
+
+def bench_detect(backends: dict[str, object], rows: list[str]) -> None:
+    import tokenmark as tm
+
+    dev = torch.device("cuda")
+    gen = torch.Generator(device=dev).manual_seed(3)
+    docs = torch.randint(0, 128256, (SCORE_TOKENS // SCORE_DOC_LEN, SCORE_DOC_LEN), device=dev,
+                         generator=gen)  # fmt: skip
+    wm = tm.Gumbel(key=tm.Key(b"bench"))
+    rows += ["", "| op | tokens | backend | ms | Mtokens/s |", "|---|---|---|---|---|"]
+    for backend in ("auto", *backends):
+        ms = median_ms(lambda backend=backend: wm.detect(docs, dedup=False, backend=backend),
+                       warmup=2, iters=10)  # fmt: skip
+        rows.append(
+            f"| Gumbel.detect (CUDA tensor, no dedup) | {SCORE_TOKENS} | {backend} | {ms:.3f} "
+            f"| {SCORE_TOKENS / ms / 1e3:.0f} |"
+        )
+
+
 if __name__ == "__main__":
-    run_scheme_bench("Gumbel", __doc__, BACKEND_MODULES, (bench_sample, bench_score))
+    run_scheme_bench(
+        "Gumbel", __doc__, BACKEND_MODULES, (bench_sample, bench_score, bench_layout, bench_detect)
+    )

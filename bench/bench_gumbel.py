@@ -13,7 +13,6 @@ LLM's). Detection: `Gumbel.detect(Ragged)` end to end, including the Gamma p-val
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
@@ -76,14 +75,8 @@ def main() -> None:
         "check included). Floor: torch softmax + multinomial on the same tensor. Detection: "
         f"documents of {DETECT_DOC_LEN} tokens, width 4, end to end with exact Gamma p-values."
     )
-    # On a shared machine with a CPU quota, parallel regions can stall for a scheduler period:
-    # record the thread count (OMP_NUM_THREADS sets both torch's and tokenmark's).
-    notes += f" OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}."
     table = sample_table + "\n\n" + detect_table
-    if args.no_record:
-        print(table)
-    else:
-        record("CPU: Gumbel sampling and detection", table, notes)
+    record("CPU: Gumbel sampling and detection", table, notes, dry_run=args.no_record)
 
 
 if __name__ == "__main__":

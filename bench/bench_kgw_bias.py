@@ -17,7 +17,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
 import tokenmark as tm  # noqa: E402
-from _common import markdown_table, median_time, record  # noqa: E402
+from _common import bias_cases, markdown_table, median_time, record  # noqa: E402
 
 
 def main() -> None:
@@ -35,36 +35,32 @@ def main() -> None:
     batches = [1, 8, 64] if not args.quick else [1, 64]
     vocabs = [32000, 128256, 151936] if not args.quick else [32000, 151936]
     rows = []
-    for dtype in (torch.float32, torch.bfloat16):
-        for vocab in vocabs:
-            for batch in batches:
-                if dtype == torch.bfloat16 and vocab != 128256:
-                    continue
-                g = torch.Generator().manual_seed(0)
-                x = torch.randn(batch, vocab, generator=g).to(dtype)
-                y = torch.randn(batch, vocab, generator=g).to(dtype)
-                ids = torch.randint(0, vocab, (batch, 64), generator=g)
-                t_tm = median_time(lambda: proc(ids, x))
-                t_floor = median_time(lambda: torch.add(x, y, out=x))
-                t_hf = float("nan")
-                if WatermarkLogitsProcessor is not None and dtype == torch.float32:
-                    hf = WatermarkLogitsProcessor(vocab, "cpu", greenlist_ratio=0.25, bias=2.0)
-                    t_hf = median_time(lambda: hf(ids, x), min_time=0.3, max_reps=20)
-                gbs = 2 * x.numel() * x.element_size() / t_tm / 1e9
-                rows.append(
-                    [
-                        str(dtype).replace("torch.", ""),
-                        batch,
-                        vocab,
-                        f"{t_tm * 1e6:.1f}",
-                        f"{gbs:.1f}",
-                        f"{t_floor * 1e6:.1f}",
-                        f"{t_tm / t_floor:.2f}",
-                        "n/a" if t_hf != t_hf else f"{t_hf * 1e6:.0f}",
-                        "n/a" if t_hf != t_hf else f"{t_hf / t_tm:.0f}x",
-                    ]
-                )
-                print(rows[-1], flush=True)
+    for dtype, vocab, batch in bias_cases(vocabs, batches):
+        g = torch.Generator().manual_seed(0)
+        x = torch.randn(batch, vocab, generator=g).to(dtype)
+        y = torch.randn(batch, vocab, generator=g).to(dtype)
+        ids = torch.randint(0, vocab, (batch, 64), generator=g)
+        t_tm = median_time(lambda: proc(ids, x))
+        t_floor = median_time(lambda: torch.add(x, y, out=x))
+        t_hf = float("nan")
+        if WatermarkLogitsProcessor is not None and dtype == torch.float32:
+            hf = WatermarkLogitsProcessor(vocab, "cpu", greenlist_ratio=0.25, bias=2.0)
+            t_hf = median_time(lambda: hf(ids, x), min_time=0.3, max_reps=20)
+        gbs = 2 * x.numel() * x.element_size() / t_tm / 1e9
+        rows.append(
+            [
+                str(dtype).replace("torch.", ""),
+                batch,
+                vocab,
+                f"{t_tm * 1e6:.1f}",
+                f"{gbs:.1f}",
+                f"{t_floor * 1e6:.1f}",
+                f"{t_tm / t_floor:.2f}",
+                "n/a" if t_hf != t_hf else f"{t_hf * 1e6:.0f}",
+                "n/a" if t_hf != t_hf else f"{t_hf / t_tm:.0f}x",
+            ]
+        )
+        print(rows[-1], flush=True)
     header = [
         "dtype",
         "batch",
@@ -83,10 +79,7 @@ def main() -> None:
         "tokenmark reads and writes 1). transformers: `WatermarkLogitsProcessor` (lefthash, "
         "context width 1), float32 only."
     )
-    if args.no_record:
-        print(table)
-    else:
-        record("CPU: KGW bias application (`apply_kgw_bias_`)", table, notes)
+    record("CPU: KGW bias application (`apply_kgw_bias_`)", table, notes, dry_run=args.no_record)
 
 
 if __name__ == "__main__":

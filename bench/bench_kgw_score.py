@@ -89,10 +89,7 @@ def main() -> None:
         "`WatermarkDetector` (lefthash, width 1, no repeated-ngram filter) on 20 x 200 tokens."
     )
     table = markdown_table(header, rows)
-    if args.no_record:
-        print(table)
-    else:
-        record("CPU: KGW detection throughput (`score_kgw`)", table, notes)
+    record("CPU: KGW detection throughput (`score_kgw`)", table, notes, dry_run=args.no_record)
 
 
 if __name__ == "__main__":

@@ -83,10 +83,12 @@ def main() -> None:
         f"context width {WIDTH}; each scheme's own detector with its exact p-value (SynthID: "
         "binomial over all layers)."
     )
-    if args.no_record:
-        print(table)
-    else:
-        record("CPU: detection power by length (tiny-model generations)", table, notes)
+    record(
+        "CPU: detection power by length (tiny-model generations)",
+        table,
+        notes,
+        dry_run=args.no_record,
+    )
 
 
 if __name__ == "__main__":

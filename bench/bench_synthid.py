@@ -13,7 +13,6 @@ run. Detection: `SynthID.detect(Ragged)` end to end (exact binomial and weighted
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
@@ -93,14 +92,8 @@ def main() -> None:
         "softmax + multinomial, as in generate. Detection: documents of "
         f"{DETECT_DOC_LEN} tokens, 30 layers, end to end."
     )
-    # On a shared machine with a CPU quota, parallel regions can stall for a scheduler period:
-    # record the thread count (OMP_NUM_THREADS sets both torch's and tokenmark's).
-    notes += f" OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}."
     table = sample_table + "\n\n" + detect_table
-    if args.no_record:
-        print(table)
-    else:
-        record("CPU: SynthID-Text sampling and detection", table, notes)
+    record("CPU: SynthID-Text sampling and detection", table, notes, dry_run=args.no_record)
 
 
 if __name__ == "__main__":

@@ -5,12 +5,13 @@
 # under $OUT (default ./gpu_out). About 6-8 minutes on an H100.
 #
 #   bash bench/gpu_check.sh            # everything
-#   STEPS="build tests synthid" bash bench/gpu_check.sh   # steps: build tests kgw gumbel synthid generate
+#   STEPS="build tests synthid" bash bench/gpu_check.sh
+#   # steps: build tests kgw gumbel synthid profile ginsew generate
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT="${OUT:-$PWD/gpu_out}"
 mkdir -p "$OUT"
-STEPS="${STEPS:-build tests kgw gumbel synthid ginsew generate}"
+STEPS="${STEPS:-build tests kgw gumbel synthid profile ginsew generate}"
 SUMMARY="$OUT/summary.md"
 PY="${PYTHON:-python3}"
 export PYTHONUNBUFFERED=1
@@ -53,12 +54,22 @@ if [[ " $STEPS " == *" kgw "* ]]; then
   step bench_kgw 120 "$PY" bench/bench_gpu_kgw.py --backends cuda,triton --out "$OUT/gpu_results.md"
 fi
 if [[ " $STEPS " == *" gumbel "* ]]; then
-  step bench_gumbel 120 "$PY" bench/bench_gpu_gumbel.py --backends cuda,triton \
+  # Also times one block per row vs split rows vs Triton per shape, and Gumbel.detect on CUDA
+  # tensors; its "- batch N: ..." lines set kGumbelSplitMinVocab (csrc/cuda/gumbel_cuda.h) and
+  # TRITON_GUMBEL_MIN_VOCAB (tokenmark/backends/__init__.py), both placeholders until then.
+  step bench_gumbel 240 "$PY" bench/bench_gpu_gumbel.py --backends cuda,triton \
     --out "$OUT/gpu_results.md"
+  { echo; echo "Gumbel layout crossovers (set the thresholds from these):"
+    grep -E '^- batch [0-9]+: split rows' "$OUT/bench_gumbel.log"; echo; } >>"$SUMMARY"
 fi
 if [[ " $STEPS " == *" synthid "* ]]; then
   step bench_synthid 200 "$PY" bench/bench_gpu_synthid.py --backends cuda,triton \
     --out "$OUT/gpu_results.md"
+fi
+if [[ " $STEPS " == *" profile "* ]]; then
+  # Per-kernel times of the SynthID sampler: each pass's cost after the one-warp factor tail (it
+  # was ~20-25 us per pass regardless of size with the block-wide tail).
+  step profile_synthid 90 "$PY" bench/profile_gpu_synthid.py
 fi
 if [[ " $STEPS " == *" ginsew "* ]]; then
   step bench_ginsew 120 "$PY" bench/bench_ginsew.py --device cuda --no-record

@@ -15,6 +15,16 @@ def rng():
     return np.random.default_rng(1234)
 
 
+@pytest.fixture(params=["simd", "scalar"])
+def simd(request):
+    """Runs a test on the C++ kernels' AVX2 paths and again on their scalar paths."""
+    from tokenmark import _C
+
+    _C.set_simd_enabled(request.param == "simd")
+    yield request.param
+    _C.set_simd_enabled(True)
+
+
 def cuda_available() -> bool:
     try:
         import torch

@@ -17,10 +17,12 @@ void sample_gumbel(uintptr_t logits, int64_t batch, int64_t vocab, int64_t logit
                    int dtype, uintptr_t input_ids, bool ids_is_int64, int64_t ids_len,
                    int64_t ids_row_stride, uintptr_t keys, int64_t key_stride, uintptr_t salts,
                    int64_t salt_stride, uintptr_t enabled, int width, int seeding,
-                   bool skip_repeated, uintptr_t out, int device, uintptr_t stream) {
+                   bool skip_repeated, uintptr_t out, int device, uintptr_t stream, int64_t splits,
+                   uintptr_t workspace, uint64_t workspace_bytes) {
   GumbelSampleArgs a{};
   require_stride(salt_stride, "salts", 0, 1);
   if (batch > INT32_MAX) fail_value("batch: at most 2^31 - 1 rows");
+  require_non_negative(splits, "splits");
   if (!fill_rows(a, logits, batch, vocab, logits_row_stride, dtype, input_ids, ids_is_int64,
                  ids_len, ids_row_stride, keys, key_stride, enabled, width, seeding, device)) {
     return;
@@ -29,8 +31,24 @@ void sample_gumbel(uintptr_t logits, int64_t batch, int64_t vocab, int64_t logit
   a.salt_stride = salt_stride;
   a.skip_repeated = skip_repeated;
   a.out = require_ptr<int64_t>(out, "out");
+  // Split rows (splits != 1 and a long enough row) need the workspace.
+  const size_t needed = splits == 1 ? 0 : cuda::sample_gumbel_workspace_bytes(batch, vocab);
+  require_workspace(needed, workspace_bytes);
+  void* scratch = nullptr;
+  if (needed > 0) {
+    if (workspace % 8 != 0) fail_value("workspace: device pointer not aligned to 8 bytes");
+    scratch = require_ptr<double>(workspace, "workspace");
+  }
   DeviceGuard guard(device, "sample_gumbel");
-  check_launch("sample_gumbel", cuda::sample_gumbel_cuda(a, to_stream(stream)));
+  check_launch("sample_gumbel",
+               cuda::sample_gumbel_cuda(a, splits, scratch, static_cast<size_t>(workspace_bytes),
+                                        to_stream(stream)));
+}
+
+size_t sample_gumbel_workspace_bytes(int64_t batch, int64_t vocab) {
+  require_non_negative(batch, "batch");
+  require_non_negative(vocab, "vocab");
+  return cuda::sample_gumbel_workspace_bytes(batch, vocab);
 }
 
 void score_gumbel(uintptr_t tokens, int64_t n_tokens, uintptr_t offsets, int64_t n_docs,
@@ -62,7 +80,10 @@ void register_gumbel(py::module_& m) {
         py::arg("ids_is_int64"), py::arg("ids_len"), py::arg("ids_row_stride"), py::arg("keys"),
         py::arg("key_stride"), py::arg("salts"), py::arg("salt_stride"), py::arg("enabled"),
         py::arg("width"), py::arg("seeding"), py::arg("skip_repeated"), py::arg("out"),
-        py::arg("device"), py::arg("stream"));
+        py::arg("device"), py::arg("stream"), py::arg("splits"), py::arg("workspace"),
+        py::arg("workspace_bytes"));
+  m.def("sample_gumbel_workspace_bytes", &sample_gumbel_workspace_bytes, py::arg("batch"),
+        py::arg("vocab"), "Device scratch bytes sample_gumbel may need to split rows.");
   m.def("score_gumbel", &score_gumbel, py::arg("tokens"), py::arg("n_tokens"), py::arg("offsets"),
         py::arg("n_docs"), py::arg("prefix"), py::arg("key"), py::arg("salts"),
         py::arg("salt_stride"), py::arg("width"), py::arg("seeding"), py::arg("dedup"),

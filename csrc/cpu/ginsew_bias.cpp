@@ -14,6 +14,7 @@
 #include "cpu_features.h"
 #include "float16.h"
 #include "ginsew_cpu.h"
+#include "prf_row.h"  // load_logit
 #if defined(__x86_64__)
 #include "simd_avx2.h"
 #endif
@@ -24,12 +25,6 @@ namespace {
 // Token ids per chunk of pass 1 (its values stay in L1). A multiple of 32 (AVX2 flag steps).
 constexpr int64_t kChunk = 1024;
 constexpr int64_t kParallelMin = 1 << 13;
-
-inline float load(const void* row, LogitsDtype dtype, int64_t c) {
-  if (dtype == kFloat32) return static_cast<const float*>(row)[c];
-  const uint16_t h = static_cast<const uint16_t*>(row)[c];
-  return dtype == kFloat16 ? half_to_float(h) : bf16_to_float(h);
-}
 
 inline void store(void* row, LogitsDtype dtype, int64_t c, float v) {
   if (dtype == kFloat32) {
@@ -296,7 +291,7 @@ void apply_row(const GinsewArgs& a, const GinsewRowParams& p, const uint8_t* fla
     }
 #endif
     for (int64_t j = j0; j < n; ++j) {
-      const float x = load(base, a.dtype, c0 + j);
+      const float x = load_logit(base, a.dtype, c0 + j);
       buf[j] = std::isfinite(x) ? x : -INFINITY;  // NaN and +inf take no part in the sums
     }
     float cm0, cm1;
@@ -329,7 +324,7 @@ void apply_row(const GinsewArgs& a, const GinsewRowParams& p, const uint8_t* fla
   }
 #endif
   for (; c < a.vocab; ++c) {
-    const float x = load(base, a.dtype, c);
+    const float x = load_logit(base, a.dtype, c);
     if (!std::isfinite(x)) continue;  // -inf stays -inf, NaN stays NaN, +inf stays
     store(base, a.dtype, c, flags[c] ? (x - m0) - off0 : (x - m1) - off1);
   }

@@ -101,9 +101,17 @@ void sample_gumbel(const GumbelSampleArgs& a) {
   const bool simd = simd_enabled();
   const int64_t n_tiles = std::max<int64_t>(1, (a.vocab + kTile - 1) / kTile);
   const int64_t n_tasks = a.batch * n_tiles;
-  std::vector<Best> tiles(static_cast<size_t>(n_tasks));
-  std::vector<uint32_t> ctx(static_cast<size_t>(a.batch));
-  std::vector<uint8_t> active(static_cast<size_t>(a.batch));
+  // The calling thread's scratch, kept with its capacity: a decode step allocates nothing. The
+  // OpenMP workers use it through the references (each thread_local name is per thread).
+  thread_local std::vector<Best> tiles_scratch;
+  thread_local std::vector<uint32_t> ctx_scratch;
+  thread_local std::vector<uint8_t> active_scratch;
+  std::vector<Best>& tiles = tiles_scratch;
+  std::vector<uint32_t>& ctx = ctx_scratch;
+  std::vector<uint8_t>& active = active_scratch;
+  tiles.resize(static_cast<size_t>(n_tasks));
+  ctx.resize(static_cast<size_t>(a.batch));
+  active.resize(static_cast<size_t>(a.batch));
   for (int64_t b = 0; b < a.batch; ++b) active[b] = row_context(a, b, &ctx[b]);
 #pragma omp parallel for schedule(dynamic, 1) if (n_tasks > 1 && a.vocab * a.batch >= 8192)
   for (int64_t t = 0; t < n_tasks; ++t) {

@@ -163,7 +163,11 @@ void bias_tile(const KgwBiasArgs& a, const KgwRowParams& p, int64_t row, int64_t
 
 void apply_kgw_bias_(const KgwBiasArgs& a) {
   if (a.batch == 0 || a.vocab == 0) return;
-  std::vector<KgwRowParams> rows(static_cast<size_t>(a.batch));
+  // The calling thread's scratch, kept with its capacity: a decode step allocates nothing. The
+  // OpenMP workers read it through the reference (each thread_local name is per thread).
+  thread_local std::vector<KgwRowParams> rows_scratch;
+  std::vector<KgwRowParams>& rows = rows_scratch;
+  rows.resize(static_cast<size_t>(a.batch));
   for (int64_t b = 0; b < a.batch; ++b) {
     rows[static_cast<size_t>(b)] =
         a.ids_is_int64 ? kgw_row_params<int64_t>(a, b) : kgw_row_params<int32_t>(a, b);

@@ -55,6 +55,29 @@ TM_AVX2 inline V4 philox8(__m256i c0, __m256i c1, __m256i c2, __m256i c3, uint32
   return V4{merge_halves(e0, o0), merge_halves(e1, o1), merge_halves(e2, o2), merge_halves(e3, o3)};
 }
 
+// philox8 with a key per lane (k0, k1 hold lane i's key words in their 32-bit lane i).
+TM_AVX2 inline V4 philox8_keys(__m256i c0, __m256i c1, __m256i c2, __m256i c3, __m256i k0,
+                               __m256i k1) {
+  const __m256i m0 = _mm256_set1_epi64x(kPhiloxM0);
+  const __m256i m1 = _mm256_set1_epi64x(kPhiloxM1);
+  const __m256i w0 = _mm256_set1_epi32(static_cast<int>(kPhiloxW0));
+  const __m256i w1 = _mm256_set1_epi32(static_cast<int>(kPhiloxW1));
+  __m256i e0 = c0, e1 = c1, e2 = c2, e3 = c3;
+  __m256i o0 = _mm256_srli_epi64(c0, 32), o1 = _mm256_srli_epi64(c1, 32);
+  __m256i o2 = _mm256_srli_epi64(c2, 32), o3 = _mm256_srli_epi64(c3, 32);
+  __m256i ek0 = k0, ek1 = k1;  // even lanes: their keys sit in the low halves already
+  __m256i ok0 = _mm256_srli_epi64(k0, 32), ok1 = _mm256_srli_epi64(k1, 32);
+  for (int r = 0; r < kPhiloxRounds; ++r) {
+    philox_round_q(e0, e1, e2, e3, m0, m1, ek0, ek1);
+    philox_round_q(o0, o1, o2, o3, m0, m1, ok0, ok1);
+    ek0 = _mm256_add_epi32(ek0, w0);  // the high halves carry garbage, never read
+    ek1 = _mm256_add_epi32(ek1, w1);
+    ok0 = _mm256_add_epi32(ok0, w0);
+    ok1 = _mm256_add_epi32(ok1, w1);
+  }
+  return V4{merge_halves(e0, o0), merge_halves(e1, o1), merge_halves(e2, o2), merge_halves(e3, o3)};
+}
+
 TM_AVX2 inline __m256i fmix32_8(__m256i x) {
   x = _mm256_xor_si256(x, _mm256_srli_epi32(x, 16));
   x = _mm256_mullo_epi32(x, _mm256_set1_epi32(static_cast<int>(0x85EBCA6Bu)));

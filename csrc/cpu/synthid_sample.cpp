@@ -45,10 +45,13 @@ void phase_factors(const uint64_t* hist, int bits, double* f /* [2^bits] */) {
     c[j] = synthid_factors(synthid_expected(s[0], s[1]));
     for (int i = 0; i < n / 2; ++i) a[i] = c[j].c[0] * a[2 * i] + c[j].c[1] * a[2 * i + 1];
   }
-  for (int q = 0; q < (1 << bits); ++q) {
-    double x = 1.0;
-    for (int j = 0; j < bits; ++j) x *= c[j].c[(q >> j) & 1];
-    f[q] = x;
+  // F[q] = ((1 * c_0[q_0]) * c_1[q_1]) * ... in that order, built by doubling: the entries of
+  // q < 2^(j+1) are those of q mod 2^j times c_j[q_j] (2^(bits+1) multiplies, not bits * 2^bits).
+  f[0] = 1.0;
+  for (int j = 0; j < bits; ++j) {
+    const int half = 1 << j;
+    for (int q = half; q < 2 * half; ++q) f[q] = f[q - half] * c[j].c[1];
+    for (int q = 0; q < half; ++q) f[q] *= c[j].c[0];
   }
 }
 
@@ -59,26 +62,34 @@ inline uint32_t phase_bin(uint32_t word, int start, int bits) {
 
 // One pass over the weights: multiplies each by the factor `f` of its bin in the phase at
 // `start` (when f is set), adds its fixed-point value into its bin of the next phase in `hist`
-// (when set) and returns the fixed-point total.
+// (when set) or else keeps it in `fixed` (the last pass: the draw reads them), and returns the
+// fixed-point total.
 uint64_t weight_pass(double* w, const uint32_t* words, int64_t n, const double* f, int start,
-                     int bits, uint64_t* hist, int next_start, int next_bits, double scale) {
+                     int bits, uint64_t* hist, int next_start, int next_bits, double scale,
+                     uint64_t* fixed) {
   uint64_t total = 0;
   for (int64_t i = 0; i < n; ++i) {
     double x = w[i];
     if (f) w[i] = x = x * f[phase_bin(words[i], start, bits)];
     const uint64_t v = synthid_fixed(x, scale);
-    if (hist) hist[phase_bin(words[i], next_start, next_bits)] += v;
+    if (hist) {
+      hist[phase_bin(words[i], next_start, next_bits)] += v;
+    } else {
+      fixed[i] = v;
+    }
     total += v;
   }
   return total;
 }
 
 // The tournament over `layers` layers in phases of up to kSynthIdPhaseBits; returns the
-// fixed-point total of the final weights.
-uint64_t tournament(double* w, const uint32_t* words, int64_t n, int layers, double scale) {
+// fixed-point total of the final weights, whose fixed-point values it leaves in `fixed`.
+uint64_t tournament(double* w, const uint32_t* words, int64_t n, int layers, double scale,
+                    uint64_t* fixed) {
   uint64_t hist[kSynthIdBins] = {};
   double f[kSynthIdBins];
-  weight_pass(w, words, n, nullptr, 0, 0, hist, 0, std::min(kSynthIdPhaseBits, layers), scale);
+  weight_pass(w, words, n, nullptr, 0, 0, hist, 0, std::min(kSynthIdPhaseBits, layers), scale,
+              nullptr);
   uint64_t total = 0;
   for (int start = 0; start < layers; start += kSynthIdPhaseBits) {
     const int bits = std::min(kSynthIdPhaseBits, layers - start);
@@ -87,18 +98,18 @@ uint64_t tournament(double* w, const uint32_t* words, int64_t n, int layers, dou
     phase_factors(hist, bits, f);
     std::fill(hist, hist + kSynthIdBins, uint64_t{0});
     total = weight_pass(w, words, n, f, start, bits, next_bits ? hist : nullptr, next, next_bits,
-                        scale);
+                        scale, fixed);
   }
   return total;
 }
 
-// The first candidate whose fixed-point running sum exceeds the draw's target (< total, so one
-// does).
-int64_t inverse_cdf(const double* w, int64_t n, double r, uint64_t total, double scale) {
+// The first candidate whose running sum of fixed-point weights `fixed` exceeds the draw's
+// target (< total, so one does).
+int64_t inverse_cdf(const uint64_t* fixed, int64_t n, double r, uint64_t total) {
   const uint64_t target = synthid_draw_target(total, r);
   uint64_t c = 0;
   for (int64_t i = 0; i < n; ++i) {
-    c += synthid_fixed(w[i], scale);
+    c += fixed[i];
     if (c > target) return i;
   }
   return n - 1;
@@ -148,6 +159,7 @@ void base_weights(const float* x, int64_t n, float mx, double* w, bool simd) {
 struct Scratch {
   std::vector<int32_t> cand;  // candidate token ids, ascending (top-k only)
   std::vector<double> w;
+  std::vector<uint64_t> fixed;  // the final weights in fixed point
   std::vector<uint32_t> words;
   std::vector<float> x;
 };
@@ -196,6 +208,7 @@ void sample_row(const SynthIdSampleArgs& a, int64_t b, bool simd, Scratch& s) {
     return;
   }
   s.w.resize(n);
+  s.fixed.resize(n);
   base_weights(s.x.data(), n, mx, s.w.data(), simd);
   uint32_t ctx = 0;
   const int64_t off = b * a.ids_row_stride;
@@ -218,12 +231,13 @@ void sample_row(const SynthIdSampleArgs& a, int64_t b, bool simd, Scratch& s) {
         words32(key, ctx, c, kDomainSynthIdG, simd, s.words.data() + c);
       }
     }
-    total = tournament(s.w.data(), s.words.data(), n, a.layers, scale);
+    total = tournament(s.w.data(), s.words.data(), n, a.layers, scale, s.fixed.data());
     a.marked[b] = 1;
   } else {
-    total = weight_pass(s.w.data(), nullptr, n, nullptr, 0, 0, nullptr, 0, 0, scale);
+    total =
+        weight_pass(s.w.data(), nullptr, n, nullptr, 0, 0, nullptr, 0, 0, scale, s.fixed.data());
   }
-  const int64_t i = inverse_cdf(s.w.data(), n, a.uniforms[b], total, scale);
+  const int64_t i = inverse_cdf(s.fixed.data(), n, a.uniforms[b], total);
   a.out[b] = topk ? s.cand[i] : i;
 }
 
@@ -233,7 +247,9 @@ void sample_synthid(const SynthIdSampleArgs& a) {
   const bool simd = simd_enabled();
 #pragma omp parallel if (a.batch > 1 && a.batch * a.vocab >= 8192)
   {
-    Scratch s;
+    // Per-thread scratch that keeps its capacity (OpenMP threads persist): a decode step
+    // allocates nothing.
+    thread_local Scratch s;
 #pragma omp for schedule(dynamic, 1)
     for (int64_t b = 0; b < a.batch; ++b) sample_row(a, b, simd, s);
   }

@@ -3,45 +3,121 @@
 // words compared), score = sum over keys and counted positions of weight * -log1p(-u).
 #include "vllm_score.h"
 
+#include <algorithm>
 #include <cmath>
 #include <vector>
 
+#include "context_set.h"
+#include "cpu_features.h"
+#include "simd_avx2.h"
 #include "tokenmark/vllm.h"
 
 namespace tokenmark::cpu {
 namespace {
 
-// Positions of one document whose contexts were seen, keyed by a hash of the context words.
-class ContextSet {
- public:
-  void reset(int64_t n) {
-    uint64_t cap = 16;
-    while (cap < 2 * static_cast<uint64_t>(n)) cap <<= 1;
-    slots_.assign(cap, -1);
-  }
-  // Inserts position p; returns false when an earlier position had the same context.
-  template <typename Same>
-  bool insert(uint64_t h, int64_t p, Same same) {
-    const uint64_t mask = slots_.size() - 1;
-    uint64_t slot = (h * 0x9E3779B97F4A7C15ull) >> 7 & mask;
-    while (slots_[slot] >= 0) {
-      if (same(slots_[slot])) return false;
-      slot = (slot + 1) & mask;
-    }
-    slots_[slot] = p;
-    return true;
-  }
+// Positions scored together: their Philox chains are independent, so running them in lockstep
+// hides the multiply latency that bounds one chain (and lets the compiler vectorise the lanes).
+constexpr int kLanes = 8;
 
- private:
-  std::vector<int64_t> slots_;
-};
+// Philox4x32-10 (prf.h's rounds) on kLanes blocks at once, each with its own key.
+inline void philox_lanes(uint32_t c[4][kLanes], uint32_t k0[kLanes], uint32_t k1[kLanes]) {
+  for (int r = 0; r < kPhiloxRounds; ++r) {
+    for (int i = 0; i < kLanes; ++i) {
+      const uint64_t p0 = static_cast<uint64_t>(kPhiloxM0) * c[0][i];
+      const uint64_t p1 = static_cast<uint64_t>(kPhiloxM1) * c[2][i];
+      const uint32_t n0 = static_cast<uint32_t>(p1 >> 32) ^ c[1][i] ^ k0[i];
+      const uint32_t n2 = static_cast<uint32_t>(p0 >> 32) ^ c[3][i] ^ k1[i];
+      c[1][i] = static_cast<uint32_t>(p1);
+      c[3][i] = static_cast<uint32_t>(p0);
+      c[0][i] = n0;
+      c[2][i] = n2;
+      k0[i] += kPhiloxW0;
+      k1[i] += kPhiloxW1;
+    }
+  }
+}
+
+// vllm_word (tokenmark/vllm.h) of kLanes positions: `ctx(lane, i)` is context word i of a lane.
+template <typename CtxFn>
+inline void vllm_words(uint64_t key, int width, CtxFn ctx, const uint32_t* tokens,
+                       uint32_t* words) {
+  const uint32_t k0 = static_cast<uint32_t>(key), k1 = static_cast<uint32_t>(key >> 32);
+  uint32_t s[4][kLanes], kk0[kLanes], kk1[kLanes];
+  for (int i = 0; i < kLanes; ++i) {
+    s[0][i] = kVllmContextDomain;
+    s[1][i] = static_cast<uint32_t>(width);
+    s[2][i] = s[3][i] = 0u;
+  }
+  for (int offset = 0; offset < width; offset += 4) {
+    for (int j = 0; j < 4; ++j) {
+      for (int i = 0; i < kLanes; ++i) {
+        s[j][i] ^= offset + j < width ? ctx(i, offset + j) : 0xFFFFFFFFu - j;
+      }
+    }
+    for (int i = 0; i < kLanes; ++i) {
+      kk0[i] = k0 ^ static_cast<uint32_t>(offset);
+      kk1[i] = k1;
+    }
+    philox_lanes(s, kk0, kk1);
+  }
+  uint32_t c[4][kLanes];
+  for (int i = 0; i < kLanes; ++i) {
+    c[0][i] = tokens[i] >> 2;
+    c[1][i] = s[0][i];
+    c[2][i] = s[1][i];
+    c[3][i] = s[2][i];
+    kk0[i] = k0 ^ s[3][i];
+    kk1[i] = k1 ^ kVllmTokenDomain;
+  }
+  philox_lanes(c, kk0, kk1);
+  for (int i = 0; i < kLanes; ++i) words[i] = c[tokens[i] & 3][i];
+}
+
+// The same eight words with AVX2 (simd_avx2.h's Philox), for CPUs that have it.
+template <typename CtxFn>
+TM_AVX2 void vllm_words_avx2(uint64_t key, int width, CtxFn ctx, const uint32_t* tokens,
+                             uint32_t* words) {
+  static_assert(kLanes == 8, "one AVX2 register of lanes");
+  const uint32_t k0 = static_cast<uint32_t>(key), k1 = static_cast<uint32_t>(key >> 32);
+  __m256i s[4] = {_mm256_set1_epi32(static_cast<int>(kVllmContextDomain)), _mm256_set1_epi32(width),
+                  _mm256_setzero_si256(), _mm256_setzero_si256()};
+  for (int offset = 0; offset < width; offset += 4) {
+    for (int j = 0; j < 4; ++j) {
+      alignas(32) uint32_t block[kLanes];
+      for (int i = 0; i < kLanes; ++i) {
+        block[i] = offset + j < width ? ctx(i, offset + j) : 0xFFFFFFFFu - j;
+      }
+      s[j] = _mm256_xor_si256(s[j], _mm256_load_si256(reinterpret_cast<const __m256i*>(block)));
+    }
+    const avx2::V4 o =
+        avx2::philox8(s[0], s[1], s[2], s[3], k0 ^ static_cast<uint32_t>(offset), k1);
+    s[0] = o.c0;
+    s[1] = o.c1;
+    s[2] = o.c2;
+    s[3] = o.c3;
+  }
+  const __m256i tok = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(tokens));
+  const avx2::V4 o =
+      avx2::philox8_keys(_mm256_srli_epi32(tok, 2), s[0], s[1], s[2],
+                         _mm256_xor_si256(s[3], _mm256_set1_epi32(static_cast<int>(k0))),
+                         _mm256_set1_epi32(static_cast<int>(k1 ^ kVllmTokenDomain)));
+  // Word tok & 3: blendv picks by the sign bit, so move bit 0 and bit 1 there.
+  const __m256 b0 = _mm256_castsi256_ps(_mm256_slli_epi32(tok, 31));
+  const __m256 b1 = _mm256_castsi256_ps(_mm256_slli_epi32(tok, 30));
+  const __m256 lo = _mm256_blendv_ps(_mm256_castsi256_ps(o.c0), _mm256_castsi256_ps(o.c1), b0);
+  const __m256 hi = _mm256_blendv_ps(_mm256_castsi256_ps(o.c2), _mm256_castsi256_ps(o.c3), b0);
+  _mm256_storeu_si256(reinterpret_cast<__m256i*>(words),
+                      _mm256_castps_si256(_mm256_blendv_ps(lo, hi, b1)));
+}
 
 }  // namespace
 
 void score_vllm_gumbel(const VllmScoreArgs& a) {
+  const bool simd = simd_enabled();
 #pragma omp parallel
   {
     ContextSet seen;
+    std::vector<int64_t> counted_pos;
 #pragma omp for schedule(dynamic, 8)
     for (int64_t d = 0; d < a.n_docs; ++d) {
       const int32_t* doc = a.tokens + a.offsets[d];
@@ -53,8 +129,9 @@ void score_vllm_gumbel(const VllmScoreArgs& a) {
         return q >= start ? static_cast<uint32_t>(doc[q]) : 0xFFFFFFFFu;
       };
       if (a.dedup) seen.reset(len - start);
-      int64_t n = 0;
-      double score = 0.0;
+      // Pass 1: the counted positions (first occurrences of their contexts).
+      std::vector<int64_t>& pos = counted_pos;
+      pos.clear();
       for (int64_t p = start; p < len; ++p) {
         bool count = true;
         if (a.dedup) {
@@ -68,14 +145,31 @@ void score_vllm_gumbel(const VllmScoreArgs& a) {
           });
         }
         if (a.counted) a.counted[a.offsets[d] + p] = count;
-        if (!count) continue;
-        ++n;
+        if (count) pos.push_back(p);
+      }
+      // Pass 2: their PRF on kLanes positions at a time; the score sums in position order.
+      const int64_t n = static_cast<int64_t>(pos.size());
+      double score = 0.0;
+      for (int64_t b = 0; b < n; b += kLanes) {
+        int64_t lane_pos[kLanes];
+        uint32_t toks[kLanes], words[2][kLanes];
+        for (int i = 0; i < kLanes; ++i) {
+          lane_pos[i] = pos[std::min<int64_t>(b + i, n - 1)];  // past the end: a repeat, unused
+          toks[i] = static_cast<uint32_t>(doc[lane_pos[i]]);
+        }
+        auto ctx = [&](int i, int j) { return word(lane_pos[i], j); };
         for (int k = 0; k < a.n_keys; ++k) {
-          const uint32_t k0 = static_cast<uint32_t>(a.keys[k]);
-          const uint32_t k1 = static_cast<uint32_t>(a.keys[k] >> 32);
-          const float u = vllm_uniform(vllm_word(
-              k0, k1, w, [&](int i) { return word(p, i); }, static_cast<uint32_t>(doc[p])));
-          score += a.weights[k] * -std::log1p(-static_cast<double>(u));
+          if (simd) {
+            vllm_words_avx2(a.keys[k], w, ctx, toks, words[k]);
+          } else {
+            vllm_words(a.keys[k], w, ctx, toks, words[k]);
+          }
+        }
+        for (int i = 0; i < kLanes && b + i < n; ++i) {
+          for (int k = 0; k < a.n_keys; ++k) {
+            const float u = vllm_uniform(words[k][i]);
+            score += a.weights[k] * -std::log1p(-static_cast<double>(u));
+          }
         }
       }
       a.n_scored[d] = n;

@@ -12,10 +12,23 @@
 
 namespace tokenmark::cuda {
 
+// Vocabularies from which `splits = 0` (auto) splits each row over several blocks (about one
+// wave of blocks in all). PLACEHOLDER, not yet measured: bench/gpu_check.sh times both layouts
+// per shape (bench/bench_gpu_gumbel.py --splits) and prints the crossover that sets it.
+constexpr int64_t kGumbelSplitMinVocab = 32768;
+
+// Scratch bytes sample_gumbel_cuda may need for split rows (16 bytes per row and block; 0 for
+// rows too short to split).
+size_t sample_gumbel_workspace_bytes(int64_t batch, int64_t vocab);
+
 // sample_gumbel on a.logits [batch, vocab] (device memory, as are the ids, keys, salts, enabled
-// flags and a.out). One block per row; writes a.out[b] for every row: the token,
-// kNotWatermarked or kNoFiniteLogit (never raised: that would need a sync).
-cudaError_t sample_gumbel_cuda(const GumbelSampleArgs& a, cudaStream_t stream);
+// flags and a.out). `splits` blocks per row: 0 decides (one block per row below
+// kGumbelSplitMinVocab), 1 forces one block per row, n > 1 asks for n (at most one per 2048
+// ids); split rows need `workspace` (8-byte aligned) of sample_gumbel_workspace_bytes bytes and
+// take a second launch. Writes a.out[b] for every row: the token, kNotWatermarked or
+// kNoFiniteLogit (never raised: that would need a sync).
+cudaError_t sample_gumbel_cuda(const GumbelSampleArgs& a, int64_t splits, void* workspace,
+                               size_t workspace_bytes, cudaStream_t stream);
 
 // Scratch bytes score_gumbel_cuda needs: a float64 term per token, plus with dedup a hash table
 // of 2 * n_tokens 32-bit slots.

@@ -164,50 +164,105 @@ __device__ __forceinline__ U32x4 id_block(const RowView& r, int64_t group) {
   return block;
 }
 
-// Phase p's factors of a row from its histogram, the spec's phase_factors: per layer j, the tree
-// sums of the marginal's even and odd entries (adjacent pairs, level by level, ping-pong
-// buffers), E, the next marginal; then F[q] = prod_j c_j[bit j of q], layer 0 first. `work`
-// holds 4 * bins doubles of shared memory.
-__device__ void phase_factors_block(const uint64_t* hist, int bits, double* work, double* out) {
+// Phase p's factors of a row from its histogram, the spec's phase_factors, by the first warp of
+// the row's last block (a block-wide version took ~65 barrier-separated steps): per layer j, the
+// tree sums of the marginal's even and odd entries, E, the next marginal; then
+// F[q] = prod_j c_j[bit j of q], layer 0 first. While a layer's marginal has n >= 64 entries
+// (in shared memory, ping-pong), lane l sums its run [l * n / 32, (l + 1) * n / 32): its pairs
+// form aligned subtrees of both tree sums, added level by level through a stack of partial sums
+// (left + right, as the spec); the last five levels are an xor butterfly (a + b == b + a, so
+// every lane gets the spec's sum). From n = 32 on, lane l holds entry l in a register: the even
+// and odd sums are butterflies over the even and odd lanes, and the next marginal gathers lanes
+// 2l and 2l + 1. `staging` holds 2 * kFactorStaging doubles of shared memory; the caller runs
+// this on threads 0..31 only.
+constexpr int kFactorStaging = kSynthIdBins + kSynthIdBins / 32;
+
+// Entry i of a marginal in shared memory: one pad slot per 32 entries puts the runs of
+// neighbouring lanes in different banks.
+__device__ __forceinline__ int padded(int i) { return i + i / 32; }
+
+__device__ void phase_factors_warp(const uint64_t* hist, int bits, double* staging, double* out) {
+  constexpr unsigned kAll = 0xFFFFFFFFu;
+  constexpr int kMaxPairs = kSynthIdBins / 64;  // pairs per lane at n = 1024
+  constexpr int kLevels = 5;                    // log2(kMaxPairs) + 1 stack slots
   __shared__ double c[kSynthIdPhaseBits][2];
-  double* marg[2] = {work, work + kSynthIdBins};
-  double* tree[2] = {work + 2 * kSynthIdBins, work + 3 * kSynthIdBins};  // [even | odd]
-  int cur = 0;
-  for (int q = threadIdx.x; q < (1 << bits); q += kThreadsPerBlock) {
-    marg[0][q] = static_cast<double>(__ldcg(reinterpret_cast<const unsigned long long*>(hist + q)));
-  }
-  __syncthreads();
-  for (int j = 0, n = 1 << bits; j < bits; ++j, n /= 2) {
-    const int half = n / 2;
-    for (int i = threadIdx.x; i < n; i += kThreadsPerBlock) {
-      tree[0][(i & 1) * half + i / 2] = marg[cur][i];
+  const int lane = threadIdx.x;
+  const int bins = 1 << bits;
+  int n = bins, j = 0;
+  double x = 0.0;  // from n = 32: entry `lane` of the marginal (lanes >= n hold junk never read)
+  const auto record = [&](double s0, double s1) {
+    const double e = synthid_expected(s0, s1);
+    if (lane == 0) {
+      c[j][0] = 1.0 - e;
+      c[j][1] = 2.0 - e;
     }
-    __syncthreads();
-    int t = 0;
-    for (int len = half; len > 1; len /= 2, t ^= 1) {
-      // Both halves at once: item i < len of the next level is pair (2k, 2k + 1) of half g.
-      for (int i = threadIdx.x; i < len; i += kThreadsPerBlock) {
-        const int g = i / (len / 2), k = i % (len / 2);
-        tree[t ^ 1][g * half + k] = tree[t][g * half + 2 * k] + tree[t][g * half + 2 * k + 1];
+    ++j;
+    n /= 2;
+    return SynthIdFactors{{1.0 - e, 2.0 - e}};
+  };
+  if (bins >= 64) {
+    double* buf[2] = {staging, staging + kFactorStaging};
+    for (int q = lane; q < bins; q += 32) {  // coalesced
+      buf[0][padded(q)] =
+          static_cast<double>(__ldcg(reinterpret_cast<const unsigned long long*>(hist + q)));
+    }
+    __syncwarp();
+    int cur = 0;
+    for (; n >= 64; cur ^= 1) {
+      const int pairs = n / 64, first = lane * 2 * pairs;
+      const double* in = buf[cur];
+      double* next = buf[cur ^ 1];
+      double st0[kLevels], st1[kLevels];  // left subtrees waiting for their right halves
+      double s0 = 0.0, s1 = 0.0;
+#pragma unroll
+      for (int i = 0; i < kMaxPairs; ++i) {
+        if (i < pairs) {
+          double a0 = in[padded(first + 2 * i)], a1 = in[padded(first + 2 * i + 1)];
+          int level = 0;
+#pragma unroll
+          for (; level < kLevels && ((i >> level) & 1); ++level) {
+            a0 = st0[level] + a0;
+            a1 = st1[level] + a1;
+          }
+          st0[level] = a0;
+          st1[level] = a1;
+          s0 = a0;  // after pair `pairs - 1` (a power of two in all): the lane's whole subtree
+          s1 = a1;
+        }
       }
-      __syncthreads();
+#pragma unroll
+      for (int off = 1; off < 32; off *= 2) {
+        s0 = s0 + __shfl_xor_sync(kAll, s0, off);
+        s1 = s1 + __shfl_xor_sync(kAll, s1, off);
+      }
+      const SynthIdFactors f = record(s0, s1);
+      for (int i = 0; i < pairs; ++i) {
+        next[padded(lane * pairs + i)] =
+            f.c[0] * in[padded(first + 2 * i)] + f.c[1] * in[padded(first + 2 * i + 1)];
+      }
+      // No __syncwarp: a lane next reads only the entries it wrote itself (run l of the next
+      // layer is what lane l made), and the butterfly above orders a buffer's reuse.
     }
-    const double e = synthid_expected(tree[t][0], tree[t][half]);
-    const double c0 = 1.0 - e, c1 = 2.0 - e;
-    for (int i = threadIdx.x; i < half; i += kThreadsPerBlock) {
-      marg[cur ^ 1][i] = c0 * marg[cur][2 * i] + c1 * marg[cur][2 * i + 1];
-    }
-    if (threadIdx.x == 0) {
-      c[j][0] = c0;
-      c[j][1] = c1;
-    }
-    cur ^= 1;
-    __syncthreads();
+    x = buf[cur][lane];  // lane l wrote it; padded(lane) == lane
+  } else {
+    x = lane < bins
+            ? static_cast<double>(__ldcg(reinterpret_cast<const unsigned long long*>(hist + lane)))
+            : 0.0;
   }
-  for (int q = threadIdx.x; q < (1 << bits); q += kThreadsPerBlock) {
-    double x = 1.0;
-    for (int j = 0; j < bits; ++j) x *= c[j][(q >> j) & 1];
-    out[q] = x;
+  while (n > 1) {
+    double s = x;
+    for (int off = 2; off < n; off *= 2) s = s + __shfl_xor_sync(kAll, s, off);
+    const double s0 = __shfl_sync(kAll, s, 0), s1 = __shfl_sync(kAll, s, 1);
+    const SynthIdFactors f = record(s0, s1);
+    const double lo = __shfl_sync(kAll, x, (2 * lane) & 31);
+    const double hi = __shfl_sync(kAll, x, (2 * lane + 1) & 31);
+    x = f.c[0] * lo + f.c[1] * hi;
+  }
+  __syncwarp();
+  for (int q = lane; q < bins; q += 32) {
+    double w = 1.0;
+    for (int l = 0; l < bits; ++l) w *= c[l][(q >> l) & 1];
+    out[q] = w;
   }
 }
 
@@ -386,9 +441,10 @@ __global__ void __launch_bounds__(kThreadsPerBlock)
   __threadfence();
   if (last_pass) {
     draw_block(a, r, s, b, chunks, scale, scan);
-  } else {
+  } else if (threadIdx.x < 32) {  // one warp computes the factors; the others are done
+    static_assert(2 * kFactorStaging <= (kMaxPhases + 1) * kSynthIdBins, "staging fits in smem");
     const int bits = min(kSynthIdPhaseBits, a.layers - p * kSynthIdPhaseBits);
-    phase_factors_block(row_hist, bits, smem, s.factors + (b * phases + p) * kSynthIdBins);
+    phase_factors_warp(row_hist, bits, smem, s.factors + (b * phases + p) * kSynthIdBins);
   }
 }
 

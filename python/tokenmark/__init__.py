@@ -11,6 +11,7 @@ from . import dialects
 from ._info import info
 from ._inputs import Ragged
 from ._key import Key
+from .calibration import Calibration  # per-key calibration of detection (issue 16)
 from .ginsew import GINSEW
 from .gumbel import Gumbel, GumbelResult
 from .kgw import KGW, KGWResult
@@ -40,6 +41,7 @@ __all__ = [
     "apply_ginsew_",
     "KGW",
     "KGWResult",
+    "Calibration",
     "Fingerprint",
     "FingerprintResult",
     "Gumbel",

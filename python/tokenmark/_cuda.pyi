@@ -81,9 +81,16 @@ def sample_gumbel(
     out: int,
     device: int,
     stream: int,
+    splits: int,
+    workspace: int,
+    workspace_bytes: int,
 ) -> None:
     """Gumbel-max sampling of logits [batch, vocab] into out [batch] int64 (a token, -1 not
-    watermarked, -2 no finite logit)."""
+    watermarked, -2 no finite logit). ``splits``: blocks per row (0: the launcher decides, 1:
+    one); split rows need ``sample_gumbel_workspace_bytes`` bytes of workspace."""
+
+def sample_gumbel_workspace_bytes(batch: int, vocab: int) -> int:
+    """Device scratch bytes sample_gumbel may need to split rows."""
 
 def score_gumbel(
     tokens: int,

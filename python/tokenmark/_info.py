@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import importlib
+import importlib.metadata
 import platform
 from typing import Any
 
@@ -21,15 +21,19 @@ def info() -> dict[str, Any]:
         out["cuda"] = {"built": True, **_cuda.info()}
     except ImportError as e:
         out["cuda"] = {"built": False, "reason": str(e)}
+    # Versions from the installed distributions' metadata: importing torch or transformers to
+    # read __version__ would take seconds (`tokenmark info` should answer at once).
     for mod in ("numpy", "scipy", "torch", "triton", "transformers"):
         try:
-            out[mod] = importlib.import_module(mod).__version__
-        except ImportError:
+            out[mod] = importlib.metadata.version(mod)
+        except importlib.metadata.PackageNotFoundError:
             out[mod] = None
-    try:
-        import torch
+    out["cuda_device"] = None
+    if out["cuda"].get("device_count"):  # only then is the torch import worth its time
+        try:
+            import torch
 
-        out["cuda_device"] = torch.cuda.get_device_name() if torch.cuda.is_available() else None
-    except ImportError:
-        pass
+            out["cuda_device"] = torch.cuda.get_device_name() if torch.cuda.is_available() else None
+        except ImportError:
+            pass
     return out

@@ -231,17 +231,28 @@ def encode_texts(texts, tokenizer) -> Ragged:
 
 
 def load_tokenizer(path: str):
-    """A local tokenizer folder (or ``tokenizer.json``), offline; a clear error otherwise."""
+    """A local tokenizer, offline; a clear error otherwise.
+
+    A ``tokenizer.json`` file, or a folder holding one, loads through HF ``tokenizers``
+    directly (fast: no transformers import; truncation and padding off, so a detector sees every
+    token); another folder (a slow tokenizer's vocabulary files) through transformers'
+    ``AutoTokenizer``.
+    """
     if not os.path.exists(path):
         raise ValueError(f"tokenizer: no such file or folder: {path}")
-    if os.path.isfile(path):
+    json_file = os.path.join(path, "tokenizer.json") if os.path.isdir(path) else path
+    if os.path.isfile(json_file):
         from tokenizers import Tokenizer
 
         try:
-            return Tokenizer.from_file(path)
+            tok = Tokenizer.from_file(json_file)
         except Exception as e:  # noqa: BLE001 - the tokenizers library raises its own types
             err = str(e).splitlines()[0][:200] if str(e) else type(e).__name__
-        raise ValueError(f"tokenizer: {path} is not a tokenizer.json file ({err})")
+        else:
+            tok.no_truncation()
+            tok.no_padding()
+            return tok
+        raise ValueError(f"tokenizer: {json_file} is not a tokenizer.json file ({err})")
     from transformers import AutoTokenizer
 
     try:

@@ -85,6 +85,30 @@ class SchemeConfig:
             texts = [texts]
         return self.detect(encode_texts(texts, tokenizer), **kwargs)
 
+    # -- per-key calibration (tokenmark.calibration) -------------------------------------------
+    def calibrate(self, reference_docs, *, max_shift: float = 0.05, min_docs: int | None = None):
+        """Learn, for this key, the (context, token) pairs frequent in human reference text;
+        :meth:`detect_calibrated` leaves them out so that this key's false-positive rate on text
+        of that kind stays near alpha. See :func:`tokenmark.calibration.calibrate`.
+
+        >>> import tokenmark as tm
+        >>> wm = tm.KGW(key=b"my secret", context_width=1)
+        >>> cal = wm.calibrate([[1, 2, 3], [1, 2, 4], [7, 8, 9]], min_docs=2)
+        >>> wm.detect_calibrated([[1, 2, 5]], calibration=cal).n_scored.tolist()
+        [1]
+        """
+        from .calibration import calibrate
+
+        return calibrate(self, reference_docs, max_shift=max_shift, min_docs=min_docs)
+
+    def detect_calibrated(self, sequences, *, calibration, **kwargs):
+        """``detect(sequences, **kwargs)`` without the pairs of ``calibration`` (made by
+        :meth:`calibrate` or ``tokenmark.Calibration.load`` for this key): the same result type,
+        exact p-values over the remaining tokens."""
+        from .calibration import detect_calibrated
+
+        return detect_calibrated(self, sequences, calibration, **kwargs)
+
 
 def keys_list(keys) -> list[Key]:
     """``keys`` of ``detect_many``: a sequence of :class:`Key` or key material (bytes, str, int);

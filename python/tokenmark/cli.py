@@ -13,6 +13,7 @@ import numpy as np
 
 from ._inputs import encode_texts, load_tokenizer
 from ._key import Key
+from .dialects._keyless import dialect_of, from_keyless_config
 from .gumbel import Gumbel
 from .kgw import KGW
 from .scan.cli import add_parser as add_scan_parser
@@ -32,6 +33,10 @@ class UsageError(SystemExit):
 
 
 def _load_key(args) -> Key:
+    return Key(_load_key_material(args))
+
+
+def _load_key_material(args) -> bytes:
     if args.key_file:
         try:
             data = Path(args.key_file).read_bytes().rstrip(b"\r\n")
@@ -39,7 +44,7 @@ def _load_key(args) -> Key:
             raise UsageError(f"--key-file {args.key_file}: {e.strerror}") from None
         if not data:
             raise UsageError("--key-file is empty")
-        return Key(data)
+        return data
     value = os.environ.get(args.key_env)
     if not value:
         raise UsageError(
@@ -48,14 +53,15 @@ def _load_key(args) -> Key:
         )
     # The variable's raw bytes (UTF-8 text or not): "k" here and b"k" in Python are one key, and
     # a non-UTF-8 key is used as it is instead of failing with an error that quotes it.
-    return Key(os.fsencode(value))
+    return os.fsencode(value)
 
 
 _SCHEMES = {"kgw": KGW, "gumbel": Gumbel, "synthid": SynthID}
 
 
-def _scheme(args) -> KGW | Gumbel | SynthID:
-    key = _load_key(args)
+def _scheme(args):
+    material = _load_key_material(args)
+    key = Key(material)
     try:
         if args.config:
             try:
@@ -70,6 +76,8 @@ def _scheme(args) -> KGW | Gumbel | SynthID:
                 raise UsageError(f"--config {args.config}: invalid JSON {where}") from None
             if not isinstance(cfg, dict):
                 raise UsageError(f"--config {args.config}: expected a JSON object")
+            if dialect_of(cfg) is not None:  # a peer's config (vLLM, SGLang, transformers)
+                return from_keyless_config(cfg, material)
             # The key comes from --key-file / the environment only; a key_hex in the config
             # must then be the same key (checked by from_dict), never silently replaced.
             name = cfg.get("scheme", "kgw")
@@ -265,7 +273,11 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--key-env", default="TOKENMARK_KEY", help="environment variable with the key")
     d.add_argument("--key-file", help="file holding the key (trailing newline ignored)")
     d.add_argument(
-        "--config", help="scheme JSON from KGW/Gumbel/SynthID.to_json() (overrides the flags below)"
+        "--config",
+        help="scheme JSON from KGW/Gumbel/SynthID.to_json(), or a peer's watermark config with "
+        "its keys removed (vLLM/SGLang --watermark-config, transformers' WatermarkingConfig / "
+        "SynthIDTextWatermarkingConfig dict; the keys then come from the key file or variable, "
+        "see tokenmark.dialects._keyless) (overrides the flags below)",
     )
     d.add_argument("--gamma", type=float, default=0.25)
     d.add_argument("--context-width", type=int, default=4)

@@ -9,7 +9,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from . import ops
-from ._inputs import as_ragged
+from ._inputs import Ragged, as_ragged, device_ragged
 from ._key import Key
 from ._scheme import SchemeConfig, keys_list
 from ._validate import (
@@ -197,7 +197,9 @@ class Gumbel(SchemeConfig):
         dedup : override the scheme's ``dedup``.
         return_flags : also return per-token counted flags.
         """
-        rag = as_ragged(sequences)
+        rag = device_ragged(sequences)  # CUDA input is scored on its device
+        if rag is None:
+            rag = as_ragged(sequences)
         n_docs = len(rag)
         n, score, counted = ops.score_gumbel(
             rag.tokens,
@@ -211,6 +213,11 @@ class Gumbel(SchemeConfig):
             want_flags=check_bool(return_flags, "return_flags"),
             backend=backend,
         )
+        if not isinstance(rag.offsets, np.ndarray):
+            # Scored on the device: per-document results (and flags) come back for the p-values.
+            n, score = n.cpu().numpy(), score.cpu().numpy()
+            counted = counted.cpu().numpy() if return_flags else None
+            rag = Ragged(rag.tokens, rag.offsets.cpu().numpy())
         return GumbelResult(
             n_scored=n,
             score=score,

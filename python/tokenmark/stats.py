@@ -1,9 +1,12 @@
-"""Detection statistics: exact binomial tails for green counts, and the windowed maximum."""
+"""Detection statistics: exact binomial tails for green counts, and the windowed maximum.
+
+scipy is imported inside the functions that use it, here and in every module that
+``import tokenmark`` loads: importing ``scipy.stats`` takes longer than the rest of the package
+(tests/cli/test_fast_start.py checks that ``import tokenmark`` loads no scipy)."""
 
 from __future__ import annotations
 
 import numpy as np
-from scipy import stats
 
 
 def binomial_z(n_green: np.ndarray, n: np.ndarray, p: float) -> np.ndarray:
@@ -18,6 +21,8 @@ def binomial_z(n_green: np.ndarray, n: np.ndarray, p: float) -> np.ndarray:
 
 def binomial_pvalue(n_green: np.ndarray, n: np.ndarray, p: float) -> np.ndarray:
     """Exact one-sided p-value P[X >= n_green] for X ~ Binomial(n, p); 1 where n == 0."""
+    from scipy import stats
+
     k = np.asarray(n_green, dtype=np.float64)
     n = np.asarray(n, dtype=np.int64)
     return np.where(n > 0, stats.binom.sf(k - 1, n, p), 1.0)
@@ -44,6 +49,8 @@ def windowed_max(
     >>> start.tolist(), best.tolist()
     ([1, 0], [2, 1])
     """
+    from scipy import stats
+
     if isinstance(window, (bool, np.bool_)) or not isinstance(window, (int, np.integer)):
         raise TypeError(f"window: expected an int, got {type(window).__name__}")
     if not 1 <= window <= 2**62:
@@ -100,6 +107,8 @@ def _windows_of(cs, doc_starts, w, n_windows, start_out, best_out) -> None:
 def gamma_pvalue(score: np.ndarray, n: np.ndarray) -> np.ndarray:
     """Exact one-sided p-value P[X >= score] for X ~ Gamma(n, 1) (a sum of n Exp(1)); 1 where
     n == 0."""
+    from scipy import stats
+
     score = np.asarray(score, dtype=np.float64)
     n = np.asarray(n, dtype=np.int64)
     return np.where(n > 0, stats.gamma.sf(score, np.maximum(n, 1)), 1.0)
@@ -117,6 +126,8 @@ def weighted_mean_z(ones: np.ndarray, n: np.ndarray, weights: np.ndarray) -> tup
     score has mean 1/2 and variance ``sum w^2 / (4 n (sum w)^2)``; the normal tail is an
     approximation (good from a few tens of tokens), unlike the exact binomial of the plain mean.
     Documents with n == 0 get score NaN, z 0, p 1."""
+    from scipy import stats
+
     w = np.asarray(weights, dtype=np.float64)
     w = w / w.max()  # the score does not depend on the scale; huge weights would overflow
     n = np.asarray(n, dtype=np.float64)

@@ -9,7 +9,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from . import ops
-from ._inputs import Ragged, as_ragged
+from ._inputs import Ragged, as_ragged, device_ragged
 from ._key import Key
 from ._scheme import SchemeConfig, keys_list
 from ._validate import (
@@ -83,6 +83,25 @@ def _truncate_at_eos(rag: Ragged, eos_token_id: int) -> Ragged:
     keep = pos < first[doc]
     offsets = np.concatenate([[0], np.cumsum(first)]).astype(np.int64)
     return Ragged(np.ascontiguousarray(rag.tokens[keep]), offsets)
+
+
+def _truncate_at_eos_device(rag: Ragged, eos_token_id: int) -> Ragged:
+    """:func:`_truncate_at_eos` on CUDA tensors, on their device (the tokens stay there)."""
+    import torch
+
+    tokens, offsets = rag.tokens, rag.offsets
+    lengths = offsets[1:] - offsets[:-1]
+    dev = tokens.device
+    doc = torch.repeat_interleave(torch.arange(len(lengths), device=dev), lengths)
+    pos = torch.arange(tokens.numel(), device=dev) - offsets[:-1][doc]
+    # First eos position per document (its length when it has none).
+    first = lengths.scatter_reduce(
+        0, doc, torch.where(tokens == eos_token_id, pos, lengths[doc]), reduce="amin"
+    )
+    keep = pos < first[doc]
+    new_offsets = torch.zeros(len(lengths) + 1, dtype=torch.int64, device=dev)
+    torch.cumsum(first, 0, out=new_offsets[1:])
+    return Ragged(tokens[keep].contiguous(), new_offsets)
 
 
 def _check_weights(weights, layers: int) -> np.ndarray:
@@ -226,9 +245,13 @@ class SynthID(SchemeConfig):
         dedup : override the scheme's ``dedup``.
         return_flags : also return per-token counted flags.
         """
-        rag = as_ragged(sequences)
+        rag = device_ragged(sequences)  # CUDA input is scored on its device
+        on_device = rag is not None
+        if not on_device:
+            rag = as_ragged(sequences)
         if eos_token_id is not None:
-            rag = _truncate_at_eos(rag, check_int(eos_token_id, "eos_token_id", 0, 2**31 - 1))
+            eos = check_int(eos_token_id, "eos_token_id", 0, 2**31 - 1)
+            rag = _truncate_at_eos_device(rag, eos) if on_device else _truncate_at_eos(rag, eos)
         w = (
             synthid_weights(self.layers)
             if weights is None
@@ -246,6 +269,11 @@ class SynthID(SchemeConfig):
             want_flags=check_bool(return_flags, "return_flags"),
             backend=backend,
         )
+        if on_device:
+            # Scored on the device: per-document counts (and flags) come back for the p-values.
+            n, ones = n.cpu().numpy(), ones.cpu().numpy()
+            counted = counted.cpu().numpy() if return_flags else None
+            rag = Ragged(rag.tokens, rag.offsets.cpu().numpy())
         counted = np.split(counted, rag.offsets[1:-1]) if return_flags else None
         return self._result(n, ones, w, counted)
 

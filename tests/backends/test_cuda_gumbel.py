@@ -33,7 +33,7 @@ def _sample_binding(**overrides):
         logits=256, batch=2, vocab=8, logits_row_stride=8, logits_dtype=0, input_ids=512,
         ids_is_int64=True, ids_len=3, ids_row_stride=3, keys=1024, key_stride=0, salts=2048,
         salt_stride=0, enabled=0, width=1, seeding=0, skip_repeated=True, out=4096, device=0,
-        stream=0,
+        stream=0, splits=0, workspace=0, workspace_bytes=0,
     )  # fmt: skip
     args.update(overrides)
     return cuda_mod.sample_gumbel(**args)
@@ -70,6 +70,12 @@ def _score_binding(**overrides):
         ({"out": 0}, "out: null"),
         ({"out": 4100}, "out: device pointer not aligned"),
         ({"device": -1}, "device"),
+        ({"splits": -1}, "splits"),
+        ({"vocab": 5000, "logits_row_stride": 5000}, "workspace: needs 96 bytes, got 0"),
+        (
+            {"vocab": 5000, "logits_row_stride": 5000, "workspace": 4, "workspace_bytes": 96},
+            "workspace: device pointer not aligned to 8",
+        ),
     ],
 )
 def test_sample_binding_validates(overrides, match):
@@ -299,3 +305,63 @@ def test_score_detects_cuda_generation():
     np.testing.assert_allclose(score.cpu().numpy(), want[1], rtol=1e-12)
     # Watermarked: far above the null mean of 1 per counted token.
     assert (score.cpu().numpy() > 1.5 * n.cpu().numpy()).all()
+
+
+def test_sample_workspace_bytes():
+    """16 bytes per row and block of a split row (blocks of >= 2048 ids); none for short rows."""
+    assert cuda_mod.sample_gumbel_workspace_bytes(2, 8) == 0
+    assert cuda_mod.sample_gumbel_workspace_bytes(2, 4096) == 2 * 2 * 16
+    assert cuda_mod.sample_gumbel_workspace_bytes(3, 128256) == 3 * 63 * 16
+    assert cuda_mod.sample_gumbel_workspace_bytes(0, 128256) == 0
+    for kw in ({"batch": -1, "vocab": 5}, {"batch": 1, "vocab": -5}):
+        with pytest.raises(ValueError, match=next(iter(k for k, v in kw.items() if v < 0))):
+            cuda_mod.sample_gumbel_workspace_bytes(**kw)
+
+
+@pytest.mark.parametrize("vocab", [2049, 50257, 128256, 151936])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+@pytest.mark.gpu
+@pytest.mark.skipif(not HAS_GPU, reason="no CUDA device")
+def test_split_rows_match_cpu(vocab, dtype):
+    """Rows split over blocks (forced counts, the launcher's own, more than it allows) pick the
+    CPU's token, as one block per row does."""
+    gen = torch.Generator().manual_seed(vocab)
+    logits = _logits(6, vocab, dtype, gen)
+    logits[2] = -float("inf")  # no finite logit: -2 from the pick
+    ids = torch.randint(0, vocab, (6, 9), generator=gen)
+    ids[3, -4:] = torch.tensor([7, 8, 7, 8])  # repeated context: not watermarked
+    enabled = torch.tensor([1, 0, 1, 1, 1, 1], dtype=torch.uint8)
+    kw = dict(keys=KEY, salts=3, context_width=2, seeding=0, skip_repeated=True)
+    want = ops.sample_gumbel(logits, ids, enabled=enabled.numpy(), backend="cpu", **kw)
+    wm_ids, wm_keys = ids.cuda(), torch.tensor([KEY], dtype=torch.int64).to(torch.int32).cuda()
+    salts = torch.full((1,), 3, dtype=torch.int32, device="cuda")
+    for splits in (1, 2, 7, 0, 1000):
+        got = cuda_gumbel.sample_gumbel(
+            logits.cuda(), wm_ids, wm_keys, salts, enabled.cuda(), 2, 0, True, splits=splits
+        )
+        np.testing.assert_array_equal(got.cpu().numpy(), want, err_msg=f"splits={splits}")
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not HAS_GPU, reason="no CUDA device")
+def test_split_rows_inside_a_cuda_graph():
+    """The split path (workspace, two launches) captures and replays like one block per row."""
+    gen = torch.Generator().manual_seed(6)
+    batch, vocab = 2, 128256
+    logits = torch.randn(batch, vocab, generator=gen).cuda()
+    ids = torch.randint(0, 1000, (batch, 20), generator=gen).cuda()
+    keys = torch.tensor([KEY], dtype=torch.int64).to(torch.int32).cuda()
+    salts = torch.zeros(1, dtype=torch.int32, device="cuda")
+    args = (ids, keys, salts, None, 4, 0, True)
+    cuda_gumbel.sample_gumbel(logits, *args, splits=0)  # warm-up outside the capture
+    torch.cuda.synchronize()
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        out = cuda_gumbel.sample_gumbel(logits, *args, splits=0)
+    for step in range(3):
+        logits.copy_(torch.randn(batch, vocab, generator=gen).cuda())
+        graph.replay()
+        want = ops.sample_gumbel(
+            logits.cpu(), ids.cpu(), keys=KEY, salts=0, context_width=4, seeding=0, backend="cpu"
+        )
+        np.testing.assert_array_equal(out.cpu().numpy(), want, err_msg=f"step {step}")

@@ -3,17 +3,9 @@
 import numpy as np
 import pytest
 import tokenmark as tm
+from logit_helpers import DTYPES, as_dtype
 from tokenmark import _C
 from tokenmark.reference import kgw as ref
-
-DTYPES = ["float32", "float16", "bfloat16"]
-
-
-@pytest.fixture(params=["simd", "scalar"])
-def simd(request):
-    _C.set_simd_enabled(request.param == "simd")
-    yield request.param
-    _C.set_simd_enabled(True)
 
 
 def make_logits(rng, batch, vocab, dtype):
@@ -22,12 +14,7 @@ def make_logits(rng, batch, vocab, dtype):
     if batch and vocab:
         n = min(vocab, len(specials))
         x[0, :n] = specials[:n]
-    if dtype == "float16":
-        with np.errstate(over="ignore"):  # -3e38 becomes -inf on purpose
-            return x.astype(np.float16)
-    if dtype == "bfloat16":
-        return (x.view(np.uint32) >> 16).astype(np.uint16)
-    return x
+    return as_dtype(x, dtype)
 
 
 def bits(a):

@@ -148,6 +148,67 @@ def case_apply_ginsew_(backend, rng):
     )
 
 
+def case_score_sglang(backend, rng):
+    tokens, offsets, prefix = _ragged(rng)
+    prefix[0] = 0  # a document without a prompt: its first context_width tokens are not scored
+    kw = dict(keys=np.array([2**64 - 3, 5], np.uint64), context_width=2, threshold=THR,
+              max_contexts=12, want_flags=True)  # fmt: skip
+    got = ops.score_sglang(tokens, offsets, prefix_lengths=prefix, backend=backend, **kw)
+    want = ops.score_sglang(tokens, offsets, prefix_lengths=prefix, backend="reference", **kw)
+    for i in (0, 1, 3):
+        np.testing.assert_array_equal(got[i], want[i])
+    np.testing.assert_allclose(got[2], want[2], rtol=1e-12)  # float64 sums, another order
+
+
+def case_score_vllm(backend, rng):
+    tokens, offsets, prefix = _ragged(rng)
+    kw = dict(keys=np.array([2**64 - 3, 5], np.uint64), weights=np.array([0.7, 0.3]),
+              context_width=2, want_flags=True)  # fmt: skip
+    got = ops.score_vllm(tokens, offsets, prefix_lengths=prefix, backend=backend, **kw)
+    want = ops.score_vllm(tokens, offsets, prefix_lengths=prefix, backend="reference", **kw)
+    np.testing.assert_array_equal(got[0], want[0])
+    np.testing.assert_allclose(got[1], want[1], rtol=1e-12)  # float64 sums, another order
+    np.testing.assert_array_equal(got[2], want[2])
+
+
+def case_synthid_text_g_values(backend, rng):
+    hashes = rng.integers(0, 2**64, 50, dtype=np.uint64)
+    keys = rng.integers(0, 2**64, 7, dtype=np.uint64)
+    for size in (1, 64, 1000):  # a power of 2 (low bits) and not (floor modulo of the int64)
+        table = rng.integers(0, 2, size).astype(np.uint8)
+        got = ops.synthid_text_g_values(hashes, keys=keys, table=table, backend=backend)
+        want = ops.synthid_text_g_values(hashes, keys=keys, table=table, backend="reference")
+        np.testing.assert_array_equal(got, want)
+
+
+def case_score_synthid_text(backend, rng):
+    tokens, offsets, prefix = _ragged(rng)
+    tokens[60:75] = 3  # a run: repeated contexts within the history, and EOS (3) inside
+    kw = dict(keys=rng.integers(0, 2**64, 5, dtype=np.uint64), ngram_len=3,
+              table=rng.integers(0, 2, 1000).astype(np.uint8), context_history_size=4,
+              want_flags=True)  # fmt: skip
+    for eos in (None, 3):
+        got = ops.score_synthid_text(tokens, offsets, prefix_lengths=prefix, eos_token_id=eos,
+                                     backend=backend, **kw)  # fmt: skip
+        want = ops.score_synthid_text(tokens, offsets, prefix_lengths=prefix, eos_token_id=eos,
+                                      backend="reference", **kw)  # fmt: skip
+        for g, w in zip(got, want, strict=True):
+            np.testing.assert_array_equal(g, w)
+
+
+def case_torch_cpu_randperm(backend, rng):
+    for n in (0, 1, 2, 67):
+        want = ops.torch_cpu_randperm(2**40 + 3, n, backend="reference")
+        np.testing.assert_array_equal(ops.torch_cpu_randperm(2**40 + 3, n, backend=backend), want)
+
+
+def case_torch_cpu_green_lists(backend, rng):
+    seeds = np.array([0, 1, 2**32 + 1, 15485863 * 7], np.uint64)
+    kw = dict(vocab=67, green_size=16)
+    got = ops.torch_cpu_green_lists(seeds, backend=backend, **kw)
+    np.testing.assert_array_equal(got, ops.torch_cpu_green_lists(seeds, backend="reference", **kw))
+
+
 # K keys in one pass: against the reference (which loops over keys), and each key against the
 # single-key op on the same backend, bit for bit (the Gumbel sums included: same terms, same order).
 KEYS = np.stack([tm.Key(i).words for i in range(5)])

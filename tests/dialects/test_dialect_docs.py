@@ -8,13 +8,18 @@ from pathlib import Path
 import pytest
 
 MODULES = [
-    "tokenmark.dialects._torch_mt",
+    "tokenmark.reference.torch_mt",
     "tokenmark.dialects.transformers_kgw",
     "tokenmark.dialects.synthid_text",
     "tokenmark.dialects.vllm",
     "tokenmark.dialects.tgi",
     "tokenmark.dialects._from_config",
     "tokenmark.dialects.unigram",
+    "tokenmark.dialects.sglang",
+    "tokenmark.ops.sglang",
+    "tokenmark.ops.vllm",
+    "tokenmark.ops.synthid_text",
+    "tokenmark.ops.torch_mt",
 ]
 
 

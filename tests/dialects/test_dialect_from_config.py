@@ -41,3 +41,23 @@ def test_unknown_configs():
     with pytest.raises(ValueError, match="JSON") as e:
         tm.dialects.from_config('{"key": 123456789, ')
     assert "123456789" not in str(e.value)
+
+
+def test_dialects_run_on_the_host_whatever_tokenmark_backend_says(monkeypatch):
+    """TOKENMARK_BACKEND=cuda/triton steers our schemes' auto backend; the dialects' operations
+    exist on the host backends only, so their auto stays on the CPU, and an explicit GPU backend
+    is refused by name."""
+    import numpy as np
+    import tokenmark as tm
+
+    docs = [[5, 6, 7, 8, 9, 10]]
+    want = tm.dialects.sglang("ab", 2).detect(docs).score
+    for env in ("cuda", "triton", "reference"):
+        monkeypatch.setenv("TOKENMARK_BACKEND", env)
+        np.testing.assert_allclose(tm.dialects.sglang("ab", 2).detect(docs).score, want)
+        assert tm.dialects.vllm(3).detect(docs).n_scored.tolist() == [6]
+    monkeypatch.delenv("TOKENMARK_BACKEND")
+    with pytest.raises(ValueError, match="triton"):
+        tm.ops.score_vllm(np.array([1, 2], np.int32), np.array([0, 2]),
+                          keys=np.array([1], np.uint64), weights=np.ones(1), context_width=1,
+                          backend="triton")  # fmt: skip

@@ -229,3 +229,26 @@ def test_bad_input_and_short_documents():
         wm.detect([[1, 2, 3, 4]], backend="cuda")
     with pytest.raises(ValueError, match="debug_mode"):
         SynthIDText.from_config(Config(keys=[1], ngram_len=2, debug_mode=True))
+
+
+@pytest.mark.parametrize("backend", ["cpu", "reference"])
+def test_fused_detector_matches_the_composed_g_values(backend):
+    """The fused counts (ops.score_synthid_text) against the composed path (every n-gram's
+    g-values, numpy masks) that return_g_values runs: same n_scored and ones, on repetitive
+    documents with EOS, prompts, zero-length documents and tables of 2^k and other sizes."""
+    rng = np.random.default_rng(11)
+    docs = [rng.integers(0, hi, size=n).tolist() for hi, n in
+            ((5, 0), (5, 3), (3, 40), (7, 200), (1000, 300), (4, 1100))]  # fmt: skip
+    pre = [0, 1, 5, 0, 9, 2]
+    for size, hist, n in ((2**10, 1024, 5), (1000, 3, 2), (2**16, 30, 4)):
+        wm = tm.dialects.synthid_text(
+            keys=list(range(1, 12)), ngram_len=n, eos_token_id=2, context_history_size=hist,
+            sampling_table_size=size,
+        )  # fmt: skip
+        for mask in (True, False):
+            a = wm.detect(docs, prefix_lengths=pre, mask_repeated_contexts=mask, backend=backend)
+            b = wm.detect(docs, prefix_lengths=pre, mask_repeated_contexts=mask,
+                          return_g_values=True, backend=backend)  # fmt: skip
+            np.testing.assert_array_equal(a.n_scored, b.n_scored)
+            np.testing.assert_array_equal(a.ones, b.ones)
+            np.testing.assert_array_equal(a.p_value, b.p_value)

@@ -1,4 +1,4 @@
-"""torch's CPU randperm re-stated: the numpy spec (dialects/_torch_mt.py) and the C++ lists
+"""torch's CPU randperm re-stated: the numpy spec (reference/torch_mt.py) and the C++ lists
 (_C.torch_cpu_randperm, _C.torch_cpu_green_lists) against torch itself, the ground truth."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from tokenmark import _C  # noqa: E402
-from tokenmark.dialects import _torch_mt  # noqa: E402
+from tokenmark.reference import torch_mt as _torch_mt  # noqa: E402
 
 SIZES = [1, 2, 17, 1019, 4096, 32000, 50257]
 SEEDS = [0, 1, 15485863, 15485863 * 50256 % (2**64 - 1), 2**32 + 5, 2**63 + 12345, 2**64 - 2]

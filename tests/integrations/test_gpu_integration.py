@@ -31,31 +31,10 @@ def test_detect_on_device_equals_host(seeding, dedup):
 
 
 def test_processor_in_generate_on_device_matches_reference():
-    from transformers import LlamaConfig, LlamaForCausalLM, LogitsProcessor, LogitsProcessorList
+    from tiny_models import Recorder, tiny_llama
+    from transformers import LogitsProcessorList
 
-    class Recorder(LogitsProcessor):
-        def __init__(self, inner):
-            self.inner, self.calls = inner, []
-
-        def __call__(self, input_ids, scores):
-            before = scores.clone()
-            after = self.inner(input_ids, scores)
-            self.calls.append((input_ids.cpu(), before.cpu(), after.cpu()))
-            return after
-
-    torch.manual_seed(0)
-    cfg = LlamaConfig(
-        vocab_size=50257,
-        hidden_size=64,
-        intermediate_size=128,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        pad_token_id=0,
-        bos_token_id=1,
-        eos_token_id=2,
-    )
-    model = LlamaForCausalLM(cfg).cuda().eval()
+    model = tiny_llama(vocab=50257).cuda()
     wm = tm.KGW(key=b"gpu", delta=4.0)
     rec = Recorder(wm.logits_processor())
     prompts = torch.randint(3, 50257, (5, 9), device="cuda")

@@ -6,48 +6,18 @@ import torch
 
 transformers = pytest.importorskip("transformers")
 import tokenmark as tm  # noqa: E402
+from tiny_models import VOCAB, Recorder, tiny_llama  # noqa: E402
 from tokenmark.reference import gumbel as ref  # noqa: E402
 from transformers import (  # noqa: E402
-    LlamaConfig,
-    LlamaForCausalLM,
-    LogitsProcessor,
     LogitsProcessorList,
     TemperatureLogitsWarper,
     TopKLogitsWarper,
 )
 
-VOCAB = 1000
-
 
 @pytest.fixture(scope="module")
 def model():
-    torch.manual_seed(0)
-    cfg = LlamaConfig(
-        vocab_size=VOCAB,
-        hidden_size=64,
-        intermediate_size=128,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        max_position_embeddings=512,
-        pad_token_id=0,
-        bos_token_id=1,
-        eos_token_id=2,
-    )
-    return LlamaForCausalLM(cfg).eval()
-
-
-class Recorder(LogitsProcessor):
-    """Records what the wrapped processor receives and returns."""
-
-    def __init__(self, inner):
-        self.inner, self.calls = inner, []
-
-    def __call__(self, input_ids, scores):
-        before = scores.clone()
-        after = self.inner(input_ids, scores)
-        self.calls.append((input_ids.clone(), before, after.clone()))
-        return after
+    return tiny_llama()
 
 
 GEN = dict(max_new_tokens=24, min_new_tokens=24, pad_token_id=0, eos_token_id=None)

@@ -7,33 +7,9 @@ import torch
 
 transformers = pytest.importorskip("transformers")
 import tokenmark as tm  # noqa: E402
+from tiny_models import VOCAB, Recorder, tiny_llama  # noqa: E402
 from tokenmark.reference import synthid as ref  # noqa: E402
-from transformers import (  # noqa: E402
-    LlamaConfig,
-    LlamaForCausalLM,
-    LogitsProcessor,
-    LogitsProcessorList,
-    TemperatureLogitsWarper,
-)
-
-VOCAB = 1000
-
-
-def tiny_llama():
-    torch.manual_seed(0)
-    cfg = LlamaConfig(
-        vocab_size=VOCAB,
-        hidden_size=64,
-        intermediate_size=128,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        max_position_embeddings=512,
-        pad_token_id=0,
-        bos_token_id=1,
-        eos_token_id=2,
-    )
-    return LlamaForCausalLM(cfg).eval()
+from transformers import LogitsProcessorList, TemperatureLogitsWarper  # noqa: E402
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
@@ -52,17 +28,6 @@ def test_processor_matches_reference_given_torch_draws(dtype):
     want, _ = ref.sample_synthid(raw, ids.numpy(), wm.key.words, u, None, 4, 0, 30, 50, 1024, name)
     assert (torch.isfinite(out).sum(dim=1) == 1).all()
     np.testing.assert_array_equal(out.argmax(dim=1).numpy(), want)
-
-
-class Recorder(LogitsProcessor):
-    def __init__(self, inner):
-        self.inner, self.calls = inner, []
-
-    def __call__(self, input_ids, scores):
-        before = scores.clone()
-        after = self.inner(input_ids, scores)
-        self.calls.append((before, after.clone()))
-        return after
 
 
 def test_generate_is_watermarked_and_reproducible():
@@ -86,7 +51,7 @@ def test_generate_is_watermarked_and_reproducible():
             )
         )
     assert torch.equal(outs[0], outs[1])  # torch's seed controls the draws
-    for step, (before, after) in enumerate(rec.calls):
+    for step, (_, before, after) in enumerate(rec.calls):
         tok = outs[1][:, prompts.shape[1] + step]
         assert (torch.isfinite(after).sum(dim=1) == 1).all()
         assert torch.equal(after.argmax(dim=1), tok)

@@ -6,63 +6,9 @@ import torch
 
 transformers = pytest.importorskip("transformers")
 import tokenmark as tm  # noqa: E402
+from tiny_models import VOCAB, Recorder, tiny_gpt2, tiny_llama  # noqa: E402
 from tokenmark.reference import kgw as ref  # noqa: E402
-from transformers import (  # noqa: E402
-    GPT2Config,
-    GPT2LMHeadModel,
-    LlamaConfig,
-    LlamaForCausalLM,
-    LogitsProcessor,
-    LogitsProcessorList,
-)
-
-VOCAB = 1000
-
-
-def tiny_llama(vocab=VOCAB):
-    torch.manual_seed(0)
-    cfg = LlamaConfig(
-        vocab_size=vocab,
-        hidden_size=64,
-        intermediate_size=128,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        max_position_embeddings=512,
-        pad_token_id=0,
-        bos_token_id=1,
-        eos_token_id=2,
-    )
-    return LlamaForCausalLM(cfg).eval()
-
-
-def tiny_gpt2(vocab=VOCAB):
-    torch.manual_seed(0)
-    cfg = GPT2Config(
-        vocab_size=vocab,
-        n_positions=512,
-        n_embd=64,
-        n_layer=2,
-        n_head=4,
-        pad_token_id=0,
-        bos_token_id=1,
-        eos_token_id=2,
-    )
-    return GPT2LMHeadModel(cfg).eval()
-
-
-class Recorder(LogitsProcessor):
-    """Records what the next processor receives (input ids, scores) and what it returns."""
-
-    def __init__(self, inner):
-        self.inner, self.calls = inner, []
-
-    def __call__(self, input_ids, scores):
-        before = scores.clone()
-        after = self.inner(input_ids, scores)
-        self.calls.append((input_ids.clone(), before, after.clone()))
-        return after
-
+from transformers import LogitsProcessorList  # noqa: E402
 
 GEN = dict(do_sample=True, max_new_tokens=40, min_new_tokens=40, pad_token_id=0, eos_token_id=None)
 

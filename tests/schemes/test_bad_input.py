@@ -153,26 +153,17 @@ def test_bias_rejects_bad_arguments():
     ro.setflags(write=False)
     with pytest.raises(ValueError, match="writeable"):
         wm.apply_(ro, np.zeros((2, 5), np.int64))
-    with pytest.raises(ValueError, match="deltas"):
-        tm.apply_kgw_bias_(
-            logits,
-            np.zeros((2, 5), np.int64),
-            keys=KEY,
-            thresholds=THR,
-            deltas=np.nan,
-            context_width=4,
-            seeding=0,
-        )
-    with pytest.raises(ValueError, match="deltas"):
-        tm.apply_kgw_bias_(
-            logits,
-            np.zeros((2, 5), np.int64),
-            keys=KEY,
-            thresholds=THR,
-            deltas=[1.0, 2.0, 3.0],
-            context_width=4,
-            seeding=0,
-        )
+    for bad_deltas in (np.nan, [1.0, 2.0, 3.0]):  # not finite; neither 1 nor batch values
+        with pytest.raises(ValueError, match="deltas"):
+            tm.apply_kgw_bias_(
+                logits,
+                np.zeros((2, 5), np.int64),
+                keys=KEY,
+                thresholds=THR,
+                deltas=bad_deltas,
+                context_width=4,
+                seeding=0,
+            )
     with pytest.raises(ValueError, match="backend"):
         wm.apply_(logits, np.zeros((2, 5), np.int64), backend="gpu")
     with pytest.raises(ValueError, match="CUDA"):

@@ -4,19 +4,11 @@ calibration, power against theory, bad input."""
 import numpy as np
 import pytest
 import tokenmark as tm
+from logit_helpers import DTYPES, as_dtype
 from scipy import special, stats
 from tokenmark import _C, Ragged
 from tokenmark.reference import gumbel as ref
 from tokenmark.reference.prf import DOMAIN_GUMBEL, context_hash, prf_word
-
-DTYPES = ["float32", "float16", "bfloat16"]
-
-
-@pytest.fixture(params=["simd", "scalar"])
-def simd(request):
-    _C.set_simd_enabled(request.param == "simd")
-    yield request.param
-    _C.set_simd_enabled(True)
 
 
 def make_logits(rng, batch, vocab, dtype, scale=5.0):
@@ -26,12 +18,7 @@ def make_logits(rng, batch, vocab, dtype, scale=5.0):
         x[1, : min(vocab, len(specials))] = specials[: min(vocab, len(specials))]
     if batch > 2 and vocab:
         x[2, ::3] = -np.inf  # a top-k style mask
-    if dtype == "float16":
-        with np.errstate(over="ignore"):
-            return x.astype(np.float16)
-    if dtype == "bfloat16":
-        return (x.view(np.uint32) >> 16).astype(np.uint16)
-    return x
+    return as_dtype(x, dtype)
 
 
 def choose_both(logits, dtype, ids, keys, salts, enabled, width, seeding, skip):

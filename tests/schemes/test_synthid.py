@@ -6,19 +6,11 @@ import itertools
 import numpy as np
 import pytest
 import tokenmark as tm
+from logit_helpers import DTYPES, as_dtype
 from scipy import stats
 from tokenmark import _C, Ragged
 from tokenmark.reference import synthid as ref
 from tokenmark.reference.prf import DOMAIN_SYNTHID_G, context_hash, prf_word
-
-DTYPES = ["float32", "float16", "bfloat16"]
-
-
-@pytest.fixture(params=["simd", "scalar"])
-def simd(request):
-    _C.set_simd_enabled(request.param == "simd")
-    yield request.param
-    _C.set_simd_enabled(True)
 
 
 def make_logits(rng, batch, vocab, dtype, scale=3.0):
@@ -32,12 +24,7 @@ def make_logits(rng, batch, vocab, dtype, scale=3.0):
         x[3, 5] = np.inf
     if batch > 4 and vocab:
         x[4, :] = np.round(x[4, :])  # many equal logits: top-k ties
-    if dtype == "float16":
-        with np.errstate(over="ignore"):
-            return x.astype(np.float16)
-    if dtype == "bfloat16":
-        return (x.view(np.uint32) >> 16).astype(np.uint16)
-    return x
+    return as_dtype(x, dtype)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)

@@ -33,6 +33,13 @@ OPS = (
     "sample_synthid",
     "score_synthid",
     "apply_ginsew_",
+    # dialects (other implementations' watermarks): host backends only
+    "score_sglang",
+    "score_vllm",
+    "synthid_text_g_values",
+    "score_synthid_text",
+    "torch_cpu_randperm",
+    "torch_cpu_green_lists",
     "score_kgw_keys",
     "score_gumbel_keys",
     "score_synthid_keys",
@@ -42,6 +49,17 @@ OPS = (
 # Triton bias kernel runs nearer the copy bandwidth (0.95 vs 0.78 at 256 x 128256); below it,
 # and for 16-bit logits, the CUDA kernel is faster (it launches in about half the host time).
 TRITON_BIAS_MIN_FP32 = 1 << 24
+
+# PLACEHOLDER, not measured yet: under ``auto``, Gumbel sampling of CUDA logits with rows of at
+# least this many entries goes to the Triton kernel (None: every shape stays on CUDA, whose long
+# rows split over blocks as Triton's do). bench/gpu_check.sh prints the CUDA/Triton ratio per
+# shape (bench_gpu_gumbel.py, "auto rule" table) from which to set it.
+TRITON_GUMBEL_MIN_VOCAB: int | None = None
+
+
+def gumbel_sample_prefers_triton(vocab: int) -> bool:
+    """Whether ``auto`` sends Gumbel sampling of rows of ``vocab`` entries to Triton."""
+    return TRITON_GUMBEL_MIN_VOCAB is not None and vocab >= TRITON_GUMBEL_MIN_VOCAB
 
 
 def _cuda_kgw():
@@ -122,6 +140,18 @@ _TABLE: dict[tuple[str, str], Callable[[], Callable]] = {
     ("apply_ginsew_", "reference"): lambda: reference.apply_ginsew_,
     ("apply_ginsew_", "cuda"): lambda: _cuda_ginsew().apply_ginsew_,
     ("apply_ginsew_", "triton"): lambda: _triton_ginsew().apply_ginsew_,
+    ("score_sglang", "cpu"): lambda: cpu.score_sglang,
+    ("score_sglang", "reference"): lambda: reference.score_sglang,
+    ("score_vllm", "cpu"): lambda: cpu.score_vllm,
+    ("score_vllm", "reference"): lambda: reference.score_vllm,
+    ("synthid_text_g_values", "cpu"): lambda: cpu.synthid_text_g_values,
+    ("synthid_text_g_values", "reference"): lambda: reference.synthid_text_g_values,
+    ("score_synthid_text", "cpu"): lambda: cpu.score_synthid_text,
+    ("score_synthid_text", "reference"): lambda: reference.score_synthid_text,
+    ("torch_cpu_randperm", "cpu"): lambda: cpu.torch_cpu_randperm,
+    ("torch_cpu_randperm", "reference"): lambda: reference.torch_cpu_randperm,
+    ("torch_cpu_green_lists", "cpu"): lambda: cpu.torch_cpu_green_lists,
+    ("torch_cpu_green_lists", "reference"): lambda: reference.torch_cpu_green_lists,
     # K keys in one pass (host only so far)
     ("score_kgw_keys", "cpu"): lambda: cpu.score_kgw_keys,
     ("score_kgw_keys", "reference"): lambda: reference.score_kgw_keys,
@@ -158,8 +188,11 @@ def triton_importable() -> bool:
     return importlib.util.find_spec("triton") is not None
 
 
-def resolve(backend: str, on_cuda: bool, large_fp32_bias: bool = False) -> str:
-    """The concrete backend for ``backend`` (possibly ``"auto"``) and data on/off a CUDA device."""
+def resolve(
+    backend: str, on_cuda: bool, large_fp32_bias: bool = False, prefer_triton: bool = False
+) -> str:
+    """The concrete backend for ``backend`` (possibly ``"auto"``) and data on/off a CUDA device;
+    ``prefer_triton``: the shape is one where ``auto`` measured Triton faster."""
     if backend not in BACKENDS:
         raise ValueError(f"backend: expected one of {BACKENDS}, got {backend!r}")
     if backend == "auto":
@@ -169,7 +202,7 @@ def resolve(backend: str, on_cuda: bool, large_fp32_bias: bool = False) -> str:
     if backend == "auto":
         if not on_cuda:
             return "cpu"
-        return "triton" if large_fp32_bias and triton_importable() else "cuda"
+        return "triton" if (large_fp32_bias or prefer_triton) and triton_importable() else "cuda"
     if on_cuda and backend in HOST_BACKENDS:
         raise ValueError(f"backend={backend!r} takes host memory; the tensors are on a CUDA device")
     if not on_cuda and backend == "cuda":

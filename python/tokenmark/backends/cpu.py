@@ -44,6 +44,17 @@ def sample_gumbel(logits, dtype, ids, keys, salts, enabled, context_width, seedi
     )  # fmt: skip
 
 
+def sample_gumbel_one_hot_(
+    logits, dtype, ids, keys, salts, enabled, context_width, seeding, skip_repeated
+):  # fmt: skip
+    """:func:`sample_gumbel`, then each watermarked row of ``logits`` one-hot at its token, in
+    place: the Gumbel processor's whole host step in one call (not an op of the table)."""
+    return _call(
+        _C.sample_gumbel_one_hot_, logits, dtype, ids, keys, salts, enabled, context_width,
+        seeding, skip_repeated,
+    )  # fmt: skip
+
+
 def score_gumbel(tokens, offsets, prefix, key, salts, context_width, seeding, dedup, want_flags):
     return _call(
         _C.score_gumbel, tokens, offsets, prefix, key, salts, context_width, seeding, dedup,
@@ -61,6 +72,18 @@ def sample_synthid(
     )  # fmt: skip
 
 
+def sample_synthid_one_hot_(
+    logits, dtype, ids, keys, uniforms, enabled, context_width, seeding, layers, top_k,
+    context_history,
+) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+    """:func:`sample_synthid`, then each row of ``logits`` one-hot at its token, in place: the
+    SynthID processor's whole host step in one call (not an op of the table)."""
+    return _call(
+        _C.sample_synthid_one_hot_, logits, dtype, ids, keys, uniforms, enabled, context_width,
+        seeding, layers, top_k, context_history,
+    )  # fmt: skip
+
+
 def score_synthid(tokens, offsets, prefix, key, context_width, seeding, layers, dedup, want_flags):
     return _call(
         _C.score_synthid, tokens, offsets, prefix, key, context_width, seeding, layers, dedup,
@@ -75,6 +98,36 @@ def apply_ginsew_(
         _C.apply_ginsew_, logits, dtype, ids, keys, thresholds, epsilon, frequency, enabled,
         context_width, position,
     )  # fmt: skip
+
+
+def score_sglang(tokens, offsets, prefix, width, max_contexts, keys, threshold, want_flags):
+    return _call(
+        _C.score_sglang, tokens, offsets, prefix, width, max_contexts, keys, threshold,
+        want_flags,
+    )  # fmt: skip
+
+
+def score_vllm(tokens, offsets, starts, width, keys, weights, dedup, want_flags):
+    return _call(_C.score_vllm_gumbel, tokens, offsets, starts, width, keys, weights, dedup,
+                 want_flags)  # fmt: skip
+
+
+def synthid_text_g_values(hashes, keys, table):
+    return _call(_C.synthid_text_g_values, hashes, keys, table)
+
+
+def torch_cpu_randperm(seed, n):
+    return _call(_C.torch_cpu_randperm, seed, n)
+
+
+def torch_cpu_green_lists(seeds, vocab, green_size):
+    return _call(_C.torch_cpu_green_lists, seeds, vocab, green_size)
+
+
+def score_synthid_text(tokens, offsets, prefix, ngram_len, keys, table, history, mask_repeated,
+                       eos, want_flags):  # fmt: skip
+    return _call(_C.score_synthid_text, tokens, offsets, prefix, ngram_len, keys, table, history,
+                 mask_repeated, eos, want_flags)  # fmt: skip
 
 
 def score_kgw_keys(tokens, offsets, prefix, keys, threshold, context_width, seeding, dedup,

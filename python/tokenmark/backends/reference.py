@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..reference import ginsew, gumbel, keys, kgw, synthid
+from ..reference import ginsew, gumbel, kgw, sglang, synthid, synthid_text, torch_mt, vllm
+from ..reference import keys as multikey
 
 
 def apply_kgw_bias_(logits, dtype, ids, keys, thresholds, deltas, enabled, context_width, seeding):
@@ -66,9 +67,44 @@ def apply_ginsew_(
         logits[...] = out.astype(logits.dtype)
 
 
+def score_sglang(tokens, offsets, prefix, width, max_contexts, keys, threshold, want_flags):
+    n, n_a, sums, counted = sglang.score_sglang(
+        tokens, offsets, prefix, width, max_contexts, keys, threshold
+    )
+    return n, n_a, sums, counted if want_flags else None
+
+
+def score_vllm(tokens, offsets, starts, width, keys, weights, dedup, want_flags):
+    n, score, counted = vllm.score_vllm(tokens, offsets, starts, width, keys, weights, dedup)
+    return n, score, counted if want_flags else None
+
+
+def synthid_text_g_values(hashes, keys, table):
+    return synthid_text.g_values(hashes, keys, table)
+
+
+def torch_cpu_randperm(seed, n):
+    return torch_mt.randperm(seed, n)
+
+
+def torch_cpu_green_lists(seeds, vocab, green_size):
+    out = np.empty((len(seeds), (vocab + 7) // 8), dtype=np.uint8)
+    for i, s in enumerate(seeds.tolist()):
+        out[i] = torch_mt.green_bits(s, vocab, green_size)
+    return out
+
+
+def score_synthid_text(tokens, offsets, prefix, ngram_len, keys, table, history, mask_repeated,
+                       eos, want_flags):  # fmt: skip
+    n, ones, counted = synthid_text.score_synthid_text(
+        tokens, offsets, prefix, ngram_len, keys, table, history, mask_repeated, eos
+    )
+    return n, ones, counted if want_flags else None
+
+
 def score_kgw_keys(tokens, offsets, prefix, key_rows, threshold, context_width, seeding, dedup,
                    want_flags):  # fmt: skip
-    n, green, counted = keys.score_kgw_keys(
+    n, green, counted = multikey.score_kgw_keys(
         tokens, offsets, prefix, key_rows, threshold, context_width, seeding, dedup
     )
     return n, green, counted if want_flags else None
@@ -76,7 +112,7 @@ def score_kgw_keys(tokens, offsets, prefix, key_rows, threshold, context_width, 
 
 def score_gumbel_keys(tokens, offsets, prefix, key_rows, salts, context_width, seeding, dedup,
                       want_flags):  # fmt: skip
-    n, score, counted = keys.score_gumbel_keys(
+    n, score, counted = multikey.score_gumbel_keys(
         tokens, offsets, prefix, key_rows, salts, context_width, seeding, dedup
     )
     return n, score, counted if want_flags else None
@@ -86,7 +122,7 @@ def score_synthid_keys(tokens, offsets, prefix, key_rows, context_width, seeding
                        want_flags):  # fmt: skip
     if not 1 <= layers <= 32:
         raise ValueError(f"layers: must be in [1, 32], got {layers}")
-    n, ones, counted = keys.score_synthid_keys(
+    n, ones, counted = multikey.score_synthid_keys(
         tokens, offsets, prefix, key_rows, context_width, seeding, layers, dedup
     )
     return n, ones, counted if want_flags else None

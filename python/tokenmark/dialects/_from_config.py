@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from .sglang import _CONFIG_FIELDS as _SGLANG_FIELDS
+from .sglang import SGLangWatermark
 from .synthid_text import SynthIDText
 from .transformers_kgw import TransformersKGW
 from .vllm import VLLMWatermark
@@ -23,6 +25,8 @@ def _as_dict(config) -> dict[str, Any]:
     fields = ("key", "algorithm", "alpha", "context_width", "prf", "deduplicate_contexts")
     if hasattr(config, "key") and hasattr(config, "algorithm"):  # vLLM's WatermarkConfig
         return {f: getattr(config, f) for f in fields if hasattr(config, f)}
+    if hasattr(config, "key") and hasattr(config, "context_window"):  # SGLang's server config
+        return {f: getattr(config, f) for f in _SGLANG_FIELDS if hasattr(config, f)}
     raise TypeError(f"config: not a watermark config a dialect knows ({type(config).__name__})")
 
 
@@ -30,7 +34,8 @@ def from_config(config, **kwargs):
     """The dialect of a peer's own watermark config, made from it.
 
     ``config`` is transformers' ``WatermarkingConfig`` or ``SynthIDTextWatermarkingConfig``,
-    vLLM's ``WatermarkConfig``, one of their dicts, or its JSON (vLLM's ``--watermark-config``).
+    vLLM's ``WatermarkConfig``, SGLang's ``WatermarkServerConfig``, one of their dicts, or its
+    JSON (vLLM's or SGLang's ``--watermark-config``).
     ``kwargs`` go to the dialect's ``from_config`` (e.g. ``model_config=`` or ``vocab_size=``
     for transformers' KGW, ``eos_token_id=`` for SynthID-Text).
 
@@ -42,6 +47,14 @@ deduplicate_contexts=True)
     d = _as_dict(config)
     if "algorithm" in d:
         return VLLMWatermark.from_config(d, **kwargs)
+    if "key" in d and set(d) <= _SGLANG_FIELDS:
+        # SGLang's keys are hex strings; a lone integer key could be vLLM's (algorithm defaulted)
+        if isinstance(d["key"], str) or len(d) > 1:
+            return SGLangWatermark.from_config(d, **kwargs)
+        raise ValueError(
+            "config: a lone integer key is ambiguous (vLLM or SGLang): give vLLM's algorithm "
+            "or SGLang's key as a hex string"
+        )
     if "ngram_len" in d or "keys" in d:
         return SynthIDText.from_config(d, **kwargs)
     if "greenlist_ratio" in d or "seeding_scheme" in d or "hashing_key" in d:

@@ -1,24 +1,19 @@
 """KGW green lists drawn from a torch generator (transformers, TGI), kept per distinct seed.
 
 A list is ``torch.randperm(vocab, generator=g.manual_seed(seed))[:green_size]``. On a CPU
-generator that is MT19937 on the seed's low 32 bits (the C++ ``_C.torch_cpu_green_lists`` or
-the numpy spec :mod:`._torch_mt`); a CUDA generator draws other lists, made here with torch on a
-GPU when one is present and refused otherwise (scoring them as CPU lists would be silently
-wrong). Lists are stored as bitsets (``ceil(vocab / 8)`` bytes each) in one array, up to
-``max_bytes``; when a batch needs more distinct seeds than fit, the store starts over.
+generator that is MT19937 on the seed's low 32 bits (:func:`tokenmark.ops.torch_cpu_green_lists`:
+C++, or the numpy spec :mod:`tokenmark.reference.torch_mt`); a CUDA generator draws other lists,
+made here with torch on a GPU when one is present and refused otherwise (scoring them as CPU
+lists would be silently wrong). Lists are stored as bitsets (``ceil(vocab / 8)`` bytes each) in
+one array, up to ``max_bytes``; when a batch needs more distinct seeds than fit, the store
+starts over.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from . import _torch_mt
-
-try:  # the C++ lists; absent from a build that predates them (then the numpy spec is used)
-    from .._C import torch_cpu_green_lists as _cpp_green_lists
-    from .._C import torch_cpu_randperm as _cpp_randperm
-except ImportError:  # pragma: no cover - depends on the build
-    _cpp_green_lists = _cpp_randperm = None
+from .. import ops
 
 DEVICES = ("cpu", "cuda")
 BACKENDS = ("auto", "cpu", "reference")
@@ -27,9 +22,7 @@ BACKENDS = ("auto", "cpu", "reference")
 def check_backend(backend: str) -> str:
     if backend not in BACKENDS:
         raise ValueError(f"backend: expected one of {BACKENDS}, got {backend!r}")
-    if backend == "cpu" and _cpp_green_lists is None:
-        raise ValueError("backend: 'cpu' asked for, but this build of tokenmark._C has no dialects")
-    return "cpu" if backend == "auto" and _cpp_green_lists is not None else backend
+    return backend
 
 
 def _require_cuda():
@@ -50,9 +43,7 @@ def randperm(seed: int, n: int, device: str = "cpu", backend: str = "auto") -> n
         torch = _require_cuda()
         g = torch.Generator(device="cuda").manual_seed(int(seed))
         return torch.randperm(n, generator=g, device="cuda").cpu().numpy()
-    if check_backend(backend) == "cpu":
-        return _cpp_randperm(int(seed) & 0xFFFFFFFF, int(n))
-    return _torch_mt.randperm(seed, n)
+    return ops.torch_cpu_randperm(seed, n, backend=check_backend(backend))
 
 
 def draw_green_bits(
@@ -72,13 +63,9 @@ def draw_green_bits(
             mask[perm[:green_size]] = True
             out[i] = np.packbits(mask.cpu().numpy(), bitorder="little")
         return out
-    low = (seeds & np.uint64(0xFFFFFFFF)).astype(np.uint32)
-    if check_backend(backend) == "cpu":
-        return _cpp_green_lists(np.ascontiguousarray(low), int(vocab), int(green_size))
-    out = np.empty((len(low), (vocab + 7) // 8), dtype=np.uint8)
-    for i, s in enumerate(low.tolist()):
-        out[i] = _torch_mt.green_bits(s, vocab, green_size)
-    return out
+    return ops.torch_cpu_green_lists(
+        seeds, vocab=int(vocab), green_size=int(green_size), backend=check_backend(backend)
+    )
 
 
 class GreenListCache:

@@ -30,23 +30,17 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from scipy import stats
 
+from .. import ops
 from .._validate import check_prefix
+from ..reference.synthid_text import accumulate
+from ..reference.torch_mt import mt19937_words
 from ..stats import binomial_pvalue
 from ..synthid import SynthIDResult
 from ._dedup import first_occurrence
 from ._green_lists import DEVICES
 from ._host import host_ragged
-from ._torch_mt import mt19937_words
 
-try:  # the C++ g-values; absent from a build that predates them (then numpy runs)
-    from .._C import synthid_text_g_values as _cpp_g_values
-except ImportError:  # pragma: no cover - depends on the build
-    _cpp_g_values = None
-
-LCG_MULTIPLIER = 6364136223846793005  # their accumulate_hash constants (newlib / musl LCG)
-LCG_INCREMENT = 1
 _CONFIG_FIELDS = (
     "ngram_len", "keys", "context_history_size", "sampling_table_seed", "sampling_table_size",
     "skip_first_ngram_calls", "debug_mode",
@@ -63,11 +57,7 @@ class SynthIDTextResult(SynthIDResult):
     mask: list[np.ndarray] | None = None
 
 
-def _accumulate(h: np.ndarray, x) -> np.ndarray:
-    with np.errstate(over="ignore"):
-        return (h + np.asarray(x).astype(np.uint64)) * np.uint64(LCG_MULTIPLIER) + np.uint64(
-            LCG_INCREMENT
-        )
+_accumulate = accumulate
 
 
 @dataclass(frozen=True, repr=False)
@@ -217,19 +207,10 @@ class SynthIDText:
         (``backend``: ``"auto"``, ``"cpu"`` for C++, ``"reference"`` for numpy)."""
         if backend not in ("auto", "cpu", "reference"):
             raise ValueError(f"backend: expected auto, cpu or reference, got {backend!r}")
-        if backend == "cpu" and _cpp_g_values is None:
-            raise ValueError("backend: 'cpu' asked for, but this build of tokenmark._C lacks it")
         h = _accumulate(self.context_hashes(tokens, positions), tokens[positions])
-        keys = np.array([k % 2**64 for k in self.keys], dtype=np.uint64)
-        if backend != "reference" and _cpp_g_values is not None:
-            return _cpp_g_values(np.ascontiguousarray(h), keys, self.sampling_table)
-        hk = _accumulate(h[:, None], keys[None, :])
-        size = self.sampling_table_size
-        if size & (size - 1) == 0:  # a power of 2: the floor modulo is the low bits
-            idx = (hk & np.uint64(size - 1)).view(np.int64)
-        else:
-            idx = np.mod(hk.view(np.int64), size)  # floor modulo, as torch's %
-        return self.sampling_table[idx]
+        return ops.synthid_text_g_values(
+            h, keys=self._key_words, table=self.sampling_table, backend=backend
+        )
 
     # -- generation -----------------------------------------------------------------------
     def logits_processor(self):
@@ -266,6 +247,8 @@ class SynthIDText:
         return_g_values : also return per-document g-values and masks.
         backend : ``"auto"``, ``"cpu"`` (C++ g-values) or ``"reference"`` (numpy).
         """
+        from scipy import stats
+
         tokens, offsets = host_ragged(sequences)
         n_docs = len(offsets) - 1
         prefix = check_prefix(prefix_lengths, n_docs)
@@ -274,6 +257,48 @@ class SynthIDText:
         w = np.linspace(10.0, 1.0, depth) if weights is None else np.asarray(weights, float)
         if w.shape != (depth,) or not np.isfinite(w).all() or (w < 0).any() or w.sum() <= 0:
             raise ValueError(f"weights: expected {depth} non-negative finite floats, not all 0")
+        if dedup or return_g_values:  # the composed path: it has every n-gram's g-values
+            n_scored, ones, extra = self._counts(
+                tokens, offsets, prefix, eos, mask_repeated_contexts, dedup, return_g_values,
+                backend,
+            )  # fmt: skip
+        else:  # the fused detector (C++ or its numpy spec)
+            n_scored, ones, _ = ops.score_synthid_text(
+                tokens, offsets, keys=self._key_words, table=self.sampling_table, ngram_len=n,
+                context_history_size=self.context_history_size,
+                mask_repeated_contexts=mask_repeated_contexts, eos_token_id=eos,
+                prefix_lengths=prefix, backend=backend,
+            )  # fmt: skip
+            extra = {}
+        total = ones.sum(axis=1)
+        q = self.q
+        with np.errstate(invalid="ignore", divide="ignore"):
+            mean = total / (depth * n_scored)  # NaN where nothing is scored, as theirs
+            wn = w * (depth / w.sum())
+            weighted = (ones * wn).sum(axis=1) / (depth * n_scored)
+            # under the null each g is an independent Bernoulli(q)
+            sd = np.sqrt(q * (1 - q) * (wn**2).sum() / n_scored) / depth
+            wz = np.where(n_scored > 0, (weighted - q) / sd, 0.0)
+        return SynthIDTextResult(
+            n_scored=n_scored,
+            ones=ones,
+            mean_score=mean,
+            p_value=binomial_pvalue(total, n_scored * depth, q),
+            weighted_score=weighted,
+            weighted_z=wz,
+            weighted_p_value=np.where(n_scored > 0, stats.norm.sf(wz), 1.0),
+            q=q,
+            **extra,
+        )
+
+    @property
+    def _key_words(self) -> np.ndarray:
+        return np.array([k % 2**64 for k in self.keys], dtype=np.uint64)
+
+    def _counts(self, tokens, offsets, prefix, eos, mask_repeated, dedup, return_g_values,
+                backend):  # fmt: skip
+        """``(n_scored, ones, extra)`` composed from every n-gram's g-values (numpy)."""
+        n_docs, depth, n = len(offsets) - 1, self.depth, self.ngram_len
         lengths = np.diff(offsets)
         starts = offsets[:-1]
         doc = np.repeat(np.arange(n_docs), lengths)
@@ -283,7 +308,7 @@ class SynthIDText:
         p, pdoc = pos[at], doc[at]
         g = self.g_values(tokens, p, backend)
         mask = np.ones(len(p), dtype=bool)
-        if mask_repeated_contexts and len(p):
+        if mask_repeated and len(p):
             mask &= ~self._repeated(self.context_hashes(tokens, p), pdoc, rel[at])
         if eos is not None and len(tokens):
             first = lengths.copy()
@@ -301,31 +326,12 @@ class SynthIDText:
         ones = np.zeros((n_docs, depth), dtype=np.int64)
         for layer in range(depth):
             ones[:, layer] = np.bincount(dm, weights=gm[:, layer], minlength=n_docs)
-        total = ones.sum(axis=1)
-        q = self.q
-        with np.errstate(invalid="ignore", divide="ignore"):
-            mean = total / (depth * n_scored)  # NaN where nothing is scored, as theirs
-            wn = w * (depth / w.sum())
-            weighted = (ones * wn).sum(axis=1) / (depth * n_scored)
-            # under the null each g is an independent Bernoulli(q)
-            sd = np.sqrt(q * (1 - q) * (wn**2).sum() / n_scored) / depth
-            wz = np.where(n_scored > 0, (weighted - q) / sd, 0.0)
         extra: dict[str, Any] = {}
         if return_g_values:
             cuts = np.searchsorted(p, offsets[1:-1])
             extra["g_values"] = np.split(g, cuts)
             extra["mask"] = np.split(mask.astype(np.uint8), cuts)
-        return SynthIDTextResult(
-            n_scored=n_scored,
-            ones=ones,
-            mean_score=mean,
-            p_value=binomial_pvalue(total, n_scored * depth, q),
-            weighted_score=weighted,
-            weighted_z=wz,
-            weighted_p_value=np.where(n_scored > 0, stats.norm.sf(wz), 1.0),
-            q=q,
-            **extra,
-        )
+        return n_scored, ones, extra
 
     def _repeated(self, ctx: np.ndarray, pdoc: np.ndarray, rel: np.ndarray) -> np.ndarray:
         """Their context repetition test: the same context hash among the previous

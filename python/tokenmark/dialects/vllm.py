@@ -30,24 +30,15 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from scipy import special, stats
 
+from .. import ops
 from .._validate import check_prefix
-from ..reference.prf import philox4x32_10
-from ._dedup import first_occurrence
+from ..reference.vllm import philox_uniform
 from ._host import host_ragged
-
-try:  # the C++ detector; absent from a build that predates it (then numpy runs)
-    from .._C import score_vllm_gumbel as _cpp_score
-except ImportError:  # pragma: no cover - depends on the build
-    _cpp_score = None
 
 BACKENDS = ("auto", "cpu", "reference")
 
-CONTEXT_DOMAIN = 0x574D4358  # vLLM's domain constants ("WMCX", "WMTK"): frozen by vLLM 0.33
-TOKEN_DOMAIN = 0x574D544B
 ALGORITHMS = ("gumbel", "dual_key_gumbel")
-_M32 = np.uint64(0xFFFFFFFF)
 # vLLM's WatermarkConfig fields; the generation-side ones are accepted and not used to detect.
 _CONFIG_FIELDS = {
     "key", "algorithm", "alpha", "context_width", "deduplicate_contexts",
@@ -59,34 +50,6 @@ def derive_key(key: int, domain: bytes) -> int:
     """vLLM's ``derive_watermark_key``: sha256(domain + key as 8 big-endian bytes)[:8]."""
     digest = hashlib.sha256(domain + int(key).to_bytes(8, "big")).digest()
     return int.from_bytes(digest[:8], "big")
-
-
-def philox_uniform(key: int, contexts: np.ndarray, tokens: np.ndarray) -> np.ndarray:
-    """vLLM's ``PhiloxPRF(key).uniform(contexts, tokens)`` for ``contexts [n, width]`` (int64, -1
-    allowed) and ``tokens [n]``: float32 ``[n]``."""
-    contexts = np.asarray(contexts, dtype=np.int64)
-    n, width = contexts.shape
-    k0, k1 = np.uint64(int(key) & 0xFFFFFFFF), np.uint64(int(key) >> 32)
-    words = contexts.view(np.uint64) & _M32
-    state = (
-        np.full(n, CONTEXT_DOMAIN, np.uint64), np.full(n, width, np.uint64),
-        np.zeros(n, np.uint64), np.zeros(n, np.uint64),
-    )  # fmt: skip
-    for offset in range(0, width, 4):
-        block = [
-            words[:, offset + i] if offset + i < width else np.uint64(0xFFFFFFFF - i)
-            for i in range(4)
-        ]
-        counter = [state[i] ^ block[i] for i in range(4)]
-        out = philox4x32_10(*counter, k0 ^ np.uint64(offset), k1)
-        state = tuple(np.asarray(o, dtype=np.uint64) for o in out)
-    t = np.asarray(tokens, dtype=np.int64).view(np.uint64) & _M32
-    out = philox4x32_10(
-        t >> np.uint64(2), state[0], state[1], state[2], k0 ^ state[3], k1 ^ np.uint64(TOKEN_DOMAIN)
-    )
-    stacked = np.stack(np.broadcast_arrays(*out), axis=-1)
-    word = np.take_along_axis(stacked, (t & np.uint64(3)).astype(np.intp)[:, None], axis=1)[:, 0]
-    return (((word >> np.uint32(8)).astype(np.float64) + 1.0) / (2**24 + 1)).astype(np.float32)
 
 
 @dataclass(frozen=True)
@@ -105,6 +68,14 @@ class VLLMResult:
     def is_watermarked(self, alpha: float = 1e-3) -> np.ndarray:
         return self.p_value <= alpha
 
+    def to_records(self) -> list[dict[str, Any]]:
+        """One JSON-ready dict per document."""
+        return [
+            {"n_scored": int(self.n_scored[d]), "score": float(self.score[d]),
+             "p_value": float(self.p_value[d]), "their_p_value": float(self.their_p_value[d])}
+            for d in range(len(self))
+        ]  # fmt: skip
+
 
 _GL_X, _GL_W = np.polynomial.legendre.leggauss(16)
 _PANELS = 64
@@ -122,6 +93,8 @@ def dual_key_tail(score, n, alpha: float) -> np.ndarray:
     cut is below 1e-12 of the lower bound ``P[big G >= score]``. Relative error ~1e-9 (checked
     against a 50-digit integral in the tests).
     """
+    from scipy import special, stats
+
     score = np.atleast_1d(np.asarray(score, dtype=np.float64))
     n = np.atleast_1d(np.asarray(n, dtype=np.int64))
     out = np.ones(score.shape)
@@ -285,47 +258,20 @@ class VLLMWatermark:
         """
         if backend not in BACKENDS:
             raise ValueError(f"backend: expected one of {BACKENDS}, got {backend!r}")
-        if backend == "cpu" and _cpp_score is None:
-            raise ValueError("backend: 'cpu' asked for, but this build of tokenmark._C lacks it")
-        use_cpp = backend != "reference" and _cpp_score is not None
         tokens, offsets = host_ragged(sequences)
-        n_docs = len(offsets) - 1
-        prefix = check_prefix(prefix_lengths, n_docs)
-        lengths = np.diff(offsets)
-        rel_start = np.zeros(n_docs, np.int64) if prefix is None else np.minimum(prefix, lengths)
-        if use_cpp:
-            n_scored, score, counted = _cpp_score(
-                np.ascontiguousarray(tokens, dtype=np.int32), offsets, rel_start,
-                self.context_width, np.array(self.prf_keys, dtype=np.uint64), self._weights,
-                self.deduplicate_contexts, return_flags,
-            )  # fmt: skip
-            ours, theirs = self._p_values(score, n_scored)
-            flags = {"counted": np.split(counted, offsets[1:-1])} if return_flags else {}
-            return VLLMResult(n_scored, score, ours, theirs, **flags)
-        start = offsets[:-1] + rel_start
-        doc = np.repeat(np.arange(n_docs), lengths)
-        pos = np.arange(len(tokens))
-        scored = pos >= start[doc] if len(tokens) else np.zeros(0, dtype=bool)
-        p, pdoc = pos[scored], doc[scored]
-        w = self.context_width
-        idx = p[:, None] + np.arange(-w, 0)[None, :]
-        ctx = np.where(idx >= start[pdoc][:, None], tokens[np.maximum(idx, 0)], -1)
-        counted = np.ones(len(p), dtype=bool)
-        if self.deduplicate_contexts and len(p):
-            counted = first_occurrence(np.concatenate([pdoc[:, None], ctx], axis=1))
-        u = self.uniforms(ctx[counted], tokens[p][counted])
-        s = -np.log1p(-u.astype(np.float64)) @ self._weights
-        n_scored = np.bincount(pdoc[counted], minlength=n_docs).astype(np.int64)
-        score = np.bincount(pdoc[counted], weights=s, minlength=n_docs)
+        prefix = check_prefix(prefix_lengths, len(offsets) - 1)
+        n_scored, score, counted = ops.score_vllm(
+            tokens, offsets, keys=np.array(self.prf_keys, dtype=np.uint64), weights=self._weights,
+            context_width=self.context_width, dedup=self.deduplicate_contexts,
+            prefix_lengths=prefix, want_flags=return_flags, backend=backend,
+        )  # fmt: skip
         ours, theirs = self._p_values(score, n_scored)
-        extra: dict[str, Any] = {}
-        if return_flags:
-            c = np.zeros(len(tokens), dtype=np.uint8)
-            c[p[counted]] = 1
-            extra["counted"] = np.split(c, offsets[1:-1])
-        return VLLMResult(n_scored, score, ours, theirs, **extra)
+        flags = {"counted": np.split(counted, offsets[1:-1])} if return_flags else {}
+        return VLLMResult(n_scored, score, ours, theirs, **flags)
 
     def _p_values(self, score: np.ndarray, n: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        from scipy import special, stats
+
         has = n > 0
         safe_n = np.maximum(n, 1)
         if self.algorithm == "gumbel":

@@ -14,9 +14,9 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-from ..gumbel import Gumbel, GumbelResult
+from ..gumbel import Gumbel
 from ..kgw import KGW
-from ..synthid import SynthID, SynthIDResult
+from ..synthid import SynthID
 
 
 @runtime_checkable
@@ -45,8 +45,26 @@ class EvalScheme(Protocol):
         (corrected for the search), or ``None`` if the scheme has no windowed detector."""
 
 
+class _Adapter:
+    """What the adapters share: the scheme's own processor, p-values from its full detection
+    result, and no windowed detector (Gumbel and SynthID have none; KGW overrides)."""
+
+    def processor(self):
+        return self.wm.logits_processor()
+
+    def detect(self, seqs, prefix_lengths=0):
+        """The full result (scores, counts); ``prefix_lengths``: one for all or one per sequence."""
+        return self.wm.detect(seqs, prefix_lengths=prefix_lengths)
+
+    def pvalues(self, seqs, prefix_lengths=0) -> np.ndarray:
+        return self.detect(seqs, prefix_lengths).p_value
+
+    def window_pvalues(self, seqs, window: int) -> np.ndarray | None:
+        return None
+
+
 @dataclass(frozen=True)
-class KGWScheme:
+class KGWScheme(_Adapter):
     """:class:`tokenmark.KGW` as an :class:`EvalScheme`.
 
     Example
@@ -64,22 +82,16 @@ class KGWScheme:
     def name(self) -> str:
         return f"KGW d={self.wm.delta:g} g={self.wm.gamma:g} h={self.wm.context_width}"
 
-    def processor(self):
-        return self.wm.logits_processor()
-
     def detect(self, seqs, prefix_lengths=0):
         """The full :class:`tokenmark.kgw.KGWResult` (green counts for the theory check)."""
         return self.wm.detect(seqs, prefix_lengths=np.broadcast_to(prefix_lengths, (len(seqs),)))
-
-    def pvalues(self, seqs, prefix_lengths=0) -> np.ndarray:
-        return self.detect(seqs, prefix_lengths).p_value
 
     def window_pvalues(self, seqs, window: int) -> np.ndarray:
         return self.wm.detect(seqs, window=window).window_p_value
 
 
 @dataclass(frozen=True)
-class GumbelScheme:
+class GumbelScheme(_Adapter):
     """:class:`tokenmark.Gumbel` as an :class:`EvalScheme` (exact Gamma-tail p-values).
 
     Its logits processor must be the last one before sampling (it turns each watermarked row into
@@ -100,22 +112,9 @@ class GumbelScheme:
     def name(self) -> str:
         return f"Gumbel h={self.wm.context_width}"
 
-    def processor(self):
-        return self.wm.logits_processor()
-
-    def detect(self, seqs, prefix_lengths=0) -> GumbelResult:
-        """The full result (scores, counts); ``prefix_lengths``: one for all or one per sequence."""
-        return self.wm.detect(seqs, prefix_lengths=prefix_lengths)
-
-    def pvalues(self, seqs, prefix_lengths=0) -> np.ndarray:
-        return self.detect(seqs, prefix_lengths).p_value
-
-    def window_pvalues(self, seqs, window: int) -> None:
-        return None  # tokenmark has no windowed Gumbel detector
-
 
 @dataclass(frozen=True)
-class SynthIDScheme:
+class SynthIDScheme(_Adapter):
     """:class:`tokenmark.SynthID` as an :class:`EvalScheme`.
 
     p-values are the exact binomial tails of the unweighted mean g-value (the weighted score's
@@ -137,19 +136,6 @@ class SynthIDScheme:
     def name(self) -> str:
         seeding = "" if self.wm.seeding == "prev" else f" {self.wm.seeding}"
         return f"SynthID l={self.wm.layers} h={self.wm.context_width}{seeding}"
-
-    def processor(self):
-        return self.wm.logits_processor()
-
-    def detect(self, seqs, prefix_lengths=0) -> SynthIDResult:
-        """The full result (scores, counts); ``prefix_lengths``: one for all or one per sequence."""
-        return self.wm.detect(seqs, prefix_lengths=prefix_lengths)
-
-    def pvalues(self, seqs, prefix_lengths=0) -> np.ndarray:
-        return self.detect(seqs, prefix_lengths).p_value
-
-    def window_pvalues(self, seqs, window: int) -> None:
-        return None  # tokenmark has no windowed SynthID detector
 
 
 @dataclass(frozen=True)

@@ -42,16 +42,42 @@ class _HostCall:
     """A processor's host kernel, resolved once: the scheme's parameters were checked when it was
     made and the binding checks the arrays, so a decode step on host logits goes straight to the
     kernel instead of through the public op's normalisation (validate once, launch many). None
-    where the backend is not a host one (``triton`` under the interpreter takes host tensors)."""
+    where the backend is not a host one (``triton`` under the interpreter takes host tensors).
 
-    def __init__(self, op: str, backend: str):
-        self._op, self._backend, self._fn = op, backend, None
+    On the C++ backend, ``fused`` names the function of :mod:`tokenmark.backends.cpu` that also
+    writes the one-hot rows (``fused`` is then True): the whole step is one call. Inside
+    ``generate`` every Python or numpy line of a step runs with cold caches (the model's forward
+    pass evicted them) and costs several microseconds, so the step makes as few as it can."""
+
+    def __init__(self, op: str, backend: str, fused: str | None = None):
+        self._op, self._backend, self._fused, self._fn = op, backend, fused, None
+        self.fused = self.in_cpp = False
 
     def get(self):
         if self._fn is None:
             name = backends.resolve(self._backend, on_cuda=False)
-            self._fn = backends.get(self._op, name) if name in backends.HOST_BACKENDS else False
+            self.in_cpp = name == "cpu"
+            if name not in backends.HOST_BACKENDS:
+                self._fn = False
+            elif self._fused and self.in_cpp:
+                self._fn, self.fused = getattr(backends.cpu, self._fused), True
+            else:
+                self._fn = backends.get(self._op, name)
         return self._fn or None
+
+    def rows(self, input_ids: torch.Tensor, scores: torch.Tensor):
+        """``(logits view, dtype name, ids)`` of a host step. For the C++ kernels a bare view of
+        float32 / float16 logits: the binding checks dtype, shape, strides and ids itself."""
+        if self.in_cpp and not scores.requires_grad:
+            name = _CPP_DTYPES.get(scores.dtype)
+            if name is not None:
+                if input_ids.dtype != torch.int64 or not input_ids.is_contiguous():
+                    input_ids = input_ids.to(torch.int64).contiguous()
+                return scores.numpy(), name, input_ids.numpy()
+        return _host_rows(input_ids, scores)
+
+
+_CPP_DTYPES = {torch.float32: "float32", torch.float16: "float16"}
 
 
 def _host_rows(input_ids: torch.Tensor, scores: torch.Tensor):
@@ -108,7 +134,7 @@ class KGWLogitsProcessor(LogitsProcessor):
         s = self.scheme
         fn = None if scores.is_cuda else self._host.get()
         if fn is not None:
-            arr, dtype, ids = _host_rows(input_ids, scores)
+            arr, dtype, ids = self._host.rows(input_ids, scores)
             fn(arr, dtype, ids, *s.row_params, None, s.context_width, s.seeding_code)
             return scores
         if scores.is_cuda:
@@ -162,7 +188,8 @@ class GumbelLogitsProcessor(LogitsProcessor):
         self.salt = salt
         self.backend = backend
         self._params = _OnDevice(scheme.key.words.reshape(1, 4), check_salt(salt))
-        self._host = _HostCall("sample_gumbel", backend)
+        self._args = (scheme.context_width, scheme.seeding_code, scheme.skip_repeated)
+        self._host = _HostCall("sample_gumbel", backend, fused="sample_gumbel_one_hot_")
 
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
         if scores.stride(-1) != 1:
@@ -170,10 +197,10 @@ class GumbelLogitsProcessor(LogitsProcessor):
         fn = None if scores.is_cuda else self._host.get()
         if fn is not None:
             s = self.scheme
-            arr, dtype, ids = _host_rows(input_ids, scores)
+            arr, dtype, ids = self._host.rows(input_ids, scores)
             keys, salts = self._params.host
-            args = (s.context_width, s.seeding_code, s.skip_repeated)
-            return _one_hot_host_(scores, fn(arr, dtype, ids, keys, salts, None, *args))
+            tokens = fn(arr, dtype, ids, keys, salts, None, *self._args)
+            return scores if self._host.fused else _one_hot_host_(scores, tokens)
         if scores.is_cuda:
             s = self.scheme
             keys, salts = self._params.get(scores.device)
@@ -217,7 +244,7 @@ class SynthIDLogitsProcessor(LogitsProcessor):
         self.scheme = scheme
         self.backend = backend
         self._keys = _OnDevice(scheme.key.words.reshape(1, 4))
-        self._host = _HostCall("sample_synthid", backend)
+        self._host = _HostCall("sample_synthid", backend, fused="sample_synthid_one_hot_")
 
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
         if scores.stride(-1) != 1:
@@ -226,10 +253,10 @@ class SynthIDLogitsProcessor(LogitsProcessor):
         s = self.scheme
         fn = None if scores.is_cuda else self._host.get()
         if fn is not None:
-            arr, dtype, ids = _host_rows(input_ids, scores)
+            arr, dtype, ids = self._host.rows(input_ids, scores)
             args = (s.context_width, s.seeding_code, s.layers, s.top_k, s.context_history)
             tokens, _ = fn(arr, dtype, ids, self._keys.host[0], uniforms.numpy(), None, *args)
-            return _one_hot_host_(scores, tokens)
+            return scores if self._host.fused else _one_hot_host_(scores, tokens)
         if scores.is_cuda:
             tokens, _ = ops.sample_synthid(
                 scores,

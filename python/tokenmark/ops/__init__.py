@@ -11,7 +11,11 @@ from .ginsew import apply_ginsew_
 from .gumbel import sample_gumbel, score_gumbel
 from .keys import score_gumbel_keys, score_kgw_keys, score_synthid_keys
 from .kgw import apply_kgw_bias_, score_kgw
+from .sglang import score_sglang
 from .synthid import sample_synthid, score_synthid
+from .synthid_text import score_synthid_text, synthid_text_g_values
+from .torch_mt import torch_cpu_green_lists, torch_cpu_randperm
+from .vllm import score_vllm
 
 __all__ = [
     "apply_ginsew_",
@@ -22,6 +26,12 @@ __all__ = [
     "score_gumbel_keys",
     "score_kgw",
     "score_kgw_keys",
+    "score_sglang",
     "score_synthid",
     "score_synthid_keys",
+    "score_synthid_text",
+    "score_vllm",
+    "synthid_text_g_values",
+    "torch_cpu_green_lists",
+    "torch_cpu_randperm",
 ]

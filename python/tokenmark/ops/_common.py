@@ -3,6 +3,7 @@ scoring inputs and per-row keys for the host and the GPU backends."""
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import numpy as np
@@ -20,8 +21,23 @@ ArrayLike = Any  # a numpy array, a torch tensor (host or CUDA), or a nested lis
 UINT32_MAX = 0xFFFFFFFF
 
 
-def resolve(op: str, backend: str, on_cuda: bool, large_fp32_bias: bool = False):
-    name = backends.resolve(backend, on_cuda, large_fp32_bias)
+def resolve(
+    op: str, backend: str, on_cuda: bool, large_fp32_bias: bool = False, prefer_triton: bool = False
+):
+    name = backends.resolve(backend, on_cuda, large_fp32_bias, prefer_triton)
+    return name, backends.get(op, name)
+
+
+def resolve_host(op: str, backend: str):
+    """For the host-only operations (the dialects): ``auto`` is ``cpu`` even where
+    ``TOKENMARK_BACKEND`` names a GPU backend, whose operations these have not."""
+    if backend != "auto":
+        name = backends.resolve(backend, False)
+        return name, backends.get(op, name)
+    env = os.environ.get("TOKENMARK_BACKEND", "auto")
+    if env not in backends.BACKENDS:
+        raise ValueError(f"TOKENMARK_BACKEND: expected one of {backends.BACKENDS}, got {env!r}")
+    name = env if env in backends.HOST_BACKENDS else "cpu"
     return name, backends.get(op, name)
 
 

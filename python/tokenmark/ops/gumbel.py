@@ -73,7 +73,11 @@ def sample_gumbel(
         check_seeding(seeding),
         check_bool(skip_repeated, "skip_repeated"),
     )
-    name, fn = resolve("sample_gumbel", backend, is_cuda(logits))
+    on_cuda = is_cuda(logits)
+    triton_shape = (
+        on_cuda and logits.ndim > 0 and backends.gumbel_sample_prefers_triton(logits.shape[-1])
+    )
+    name, fn = resolve("sample_gumbel", backend, on_cuda, prefer_triton=triton_shape)
     if name in backends.GPU_BACKENDS:
         from ..backends import _torch
 

@@ -32,6 +32,7 @@ from .engine import (
 from .fdr import FDRAccumulator, Rejections
 from .logp import log10_binom_sf, log10_gamma_sf, log10_norm_sf
 from .readers import Batch, Malformed, ReadOptions, ScanInputError, Shard, expand_inputs, read_shard
+from .report import write_report
 from .scoring import score_batch
 from .tokenizer import encode, load_tokenizer
 from .watermarks import ScanConfigError, Watermark, env_name, load_keys, load_watermarks
@@ -64,4 +65,5 @@ __all__ = [
     "read_shard",
     "scan",
     "score_batch",
+    "write_report",
 ]

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import sys
 
+from .calibrated import attach_calibrations
 from .engine import EXIT_USAGE, scan
 from .output import OUTPUT_FORMATS
 from .readers import FORMATS, ReadOptions, ScanInputError, expand_inputs
@@ -58,10 +60,31 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         default=8 << 20,
         help="larger documents are reported as malformed (default 8 MiB)",
     )
+    p.add_argument(
+        "--calibration",
+        action="append",
+        metavar="FILE",
+        help="a per-key calibration (Calibration.save) for the watermarks of its key; repeatable",
+    )
     p.add_argument("--key-file", help='JSON {"<key_id>": "<key>", ...}')
     p.add_argument("--key-env-prefix", default=ENV_PREFIX, help="default: TOKENMARK_KEY_")
     p.add_argument("--backend", default="auto", help="scoring backend (default auto)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument(
+        "--engine",
+        choices=["local", "ray"],
+        default="local",
+        help="local (default; threads on this machine) or ray (Ray Data: pip install "
+        "'tokenmark[ray]'; connects to RAY_ADDRESS or starts a local cluster; Parquet output)",
+    )
+    p.add_argument(
+        "--workers", type=int, default=1, help="--engine ray: scorer actors (one CPU each)"
+    )
+    p.add_argument(
+        "--report",
+        metavar="HTML",
+        help="also write a self-contained HTML page: numbers, QQ plot, hits, top hits' tokens",
+    )
     p.set_defaults(func=run)
     return p
 
@@ -83,12 +106,19 @@ def run(args: argparse.Namespace) -> int:
         watermarks = load_watermarks(
             args.config, args.key_file, args.key_env_prefix, default_window=args.window
         )
+        if args.calibration:
+            watermarks = attach_calibrations(watermarks, args.calibration)
         tokenizer = None
         if text_column is not None:
             if not args.tokenizer:
                 raise ScanConfigError("--tokenizer: text input needs a tokenizer")
             tokenizer = load_tokenizer(args.tokenizer)
-        report = scan(
+        run_scan = scan
+        if args.engine == "ray":
+            from .ray_engine import scan_ray
+
+            run_scan = functools.partial(scan_ray, workers=args.workers)
+        report = run_scan(
             shards,
             watermarks,
             args.out,
@@ -100,6 +130,10 @@ def run(args: argparse.Namespace) -> int:
             backend=args.backend,
             progress=False if args.no_progress else None,
         )
+        if args.report:
+            from .report import write_report
+
+            write_report(args.out, args.report, watermarks, tokenizer=tokenizer)
     except (ScanConfigError, ScanInputError) as e:
         print(f"tokenmark scan: {e}", file=sys.stderr)
         return EXIT_USAGE

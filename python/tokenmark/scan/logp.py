@@ -11,7 +11,6 @@ away from the mode, so the sum converges in a few hundred terms at most).
 from __future__ import annotations
 
 import numpy as np
-from scipy import special, stats
 
 _TINY = 1e-290  # below this, scipy's tail loses precision to subnormals: sum in log space
 _EPS = 1e-17  # relative precision of the series sum
@@ -50,6 +49,8 @@ def log10_binom_sf(k, n, p: float) -> np.ndarray:
     >>> round(float(log10_binom_sf(3, 10, 0.5)), 6) == round(float(np.log10(0.9453125)), 6)
     True
     """
+    from scipy import stats
+
     k, n = np.broadcast_arrays(np.asarray(k, dtype=np.int64), np.asarray(n, dtype=np.int64))
     shape = k.shape
     k, n = k.reshape(-1), n.reshape(-1)
@@ -85,6 +86,8 @@ def log10_gamma_sf(x, n) -> np.ndarray:
     >>> float(log10_gamma_sf(5000.0, 1000)) < -308
     True
     """
+    from scipy import special, stats
+
     x, n = np.broadcast_arrays(np.asarray(x, dtype=np.float64), np.asarray(n, dtype=np.int64))
     shape = x.shape
     x, n = x.reshape(-1), n.reshape(-1)
@@ -113,4 +116,6 @@ def log10_norm_sf(z) -> np.ndarray:
     >>> round(float(log10_norm_sf(0.0)), 6) == round(float(np.log10(0.5)), 6)
     True
     """
+    from scipy import special
+
     return special.log_ndtr(-np.asarray(z, dtype=np.float64)) / _LN10

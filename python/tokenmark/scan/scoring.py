@@ -1,9 +1,9 @@
 """Scoring one batch of documents for the watermarks of a scan, with log10 p-values.
 
-Watermarks that differ only in their key (same scheme, same parameters, same detection options)
-are scored together in one pass over the batch (``detect_many``, the K-key operations); a KGW
-watermark with a window needs its per-token flags and is scored on its own (``detect``), as is
-a watermark that shares its parameters with no other.
+Watermarks of our schemes that differ only in their key (same scheme, same parameters, same
+detection options) are scored together in one pass over the batch (``detect_many``, the K-key
+operations). A KGW watermark with a window (it needs per-token flags), a calibrated watermark, a
+dialect, and a watermark that shares its parameters with no other are scored on their own.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from .._inputs import Ragged
+from .calibrated import calibrated_detect
 from .logp import log10_binom_sf, log10_gamma_sf
 from .watermarks import ScanConfigError, Watermark
 
@@ -27,12 +28,19 @@ def score_batch(wm: Watermark, rag: Ragged, backend: str = "auto") -> dict[str, 
     """
     opts = dict(wm.options)
     s = wm.scheme
+    detect = s.detect if wm.calibration is None else calibrated_detect(wm)
     if wm.scheme_name == "kgw":
-        res = s.detect(rag, window=opts.get("window"), backend=backend)
+        res = detect(rag, window=opts.get("window"), backend=backend)
     elif wm.scheme_name == "gumbel":
-        res = s.detect(rag, salt=opts.get("salt", 0), backend=backend)
+        res = detect(rag, salt=opts.get("salt", 0), backend=backend)
     elif wm.scheme_name == "synthid":
-        res = s.detect(rag, eos_token_id=opts.get("eos_token_id"), backend=backend)
+        res = detect(rag, eos_token_id=opts.get("eos_token_id"), backend=backend)
+    elif wm.dialect is not None:
+        from .dialect_scoring import score_dialect
+
+        out = score_dialect(s, rag, backend)
+        assert len(out["log10_p"]) == len(rag)
+        return out
     else:  # load_watermarks admits only the schemes above
         raise ScanConfigError(f"watermark {wm.name!r}: scheme {wm.scheme_name!r} not scannable")
     return _columns(wm, res, len(rag))
@@ -46,13 +54,13 @@ def score_batches(
     out: list[dict[str, np.ndarray] | None] = [None] * len(watermarks)
     groups: dict[str, list[int]] = {}
     for i, wm in enumerate(watermarks):
-        if wm.scheme_name == "kgw" and dict(wm.options).get("window") is not None:
-            out[i] = score_batch(wm, rag, backend)
-        else:
+        if _groupable(wm):
             groups.setdefault(_group_key(wm), []).append(i)
+        else:
+            out[i] = score_batch(wm, rag, backend)
     for members in groups.values():
         first = watermarks[members[0]]
-        if len(members) == 1:  # the single-key kernels are faster for one key (bench_multikey)
+        if len(members) == 1:  # the single-key kernels are as fast for one key (bench_multikey)
             out[members[0]] = score_batch(first, rag, backend)
             continue
         opts = dict(first.options)
@@ -61,15 +69,19 @@ def score_batches(
             kwargs["salt"] = opts.get("salt", 0)
         elif first.scheme_name == "synthid":
             kwargs["eos_token_id"] = opts.get("eos_token_id")
-        elif first.scheme_name != "kgw":
-            raise ScanConfigError(
-                f"watermark {first.name!r}: scheme {first.scheme_name!r} not scannable"
-            )
         keys = [watermarks[i].scheme.key for i in members]
         results = first.scheme.detect_many(rag, keys=keys, backend=backend, **kwargs)
         for i, res in zip(members, results, strict=True):
             out[i] = _columns(watermarks[i], res, len(rag))
     return out  # type: ignore[return-value]
+
+
+def _groupable(wm: Watermark) -> bool:
+    if wm.dialect is not None or wm.calibration is not None:
+        return False
+    if wm.scheme_name == "kgw":
+        return dict(wm.options).get("window") is None
+    return wm.scheme_name in ("gumbel", "synthid")
 
 
 def _group_key(wm: Watermark) -> str:

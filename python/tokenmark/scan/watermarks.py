@@ -14,6 +14,13 @@ Each entry is a scheme's ``to_dict()`` (``to_json()``) plus ``key_id`` (which ke
 strongest window of this many counted tokens), ``salt`` (Gumbel), ``eos_token_id`` (SynthID).
 A ``key_fingerprint`` in an entry is checked against the key.
 
+Dialects (other implementations' watermarks, :mod:`tokenmark.dialects`): an entry
+``{"key_id": ..., "dialect": "vllm" | "sglang" | "transformers_kgw" | "synthid_text",
+"config": {<the peer's own config, keys removed>}, "options": {...}}``; its key is the peer's key
+material as text (e.g. ``"1234"``, or ``"{\"key\": \"abc\", \"key_b\": \"def\"}"`` for
+SGLang's two keys), from the key file or the environment as for our schemes (see
+:mod:`tokenmark.dialects._keyless`).
+
 Keys: a key file, JSON ``{"<key_id>": "<key material>", ...}`` (material as ``TOKENMARK_KEY``
 takes it; or ``{"key_hex": "<32 hex digits>"}`` for a derived key from ``to_json(include_key=
 True)``), or the environment variable ``TOKENMARK_KEY_<KEY_ID>`` (the key id upper-cased, other
@@ -50,20 +57,27 @@ class Watermark:
 
     name: str
     key_id: str
-    scheme: KGW | Gumbel | SynthID
+    scheme: Any  # KGW | Gumbel | SynthID, or a dialect's scheme
     options: tuple[tuple[str, Any], ...] = ()
+    dialect: str | None = None  # the dialect's name; then dialect_config is its keyless config
+    dialect_config: str | None = None
+    calibration: Any = None  # a tokenmark.Calibration for this key (scan --calibration)
 
     @property
     def scheme_name(self) -> str:
-        return self.scheme.scheme_name
+        return f"dialect:{self.dialect}" if self.dialect else self.scheme.scheme_name
 
     def public_dict(self) -> dict[str, Any]:
         """What identifies this watermark without its key (the key's public fingerprint in it)."""
+        if self.dialect is not None:
+            return {"name": self.name, "key_id": self.key_id,
+                    **json.loads(self.dialect_config)}  # fmt: skip
         return {
             "name": self.name,
             "key_id": self.key_id,
             **self.scheme.to_dict(),
             **dict(self.options),
+            **({"calibration": self.calibration.digest} if self.calibration is not None else {}),
         }
 
     def __repr__(self) -> str:
@@ -168,6 +182,9 @@ def load_watermarks(
         key_id = d.pop("key_id", None)
         if not isinstance(key_id, str) or not key_id:
             raise ScanConfigError(f"{where}: needs a key_id (a non-empty string)")
+        if "dialect" in d:
+            out.append(_dialect_watermark(d, key_id, key_file, env_prefix, where))
+            continue
         scheme = d.get("scheme", "kgw")
         cls = SCHEMES.get(scheme)
         if cls is None:
@@ -192,6 +209,37 @@ def load_watermarks(
     if dup:
         raise ScanConfigError(f"config: watermark names must be unique, repeated: {dup}")
     return out
+
+
+def _key_material(key_id: str, key_file, env_prefix: str) -> str:
+    """A dialect's key material as text: the key file's string for ``key_id``, or the variable."""
+    if key_file is not None:
+        data = json.loads(Path(key_file).read_bytes())  # load_keys has checked it
+        if isinstance(data.get(key_id), str):
+            return data[key_id]
+    value = os.environ.get(env_name(key_id, env_prefix))
+    if value:
+        return value
+    raise ScanConfigError(
+        f"key {key_id!r}: not a string in the key file and {env_name(key_id, env_prefix)} is "
+        "not set (keys are never read from the command line or the watermarks config)"
+    )
+
+
+def _dialect_watermark(d: dict, key_id: str, key_file, env_prefix: str, where: str) -> Watermark:
+    from ..dialects._keyless import dialect_of, from_keyless_config
+
+    name = d.pop("name", f"{key_id}/{d['dialect']}")
+    if not isinstance(name, str) or not name:
+        raise ScanConfigError(f"{where}: name must be a non-empty string")
+    load_keys(key_file)  # the key file is checked as for every entry
+    material = _key_material(key_id, key_file, env_prefix)
+    try:
+        dialect = dialect_of(d)
+        scheme = from_keyless_config(d, material)
+    except (TypeError, ValueError) as e:
+        raise ScanConfigError(f"{where}: {e}") from None
+    return Watermark(name, key_id, scheme, (), dialect, json.dumps(d, sort_keys=True))
 
 
 def _check_options(options: dict, where: str) -> None:

@@ -21,23 +21,21 @@ the prefix is independent of the token asked for, so the same bound holds.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from scipy import stats
 
 from .._key import Key
 from ..reference.prf import prf_word
+from ._models import as_int_row, as_rows, greedy_fn, is_torch_model
 from ._train import train
 
 # Frozen PRF domains (docs/prf.md, section 9): changing them changes every fingerprint already
 # trained into a model. 4 and 5 are GINSEW's; 16 and up are the suspect/ package's.
 DOMAIN_FINGERPRINT_TRIGGER = 16
 DOMAIN_FINGERPRINT_RESPONSE = 17
-
-GenerateFn = Callable[[list[list[int]], int], Sequence[Sequence[int]]]
 
 __all__ = [
     "DOMAIN_FINGERPRINT_RESPONSE",
@@ -292,6 +290,8 @@ class Fingerprint:
         >>> res.n_exact, res.p_value < 1e-20
         (2, True)
         """
+        from scipy import stats
+
         if mode not in ("greedy", "forced"):
             raise ValueError(f"mode: must be 'greedy' or 'forced', got {mode!r}")
         batch_size = _positive_int("batch_size", batch_size)
@@ -327,9 +327,9 @@ class Fingerprint:
         """Greedy continuations ``[n_prompts, max_new_tokens]``, -1 where none was given."""
         prompts = [list(map(int, p)) for p in prompts]
         out = np.full((len(prompts), max_new_tokens), -1, dtype=np.int64)
-        if _is_torch_model(model_or_fn):
+        if is_torch_model(model_or_fn):
             self._check_model(model_or_fn)
-            gen = _greedy_fn(model_or_fn, self.vocab_size)
+            gen = greedy_fn(model_or_fn, self.vocab_size)
         elif callable(model_or_fn):
             gen = model_or_fn
         else:
@@ -341,13 +341,13 @@ class Fingerprint:
             chunk = prompts[lo : lo + batch_size]
             got = gen(chunk, max_new_tokens)
             if isinstance(got, (str, bytes)) or not isinstance(got, Sequence | np.ndarray):
-                got = _as_rows(got)
+                got = as_rows(got)
             if len(got) != len(chunk):
                 raise ValueError(
                     f"generate_fn output: {len(got)} continuations for {len(chunk)} prompts"
                 )
             for i, row in enumerate(got):
-                row = _as_int_row(row)[:max_new_tokens]
+                row = as_int_row(row)[:max_new_tokens]
                 out[lo + i, : len(row)] = row
         return out
 
@@ -359,74 +359,3 @@ class Fingerprint:
                 f"model: its vocabulary has {n} tokens, the fingerprint's {self.vocab_size}; "
                 "a model with another vocabulary cannot hold this fingerprint"
             )
-
-
-def _is_torch_model(obj: Any) -> bool:
-    try:
-        import torch
-    except ImportError:  # pragma: no cover - torch is required for models
-        return False
-    return isinstance(obj, torch.nn.Module)
-
-
-def _as_rows(got: Any) -> list:
-    try:
-        import torch
-
-        if isinstance(got, torch.Tensor):
-            return got.tolist()
-    except ImportError:  # pragma: no cover
-        pass
-    raise TypeError(
-        f"generate_fn output: must be a sequence of token id sequences, got {type(got).__name__}"
-    )
-
-
-def _as_int_row(row: Any) -> np.ndarray:
-    if hasattr(row, "tolist"):
-        row = row.tolist()
-    if isinstance(row, (str, bytes)) or not isinstance(row, (list, tuple)):
-        raise TypeError(
-            f"generate_fn output: each continuation must be a list of token ids, got "
-            f"{type(row).__name__}"
-        )
-    if any(isinstance(v, bool) or not isinstance(v, (int, np.integer)) for v in row):
-        raise TypeError("generate_fn output: token ids must be ints")
-    return np.asarray(row, dtype=np.int64)
-
-
-def _greedy_fn(model, vocab_size: int) -> GenerateFn:
-    """Greedy decoding with full forward passes (prompts here are short and of equal length
-    within a call, so no padding or cache is needed and no generation config can interfere)."""
-    import torch
-
-    @torch.no_grad()
-    def gen(prompts: list[list[int]], max_new_tokens: int) -> list[list[int]]:
-        was_training = model.training
-        model.eval()
-        device = next(model.parameters()).device
-        out: list[list[int]] = [[] for _ in prompts]
-        by_len: dict[int, list[int]] = {}
-        for i, p in enumerate(prompts):
-            by_len.setdefault(len(p), []).append(i)
-        for idx in by_len.values():
-            x = torch.tensor([prompts[i] for i in idx], dtype=torch.long, device=device)
-            for _ in range(max_new_tokens):
-                logits = _last_logits(model, x)[:, :vocab_size]
-                nxt = logits.float().argmax(dim=-1, keepdim=True)
-                x = torch.cat([x, nxt], dim=1)
-            for row, i in enumerate(idx):
-                out[i] = x[row, len(prompts[i]) :].tolist()
-        model.train(was_training)
-        return out
-
-    return gen
-
-
-def _last_logits(model, x):
-    """Next-token logits ``[batch, vocab]``; only the last position through the LM head where the
-    model supports ``logits_to_keep`` (transformers >= 4.45 causal LMs)."""
-    try:
-        return model(input_ids=x, logits_to_keep=1).logits[:, -1]
-    except TypeError:
-        return model(input_ids=x).logits[:, -1]

@@ -26,7 +26,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from scipy import signal, stats
 
 from ..reference import ginsew as _ref
 from ..reference.prf import SEEDING_PREV, context_hash, prf_word
@@ -99,6 +98,8 @@ def matched_filter(y, t, frequency: float) -> tuple[float, float, float]:
     >>> z > 40, p < 1e-300, round(a, 3)
     (True, True, 0.1)
     """
+    from scipy import stats
+
     y = np.asarray(y, dtype=np.float64)
     t = np.asarray(t, dtype=np.float64)
     if len(y) < 3:
@@ -135,6 +136,8 @@ def lomb_scargle_snr(
     a peak's main lobe is about 2 pi wide; the default window holds its top, and the default band
     is ``[f / 10, 3 f]``.
     """
+    from scipy import signal
+
     y = np.asarray(y, dtype=np.float64)
     t = np.asarray(t, dtype=np.float64)
     f = float(frequency)

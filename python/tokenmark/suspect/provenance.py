@@ -43,7 +43,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from scipy import optimize, stats
+
+from ._llama import Weights, extract, permute_model_
 
 __all__ = ["ProvenanceResult", "compare", "permute_and_rescale", "statistic"]
 
@@ -81,64 +82,6 @@ class ProvenanceResult:
         )
 
 
-# -- weight extraction ---------------------------------------------------------------------------
-
-
-@dataclass
-class _Weights:
-    embed: np.ndarray  # [vocab, d]
-    layers: list[dict[str, np.ndarray]]  # q, k, v, gate, up: [out, d] norm folded; o, down: [d, *]
-    n_heads: int
-    n_kv: int
-    head_dim: int
-
-
-def _extract(model: Any, name: str) -> _Weights:
-    try:
-        import torch
-    except ImportError as e:  # pragma: no cover
-        raise ImportError("provenance needs torch") from e
-    if not isinstance(model, torch.nn.Module) or not hasattr(model, "config"):
-        raise TypeError(f"{name}: must be a transformers causal LM, got {type(model).__name__}")
-    sd = model.state_dict()
-    emb_keys = [k for k in sd if k.endswith("embed_tokens.weight")]
-    if len(emb_keys) != 1:
-        raise ValueError(f"{name}: not a Llama-style model (no unique embed_tokens.weight)")
-    prefix = emb_keys[0][: -len("embed_tokens.weight")]
-    cfg = model.config
-    n_heads = int(cfg.num_attention_heads)
-    n_kv = int(getattr(cfg, "num_key_value_heads", None) or n_heads)
-    d = int(cfg.hidden_size)
-    head_dim = int(getattr(cfg, "head_dim", None) or d // n_heads)
-
-    def get(key: str) -> np.ndarray:
-        if key not in sd:
-            raise ValueError(f"{name}: not a Llama-style model (missing {key})")
-        return sd[key].detach().to(device="cpu", dtype=torch.float64).numpy()
-
-    layers = []
-    i = 0
-    while f"{prefix}layers.{i}.self_attn.q_proj.weight" in sd:
-        p = f"{prefix}layers.{i}."
-        g_attn = get(p + "input_layernorm.weight")
-        g_mlp = get(p + "post_attention_layernorm.weight")
-        layers.append(
-            {
-                "q": get(p + "self_attn.q_proj.weight") * g_attn,
-                "k": get(p + "self_attn.k_proj.weight") * g_attn,
-                "v": get(p + "self_attn.v_proj.weight") * g_attn,
-                "o": get(p + "self_attn.o_proj.weight"),
-                "gate": get(p + "mlp.gate_proj.weight") * g_mlp,
-                "up": get(p + "mlp.up_proj.weight") * g_mlp,
-                "down": get(p + "mlp.down_proj.weight"),
-            }
-        )
-        i += 1
-    if not layers:
-        raise ValueError(f"{name}: not a Llama-style model (no layers.0.self_attn.q_proj)")
-    return _Weights(get(emb_keys[0]), layers, n_heads, n_kv, head_dim)
-
-
 # -- invariant matching --------------------------------------------------------------------------
 
 
@@ -153,11 +96,13 @@ def _abs_cos(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def _match(sim: np.ndarray) -> tuple[float, np.ndarray]:
+    from scipy import optimize
+
     rows, cols = optimize.linear_sum_assignment(sim, maximize=True)
     return float(sim[rows, cols].mean()), cols
 
 
-def _head_products(w: dict[str, np.ndarray], s: _Weights) -> tuple[np.ndarray, np.ndarray]:
+def _head_products(w: dict[str, np.ndarray], s: Weights) -> tuple[np.ndarray, np.ndarray]:
     """Per query head, flattened ``W_q^T W_k`` and ``W_o W_v`` ([n_heads, d*d] each)."""
     hd, group = s.head_dim, s.n_heads // s.n_kv
     qk, ov = [], []
@@ -172,7 +117,7 @@ def _head_products(w: dict[str, np.ndarray], s: _Weights) -> tuple[np.ndarray, n
     return np.stack(qk), np.stack(ov)
 
 
-def _score(sus: _Weights, ref: _Weights) -> tuple[float, dict[str, float], np.ndarray]:
+def _score(sus: Weights, ref: Weights) -> tuple[float, dict[str, float], np.ndarray]:
     if sus.embed.shape[0] != ref.embed.shape[0]:
         raise ValueError(
             f"suspect: vocabulary of {sus.embed.shape[0]} tokens, the reference's "
@@ -228,8 +173,8 @@ def statistic(suspect: Any, reference: Any) -> tuple[float, dict[str, float]]:
     >>> round(provenance.statistic(copy, ours)[0], 6)
     1.0
     """
-    ref = _extract(reference, "reference")
-    sus = _extract(suspect, "suspect")
+    ref = extract(reference, "reference")
+    sus = extract(suspect, "suspect")
     total, comps, _ = _score(sus, ref)
     return total, comps
 
@@ -265,12 +210,14 @@ def compare(suspect: Any, reference: Any, null: Sequence[Any]) -> ProvenanceResu
     >>> res.p_value, bool(res.statistic > max(res.null))
     (0.25, True)
     """
+    from scipy import stats
+
     if isinstance(null, (str, bytes)) or not isinstance(null, Sequence):
         raise TypeError(f"null: must be a sequence of models or floats, got {type(null).__name__}")
     if len(null) < 2:
         raise ValueError(f"null: need at least 2 independently trained models, got {len(null)}")
-    ref = _extract(reference, "reference")
-    sus = _extract(suspect, "suspect")
+    ref = extract(reference, "reference")
+    sus = extract(suspect, "suspect")
     total, comps, perm = _score(sus, ref)
     null_stats = []
     for j, m in enumerate(null):
@@ -279,7 +226,7 @@ def compare(suspect: Any, reference: Any, null: Sequence[Any]) -> ProvenanceResu
                 raise ValueError(f"null: entry {j} is not finite")
             null_stats.append(float(m))
         else:
-            null_stats.append(_score(_extract(m, f"null[{j}]"), ref)[0])
+            null_stats.append(_score(extract(m, f"null[{j}]"), ref)[0])
     nul = np.asarray(null_stats, dtype=np.float64)
     p_emp = (1.0 + float(np.sum(nul >= total))) / (1.0 + nul.size)
     sd = float(nul.std(ddof=1))
@@ -318,76 +265,7 @@ def permute_and_rescale(model: Any, seed: int = 0) -> Any:
     >>> bool(torch.allclose(m(x).logits, permute_and_rescale(m)(x).logits, atol=1e-4))
     True
     """
-    import torch
-
-    w = _extract(model, "model")  # validates the layout
-    del w
-    rng = np.random.default_rng(seed)
+    extract(model, "model")  # validates the layout
     out = copy.deepcopy(model)
-    cfg = out.config
-    n_heads = int(cfg.num_attention_heads)
-    n_kv = int(getattr(cfg, "num_key_value_heads", None) or n_heads)
-    d = int(cfg.hidden_size)
-    hd = int(getattr(cfg, "head_dim", None) or d // n_heads)
-    group = n_heads // n_kv
-    base = out.get_decoder() if hasattr(out, "get_decoder") else out.model
-    tied = out.get_output_embeddings() is not None and (
-        out.get_output_embeddings().weight.data_ptr() == base.embed_tokens.weight.data_ptr()
-    )
-
-    def t(x: np.ndarray, like: torch.Tensor) -> torch.Tensor:
-        return torch.as_tensor(x, dtype=like.dtype, device=like.device)
-
-    def ix(x: np.ndarray, like: torch.Tensor) -> torch.Tensor:
-        return torch.as_tensor(x, dtype=torch.long, device=like.device)
-
-    def scales(n: int) -> np.ndarray:
-        return np.exp(rng.uniform(math.log(0.5), math.log(2.0), n))
-
-    pi = rng.permutation(d)
-    sgn = rng.choice([-1.0, 1.0], d)
-    with torch.no_grad():
-        e = base.embed_tokens.weight
-        e.copy_(e[:, ix(pi, e)] * t(sgn, e))
-        if not tied and out.get_output_embeddings() is not None:
-            lm = out.get_output_embeddings().weight
-            lm.copy_(lm[:, ix(pi, lm)] * t(sgn, lm))
-        base.norm.weight.copy_(base.norm.weight[ix(pi, e)])
-        for layer in base.layers:
-            att, mlp = layer.self_attn, layer.mlp
-            kv_perm = rng.permutation(n_kv)
-            head_perm = np.concatenate([kv * group + rng.permutation(group) for kv in kv_perm])
-            q_rows = (head_perm[:, None] * hd + np.arange(hd)).ravel()
-            kv_rows = (kv_perm[:, None] * hd + np.arange(hd)).ravel()
-            unit_perm = rng.permutation(mlp.up_proj.weight.shape[0])
-            for norm, readers in (
-                (layer.input_layernorm, (att.q_proj, att.k_proj, att.v_proj)),
-                (layer.post_attention_layernorm, (mlp.gate_proj, mlp.up_proj)),
-            ):
-                c = scales(d)
-                g = norm.weight
-                g.copy_(g[ix(pi, g)] * t(sgn * c, g))
-                for lin in readers:
-                    wt = lin.weight
-                    wt.copy_(wt[:, ix(pi, wt)] / t(c, wt))
-            for lin in (att.o_proj, mlp.down_proj):
-                wt = lin.weight
-                wt.copy_(wt[ix(pi, wt)] * t(sgn[:, None], wt))
-            a_q = np.repeat(scales(n_kv), hd)  # q * a, k / a per kv head (shared by its group)
-            b_v = np.repeat(scales(n_kv), hd)  # v * b, o / b
-            q_scale = np.repeat(a_q.reshape(n_kv, hd)[:, :1], group * hd, axis=1).ravel()
-            o_scale = np.repeat(b_v.reshape(n_kv, hd)[:, :1], group * hd, axis=1).ravel()
-            wq, wk, wv, wo = (att.q_proj.weight, att.k_proj.weight, att.v_proj.weight,
-                              att.o_proj.weight)  # fmt: skip
-            wq.copy_(wq[ix(q_rows, wq)] * t(q_scale[q_rows][:, None], wq))
-            wk.copy_(wk[ix(kv_rows, wk)] / t(a_q[kv_rows][:, None], wk))
-            wv.copy_(wv[ix(kv_rows, wv)] * t(b_v[kv_rows][:, None], wv))
-            wo.copy_(wo[:, ix(q_rows, wo)] / t(o_scale[q_rows][None, :], wo))
-            u = scales(unit_perm.size)
-            for lin in (mlp.gate_proj, mlp.up_proj):
-                wt = lin.weight
-                wt.copy_(wt[ix(unit_perm, wt)])
-            mlp.up_proj.weight.mul_(t(u[:, None], mlp.up_proj.weight))
-            dn = mlp.down_proj.weight
-            dn.copy_(dn[:, ix(unit_perm, dn)] / t(u[None, :], dn))
+    permute_model_(out, np.random.default_rng(seed))
     return out

@@ -37,19 +37,19 @@ Example
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from scipy import special
 
 from .._inputs import Ragged, as_ragged
 from ..gumbel import Gumbel
 from ..kgw import KGW
 from ..reference.prf import context_hash
+from ._models import predict_argmax
 
-__all__ = ["RadioactivityResult", "test_closed", "test_open"]
+__all__ = ["RadioactivityResult", "predict_argmax", "test_closed", "test_open"]
 
 
 @dataclass(frozen=True)
@@ -91,6 +91,8 @@ class RadioactivityResult:
 
 def kgw_pvalue(n_green: int, n: int, gamma: float) -> float:
     """``P[Binomial(n, gamma) >= n_green]`` = ``I_gamma(n_green, n - n_green + 1)``."""
+    from scipy import special
+
     if n <= 0 or n_green <= 0:
         return 1.0
     return float(special.betainc(n_green, n - n_green + 1, gamma))
@@ -98,6 +100,8 @@ def kgw_pvalue(n_green: int, n: int, gamma: float) -> float:
 
 def gumbel_pvalue(score: float, n: int) -> float:
     """``P[Gamma(n, 1) >= score]`` (regularised upper incomplete gamma)."""
+    from scipy import special
+
     if n <= 0:
         return 1.0
     return float(special.gammaincc(n, score))
@@ -205,60 +209,6 @@ def _windows(doc: np.ndarray, width: int, stop: int) -> np.ndarray:
 
 
 # -- open mode ---------------------------------------------------------------------------------
-
-
-def _predict_fn(model_or_fn) -> Callable:
-    """A callable ``ids LongTensor [b, s] -> scores [b, s, vocab]`` (logits or probabilities)."""
-    import torch
-
-    if isinstance(model_or_fn, torch.nn.Module):
-        model = model_or_fn
-
-        def fn(ids):
-            return model(input_ids=ids.to(next(model.parameters()).device)).logits
-
-        return fn
-    if callable(model_or_fn):
-        return model_or_fn
-    raise TypeError(
-        "model_or_fn: expected a transformers causal LM or a callable "
-        "(input_ids [batch, seq]) -> scores [batch, seq, vocab]"
-    )
-
-
-def predict_argmax(model_or_fn, texts, *, batch_size: int = 16) -> list[np.ndarray]:
-    """The suspect's argmax prediction after every position of every text (``len(text)`` ids).
-
-    ``model_or_fn``: a transformers causal LM or a callable ``fn(input_ids LongTensor [b, s]) ->
-    scores [b, s, vocab]`` (logits or probabilities of the next token after each position).
-    Texts are right-padded in batches; a causal model never reads the padding of a position.
-    """
-    import torch
-
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size: must be a positive int, got {batch_size!r}")
-    fn = _predict_fn(model_or_fn)
-    rag = as_ragged(texts, "texts")
-    docs = [np.asarray(rag[d], dtype=np.int64) for d in range(len(rag))]
-    out: list[np.ndarray] = [np.zeros(0, dtype=np.int64)] * len(docs)
-    order = [d for d in np.argsort([len(x) for x in docs], kind="stable") if len(docs[d])]
-    with torch.inference_mode():
-        for s in range(0, len(order), batch_size):
-            part = order[s : s + batch_size]
-            length = max(len(docs[d]) for d in part)
-            ids = torch.zeros((len(part), length), dtype=torch.long)
-            for r, d in enumerate(part):
-                ids[r, : len(docs[d])] = torch.from_numpy(docs[d])
-            scores = fn(ids)
-            if not hasattr(scores, "shape") or tuple(scores.shape[:2]) != (len(part), length):
-                raise ValueError(
-                    "model_or_fn: expected scores [batch, seq, vocab] = "
-                    f"[{len(part)}, {length}, vocab], got {getattr(scores, 'shape', type(scores))}"
-                )
-            pred = torch.as_tensor(scores).argmax(dim=-1).cpu().numpy()
-            for r, d in enumerate(part):
-                out[d] = pred[r, : len(docs[d])].astype(np.int64)
-    return out
 
 
 def test_open(

@@ -25,11 +25,14 @@ def sample_gumbel(
     context_width: int,
     seeding: int,
     skip_repeated: bool,
+    *,
+    splits: int = 0,
 ) -> torch.Tensor:
     """The Gumbel-max choice of each row of ``logits``, on its CUDA device.
 
     Arguments as :func:`tokenmark.ops.sample_gumbel`, already normalised (tensors on one
-    device, scalars checked); see there for shapes and dtypes.
+    device, scalars checked); see there for shapes and dtypes. ``splits``: blocks per row (0:
+    the launcher's rule, long rows split; 1: one block per row; n: n blocks), for benchmarks.
     """
     require_cuda()
     batch, vocab, key_stride = check_row_inputs(logits, input_ids, keys, enabled, LOGITS_DTYPES)
@@ -37,12 +40,16 @@ def sample_gumbel(
     salt_stride = row_param_stride(salts, "salts", device, torch.int32, batch)
     enabled_ptr = 0 if enabled is None else enabled.data_ptr()
     out = torch.empty(batch, dtype=torch.int64, device=device)
+    ws_bytes = 0 if splits == 1 else _cuda.sample_gumbel_workspace_bytes(batch, vocab)
+    # float64 elements: the split blocks' winners need 8-byte alignment.
+    workspace = torch.empty(ws_bytes // 8, dtype=torch.float64, device=device) if ws_bytes else None
     _cuda.sample_gumbel(
         logits.data_ptr(), batch, vocab, logits.stride(0), LOGITS_DTYPES[logits.dtype],
         input_ids.data_ptr(), input_ids.dtype == torch.int64, input_ids.shape[1],
         input_ids.stride(0), keys.data_ptr(), key_stride, salts.data_ptr(), salt_stride,
         enabled_ptr, int(context_width), int(seeding), bool(skip_repeated), out.data_ptr(),
-        device.index, torch.cuda.current_stream(device).cuda_stream,
+        device.index, torch.cuda.current_stream(device).cuda_stream, int(splits),
+        workspace.data_ptr() if workspace is not None else 0, ws_bytes,
     )  # fmt: skip
     return out
 

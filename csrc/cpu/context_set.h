@@ -1,0 +1,36 @@
+// The contexts one document has seen, for the dialects' "score each context once" rules: an open
+// addressing table of positions keyed by a hash of the context, equality decided by the caller.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+namespace tokenmark::cpu {
+
+class ContextSet {
+ public:
+  // Room for n insertions (load factor at most 1/2).
+  void reset(int64_t n) {
+    uint64_t cap = 16;
+    while (cap < 2 * static_cast<uint64_t>(n)) cap <<= 1;
+    slots_.assign(cap, -1);
+  }
+  // Inserts position p; returns false when an earlier position q had the same context
+  // (same(q) true).
+  template <typename Same>
+  bool insert(uint64_t h, int64_t p, Same same) {
+    const uint64_t mask = slots_.size() - 1;
+    uint64_t slot = (h * 0x9E3779B97F4A7C15ull) >> 7 & mask;
+    while (slots_[slot] >= 0) {
+      if (same(slots_[slot])) return false;
+      slot = (slot + 1) & mask;
+    }
+    slots_[slot] = p;
+    return true;
+  }
+
+ private:
+  std::vector<int64_t> slots_;
+};
+
+}  // namespace tokenmark::cpu

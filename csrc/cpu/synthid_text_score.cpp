@@ -1,0 +1,102 @@
+// SynthID-Text's detector counts per document (see python/tokenmark/reference/synthid_text.py,
+// score_synthid_text, the spec): position j >= ngram_len - 1 hashes its context from h = 1 with
+// accumulate(h, x) = (h + x) * 6364136223846793005 + 1 (uint64 wrapping), is masked when the same
+// context hash occurred at most `history` positions before (or is 0 within the first `history`
+// contexts: their zero-filled history), from the first EOS on, or before the prompt's end; each
+// kept position adds its g-values table[accumulate(accumulate(ctx, token), key) mod size].
+#include "synthid_text_score.h"
+
+#include <algorithm>
+#include <vector>
+
+namespace tokenmark::cpu {
+namespace {
+
+constexpr uint64_t kLcgMul = 6364136223846793005ull;  // their accumulate_hash LCG
+
+inline uint64_t accumulate(uint64_t h, uint64_t x) { return (h + x) * kLcgMul + 1u; }
+
+// The last position of each context hash in one document (open addressing, no deletes).
+class LastSeen {
+ public:
+  void reset(int64_t n) {
+    uint64_t cap = 16;
+    while (cap < 2 * static_cast<uint64_t>(n)) cap <<= 1;
+    keys_.assign(cap, 0);
+    pos_.assign(cap, -1);
+  }
+  // Returns the previous position of `h` (or -1) and records `p` as its last one.
+  int64_t swap(uint64_t h, int64_t p) {
+    const uint64_t mask = keys_.size() - 1;
+    uint64_t slot = (h * 0x9E3779B97F4A7C15ull) >> 17 & mask;
+    while (pos_[slot] >= 0 && keys_[slot] != h) slot = (slot + 1) & mask;
+    const int64_t prev = pos_[slot];
+    keys_[slot] = h;
+    pos_[slot] = p;
+    return prev;
+  }
+
+ private:
+  std::vector<uint64_t> keys_;
+  std::vector<int64_t> pos_;
+};
+
+}  // namespace
+
+void score_synthid_text(const SynthidTextScoreArgs& a) {
+  const bool pow2 = (a.table_size & (a.table_size - 1)) == 0;
+  const uint64_t tmask = static_cast<uint64_t>(a.table_size - 1);
+  const int n = a.ngram_len;
+#pragma omp parallel
+  {
+    LastSeen seen;
+#pragma omp for schedule(dynamic, 8)
+    for (int64_t d = 0; d < a.n_docs; ++d) {
+      const int32_t* doc = a.tokens + a.offsets[d];
+      const int64_t len = a.offsets[d + 1] - a.offsets[d];
+      int64_t end = len;  // the first EOS: positions from it on are masked
+      if (a.eos >= 0) {
+        for (int64_t j = 0; j < len; ++j) {
+          if (doc[j] == a.eos) {
+            end = j;
+            break;
+          }
+        }
+      }
+      const int64_t begin = std::max<int64_t>(n - 1, a.prefix ? a.prefix[d] : 0);
+      int64_t* ones = a.ones + d * a.depth;
+      std::fill(ones, ones + a.depth, 0);
+      int64_t count = 0;
+      if (a.mask_repeated) seen.reset(std::max<int64_t>(len - n + 1, 0));
+      for (int64_t j = n - 1; j < len; ++j) {
+        uint64_t h = 1;
+        for (int64_t i = j - n + 1; i < j; ++i) h = accumulate(h, static_cast<uint64_t>(doc[i]));
+        bool keep = j >= begin && j < end;
+        if (a.mask_repeated) {  // runs over every position, scored or not, as theirs
+          const int64_t prev = seen.swap(h, j);
+          if ((prev >= 0 && j - prev <= a.history) || (h == 0 && j - (n - 1) < a.history)) {
+            keep = false;
+          }
+        }
+        if (!keep) continue;
+        if (a.counted) a.counted[a.offsets[d] + j] = 1;
+        ++count;
+        const uint64_t ht = accumulate(h, static_cast<uint64_t>(doc[j]));
+        for (int l = 0; l < a.depth; ++l) {
+          const uint64_t hk = accumulate(ht, a.keys[l]);
+          int64_t idx;
+          if (pow2) {
+            idx = static_cast<int64_t>(hk & tmask);
+          } else {
+            idx = static_cast<int64_t>(hk) % a.table_size;  // torch's %: floor modulo
+            if (idx < 0) idx += a.table_size;
+          }
+          ones[l] += a.table[idx];
+        }
+      }
+      a.n_scored[d] = count;
+    }
+  }
+}
+
+}  // namespace tokenmark::cpu

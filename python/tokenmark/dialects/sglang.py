@@ -1,0 +1,269 @@
+"""SGLang's native watermark (0.5.23, ``sglang/srt/sampling/watermarking/``): Aaronson-Gumbel with
+MurmurHash3, re-stated exactly and scored in batches (the spec: :mod:`tokenmark.reference.sglang`).
+
+Their rule, in short: the context of a position is the up to ``context_width`` tokens before it,
+the prompt tail included; ``u = (murmur3(key_lo, key_hi, murmur3(context), token) + 0.5) / 2^32``;
+generation picks ``argmax_t log(u_t) / p_t`` (a context is forced at most once per request);
+detection scores each distinct context once with ``-log(1 - u)`` and tests the sum against
+Gamma(n, 1). Dual key: a per-context coin picks key A with probability ``mixing_probability``.
+
+The p-value is exact under their null (each distinct context an independent uniform) and is the
+same tail their detector computes (scipy's Gamma survival here, their Poisson series there).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from .. import ops
+from .._validate import check_prefix
+from ..ops.sglang import MAX_CONTEXT_WINDOW, MAX_CONTEXTS
+from ._host import host_ragged
+
+BACKENDS = ("auto", "cpu", "reference")
+# SGLang's WatermarkServerConfig fields; the generation-side ones are accepted, not used to detect.
+_CONFIG_FIELDS = {
+    "key", "key_b", "context_window", "mixing_probability", "max_probability",
+    "default_enabled", "enforce_all",
+}  # fmt: skip
+
+
+def parse_key(value, name: str = "key") -> int:
+    """An SGLang key: an int in [0, 2^64) or 1 to 16 hex digits (optional ``0x``), as uint64."""
+    if isinstance(value, str):
+        digits = value[2:] if value.lower().startswith("0x") else value
+        if not 1 <= len(digits) <= 16 or any(c not in "0123456789abcdefABCDEF" for c in digits):
+            raise ValueError(f"{name}: must be 1 to 16 hex digits")  # no value: it is secret
+        return int(digits, 16)
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{name}: must be an int or a hex string")
+    if not 0 <= int(value) < 2**64:
+        raise ValueError(f"{name}: must be in [0, 2^64)")
+    return int(value)
+
+
+@dataclass(frozen=True)
+class SGLangResult:
+    """Per-document SGLang detection results (arrays of length ``n_docs``).
+
+    ``score``, ``z_score``, ``p_value`` and ``log_p_value`` are their ``combined`` statistics.
+    With two keys, ``n_key_a`` of the ``n_scored`` contexts fell in key A's partition, and the
+    ``score_*`` fields are their ``key_a_all_positions``, ``key_b_all_positions``,
+    ``key_a_partition`` and ``key_b_partition`` scores (each tested against Gamma of its count
+    by :meth:`partition_p_values`).
+    """
+
+    n_scored: np.ndarray
+    score: np.ndarray
+    z_score: np.ndarray
+    p_value: np.ndarray
+    log_p_value: np.ndarray
+    n_key_a: np.ndarray
+    score_key_a_all: np.ndarray
+    score_key_b_all: np.ndarray
+    score_partition_a: np.ndarray
+    score_partition_b: np.ndarray
+    counted: list[np.ndarray] | None = None
+
+    def __len__(self) -> int:
+        return len(self.n_scored)
+
+    def is_watermarked(self, alpha: float = 1e-3) -> np.ndarray:
+        return self.p_value <= alpha
+
+    def to_records(self) -> list[dict[str, Any]]:
+        """One JSON-ready dict per document (their ``combined`` statistics)."""
+        return [
+            {"n_scored": int(self.n_scored[d]), "score": float(self.score[d]),
+             "z": float(self.z_score[d]), "p_value": float(self.p_value[d]),
+             "log_p_value": float(self.log_p_value[d])}
+            for d in range(len(self))
+        ]  # fmt: skip
+
+    def partition_p_values(self) -> tuple[np.ndarray, np.ndarray]:
+        """Dual key: the p-values of key A's and key B's partitions."""
+        return gamma_tail(self.score_partition_a, self.n_key_a)[0], gamma_tail(
+            self.score_partition_b, self.n_scored - self.n_key_a
+        )[0]
+
+
+def gamma_tail(score, n) -> tuple[np.ndarray, np.ndarray]:
+    """``(P[Gamma(n, 1) >= score], its log)``, 1 (log 0) where ``n == 0``."""
+    from scipy import stats  # here, not at import: scipy.stats costs most of `import tokenmark`
+
+    score, n = np.asarray(score, dtype=np.float64), np.asarray(n)
+    has = n > 0
+    log_p = np.where(has, stats.gamma.logsf(score, np.maximum(n, 1)), 0.0)
+    return np.exp(log_p), log_p
+
+
+@dataclass(frozen=True, repr=False)
+class SGLangWatermark:
+    """SGLang's watermark (``--watermark-config``, a request's ``watermark``) as a scheme.
+
+    Parameters
+    ----------
+    key : key A: an int in [0, 2^64) or SGLang's hex string. Secret; never printed.
+    key_b : key B for dual-key mode, or None.
+    context_width : SGLang's ``context_window`` (1 to 64, default 4).
+    mixing_probability : dual key: probability of key A (SGLang's default 0.5).
+    max_contexts : contexts scored per document at most (SGLang's 4096).
+    max_probability : generation only: rows whose largest probability exceeds it are sampled
+        plainly (SGLang's entropy gate, default 1.0: off).
+
+    Example
+    -------
+    >>> import tokenmark as tm
+    >>> wm = tm.dialects.sglang(key="0123456789abcdef", context_width=4)
+    >>> res = wm.detect([[5, 17, 3, 99, 42, 7, 7, 1000]], prefix_lengths=[3])
+    >>> int(res.n_scored[0])
+    5
+    """
+
+    key: Any = 0
+    key_b: Any = None
+    context_width: int = 4
+    mixing_probability: float = 0.5
+    max_contexts: int = MAX_CONTEXTS
+    max_probability: float = 1.0
+
+    def __post_init__(self):
+        object.__setattr__(self, "key", parse_key(self.key, "key"))
+        if self.key_b is not None:
+            object.__setattr__(self, "key_b", parse_key(self.key_b, "key_b"))
+        w = self.context_width
+        if isinstance(w, bool) or not isinstance(w, (int, np.integer)):
+            raise TypeError("context_width: must be an int")
+        if not 1 <= int(w) <= MAX_CONTEXT_WINDOW:
+            raise ValueError(f"context_width: must be in [1, {MAX_CONTEXT_WINDOW}], got {w}")
+        object.__setattr__(self, "context_width", int(w))
+        p = self.mixing_probability
+        if isinstance(p, bool) or not isinstance(p, (int, float, np.floating)):
+            raise TypeError("mixing_probability: must be a number")
+        if not 0.0 < float(p) < 1.0:
+            raise ValueError(f"mixing_probability: must be in (0, 1), got {p}")
+        object.__setattr__(self, "mixing_probability", float(p))
+        m = self.max_contexts
+        if isinstance(m, bool) or not isinstance(m, (int, np.integer)):
+            raise TypeError("max_contexts: must be an int")
+        if not 1 <= int(m) <= MAX_CONTEXTS:
+            raise ValueError(f"max_contexts: must be in [1, {MAX_CONTEXTS}], got {m}")
+        object.__setattr__(self, "max_contexts", int(m))
+        q = float(self.max_probability)
+        if not 0.0 < q <= 1.0:
+            raise ValueError(f"max_probability: must be in (0, 1], got {q}")
+        object.__setattr__(self, "max_probability", q)
+
+    def __repr__(self) -> str:
+        dual = "<secret>" if self.key_b is not None else None
+        return (
+            f"SGLangWatermark(key=<secret>, key_b={dual}, context_width={self.context_width}, "
+            f"mixing_probability={self.mixing_probability}, max_contexts={self.max_contexts}, "
+            f"max_probability={self.max_probability})"
+        )
+
+    __str__ = __repr__
+
+    @classmethod
+    def from_config(cls, config, *, max_contexts: int = MAX_CONTEXTS) -> SGLangWatermark:
+        """From SGLang's ``--watermark-config`` JSON (or its dict / ``WatermarkServerConfig``).
+
+        >>> SGLangWatermark.from_config('{"key": "abc", "context_window": 2}').context_width
+        2
+        """
+        if isinstance(config, (str, bytes)):
+            try:
+                config = json.loads(config)
+            except ValueError:
+                raise ValueError("config: not valid JSON") from None  # may hold the key
+        if not isinstance(config, dict):
+            config = {k: getattr(config, k) for k in _CONFIG_FIELDS if hasattr(config, k)}
+        unknown = set(config) - _CONFIG_FIELDS
+        if unknown:
+            raise ValueError(f"config: not an SGLang watermark config (unknown {sorted(unknown)})")
+        if config.get("key") is None:
+            raise ValueError("config: has no key")
+        kw = {"key": config["key"], "key_b": config.get("key_b")}
+        for ours, theirs in (("context_width", "context_window"),
+                             ("mixing_probability", "mixing_probability"),
+                             ("max_probability", "max_probability")):  # fmt: skip
+            if config.get(theirs) is not None:
+                kw[ours] = config[theirs]
+        return cls(max_contexts=max_contexts, **kw)
+
+    @property
+    def keys(self) -> np.ndarray:
+        """uint64 ``[1]`` or ``[2]``: key A (and key B). Secret."""
+        keys = [self.key] if self.key_b is None else [self.key, self.key_b]
+        return np.array(keys, dtype=np.uint64)
+
+    @property
+    def threshold(self) -> int:
+        """Dual key: key A where the coin is below ``int(mixing_probability * 2^32)``."""
+        return int(self.mixing_probability * 2**32)
+
+    def logits_processor(self):
+        """A transformers ``LogitsProcessor`` that generates as SGLang's CPU path does, so SGLang's
+        detector (and :meth:`detect`) recognise the text. Put it last, after temperature and
+        truncation; one per ``generate`` call."""
+        from .sglang_processor import SGLangProcessor
+
+        return SGLangProcessor(self)
+
+    def detect(
+        self,
+        sequences,
+        *,
+        prefix_lengths=None,
+        return_flags: bool = False,
+        backend: str = "auto",
+    ) -> SGLangResult:
+        """Score token sequences as SGLang's ``WatermarkDetector.detect_tokens`` does, in one batch.
+
+        Parameters
+        ----------
+        sequences : prompt and completion of each request (list of sequences, 2-D array/tensor or
+            :class:`Ragged`).
+        prefix_lengths : per document, the prompt's length: its tail is context for the first
+            completion tokens, it is never scored. None or 0: no prompt known (SGLang then skips
+            the first ``context_width`` completion tokens, whose contexts are unknown).
+        return_flags : also return per-token ``counted`` flags.
+        backend : ``"auto"``, ``"cpu"`` (C++, threads over documents) or ``"reference"`` (numpy).
+        """
+        if backend not in BACKENDS:
+            raise ValueError(f"backend: expected one of {BACKENDS}, got {backend!r}")
+        tokens, offsets = host_ragged(sequences)
+        prefix = check_prefix(prefix_lengths, len(offsets) - 1)
+        n, n_a, sums, counted = ops.score_sglang(
+            tokens, offsets, keys=self.keys, context_width=self.context_width,
+            threshold=self.threshold, max_contexts=self.max_contexts, prefix_lengths=prefix,
+            want_flags=return_flags, backend=backend,
+        )  # fmt: skip
+        p, log_p = gamma_tail(sums[:, 0], n)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            z = np.where(n > 0, (sums[:, 0] - n) / np.sqrt(np.maximum(n, 1)), 0.0)
+        flags = {"counted": np.split(counted, offsets[1:-1])} if return_flags else {}
+        return SGLangResult(
+            n, sums[:, 0], z, p, log_p, n_a, sums[:, 1], sums[:, 2], sums[:, 3], sums[:, 4],
+            **flags,
+        )  # fmt: skip
+
+
+def sglang(
+    key,
+    context_width: int = 4,
+    *,
+    key_b=None,
+    mixing_probability: float = 0.5,
+    max_contexts: int = MAX_CONTEXTS,
+    max_probability: float = 1.0,
+) -> SGLangWatermark:
+    """SGLang's native watermark as a tokenmark scheme: see :class:`SGLangWatermark`."""
+    return SGLangWatermark(
+        key=key, key_b=key_b, context_width=context_width, mixing_probability=mixing_probability,
+        max_contexts=max_contexts, max_probability=max_probability,
+    )  # fmt: skip

@@ -1,0 +1,88 @@
+"""SynthID-Text's g-values and detector counts (a dialect): host backends only."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .._validate import check_bool
+from ._common import ArrayLike, host_scoring, resolve_host
+
+
+def synthid_text_g_values(
+    hashes: ArrayLike, *, keys: ArrayLike, table: ArrayLike, backend: str = "auto"
+) -> np.ndarray:
+    """uint8 ``[n, depth]``: SynthID-Text's g-values of (context, token) hashes.
+
+    ``hashes`` uint64 ``[n]`` (their ``accumulate_hash`` of the context, then the token),
+    ``keys`` uint64 ``[depth]`` (their ``keys`` mod 2^64), ``table`` uint8 (their sampling table).
+
+    Examples
+    --------
+    >>> import numpy as np, tokenmark as tm
+    >>> tm.ops.synthid_text_g_values(np.array([1, 2], np.uint64), keys=np.array([5], np.uint64),
+    ...                              table=np.array([0, 1], np.uint8)).shape
+    (2, 1)
+    """
+    h = np.asarray(hashes)
+    if h.dtype != np.uint64 or h.ndim != 1:
+        raise ValueError("hashes: expected uint64 [n]")
+    k, t = _keys_table(keys, table)
+    name, fn = resolve_host("synthid_text_g_values", backend)
+    return fn(np.ascontiguousarray(h), k, t)
+
+
+def _keys_table(keys, table) -> tuple[np.ndarray, np.ndarray]:
+    k = np.asarray(keys)
+    if k.dtype != np.uint64 or k.ndim != 1 or not 1 <= k.shape[0] <= 1024:
+        raise ValueError("keys: expected uint64 [depth], 1 <= depth <= 1024")  # secret: no values
+    t = np.asarray(table)
+    if t.dtype != np.uint8 or t.ndim != 1 or t.shape[0] < 1:
+        raise ValueError("table: expected a non-empty uint8 [table_size]")
+    return np.ascontiguousarray(k), np.ascontiguousarray(t)
+
+
+def score_synthid_text(
+    tokens: ArrayLike,
+    offsets: ArrayLike,
+    *,
+    keys: ArrayLike,
+    table: ArrayLike,
+    ngram_len: int,
+    context_history_size: int = 1024,
+    mask_repeated_contexts: bool = True,
+    eos_token_id: int | None = None,
+    prefix_lengths: ArrayLike | None = None,
+    want_flags: bool = False,
+    backend: str = "auto",
+):
+    """SynthID-Text's detector counts of a flat ragged batch: ``(n_scored, ones, counted)``.
+
+    Per document, the n-grams their detectors score (context repetition mask over the last
+    ``context_history_size`` contexts, EOS mask from the first ``eos_token_id`` on, and the
+    prompt of ``prefix_lengths`` dropped): ``n_scored`` int64 ``[n_docs]``, ``ones`` int64
+    ``[n_docs, depth]`` the g-values equal to 1 per layer, ``counted`` uint8 per token (or None).
+    The spec is :func:`tokenmark.reference.synthid_text.score_synthid_text`.
+
+    Examples
+    --------
+    >>> import numpy as np, tokenmark as tm
+    >>> n, ones, _ = tm.ops.score_synthid_text(np.arange(8, dtype=np.int32), np.array([0, 8]),
+    ...     keys=np.array([5, 6], np.uint64), table=np.array([0, 1], np.uint8), ngram_len=3)
+    >>> n.tolist(), ones.shape
+    ([6], (1, 2))
+    """
+    k, t = _keys_table(keys, table)
+    for name, v, lo in (("ngram_len", ngram_len, 1), ("context_history_size",
+                                                      context_history_size, 0)):  # fmt: skip
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or int(v) < lo:
+            raise ValueError(f"{name}: must be an int >= {lo}, got {v!r}")
+    if int(ngram_len) > 1024:
+        raise ValueError(f"ngram_len: must be at most 1024, got {ngram_len}")
+    eos = -1 if eos_token_id is None else eos_token_id
+    if isinstance(eos, bool) or not isinstance(eos, (int, np.integer)) or eos < -1:
+        raise ValueError(f"eos_token_id: must be a token id (int >= 0) or None, got {eos!r}")
+    mask = check_bool(mask_repeated_contexts, "mask_repeated_contexts")
+    flags = check_bool(want_flags, "want_flags")
+    name, fn = resolve_host("score_synthid_text", backend)
+    tok, off, pre = host_scoring(tokens, offsets, prefix_lengths)
+    return fn(tok, off, pre, int(ngram_len), k, t, int(context_history_size), mask, int(eos), flags)

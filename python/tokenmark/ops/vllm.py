@@ -1,0 +1,53 @@
+"""vLLM's native Gumbel detector (a dialect) over ragged documents: host backends only."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .._validate import check_bool
+from ._common import ArrayLike, host_scoring, resolve_host
+
+
+def score_vllm(
+    tokens: ArrayLike,
+    offsets: ArrayLike,
+    *,
+    keys: ArrayLike,
+    weights: ArrayLike,
+    context_width: int,
+    dedup: bool = True,
+    prefix_lengths: ArrayLike | None = None,
+    want_flags: bool = False,
+    backend: str = "auto",
+):
+    """vLLM's detector over a flat ragged batch: ``(n_scored, score, counted)``.
+
+    ``keys`` are the uint64 Philox keys (``[1]``: gumbel; ``[2]``: dual key A, B), ``weights``
+    their float64 weights; ``score[d]`` sums ``weight * -log1p(-u)`` over the counted tokens.
+    The context is the ``context_width`` tokens before a token, ``-1`` into the prefix (the
+    prompt, never hashed); ``dedup`` skips a token whose context already occurred.
+
+    Examples
+    --------
+    >>> import numpy as np, tokenmark as tm
+    >>> n, score, _ = tm.ops.score_vllm(np.array([3, 1, 4, 1, 5], np.int32), np.array([0, 5]),
+    ...     keys=np.array([7], np.uint64), weights=np.ones(1), context_width=1)
+    >>> n.tolist()  # the second context (1,) repeats: skipped
+    [4]
+    """
+    w = context_width
+    if isinstance(w, bool) or not isinstance(w, (int, np.integer)):
+        raise TypeError("context_width: must be an int")
+    if not 1 <= int(w) <= 1024:
+        raise ValueError(f"context_width: must be in [1, 1024], got {w}")
+    k = np.asarray(keys)
+    if k.dtype != np.uint64 or k.ndim != 1 or not 1 <= k.shape[0] <= 2:
+        raise ValueError("keys: expected uint64 [1] or [2]")  # no values: they are secret
+    wt = np.ascontiguousarray(weights, dtype=np.float64)
+    if wt.shape != k.shape or not np.isfinite(wt).all():
+        raise ValueError("weights: expected one finite float per key")
+    flags = check_bool(want_flags, "want_flags")
+    name, fn = resolve_host("score_vllm", backend)
+    tok, off, pre = host_scoring(tokens, offsets, prefix_lengths)
+    starts = np.zeros(len(off) - 1, np.int64) if pre is None else pre
+    return fn(tok, off, starts, int(w), np.ascontiguousarray(k), wt, bool(dedup), flags)

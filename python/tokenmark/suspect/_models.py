@@ -1,0 +1,140 @@
+"""How the suspect tests query a model: a transformers causal LM or a plain callable, greedy
+continuation of prompts (fingerprints) and argmax predictions after every position
+(radioactivity), with the checks on what a callable returns. The statistics live in the modules
+that use these."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from .._inputs import as_ragged
+
+GenerateFn = Callable[[list[list[int]], int], Sequence[Sequence[int]]]
+
+
+def is_torch_model(obj: Any) -> bool:
+    try:
+        import torch
+    except ImportError:  # pragma: no cover - torch is required for models
+        return False
+    return isinstance(obj, torch.nn.Module)
+
+
+def as_rows(got: Any) -> list:
+    try:
+        import torch
+
+        if isinstance(got, torch.Tensor):
+            return got.tolist()
+    except ImportError:  # pragma: no cover
+        pass
+    raise TypeError(
+        f"generate_fn output: must be a sequence of token id sequences, got {type(got).__name__}"
+    )
+
+
+def as_int_row(row: Any) -> np.ndarray:
+    if hasattr(row, "tolist"):
+        row = row.tolist()
+    if isinstance(row, (str, bytes)) or not isinstance(row, (list, tuple)):
+        raise TypeError(
+            f"generate_fn output: each continuation must be a list of token ids, got "
+            f"{type(row).__name__}"
+        )
+    if any(isinstance(v, bool) or not isinstance(v, (int, np.integer)) for v in row):
+        raise TypeError("generate_fn output: token ids must be ints")
+    return np.asarray(row, dtype=np.int64)
+
+
+def greedy_fn(model, vocab_size: int) -> GenerateFn:
+    """Greedy decoding with full forward passes (prompts here are short and of equal length
+    within a call, so no padding or cache is needed and no generation config can interfere)."""
+    import torch
+
+    @torch.no_grad()
+    def gen(prompts: list[list[int]], max_new_tokens: int) -> list[list[int]]:
+        was_training = model.training
+        model.eval()
+        device = next(model.parameters()).device
+        out: list[list[int]] = [[] for _ in prompts]
+        by_len: dict[int, list[int]] = {}
+        for i, p in enumerate(prompts):
+            by_len.setdefault(len(p), []).append(i)
+        for idx in by_len.values():
+            x = torch.tensor([prompts[i] for i in idx], dtype=torch.long, device=device)
+            for _ in range(max_new_tokens):
+                logits = last_logits(model, x)[:, :vocab_size]
+                nxt = logits.float().argmax(dim=-1, keepdim=True)
+                x = torch.cat([x, nxt], dim=1)
+            for row, i in enumerate(idx):
+                out[i] = x[row, len(prompts[i]) :].tolist()
+        model.train(was_training)
+        return out
+
+    return gen
+
+
+def last_logits(model, x):
+    """Next-token logits ``[batch, vocab]``; only the last position through the LM head where the
+    model supports ``logits_to_keep`` (transformers >= 4.45 causal LMs)."""
+    try:
+        return model(input_ids=x, logits_to_keep=1).logits[:, -1]
+    except TypeError:
+        return model(input_ids=x).logits[:, -1]
+
+
+def _predict_fn(model_or_fn) -> Callable:
+    """A callable ``ids LongTensor [b, s] -> scores [b, s, vocab]`` (logits or probabilities)."""
+    import torch
+
+    if isinstance(model_or_fn, torch.nn.Module):
+        model = model_or_fn
+
+        def fn(ids):
+            return model(input_ids=ids.to(next(model.parameters()).device)).logits
+
+        return fn
+    if callable(model_or_fn):
+        return model_or_fn
+    raise TypeError(
+        "model_or_fn: expected a transformers causal LM or a callable "
+        "(input_ids [batch, seq]) -> scores [batch, seq, vocab]"
+    )
+
+
+def predict_argmax(model_or_fn, texts, *, batch_size: int = 16) -> list[np.ndarray]:
+    """The suspect's argmax prediction after every position of every text (``len(text)`` ids).
+
+    ``model_or_fn``: a transformers causal LM or a callable ``fn(input_ids LongTensor [b, s]) ->
+    scores [b, s, vocab]`` (logits or probabilities of the next token after each position).
+    Texts are right-padded in batches; a causal model never reads the padding of a position.
+    """
+    import torch
+
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size: must be a positive int, got {batch_size!r}")
+    fn = _predict_fn(model_or_fn)
+    rag = as_ragged(texts, "texts")
+    docs = [np.asarray(rag[d], dtype=np.int64) for d in range(len(rag))]
+    out: list[np.ndarray] = [np.zeros(0, dtype=np.int64)] * len(docs)
+    order = [d for d in np.argsort([len(x) for x in docs], kind="stable") if len(docs[d])]
+    with torch.inference_mode():
+        for s in range(0, len(order), batch_size):
+            part = order[s : s + batch_size]
+            length = max(len(docs[d]) for d in part)
+            ids = torch.zeros((len(part), length), dtype=torch.long)
+            for r, d in enumerate(part):
+                ids[r, : len(docs[d])] = torch.from_numpy(docs[d])
+            scores = fn(ids)
+            if not hasattr(scores, "shape") or tuple(scores.shape[:2]) != (len(part), length):
+                raise ValueError(
+                    "model_or_fn: expected scores [batch, seq, vocab] = "
+                    f"[{len(part)}, {length}, vocab], got {getattr(scores, 'shape', type(scores))}"
+                )
+            pred = torch.as_tensor(scores).argmax(dim=-1).cpu().numpy()
+            for r, d in enumerate(part):
+                out[d] = pred[r, : len(docs[d])].astype(np.int64)
+    return out

@@ -1,0 +1,66 @@
+// SynthID sampler (csrc/cuda/synthid_sample.cu) under the host emulation: C entry points on
+// host pointers for tests/cuda_emu/test_cuda_emu_synthid.py.
+#include <cstdlib>
+#include <vector>
+
+#include "synthid_sample.cu"  // the copy with its launches rewritten (cuda_emu_build.py)
+
+namespace tokenmark::cuda {
+namespace {
+
+__global__ void phase_factors_kernel(const uint64_t* hist, int bits, double* out) {
+  __shared__ double staging[2 * kFactorStaging];
+  if (threadIdx.x < 32) phase_factors_warp(hist, bits, staging, out);
+}
+
+}  // namespace
+}  // namespace tokenmark::cuda
+
+extern "C" {
+
+const char* emu_message() { return ::tm_emu::last_message().c_str(); }
+
+void emu_seed(uint64_t seed) { ::tm_emu::launch_seed() = seed; }
+
+// The one-warp tail alone, launched as the pass kernel launches it (256 threads, warp 0 works).
+int emu_phase_factors(const uint64_t* hist, int bits, double* out) {
+  using namespace tokenmark::cuda;
+  phase_factors_kernel<<<1, kThreadsPerBlock>>>(hist, bits, out);
+  return cudaGetLastError();
+}
+
+int emu_sample_synthid(const void* logits, int64_t batch, int64_t n, int64_t row_stride, int dtype,
+                       const int32_t* cand, const void* ids, int ids_is_int64, int64_t ids_len,
+                       int64_t ids_stride, const uint32_t* keys, int64_t key_stride,
+                       const double* uniforms, const uint8_t* enabled, int width, int seeding,
+                       int layers, int64_t history, int64_t* out, uint8_t* marked) {
+  using namespace tokenmark;
+  SynthIdSampleArgs a{};
+  a.logits = logits;
+  a.batch = batch;
+  a.vocab = n;
+  a.logits_row_stride = row_stride;
+  a.dtype = static_cast<LogitsDtype>(dtype);
+  a.input_ids = ids;
+  a.ids_is_int64 = ids_is_int64 != 0;
+  a.ids_len = ids_len;
+  a.ids_row_stride = ids_stride;
+  a.keys = keys;
+  a.key_stride = key_stride;
+  a.enabled = enabled;
+  a.width = width;
+  a.seeding = seeding;
+  a.uniforms = uniforms;
+  a.layers = layers;
+  a.top_k = 0;
+  a.history = history;
+  a.out = out;
+  a.marked = marked;
+  const size_t bytes = cuda::sample_synthid_workspace_bytes(batch, n > 0 ? n : 1, layers);
+  // Poisoned scratch: the launcher must clear what it relies on.
+  std::vector<unsigned char> ws(bytes + 16, 0xA5);
+  void* base = ws.data() + (16 - reinterpret_cast<uintptr_t>(ws.data()) % 16) % 16;
+  return cuda::sample_synthid_cuda(a, cand, base, bytes, nullptr);
+}
+
+}  // extern "C"

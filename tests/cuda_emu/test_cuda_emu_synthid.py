@@ -1,0 +1,161 @@
+"""The CUDA SynthID-Text sampler (csrc/cuda/synthid_sample.cu) run under the host emulation
+(tests/cuda_emu/include/tm_emu.h), against the numpy reference: sampled tokens and marks bit for
+bit, and the one-warp phase-factor tail bit for bit with ``reference.synthid.phase_factors``.
+Blocks run in a seeded random order, so the atomics' order independence is exercised too."""
+
+from __future__ import annotations
+
+import ctypes
+
+import numpy as np
+import pytest
+from tokenmark.reference import synthid as ref
+
+KEYS = np.array(
+    [[0x01234567, 0x89ABCDEF, 0xDEADBEEF, 0x0BADF00D], [7, 11, 13, 17], [0xFFFFFFFF, 0, 1, 2]],
+    dtype=np.uint32,
+)
+DTYPE_CODES = {"float32": 0, "float16": 1, "bfloat16": 2}
+
+
+@pytest.fixture(scope="module")
+def lib(emu_build):
+    return emu_build("synthid_sample_emu.cpp")
+
+
+def ptr(a: np.ndarray | None) -> ctypes.c_void_p:
+    return ctypes.c_void_p(0 if a is None else a.ctypes.data)
+
+
+def emu_phase_factors(lib, hist: np.ndarray) -> np.ndarray:
+    bits = int(len(hist)).bit_length() - 1
+    out = np.full(len(hist), np.nan)
+    rc = lib.emu_phase_factors(ptr(hist), ctypes.c_int(bits), ptr(out))
+    assert rc == 0, lib.emu_message()
+    return out
+
+
+@pytest.mark.parametrize("bits", range(1, 11))
+def test_phase_factors_warp_is_the_spec(lib, bits):
+    rng = np.random.default_rng(bits)
+    n = 1 << bits
+    wide = [rng.integers(0, 1 << 62, n, dtype=np.uint64) >> rng.integers(0, 40, n).astype(np.uint64)
+            for _ in range(4)]  # fmt: skip
+    cases = [*wide, np.where(rng.random(n) < 0.7, 0, rng.integers(1, 1 << 50, n)).astype(np.uint64)]
+    one = np.zeros(n, dtype=np.uint64)
+    one[rng.integers(n)] = 1 << 61  # one candidate carries the whole row
+    cases.append(one)
+    for hist in cases:
+        got = emu_phase_factors(lib, hist)
+        want = ref.phase_factors(hist)
+        np.testing.assert_array_equal(got.view(np.uint64), want.view(np.uint64))
+
+
+def emu_sample(lib, logits, ids, keys, uniforms, enabled, width, seeding, layers, history,
+               dtype="float32", cand=None):  # fmt: skip
+    batch, n = logits.shape
+    out = np.full(batch, -7, dtype=np.int64)
+    marked = np.full(batch, 9, dtype=np.uint8)
+    rc = lib.emu_sample_synthid(
+        ptr(logits), ctypes.c_int64(batch), ctypes.c_int64(n), ctypes.c_int64(n),
+        ctypes.c_int(DTYPE_CODES[dtype]), ptr(cand), ptr(ids), ctypes.c_int(ids.dtype == np.int64),
+        ctypes.c_int64(ids.shape[1]), ctypes.c_int64(ids.shape[1]), ptr(keys),
+        ctypes.c_int64(4 if keys.ndim == 2 else 0), ptr(uniforms), ptr(enabled),
+        ctypes.c_int(width), ctypes.c_int(seeding), ctypes.c_int(layers), ctypes.c_int64(history),
+        ptr(out), ptr(marked),
+    )  # fmt: skip
+    assert rc == 0, lib.emu_message()
+    return out, marked
+
+
+# Vocabularies across the 2048-candidate chunks (one, several, a partial last one); layers with a
+# short last phase (1, 2, 7) and full ones (10, 30); the spec's 32.
+CASES = [
+    (3, 17, 30, 1),
+    (2, 1019, 7, 2),
+    (3, 2048, 10, 3),
+    (2, 5003, 32, 4),
+    (1, 4097, 1, 5),
+    (2, 300, 12, 6),
+]
+
+
+@pytest.mark.parametrize(("batch", "vocab", "layers", "seed"), CASES)
+def test_sample_matches_reference(lib, batch, vocab, layers, seed):
+    rng = np.random.default_rng(seed)
+    logits = (rng.standard_normal((batch, vocab)) * 3).astype(np.float32)
+    logits[0, rng.integers(vocab, size=max(1, vocab // 5))] = -np.inf
+    width = int(rng.integers(1, 4))
+    ids = rng.integers(0, vocab, (batch, width + 3)).astype(np.int64)
+    keys = KEYS[:batch] if batch <= len(KEYS) else KEYS[0]
+    uniforms = rng.random(batch)
+    enabled = np.ones(batch, dtype=np.uint8)
+    if batch > 1:
+        enabled[1] = 0  # a disabled row samples the plain softmax
+    want = ref.sample_synthid(logits, ids, keys, uniforms, enabled, width, 0, layers, 0, 0)
+    got = emu_sample(lib, logits, ids, keys, uniforms, enabled, width, 0, layers, 0)
+    np.testing.assert_array_equal(got[0], want[0])
+    np.testing.assert_array_equal(got[1], want[1])
+    assert want[1][0] == 1  # row 0 runs the tournament
+
+
+def test_sample_edge_rows(lib):
+    """A row without a finite logit, a repeated context (history), minhash seeding, int32 ids,
+    float16 logits, and candidates given by id (top-k gathered by the caller)."""
+    rng = np.random.default_rng(99)
+    batch, vocab = 3, 2600
+    logits = (rng.standard_normal((batch, vocab)) * 2).astype(np.float16)
+    logits[2] = -np.inf
+    ids = np.array([[5, 6, 5, 6], [1, 2, 3, 4], [9, 9, 9, 9]], dtype=np.int32)
+    uniforms = np.array([0.0, 0.999999, 0.5])
+    for seeding in (0, 1):
+        want = ref.sample_synthid(
+            logits, ids, KEYS[0], uniforms, None, 2, seeding, 30, 0, 3,
+            dtype="float16",
+        )  # fmt: skip
+        got = emu_sample(lib, logits, ids, KEYS[0], uniforms, None, 2, seeding, 30, 3, "float16")
+        np.testing.assert_array_equal(got[0], want[0])
+        np.testing.assert_array_equal(got[1], want[1])
+    assert got[0][2] == ref.NO_FINITE_LOGIT
+
+
+def test_sample_top_k_candidates(lib):
+    rng = np.random.default_rng(5)
+    batch, vocab, k = 2, 3000, 40
+    logits = rng.standard_normal((batch, vocab)).astype(np.float32)
+    ids = rng.integers(0, vocab, (batch, 5)).astype(np.int64)
+    uniforms = rng.random(batch)
+    cand = np.stack([ref.candidates(row, k) for row in logits]).astype(np.int32)
+    gathered = np.ascontiguousarray(np.take_along_axis(logits, cand.astype(np.int64), 1))
+    want = ref.sample_synthid(logits, ids, KEYS[:batch], uniforms, None, 1, 0, 30, k, 0)
+    got = emu_sample(lib, gathered, ids, KEYS[:batch], uniforms, None, 1, 0, 30, 0, cand=cand)
+    np.testing.assert_array_equal(got[0], want[0])
+    np.testing.assert_array_equal(got[1], want[1])
+
+
+def test_block_order_does_not_matter(lib):
+    rng = np.random.default_rng(8)
+    logits = rng.standard_normal((2, 6000)).astype(np.float32)
+    ids = rng.integers(0, 6000, (2, 4)).astype(np.int64)
+    uniforms = rng.random(2)
+    runs = []
+    for seed in (1, 2, 3):
+        lib.emu_seed(ctypes.c_uint64(seed))
+        runs.append(emu_sample(lib, logits, ids, KEYS[:2], uniforms, None, 2, 0, 30, 0))
+    for out, marked in runs[1:]:
+        np.testing.assert_array_equal(out, runs[0][0])
+        np.testing.assert_array_equal(marked, runs[0][1])
+
+
+def test_sample_bfloat16_int32_ids(lib):
+    rng = np.random.default_rng(21)
+    batch, vocab = 2, 2500
+    x = (rng.standard_normal((batch, vocab)) * 4).astype(np.float32)
+    logits = (x.view(np.uint32) >> 16).astype(np.uint16)  # bfloat16 bit patterns
+    ids = rng.integers(0, vocab, (batch, 6)).astype(np.int32)
+    uniforms = rng.random(batch)
+    want = ref.sample_synthid(logits, ids, KEYS[:batch], uniforms, None, 3, 1, 20, 0, 6, "bfloat16")
+    got = emu_sample(lib, logits, ids, KEYS[:batch], uniforms, None, 3, 1, 20, 6, "bfloat16")
+    np.testing.assert_array_equal(got[0], want[0])
+    np.testing.assert_array_equal(got[1], want[1])
+    assert want[1].tolist() == [1, 0]  # a tournament row; a repeated (minhash) context

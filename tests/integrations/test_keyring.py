@@ -1,0 +1,126 @@
+"""The serving key ring: the scan's config + key files, loaded by name; keys never leave it."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import tokenmark as tm
+from tokenmark.integrations.keyring import (
+    KEYRING_ENV,
+    KEYS_ENV,
+    KeyRing,
+    UnknownWatermarkError,
+    server_keyring,
+)
+from tokenmark.scan.watermarks import ScanConfigError, load_watermarks
+
+SECRETS = {"cust17": "customer seventeen's secret", "api": "the api secret"}
+CONFIG = {
+    "watermarks": [
+        {"name": "cust-17", "key_id": "cust17", "scheme": "kgw", "gamma": 0.25, "window": 50},
+        {"name": "api-gumbel", "key_id": "api", "scheme": "gumbel", "context_width": 2},
+        {"name": "api-synthid", "key_id": "api", "scheme": "synthid", "context_width": 3},
+    ]
+}
+
+
+@pytest.fixture
+def files(tmp_path):
+    config, keys = tmp_path / "watermarks.json", tmp_path / "keys.json"
+    config.write_text(json.dumps(CONFIG))
+    keys.write_text(json.dumps(SECRETS))
+    return config, keys
+
+
+def _no_secret(text: str) -> None:
+    for secret in SECRETS.values():
+        assert secret not in text
+        assert tm.Key(secret).to_hex() not in text
+
+
+def test_from_files_matches_the_scan_loader(files):
+    ring = KeyRing.from_config(*files)
+    assert ring.names() == ["api-gumbel", "api-synthid", "cust-17"]
+    scan = {w.name: w for w in load_watermarks(*files)}
+    for name in ring.names():
+        wm = ring.get(name)
+        assert wm.scheme.to_dict() == scan[name].scheme.to_dict()
+        assert wm.scheme.key.words.tolist() == scan[name].scheme.key.words.tolist()
+        assert wm.options == scan[name].options
+    assert ring.get("cust-17").scheme.key.words.tolist() == tm.Key(SECRETS["cust17"]).words.tolist()
+    _no_secret(repr(ring))
+
+
+def test_from_env(files, monkeypatch):
+    config, keys = files
+    monkeypatch.setenv(KEYRING_ENV, str(config))
+    monkeypatch.setenv(KEYS_ENV, str(keys))
+    server_keyring.cache_clear()
+    try:
+        assert server_keyring().names() == KeyRing.from_config(config, keys).names()
+    finally:
+        server_keyring.cache_clear()
+    # Without a key file the keys come from TOKENMARK_KEY_<KEY_ID>, as in a scan.
+    env = {KEYRING_ENV: str(config), "TOKENMARK_KEY_CUST17": "x", "TOKENMARK_KEY_API": "y"}
+    monkeypatch.setenv("TOKENMARK_KEY_CUST17", "x")
+    monkeypatch.setenv("TOKENMARK_KEY_API", "y")
+    ring = KeyRing.from_env(env)
+    assert ring.get("api-gumbel").scheme.key.words.tolist() == tm.Key("y").words.tolist()
+
+
+def test_from_env_unset_says_what_to_set():
+    with pytest.raises(ScanConfigError, match=KEYRING_ENV):
+        KeyRing.from_env({})
+
+
+def test_missing_key_is_refused_without_a_secret(tmp_path, files):
+    config, _ = files
+    keys = tmp_path / "partial.json"
+    keys.write_text(json.dumps({"api": SECRETS["api"]}))
+    with pytest.raises(ScanConfigError, match="cust17") as e:
+        KeyRing.from_config(config, keys)
+    _no_secret(str(e.value))
+
+
+def test_requests_name_a_watermark(files):
+    ring = KeyRing.from_config(*files)
+    assert ring.for_request(None) is None
+    assert ring.for_request({}) is None
+    assert ring.for_request({"other": 1}) is None
+    assert ring.for_request({"watermark": "api-gumbel"}).scheme_name == "gumbel"
+
+
+@pytest.mark.parametrize(
+    "params, match",
+    [
+        ({"watermark": "cust-18"}, "'cust-18' is not in this server's key ring"),
+        ({"watermark": 17}, "expected a watermark name"),
+        ({"watermark": "x" * 1000}, r"\.\.\.' is not in"),
+        ({"watermark": "cust-17", "key": SECRETS["cust17"]}, "keys never travel"),
+        ({"key_hex": tm.Key(SECRETS["api"]).to_hex()}, "keys never travel"),
+        (["cust-17"], "expected a mapping"),
+    ],
+)
+def test_bad_requests_are_refused_without_a_secret(files, params, match):
+    ring = KeyRing.from_config(*files)
+    with pytest.raises(UnknownWatermarkError, match=match) as e:
+        ring.for_request(params)
+    assert isinstance(e.value, ValueError)
+    _no_secret(str(e.value))
+    assert len(str(e.value)) < 400
+
+
+def test_detect_uses_the_entry_and_its_options(files):
+    ring = KeyRing.from_config(*files)
+    rng = np.random.default_rng(0)
+    docs = [rng.integers(0, 1000, 120).tolist() for _ in range(3)]
+    for name in ring.names():
+        wm = ring.get(name)
+        got = ring.detect(name, docs, prefix_lengths=[5, 5, 5])
+        want = wm.scheme.detect(docs, prefix_lengths=[5, 5, 5], **dict(wm.options))
+        np.testing.assert_array_equal(got.p_value, want.p_value)
+    # The KGW entry's window reaches detect().
+    assert ring.get("cust-17").scheme.detect(docs).window is None
+    assert ring.detect("cust-17", docs).window == 50
