@@ -19,7 +19,8 @@ import scanio_corpus
 from tokenmark import demo_model
 from tokenmark._inputs import Ragged
 from tokenmark.scan import cli, engine, load_tokenizer, load_watermarks
-from tokenmark.scan.report import _EDGES, null_histogram, token_view
+from tokenmark.scan.report import null_histogram, token_view
+from tokenmark.scan.report.histogram import _EDGES
 
 pq = pytest.importorskip("pyarrow.parquet", reason="the scan extra: pip install '.[scan]'")
 pytest.importorskip("matplotlib", reason="the scan extra (matplotlib draws the figures)")
@@ -135,7 +136,7 @@ def test_token_contributions_add_up_to_the_scores(monkeypatch):
             assert int((view.level[: len(ids)] > 0).sum()) == int(res.n_green[0])
             assert int(counted.sum()) == int(res.n_scored[0])
         else:
-            from tokenmark.scan.report import _per_token
+            from tokenmark.scan.report.top_hits import _per_token
 
             contrib, cnt = _per_token(wm, ids)
             np.testing.assert_array_equal(cnt, counted)

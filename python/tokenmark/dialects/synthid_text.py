@@ -247,8 +247,6 @@ class SynthIDText:
         return_g_values : also return per-document g-values and masks.
         backend : ``"auto"``, ``"cpu"`` (C++ g-values) or ``"reference"`` (numpy).
         """
-        from scipy import stats
-
         tokens, offsets = host_ragged(sequences)
         n_docs = len(offsets) - 1
         prefix = check_prefix(prefix_lengths, n_docs)
@@ -270,26 +268,7 @@ class SynthIDText:
                 prefix_lengths=prefix, backend=backend,
             )  # fmt: skip
             extra = {}
-        total = ones.sum(axis=1)
-        q = self.q
-        with np.errstate(invalid="ignore", divide="ignore"):
-            mean = total / (depth * n_scored)  # NaN where nothing is scored, as theirs
-            wn = w * (depth / w.sum())
-            weighted = (ones * wn).sum(axis=1) / (depth * n_scored)
-            # under the null each g is an independent Bernoulli(q)
-            sd = np.sqrt(q * (1 - q) * (wn**2).sum() / n_scored) / depth
-            wz = np.where(n_scored > 0, (weighted - q) / sd, 0.0)
-        return SynthIDTextResult(
-            n_scored=n_scored,
-            ones=ones,
-            mean_score=mean,
-            p_value=binomial_pvalue(total, n_scored * depth, q),
-            weighted_score=weighted,
-            weighted_z=wz,
-            weighted_p_value=np.where(n_scored > 0, stats.norm.sf(wz), 1.0),
-            q=q,
-            **extra,
-        )
+        return _result(n_scored, ones, w, self.q, extra)
 
     @property
     def _key_words(self) -> np.ndarray:
@@ -365,3 +344,30 @@ def synthid_text(
         sampling_table_seed=sampling_table_seed, sampling_table_size=sampling_table_size,
         device=device, eos_token_id=eos_token_id,
     )  # fmt: skip
+
+
+def _result(n_scored, ones, w, q, extra) -> SynthIDTextResult:
+    """Their mean and weighted-mean scores, the weighted z and its normal p-value, and our exact
+    binomial p-value, from the per-document layer counts ``ones`` and scored n-grams."""
+    from scipy import stats  # here, not at import: scipy.stats costs most of `import tokenmark`
+
+    depth = len(w)
+    total = ones.sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = total / (depth * n_scored)  # NaN where nothing is scored, as theirs
+        wn = w * (depth / w.sum())
+        weighted = (ones * wn).sum(axis=1) / (depth * n_scored)
+        # under the null each g is an independent Bernoulli(q)
+        sd = np.sqrt(q * (1 - q) * (wn**2).sum() / n_scored) / depth
+        wz = np.where(n_scored > 0, (weighted - q) / sd, 0.0)
+    return SynthIDTextResult(
+        n_scored=n_scored,
+        ones=ones,
+        mean_score=mean,
+        p_value=binomial_pvalue(total, n_scored * depth, q),
+        weighted_score=weighted,
+        weighted_z=wz,
+        weighted_p_value=np.where(n_scored > 0, stats.norm.sf(wz), 1.0),
+        q=q,
+        **extra,
+    )

@@ -141,12 +141,40 @@ def scan_ray(
     >>> ray.init(num_cpus=2)                         # doctest: +SKIP
     >>> rep = scan_ray(shards, wms, "out", read_options=opt, workers=1)  # doctest: +SKIP
     """
+    ray = _import_ray()
+    _check_arguments(out_format, watermarks, read_options, tokenizer, workers)
+    acc = FDRAccumulator(q)
+    log = log or (lambda s: print(s, file=sys.stderr))
+    out = Path(out)
+    mal_dir = _start_output(out, watermarks, read_options, tokenizer_path)
+    _start_ray(ray, progress)
+    t_start = time.perf_counter()
+    ds = _pipeline(
+        ray, inputs, mal_dir, read_options, watermarks, tokenizer, backend, workers, acc.log10_q
+    )
+    ds.write_parquet(str(out / "ray"))  # the pipeline runs here
+    wall_ray = time.perf_counter() - t_start
+    report = _summarise(out, inputs, watermarks, acc, t_start, wall_ray)
+    for line in format_summary(report):
+        log(line)
+    return report
+
+
+def _import_ray():
+    """The ``ray`` module, or a configuration error saying how to install it."""
     try:
         import ray
     except ImportError:
         raise ScanConfigError(
             "engine: the Ray engine needs Ray Data (pip install 'tokenmark[ray]')"
         ) from None
+    return ray
+
+
+def _check_arguments(
+    out_format: str, watermarks: list[Watermark], read_options: ReadOptions, tokenizer, workers
+) -> None:
+    """The checks of :func:`scan_ray`'s arguments that need nothing to be started."""
     if out_format != "parquet":
         raise ScanConfigError(f"out_format: the Ray engine writes Parquet only, got {out_format!r}")
     if not watermarks:
@@ -155,9 +183,13 @@ def scan_ray(
         raise ScanConfigError("tokenizer: text input needs a tokenizer (or use a tokens column)")
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
         raise ScanConfigError(f"workers: must be a positive integer, got {workers!r}")
-    acc = FDRAccumulator(q)
-    log = log or (lambda s: print(s, file=sys.stderr))
-    out = Path(out)
+
+
+def _start_output(
+    out: Path, watermarks: list[Watermark], read_options: ReadOptions, tokenizer_path
+) -> Path:
+    """Create ``out`` (refused when it already holds a scan) with its ``scan.json``; the folder
+    for the shards' malformed rows."""
     if (out / "ray").exists() or (out / "scan.json").exists():
         raise ScanConfigError(
             f"out: {str(out)!r} already holds a scan; the Ray engine does not resume, "
@@ -168,12 +200,30 @@ def scan_ray(
     atomic_json(out / "scan.json", {**settings, "engine": "ray"})
     mal_dir = out / _MALFORMED_DIR
     mal_dir.mkdir(exist_ok=True)
+    return mal_dir
 
+
+def _start_ray(ray, progress: bool | None) -> None:
+    """Join the running cluster (or start a local one); progress bars on a terminal only."""
     if not ray.is_initialized():
         ray.init(ignore_reinit_error=True, log_to_driver=False)
     ctx = ray.data.DataContext.get_current()
     ctx.enable_progress_bars = sys.stderr.isatty() if progress is None else bool(progress)
-    t_start = time.perf_counter()
+
+
+def _pipeline(
+    ray,
+    inputs: list[Shard],
+    mal_dir: Path,
+    read_options: ReadOptions,
+    watermarks: list[Watermark],
+    tokenizer,
+    backend: str,
+    workers: int,
+    log10_q: float,
+):
+    """The Ray dataset of the scores: shards read one per task, then tokenized and scored in a
+    pool of ``workers`` actors (lazy: nothing runs before it is written)."""
     opt = ReadOptions(**{**read_options.__dict__, "malformed": []})
     ds = ray.data.from_items([{"shard": i} for i in range(len(inputs))])
     ds = ds.map_batches(
@@ -182,22 +232,32 @@ def scan_ray(
         batch_format="pyarrow",
         fn_kwargs={"shards": inputs, "opt": opt, "malformed_dir": str(mal_dir)},
     )
-    ds = ds.map_batches(
+    return ds.map_batches(
         _Scorer,
         fn_constructor_kwargs={
             "watermarks": watermarks,
             "tokenizer_json": None if tokenizer is None else tokenizer.to_str(),
             "backend": backend,
-            "log10_q": acc.log10_q,
+            "log10_q": log10_q,
         },
         compute=ray.data.ActorPoolStrategy(size=workers),
         num_cpus=1,
         batch_size=read_options.batch_size,
         batch_format="pyarrow",
     )
-    ds.write_parquet(str(out / "ray"))
-    wall_ray = time.perf_counter() - t_start
 
+
+def _summarise(
+    out: Path,
+    inputs: list[Shard],
+    watermarks: list[Watermark],
+    acc: FDRAccumulator,
+    t_start: float,
+    wall_ray: float,
+) -> ScanReport:
+    """Error control over the written scores; ``summary.json``, ``hits.jsonl`` and
+    ``malformed.jsonl`` written; the report."""
+    mal_dir = out / _MALFORMED_DIR
     summary, hits, malformed, n_docs, n_tokens = _finish(out, inputs, watermarks, acc)
     summary.update(
         n_shards=len(inputs),
@@ -212,10 +272,7 @@ def scan_ray(
     atomic_json(out / "summary.json", summary)
     examples = [Malformed(**m) for m in malformed[:20]]
     wall = time.perf_counter() - t_start
-    report = ScanReport(summary, hits, len(malformed), examples, {"ray": wall_ray, "wall": wall})
-    for line in format_summary(report):
-        log(line)
-    return report
+    return ScanReport(summary, hits, len(malformed), examples, {"ray": wall_ray, "wall": wall})
 
 
 def _shard_done(mal_dir: Path, shard: Shard) -> tuple[int, list]:
