@@ -193,3 +193,51 @@ def score_synthid_text(
 def synthid_text_g_values(
     hashes: np.ndarray, keys: np.ndarray, table: np.ndarray
 ) -> npt.NDArray[np.uint8]: ...
+
+# K keys in one pass (csrc/bindings/keys_binding.cpp): n_scored and counted do not depend on the
+# key; the per-key outputs have a leading axis of length n_keys.
+def score_kgw_keys(
+    tokens: npt.NDArray[np.int32],
+    offsets: npt.NDArray[np.int64],
+    prefix: npt.NDArray[np.int64] | None,
+    keys: npt.NDArray[np.uint32],
+    threshold: int,
+    width: int,
+    seeding: int,
+    dedup: bool,
+    want_counted: bool,
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.uint8] | None]:
+    """``(n_scored[d], n_green[k, d], counted[i])`` for ``keys`` [n_keys, 4]."""
+
+def score_gumbel_keys(
+    tokens: npt.NDArray[np.int32],
+    offsets: npt.NDArray[np.int64],
+    prefix: npt.NDArray[np.int64] | None,
+    keys: npt.NDArray[np.uint32],
+    salts: npt.NDArray[np.uint32],
+    width: int,
+    seeding: int,
+    dedup: bool,
+    want_counted: bool,
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64], npt.NDArray[np.uint8] | None]:
+    """``(n_scored[d], score[k, d], counted[i])`` for ``keys`` [n_keys, 4]."""
+
+def score_synthid_keys(
+    tokens: npt.NDArray[np.int32],
+    offsets: npt.NDArray[np.int64],
+    prefix: npt.NDArray[np.int64] | None,
+    keys: npt.NDArray[np.uint32],
+    width: int,
+    seeding: int,
+    layers: int,
+    dedup: bool,
+    want_counted: bool,
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.uint8] | None]:
+    """``(n_scored[d], ones[k, d, layers], counted[i])`` for ``keys`` [n_keys, 4]."""
+
+# The way in of detect() (csrc/bindings/inputs_binding.cpp).
+def flatten_id_lists(
+    seqs: list,
+) -> tuple[npt.NDArray[np.int32], npt.NDArray[np.int64]] | None:
+    """``(tokens, offsets)`` of a list of lists/tuples of ints in [0, 2^31), or None for any
+    other input (the caller's per-document path then names the bad document)."""

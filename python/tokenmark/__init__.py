@@ -21,8 +21,11 @@ from .ops import (
     sample_gumbel,
     sample_synthid,
     score_gumbel,
+    score_gumbel_keys,
     score_kgw,
+    score_kgw_keys,
     score_synthid,
+    score_synthid_keys,
 )
 from .suspect import provenance  # model-level tests (issue 10): weight provenance
 from .suspect.fingerprint import Fingerprint, FingerprintResult  # and keyed fingerprints
@@ -57,5 +60,8 @@ __all__ = [
     "score_kgw",
     "score_synthid",
     "dialects",
+    "score_gumbel_keys",
+    "score_kgw_keys",
+    "score_synthid_keys",
     "__version__",
 ]

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._validate import host_array, is_cuda, is_torch, torch_to_numpy
+from ._validate import host_array, ids_in_range, is_cuda, is_torch, torch_to_numpy
 
 _TOKEN_MAX = 2**31 - 1
 
@@ -72,12 +72,11 @@ def _to_numpy(x, name: str) -> np.ndarray:
 
 def check_token_range(arr: np.ndarray, name: str) -> np.ndarray:
     """Return ``arr`` as int32 after checking every id is in [0, 2^31)."""
-    if arr.size:
+    if arr.size and not ids_in_range(arr):
         lo, hi = arr.min(), arr.max()
         if lo < 0:
             raise ValueError(f"{name}: token ids must be >= 0, found {int(lo)}")
-        if hi > _TOKEN_MAX:
-            raise ValueError(f"{name}: token ids must be < 2^31, found {int(hi)}")
+        raise ValueError(f"{name}: token ids must be < 2^31, found {int(hi)}")
     return arr.astype(np.int32, copy=False)
 
 
@@ -120,8 +119,16 @@ def as_ragged(sequences, name: str = "sequences") -> Ragged:
         return Ragged(np.ascontiguousarray(arr).reshape(-1), offsets)
     if not isinstance(sequences, Sequence) and not hasattr(sequences, "__iter__"):
         raise TypeError(f"{name}: expected a sequence of token id sequences")
+    sequences = list(sequences)
+    fast = _flat_fast(sequences)
+    return fast if fast is not None else _flat_per_document(sequences, name)
+
+
+def _flat_per_document(seqs: list, name: str) -> Ragged:
+    """The flat form, document by document: any sequence type, each checked on its own, so that
+    an error names the document."""
     parts = []
-    for i, seq in enumerate(sequences):
+    for i, seq in enumerate(seqs):
         if isinstance(seq, (str, bytes)):
             raise TypeError(f"{name}[{i}]: expected token ids, got a string (use detect_text)")
         arr = _to_numpy(seq, f"{name}[{i}]")
@@ -133,6 +140,46 @@ def as_ragged(sequences, name: str = "sequences") -> Ragged:
     np.cumsum(lengths, out=offsets[1:])
     tokens = np.concatenate(parts) if parts else np.zeros(0, dtype=np.int32)
     return Ragged(tokens.astype(np.int32, copy=False), offsets)
+
+
+def _flat_fast(seqs: list) -> Ragged | None:
+    """The flat form of the common inputs in one pass: every document a 1-D integer numpy
+    array (one ``np.concatenate``, the ids' range checked once on the flat array), or every
+    document a list or tuple of Python ints (``_C.flatten_id_lists``, in C++). None whenever a
+    document needs the per-document path of :func:`as_ragged`, which names the document in its
+    error: other types, booleans, floats, ids out of range."""
+    if not seqs:
+        return None
+    if type(seqs[0]) in (list, tuple):
+        from . import _C
+
+        flat = _C.flatten_id_lists(seqs)
+        return None if flat is None else Ragged(*flat)
+    # uint64 is left out: together with a signed dtype it would promote to float64
+    if not all(
+        type(s) is np.ndarray and s.ndim == 1 and s.dtype.kind in "iu" and s.dtype != np.uint64
+        for s in seqs
+    ):
+        return None
+    lengths = np.fromiter(map(len, seqs), dtype=np.int64, count=len(seqs))
+    offsets = np.zeros(len(seqs) + 1, dtype=np.int64)
+    np.cumsum(lengths, out=offsets[1:])
+    if all(s.dtype == np.int32 for s in seqs):
+        tokens = np.concatenate(seqs)
+        return None if tokens.size and not ids_in_range(tokens) else Ragged(tokens, offsets)
+    # Other dtypes: checked and narrowed group by group into the int32 result, so that no
+    # full-size wider copy is made.
+    tokens = np.empty(int(offsets[-1]), dtype=np.int32)
+    for i in range(0, len(seqs), _GROUP):
+        part = np.concatenate(seqs[i : i + _GROUP])
+        if part.size:
+            if not ids_in_range(part):
+                return None
+            tokens[offsets[i] : offsets[i] + part.size] = part
+    return Ragged(tokens, offsets)
+
+
+_GROUP = 256  # documents per group of the narrowing copy in _flat_fast
 
 
 def device_ragged(sequences) -> Ragged | None:

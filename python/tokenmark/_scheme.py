@@ -7,7 +7,7 @@ import json
 from typing import Any, ClassVar
 
 from ._inputs import encode_texts
-from ._key import key_from_config
+from ._key import Key, key_from_config
 from ._validate import check_bool
 
 
@@ -108,3 +108,20 @@ class SchemeConfig:
         from .calibration import detect_calibrated
 
         return detect_calibrated(self, sequences, calibration, **kwargs)
+
+
+def keys_list(keys) -> list[Key]:
+    """``keys`` of ``detect_many``: a sequence of :class:`Key` or key material (bytes, str, int);
+    the error never shows them."""
+    if isinstance(keys, (str, bytes, bytearray, int, Key)) or not hasattr(keys, "__iter__"):
+        raise TypeError("keys: expected a list of keys (tokenmark.Key, bytes, str or int)")
+    out = []
+    for i, k in enumerate(keys):
+        try:
+            out.append(Key(k))
+        except (TypeError, ValueError):
+            err = f"keys[{i}]: expected a tokenmark.Key, non-empty bytes or str, or an int >= 0"
+        else:
+            continue
+        raise TypeError(err)
+    return out

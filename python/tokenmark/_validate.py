@@ -298,6 +298,17 @@ def check_rng(rng) -> np.random.Generator:
     return rng
 
 
+def ids_in_range(arr: np.ndarray) -> bool:
+    """Whether every id of a non-empty integer array is in [0, 2^31), in one pass: signed ids
+    of at most 32 bits need only their minimum; int64 ids, read as uint64, turn negative ones
+    into huge ones, so that the maximum alone decides, as for unsigned ids."""
+    if arr.dtype.kind == "i" and arr.dtype.itemsize <= 4:
+        return bool(arr.min() >= 0)
+    if arr.dtype.kind == "i":
+        arr = arr.view(arr.dtype.str.replace("i", "u"))  # the same byte order
+    return bool(arr.max() <= 2**31 - 1)
+
+
 def check_ragged_host(tokens, offsets, prefix_lengths=None):
     """A host ragged batch for any host backend, checked once: ``tokens`` int32 ``[n_tokens]``
     in ``[0, 2^31)`` (any integer dtype whose values fit), ``offsets`` int64 ``[n_docs + 1]``
@@ -309,7 +320,7 @@ def check_ragged_host(tokens, offsets, prefix_lengths=None):
         raise TypeError(f"tokens: expected integer token ids (int32), got dtype {tok.dtype}")
     if tok.ndim != 1:
         raise ValueError(f"tokens: expected [n_tokens] (1-D), got shape {tok.shape}")
-    if tok.size and (int(tok.min()) < 0 or int(tok.max()) > 2**31 - 1):
+    if tok.size and not ids_in_range(tok):
         raise ValueError("tokens: token ids must be in [0, 2^31)")
     tok = np.ascontiguousarray(tok, dtype=np.int32)
     off = host_array(offsets, "offsets")

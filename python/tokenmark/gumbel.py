@@ -11,7 +11,7 @@ import numpy as np
 from . import ops
 from ._inputs import Ragged, as_ragged, device_ragged
 from ._key import Key
-from ._scheme import SchemeConfig
+from ._scheme import SchemeConfig, keys_list
 from ._validate import (
     check_alpha,
     check_bool,
@@ -224,3 +224,52 @@ class Gumbel(SchemeConfig):
             p_value=gamma_pvalue(score, n),
             counted=np.split(counted, rag.offsets[1:-1]) if return_flags else None,
         )
+
+    def detect_many(
+        self,
+        sequences,
+        *,
+        keys,
+        prefix_lengths=None,
+        salt=0,
+        dedup: bool | None = None,
+        backend: str = "auto",
+    ) -> list[GumbelResult]:
+        """Score token id sequences for K keys at once, with this config's other parameters.
+
+        One pass over the documents (``tokenmark.score_gumbel_keys``): each key's result equals
+        ``dataclasses.replace(self, key=k).detect(sequences, ...)`` bit for bit (no flags). This
+        config's own key is not used unless it is in ``keys``.
+
+        Parameters
+        ----------
+        sequences : list of token id sequences, a 2-D array, or a :class:`Ragged` (host memory).
+        keys : K keys: :class:`Key` objects or key material (bytes, str, int).
+        prefix_lengths, salt, dedup, backend : as in :meth:`detect` (one salt set for all keys).
+
+        Returns
+        -------
+        list of K :class:`GumbelResult`, in the order of ``keys``.
+
+        Examples
+        --------
+        >>> import tokenmark as tm
+        >>> wm = tm.Gumbel(key=b"unused", context_width=1)
+        >>> res = wm.detect_many([[5, 17, 3, 99]], keys=[b"v1", b"v2"])
+        >>> len(res), res[1].n_scored.tolist()
+        (2, [3])
+        """
+        rag = as_ragged(sequences)
+        n_docs = len(rag)
+        n, score, _ = ops.score_gumbel_keys(
+            rag.tokens,
+            rag.offsets,
+            keys=[k.words for k in keys_list(keys)] or np.zeros((0, 4), np.uint32),
+            salts=check_salt(salt, n_docs),
+            context_width=self.context_width,
+            seeding=self.seeding_code,
+            dedup=self.dedup if check_optional_bool(dedup, "dedup") is None else dedup,
+            prefix_lengths=check_prefix(prefix_lengths, n_docs),
+            backend=backend,
+        )
+        return [GumbelResult(n_scored=n, score=s, p_value=gamma_pvalue(s, n)) for s in score]

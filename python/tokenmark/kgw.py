@@ -12,7 +12,7 @@ import numpy as np
 from . import ops
 from ._inputs import Ragged, as_ragged, device_ragged
 from ._key import Key
-from ._scheme import SchemeConfig
+from ._scheme import SchemeConfig, keys_list
 from ._validate import (
     check_alpha,
     check_bool,
@@ -264,3 +264,61 @@ class KGW(SchemeConfig):
             gamma=p,
             **extra,
         )
+
+    def detect_many(
+        self,
+        sequences,
+        *,
+        keys,
+        prefix_lengths=None,
+        dedup: bool | None = None,
+        backend: str = "auto",
+    ) -> list[KGWResult]:
+        """Score token id sequences for K keys at once, with this config's other parameters.
+
+        One pass over the documents (``tokenmark.score_kgw_keys``): each key's result equals
+        ``dataclasses.replace(self, key=k).detect(sequences, ...)`` (flags and windows are not
+        offered here). This config's own key is not used unless it is in ``keys``.
+
+        Parameters
+        ----------
+        sequences : list of token id sequences, a 2-D array, or a :class:`Ragged` (host memory).
+        keys : K keys: :class:`Key` objects or key material (bytes, str, int).
+        prefix_lengths, dedup, backend : as in :meth:`detect`.
+
+        Returns
+        -------
+        list of K :class:`KGWResult`, in the order of ``keys``.
+
+        Examples
+        --------
+        >>> import tokenmark as tm
+        >>> wm = tm.KGW(key=b"unused", gamma=0.25, context_width=1)
+        >>> res = wm.detect_many([[5, 17, 3, 99], [4, 4]], keys=[b"v1", b"v2", b"v3"])
+        >>> len(res), res[0].n_scored.tolist()
+        (3, [3, 1])
+        """
+        rag = as_ragged(sequences)
+        dedup = check_optional_bool(dedup, "dedup")
+        n_scored, n_green, _ = ops.score_kgw_keys(
+            rag.tokens,
+            rag.offsets,
+            keys=[k.words for k in keys_list(keys)] or np.zeros((0, 4), np.uint32),
+            threshold=self.threshold,
+            context_width=self.context_width,
+            seeding=self.seeding_code,
+            dedup=self.dedup if dedup is None else dedup,
+            prefix_lengths=check_prefix(prefix_lengths, len(rag)),
+            backend=backend,
+        )
+        p = self.gamma_effective
+        return [
+            KGWResult(
+                n_scored=n_scored,
+                n_green=g,
+                z=binomial_z(g, n_scored, p),
+                p_value=binomial_pvalue(g, n_scored, p),
+                gamma=p,
+            )
+            for g in n_green
+        ]

@@ -11,7 +11,7 @@ import numpy as np
 from . import ops
 from ._inputs import Ragged, as_ragged, device_ragged
 from ._key import Key
-from ._scheme import SchemeConfig
+from ._scheme import SchemeConfig, keys_list
 from ._validate import (
     check_alpha,
     check_bool,
@@ -274,6 +274,10 @@ class SynthID(SchemeConfig):
             n, ones = n.cpu().numpy(), ones.cpu().numpy()
             counted = counted.cpu().numpy() if return_flags else None
             rag = Ragged(rag.tokens, rag.offsets.cpu().numpy())
+        counted = np.split(counted, rag.offsets[1:-1]) if return_flags else None
+        return self._result(n, ones, w, counted)
+
+    def _result(self, n, ones, w, counted=None) -> SynthIDResult:
         total = ones.sum(axis=1)
         bits = n * self.layers
         with np.errstate(invalid="ignore", divide="ignore"):
@@ -287,5 +291,61 @@ class SynthID(SchemeConfig):
             weighted_score=ws,
             weighted_z=wz,
             weighted_p_value=wp,
-            counted=np.split(counted, rag.offsets[1:-1]) if return_flags else None,
+            counted=counted,
         )
+
+    def detect_many(
+        self,
+        sequences,
+        *,
+        keys,
+        prefix_lengths=None,
+        eos_token_id: int | None = None,
+        weights=None,
+        dedup: bool | None = None,
+        backend: str = "auto",
+    ) -> list[SynthIDResult]:
+        """Score token id sequences for K keys at once, with this config's other parameters.
+
+        One pass over the documents (``tokenmark.score_synthid_keys``): each key's result
+        equals ``dataclasses.replace(self, key=k).detect(sequences, ...)`` (no flags). This
+        config's own key is not used unless it is in ``keys``.
+
+        Parameters
+        ----------
+        sequences : list of token id sequences, a 2-D array, or a :class:`Ragged` (host memory).
+        keys : K keys: :class:`Key` objects or key material (bytes, str, int).
+        prefix_lengths, eos_token_id, weights, dedup, backend : as in :meth:`detect`.
+
+        Returns
+        -------
+        list of K :class:`SynthIDResult`, in the order of ``keys``.
+
+        Examples
+        --------
+        >>> import tokenmark as tm
+        >>> wm = tm.SynthID(key=b"unused", layers=4, context_width=1)
+        >>> res = wm.detect_many([[5, 17, 3, 99]], keys=[b"v1", b"v2"])
+        >>> len(res), res[0].ones.shape
+        (2, (1, 4))
+        """
+        rag = as_ragged(sequences)
+        if eos_token_id is not None:
+            rag = _truncate_at_eos(rag, check_int(eos_token_id, "eos_token_id", 0, 2**31 - 1))
+        w = (
+            synthid_weights(self.layers)
+            if weights is None
+            else _check_weights(weights, self.layers)
+        )
+        n, ones, _ = ops.score_synthid_keys(
+            rag.tokens,
+            rag.offsets,
+            keys=[k.words for k in keys_list(keys)] or np.zeros((0, 4), np.uint32),
+            context_width=self.context_width,
+            seeding=self.seeding_code,
+            layers=self.layers,
+            dedup=self.dedup if check_optional_bool(dedup, "dedup") is None else dedup,
+            prefix_lengths=check_prefix(prefix_lengths, len(rag)),
+            backend=backend,
+        )
+        return [self._result(n, o, w) for o in ones]

@@ -209,6 +209,53 @@ def case_torch_cpu_green_lists(backend, rng):
     np.testing.assert_array_equal(got, ops.torch_cpu_green_lists(seeds, backend="reference", **kw))
 
 
+# K keys in one pass: against the reference (which loops over keys), and each key against the
+# single-key op on the same backend, bit for bit (the Gumbel sums included: same terms, same order).
+KEYS = np.stack([tm.Key(i).words for i in range(5)])
+
+
+def _check_keys(got, want, single, float_stat=False):
+    np.testing.assert_array_equal(got[0], want[0])
+    np.testing.assert_array_equal(got[2], want[2])
+    if float_stat:
+        np.testing.assert_allclose(got[1], want[1], rtol=1e-12)  # float64 sums, same order
+    else:
+        np.testing.assert_array_equal(got[1], want[1])
+    assert got[1].shape[0] == len(KEYS)
+    for k, one in enumerate(single):
+        np.testing.assert_array_equal(one[0], got[0])
+        np.testing.assert_array_equal(one[1], got[1][k])
+        np.testing.assert_array_equal(one[-1], got[2])
+
+
+def case_score_kgw_keys(backend, rng):
+    tokens, offsets, prefix = _ragged(rng)
+    kw = dict(threshold=THR, context_width=2, seeding=1, want_flags=True, prefix_lengths=prefix)
+    got = ops.score_kgw_keys(tokens, offsets, keys=KEYS, backend=backend, **kw)
+    want = ops.score_kgw_keys(tokens, offsets, keys=KEYS, backend="reference", **kw)
+    single = [ops.score_kgw(tokens, offsets, key=k, backend=backend, **kw) for k in KEYS]
+    _check_keys(got, want, [(n, g, c) for n, g, _, c in single])
+
+
+def case_score_gumbel_keys(backend, rng):
+    tokens, offsets, prefix = _ragged(rng)
+    salts = rng.integers(0, 2**32, len(offsets) - 1).astype(np.uint32)
+    kw = dict(salts=salts, context_width=2, seeding=0, want_flags=True, prefix_lengths=prefix)
+    got = ops.score_gumbel_keys(tokens, offsets, keys=KEYS, backend=backend, **kw)
+    want = ops.score_gumbel_keys(tokens, offsets, keys=KEYS, backend="reference", **kw)
+    single = [ops.score_gumbel(tokens, offsets, key=k, backend=backend, **kw) for k in KEYS]
+    _check_keys(got, want, single, float_stat=True)
+
+
+def case_score_synthid_keys(backend, rng):
+    tokens, offsets, prefix = _ragged(rng)
+    kw = dict(context_width=2, seeding=1, layers=12, want_flags=True, prefix_lengths=prefix)
+    got = ops.score_synthid_keys(tokens, offsets, keys=KEYS, backend=backend, **kw)
+    want = ops.score_synthid_keys(tokens, offsets, keys=KEYS, backend="reference", **kw)
+    single = [ops.score_synthid(tokens, offsets, key=k, backend=backend, **kw) for k in KEYS]
+    _check_keys(got, want, single)
+
+
 CASES = {name.removeprefix("case_"): fn for name, fn in globals().items() if name[:5] == "case_"}
 
 

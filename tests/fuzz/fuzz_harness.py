@@ -272,6 +272,33 @@ def _op_targets():
                 want_flags=A("bool"), backend=BACK,
             ),
         )  # fmt: skip
+    # K keys in one pass: the keys are fixed (the canary among them), the rest is mutated
+    for backend in ("cpu", "reference"):
+
+        def keys_args(rng, backend=backend):
+            a = score_args(rng)
+            del a["key"]
+            a.update(keys=[_key(), tm.Key(b"other")], backend=backend)
+            return a
+
+        common = dict(tokens=TOK, offsets=OFF, context_width=W, seeding=SEED, dedup=A("bool"),
+                      prefix_lengths=PRE, want_flags=A("bool"), backend=BACK)  # fmt: skip
+        targets[f"score_kgw_keys@{backend}"] = (
+            lambda rng, f=keys_args: {**f(rng), "threshold": int(rng.integers(1, 2**32))},
+            lambda a: tm.score_kgw_keys(**a),
+            dict(**common, threshold=A("int", lo=1, hi=2**32 - 1)),
+        )
+        targets[f"score_gumbel_keys@{backend}"] = (
+            lambda rng, f=keys_args: (lambda a: {**a, "salts": np.arange(
+                max(len(a["offsets"]) - 1, 1), dtype=np.uint32)})(f(rng)),
+            lambda a: tm.score_gumbel_keys(**a),
+            dict(**common, salts=A("array", **U32, names=("salts",))),
+        )  # fmt: skip
+        targets[f"score_synthid_keys@{backend}"] = (
+            lambda rng, f=keys_args: {**f(rng), "layers": int(rng.integers(1, 33))},
+            lambda a: tm.score_synthid_keys(**a),
+            dict(**common, layers=A("int", lo=1, hi=32)),
+        )
     return targets
 
 
@@ -350,6 +377,33 @@ def _scheme_targets():
         lambda a: result(tm.SynthID(key=CANARY, layers=6, context_width=2).detect(**a)),
         dict(sequences=SEQS, prefix_lengths=PRE, dedup=A("optbool"), return_flags=A("bool"),
              eos_token_id=A("int", lo=0, hi=2**31 - 1, optional=True), backend=A("backend"),
+             weights=A("array", el="float", rank=1, lo=0.0, hi=None, finite=True,
+                       optional=True, names=("weights",))),
+    )  # fmt: skip
+
+    many_keys = [CANARY, b"another key"]
+    t["KGW.detect_many"] = (
+        lambda rng: {k: v for k, v in detect_args(rng).items() if k != "return_flags"},
+        lambda a: [result(r) for r in tm.KGW(key=b"x", context_width=2).detect_many(
+            keys=many_keys, **a)],
+        dict(sequences=SEQS, prefix_lengths=PRE, dedup=A("optbool"), backend=A("backend")),
+    )  # fmt: skip
+    t["Gumbel.detect_many"] = (
+        lambda rng: {k: v for k, v in detect_args(rng, salt=int(rng.integers(0, 2**32))).items()
+                     if k != "return_flags"},
+        lambda a: [result(r) for r in tm.Gumbel(key=b"x", context_width=2).detect_many(
+            keys=many_keys, **a)],
+        dict(sequences=SEQS, prefix_lengths=PRE, dedup=A("optbool"), salt=SALT,
+             backend=A("backend")),
+    )  # fmt: skip
+    t["SynthID.detect_many"] = (
+        lambda rng: {k: v for k, v in detect_args(rng, eos_token_id=int(rng.integers(0, 50)),
+                                                   weights=rng.uniform(0.1, 5, 6)).items()
+                     if k != "return_flags"},
+        lambda a: [result(r) for r in tm.SynthID(key=b"x", layers=6, context_width=2)
+                   .detect_many(keys=many_keys, **a)],
+        dict(sequences=SEQS, prefix_lengths=PRE, dedup=A("optbool"), backend=A("backend"),
+             eos_token_id=A("int", lo=0, hi=2**31 - 1, optional=True),
              weights=A("array", el="float", rank=1, lo=0.0, hi=None, finite=True,
                        optional=True, names=("weights",))),
     )  # fmt: skip

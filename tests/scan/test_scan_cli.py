@@ -161,20 +161,20 @@ def test_keys_never_in_output(corpus, env, tmp_path, capsys):
 def test_resume_skips_finished_shards(corpus, env, tmp_path, monkeypatch):
     out = tmp_path / "out"
     calls = []
-    real = engine.score_batch
+    real = engine.score_batches
 
-    def interrupted(wm, rag, backend="auto"):
+    def interrupted(wms, rag, backend="auto"):
         calls.append(1)
-        if len(calls) > N_WATERMARKS:  # the second batch: after the first shard is complete
+        if len(calls) > 1:  # the second batch: after the first shard is complete
             raise KeyboardInterrupt
-        return real(wm, rag, backend)
+        return real(wms, rag, backend)
 
-    monkeypatch.setattr(engine, "score_batch", interrupted)
+    monkeypatch.setattr(engine, "score_batches", interrupted)
     with pytest.raises(KeyboardInterrupt):
         _scan(corpus, out)
     assert len(list(out.glob("scores-*.done.json"))) == 1
     assert not list(out.glob(".*.tmp"))  # the interrupted shard's partial file is gone
-    monkeypatch.setattr(engine, "score_batch", real)
+    monkeypatch.setattr(engine, "score_batches", real)
     assert _scan(corpus, out) == engine.EXIT_HITS
     assert json.loads((out / "summary.json").read_text())["skipped_shards"] == 1
     assert _hit_set(out) == corpus["expected"]

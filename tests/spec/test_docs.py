@@ -12,6 +12,7 @@ MODULES = [
     "tokenmark.kgw",
     "tokenmark.gumbel",
     "tokenmark.synthid",
+    "tokenmark.ops.keys",
     "tokenmark.integrations.transformers",
     "tokenmark.evaluation.schemes",
     "tokenmark.evaluation.attacks",

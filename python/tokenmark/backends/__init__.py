@@ -40,6 +40,9 @@ OPS = (
     "score_synthid_text",
     "torch_cpu_randperm",
     "torch_cpu_green_lists",
+    "score_kgw_keys",
+    "score_gumbel_keys",
+    "score_synthid_keys",
 )
 
 # Measured on an H100 (bench/RESULTS.md): for float32 logits of at least this many entries the
@@ -149,6 +152,13 @@ _TABLE: dict[tuple[str, str], Callable[[], Callable]] = {
     ("torch_cpu_randperm", "reference"): lambda: reference.torch_cpu_randperm,
     ("torch_cpu_green_lists", "cpu"): lambda: cpu.torch_cpu_green_lists,
     ("torch_cpu_green_lists", "reference"): lambda: reference.torch_cpu_green_lists,
+    # K keys in one pass (host only so far)
+    ("score_kgw_keys", "cpu"): lambda: cpu.score_kgw_keys,
+    ("score_kgw_keys", "reference"): lambda: reference.score_kgw_keys,
+    ("score_gumbel_keys", "cpu"): lambda: cpu.score_gumbel_keys,
+    ("score_gumbel_keys", "reference"): lambda: reference.score_gumbel_keys,
+    ("score_synthid_keys", "cpu"): lambda: cpu.score_synthid_keys,
+    ("score_synthid_keys", "reference"): lambda: reference.score_synthid_keys,
 }
 
 HOST_BACKENDS = ("cpu", "reference")

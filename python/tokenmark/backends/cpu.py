@@ -128,3 +128,27 @@ def score_synthid_text(tokens, offsets, prefix, ngram_len, keys, table, history,
                        eos, want_flags):  # fmt: skip
     return _call(_C.score_synthid_text, tokens, offsets, prefix, ngram_len, keys, table, history,
                  mask_repeated, eos, want_flags)  # fmt: skip
+
+
+def score_kgw_keys(tokens, offsets, prefix, keys, threshold, context_width, seeding, dedup,
+                   want_flags):  # fmt: skip
+    return _call(
+        _C.score_kgw_keys, tokens, offsets, prefix, keys, threshold, context_width, seeding,
+        dedup, want_flags,
+    )  # fmt: skip
+
+
+def score_gumbel_keys(tokens, offsets, prefix, keys, salts, context_width, seeding, dedup,
+                      want_flags):  # fmt: skip
+    return _call(
+        _C.score_gumbel_keys, tokens, offsets, prefix, keys, salts, context_width, seeding,
+        dedup, want_flags,
+    )  # fmt: skip
+
+
+def score_synthid_keys(tokens, offsets, prefix, keys, context_width, seeding, layers, dedup,
+                       want_flags):  # fmt: skip
+    return _call(
+        _C.score_synthid_keys, tokens, offsets, prefix, keys, context_width, seeding, layers,
+        dedup, want_flags,
+    )  # fmt: skip

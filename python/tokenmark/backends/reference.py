@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..reference import ginsew, gumbel, kgw, sglang, synthid, synthid_text, torch_mt, vllm
+from ..reference import keys as multikey
 
 
 def apply_kgw_bias_(logits, dtype, ids, keys, thresholds, deltas, enabled, context_width, seeding):
@@ -97,5 +98,31 @@ def score_synthid_text(tokens, offsets, prefix, ngram_len, keys, table, history,
                        eos, want_flags):  # fmt: skip
     n, ones, counted = synthid_text.score_synthid_text(
         tokens, offsets, prefix, ngram_len, keys, table, history, mask_repeated, eos
+    )
+    return n, ones, counted if want_flags else None
+
+
+def score_kgw_keys(tokens, offsets, prefix, key_rows, threshold, context_width, seeding, dedup,
+                   want_flags):  # fmt: skip
+    n, green, counted = multikey.score_kgw_keys(
+        tokens, offsets, prefix, key_rows, threshold, context_width, seeding, dedup
+    )
+    return n, green, counted if want_flags else None
+
+
+def score_gumbel_keys(tokens, offsets, prefix, key_rows, salts, context_width, seeding, dedup,
+                      want_flags):  # fmt: skip
+    n, score, counted = multikey.score_gumbel_keys(
+        tokens, offsets, prefix, key_rows, salts, context_width, seeding, dedup
+    )
+    return n, score, counted if want_flags else None
+
+
+def score_synthid_keys(tokens, offsets, prefix, key_rows, context_width, seeding, layers, dedup,
+                       want_flags):  # fmt: skip
+    if not 1 <= layers <= 32:
+        raise ValueError(f"layers: must be in [1, 32], got {layers}")
+    n, ones, counted = multikey.score_synthid_keys(
+        tokens, offsets, prefix, key_rows, context_width, seeding, layers, dedup
     )
     return n, ones, counted if want_flags else None

@@ -9,6 +9,7 @@ backend: an error names the argument and never shows key material.
 
 from .ginsew import apply_ginsew_
 from .gumbel import sample_gumbel, score_gumbel
+from .keys import score_gumbel_keys, score_kgw_keys, score_synthid_keys
 from .kgw import apply_kgw_bias_, score_kgw
 from .sglang import score_sglang
 from .synthid import sample_synthid, score_synthid
@@ -22,9 +23,12 @@ __all__ = [
     "sample_gumbel",
     "sample_synthid",
     "score_gumbel",
+    "score_gumbel_keys",
     "score_kgw",
+    "score_kgw_keys",
     "score_sglang",
     "score_synthid",
+    "score_synthid_keys",
     "score_synthid_text",
     "score_vllm",
     "synthid_text_g_values",

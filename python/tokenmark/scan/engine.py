@@ -43,7 +43,7 @@ from .output import (
     reread_candidates,
 )
 from .readers import Batch, Malformed, ReadOptions, Shard, read_shard
-from .scoring import score_batch
+from .scoring import score_batches
 from .tokenizer import encode
 from .watermarks import ScanConfigError, Watermark
 
@@ -363,8 +363,8 @@ def _score_all(shard: Shard, batch: Batch, rag: Ragged, watermarks, backend: str
     recs: list[dict[str, Any]] = []
     lps = []
     none_i = np.full(n, None, dtype=object)
-    for wm in watermarks:
-        s = score_batch(wm, rag, backend)
+    # watermarks that differ only in their key share one K-key pass (scoring.score_batches)
+    for wm, s in zip(watermarks, score_batches(watermarks, rag, backend), strict=True):
         cols["source"].append(np.full(n, shard.source, dtype=object))
         cols["row"].append(np.asarray(batch.rows, dtype=np.int64))
         cols["id"].append(np.asarray(batch.ids, dtype=object))
