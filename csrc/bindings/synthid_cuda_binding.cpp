@@ -77,10 +77,9 @@ void top_k_candidates(uintptr_t logits, int64_t batch, int64_t vocab, int64_t lo
   int32_t* ids = require_ptr<int32_t>(cand, "candidates");
   float* out = require_ptr<float>(values, "values");
   DeviceGuard guard(device, "top_k_candidates");
-  check_launch("top_k_candidates",
-               cuda::top_k_candidates_cuda(x, batch, vocab, logits_row_stride,
-                                           static_cast<LogitsDtype>(dtype), k, ids, out,
-                                           to_stream(stream)));
+  check_launch("top_k_candidates", cuda::top_k_candidates_cuda(x, batch, vocab, logits_row_stride,
+                                                               static_cast<LogitsDtype>(dtype), k,
+                                                               ids, out, to_stream(stream)));
 }
 
 void score_synthid(uintptr_t tokens, int64_t n_tokens, uintptr_t offsets, int64_t n_docs,

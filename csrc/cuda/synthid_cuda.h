@@ -39,9 +39,9 @@ cudaError_t top_k_candidates_cuda(const void* logits, int64_t batch, int64_t voc
 // the `a.vocab` entries of each row: the whole vocabulary (`cand` null, a.top_k 0 or >= vocab),
 // its a.top_k largest logits (`cand` null, 0 < a.top_k < vocab: picked on the device by
 // top_k_candidates_cuda into the workspace, one more launch), or the caller's gathered logits
-// with their token ids in `cand` ([batch, a.vocab] int32; a.top_k must be 0). Keys, uniforms, enabled and the outputs are device pointers; `workspace` holds
-// sample_synthid_workspace_bytes bytes, 16-byte aligned. Rows without a finite logit get
-// kNoFiniteLogit.
+// with their token ids in `cand` ([batch, a.vocab] int32; a.top_k must be 0). Keys, uniforms,
+// enabled and the outputs are device pointers; `workspace` holds sample_synthid_workspace_bytes
+// bytes, 16-byte aligned. Rows without a finite logit get kNoFiniteLogit.
 cudaError_t sample_synthid_cuda(const SynthIdSampleArgs& a, const int32_t* cand, void* workspace,
                                 size_t workspace_bytes, cudaStream_t stream);
 

@@ -468,8 +468,8 @@ cudaError_t top_k_candidates_cuda(const void* logits, int64_t batch, int64_t voc
   return launch_top_k(logits, batch, vocab, row_stride, dtype, k, cand, values, stream);
 }
 
-cudaError_t sample_synthid_cuda(const SynthIdSampleArgs& args, const int32_t* cand,
-                                void* workspace, size_t workspace_bytes, cudaStream_t stream) {
+cudaError_t sample_synthid_cuda(const SynthIdSampleArgs& args, const int32_t* cand, void* workspace,
+                                size_t workspace_bytes, cudaStream_t stream) {
   if (args.batch < 0 || args.vocab < 0 || args.width < 0 || args.top_k < 0) {
     return cudaErrorInvalidValue;
   }
@@ -488,9 +488,9 @@ cudaError_t sample_synthid_cuda(const SynthIdSampleArgs& args, const int32_t* ca
   if (picked) {  // the passes run on the picked candidates: float32 logits, ids in `cand`
     int32_t* picks = reinterpret_cast<int32_t*>(base + l.cand);
     float* values = reinterpret_cast<float*>(base + l.values);
-    const cudaError_t err = launch_top_k(args.logits, args.batch, args.vocab,
-                                         args.logits_row_stride, args.dtype, args.top_k, picks,
-                                         values, stream);
+    const cudaError_t err =
+        launch_top_k(args.logits, args.batch, args.vocab, args.logits_row_stride, args.dtype,
+                     args.top_k, picks, values, stream);
     if (err != cudaSuccess) return err;
     a.logits = values;
     a.vocab = args.top_k;

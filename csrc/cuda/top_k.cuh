@@ -75,8 +75,7 @@ __global__ void __launch_bounds__(kTopKThreads)
   __shared__ unsigned sel_digit;
   __shared__ int64_t sel_need, sel_count;
   const int64_t b = blockIdx.x;
-  const void* row =
-      static_cast<const char*>(logits) + b * row_stride * (dtype == kFloat32 ? 4 : 2);
+  const void* row = static_cast<const char*>(logits) + b * row_stride * (dtype == kFloat32 ? 4 : 2);
   // The search: the logits whose key matches `prefix` on the bits of `mask` are the candidates
   // still undecided; `need` of them (counted from the largest) are taken.
   unsigned prefix = 0, mask = 0;
@@ -113,7 +112,7 @@ __global__ void __launch_bounds__(kTopKThreads)
     mask |= static_cast<unsigned>(bins - 1) << shift;
     need = sel_need;
     const bool all_needed = sel_count == need;
-    __syncthreads();  // the selection is read before the next sweep rewrites it
+    __syncthreads();        // the selection is read before the next sweep rewrites it
     if (all_needed) break;  // block-uniform
     bits = shift < 10 ? shift : 10;
     shift -= bits;
@@ -156,8 +155,8 @@ cudaError_t launch_top_k(const void* logits, int64_t batch, int64_t vocab, int64
     return cudaErrorInvalidValue;
   }
   if (batch == 0) return cudaSuccess;
-  top_k_kernel<<<static_cast<unsigned>(batch), kTopKThreads, 0, stream>>>(
-      logits, vocab, row_stride, dtype, k, cand, values);
+  top_k_kernel<<<static_cast<unsigned>(batch), kTopKThreads, 0, stream>>>(logits, vocab, row_stride,
+                                                                          dtype, k, cand, values);
   return cudaGetLastError();
 }
 

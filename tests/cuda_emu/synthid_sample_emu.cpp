@@ -33,8 +33,7 @@ int emu_sample_synthid(const void* logits, int64_t batch, int64_t n, int64_t row
                        const int32_t* cand, const void* ids, int ids_is_int64, int64_t ids_len,
                        int64_t ids_stride, const uint32_t* keys, int64_t key_stride,
                        const double* uniforms, const uint8_t* enabled, int width, int seeding,
-                       int layers, int64_t history, int64_t top_k, int64_t* out,
-                       uint8_t* marked) {
+                       int layers, int64_t history, int64_t top_k, int64_t* out, uint8_t* marked) {
   using namespace tokenmark;
   SynthIdSampleArgs a{};
   a.logits = logits;
