@@ -13,7 +13,8 @@ it replaced (``top_k_candidates`` and a gather; the Triton backend still uses th
 ``top-k pick alone`` lines the two pickers by themselves. Goal (issue 15): top-k 40 at <= 1.5x
 the softmax + multinomial floor. score_synthid: tokens/s on 10^7 tokens in documents of 1000,
 with and without dedup. Each backend named by ``--backends`` (the CUDA kernels, the Triton
-kernels) is timed in the same run. Timing: CUDA events around each call after warm-up; medians. Usage::
+kernels) is timed in the same run. Timing: CUDA events around each call after warm-up; medians.
+Usage::
 
     python bench/bench_gpu_synthid.py --backends cuda,triton --out gpu_out/gpu_results.md
 """
