@@ -27,6 +27,7 @@ constexpr int kTopKThreads = 512;
 constexpr int kTopKWarps = kTopKThreads / 32;
 constexpr int kTopKFirstBits = 12;  // then 10 and 10: 32 bits in three sweeps
 constexpr int kTopKMaxBins = 1 << kTopKFirstBits;
+constexpr int kTopKLoads = 8;  // loads per thread issued together in a sweep
 
 // Rank key of a logit: larger logits give larger keys, NaN ranks as -inf and -0 as +0 (the spec
 // compares values, so the two zeros tie).
@@ -84,9 +85,22 @@ __global__ void __launch_bounds__(kTopKThreads)
     const int bins = 1 << bits;
     for (int q = threadIdx.x; q < bins; q += kTopKThreads) hist[q] = 0;
     __syncthreads();
-    for (int64_t i = threadIdx.x; i < vocab; i += kTopKThreads) {
-      const unsigned key = top_k_key(load_logit(row, dtype, i));
-      if ((key & mask) == prefix) atomicAdd(&hist[(key >> shift) & (bins - 1)], 1u);
+    // kTopKLoads loads in flight per thread before the histogram atomics: one block reads a
+    // whole row, so its memory parallelism is what bounds a small batch.
+    for (int64_t base = threadIdx.x; base < vocab; base += kTopKThreads * kTopKLoads) {
+      unsigned keys[kTopKLoads];
+#pragma unroll
+      for (int u = 0; u < kTopKLoads; ++u) {
+        const int64_t i = base + u * kTopKThreads;
+        keys[u] = i < vocab ? top_k_key(load_logit(row, dtype, i)) : 0;
+      }
+#pragma unroll
+      for (int u = 0; u < kTopKLoads; ++u) {
+        const bool in_row = base + u * kTopKThreads < vocab;
+        if (in_row && (keys[u] & mask) == prefix) {
+          atomicAdd(&hist[(keys[u] >> shift) & (bins - 1)], 1u);
+        }
+      }
     }
     __syncthreads();
     // Thread t owns the bins [bins - (t + 1) * per, bins - t * per): the largest digits first.

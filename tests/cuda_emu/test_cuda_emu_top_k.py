@@ -63,7 +63,7 @@ def tricky_rows(rng: np.random.Generator, vocab: int) -> np.ndarray:
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float16", "bfloat16"])
-@pytest.mark.parametrize(("vocab", "ks"), [(67, (1, 2, 40, 64, 66)), (3001, (1, 40, 64))])
+@pytest.mark.parametrize(("vocab", "ks"), [(67, (1, 40, 66)), (3001, (2, 64))])
 def test_top_k_is_the_spec(lib, dtype, vocab, ks):
     rng = np.random.default_rng(vocab + len(dtype))
     logits = as_dtype(tricky_rows(rng, vocab), dtype)
