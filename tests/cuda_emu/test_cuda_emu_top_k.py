@@ -28,12 +28,15 @@ def as_dtype(x: np.ndarray, dtype: str) -> np.ndarray:
     return np.ascontiguousarray(x, dtype=np.float16 if dtype == "float16" else np.float32)
 
 
-def emu_top_k(lib, logits: np.ndarray, k: int, dtype: str) -> tuple[np.ndarray, np.ndarray]:
-    batch, vocab = logits.shape
+def emu_top_k(lib, logits: np.ndarray, k: int, dtype: str, vocab: int | None = None):
+    """(candidate ids, their logits as float32) of the first ``vocab`` columns of each row
+    (all by default; the rows' stride is the array's)."""
+    batch, stride = logits.shape
+    vocab = stride if vocab is None else vocab
     cand = np.full((batch, k), -5, dtype=np.int32)
     values = np.full((batch, k), 123.0, dtype=np.float32)
     rc = lib.emu_top_k(
-        ptr(logits), ctypes.c_int64(batch), ctypes.c_int64(vocab), ctypes.c_int64(vocab),
+        ptr(logits), ctypes.c_int64(batch), ctypes.c_int64(vocab), ctypes.c_int64(stride),
         ctypes.c_int(DTYPE_CODES[dtype]), ctypes.c_int64(k), ptr(cand), ptr(values),
     )  # fmt: skip
     assert rc == 0, lib.emu_message()
@@ -78,7 +81,7 @@ def test_top_k_is_the_spec(lib, dtype, vocab, ks):
         np.testing.assert_array_equal(np.isnan(values), np.isnan(np.take_along_axis(x, want, 1)))
 
 
-def test_top_k_block_order_and_rejects(lib):
+def test_top_k_block_order_strided_rows_and_rejects(lib):
     rng = np.random.default_rng(3)
     logits = as_dtype(tricky_rows(rng, 700), "float32")
     runs = []
@@ -86,6 +89,12 @@ def test_top_k_block_order_and_rejects(lib):
         lib.emu_seed(ctypes.c_uint64(seed))
         runs.append(emu_top_k(lib, logits, 40, "float32")[0])
     np.testing.assert_array_equal(runs[0], runs[1])
+    # Rows 700 apart, 500 logits each: the larger logits beyond column 500 are not read.
+    wide = logits.copy()
+    wide[:, 500:] = 1e30
+    cand, _ = emu_top_k(lib, wide, 40, "float32", vocab=500)
+    want = np.stack([ref.candidates(row[:500], 40) for row in logits]).astype(np.int32)
+    np.testing.assert_array_equal(cand, want)
     cand = np.zeros(8, dtype=np.int32)
     values = np.zeros(8, dtype=np.float32)
     for k in (0, 700, 701):  # 0 < k < vocab, or the launcher refuses
