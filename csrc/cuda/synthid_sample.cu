@@ -1,6 +1,9 @@
 // sample_synthid on CUDA: the spec's phased tournament (docs/prf.md, "Sampling") on a grid of
 // (row, chunk) blocks, in phases + 3 launches on one stream and without a host sync:
 //
+//   top-k       (rows; only with 0 < a.top_k < vocab, one more launch) each row's top-k
+//               candidates and their logits into the workspace (top_k.cuh); the steps below then
+//               run on those as they do on caller-gathered candidates.
 //   memset      the rows' state and histograms.
 //   setup       (rows x chunks) the row's largest logit (atomicMax on an order-preserving key);
 //               chunk 0 also decides whether the row is watermarked, and its context hash.
