@@ -27,7 +27,7 @@ constexpr int kTopKThreads = 512;
 constexpr int kTopKWarps = kTopKThreads / 32;
 constexpr int kTopKFirstBits = 12;  // then 10 and 10: 32 bits in three sweeps
 constexpr int kTopKMaxBins = 1 << kTopKFirstBits;
-constexpr int kTopKLoads = 8;  // loads per thread issued together in a sweep
+constexpr int kTopKLoads = 16;  // loads per thread issued together in a sweep
 
 // Rank key of a logit: larger logits give larger keys, NaN ranks as -inf and -0 as +0 (the spec
 // compares values, so the two zeros tie).
@@ -136,6 +136,7 @@ __global__ void __launch_bounds__(kTopKThreads)
   const int64_t begin = threadIdx.x * len < vocab ? threadIdx.x * len : vocab;
   const int64_t end = begin + len < vocab ? begin + len : vocab;
   uint32_t above = 0, tied = 0;
+#pragma unroll 8
   for (int64_t i = begin; i < end; ++i) {
     const unsigned key = top_k_key(load_logit(row, dtype, i)) & mask;
     above += key > prefix;
