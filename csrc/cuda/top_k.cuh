@@ -86,7 +86,11 @@ __global__ void __launch_bounds__(kTopKThreads)
     for (int q = threadIdx.x; q < bins; q += kTopKThreads) hist[q] = 0;
     __syncthreads();
     // kTopKLoads loads in flight per thread before the histogram atomics: one block reads a
-    // whole row, so its memory parallelism is what bounds a small batch.
+    // whole row, so its memory parallelism is what bounds a small batch. A thread counts runs
+    // of hits in one bin in a register and adds each run with one atomic: rows masked to -inf,
+    // ties and the later sweeps (where the few hits share a bin) would otherwise serialise on
+    // one shared address.
+    unsigned run_bin = 0, run = 0;
     for (int64_t base = threadIdx.x; base < vocab; base += kTopKThreads * kTopKLoads) {
       unsigned keys[kTopKLoads];
 #pragma unroll
@@ -98,10 +102,17 @@ __global__ void __launch_bounds__(kTopKThreads)
       for (int u = 0; u < kTopKLoads; ++u) {
         const bool in_row = base + u * kTopKThreads < vocab;
         if (in_row && (keys[u] & mask) == prefix) {
-          atomicAdd(&hist[(keys[u] >> shift) & (bins - 1)], 1u);
+          const unsigned bin = (keys[u] >> shift) & (bins - 1);
+          if (run > 0 && bin != run_bin) {
+            atomicAdd(&hist[run_bin], run);
+            run = 0;
+          }
+          run_bin = bin;
+          ++run;
         }
       }
     }
+    if (run > 0) atomicAdd(&hist[run_bin], run);
     __syncthreads();
     // Thread t owns the bins [bins - (t + 1) * per, bins - t * per): the largest digits first.
     const int per = bins / kTopKThreads > 0 ? bins / kTopKThreads : 1;
