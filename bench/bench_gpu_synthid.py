@@ -7,9 +7,14 @@ vocab] logits, against (a) the unwatermarked sampler it replaces,
 followed by that same softmax + multinomial, which is what ``generate`` runs with it; all on the
 same logits and the same GPU. tokenmark is timed as called (eager: its Python wrapper and its
 5 launches included) and as a replayed CUDA graph (the GPU's time, as in a graph-captured decode
-loop). score_synthid: tokens/s on 10^7 tokens in documents of 1000, with and without dedup.
-Each backend named by ``--backends`` (the CUDA kernels, the Triton kernels) is timed in the same
-run. Timing: CUDA events around each call after warm-up; medians. Usage::
+loop). With top-k 40 the CUDA backend picks the candidates with its own kernel
+(csrc/cuda/top_k.cuh); the row ``cuda (torch top-k)`` times the same sampler fed by the torch ops
+it replaced (``top_k_candidates`` and a gather; the Triton backend still uses them), and the
+``top-k pick alone`` lines the two pickers by themselves. Goal (issue 15): top-k 40 at <= 1.5x
+the softmax + multinomial floor. score_synthid: tokens/s on 10^7 tokens in documents of 1000,
+with and without dedup. Each backend named by ``--backends`` (the CUDA kernels, the Triton
+kernels) is timed in the same run. Timing: CUDA events around each call after warm-up; medians.
+Usage::
 
     python bench/bench_gpu_synthid.py --backends cuda,triton --out gpu_out/gpu_results.md
 """
@@ -64,6 +69,42 @@ def graph_ms(fn) -> float:
     return median_ms(graph.replay)
 
 
+def torch_top_k_module():
+    """The CUDA sampler fed by the torch top-k ops (the path before the top-k kernel), as a
+    module-like object with ``sample_synthid``."""
+    from types import SimpleNamespace
+
+    from tokenmark.backends.cuda import synthid as cuda_synthid
+
+    def sample_synthid(*args):
+        return cuda_synthid._sample(*args, torch_top_k=True)
+
+    return SimpleNamespace(sample_synthid=sample_synthid)
+
+
+def top_k_pick_ms(logits: torch.Tensor, k: int) -> tuple[float, float]:
+    """(the top-k kernel, the torch ops) picking the candidates of ``logits``, ms each."""
+    from tokenmark import _cuda
+    from tokenmark.backends._torch import top_k_candidates
+
+    batch, vocab = logits.shape
+    cand = torch.empty(batch, k, dtype=torch.int32, device=logits.device)
+    values = torch.empty(batch, k, dtype=torch.float32, device=logits.device)
+    stream = torch.cuda.current_stream(logits.device).cuda_stream
+
+    def kernel():
+        _cuda.top_k_candidates(
+            logits.data_ptr(), batch, vocab, logits.stride(0), 0, k, cand.data_ptr(),
+            values.data_ptr(), logits.device.index, stream,
+        )  # fmt: skip
+
+    def ops():
+        ids = top_k_candidates(logits, k)
+        return torch.gather(logits, 1, ids.to(torch.int64))
+
+    return median_ms(kernel), median_ms(ops)
+
+
 def bench_sample(backends: dict[str, object], rows: list[str]) -> None:
     dev = torch.device("cuda")
     gen = torch.Generator(device=dev).manual_seed(0)
@@ -72,6 +113,7 @@ def bench_sample(backends: dict[str, object], rows: list[str]) -> None:
         "| ratio | transformers ms | speed-up (eager) |",
         "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
+    picks = []
     for vocab in SAMPLE_VOCABS:
         for batch in SAMPLE_BATCHES:
             logits = torch.randn(batch, vocab, device=dev, generator=gen) * 3
@@ -85,7 +127,15 @@ def bench_sample(backends: dict[str, object], rows: list[str]) -> None:
             hf = hf_step(batch, dev)
             hf_ms = median_ms(lambda: hf(ids, logits, gen), warmup=2, iters=5) if hf else None
             for top_k in (0, 40):
-                for backend, mod in backends.items():
+                timed = dict(backends)
+                if top_k and "cuda" in backends:
+                    timed["cuda (torch top-k)"] = torch_top_k_module()
+                    kernel_ms, ops_ms = top_k_pick_ms(logits, top_k)
+                    picks.append(
+                        f"- top-k pick alone, batch {batch}, vocab {vocab}, k {top_k}: kernel "
+                        f"{kernel_ms:.4f} ms, torch ops {ops_ms:.4f} ms"
+                    )
+                for backend, mod in timed.items():
 
                     def call(mod=mod, top_k=top_k):
                         return mod.sample_synthid(
@@ -98,6 +148,7 @@ def bench_sample(backends: dict[str, object], rows: list[str]) -> None:
                         f"| sample_synthid | {backend} | {batch} | {vocab} | {top_k} | {ms:.4f} "
                         f"| {gms:.4f} | {floor:.4f} | {ms / floor:.2f} | {peer} |"
                     )
+    rows += ["", *picks, ""]
     if hf_step(1, dev) is None:
         rows.append("\ntransformers SynthIDTextWatermarkLogitsProcessor skipped: not importable\n")
 

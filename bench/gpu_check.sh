@@ -63,8 +63,13 @@ if [[ " $STEPS " == *" gumbel "* ]]; then
     grep -E '^- batch [0-9]+: split rows' "$OUT/bench_gumbel.log"; echo; } >>"$SUMMARY"
 fi
 if [[ " $STEPS " == *" synthid "* ]]; then
-  step bench_synthid 200 "$PY" bench/bench_gpu_synthid.py --backends cuda,triton \
+  # Top-k 40 rows: cuda (the top-k kernel), "cuda (torch top-k)" (the torch ops it replaced) and
+  # triton (still the torch ops), each with its ratio to the softmax + multinomial floor (goal
+  # <= 1.5x); the "- top-k pick alone" lines time the two pickers by themselves.
+  step bench_synthid 240 "$PY" bench/bench_gpu_synthid.py --backends cuda,triton \
     --out "$OUT/gpu_results.md"
+  { echo; echo "SynthID top-k pickers:"; grep -E '^- top-k pick alone' "$OUT/bench_synthid.log"
+    echo; } >>"$SUMMARY"
 fi
 if [[ " $STEPS " == *" profile "* ]]; then
   # Per-kernel times of the SynthID sampler: each pass's cost after the one-warp factor tail (it

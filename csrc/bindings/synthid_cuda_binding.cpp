@@ -5,6 +5,7 @@
 
 #include <array>
 #include <cstdint>
+#include <string>
 
 #include "../cuda/synthid_cuda.h"
 #include "cuda_checks.h"
@@ -17,22 +18,29 @@ void sample_synthid(uintptr_t logits, int64_t batch, int64_t n, int64_t logits_r
                     int dtype, uintptr_t cand, uintptr_t input_ids, bool ids_is_int64,
                     int64_t ids_len, int64_t ids_row_stride, uintptr_t keys, int64_t key_stride,
                     uintptr_t uniforms, uintptr_t enabled, int width, int seeding, int layers,
-                    int64_t history, uintptr_t out, uintptr_t marked, uintptr_t workspace,
-                    uint64_t workspace_bytes, int device, uintptr_t stream) {
+                    int64_t history, int64_t top_k, uintptr_t out, uintptr_t marked,
+                    uintptr_t workspace, uint64_t workspace_bytes, int device, uintptr_t stream) {
   SynthIdSampleArgs a{};
   require_layers(layers);
   require_non_negative(history, "history");
-  if (n > int64_t{65535} * 2048) fail_value("logits: at most 65535 * 2048 candidates per row");
+  require_non_negative(top_k, "top_k");
+  const bool picked = top_k > 0 && top_k < n;
+  if (picked && cand) fail_value("candidates: given with top_k > 0 (candidates picked twice)");
+  if (picked && n > INT32_MAX) fail_value("logits: at most 2^31 - 1 logits per row with top_k");
+  if ((picked ? top_k : n) > int64_t{65535} * 2048) {
+    fail_value("logits: at most 65535 * 2048 candidates per row");
+  }
   if (batch > INT32_MAX) fail_value("batch: at most 2^31 - 1 rows");
   if (!fill_rows(a, logits, batch, n, logits_row_stride, dtype, input_ids, ids_is_int64, ids_len,
                  ids_row_stride, keys, key_stride, enabled, width, seeding, device)) {
     return;
   }
-  require_workspace(cuda::sample_synthid_workspace_bytes(batch, n, layers), workspace_bytes);
+  require_workspace(cuda::sample_synthid_workspace_bytes(batch, n, layers, top_k), workspace_bytes);
   if (workspace % 16 != 0) fail_value("workspace: device pointer not aligned to 16 bytes");
   a.uniforms = require_ptr<const double>(uniforms, "uniforms");
   a.layers = layers;
   a.history = history;
+  a.top_k = top_k;
   a.out = require_ptr<int64_t>(out, "out");
   a.marked = require_ptr<uint8_t>(marked, "marked");
   const int32_t* candidates = cand ? require_ptr<const int32_t>(cand, "candidates") : nullptr;
@@ -43,10 +51,35 @@ void sample_synthid(uintptr_t logits, int64_t batch, int64_t n, int64_t logits_r
                                          static_cast<size_t>(workspace_bytes), to_stream(stream)));
 }
 
-size_t sample_synthid_workspace_bytes(int64_t batch, int64_t n, int layers) {
+size_t sample_synthid_workspace_bytes(int64_t batch, int64_t n, int layers, int64_t top_k) {
   require_non_negative(batch, "batch");
   require_non_negative(n, "n");
-  return cuda::sample_synthid_workspace_bytes(batch, n > 0 ? n : 1, layers);
+  require_non_negative(top_k, "top_k");
+  return cuda::sample_synthid_workspace_bytes(batch, n > 0 ? n : 1, layers, top_k);
+}
+
+void top_k_candidates(uintptr_t logits, int64_t batch, int64_t vocab, int64_t logits_row_stride,
+                      int dtype, int64_t k, uintptr_t cand, uintptr_t values, int device,
+                      uintptr_t stream) {
+  require_non_negative(batch, "batch");
+  if (k <= 0 || k >= vocab) fail_value("k: must satisfy 0 < k < vocab");
+  if (vocab > INT32_MAX) fail_value("vocab: at most 2^31 - 1");
+  if (batch > INT32_MAX) fail_value("batch: at most 2^31 - 1 rows");
+  if (dtype != kFloat32 && dtype != kFloat16 && dtype != kBFloat16) {
+    fail_value("logits_dtype: expected 0 (float32), 1 (float16) or 2 (bfloat16), got " +
+               std::to_string(dtype));
+  }
+  if (batch > 1 && logits_row_stride < vocab) fail_value("logits: rows overlap");
+  if (batch == 0) return;
+  if (device < 0) fail_value("device: must be >= 0");
+  const void* x = dtype == kFloat32 ? static_cast<const void*>(require_ptr<float>(logits, "logits"))
+                                    : require_ptr<uint16_t>(logits, "logits");
+  int32_t* ids = require_ptr<int32_t>(cand, "candidates");
+  float* out = require_ptr<float>(values, "values");
+  DeviceGuard guard(device, "top_k_candidates");
+  check_launch("top_k_candidates", cuda::top_k_candidates_cuda(x, batch, vocab, logits_row_stride,
+                                                               static_cast<LogitsDtype>(dtype), k,
+                                                               ids, out, to_stream(stream)));
 }
 
 void score_synthid(uintptr_t tokens, int64_t n_tokens, uintptr_t offsets, int64_t n_docs,
@@ -76,11 +109,18 @@ void register_synthid(py::module_& m) {
         py::arg("input_ids"), py::arg("ids_is_int64"), py::arg("ids_len"),
         py::arg("ids_row_stride"), py::arg("keys"), py::arg("key_stride"), py::arg("uniforms"),
         py::arg("enabled"), py::arg("width"), py::arg("seeding"), py::arg("layers"),
-        py::arg("history"), py::arg("out"), py::arg("marked"), py::arg("workspace"),
-        py::arg("workspace_bytes"), py::arg("device"), py::arg("stream"),
-        "SynthID-Text tournament sampling of logits [batch, n] (device pointers) into out/marked.");
+        py::arg("history"), py::arg("top_k"), py::arg("out"), py::arg("marked"),
+        py::arg("workspace"), py::arg("workspace_bytes"), py::arg("device"), py::arg("stream"),
+        "SynthID-Text tournament sampling of logits [batch, n] (device pointers) into out/marked; "
+        "with 0 < top_k < n on the top_k largest logits, picked on the device.");
   m.def("sample_synthid_workspace_bytes", &sample_synthid_workspace_bytes, py::arg("batch"),
-        py::arg("n"), py::arg("layers"), "Device scratch bytes sample_synthid needs.");
+        py::arg("n"), py::arg("layers"), py::arg("top_k"),
+        "Device scratch bytes sample_synthid needs.");
+  m.def("top_k_candidates", &top_k_candidates, py::arg("logits"), py::arg("batch"),
+        py::arg("vocab"), py::arg("logits_row_stride"), py::arg("logits_dtype"), py::arg("k"),
+        py::arg("candidates"), py::arg("values"), py::arg("device"), py::arg("stream"),
+        "The k largest logits of each row as the spec picks them (0 < k < vocab): ids ascending "
+        "into candidates [batch, k] int32, their logits into values [batch, k] float32.");
   m.def("score_synthid", &score_synthid, py::arg("tokens"), py::arg("n_tokens"), py::arg("offsets"),
         py::arg("n_docs"), py::arg("prefix"), py::arg("key"), py::arg("width"), py::arg("seeding"),
         py::arg("layers"), py::arg("dedup"), py::arg("n_scored"), py::arg("ones"),

@@ -1,6 +1,9 @@
 // sample_synthid on CUDA: the spec's phased tournament (docs/prf.md, "Sampling") on a grid of
 // (row, chunk) blocks, in phases + 3 launches on one stream and without a host sync:
 //
+//   top-k       (rows; only with 0 < a.top_k < vocab, one more launch) each row's top-k
+//               candidates and their logits into the workspace (top_k.cuh); the steps below then
+//               run on those as they do on caller-gathered candidates.
 //   memset      the rows' state and histograms.
 //   setup       (rows x chunks) the row's largest logit (atomicMax on an order-preserving key);
 //               chunk 0 also decides whether the row is watermarked, and its context hash.
@@ -22,6 +25,7 @@
 #include "sample_rows.cuh"
 #include "synthid_cuda.h"
 #include "tokenmark/synthid.h"
+#include "top_k.cuh"
 
 namespace tokenmark::cuda {
 namespace {
@@ -48,7 +52,7 @@ struct Scratch {
 };
 
 struct Layout {
-  size_t state, hist, factors, chunk_total, total;
+  size_t state, hist, factors, chunk_total, cand, values, total;
 };
 
 size_t align16(size_t x) { return (x + 15) & ~size_t{15}; }
@@ -57,7 +61,10 @@ __host__ __device__ int phase_count(int layers) {
   return (layers + kSynthIdPhaseBits - 1) / kSynthIdPhaseBits;
 }
 
-Layout layout(int64_t batch, int64_t n, int layers) {
+// With 0 < top_k < n, the pass runs on top_k candidates, picked into `cand` and `values`.
+Layout layout(int64_t batch, int64_t n, int layers, int64_t top_k) {
+  const bool picked = top_k > 0 && top_k < n;
+  if (picked) n = top_k;
   const size_t rows = static_cast<size_t>(batch), chunks = ceil_div(n, kChunk);
   const size_t bins = rows * phase_count(layers) * kSynthIdBins;
   Layout l{};
@@ -65,7 +72,10 @@ Layout layout(int64_t batch, int64_t n, int layers) {
   l.hist = align16(l.state + rows * sizeof(RowState));
   l.factors = align16(l.hist + bins * sizeof(uint64_t));
   l.chunk_total = align16(l.factors + bins * sizeof(double));
-  l.total = align16(l.chunk_total + rows * chunks * sizeof(uint64_t));
+  l.cand = align16(l.chunk_total + rows * chunks * sizeof(uint64_t));
+  const size_t picks = picked ? rows * static_cast<size_t>(top_k) : 0;
+  l.values = align16(l.cand + picks * sizeof(int32_t));
+  l.total = align16(l.values + picks * sizeof(float));
   return l;
 }
 
@@ -450,21 +460,47 @@ __global__ void __launch_bounds__(kThreadsPerBlock)
 
 }  // namespace
 
-size_t sample_synthid_workspace_bytes(int64_t batch, int64_t n, int layers) {
-  if (batch <= 0 || n <= 0 || layers < 1 || layers > kSynthIdMaxLayers) return 0;
-  return layout(batch, n, layers).total;
+size_t sample_synthid_workspace_bytes(int64_t batch, int64_t n, int layers, int64_t top_k) {
+  if (batch <= 0 || n <= 0 || layers < 1 || layers > kSynthIdMaxLayers || top_k < 0) return 0;
+  return layout(batch, n, layers, top_k).total;
 }
 
-cudaError_t sample_synthid_cuda(const SynthIdSampleArgs& a, const int32_t* cand, void* workspace,
+cudaError_t top_k_candidates_cuda(const void* logits, int64_t batch, int64_t vocab,
+                                  int64_t row_stride, LogitsDtype dtype, int64_t k, int32_t* cand,
+                                  float* values, cudaStream_t stream) {
+  return launch_top_k(logits, batch, vocab, row_stride, dtype, k, cand, values, stream);
+}
+
+cudaError_t sample_synthid_cuda(const SynthIdSampleArgs& args, const int32_t* cand, void* workspace,
                                 size_t workspace_bytes, cudaStream_t stream) {
-  if (a.batch < 0 || a.vocab < 0 || a.width < 0 || a.top_k != 0) return cudaErrorInvalidValue;
-  if (a.layers < 1 || a.layers > kSynthIdMaxLayers) return cudaErrorInvalidValue;
-  if (a.batch == 0) return cudaSuccess;
-  const int64_t n = a.vocab > 0 ? a.vocab : 1, chunks = ceil_div(n, kChunk);
-  if (a.batch > INT32_MAX || chunks > 65535) return cudaErrorInvalidValue;
-  const Layout l = layout(a.batch, n, a.layers);
+  if (args.batch < 0 || args.vocab < 0 || args.width < 0 || args.top_k < 0) {
+    return cudaErrorInvalidValue;
+  }
+  if (args.layers < 1 || args.layers > kSynthIdMaxLayers) return cudaErrorInvalidValue;
+  if (args.top_k > 0 && cand) return cudaErrorInvalidValue;  // candidates picked twice
+  if (args.batch == 0) return cudaSuccess;
+  const bool picked = args.top_k > 0 && args.top_k < args.vocab;
+  const int64_t n = picked ? args.top_k : (args.vocab > 0 ? args.vocab : 1);
+  const int64_t chunks = ceil_div(n, kChunk);
+  if (args.batch > INT32_MAX || chunks > 65535) return cudaErrorInvalidValue;
+  const Layout l = layout(args.batch, args.vocab > 0 ? args.vocab : 1, args.layers, args.top_k);
   if (workspace_bytes < l.total) return cudaErrorInvalidValue;
   char* base = static_cast<char*>(workspace);
+  SynthIdSampleArgs a = args;
+  a.top_k = 0;
+  if (picked) {  // the passes run on the picked candidates: float32 logits, ids in `cand`
+    int32_t* picks = reinterpret_cast<int32_t*>(base + l.cand);
+    float* values = reinterpret_cast<float*>(base + l.values);
+    const cudaError_t err =
+        launch_top_k(args.logits, args.batch, args.vocab, args.logits_row_stride, args.dtype,
+                     args.top_k, picks, values, stream);
+    if (err != cudaSuccess) return err;
+    a.logits = values;
+    a.vocab = args.top_k;
+    a.logits_row_stride = args.top_k;
+    a.dtype = kFloat32;
+    cand = picks;
+  }
   const Scratch s{reinterpret_cast<RowState*>(base + l.state),
                   reinterpret_cast<uint64_t*>(base + l.hist),
                   reinterpret_cast<double*>(base + l.factors),

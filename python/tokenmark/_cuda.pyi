@@ -136,6 +136,7 @@ def sample_synthid(
     seeding: int,
     layers: int,
     history: int,
+    top_k: int,
     out: int,
     marked: int,
     workspace: int,
@@ -143,10 +144,26 @@ def sample_synthid(
     device: int,
     stream: int,
 ) -> None:
-    """SynthID-Text tournament sampling of logits [batch, n] (device pointers) into out/marked."""
+    """SynthID-Text tournament sampling of logits [batch, n] (device pointers) into out/marked;
+    with 0 < top_k < n on the top_k largest logits, picked on the device."""
 
-def sample_synthid_workspace_bytes(batch: int, n: int, layers: int) -> int:
+def sample_synthid_workspace_bytes(batch: int, n: int, layers: int, top_k: int) -> int:
     """Device scratch bytes sample_synthid needs."""
+
+def top_k_candidates(
+    logits: int,
+    batch: int,
+    vocab: int,
+    logits_row_stride: int,
+    logits_dtype: int,
+    k: int,
+    candidates: int,
+    values: int,
+    device: int,
+    stream: int,
+) -> None:
+    """The k largest logits of each row as the spec picks them (0 < k < vocab): ids ascending
+    into candidates [batch, k] int32, their logits into values [batch, k] float32."""
 
 def score_synthid(
     tokens: int,

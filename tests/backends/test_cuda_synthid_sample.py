@@ -33,7 +33,7 @@ def _binding(**overrides):
     args = dict(
         logits=256, batch=2, n=8, logits_row_stride=8, logits_dtype=0, candidates=0,
         input_ids=512, ids_is_int64=True, ids_len=3, ids_row_stride=3, keys=1024, key_stride=0,
-        uniforms=2048, enabled=0, width=1, seeding=0, layers=30, history=1024, out=4096,
+        uniforms=2048, enabled=0, width=1, seeding=0, layers=30, history=1024, top_k=0, out=4096,
         marked=8192, workspace=1 << 16, workspace_bytes=1 << 20, device=0, stream=0,
     )  # fmt: skip
     args.update(overrides)
@@ -46,6 +46,8 @@ def _binding(**overrides):
         ({"layers": 0}, "layers"),
         ({"layers": 33}, "layers"),
         ({"history": -1}, "history"),
+        ({"top_k": -1}, "top_k"),
+        ({"top_k": 3, "candidates": 256}, "candidates picked twice"),
         ({"width": 2000}, "context_width"),
         ({"seeding": 5}, "seeding"),
         ({"logits_dtype": 7}, "logits_dtype"),
@@ -69,12 +71,17 @@ def test_binding_validates(overrides, match):
 
 
 def test_workspace_bytes_and_empty_batch():
-    small = cuda_mod.sample_synthid_workspace_bytes(1, 10, 30)
+    small = cuda_mod.sample_synthid_workspace_bytes(1, 10, 30, 0)
     assert small >= 3 * 16 * 1024  # histograms and factors of 3 phases
-    assert cuda_mod.sample_synthid_workspace_bytes(2, 10, 30) > small
-    assert cuda_mod.sample_synthid_workspace_bytes(0, 10, 30) == 0
+    assert cuda_mod.sample_synthid_workspace_bytes(2, 10, 30, 0) > small
+    assert cuda_mod.sample_synthid_workspace_bytes(0, 10, 30, 0) == 0
+    # Top-k on the device: room for the picked ids and logits (8 bytes per row and candidate).
+    assert cuda_mod.sample_synthid_workspace_bytes(1, 10, 30, 4) >= small + 32
+    assert cuda_mod.sample_synthid_workspace_bytes(1, 10, 30, 10) == small  # k >= n: all
     with pytest.raises(ValueError, match="batch"):
-        cuda_mod.sample_synthid_workspace_bytes(-1, 10, 30)
+        cuda_mod.sample_synthid_workspace_bytes(-1, 10, 30, 0)
+    with pytest.raises(ValueError, match="top_k"):
+        cuda_mod.sample_synthid_workspace_bytes(1, 10, 30, -1)
     _binding(batch=0, logits=0, out=0, marked=0, workspace_bytes=0)  # nothing to launch
 
 

@@ -33,7 +33,7 @@ int emu_sample_synthid(const void* logits, int64_t batch, int64_t n, int64_t row
                        const int32_t* cand, const void* ids, int ids_is_int64, int64_t ids_len,
                        int64_t ids_stride, const uint32_t* keys, int64_t key_stride,
                        const double* uniforms, const uint8_t* enabled, int width, int seeding,
-                       int layers, int64_t history, int64_t* out, uint8_t* marked) {
+                       int layers, int64_t history, int64_t top_k, int64_t* out, uint8_t* marked) {
   using namespace tokenmark;
   SynthIdSampleArgs a{};
   a.logits = logits;
@@ -52,15 +52,23 @@ int emu_sample_synthid(const void* logits, int64_t batch, int64_t n, int64_t row
   a.seeding = seeding;
   a.uniforms = uniforms;
   a.layers = layers;
-  a.top_k = 0;
+  a.top_k = top_k;
   a.history = history;
   a.out = out;
   a.marked = marked;
-  const size_t bytes = cuda::sample_synthid_workspace_bytes(batch, n > 0 ? n : 1, layers);
+  const size_t bytes = cuda::sample_synthid_workspace_bytes(batch, n > 0 ? n : 1, layers, top_k);
   // Poisoned scratch: the launcher must clear what it relies on.
   std::vector<unsigned char> ws(bytes + 16, 0xA5);
   void* base = ws.data() + (16 - reinterpret_cast<uintptr_t>(ws.data()) % 16) % 16;
   return cuda::sample_synthid_cuda(a, cand, base, bytes, nullptr);
+}
+
+// The top-k candidates alone (csrc/cuda/top_k.cuh).
+int emu_top_k(const void* logits, int64_t batch, int64_t vocab, int64_t row_stride, int dtype,
+              int64_t k, int32_t* cand, float* values) {
+  using namespace tokenmark;
+  return cuda::top_k_candidates_cuda(logits, batch, vocab, row_stride,
+                                     static_cast<LogitsDtype>(dtype), k, cand, values, nullptr);
 }
 
 }  // extern "C"

@@ -52,7 +52,7 @@ def test_phase_factors_warp_is_the_spec(lib, bits):
 
 
 def emu_sample(lib, logits, ids, keys, uniforms, enabled, width, seeding, layers, history,
-               dtype="float32", cand=None):  # fmt: skip
+               dtype="float32", cand=None, top_k=0):  # fmt: skip
     batch, n = logits.shape
     out = np.full(batch, -7, dtype=np.int64)
     marked = np.full(batch, 9, dtype=np.uint8)
@@ -62,7 +62,7 @@ def emu_sample(lib, logits, ids, keys, uniforms, enabled, width, seeding, layers
         ctypes.c_int64(ids.shape[1]), ctypes.c_int64(ids.shape[1]), ptr(keys),
         ctypes.c_int64(4 if keys.ndim == 2 else 0), ptr(uniforms), ptr(enabled),
         ctypes.c_int(width), ctypes.c_int(seeding), ctypes.c_int(layers), ctypes.c_int64(history),
-        ptr(out), ptr(marked),
+        ctypes.c_int64(top_k), ptr(out), ptr(marked),
     )  # fmt: skip
     assert rc == 0, lib.emu_message()
     return out, marked

@@ -30,11 +30,33 @@ def sample_synthid(
     context_history: int,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """SynthID-Text tournament sampling of each row of ``logits``, on its CUDA device, bit for bit
-    as the CPU and the numpy reference.
+    as the CPU and the numpy reference. With ``0 < top_k < vocab`` the candidates are picked on
+    the device by the sampler's own top-k kernel (csrc/cuda/top_k.cuh), one launch.
 
     Arguments as :func:`tokenmark.ops.sample_synthid`, already normalised (tensors on one
     device, scalars checked); see there for shapes and dtypes.
     """
+    return _sample(logits, input_ids, keys, uniforms, enabled, context_width, seeding, layers,
+                   top_k, context_history, torch_top_k=False)  # fmt: skip
+
+
+def _sample(
+    logits: torch.Tensor,
+    input_ids: torch.Tensor,
+    keys: torch.Tensor,
+    uniforms: torch.Tensor,
+    enabled: torch.Tensor | None,
+    context_width: int,
+    seeding: int,
+    layers: int,
+    top_k: int,
+    context_history: int,
+    *,
+    torch_top_k: bool,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """:func:`sample_synthid`; ``torch_top_k`` picks the top-k candidates with torch ops
+    (:func:`top_k_candidates` and a gather, as before the top-k kernel) instead: kept for the
+    benchmark and the tests that compare the two."""
     require_cuda()
     batch, vocab, key_stride = check_row_inputs(logits, input_ids, keys, enabled, LOGITS_DTYPES)
     device = logits.device
@@ -47,21 +69,23 @@ def sample_synthid(
     if int(context_history) < 0:
         raise ValueError(f"context_history: must be >= 0, got {context_history}")
     cand = None
-    if 0 < int(top_k) < vocab:
-        cand = top_k_candidates(logits, int(top_k))
+    top_k = int(top_k) if 0 < int(top_k) < vocab else 0
+    if top_k and torch_top_k:
+        cand = top_k_candidates(logits, top_k)
         logits = torch.gather(logits, 1, cand.to(torch.int64))
+        top_k = 0
     n = logits.shape[1]
     tokens = torch.empty(batch, dtype=torch.int64, device=device)
     marked = torch.empty(batch, dtype=torch.uint8, device=device)
-    ws_bytes = _cuda.sample_synthid_workspace_bytes(batch, n, int(layers))
+    ws_bytes = _cuda.sample_synthid_workspace_bytes(batch, n, int(layers), top_k)
     workspace = torch.empty(max(ws_bytes, 16), dtype=torch.uint8, device=device)
     _cuda.sample_synthid(
         logits.data_ptr(), batch, n, logits.stride(0), LOGITS_DTYPES[logits.dtype],
         cand.data_ptr() if cand is not None else 0, input_ids.data_ptr(),
         input_ids.dtype == torch.int64, input_ids.shape[1], input_ids.stride(0), keys.data_ptr(),
         key_stride, uniforms.data_ptr(), 0 if enabled is None else enabled.data_ptr(),
-        int(context_width), int(seeding), int(layers), int(context_history), tokens.data_ptr(),
-        marked.data_ptr(), workspace.data_ptr(), ws_bytes, device.index,
+        int(context_width), int(seeding), int(layers), int(context_history), top_k,
+        tokens.data_ptr(), marked.data_ptr(), workspace.data_ptr(), ws_bytes, device.index,
         torch.cuda.current_stream(device).cuda_stream,
     )  # fmt: skip
     return tokens, marked
