@@ -47,6 +47,10 @@ void score_synthid_text(const SynthidTextScoreArgs& a) {
   const bool pow2 = (a.table_size & (a.table_size - 1)) == 0;
   const uint64_t tmask = static_cast<uint64_t>(a.table_size - 1);
   const int n = a.ngram_len;
+  // (ht + k) * C + 1 = ht * C + (k * C + 1) in uint64 wrapping: one multiply per position, and
+  // per layer an add (bit-exact with their per-layer accumulate).
+  std::vector<uint64_t> key_terms(a.depth);
+  for (int l = 0; l < a.depth; ++l) key_terms[l] = a.keys[l] * kLcgMul + 1u;
 #pragma omp parallel
   {
     LastSeen seen;
@@ -81,16 +85,15 @@ void score_synthid_text(const SynthidTextScoreArgs& a) {
         if (!keep) continue;
         if (a.counted) a.counted[a.offsets[d] + j] = 1;
         ++count;
-        const uint64_t ht = accumulate(h, static_cast<uint64_t>(doc[j]));
+        const uint64_t htc = accumulate(h, static_cast<uint64_t>(doc[j])) * kLcgMul;
+        if (pow2) {
+          for (int l = 0; l < a.depth; ++l) ones[l] += a.table[(htc + key_terms[l]) & tmask];
+          continue;
+        }
         for (int l = 0; l < a.depth; ++l) {
-          const uint64_t hk = accumulate(ht, a.keys[l]);
-          int64_t idx;
-          if (pow2) {
-            idx = static_cast<int64_t>(hk & tmask);
-          } else {
-            idx = static_cast<int64_t>(hk) % a.table_size;  // torch's %: floor modulo
-            if (idx < 0) idx += a.table_size;
-          }
+          // torch's % on int64: floor modulo
+          int64_t idx = static_cast<int64_t>(htc + key_terms[l]) % a.table_size;
+          if (idx < 0) idx += a.table_size;
           ones[l] += a.table[idx];
         }
       }

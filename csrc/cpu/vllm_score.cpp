@@ -110,6 +110,21 @@ TM_AVX2 void vllm_words_avx2(uint64_t key, int width, CtxFn ctx, const uint32_t*
                       _mm256_castps_si256(_mm256_blendv_ps(lo, hi, b1)));
 }
 
+// -log1p(-u) of vLLM's uniforms of eight words, u as vllm_uniform rounds it: (word >> 8) + 1
+// over 2^24 + 1 in double, to float32 (round to nearest, as the cast), back to double. 1 - u is
+// exact there, so log(1 - u) is log1p(-u) up to log_pd4's rounding.
+TM_AVX2 void neg_log1m_uniforms_avx2(const uint32_t* words, double* out) {
+  const __m256i w = _mm256_srli_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(words)), 8);
+  const __m256d one = _mm256_set1_pd(1.0), den = _mm256_set1_pd(16777217.0);
+  for (int h = 0; h < 2; ++h) {
+    const __m128i half = h == 0 ? _mm256_castsi256_si128(w) : _mm256_extracti128_si256(w, 1);
+    const __m256d q = _mm256_div_pd(_mm256_add_pd(_mm256_cvtepi32_pd(half), one), den);
+    const __m256d u = _mm256_cvtps_pd(_mm256_cvtpd_ps(q));
+    const __m256d l = avx2::log_pd4(_mm256_sub_pd(one, u));
+    _mm256_storeu_pd(out + 4 * h, _mm256_sub_pd(_mm256_setzero_pd(), l));
+  }
+}
+
 }  // namespace
 
 void score_vllm_gumbel(const VllmScoreArgs& a) {
@@ -165,11 +180,18 @@ void score_vllm_gumbel(const VllmScoreArgs& a) {
             vllm_words(a.keys[k], w, ctx, toks, words[k]);
           }
         }
-        for (int i = 0; i < kLanes && b + i < n; ++i) {
-          for (int k = 0; k < a.n_keys; ++k) {
-            const float u = vllm_uniform(words[k][i]);
-            score += a.weights[k] * -std::log1p(-static_cast<double>(u));
+        double terms[2][kLanes];
+        for (int k = 0; k < a.n_keys; ++k) {
+          if (simd) {
+            neg_log1m_uniforms_avx2(words[k], terms[k]);
+          } else {
+            for (int i = 0; i < kLanes; ++i) {
+              terms[k][i] = -std::log1p(-static_cast<double>(vllm_uniform(words[k][i])));
+            }
           }
+        }
+        for (int i = 0; i < kLanes && b + i < n; ++i) {
+          for (int k = 0; k < a.n_keys; ++k) score += a.weights[k] * terms[k][i];
         }
       }
       a.n_scored[d] = n;
