@@ -13,24 +13,28 @@ class ContextSet {
   void reset(int64_t n) {
     uint64_t cap = 16;
     while (cap < 2 * static_cast<uint64_t>(n)) cap <<= 1;
-    slots_.assign(cap, -1);
+    slots_.assign(cap, Slot{-1, 0});
   }
   // Inserts position p; returns false when an earlier position q had the same context
-  // (same(q) true).
+  // (same(q) true). Positions of another hash are passed over without asking `same`.
   template <typename Same>
   bool insert(uint64_t h, int64_t p, Same same) {
     const uint64_t mask = slots_.size() - 1;
     uint64_t slot = (h * 0x9E3779B97F4A7C15ull) >> 7 & mask;
-    while (slots_[slot] >= 0) {
-      if (same(slots_[slot])) return false;
+    while (slots_[slot].pos >= 0) {
+      if (slots_[slot].hash == h && same(slots_[slot].pos)) return false;
       slot = (slot + 1) & mask;
     }
-    slots_[slot] = p;
+    slots_[slot] = Slot{p, h};
     return true;
   }
 
  private:
-  std::vector<int64_t> slots_;
+  struct Slot {
+    int64_t pos;
+    uint64_t hash;
+  };
+  std::vector<Slot> slots_;
 };
 
 }  // namespace tokenmark::cpu

@@ -151,18 +151,19 @@ TM_AVX2 inline __m256d log_pd4(__m256d x) {
   const __m256d z = _mm256_mul_pd(s, s);
   const __m256d w = _mm256_mul_pd(z, z);
   // fdlibm's Lg1..Lg7: the minimax polynomial of (log((1 + s) / (1 - s)) - 2 s) / s.
-  const __m256d t1 = _mm256_mul_pd(
-      w, _mm256_fmadd_pd(
-             w, _mm256_fmadd_pd(w, _mm256_set1_pd(1.531383769920937332e-01),
-                                _mm256_set1_pd(2.222219843214978396e-01)),
-             _mm256_set1_pd(3.999999999940941908e-01)));
+  const __m256d t1 =
+      _mm256_mul_pd(w, _mm256_fmadd_pd(w,
+                                       _mm256_fmadd_pd(w, _mm256_set1_pd(1.531383769920937332e-01),
+                                                       _mm256_set1_pd(2.222219843214978396e-01)),
+                                       _mm256_set1_pd(3.999999999940941908e-01)));
   const __m256d t2 = _mm256_mul_pd(
-      z, _mm256_fmadd_pd(
-             w, _mm256_fmadd_pd(
-                    w, _mm256_fmadd_pd(w, _mm256_set1_pd(1.479819860511658591e-01),
-                                       _mm256_set1_pd(1.818357216161805012e-01)),
-                    _mm256_set1_pd(2.857142874366239149e-01)),
-             _mm256_set1_pd(6.666666666666735130e-01)));
+      z,
+      _mm256_fmadd_pd(w,
+                      _mm256_fmadd_pd(w,
+                                      _mm256_fmadd_pd(w, _mm256_set1_pd(1.479819860511658591e-01),
+                                                      _mm256_set1_pd(1.818357216161805012e-01)),
+                                      _mm256_set1_pd(2.857142874366239149e-01)),
+                      _mm256_set1_pd(6.666666666666735130e-01)));
   const __m256d r = _mm256_add_pd(t2, t1);
   const __m256d ln2_hi = _mm256_set1_pd(6.93147180369123816490e-01);
   const __m256d ln2_lo = _mm256_set1_pd(1.90821492927058770002e-10);

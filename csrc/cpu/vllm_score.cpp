@@ -114,7 +114,8 @@ TM_AVX2 void vllm_words_avx2(uint64_t key, int width, CtxFn ctx, const uint32_t*
 // over 2^24 + 1 in double, to float32 (round to nearest, as the cast), back to double. 1 - u is
 // exact there, so log(1 - u) is log1p(-u) up to log_pd4's rounding.
 TM_AVX2 void neg_log1m_uniforms_avx2(const uint32_t* words, double* out) {
-  const __m256i w = _mm256_srli_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(words)), 8);
+  const __m256i w =
+      _mm256_srli_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(words)), 8);
   const __m256d one = _mm256_set1_pd(1.0), den = _mm256_set1_pd(16777217.0);
   for (int h = 0; h < 2; ++h) {
     const __m128i half = h == 0 ? _mm256_castsi256_si128(w) : _mm256_extracti128_si256(w, 1);
