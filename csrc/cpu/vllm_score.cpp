@@ -73,21 +73,30 @@ inline void vllm_words(uint64_t key, int width, CtxFn ctx, const uint32_t* token
   for (int i = 0; i < kLanes; ++i) words[i] = c[tokens[i] & 3][i];
 }
 
-// The same eight words with AVX2 (simd_avx2.h's Philox), for CPUs that have it.
+// The same eight words with AVX2 (simd_avx2.h's Philox), for CPUs that have it. `run`, when not
+// null, says the lanes are eight consecutive positions whose contexts lie inside the scored part,
+// starting at run[0] (the first lane's oldest context word): context word j of the lanes is then
+// one unaligned load, not eight scalar stores read back as a vector (a store-forwarding stall).
 template <typename CtxFn>
-TM_AVX2 void vllm_words_avx2(uint64_t key, int width, CtxFn ctx, const uint32_t* tokens,
-                             uint32_t* words) {
+TM_AVX2 void vllm_words_avx2(uint64_t key, int width, CtxFn ctx, const int32_t* run,
+                             const uint32_t* tokens, uint32_t* words) {
   static_assert(kLanes == 8, "one AVX2 register of lanes");
   const uint32_t k0 = static_cast<uint32_t>(key), k1 = static_cast<uint32_t>(key >> 32);
   __m256i s[4] = {_mm256_set1_epi32(static_cast<int>(kVllmContextDomain)), _mm256_set1_epi32(width),
                   _mm256_setzero_si256(), _mm256_setzero_si256()};
   for (int offset = 0; offset < width; offset += 4) {
     for (int j = 0; j < 4; ++j) {
-      alignas(32) uint32_t block[kLanes];
-      for (int i = 0; i < kLanes; ++i) {
-        block[i] = offset + j < width ? ctx(i, offset + j) : 0xFFFFFFFFu - j;
+      __m256i block;
+      if (offset + j >= width) {
+        block = _mm256_set1_epi32(static_cast<int>(0xFFFFFFFFu - j));
+      } else if (run) {
+        block = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(run + offset + j));
+      } else {
+        alignas(32) uint32_t lanes[kLanes];
+        for (int i = 0; i < kLanes; ++i) lanes[i] = ctx(i, offset + j);
+        block = _mm256_load_si256(reinterpret_cast<const __m256i*>(lanes));
       }
-      s[j] = _mm256_xor_si256(s[j], _mm256_load_si256(reinterpret_cast<const __m256i*>(block)));
+      s[j] = _mm256_xor_si256(s[j], block);
     }
     const avx2::V4 o =
         avx2::philox8(s[0], s[1], s[2], s[3], k0 ^ static_cast<uint32_t>(offset), k1);
@@ -126,6 +135,38 @@ TM_AVX2 void neg_log1m_uniforms_avx2(const uint32_t* words, double* out) {
   }
 }
 
+// context_hashes from position p on (its context inside the scored part) with AVX2.
+TM_AVX2 void context_hashes_avx2(const int32_t* doc, int64_t start, int64_t p, int64_t len, int w,
+                                 uint32_t* out) {
+  for (; p + kLanes <= len; p += kLanes) {
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + p - start),
+                        avx2::context_hash8(doc + p - w, w, kSeedingPrev));
+  }
+  for (; p < len; ++p) {
+    uint32_t h = kCtxSeedPrev;
+    for (int i = 0; i < w; ++i) h = fmix32(h ^ static_cast<uint32_t>(doc[p - w + i]));
+    out[p - start] = h;
+  }
+}
+
+// The dedup table's hash of each position's context (prf.h's "prev" chain over the context
+// words, -1 before `start`): only a filter, equal contexts are decided by comparing the words.
+// Positions whose contexts lie inside the scored part go eight at a time with AVX2.
+void context_hashes(const int32_t* doc, int64_t start, int64_t len, int w, bool simd,
+                    std::vector<uint32_t>& out) {
+  out.resize(len - start);
+  int64_t p = start;
+  for (; p < len && (p - w < start || !simd); ++p) {
+    uint32_t h = kCtxSeedPrev;
+    for (int i = 0; i < w; ++i) {
+      const int64_t q = p - w + i;
+      h = fmix32(h ^ (q >= start ? static_cast<uint32_t>(doc[q]) : 0xFFFFFFFFu));
+    }
+    out[p - start] = h;
+  }
+  if (p < len) context_hashes_avx2(doc, start, p, len, w, out.data());
+}
+
 }  // namespace
 
 void score_vllm_gumbel(const VllmScoreArgs& a) {
@@ -134,6 +175,7 @@ void score_vllm_gumbel(const VllmScoreArgs& a) {
   {
     ContextSet seen;
     std::vector<int64_t> counted_pos;
+    std::vector<uint32_t> hashes;
 #pragma omp for schedule(dynamic, 8)
     for (int64_t d = 0; d < a.n_docs; ++d) {
       const int32_t* doc = a.tokens + a.offsets[d];
@@ -148,12 +190,11 @@ void score_vllm_gumbel(const VllmScoreArgs& a) {
       // Pass 1: the counted positions (first occurrences of their contexts).
       std::vector<int64_t>& pos = counted_pos;
       pos.clear();
+      if (a.dedup) context_hashes(doc, start, len, w, simd, hashes);
       for (int64_t p = start; p < len; ++p) {
         bool count = true;
         if (a.dedup) {
-          uint64_t h = 0x243F6A8885A308D3ull;
-          for (int i = 0; i < w; ++i) h = (h ^ word(p, i)) * 0x100000001B3ull;
-          count = seen.insert(h, p, [&](int64_t q) {
+          count = seen.insert(hashes[p - start], p, [&](int64_t q) {
             for (int i = 0; i < w; ++i) {
               if (word(q, i) != word(p, i)) return false;
             }
@@ -174,9 +215,15 @@ void score_vllm_gumbel(const VllmScoreArgs& a) {
           toks[i] = static_cast<uint32_t>(doc[lane_pos[i]]);
         }
         auto ctx = [&](int i, int j) { return word(lane_pos[i], j); };
+        // A full group of increasing positions spanning kLanes - 1 is a run (a partial group's
+        // repeated last position could fake the span).
+        const bool consecutive = b + kLanes <= n &&
+                                 lane_pos[kLanes - 1] - lane_pos[0] == kLanes - 1 &&
+                                 lane_pos[0] - w >= start;
+        const int32_t* run = consecutive ? doc + lane_pos[0] - w : nullptr;
         for (int k = 0; k < a.n_keys; ++k) {
           if (simd) {
-            vllm_words_avx2(a.keys[k], w, ctx, toks, words[k]);
+            vllm_words_avx2(a.keys[k], w, ctx, run, toks, words[k]);
           } else {
             vllm_words(a.keys[k], w, ctx, toks, words[k]);
           }
