@@ -42,6 +42,27 @@ TM_AVX2 inline __m256i fmix8(__m256i h, uint32_t n_words) {
   return avx2::fmix32_8(_mm256_xor_si256(h, _mm256_set1_epi32(static_cast<int>(4u * n_words))));
 }
 
+// sglang_context_hash of every position in [start, len): from the first position with a full
+// window on (p >= w), eight consecutive positions at a time with AVX2.
+TM_AVX2 void context_hashes_avx2(const int32_t* doc, int64_t start, int64_t len, int w,
+                                 uint32_t* out) {
+  int64_t p = start;
+  for (; p < len; ++p) {
+    if (p >= w && p + kLanes <= len) {
+      __m256i h = _mm256_setzero_si256();
+      for (int i = 0; i < w; ++i) {
+        h = mix8(h, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(doc + p - w + i)));
+      }
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + p - start), fmix8(h, w));
+      p += kLanes - 1;
+      continue;
+    }
+    const int64_t lo = std::max<int64_t>(0, p - w);
+    out[p - start] = sglang_context_hash(static_cast<int>(p - lo),
+                                         [&](int i) { return static_cast<uint32_t>(doc[lo + i]); });
+  }
+}
+
 // -log1p(-u), u = (hash + 0.5) / 2^32, of eight hashes: 1 - u is exact in double, so this is
 // log_pd4(1 - u) negated.
 TM_AVX2 inline void neg_log1m8(__m256i hash, double* out) {
@@ -100,6 +121,7 @@ void token_terms(const SglangScoreArgs& a, const uint32_t* ctx, const uint32_t* 
 
 // Buffers of one thread, reused across its documents.
 struct Scratch {
+  std::vector<uint32_t> hash;  // [len - start] context hash of each position (AVX2 path)
   std::vector<uint32_t> ctx, tok;
   std::vector<double> term_a, term_b;
   std::vector<uint8_t> pick_a;
@@ -123,12 +145,17 @@ void score_sglang(const SglangScoreArgs& a) {
       seen.reset(std::min(len - start, a.max_contexts));
       sc.ctx.clear();
       sc.tok.clear();
+      if (simd) {
+        sc.hash.resize(std::max<int64_t>(len - start, 0));
+        context_hashes_avx2(doc, start, len, static_cast<int>(w), sc.hash.data());
+      }
       for (int64_t p = start; p < len && static_cast<int64_t>(sc.ctx.size()) < a.max_contexts;
            ++p) {
         const int64_t lo = std::max<int64_t>(0, p - w);
         const int ctx_len = static_cast<int>(p - lo);
-        const uint32_t h =
-            sglang_context_hash(ctx_len, [&](int i) { return static_cast<uint32_t>(doc[lo + i]); });
+        const uint32_t h = simd ? sc.hash[p - start] : sglang_context_hash(ctx_len, [&](int i) {
+          return static_cast<uint32_t>(doc[lo + i]);
+        });
         const bool fresh = seen.insert(h, p, [&](int64_t q) {
           const int64_t qlo = std::max<int64_t>(0, q - w);
           if (q - qlo != ctx_len) return false;
