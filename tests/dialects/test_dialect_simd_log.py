@@ -86,3 +86,13 @@ def test_dedup_gaps_and_runs_on_both_paths(simd, rng):
         np.testing.assert_allclose(a.score, b.score, rtol=1e-13)
         for x, y in zip(a.counted, b.counted, strict=True):
             np.testing.assert_array_equal(x, y)
+
+
+def test_synthid_text_weighted_p_value_equals_scipy_stats(rng):
+    """weighted_p_value comes from scipy.special.ndtr(-z): scipy.stats.norm.sf's value."""
+    from scipy import stats
+
+    wm = tm.dialects.synthid_text(keys=list(range(3, 15)), ngram_len=3)
+    res = wm.detect([rng.integers(0, 900, size=n).tolist() for n in (0, 2, 30, 400)])
+    want = np.where(res.n_scored > 0, stats.norm.sf(res.weighted_z), 1.0)
+    np.testing.assert_array_equal(res.weighted_p_value, want)
