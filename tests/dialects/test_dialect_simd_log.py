@@ -96,3 +96,21 @@ def test_synthid_text_weighted_p_value_equals_scipy_stats(rng):
     res = wm.detect([rng.integers(0, 900, size=n).tolist() for n in (0, 2, 30, 400)])
     want = np.where(res.n_scored > 0, stats.norm.sf(res.weighted_z), 1.0)
     np.testing.assert_array_equal(res.weighted_p_value, want)
+
+
+def test_green_lists_both_paths_match_torch_randperm(simd):
+    """The KGW dialects' green lists (MT19937 outputs kMtN at a time, AVX2 twist and tempering on
+    the simd path, scalar calls on the other) against torch.randperm itself, across several
+    generator blocks (k up to 5000 > 624) and the whole-vocabulary case."""
+    import torch
+    from tokenmark import _C
+
+    for vocab, k in ((1019, 1019), (1019, 1018), (5003, 1250), (7000, 5000), (32000, 700)):
+        seeds = np.array([0, 1, 2**32 - 1, 123456789], dtype=np.uint32)
+        bits = _C.torch_cpu_green_lists(seeds, vocab, k)
+        for i, s in enumerate(seeds):
+            perm = torch.randperm(vocab, generator=torch.Generator().manual_seed(int(s)))
+            want = np.zeros(vocab, dtype=bool)
+            want[perm[:k].numpy()] = True
+            got = np.unpackbits(bits[i], bitorder="little")[:vocab].astype(bool)
+            np.testing.assert_array_equal(got, want, err_msg=f"{simd} vocab {vocab} seed {s}")
