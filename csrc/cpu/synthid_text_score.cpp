@@ -22,8 +22,8 @@ class LastSeen {
  public:
   void reset(int64_t n) {
     uint64_t cap = 16;
-    while (cap < 2 * static_cast<uint64_t>(n)) cap <<= 1;
-    if (++current_ == 0 || slots_.size() != cap) {  // new size, or stamps wrapped
+    while (cap < 4 * static_cast<uint64_t>(n)) cap <<= 1;  // load factor 1/4: short probes
+    if (++current_ == 0 || slots_.size() != cap) {         // new size, or stamps wrapped
       slots_.assign(cap, Slot{0, 0, 0});
       current_ = 1;
     }

@@ -223,7 +223,10 @@ void score_vllm_gumbel(const VllmScoreArgs& a) {
         const int32_t* run = consecutive ? doc + lane_pos[0] - w : nullptr;
         for (int k = 0; k < a.n_keys; ++k) {
           if (simd) {
-            vllm_words_avx2(a.keys[k], w, ctx, run, toks, words[k]);
+            // A run's tokens are read in place (no scalar stores read back as a vector).
+            const uint32_t* lane_toks =
+                run ? reinterpret_cast<const uint32_t*>(doc + lane_pos[0]) : toks;
+            vllm_words_avx2(a.keys[k], w, ctx, run, lane_toks, words[k]);
           } else {
             vllm_words(a.keys[k], w, ctx, toks, words[k]);
           }
