@@ -188,7 +188,7 @@ class SynthIDText:
             np.uint8
         )
 
-    @property
+    @functools.cached_property  # a mean over the whole table: once, not per detect call
     def q(self) -> float:
         """The table's fraction of ones: P[g = 1] for a hash landing uniformly in it."""
         return float(self.sampling_table.mean())
