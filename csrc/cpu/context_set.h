@@ -9,28 +9,39 @@ namespace tokenmark::cpu {
 
 class ContextSet {
  public:
-  // Room for n insertions (load factor at most 1/2).
+  // Room for n insertions (load factor at most 1/4: fewer probes past the first slot, whose
+  // unpredictable count costs more than the larger table). The table is reused across documents: a
+  // slot is live only when its stamp is the current document's, so a reset clears nothing.
   void reset(int64_t n) {
     uint64_t cap = 16;
-    while (cap < 2 * static_cast<uint64_t>(n)) cap <<= 1;
-    slots_.assign(cap, -1);
+    while (cap < 4 * static_cast<uint64_t>(n)) cap <<= 1;
+    if (++current_ == 0 || slots_.size() != cap) {  // new size, or stamps wrapped
+      slots_.assign(cap, Slot{0, 0, 0});
+      current_ = 1;
+    }
   }
   // Inserts position p; returns false when an earlier position q had the same context
-  // (same(q) true).
+  // (same(q) true). Positions of another hash are passed over without asking `same`.
   template <typename Same>
-  bool insert(uint64_t h, int64_t p, Same same) {
+  bool insert(uint32_t h, int64_t p, Same same) {
     const uint64_t mask = slots_.size() - 1;
     uint64_t slot = (h * 0x9E3779B97F4A7C15ull) >> 7 & mask;
-    while (slots_[slot] >= 0) {
-      if (same(slots_[slot])) return false;
+    while (slots_[slot].stamp == current_) {
+      if (slots_[slot].hash == h && same(slots_[slot].pos)) return false;
       slot = (slot + 1) & mask;
     }
-    slots_[slot] = p;
+    slots_[slot] = Slot{p, current_, h};
     return true;
   }
 
  private:
-  std::vector<int64_t> slots_;
+  struct Slot {
+    int64_t pos;
+    uint32_t stamp;
+    uint32_t hash;
+  };
+  std::vector<Slot> slots_;
+  uint32_t current_ = 0;
 };
 
 }  // namespace tokenmark::cpu

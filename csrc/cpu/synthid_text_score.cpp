@@ -16,40 +16,78 @@ constexpr uint64_t kLcgMul = 6364136223846793005ull;  // their accumulate_hash L
 
 inline uint64_t accumulate(uint64_t h, uint64_t x) { return (h + x) * kLcgMul + 1u; }
 
-// The last position of each context hash in one document (open addressing, no deletes).
+// The last position of each context hash in one document (open addressing, no deletes). The
+// table is reused across documents: a slot is live only when its stamp is the current one.
 class LastSeen {
  public:
   void reset(int64_t n) {
     uint64_t cap = 16;
-    while (cap < 2 * static_cast<uint64_t>(n)) cap <<= 1;
-    keys_.assign(cap, 0);
-    pos_.assign(cap, -1);
+    while (cap < 4 * static_cast<uint64_t>(n)) cap <<= 1;  // load factor 1/4: short probes
+    if (++current_ == 0 || slots_.size() != cap) {         // new size, or stamps wrapped
+      slots_.assign(cap, Slot{0, 0, 0});
+      current_ = 1;
+    }
   }
   // Returns the previous position of `h` (or -1) and records `p` as its last one.
   int64_t swap(uint64_t h, int64_t p) {
-    const uint64_t mask = keys_.size() - 1;
+    const uint64_t mask = slots_.size() - 1;
     uint64_t slot = (h * 0x9E3779B97F4A7C15ull) >> 17 & mask;
-    while (pos_[slot] >= 0 && keys_[slot] != h) slot = (slot + 1) & mask;
-    const int64_t prev = pos_[slot];
-    keys_[slot] = h;
-    pos_[slot] = p;
+    while (slots_[slot].stamp == current_ && slots_[slot].key != h) slot = (slot + 1) & mask;
+    Slot& e = slots_[slot];
+    const int64_t prev = e.stamp == current_ ? e.pos : -1;
+    e = Slot{h, p, current_};
     return prev;
   }
 
  private:
-  std::vector<uint64_t> keys_;
-  std::vector<int64_t> pos_;
+  struct Slot {
+    uint64_t key;
+    int64_t pos;
+    uint32_t stamp;
+  };
+  std::vector<Slot> slots_;
+  uint32_t current_ = 0;
 };
+
+// ones[l] = sum over the kept positions of table[(htc[i] + key_terms[l]) mod size]: layers outer,
+// so each count stays in a register; four positions at a time on independent sums.
+template <bool kPow2>
+void layer_counts(const uint64_t* htc, int64_t n, const uint64_t* key_terms, int depth,
+                  const uint8_t* table, int64_t size, int64_t* ones) {
+  const uint64_t mask = static_cast<uint64_t>(size - 1);
+  auto index = [&](uint64_t h) -> int64_t {
+    if (kPow2) return static_cast<int64_t>(h & mask);
+    int64_t idx = static_cast<int64_t>(h) % size;  // torch's % on int64: floor modulo
+    return idx < 0 ? idx + size : idx;
+  };
+  for (int l = 0; l < depth; ++l) {
+    const uint64_t k = key_terms[l];
+    int64_t c0 = 0, c1 = 0, c2 = 0, c3 = 0;
+    int64_t i = 0;
+    for (; i + 4 <= n; i += 4) {
+      c0 += table[index(htc[i] + k)];
+      c1 += table[index(htc[i + 1] + k)];
+      c2 += table[index(htc[i + 2] + k)];
+      c3 += table[index(htc[i + 3] + k)];
+    }
+    for (; i < n; ++i) c0 += table[index(htc[i] + k)];
+    ones[l] = c0 + c1 + c2 + c3;
+  }
+}
 
 }  // namespace
 
 void score_synthid_text(const SynthidTextScoreArgs& a) {
   const bool pow2 = (a.table_size & (a.table_size - 1)) == 0;
-  const uint64_t tmask = static_cast<uint64_t>(a.table_size - 1);
   const int n = a.ngram_len;
+  // (ht + k) * C + 1 = ht * C + (k * C + 1) in uint64 wrapping: one multiply per position, and
+  // per layer an add (bit-exact with their per-layer accumulate).
+  std::vector<uint64_t> key_terms(a.depth);
+  for (int l = 0; l < a.depth; ++l) key_terms[l] = a.keys[l] * kLcgMul + 1u;
 #pragma omp parallel
   {
     LastSeen seen;
+    std::vector<uint64_t> kept;  // ht * C of each kept position, in order
 #pragma omp for schedule(dynamic, 8)
     for (int64_t d = 0; d < a.n_docs; ++d) {
       const int32_t* doc = a.tokens + a.offsets[d];
@@ -64,9 +102,7 @@ void score_synthid_text(const SynthidTextScoreArgs& a) {
         }
       }
       const int64_t begin = std::max<int64_t>(n - 1, a.prefix ? a.prefix[d] : 0);
-      int64_t* ones = a.ones + d * a.depth;
-      std::fill(ones, ones + a.depth, 0);
-      int64_t count = 0;
+      kept.clear();
       if (a.mask_repeated) seen.reset(std::max<int64_t>(len - n + 1, 0));
       for (int64_t j = n - 1; j < len; ++j) {
         uint64_t h = 1;
@@ -80,19 +116,16 @@ void score_synthid_text(const SynthidTextScoreArgs& a) {
         }
         if (!keep) continue;
         if (a.counted) a.counted[a.offsets[d] + j] = 1;
-        ++count;
-        const uint64_t ht = accumulate(h, static_cast<uint64_t>(doc[j]));
-        for (int l = 0; l < a.depth; ++l) {
-          const uint64_t hk = accumulate(ht, a.keys[l]);
-          int64_t idx;
-          if (pow2) {
-            idx = static_cast<int64_t>(hk & tmask);
-          } else {
-            idx = static_cast<int64_t>(hk) % a.table_size;  // torch's %: floor modulo
-            if (idx < 0) idx += a.table_size;
-          }
-          ones[l] += a.table[idx];
-        }
+        kept.push_back(accumulate(h, static_cast<uint64_t>(doc[j])) * kLcgMul);
+      }
+      const int64_t count = static_cast<int64_t>(kept.size());
+      int64_t* ones = a.ones + d * a.depth;
+      if (pow2) {
+        layer_counts<true>(kept.data(), count, key_terms.data(), a.depth, a.table, a.table_size,
+                           ones);
+      } else {
+        layer_counts<false>(kept.data(), count, key_terms.data(), a.depth, a.table, a.table_size,
+                            ones);
       }
       a.n_scored[d] = count;
     }

@@ -73,21 +73,30 @@ inline void vllm_words(uint64_t key, int width, CtxFn ctx, const uint32_t* token
   for (int i = 0; i < kLanes; ++i) words[i] = c[tokens[i] & 3][i];
 }
 
-// The same eight words with AVX2 (simd_avx2.h's Philox), for CPUs that have it.
+// The same eight words with AVX2 (simd_avx2.h's Philox), for CPUs that have it. `run`, when not
+// null, says the lanes are eight consecutive positions whose contexts lie inside the scored part,
+// starting at run[0] (the first lane's oldest context word): context word j of the lanes is then
+// one unaligned load, not eight scalar stores read back as a vector (a store-forwarding stall).
 template <typename CtxFn>
-TM_AVX2 void vllm_words_avx2(uint64_t key, int width, CtxFn ctx, const uint32_t* tokens,
-                             uint32_t* words) {
+TM_AVX2 void vllm_words_avx2(uint64_t key, int width, CtxFn ctx, const int32_t* run,
+                             const uint32_t* tokens, uint32_t* words) {
   static_assert(kLanes == 8, "one AVX2 register of lanes");
   const uint32_t k0 = static_cast<uint32_t>(key), k1 = static_cast<uint32_t>(key >> 32);
   __m256i s[4] = {_mm256_set1_epi32(static_cast<int>(kVllmContextDomain)), _mm256_set1_epi32(width),
                   _mm256_setzero_si256(), _mm256_setzero_si256()};
   for (int offset = 0; offset < width; offset += 4) {
     for (int j = 0; j < 4; ++j) {
-      alignas(32) uint32_t block[kLanes];
-      for (int i = 0; i < kLanes; ++i) {
-        block[i] = offset + j < width ? ctx(i, offset + j) : 0xFFFFFFFFu - j;
+      __m256i block;
+      if (offset + j >= width) {
+        block = _mm256_set1_epi32(static_cast<int>(0xFFFFFFFFu - j));
+      } else if (run) {
+        block = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(run + offset + j));
+      } else {
+        alignas(32) uint32_t lanes[kLanes];
+        for (int i = 0; i < kLanes; ++i) lanes[i] = ctx(i, offset + j);
+        block = _mm256_load_si256(reinterpret_cast<const __m256i*>(lanes));
       }
-      s[j] = _mm256_xor_si256(s[j], _mm256_load_si256(reinterpret_cast<const __m256i*>(block)));
+      s[j] = _mm256_xor_si256(s[j], block);
     }
     const avx2::V4 o =
         avx2::philox8(s[0], s[1], s[2], s[3], k0 ^ static_cast<uint32_t>(offset), k1);
@@ -110,6 +119,54 @@ TM_AVX2 void vllm_words_avx2(uint64_t key, int width, CtxFn ctx, const uint32_t*
                       _mm256_castps_si256(_mm256_blendv_ps(lo, hi, b1)));
 }
 
+// -log1p(-u) of vLLM's uniforms of eight words, u as vllm_uniform rounds it: (word >> 8) + 1
+// over 2^24 + 1 in double, to float32 (round to nearest, as the cast), back to double. 1 - u is
+// exact there, so log(1 - u) is log1p(-u) up to log_pd4's rounding.
+TM_AVX2 void neg_log1m_uniforms_avx2(const uint32_t* words, double* out) {
+  const __m256i w =
+      _mm256_srli_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(words)), 8);
+  const __m256d one = _mm256_set1_pd(1.0), den = _mm256_set1_pd(16777217.0);
+  for (int h = 0; h < 2; ++h) {
+    const __m128i half = h == 0 ? _mm256_castsi256_si128(w) : _mm256_extracti128_si256(w, 1);
+    const __m256d q = _mm256_div_pd(_mm256_add_pd(_mm256_cvtepi32_pd(half), one), den);
+    const __m256d u = _mm256_cvtps_pd(_mm256_cvtpd_ps(q));
+    const __m256d l = avx2::log_pd4(_mm256_sub_pd(one, u));
+    _mm256_storeu_pd(out + 4 * h, _mm256_sub_pd(_mm256_setzero_pd(), l));
+  }
+}
+
+// context_hashes from position p on (its context inside the scored part) with AVX2.
+TM_AVX2 void context_hashes_avx2(const int32_t* doc, int64_t start, int64_t p, int64_t len, int w,
+                                 uint32_t* out) {
+  for (; p + kLanes <= len; p += kLanes) {
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + p - start),
+                        avx2::context_hash8(doc + p - w, w, kSeedingPrev));
+  }
+  for (; p < len; ++p) {
+    uint32_t h = kCtxSeedPrev;
+    for (int i = 0; i < w; ++i) h = fmix32(h ^ static_cast<uint32_t>(doc[p - w + i]));
+    out[p - start] = h;
+  }
+}
+
+// The dedup table's hash of each position's context (prf.h's "prev" chain over the context
+// words, -1 before `start`): only a filter, equal contexts are decided by comparing the words.
+// Positions whose contexts lie inside the scored part go eight at a time with AVX2.
+void context_hashes(const int32_t* doc, int64_t start, int64_t len, int w, bool simd,
+                    std::vector<uint32_t>& out) {
+  out.resize(len - start);
+  int64_t p = start;
+  for (; p < len && (p - w < start || !simd); ++p) {
+    uint32_t h = kCtxSeedPrev;
+    for (int i = 0; i < w; ++i) {
+      const int64_t q = p - w + i;
+      h = fmix32(h ^ (q >= start ? static_cast<uint32_t>(doc[q]) : 0xFFFFFFFFu));
+    }
+    out[p - start] = h;
+  }
+  if (p < len) context_hashes_avx2(doc, start, p, len, w, out.data());
+}
+
 }  // namespace
 
 void score_vllm_gumbel(const VllmScoreArgs& a) {
@@ -118,6 +175,7 @@ void score_vllm_gumbel(const VllmScoreArgs& a) {
   {
     ContextSet seen;
     std::vector<int64_t> counted_pos;
+    std::vector<uint32_t> hashes;
 #pragma omp for schedule(dynamic, 8)
     for (int64_t d = 0; d < a.n_docs; ++d) {
       const int32_t* doc = a.tokens + a.offsets[d];
@@ -132,12 +190,11 @@ void score_vllm_gumbel(const VllmScoreArgs& a) {
       // Pass 1: the counted positions (first occurrences of their contexts).
       std::vector<int64_t>& pos = counted_pos;
       pos.clear();
+      if (a.dedup) context_hashes(doc, start, len, w, simd, hashes);
       for (int64_t p = start; p < len; ++p) {
         bool count = true;
         if (a.dedup) {
-          uint64_t h = 0x243F6A8885A308D3ull;
-          for (int i = 0; i < w; ++i) h = (h ^ word(p, i)) * 0x100000001B3ull;
-          count = seen.insert(h, p, [&](int64_t q) {
+          count = seen.insert(hashes[p - start], p, [&](int64_t q) {
             for (int i = 0; i < w; ++i) {
               if (word(q, i) != word(p, i)) return false;
             }
@@ -158,18 +215,34 @@ void score_vllm_gumbel(const VllmScoreArgs& a) {
           toks[i] = static_cast<uint32_t>(doc[lane_pos[i]]);
         }
         auto ctx = [&](int i, int j) { return word(lane_pos[i], j); };
+        // A full group of increasing positions spanning kLanes - 1 is a run (a partial group's
+        // repeated last position could fake the span).
+        const bool consecutive = b + kLanes <= n &&
+                                 lane_pos[kLanes - 1] - lane_pos[0] == kLanes - 1 &&
+                                 lane_pos[0] - w >= start;
+        const int32_t* run = consecutive ? doc + lane_pos[0] - w : nullptr;
         for (int k = 0; k < a.n_keys; ++k) {
           if (simd) {
-            vllm_words_avx2(a.keys[k], w, ctx, toks, words[k]);
+            // A run's tokens are read in place (no scalar stores read back as a vector).
+            const uint32_t* lane_toks =
+                run ? reinterpret_cast<const uint32_t*>(doc + lane_pos[0]) : toks;
+            vllm_words_avx2(a.keys[k], w, ctx, run, lane_toks, words[k]);
           } else {
             vllm_words(a.keys[k], w, ctx, toks, words[k]);
           }
         }
-        for (int i = 0; i < kLanes && b + i < n; ++i) {
-          for (int k = 0; k < a.n_keys; ++k) {
-            const float u = vllm_uniform(words[k][i]);
-            score += a.weights[k] * -std::log1p(-static_cast<double>(u));
+        double terms[2][kLanes];
+        for (int k = 0; k < a.n_keys; ++k) {
+          if (simd) {
+            neg_log1m_uniforms_avx2(words[k], terms[k]);
+          } else {
+            for (int i = 0; i < kLanes; ++i) {
+              terms[k][i] = -std::log1p(-static_cast<double>(vllm_uniform(words[k][i])));
+            }
           }
+        }
+        for (int i = 0; i < kLanes && b + i < n; ++i) {
+          for (int k = 0; k < a.n_keys; ++k) score += a.weights[k] * terms[k][i];
         }
       }
       a.n_scored[d] = n;

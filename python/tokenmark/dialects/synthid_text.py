@@ -188,7 +188,7 @@ class SynthIDText:
             np.uint8
         )
 
-    @property
+    @functools.cached_property  # a mean over the whole table: once, not per detect call
     def q(self) -> float:
         """The table's fraction of ones: P[g = 1] for a hash landing uniformly in it."""
         return float(self.sampling_table.mean())
@@ -349,7 +349,7 @@ def synthid_text(
 def _result(n_scored, ones, w, q, extra) -> SynthIDTextResult:
     """Their mean and weighted-mean scores, the weighted z and its normal p-value, and our exact
     binomial p-value, from the per-document layer counts ``ones`` and scored n-grams."""
-    from scipy import stats  # here, not at import: scipy.stats costs most of `import tokenmark`
+    from scipy import special  # here, not at import; scipy.special, not the slower scipy.stats
 
     depth = len(w)
     total = ones.sum(axis=1)
@@ -367,7 +367,7 @@ def _result(n_scored, ones, w, q, extra) -> SynthIDTextResult:
         p_value=binomial_pvalue(total, n_scored * depth, q),
         weighted_score=weighted,
         weighted_z=wz,
-        weighted_p_value=np.where(n_scored > 0, stats.norm.sf(wz), 1.0),
+        weighted_p_value=np.where(n_scored > 0, special.ndtr(-wz), 1.0),  # norm.sf(wz)
         q=q,
         **extra,
     )
