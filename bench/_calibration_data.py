@@ -68,16 +68,18 @@ def sources() -> dict[str, list[tuple[str, str]]]:
     return {"prose": prose, "code": code, "dialogue": dialogue}
 
 
-def cut(tok: Tokenizer, srcs: list[tuple[str, str]], rng) -> tuple[list, list]:
-    """(reference half, held-out half): documents of DOC_TOKENS tokens, at most
+def cut(
+    tok: Tokenizer, srcs: list[tuple[str, str]], rng, doc_tokens: int = DOC_TOKENS
+) -> tuple[list, list]:
+    """(reference half, held-out half): documents of ``doc_tokens`` tokens, at most
     MAX_DOCS_PER_SOURCE per source; the sources in a seeded order, alternating between the
     halves until each holds MAX_DOCS documents."""
     enc = tok.encode_batch_fast([t for _, t in srcs], add_special_tokens=False)
     halves: tuple[list, list] = ([], [])
     for n, i in enumerate(rng.permutation(len(srcs))):
         ids = np.asarray(enc[i].ids, dtype=np.int32)
-        stop = min(len(ids) - DOC_TOKENS + 1, MAX_DOCS_PER_SOURCE * DOC_TOKENS)
-        docs = [ids[j : j + DOC_TOKENS] for j in range(0, max(stop, 0), DOC_TOKENS)]
+        stop = min(len(ids) - doc_tokens + 1, MAX_DOCS_PER_SOURCE * doc_tokens)
+        docs = [ids[j : j + doc_tokens] for j in range(0, max(stop, 0), doc_tokens)]
         half = halves[n % 2]
         half.extend(docs[: MAX_DOCS - len(half)])
     return halves

@@ -200,6 +200,7 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--keys", type=int, default=20)
     ap.add_argument("--power-keys", type=int, default=POWER_KEYS, help="keys with generations")
+    ap.add_argument("--doc-tokens", type=int, default=DOC_TOKENS, help="document length")
     ap.add_argument("--out", default=str(Path(__file__).parent / "CALIBRATION.md"))
     ap.add_argument("--report-only", action="store_true", help="rewrite --out from its JSON")
     args = ap.parse_args()
@@ -215,7 +216,7 @@ def main() -> None:
     rng = np.random.default_rng(args.seed)
     tok = Tokenizer.from_file(str(demo_model.PATH / "tokenizer.json"))
     srcs = sources()
-    corpora = {kind: cut(tok, s, rng) for kind, s in srcs.items()}
+    corpora = {kind: cut(tok, s, rng, args.doc_tokens) for kind, s in srcs.items()}
     for kind, (ref, test) in corpora.items():
         print(f"{kind}: {len(srcs[kind])} sources, {len(ref)} / {len(test)} documents", flush=True)
     keys = [f"calibration-study-{args.seed}-{k}".encode() for k in range(args.keys)]
@@ -239,7 +240,7 @@ def main() -> None:
         "keys": args.keys,
         "power_keys": n_power,
         "alpha": ALPHA,
-        "doc_tokens": DOC_TOKENS,
+        "doc_tokens": args.doc_tokens,
         "documents": {k: [len(a), len(b)] for k, (a, b) in corpora.items()},
         "sources": {k: len(v) for k, v in srcs.items()},
         "python": sys.version.split()[0],
