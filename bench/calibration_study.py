@@ -18,7 +18,7 @@ Power: watermarked demo-model continuations (prompts from the held-out Twelfth N
 and without each kind's calibration. Methods: no calibration; the filter with its default rule
 (``max_shift=0.05``); the stricter rule ``max_shift=0.025``; the default rule learnt on the
 scanned half itself. Writes ``--out`` (markdown), a JSON of every number and a figure next to
-it. Seeded; about 20 minutes on one core.
+it. Seeded; about 23 minutes on one core.
 """
 
 from __future__ import annotations
@@ -212,7 +212,7 @@ def main() -> None:
         out.write_text(_keep_findings(out, report(res, d["noise"], d["meta"], out)))
         return
     torch.set_num_threads(1)
-    t0 = time.time()
+    t0, sha = time.time(), git_sha()  # the commit the run starts from
     rng = np.random.default_rng(args.seed)
     tok = Tokenizer.from_file(str(demo_model.PATH / "tokenizer.json"))
     srcs = sources()
@@ -245,7 +245,7 @@ def main() -> None:
         "sources": {k: len(v) for k, v in srcs.items()},
         "python": sys.version.split()[0],
         "machine": machine(),
-        "git_sha": git_sha(),
+        "git_sha": sha,
         "seconds": round(time.time() - t0),
     }
     add_tests(results, meta)
