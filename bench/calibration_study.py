@@ -201,6 +201,7 @@ def main() -> None:
     ap.add_argument("--keys", type=int, default=20)
     ap.add_argument("--power-keys", type=int, default=POWER_KEYS, help="keys with generations")
     ap.add_argument("--doc-tokens", type=int, default=DOC_TOKENS, help="document length")
+    ap.add_argument("--configs", nargs="*", help="only the scheme configs named (default: all)")
     ap.add_argument("--out", default=str(Path(__file__).parent / "CALIBRATION.md"))
     ap.add_argument("--report-only", action="store_true", help="rewrite --out from its JSON")
     args = ap.parse_args()
@@ -221,6 +222,10 @@ def main() -> None:
         print(f"{kind}: {len(srcs[kind])} sources, {len(ref)} / {len(test)} documents", flush=True)
     keys = [f"calibration-study-{args.seed}-{k}".encode() for k in range(args.keys)]
     n_power = min(args.power_keys, args.keys)
+    for name in set(args.configs or ()) - set(CONFIGS):
+        ap.error(f"--configs: unknown config {name!r} (one of {', '.join(CONFIGS)})")
+    for name in set(CONFIGS) - set(args.configs or CONFIGS):
+        del CONFIGS[name]
     gens = generations(keys, n_power, args.seed, t0)
     results: dict = {}
     for kind, (ref, test) in corpora.items():
