@@ -67,6 +67,7 @@ CONFIGS = {
     "Gumbel h=4": lambda k: tm.Gumbel(key=k, context_width=4),
     "SynthID h=4 l=30": lambda k: tm.SynthID(key=k, context_width=4, layers=30),
 }
+ALL_CONFIGS = tuple(CONFIGS)
 METHODS = ("none", "filter", f"filter max_shift={STRICT}", "filter (self)")
 
 
@@ -209,7 +210,7 @@ def main() -> None:
     if args.report_only:
         d = json.loads(out.with_suffix(".json").read_text())
         res = {k: {c: _int_keys(r) for c, r in v.items()} for k, v in d["results"].items()}
-        figure(res, d["noise"], out.with_suffix(".png"), list(CONFIGS), METHODS[:3], ALPHA)
+        figure(res, d["noise"], out.with_suffix(".png"), _names(res), METHODS[:3], ALPHA)
         out.write_text(_keep_findings(out, report(res, d["noise"], d["meta"], out)))
         return
     torch.set_num_threads(1)
@@ -257,7 +258,7 @@ def main() -> None:
     out.with_suffix(".json").write_text(
         json.dumps({"meta": meta, "noise": noise, "results": results}, indent=1)
     )
-    figure(results, noise, out.with_suffix(".png"), list(CONFIGS), METHODS[:3], ALPHA)
+    figure(results, noise, out.with_suffix(".png"), _names(results), METHODS[:3], ALPHA)
     out.write_text(_keep_findings(out, report(results, noise, meta, out)))
     print(f"wrote {out} ({time.time() - t0:.0f}s)")
 
@@ -290,6 +291,19 @@ def _summary(r, m) -> str:
     )
 
 
+def _names(results) -> list[str]:
+    """The scheme configs of a run (``--configs``), in CONFIGS order."""
+    return list(next(iter(results.values())))
+
+
+def _flags(results, meta) -> str:
+    """The command-line flags that reproduce a run's document length and configs."""
+    out = "" if meta["doc_tokens"] == DOC_TOKENS else f" --doc-tokens {meta['doc_tokens']}"
+    if len(_names(results)) != len(ALL_CONFIGS):
+        out += " --configs " + " ".join(f'"{n}"' for n in _names(results))
+    return out
+
+
 def _pw(r, m) -> str:
     """Power at the short length, then the median log10 p-value at the full length."""
     short, full = POWER_LENGTHS
@@ -317,7 +331,8 @@ def report(results, noise, meta, out: Path) -> str:
     lines = [
         "# Per-key calibration on human text (issue 16)",
         "",
-        f"Regenerate: `python bench/calibration_study.py --seed {meta['seed']}` "
+        "Regenerate: `python bench/calibration_study.py --seed "
+        f"{meta['seed']}{_flags(results, meta)}` "
         f"({meta['seconds']} s here; {meta['machine']}; git {meta['git_sha']}; Python "
         f"{meta['python']}). Numbers: `{out.with_suffix('.json').name}`.",
         "",
@@ -357,7 +372,7 @@ def report(results, noise, meta, out: Path) -> str:
         "",
     ]
     rows = []
-    for cname in CONFIGS:
+    for cname in _names(results):
         first = next(iter(results.values()))[cname]
         cells = [cname, _pw(first, "none")]
         for per in results.values():
