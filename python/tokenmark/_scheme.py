@@ -105,7 +105,7 @@ class SchemeConfig:
         """``detect(sequences, **kwargs)`` without the pairs of ``calibration`` (made by
         :meth:`calibrate` or ``tokenmark.Calibration.load`` for this key): the same result type,
         exact p-values over the remaining tokens."""
-        from .calibration import detect_calibrated
+        from .calibrated_detect import detect_calibrated
 
         return detect_calibrated(self, sequences, calibration, **kwargs)
 

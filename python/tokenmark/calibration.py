@@ -47,9 +47,8 @@ from typing import Any
 import numpy as np
 
 from ._inputs import Ragged, as_ragged
-from ._validate import check_bool, check_int, check_real
+from ._validate import check_int, check_real
 from .reference.prf import context_hash, philox4x32_10
-from .stats import binomial_pvalue, binomial_z, gamma_pvalue, synthid_weights, weighted_mean_z
 
 FORMAT = "tokenmark-calibration"
 FORMAT_VERSION = 1
@@ -333,126 +332,12 @@ def calibrate(
     return Calibration(scheme=scheme, pairs=fp, stats=stats)
 
 
-def _check_calibration(scheme, calibration) -> Calibration:
-    if not isinstance(calibration, Calibration):
-        raise TypeError(
-            f"calibration: expected a tokenmark Calibration, got {type(calibration).__name__}"
-        )
-    c = calibration.scheme
-    if c.key != scheme.key:
-        raise ValueError(
-            f"calibration: made for the key with fingerprint {c.key.fingerprint}, not this "
-            f"scheme's key ({scheme.key.fingerprint})"
-        )
-    if c.scheme_name != scheme.scheme_name or any(
-        getattr(c, f) != getattr(scheme, f) for f in _IDENTITY
-    ):
-        raise ValueError(
-            "calibration: made for another scheme config "
-            f"({c.scheme_name}, context_width={c.context_width}, seeding={c.seeding!r})"
-        )
-    return calibration
-
-
-def _per_doc(mask: np.ndarray, offsets: np.ndarray) -> np.ndarray:
-    cs = np.concatenate([[0], np.cumsum(mask, dtype=np.int64)])
-    return cs[offsets[1:]] - cs[offsets[:-1]]
-
-
 def detect_calibrated(scheme, sequences, calibration: Calibration, **kwargs):
-    """``scheme.detect(sequences, **kwargs)`` with the calibration's pairs left out of the score.
+    """``scheme.detect(sequences, **kwargs)`` with the calibration's pairs left out of the score
+    (see :func:`tokenmark.calibrated_detect.detect_calibrated`)."""
+    from .calibrated_detect import detect_calibrated as impl
 
-    Returns the scheme's own result type (``KGWResult``, ``GumbelResult``, ``SynthIDResult``)
-    with counts, scores and exact p-values over the remaining tokens; with ``return_flags``
-    the ``counted`` flags show which tokens were scored. KGW's ``window`` is found over the
-    remaining tokens. Host inputs only.
-    """
-    name = _check_scheme(scheme)
-    cal = _check_calibration(scheme, calibration)
-    return_flags = check_bool(kwargs.pop("return_flags", False), "return_flags")
-    window = kwargs.pop("window", None)
-    if window is not None and name != "kgw":
-        raise TypeError(f"window: only KGW detection takes a window, not {name}")
-    rag = as_ragged(sequences)
-    if name == "synthid" and kwargs.get("eos_token_id") is not None:
-        from .synthid import _truncate_at_eos
-
-        eos = check_int(kwargs.pop("eos_token_id"), "eos_token_id", 0, 2**31 - 1)
-        rag = _truncate_at_eos(rag, eos)
-    res = scheme.detect(rag, return_flags=True, **kwargs)
-    cuts = rag.offsets[1:-1]
-    counted = np.concatenate(res.counted).astype(bool) if len(rag) else np.zeros(0, bool)
-    drop = cal.dropped(rag, counted)
-    keep = counted & ~drop
-    n_drop = _per_doc(drop, rag.offsets)
-    n = res.n_scored - n_drop
-    flags = {"counted": np.split(keep.astype(np.uint8), cuts)} if return_flags else {}
-    if name == "kgw":
-        green = np.concatenate(res.green) if len(rag) else np.zeros(0, np.int8)
-        g = res.n_green - _per_doc(drop & (green == 1), rag.offsets)
-        p = res.gamma
-        extra: dict[str, Any] = {}
-        if return_flags:
-            green = np.where(drop, -1, green).astype(green.dtype)
-            extra.update(green=np.split(green, cuts), **flags)
-        if window is not None:
-            extra.update(_window(green, keep, rag, check_int(window, "window", 1, 2**62), p))
-        return type(res)(
-            n_scored=n, n_green=g, z=binomial_z(g, n, p), p_value=binomial_pvalue(g, n, p),
-            gamma=p, **extra,
-        )  # fmt: skip
-    pos = np.flatnonzero(drop)
-    ctx = pair_contexts(rag, pos, scheme.context_width, scheme.seeding_code)
-    doc = _doc_of(rag.offsets, pos)
-    if name == "gumbel":
-        from .reference.gumbel import score_term
-        from .reference.prf import DOMAIN_GUMBEL, prf_word
-
-        salts = np.broadcast_to(
-            np.asarray(kwargs.get("salt", 0), dtype=np.uint32).reshape(-1), (len(rag),)
-        )
-        words = prf_word(scheme.key.words, ctx ^ salts[doc], rag.tokens[pos], DOMAIN_GUMBEL)
-        terms = np.bincount(doc, weights=score_term(words), minlength=len(rag))
-        score = np.where(n > 0, np.maximum(res.score - terms, 0.0), 0.0)
-        return type(res)(n_scored=n, score=score, p_value=gamma_pvalue(score, n), **flags)
-    # SynthID: remove the dropped tokens' g-bits from each layer's count of ones.
-    from .reference.prf import DOMAIN_SYNTHID_G, prf_word
-
-    words = prf_word(scheme.key.words, ctx, rag.tokens[pos], DOMAIN_SYNTHID_G)
-    bits = (words[:, None] >> np.arange(scheme.layers, dtype=np.uint32)) & np.uint32(1)
-    ones = res.ones.copy()
-    np.subtract.at(ones, doc, bits.astype(ones.dtype))
-    w = kwargs.get("weights")
-    if w is None:
-        w = synthid_weights(scheme.layers)
-    else:
-        from .synthid import _check_weights
-
-        w = _check_weights(w, scheme.layers)
-    total = ones.sum(axis=1)
-    nbits = n * scheme.layers
-    with np.errstate(invalid="ignore", divide="ignore"):
-        mean = np.where(n > 0, total / np.maximum(nbits, 1), np.nan)
-    ws, wz, wp = weighted_mean_z(ones, n, w)
-    return type(res)(
-        n_scored=n, ones=ones, mean_score=mean, p_value=binomial_pvalue(total, nbits, 0.5),
-        weighted_score=ws, weighted_z=wz, weighted_p_value=wp, **flags,
-    )  # fmt: skip
-
-
-def _window(green: np.ndarray, keep: np.ndarray, rag: Ragged, window: int, p: float) -> dict:
-    """KGW's most-green window over the kept tokens (as ``KGW.detect`` finds it)."""
-    from .stats import windowed_max
-
-    counted_offsets = np.concatenate([[0], np.cumsum(keep, dtype=np.int64)])[rag.offsets]
-    start_c, best, wp = windowed_max(
-        (green[keep] == 1).astype(green.dtype), counted_offsets, window, p
-    )
-    positions = np.flatnonzero(keep)
-    has = counted_offsets[1:] > counted_offsets[:-1]
-    idx = np.minimum(counted_offsets[:-1] + start_c, max(len(positions) - 1, 0))
-    start = np.where(has, positions[idx] - rag.offsets[:-1] if len(positions) else 0, 0)
-    return dict(window=window, window_start=start, window_green=best, window_p_value=wp)
+    return impl(scheme, sequences, calibration, **kwargs)
 
 
 __all__ = ["Calibration", "calibrate", "detect_calibrated", "pair_fingerprints"]

@@ -189,6 +189,19 @@ def _positive_int(value: str) -> int:
     return n
 
 
+def _calibrated(args, wm):
+    """``wm.detect``, or with ``--calibration FILE`` its ``detect_calibrated`` with that file."""
+    if not args.calibration:
+        return wm.detect
+    from .calibration import Calibration
+
+    try:
+        cal = Calibration.load(args.calibration, wm)
+    except (ValueError, TypeError) as e:
+        raise UsageError(f"--calibration {args.calibration}: {e}") from None
+    return lambda docs, **kw: wm.detect_calibrated(docs, calibration=cal, **kw)
+
+
 def cmd_detect(args) -> int:
     """Score every good line; report each bad line on stderr (``FILE:LINE: why``) and skip it.
     Exit status: 0 if every line was good, 1 if some were skipped, 2 on a usage error (bad flag,
@@ -197,6 +210,7 @@ def cmd_detect(args) -> int:
     if args.window is not None and not isinstance(wm, KGW):
         raise UsageError("--window is available for KGW configs only")
     kwargs = {"window": args.window} if isinstance(wm, KGW) else {}
+    detect = _calibrated(args, wm)
     tokenizer = None
     if args.tokenizer:
         try:
@@ -225,10 +239,10 @@ def cmd_detect(args) -> int:
             results = {}
             tokens = [r for r in batch if not isinstance(r[2], str)]
             if tokens:
-                res = wm.detect([np.asarray(r[2], dtype=np.int64) for r in tokens], **kwargs)
+                res = detect([np.asarray(r[2], dtype=np.int64) for r in tokens], **kwargs)
                 results.update(zip((r[0] for r in tokens), res.to_records()))
             if texts:
-                res = wm.detect(encode_texts([r[2] for r in texts], tokenizer), **kwargs)
+                res = detect(encode_texts([r[2] for r in texts], tokenizer), **kwargs)
                 results.update(zip((r[0] for r in texts), res.to_records()))
             for lineno, name, _ in batch:
                 rec = results.get(lineno)
@@ -290,6 +304,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     d.add_argument(
         "--alpha", type=_check_alpha, default=1e-3, help="p-value threshold for 'watermarked'"
+    )
+    d.add_argument(
+        "--calibration",
+        metavar="FILE",
+        help="a per-key calibration made for this key and config (tokenmark.Calibration.save): "
+        "the (context, token) pairs frequent in its reference human text are left out of the "
+        "score (see docs/calibration.md)",
     )
     d.set_defaults(func=cmd_detect)
 

@@ -17,6 +17,8 @@ MODULES = [
     "tokenmark.evaluation.schemes",
     "tokenmark.evaluation.attacks",
     "tokenmark.evaluation.metrics",
+    "tokenmark.calibration",
+    "tokenmark.calibrated_detect",
 ]
 
 
