@@ -281,17 +281,20 @@ struct DocOutputs {
 };
 
 // Validates ragged documents (ragged_view) and the arguments every scoring operation shares,
-// points `a` at them and allocates the shared outputs (`counted` only when `want_counted`).
-inline DocOutputs fill_docs(DocArgs& a, const py::array& tokens, const py::array& offsets,
-                            const std::optional<py::array>& prefix, const py::array& key, int width,
-                            int seeding, bool dedup, bool want_counted) {
+// points `a` at them and allocates the shared outputs (`counted` only when `want_counted`);
+// `set_key()` validates and sets the key(s), between the documents and the width, so that the
+// errors come in argument order.
+template <class SetKey>
+DocOutputs fill_docs_with(DocArgs& a, const py::array& tokens, const py::array& offsets,
+                          const std::optional<py::array>& prefix, SetKey set_key, int width,
+                          int seeding, bool dedup, bool want_counted) {
   const RaggedView v = ragged_view(tokens, offsets, prefix);
   a.tokens = v.tokens;
   a.n_tokens = v.n_tokens;
   a.offsets = v.offsets;
   a.n_docs = v.n_docs;
   a.prefix = v.prefix;
-  key_words(key, a.key);
+  set_key();
   require_width_seeding(width, seeding);
   a.width = width;
   a.seeding = seeding;
@@ -305,6 +308,15 @@ inline DocOutputs fill_docs(DocArgs& a, const py::array& tokens, const py::array
     out.counted = c;
   }
   return out;
+}
+
+// fill_docs_with for one key (uint32 [4]).
+inline DocOutputs fill_docs(DocArgs& a, const py::array& tokens, const py::array& offsets,
+                            const std::optional<py::array>& prefix, const py::array& key, int width,
+                            int seeding, bool dedup, bool want_counted) {
+  return fill_docs_with(
+      a, tokens, offsets, prefix, [&] { key_words(key, a.key); }, width, seeding, dedup,
+      want_counted);
 }
 
 }  // namespace tokenmark::bind

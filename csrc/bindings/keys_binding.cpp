@@ -21,28 +21,12 @@ DocOutputs fill_keys(KeysScoreArgs& a, const py::array& tokens, const py::array&
   require_dtype<uint32_t>(keys, "keys", "uint32");
   if (keys.ndim() != 2 || keys.shape(1) != 4) fail_value("keys: expected shape [n_keys, 4]");
   require_c_contiguous(keys, "keys");
-  const RaggedView v = ragged_view(tokens, offsets, prefix);
-  a.tokens = v.tokens;
-  a.n_tokens = v.n_tokens;
-  a.offsets = v.offsets;
-  a.n_docs = v.n_docs;
-  a.prefix = v.prefix;
-  a.key[0] = a.key[1] = a.key[2] = a.key[3] = 0;  // unused: the keys are in `keys`
-  a.keys = static_cast<const uint32_t*>(keys.data());
-  a.n_keys = keys.shape(0);
-  require_width_seeding(width, seeding);
-  a.width = width;
-  a.seeding = seeding;
-  a.dedup = dedup;
-  DocOutputs out{py::array_t<int64_t>(a.n_docs), py::none()};
-  a.n_scored = out.n_scored.mutable_data();
-  a.counted = nullptr;
-  if (want_counted) {
-    py::array_t<uint8_t> c(a.n_tokens);
-    a.counted = c.mutable_data();
-    out.counted = c;
-  }
-  return out;
+  const auto set_keys = [&] {
+    a.key[0] = a.key[1] = a.key[2] = a.key[3] = 0;  // unused: the keys are in `keys`
+    a.keys = static_cast<const uint32_t*>(keys.data());
+    a.n_keys = keys.shape(0);
+  };
+  return fill_docs_with(a, tokens, offsets, prefix, set_keys, width, seeding, dedup, want_counted);
 }
 
 py::tuple score_kgw_keys(py::array tokens, py::array offsets, std::optional<py::array> prefix,
