@@ -280,6 +280,10 @@ def test_usage_errors_exit_2_and_name_the_problem(corpus, env, tmp_path, monkeyp
     err = capsys.readouterr().err
     assert "key_fingerprint" in err and "a different key" not in err
     monkeypatch.setenv("TOKENMARK_KEY_GAMMA", scan_corpus.KEYS["gamma"])
+    assert _scan(corpus, tmp_path / "w", "--workers", "2") == 2  # not silently ignored
+    assert "--workers: only with --engine ray" in capsys.readouterr().err
+    assert not (tmp_path / "w").exists()
+    monkeypatch.setenv("TOKENMARK_KEY_GAMMA", scan_corpus.KEYS["gamma"])
     bad_cfg = tmp_path / "bad.json"
     for content, msg in [
         ("{not json", "not valid JSON"),

@@ -78,7 +78,10 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         "'tokenmark[ray]'; connects to RAY_ADDRESS or starts a local cluster; Parquet output)",
     )
     p.add_argument(
-        "--workers", type=int, default=1, help="--engine ray: scorer actors (one CPU each)"
+        "--workers",
+        type=int,
+        default=None,
+        help="--engine ray: scorer actors (one CPU each; default 1)",
     )
     p.add_argument(
         "--report",
@@ -117,7 +120,12 @@ def run(args: argparse.Namespace) -> int:
         if args.engine == "ray":
             from .ray_engine import scan_ray
 
-            run_scan = functools.partial(scan_ray, workers=args.workers)
+            workers = 1 if args.workers is None else args.workers
+            run_scan = functools.partial(scan_ray, workers=workers)
+        elif args.workers is not None:
+            raise ScanConfigError(
+                "--workers: only with --engine ray (the local engine uses threads)"
+            )
         report = run_scan(
             shards,
             watermarks,
