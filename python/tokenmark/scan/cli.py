@@ -78,10 +78,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         "'tokenmark[ray]'; connects to RAY_ADDRESS or starts a local cluster; Parquet output)",
     )
     p.add_argument(
-        "--workers",
-        type=int,
-        default=None,
-        help="--engine ray: scorer actors (one CPU each; default 1)",
+        "--workers", type=int, help="--engine ray: scorer actors, 1 CPU each (default 1)"
     )
     p.add_argument(
         "--report",
