@@ -34,6 +34,7 @@ import numpy as np
 from .. import ops
 from .._validate import check_prefix
 from ..reference.vllm import philox_uniform
+from ..stats import gamma_pvalue
 from ._host import host_ragged
 
 BACKENDS = ("auto", "cpu", "reference")
@@ -274,8 +275,8 @@ class VLLMWatermark:
 
         has = n > 0
         safe_n = np.maximum(n, 1)
-        if self.algorithm == "gumbel":  # Q(n, score): stats.gamma.sf's value, at a tenth the cost
-            p = np.where(has, special.gammaincc(safe_n, score), 1.0)
+        if self.algorithm == "gumbel":
+            p = gamma_pvalue(score, n)
             return p, p.copy()
         a = self.alpha
         var = (1 - a) ** 2 + a**2
