@@ -15,6 +15,7 @@ void register_ginsew(pybind11::module_& m);
 void register_dialects(pybind11::module_& m);
 void register_keys(pybind11::module_& m);
 void register_inputs(pybind11::module_& m);
+void register_steps(pybind11::module_& m);
 }  // namespace host
 
 namespace device {

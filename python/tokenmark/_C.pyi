@@ -241,3 +241,54 @@ def flatten_id_lists(
 ) -> tuple[npt.NDArray[np.int32], npt.NDArray[np.int64]] | None:
     """``(tokens, offsets)`` of a list of lists/tuples of ints in [0, 2^31), or None for any
     other input (the caller's per-document path then names the bad document)."""
+
+# A processor's whole decode step on host tensors, by address (csrc/bindings/step_binding.cpp).
+# Made once per processor (the scheme's parameters are checked then); each call takes the
+# addresses of C-contiguous CPU logits [batch, vocab] (float32, or float16 when ``half``) and
+# int64 ids [batch, ids_len] that the caller checked and keeps alive. Not a public API.
+class KGWStep:
+    def __init__(
+        self, key: npt.NDArray[np.uint32], threshold: int, delta: float, width: int, seeding: int
+    ) -> None: ...
+    def __call__(
+        self, logits: int, half: bool, batch: int, vocab: int, input_ids: int, ids_len: int
+    ) -> None:
+        """Adds delta to the green logits of every row, in place."""
+
+class GumbelStep:
+    def __init__(
+        self,
+        key: npt.NDArray[np.uint32],
+        salt: int,
+        width: int,
+        seeding: int,
+        skip_repeated: bool,
+    ) -> None: ...
+    def __call__(
+        self, logits: int, half: bool, batch: int, vocab: int, input_ids: int, ids_len: int
+    ) -> None:
+        """Each watermarked row one-hot at its Gumbel-max token, in place; ValueError (nothing
+        written) for a row without a finite logit."""
+
+class SynthIDStep:
+    def __init__(
+        self,
+        key: npt.NDArray[np.uint32],
+        width: int,
+        seeding: int,
+        layers: int,
+        top_k: int,
+        history: int,
+    ) -> None: ...
+    def __call__(
+        self,
+        logits: int,
+        half: bool,
+        batch: int,
+        vocab: int,
+        input_ids: int,
+        ids_len: int,
+        uniforms: int,
+    ) -> None:
+        """Each row one-hot at its tournament sample, in place; ``uniforms`` the address of
+        ``batch`` float64 draws in [0, 1)."""

@@ -41,17 +41,23 @@ def _runtime_signatures(module) -> dict[str, list[tuple[str, str]]]:
         if name.startswith("_"):
             continue
         fn = getattr(module, name)
-        if not callable(fn):
-            continue
-        first = fn.__doc__.splitlines()[0]
-        assert first.startswith(name + "("), first
-        inner = first[len(name) + 1 : first.rindex(") ->")]
-        args = []
-        for part in _split_top_level(inner):
-            arg, _, annotation = part.partition(":")
-            args.append((arg.strip(), annotation.strip()))
-        out[name] = args
+        if isinstance(fn, type):  # a class: its constructor and call, as `Class.method`
+            for method in ("__init__", "__call__"):
+                out[f"{name}.{method}"] = _parse_signature(getattr(fn, method), method)[1:]
+        elif callable(fn):
+            out[name] = _parse_signature(fn, name)
     return out
+
+
+def _parse_signature(fn, name: str) -> list[tuple[str, str]]:
+    first = fn.__doc__.splitlines()[0]
+    assert first.startswith(name + "("), first
+    inner = first[len(name) + 1 : first.rindex(") ->")]
+    args = []
+    for part in _split_top_level(inner):
+        arg, _, annotation = part.partition(":")
+        args.append((arg.strip(), annotation.strip()))
+    return args
 
 
 def _stub_signatures(path: pathlib.Path) -> dict[str, list[tuple[str, str]]]:
@@ -59,9 +65,17 @@ def _stub_signatures(path: pathlib.Path) -> dict[str, list[tuple[str, str]]]:
     out = {}
     for node in tree.body:
         if isinstance(node, ast.FunctionDef):
-            assert not node.args.defaults and not node.args.kwonlyargs, node.name
-            out[node.name] = [(a.arg, ast.unparse(a.annotation)) for a in node.args.args]
+            out[node.name] = _stub_args(node)
+        elif isinstance(node, ast.ClassDef):
+            for item in node.body:
+                if isinstance(item, ast.FunctionDef):
+                    out[f"{node.name}.{item.name}"] = _stub_args(item)[1:]  # without self
     return out
+
+
+def _stub_args(node: ast.FunctionDef) -> list[tuple[str, str]]:
+    assert not node.args.defaults and not node.args.kwonlyargs, node.name
+    return [(a.arg, ast.unparse(a.annotation) if a.annotation else "") for a in node.args.args]
 
 
 def _load(name: str):

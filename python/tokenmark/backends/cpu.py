@@ -7,6 +7,8 @@ included, when a conversion fails; :func:`_call` turns that into an error that s
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 
 from .. import _C
@@ -16,7 +18,8 @@ def _call(fn, *args):
     try:
         return fn(*args)
     except TypeError as e:
-        if "incompatible function arguments" not in str(e):
+        # pybind11: "incompatible function arguments" ("constructor arguments" for a class).
+        if not re.search(r"incompatible (function|constructor) arguments", str(e)):
             raise
     # The message would echo the key words: name the operation only, and raise outside the
     # handler, so that the original is not kept as the new error's __context__ either.
@@ -53,6 +56,25 @@ def sample_gumbel_one_hot_(
         _C.sample_gumbel_one_hot_, logits, dtype, ids, keys, salts, enabled, context_width,
         seeding, skip_repeated,
     )  # fmt: skip
+
+
+def kgw_step(keys, thresholds, deltas, context_width, seeding):
+    """The KGW processor's decode step on host tensors by address (``_C.KGWStep``; the
+    processors' fast path, not an op of the table): one key [1, 4], threshold [1] and delta [1]
+    for every row, checked here once."""
+    return _call(_C.KGWStep, keys, int(thresholds[0]), float(deltas[0]), context_width, seeding)
+
+
+def gumbel_step(keys, salts, context_width, seeding, skip_repeated):
+    """The Gumbel processor's decode step by address (``_C.GumbelStep``), as :func:`kgw_step`:
+    sample, then each watermarked row one-hot at its token, in place."""
+    return _call(_C.GumbelStep, keys, int(salts[0]), context_width, seeding, skip_repeated)
+
+
+def synthid_step(keys, context_width, seeding, layers, top_k, context_history):
+    """The SynthID processor's decode step by address (``_C.SynthIDStep``), as
+    :func:`gumbel_step`; each call also takes the address of the rows' float64 draws."""
+    return _call(_C.SynthIDStep, keys, context_width, seeding, layers, top_k, context_history)
 
 
 def score_gumbel(tokens, offsets, prefix, key, salts, context_width, seeding, dedup, want_flags):

@@ -44,40 +44,65 @@ class _HostCall:
     kernel instead of through the public op's normalisation (validate once, launch many). None
     where the backend is not a host one (``triton`` under the interpreter takes host tensors).
 
-    On the C++ backend, ``fused`` names the function of :mod:`tokenmark.backends.cpu` that also
-    writes the one-hot rows (``fused`` is then True): the whole step is one call. Inside
-    ``generate`` every Python or numpy line of a step runs with cold caches (the model's forward
-    pass evicted them) and costs several microseconds, so the step makes as few as it can."""
+    On the C++ backend, ``make_step`` builds the scheme's step object of
+    :mod:`tokenmark.backends.cpu` (the parameters checked once, in C++), and a step whose
+    tensors :func:`_step_args` accepts makes one call with their addresses: the whole step, bias
+    or sample and one-hot rows. Inside ``generate`` every code path a step touches first runs
+    with cold caches (the model's forward pass evicted them): a numpy view of a tensor costs
+    ~20 us there, the kernel a few. Other tensors (bfloat16, strided rows, autograd) take the
+    numpy path."""
 
-    def __init__(self, op: str, backend: str, fused: str | None = None):
-        self._op, self._backend, self._fused, self._fn = op, backend, fused, None
-        self.fused = self.in_cpp = False
+    def __init__(self, op: str, backend: str, make_step=None):
+        self._op, self._backend, self._make_step, self._fn = op, backend, make_step, None
+        self.step = None
 
     def get(self):
         if self._fn is None:
             name = backends.resolve(self._backend, on_cuda=False)
-            self.in_cpp = name == "cpu"
             if name not in backends.HOST_BACKENDS:
                 self._fn = False
-            elif self._fused and self.in_cpp:
-                self._fn, self.fused = getattr(backends.cpu, self._fused), True
             else:
                 self._fn = backends.get(self._op, name)
+                if name == "cpu" and self._make_step is not None:
+                    self.step = self._make_step()
         return self._fn or None
 
-    def rows(self, input_ids: torch.Tensor, scores: torch.Tensor):
-        """``(logits view, dtype name, ids)`` of a host step. For the C++ kernels a bare view of
-        float32 / float16 logits: the binding checks dtype, shape, strides and ids itself."""
-        if self.in_cpp and not scores.requires_grad:
-            name = _CPP_DTYPES.get(scores.dtype)
-            if name is not None:
-                if input_ids.dtype != torch.int64 or not input_ids.is_contiguous():
-                    input_ids = input_ids.to(torch.int64).contiguous()
-                return scores.numpy(), name, input_ids.numpy()
-        return _host_rows(input_ids, scores)
+    def run_step(self, input_ids: torch.Tensor, scores: torch.Tensor, *extra) -> bool:
+        """The step object on tensors it can address (True), or False: no step object on this
+        backend, or tensors for the numpy path."""
+        if self.step is None:
+            return False
+        ids, args = _step_args(input_ids, scores)  # ids: kept alive for the call
+        if args is None:
+            return False
+        self.step(*args, *extra)
+        return True
 
 
-_CPP_DTYPES = {torch.float32: "float32", torch.float16: "float16"}
+def _step_args(input_ids: torch.Tensor, scores: torch.Tensor):
+    """``(ids, args)`` for a C++ step object: ``args`` the addresses and sizes of C-contiguous
+    CPU float32 / float16 logits [batch, vocab] and int64 ids [batch, len] (``ids``, converted
+    if needed: keep it alive for the call), or ``(None, None)`` where the logits are not such a
+    tensor (bfloat16, strided rows, autograd, a negative view) or the shapes do not match: the
+    numpy path then handles them, errors included."""
+    dtype = scores.dtype
+    if (
+        (dtype is not torch.float32 and dtype is not torch.float16)
+        or not scores.is_cpu
+        or scores.requires_grad
+        or scores.dim() != 2
+        or not scores.is_contiguous()
+        or scores.is_neg()
+    ):
+        return None, None
+    ids = input_ids
+    if ids.dtype is not torch.int64 or not ids.is_cpu or not ids.is_contiguous():
+        ids = ids.to("cpu", torch.int64).contiguous()
+    batch, vocab = scores.shape
+    if ids.dim() != 2 or ids.shape[0] != batch:
+        return None, None
+    half = dtype is torch.float16
+    return ids, (scores.data_ptr(), half, batch, vocab, ids.data_ptr(), ids.shape[1])
 
 
 def _host_rows(input_ids: torch.Tensor, scores: torch.Tensor):
@@ -126,7 +151,13 @@ class KGWLogitsProcessor(LogitsProcessor):
         self.scheme = scheme
         self.backend = backend
         self._params = _OnDevice(*scheme.row_params)
-        self._host = _HostCall("apply_kgw_bias_", backend)
+        self._host = _HostCall(
+            "apply_kgw_bias_",
+            backend,
+            lambda: backends.cpu.kgw_step(
+                *scheme.row_params, scheme.context_width, scheme.seeding_code
+            ),
+        )
 
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
         if scores.stride(-1) != 1:
@@ -134,7 +165,9 @@ class KGWLogitsProcessor(LogitsProcessor):
         s = self.scheme
         fn = None if scores.is_cuda else self._host.get()
         if fn is not None:
-            arr, dtype, ids = self._host.rows(input_ids, scores)
+            if self._host.run_step(input_ids, scores):
+                return scores
+            arr, dtype, ids = _host_rows(input_ids, scores)
             fn(arr, dtype, ids, *s.row_params, None, s.context_width, s.seeding_code)
             return scores
         if scores.is_cuda:
@@ -189,18 +222,22 @@ class GumbelLogitsProcessor(LogitsProcessor):
         self.backend = backend
         self._params = _OnDevice(scheme.key.words.reshape(1, 4), check_salt(salt))
         self._args = (scheme.context_width, scheme.seeding_code, scheme.skip_repeated)
-        self._host = _HostCall("sample_gumbel", backend, fused="sample_gumbel_one_hot_")
+        self._host = _HostCall(
+            "sample_gumbel",
+            backend,
+            lambda: backends.cpu.gumbel_step(*self._params.host, *self._args),
+        )
 
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
         if scores.stride(-1) != 1:
             scores = scores.contiguous()
         fn = None if scores.is_cuda else self._host.get()
         if fn is not None:
-            s = self.scheme
-            arr, dtype, ids = self._host.rows(input_ids, scores)
-            keys, salts = self._params.host
-            tokens = fn(arr, dtype, ids, keys, salts, None, *self._args)
-            return scores if self._host.fused else _one_hot_host_(scores, tokens)
+            if self._host.run_step(input_ids, scores):
+                return scores
+            arr, dtype, ids = _host_rows(input_ids, scores)
+            tokens = fn(arr, dtype, ids, *self._params.host, None, *self._args)
+            return _one_hot_host_(scores, tokens)
         if scores.is_cuda:
             s = self.scheme
             keys, salts = self._params.get(scores.device)
@@ -244,7 +281,18 @@ class SynthIDLogitsProcessor(LogitsProcessor):
         self.scheme = scheme
         self.backend = backend
         self._keys = _OnDevice(scheme.key.words.reshape(1, 4))
-        self._host = _HostCall("sample_synthid", backend, fused="sample_synthid_one_hot_")
+        self._args = (
+            scheme.context_width,
+            scheme.seeding_code,
+            scheme.layers,
+            scheme.top_k,
+            scheme.context_history,
+        )
+        self._host = _HostCall(
+            "sample_synthid",
+            backend,
+            lambda: backends.cpu.synthid_step(self._keys.host[0], *self._args),
+        )
 
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
         if scores.stride(-1) != 1:
@@ -253,10 +301,11 @@ class SynthIDLogitsProcessor(LogitsProcessor):
         s = self.scheme
         fn = None if scores.is_cuda else self._host.get()
         if fn is not None:
-            arr, dtype, ids = self._host.rows(input_ids, scores)
-            args = (s.context_width, s.seeding_code, s.layers, s.top_k, s.context_history)
-            tokens, _ = fn(arr, dtype, ids, self._keys.host[0], uniforms.numpy(), None, *args)
-            return scores if self._host.fused else _one_hot_host_(scores, tokens)
+            if self._host.run_step(input_ids, scores, uniforms.data_ptr()):
+                return scores
+            arr, dtype, ids = _host_rows(input_ids, scores)
+            tokens, _ = fn(arr, dtype, ids, self._keys.host[0], uniforms.numpy(), None, *self._args)
+            return _one_hot_host_(scores, tokens)
         if scores.is_cuda:
             tokens, _ = ops.sample_synthid(
                 scores,
