@@ -15,7 +15,7 @@ Triton, per shape; its summary lines set ``kGumbelSplitMinVocab`` (csrc/cuda/gum
 from __future__ import annotations
 
 import torch
-from bench_gpu_kgw import median_ms, run_scheme_bench
+from bench_gpu_kgw import detect_step, median_ms, run_scheme_bench
 
 SAMPLE_BATCHES = (1, 8, 64)
 SAMPLE_VOCABS = (32000, 128256)
@@ -158,22 +158,7 @@ def bench_layout(backends: dict[str, object], rows: list[str]) -> None:
         )
 
 
-def bench_detect(backends: dict[str, object], rows: list[str]) -> None:
-    import tokenmark as tm
-
-    dev = torch.device("cuda")
-    gen = torch.Generator(device=dev).manual_seed(3)
-    docs = torch.randint(0, 128256, (SCORE_TOKENS // SCORE_DOC_LEN, SCORE_DOC_LEN), device=dev,
-                         generator=gen)  # fmt: skip
-    wm = tm.Gumbel(key=tm.Key(b"bench"))
-    rows += ["", "| op | tokens | backend | ms | Mtokens/s |", "|---|---|---|---|---|"]
-    for backend in ("auto", *backends):
-        ms = median_ms(lambda backend=backend: wm.detect(docs, dedup=False, backend=backend),
-                       warmup=2, iters=10)  # fmt: skip
-        rows.append(
-            f"| Gumbel.detect (CUDA tensor, no dedup) | {SCORE_TOKENS} | {backend} | {ms:.3f} "
-            f"| {SCORE_TOKENS / ms / 1e3:.0f} |"
-        )
+bench_detect = detect_step("Gumbel", SCORE_TOKENS, SCORE_DOC_LEN)
 
 
 if __name__ == "__main__":

@@ -88,6 +88,30 @@ def run_scheme_bench(scheme: str, doc: str, modules: dict[str, str], steps) -> N
             f.write(text)
 
 
+def detect_step(scheme: str, tokens: int, doc_len: int):
+    """A step of :func:`run_scheme_bench`: ``tm.<scheme>.detect`` on a CUDA tensor of ``tokens``
+    random ids in documents of ``doc_len``, per backend (scored on the device, only per-document
+    counts come back)."""
+
+    def bench_detect(backends: dict[str, object], rows: list[str]) -> None:
+        import tokenmark as tm
+
+        dev = torch.device("cuda")
+        gen = torch.Generator(device=dev).manual_seed(3)
+        docs = torch.randint(0, 128256, (tokens // doc_len, doc_len), device=dev, generator=gen)
+        wm = getattr(tm, scheme)(key=tm.Key(b"bench"))
+        rows += ["", "| op | tokens | backend | ms | Mtokens/s |", "|---|---|---|---|---|"]
+        for backend in ("auto", *backends):
+            ms = median_ms(lambda backend=backend: wm.detect(docs, dedup=False, backend=backend),
+                           warmup=2, iters=10)  # fmt: skip
+            rows.append(
+                f"| {scheme}.detect (CUDA tensor, no dedup) | {tokens} | {backend} | {ms:.3f} "
+                f"| {tokens / ms / 1e3:.0f} |"
+            )
+
+    return bench_detect
+
+
 def bias_args(batch: int, vocab: int, dtype: torch.dtype, gen: torch.Generator):
     dev = torch.device("cuda")
     logits = torch.randn(batch, vocab, device=dev, generator=gen).to(dtype)

@@ -22,7 +22,7 @@ Usage::
 from __future__ import annotations
 
 import torch
-from bench_gpu_kgw import median_ms, run_scheme_bench
+from bench_gpu_kgw import detect_step, median_ms, run_scheme_bench
 
 SAMPLE_BATCHES = (1, 8, 32)
 SAMPLE_VOCABS = (32000, 128256)
@@ -179,23 +179,7 @@ def bench_score(backends: dict[str, object], rows: list[str]) -> None:
             )
 
 
-def bench_detect(backends: dict[str, object], rows: list[str]) -> None:
-    """SynthID.detect on a CUDA tensor: scored on the device, only per-document counts return."""
-    import tokenmark as tm
-
-    dev = torch.device("cuda")
-    gen = torch.Generator(device=dev).manual_seed(3)
-    docs = torch.randint(0, 128256, (SCORE_TOKENS // SCORE_DOC_LEN, SCORE_DOC_LEN), device=dev,
-                         generator=gen)  # fmt: skip
-    wm = tm.SynthID(key=tm.Key(b"bench"))
-    rows += ["", "| op | tokens | backend | ms | Mtokens/s |", "|---|---|---|---|---|"]
-    for backend in ("auto", *backends):
-        ms = median_ms(lambda backend=backend: wm.detect(docs, dedup=False, backend=backend),
-                       warmup=2, iters=10)  # fmt: skip
-        rows.append(
-            f"| SynthID.detect (CUDA tensor, no dedup) | {SCORE_TOKENS} | {backend} | {ms:.3f} "
-            f"| {SCORE_TOKENS / ms / 1e3:.0f} |"
-        )
+bench_detect = detect_step("SynthID", SCORE_TOKENS, SCORE_DOC_LEN)
 
 
 if __name__ == "__main__":

@@ -45,11 +45,7 @@ py::tuple score_gumbel(py::array tokens, py::array offsets, std::optional<py::ar
   a.salts = row_param<uint32_t>(salts, "salts", "uint32", a.n_docs, &a.salt_stride);
   py::array_t<double> score(a.n_docs);
   a.score = score.mutable_data();
-  {
-    py::gil_scoped_release release;
-    cpu::score_gumbel(a);
-  }
-  return py::make_tuple(out.n_scored, score, out.counted);
+  return score_released(cpu::score_gumbel, a, out, score);
 }
 
 }  // namespace

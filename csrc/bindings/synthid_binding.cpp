@@ -60,11 +60,7 @@ py::tuple score_synthid(py::array tokens, py::array offsets, std::optional<py::a
   a.layers = layers;
   py::array_t<int64_t> ones({a.n_docs, static_cast<int64_t>(layers)});
   a.ones = ones.mutable_data();
-  {
-    py::gil_scoped_release release;
-    cpu::score_synthid(a);
-  }
-  return py::make_tuple(out.n_scored, ones, out.counted);
+  return score_released(cpu::score_synthid, a, out, ones);
 }
 
 }  // namespace

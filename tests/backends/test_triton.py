@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import GOLDEN_HINT, cuda_available
+from conftest import GOLDEN_HINT
 from tensor_helpers import as_i32
 
 triton = pytest.importorskip("triton", reason="triton is not installed")
@@ -25,21 +25,9 @@ from tokenmark.backends.triton import kgw as triton_kgw  # noqa: E402
 from tokenmark.kernels import prf as tprf  # noqa: E402
 from tokenmark.reference import kgw as ref  # noqa: E402
 from tokenmark.reference import prf as rprf  # noqa: E402
+from triton_helpers import DEVICE, gpu_test  # noqa: E402
 
 GOLDEN = json.loads((Path(__file__).parents[1] / "data" / "prf_golden.json").read_text())
-INTERPRETING = triton_common.is_interpreted(tprf.philox4x32_10)
-DEVICE = "cpu" if INTERPRETING or not cuda_available() else "cuda"
-
-
-def gpu_test(fn):
-    """A test of the compiled kernels on a GPU."""
-    for mark in (
-        pytest.mark.gpu,
-        pytest.mark.skipif(not cuda_available(), reason="no CUDA device"),
-        pytest.mark.skipif(INTERPRETING, reason="TRITON_INTERPRET=1: the compiled kernels are off"),
-    ):
-        fn = mark(fn)
-    return fn
 
 
 # float16 overflow to inf is part of what the bias tests check; numpy warns about it.

@@ -11,7 +11,6 @@ tests add real vocabularies and corpora, against the C++ kernels on host copies.
 import numpy as np
 import pytest
 import torch
-from conftest import cuda_available
 from tensor_helpers import as_i32, host_logits, random_logits
 
 triton = pytest.importorskip("triton", reason="triton is not installed")
@@ -19,27 +18,14 @@ from tokenmark import _C, ops  # noqa: E402
 from tokenmark.backends.triton import _common as triton_common  # noqa: E402
 from tokenmark.backends.triton import gumbel as triton_gumbel  # noqa: E402
 from tokenmark.backends.triton import synthid as triton_synthid  # noqa: E402
-from tokenmark.kernels import prf as tprf  # noqa: E402
 from tokenmark.reference import gumbel as ref_gumbel  # noqa: E402
 from tokenmark.reference import synthid as ref_synthid  # noqa: E402
+from triton_helpers import DEVICE, INTERPRETING, gpu_test  # noqa: E402
 
-INTERPRETING = triton_common.is_interpreted(tprf.philox4x32_10)
-DEVICE = "cpu" if INTERPRETING or not cuda_available() else "cuda"
 # Scores: bit for bit where the log is numpy's; else CUDA's log, as in test_cuda_gumbel.py.
 SCORE_RTOL = 0.0 if INTERPRETING else 1e-12
 KEY = (0x01234567, 0x89ABCDEF, 0xDEADBEEF, 0x0BADF00D)
 DTYPES = [torch.float32, torch.float16, torch.bfloat16]
-
-
-def gpu_test(fn):
-    """A test of the compiled kernels on a GPU."""
-    for mark in (
-        pytest.mark.gpu,
-        pytest.mark.skipif(not cuda_available(), reason="no CUDA device"),
-        pytest.mark.skipif(INTERPRETING, reason="TRITON_INTERPRET=1: the compiled kernels are off"),
-    ):
-        fn = mark(fn)
-    return fn
 
 
 @pytest.fixture

@@ -11,7 +11,6 @@ reference in test_synthid.py).
 import numpy as np
 import pytest
 import torch
-from conftest import cuda_available
 from tensor_helpers import as_i32, host_logits, random_logits
 
 triton = pytest.importorskip("triton", reason="triton is not installed")
@@ -21,21 +20,9 @@ from tokenmark.backends.triton import _common as triton_common  # noqa: E402
 from tokenmark.backends.triton import synthid as triton_synthid  # noqa: E402
 from tokenmark.kernels import synthid_sample as ksample  # noqa: E402
 from tokenmark.reference import synthid as ref  # noqa: E402
+from triton_helpers import DEVICE, INTERPRETING, gpu_test  # noqa: E402
 
-INTERPRETING = triton_common.is_interpreted(ksample.synthid_setup_kernel)
-DEVICE = "cpu" if INTERPRETING or not cuda_available() else "cuda"
 KEY = (0x01234567, 0x89ABCDEF, 0xDEADBEEF, 0x0BADF00D)
-
-
-def gpu_test(fn):
-    """A test of the compiled kernels on a GPU."""
-    for mark in (
-        pytest.mark.gpu,
-        pytest.mark.skipif(not cuda_available(), reason="no CUDA device"),
-        pytest.mark.skipif(INTERPRETING, reason="TRITON_INTERPRET=1: the compiled kernels are off"),
-    ):
-        fn = mark(fn)
-    return fn
 
 
 @pytest.fixture
