@@ -88,6 +88,39 @@ def run_scheme_bench(scheme: str, doc: str, modules: dict[str, str], steps) -> N
             f.write(text)
 
 
+def score_step(op: str, n_tokens: int, doc_len: int, params: Callable[[torch.device], tuple]):
+    """A step of :func:`run_scheme_bench`: each backend module's ``op`` on ``n_tokens`` random
+    ids in documents of ``doc_len``, with and without dedup; ``params(device)`` gives the
+    arguments between the key words and ``dedup``."""
+
+    def bench_score(backends: dict[str, object], rows: list[str]) -> None:
+        dev = torch.device("cuda")
+        gen = torch.Generator(device=dev).manual_seed(1)
+        tokens = torch.randint(0, 128256, (n_tokens,), device=dev, generator=gen,
+                               dtype=torch.int32)  # fmt: skip
+        offsets = torch.arange(0, n_tokens + 1, doc_len, device=dev)
+        args = params(dev)
+        rows += [
+            "",
+            "| op | backend | tokens | dedup | ms | Mtokens/s |",
+            "|---|---|---|---|---|---|",
+        ]
+        for backend, mod in backends.items():
+            fn = getattr(mod, op)
+            for dedup in (False, True):
+                ms = median_ms(
+                    lambda fn=fn, dedup=dedup: fn(
+                        tokens, offsets, None, (1, 2, 3, 4), *args, dedup, False
+                    ),
+                    warmup=2,
+                    iters=10,
+                )
+                rate = n_tokens / ms / 1e3
+                rows.append(f"| {op} | {backend} | {n_tokens} | {dedup} | {ms:.3f} | {rate:.0f} |")
+
+    return bench_score
+
+
 def detect_step(scheme: str, tokens: int, doc_len: int):
     """A step of :func:`run_scheme_bench`: ``tm.<scheme>.detect`` on a CUDA tensor of ``tokens``
     random ids in documents of ``doc_len``, per backend (scored on the device, only per-document
