@@ -23,3 +23,53 @@ def gpu_test(fn):
     ):
         fn = mark(fn)
     return fn
+
+
+def assert_rejects(fn, ok: dict, cases) -> None:
+    """``fn(**ok)`` with each case's ``change`` applied raises the case's exception, with a message
+    naming the argument: cases are ``(exception, name, change)``."""
+    for exc, name, change in cases:
+        with pytest.raises(exc, match=name):
+            fn(**{**ok, **change})
+
+
+def row_bad_cases(logits, ids, keys) -> list:
+    """What every bias and sampling wrapper rejects in the arguments they share (``logits``
+    ``[2, 10]``, ``ids`` ``[2, 4]`` int64, ``keys`` int32 ``[1, 4]``, on DEVICE)."""
+    import torch
+
+    cases = [
+        (TypeError, "logits", dict(logits=logits.double())),
+        (ValueError, "logits", dict(logits=logits[:, ::2])),
+        (TypeError, "input_ids", dict(input_ids=ids.float())),
+        (ValueError, "input_ids", dict(input_ids=ids[:1])),
+        (TypeError, "keys", dict(keys=keys.to(torch.int64))),
+        (ValueError, "keys", dict(keys=torch.zeros(3, 4, dtype=torch.int32, device=DEVICE))),
+        (TypeError, "enabled", dict(enabled=torch.ones(2, dtype=torch.int32, device=DEVICE))),
+        (ValueError, "seeding", dict(seeding=2)),
+    ]
+    if DEVICE == "cpu":  # id values are checked on host tensors only (a device check would sync)
+        cases.append((ValueError, "input_ids", dict(input_ids=torch.full((2, 4), -1))))
+    return cases
+
+
+def score_bad_cases(tokens, offsets) -> list:
+    """What every scoring wrapper rejects in the ragged arguments they share (``tokens`` int32
+    ``[5]``, ``offsets`` ``[0, 2, 5]``, on DEVICE)."""
+    import torch
+
+    return [
+        (TypeError, "tokens", dict(tokens=tokens.long())),
+        (TypeError, "tokens", dict(tokens=tokens.cpu().numpy())),
+        (TypeError, "offsets", dict(offsets=offsets.int())),
+        (ValueError, "offsets", dict(offsets=torch.tensor([0, 3, 2, 5], device=DEVICE))),
+        (ValueError, "offsets", dict(offsets=torch.tensor([0, 2, 4], device=DEVICE))),
+        (ValueError, "offsets", dict(offsets=torch.tensor([1, 2, 5], device=DEVICE))),
+        (ValueError, "tokens", dict(tokens=torch.full((5,), -3, dtype=torch.int32, device=DEVICE))),
+        (ValueError, "prefix", dict(prefix_lengths=torch.tensor([-1, 0], device=DEVICE))),
+        (ValueError, "prefix", dict(prefix_lengths=torch.tensor([1], device=DEVICE))),
+        (ValueError, "key_words", dict(key_words=(1, 2, 3, 2**32))),
+        (ValueError, "key_words", dict(key_words=(1, 2, 3))),
+        (ValueError, "context_width", dict(context_width=-1)),
+        (ValueError, "seeding", dict(seeding=5)),
+    ]
