@@ -14,22 +14,20 @@ inline tokenmark::RowArgs<const void> row_args(const void* logits, int64_t batch
                                                int64_t ids_stride, const uint32_t* keys,
                                                int64_t key_stride, const uint8_t* enabled,
                                                int width, int seeding) {
-  tokenmark::RowArgs<const void> a{};
-  a.logits = logits;
-  a.batch = batch;
-  a.vocab = vocab;
-  a.logits_row_stride = row_stride;
-  a.dtype = static_cast<tokenmark::LogitsDtype>(dtype);
-  a.input_ids = ids;
-  a.ids_is_int64 = ids_is_int64 != 0;
-  a.ids_len = ids_len;
-  a.ids_row_stride = ids_stride;
-  a.keys = keys;
-  a.key_stride = key_stride;
-  a.enabled = enabled;
-  a.width = width;
-  a.seeding = seeding;
-  return a;
+  return {.logits = logits,
+          .batch = batch,
+          .vocab = vocab,
+          .logits_row_stride = row_stride,
+          .dtype = static_cast<tokenmark::LogitsDtype>(dtype),
+          .input_ids = ids,
+          .ids_is_int64 = ids_is_int64 != 0,
+          .ids_len = ids_len,
+          .ids_row_stride = ids_stride,
+          .keys = keys,
+          .key_stride = key_stride,
+          .enabled = enabled,
+          .width = width,
+          .seeding = seeding};
 }
 
 }  // namespace tm_emu
