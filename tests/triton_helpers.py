@@ -27,7 +27,9 @@ def gpu_test(fn):
 
 def assert_rejects(fn, ok: dict, cases) -> None:
     """``fn(**ok)`` with each case's ``change`` applied raises the case's exception, with a message
-    naming the argument: cases are ``(exception, name, change)``."""
+    naming the argument: cases are ``(exception, name, change)``. ``fn(**ok)`` itself must run,
+    so that each case fails for its own change."""
+    fn(**ok)
     for exc, name, change in cases:
         with pytest.raises(exc, match=name):
             fn(**{**ok, **change})
@@ -53,11 +55,30 @@ def row_bad_cases(logits, ids, keys) -> list:
     return cases
 
 
-def score_bad_cases(tokens, offsets) -> list:
-    """What every scoring wrapper rejects in the ragged arguments they share (``tokens`` int32
-    ``[5]``, ``offsets`` ``[0, 2, 5]``, on DEVICE)."""
+def score_ok(**scheme_args) -> dict:
+    """A valid scoring call on DEVICE (two documents in 5 tokens, width 1, dedup) with the
+    scheme's own arguments, as keywords: what the bad-input cases change one at a time."""
     import torch
 
+    return dict(
+        tokens=torch.zeros(5, dtype=torch.int32, device=DEVICE),
+        offsets=torch.tensor([0, 2, 5], device=DEVICE),
+        prefix_lengths=None,
+        key_words=(0x01234567, 0x89ABCDEF, 0xDEADBEEF, 0x0BADF00D),
+        context_width=1,
+        seeding=0,
+        dedup=True,
+        want_flags=False,
+        **scheme_args,
+    )
+
+
+def score_bad_cases(ok: dict) -> list:
+    """What every scoring wrapper rejects in the ragged arguments they share (``ok`` from
+    :func:`score_ok`)."""
+    import torch
+
+    tokens, offsets = ok["tokens"], ok["offsets"]
     return [
         (TypeError, "tokens", dict(tokens=tokens.long())),
         (TypeError, "tokens", dict(tokens=tokens.cpu().numpy())),

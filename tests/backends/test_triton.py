@@ -31,6 +31,7 @@ from triton_helpers import (  # noqa: E402
     gpu_test,
     row_bad_cases,
     score_bad_cases,
+    score_ok,
 )
 
 GOLDEN = json.loads((Path(__file__).parents[1] / "data" / "prf_golden.json").read_text())
@@ -468,20 +469,8 @@ def test_bias_bad_input(rng):
 
 
 def test_score_bad_input():
-    tokens = torch.zeros(5, dtype=torch.int32, device=DEVICE)
-    offsets = torch.tensor([0, 2, 5], device=DEVICE)
-    ok = dict(
-        tokens=tokens,
-        offsets=offsets,
-        prefix_lengths=None,
-        key_words=(1, 2, 3, 4),
-        threshold=2**31,
-        context_width=1,
-        seeding=0,
-        dedup=True,
-        want_flags=False,
-    )
-    cases = score_bad_cases(tokens, offsets) + [(ValueError, "threshold", dict(threshold=0))]
+    ok = score_ok(threshold=2**31)
+    cases = score_bad_cases(ok) + [(ValueError, "threshold", dict(threshold=0))]
     assert_rejects(triton_kgw.score_kgw, ok, cases)
 
 

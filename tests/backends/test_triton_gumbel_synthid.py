@@ -27,6 +27,7 @@ from triton_helpers import (  # noqa: E402
     gpu_test,
     row_bad_cases,
     score_bad_cases,
+    score_ok,
 )
 
 # Scores: bit for bit where the log is numpy's; else CUDA's log, as in test_cuda_gumbel.py.
@@ -283,21 +284,9 @@ def test_score_empty_corpus():
 
 
 def test_score_gumbel_bad_input():
-    tokens = torch.zeros(5, dtype=torch.int32, device=DEVICE)
-    offsets = torch.tensor([0, 2, 5], device=DEVICE)
     salts = torch.zeros(2, dtype=torch.int32, device=DEVICE)
-    ok = dict(
-        tokens=tokens,
-        offsets=offsets,
-        prefix_lengths=None,
-        key_words=KEY,
-        salts=salts,
-        context_width=1,
-        seeding=0,
-        dedup=True,
-        want_flags=False,
-    )
-    cases = score_bad_cases(tokens, offsets) + [
+    ok = score_ok(salts=salts)
+    cases = score_bad_cases(ok) + [
         (TypeError, "salts", dict(salts=salts.long())),
         (ValueError, "salts", dict(salts=torch.zeros(3, dtype=torch.int32, device=DEVICE))),
     ]
@@ -305,20 +294,8 @@ def test_score_gumbel_bad_input():
 
 
 def test_score_synthid_bad_input():
-    tokens = torch.zeros(5, dtype=torch.int32, device=DEVICE)
-    offsets = torch.tensor([0, 2, 5], device=DEVICE)
-    ok = dict(
-        tokens=tokens,
-        offsets=offsets,
-        prefix_lengths=None,
-        key_words=KEY,
-        context_width=1,
-        seeding=0,
-        layers=30,
-        dedup=True,
-        want_flags=False,
-    )
-    cases = score_bad_cases(tokens, offsets) + [
+    ok = score_ok(layers=30)
+    cases = score_bad_cases(ok) + [
         (ValueError, "layers", dict(layers=0)),
         (ValueError, "layers", dict(layers=33)),
     ]
