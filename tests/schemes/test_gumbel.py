@@ -4,7 +4,7 @@ calibration, power against theory, bad input."""
 import numpy as np
 import pytest
 import tokenmark as tm
-from logit_helpers import DTYPES, as_dtype
+from logit_helpers import DTYPES, as_dtype, edge_logits
 from scipy import special, stats
 from tokenmark import _C, Ragged
 from tokenmark.reference import gumbel as ref
@@ -12,13 +12,7 @@ from tokenmark.reference.prf import DOMAIN_GUMBEL, context_hash, prf_word
 
 
 def make_logits(rng, batch, vocab, dtype, scale=5.0):
-    x = rng.standard_normal((batch, vocab)).astype(np.float32) * scale
-    if batch > 1 and vocab:
-        specials = np.array([-np.inf, np.nan, -0.0, 0.0, 65500.0, -3e38, 1e-40], np.float32)
-        x[1, : min(vocab, len(specials))] = specials[: min(vocab, len(specials))]
-    if batch > 2 and vocab:
-        x[2, ::3] = -np.inf  # a top-k style mask
-    return as_dtype(x, dtype)
+    return as_dtype(edge_logits(rng, batch, vocab, scale), dtype)
 
 
 def choose_both(logits, dtype, ids, keys, salts, enabled, width, seeding, skip):

@@ -6,7 +6,7 @@ import itertools
 import numpy as np
 import pytest
 import tokenmark as tm
-from logit_helpers import DTYPES, as_dtype
+from logit_helpers import DTYPES, as_dtype, edge_logits
 from scipy import special, stats
 from tokenmark import _C, Ragged
 from tokenmark.reference import synthid as ref
@@ -14,12 +14,7 @@ from tokenmark.reference.prf import DOMAIN_SYNTHID_G, context_hash, prf_word
 
 
 def make_logits(rng, batch, vocab, dtype, scale=3.0):
-    x = rng.standard_normal((batch, vocab)).astype(np.float32) * scale
-    if batch > 1 and vocab:
-        specials = np.array([-np.inf, np.nan, -0.0, 0.0, 65500.0, -3e38, 1e-40], np.float32)
-        x[1, : min(vocab, len(specials))] = specials[: min(vocab, len(specials))]
-    if batch > 2 and vocab:
-        x[2, ::3] = -np.inf
+    x = edge_logits(rng, batch, vocab, scale)
     if batch > 3 and vocab > 5:
         x[3, 5] = np.inf
     if batch > 4 and vocab:
