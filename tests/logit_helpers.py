@@ -4,6 +4,7 @@ its uint16 bits, float16 overflowing to inf on purpose)."""
 from __future__ import annotations
 
 import numpy as np
+from scipy import special, stats
 
 DTYPES = ["float32", "float16", "bfloat16"]
 
@@ -29,3 +30,13 @@ def edge_logits(rng, batch: int, vocab: int, scale: float) -> np.ndarray:
     if batch > 2 and vocab:
         x[2, ::3] = -np.inf
     return x
+
+
+def softmax_fit_pvalue(tokens: np.ndarray, x: np.ndarray) -> float:
+    """Chi-square p-value of sampled ``tokens`` against ``softmax(x)`` over the finite logits of
+    ``x`` (a token at a -inf logit fails the assertion outright)."""
+    counts = np.bincount(tokens, minlength=len(x))
+    finite = np.isfinite(x)
+    assert counts[~finite].sum() == 0
+    p = special.softmax(x[finite].astype(np.float64))
+    return stats.chisquare(counts[finite], p * len(tokens)).pvalue
