@@ -306,24 +306,19 @@ def test_sample_strided_rows_and_broadcast_key(small_chunks):
     np.testing.assert_array_equal(got_m, want_m)
 
 
-def test_sample_empty_inputs():
-    keys = as_i32([KEY]).to(DEVICE)
+@pytest.mark.parametrize(
+    "batch,vocab,tokens_want,marked_want",
+    [(0, 10, [], []), (2, 0, [-2, -2], [0, 0])],  # no row; rows without any logit
+)
+def test_sample_empty_inputs(batch, vocab, tokens_want, marked_want):
     tokens, marked = triton_synthid.sample_synthid(
-        torch.zeros(0, 10, device=DEVICE),
-        torch.zeros(0, 3, dtype=torch.int64, device=DEVICE),
-        keys,
-        torch.zeros(0, dtype=torch.float64, device=DEVICE),
+        torch.zeros(batch, vocab, device=DEVICE),
+        torch.zeros(batch, 3, dtype=torch.int64, device=DEVICE),
+        as_i32([KEY]).to(DEVICE),
+        torch.zeros(batch, dtype=torch.float64, device=DEVICE),
         None, 1, 0, 30, 0, 1024,
     )  # fmt: skip
-    assert tokens.shape == (0,) and marked.shape == (0,)
-    tokens, marked = triton_synthid.sample_synthid(
-        torch.zeros(2, 0, device=DEVICE),
-        torch.zeros(2, 3, dtype=torch.int64, device=DEVICE),
-        keys,
-        torch.zeros(2, dtype=torch.float64, device=DEVICE),
-        None, 1, 0, 30, 0, 1024,
-    )  # fmt: skip
-    assert tokens.tolist() == [-2, -2] and marked.tolist() == [0, 0]  # no logit at all
+    assert tokens.tolist() == tokens_want and marked.tolist() == marked_want
 
 
 def test_sample_dispatch(rng):
