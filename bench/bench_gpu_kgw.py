@@ -156,6 +156,11 @@ def bias_args(batch: int, vocab: int, dtype: torch.dtype, gen: torch.Generator):
     return logits, ids, keys, thresholds, deltas
 
 
+def bias_ms(mod, args) -> float:
+    """Median ms of a backend module's apply_kgw_bias_ on :func:`bias_args` (no enabled flags)."""
+    return median_ms(partial(mod.apply_kgw_bias_, *args, None, WIDTH, SEEDING))
+
+
 def bench_bias(backends: dict[str, object], rows: list[str]) -> None:
     gen = torch.Generator(device="cuda").manual_seed(0)
     tiny = torch.zeros(1, device="cuda")
@@ -170,17 +175,15 @@ def bench_bias(backends: dict[str, object], rows: list[str]) -> None:
         name = str(dtype).removeprefix("torch.")
         for vocab in BIAS_VOCABS:
             for batch in BIAS_BATCHES:
-                logits, ids, keys, thr, deltas = bias_args(batch, vocab, dtype, gen)
+                args = bias_args(batch, vocab, dtype, gen)
+                logits = args[0]
                 nbytes = logits.numel() * logits.element_size()
                 src = logits.clone()
                 copy_ms = median_ms(partial(logits.copy_, src))
                 add_ms = median_ms(partial(torch.add, logits, src, out=logits))
                 copy_gbs = 2 * nbytes / copy_ms / 1e6
                 for backend, mod in backends.items():
-                    call = partial(
-                        mod.apply_kgw_bias_, logits, ids, keys, thr, deltas, None, WIDTH, SEEDING
-                    )
-                    ms = median_ms(call)
+                    ms = bias_ms(mod, args)
                     rows.append(
                         f"| {backend} | {batch} | {vocab} | {name} | {ms * 1e3:.1f} "
                         f"| {2 * nbytes / ms / 1e6:.0f} | {copy_ms * 1e3:.1f} | {copy_gbs:.0f} "
@@ -200,7 +203,8 @@ def bench_transformers(backends: dict[str, object], rows: list[str]) -> None:
     gen = torch.Generator(device="cuda").manual_seed(1)
     for dtype in BIAS_DTYPES:
         name = str(dtype).removeprefix("torch.")
-        logits, ids, keys, thr, deltas = bias_args(batch, vocab, dtype, gen)
+        args = bias_args(batch, vocab, dtype, gen)
+        logits, ids = args[:2]
         proc = WatermarkLogitsProcessor(
             vocab_size=vocab,
             device="cuda",
@@ -211,10 +215,7 @@ def bench_transformers(backends: dict[str, object], rows: list[str]) -> None:
         )
         ms = median_ms(partial(proc, ids, logits), warmup=2, iters=10)
         for backend, mod in backends.items():
-            call = partial(
-                mod.apply_kgw_bias_, logits, ids, keys, thr, deltas, None, WIDTH, SEEDING
-            )
-            ours = median_ms(call)
+            ours = bias_ms(mod, args)
             rows.append(
                 f"| transformers WatermarkLogitsProcessor | {batch} | {vocab} | {name} "
                 f"| {ms * 1e3:.0f} | {ours * 1e3:.1f} ({backend}) | {ms / ours:.1f}x |"
