@@ -53,23 +53,11 @@ class ModelConfig:
 
 
 def make_model(vocab: int, cfg: ModelConfig, seed: int, device: str):
-    from transformers import LlamaConfig, LlamaForCausalLM
+    """The demo model's architecture (train_demo_model.make_model) at ``cfg``'s sizes, seeded."""
+    from train_demo_model import make_model as llama
 
     torch.manual_seed(seed)
-    conf = LlamaConfig(
-        vocab_size=vocab,
-        hidden_size=cfg.d_model,
-        intermediate_size=cfg.d_ff,
-        num_hidden_layers=cfg.layers,
-        num_attention_heads=cfg.heads,
-        num_key_value_heads=cfg.heads,
-        max_position_embeddings=cfg.context,
-        tie_word_embeddings=True,
-        bos_token_id=0,
-        eos_token_id=0,
-        pad_token_id=0,
-    )
-    return LlamaForCausalLM(conf).to(device)
+    return llama(vocab, cfg).to(device)
 
 
 def _lr(step: int, steps: int, lr: float) -> float:

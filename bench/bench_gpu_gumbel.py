@@ -15,7 +15,7 @@ Triton, per shape; its summary lines set ``kGumbelSplitMinVocab`` (csrc/cuda/gum
 from __future__ import annotations
 
 import torch
-from bench_gpu_kgw import median_ms, run_scheme_bench
+from bench_gpu_kgw import detect_step, median_ms, run_scheme_bench, score_step
 
 SAMPLE_BATCHES = (1, 8, 64)
 SAMPLE_VOCABS = (32000, 128256)
@@ -61,31 +61,12 @@ def bench_sample(backends: dict[str, object], rows: list[str]) -> None:
                     )
 
 
-def bench_score(backends: dict[str, object], rows: list[str]) -> None:
-    dev = torch.device("cuda")
-    gen = torch.Generator(device=dev).manual_seed(1)
-    tokens = torch.randint(0, 128256, (SCORE_TOKENS,), device=dev, generator=gen,
-                           dtype=torch.int32)  # fmt: skip
-    offsets = torch.arange(0, SCORE_TOKENS + 1, SCORE_DOC_LEN, device=dev)
-    salts = torch.zeros(1, dtype=torch.int32, device=dev)
-    rows += [
-        "",
-        "| op | backend | tokens | dedup | ms | Mtokens/s |",
-        "|---|---|---|---|---|---|",
-    ]
-    for backend, mod in backends.items():
-        for dedup in (False, True):
-            ms = median_ms(
-                lambda mod=mod, dedup=dedup: mod.score_gumbel(
-                    tokens, offsets, None, (1, 2, 3, 4), salts, WIDTH, SEEDING, dedup, False
-                ),
-                warmup=2,
-                iters=10,
-            )
-            rate = SCORE_TOKENS / ms / 1e3
-            rows.append(
-                f"| score_gumbel | {backend} | {SCORE_TOKENS} | {dedup} | {ms:.3f} | {rate:.0f} |"
-            )
+bench_score = score_step(
+    "score_gumbel",
+    SCORE_TOKENS,
+    SCORE_DOC_LEN,
+    lambda dev: (torch.zeros(1, dtype=torch.int32, device=dev), WIDTH, SEEDING),
+)
 
 
 LAYOUT_VOCABS = (8192, 16384, 32768, 65536, 128256, 151936)
@@ -158,22 +139,7 @@ def bench_layout(backends: dict[str, object], rows: list[str]) -> None:
         )
 
 
-def bench_detect(backends: dict[str, object], rows: list[str]) -> None:
-    import tokenmark as tm
-
-    dev = torch.device("cuda")
-    gen = torch.Generator(device=dev).manual_seed(3)
-    docs = torch.randint(0, 128256, (SCORE_TOKENS // SCORE_DOC_LEN, SCORE_DOC_LEN), device=dev,
-                         generator=gen)  # fmt: skip
-    wm = tm.Gumbel(key=tm.Key(b"bench"))
-    rows += ["", "| op | tokens | backend | ms | Mtokens/s |", "|---|---|---|---|---|"]
-    for backend in ("auto", *backends):
-        ms = median_ms(lambda backend=backend: wm.detect(docs, dedup=False, backend=backend),
-                       warmup=2, iters=10)  # fmt: skip
-        rows.append(
-            f"| Gumbel.detect (CUDA tensor, no dedup) | {SCORE_TOKENS} | {backend} | {ms:.3f} "
-            f"| {SCORE_TOKENS / ms / 1e3:.0f} |"
-        )
+bench_detect = detect_step("Gumbel", SCORE_TOKENS, SCORE_DOC_LEN)
 
 
 if __name__ == "__main__":

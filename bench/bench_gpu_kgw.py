@@ -88,6 +88,63 @@ def run_scheme_bench(scheme: str, doc: str, modules: dict[str, str], steps) -> N
             f.write(text)
 
 
+def score_step(op: str, n_tokens: int, doc_len: int, params: Callable[[torch.device], tuple]):
+    """A step of :func:`run_scheme_bench`: each backend module's ``op`` on ``n_tokens`` random
+    ids in documents of ``doc_len``, with and without dedup; ``params(device)`` gives the
+    arguments between the key words and ``dedup``."""
+
+    def bench_score(backends: dict[str, object], rows: list[str]) -> None:
+        dev = torch.device("cuda")
+        gen = torch.Generator(device=dev).manual_seed(1)
+        tokens = torch.randint(0, 128256, (n_tokens,), device=dev, generator=gen,
+                               dtype=torch.int32)  # fmt: skip
+        offsets = torch.arange(0, n_tokens + 1, doc_len, device=dev)
+        args = params(dev)
+        rows += [
+            "",
+            "| op | backend | tokens | dedup | ms | Mtokens/s |",
+            "|---|---|---|---|---|---|",
+        ]
+        for backend, mod in backends.items():
+            fn = getattr(mod, op)
+            for dedup in (False, True):
+                ms = median_ms(
+                    lambda fn=fn, dedup=dedup: fn(
+                        tokens, offsets, None, (1, 2, 3, 4), *args, dedup, False
+                    ),
+                    warmup=2,
+                    iters=10,
+                )
+                rate = n_tokens / ms / 1e3
+                rows.append(f"| {op} | {backend} | {n_tokens} | {dedup} | {ms:.3f} | {rate:.0f} |")
+
+    return bench_score
+
+
+def detect_step(scheme: str, tokens: int, doc_len: int):
+    """A step of :func:`run_scheme_bench`: ``tm.<scheme>.detect`` on a CUDA tensor of ``tokens``
+    random ids in documents of ``doc_len``, per backend (scored on the device, only per-document
+    counts come back)."""
+
+    def bench_detect(backends: dict[str, object], rows: list[str]) -> None:
+        import tokenmark as tm
+
+        dev = torch.device("cuda")
+        gen = torch.Generator(device=dev).manual_seed(3)
+        docs = torch.randint(0, 128256, (tokens // doc_len, doc_len), device=dev, generator=gen)
+        wm = getattr(tm, scheme)(key=tm.Key(b"bench"))
+        rows += ["", "| op | tokens | backend | ms | Mtokens/s |", "|---|---|---|---|---|"]
+        for backend in ("auto", *backends):
+            ms = median_ms(lambda backend=backend: wm.detect(docs, dedup=False, backend=backend),
+                           warmup=2, iters=10)  # fmt: skip
+            rows.append(
+                f"| {scheme}.detect (CUDA tensor, no dedup) | {tokens} | {backend} | {ms:.3f} "
+                f"| {tokens / ms / 1e3:.0f} |"
+            )
+
+    return bench_detect
+
+
 def bias_args(batch: int, vocab: int, dtype: torch.dtype, gen: torch.Generator):
     dev = torch.device("cuda")
     logits = torch.randn(batch, vocab, device=dev, generator=gen).to(dtype)
@@ -97,6 +154,11 @@ def bias_args(batch: int, vocab: int, dtype: torch.dtype, gen: torch.Generator):
     thresholds = torch.full((batch,), GAMMA_25, dtype=torch.int32, device=dev)
     deltas = torch.full((batch,), 2.0, dtype=torch.float32, device=dev)
     return logits, ids, keys, thresholds, deltas
+
+
+def bias_ms(mod, args) -> float:
+    """Median ms of a backend module's apply_kgw_bias_ on :func:`bias_args` (no enabled flags)."""
+    return median_ms(partial(mod.apply_kgw_bias_, *args, None, WIDTH, SEEDING))
 
 
 def bench_bias(backends: dict[str, object], rows: list[str]) -> None:
@@ -113,17 +175,15 @@ def bench_bias(backends: dict[str, object], rows: list[str]) -> None:
         name = str(dtype).removeprefix("torch.")
         for vocab in BIAS_VOCABS:
             for batch in BIAS_BATCHES:
-                logits, ids, keys, thr, deltas = bias_args(batch, vocab, dtype, gen)
+                args = bias_args(batch, vocab, dtype, gen)
+                logits = args[0]
                 nbytes = logits.numel() * logits.element_size()
                 src = logits.clone()
                 copy_ms = median_ms(partial(logits.copy_, src))
                 add_ms = median_ms(partial(torch.add, logits, src, out=logits))
                 copy_gbs = 2 * nbytes / copy_ms / 1e6
                 for backend, mod in backends.items():
-                    call = partial(
-                        mod.apply_kgw_bias_, logits, ids, keys, thr, deltas, None, WIDTH, SEEDING
-                    )
-                    ms = median_ms(call)
+                    ms = bias_ms(mod, args)
                     rows.append(
                         f"| {backend} | {batch} | {vocab} | {name} | {ms * 1e3:.1f} "
                         f"| {2 * nbytes / ms / 1e6:.0f} | {copy_ms * 1e3:.1f} | {copy_gbs:.0f} "
@@ -143,7 +203,8 @@ def bench_transformers(backends: dict[str, object], rows: list[str]) -> None:
     gen = torch.Generator(device="cuda").manual_seed(1)
     for dtype in BIAS_DTYPES:
         name = str(dtype).removeprefix("torch.")
-        logits, ids, keys, thr, deltas = bias_args(batch, vocab, dtype, gen)
+        args = bias_args(batch, vocab, dtype, gen)
+        logits, ids = args[:2]
         proc = WatermarkLogitsProcessor(
             vocab_size=vocab,
             device="cuda",
@@ -154,10 +215,7 @@ def bench_transformers(backends: dict[str, object], rows: list[str]) -> None:
         )
         ms = median_ms(partial(proc, ids, logits), warmup=2, iters=10)
         for backend, mod in backends.items():
-            call = partial(
-                mod.apply_kgw_bias_, logits, ids, keys, thr, deltas, None, WIDTH, SEEDING
-            )
-            ours = median_ms(call)
+            ours = bias_ms(mod, args)
             rows.append(
                 f"| transformers WatermarkLogitsProcessor | {batch} | {vocab} | {name} "
                 f"| {ms * 1e3:.0f} | {ours * 1e3:.1f} ({backend}) | {ms / ours:.1f}x |"

@@ -22,7 +22,7 @@ Usage::
 from __future__ import annotations
 
 import torch
-from bench_gpu_kgw import median_ms, run_scheme_bench
+from bench_gpu_kgw import detect_step, median_ms, run_scheme_bench, score_step
 
 SAMPLE_BATCHES = (1, 8, 32)
 SAMPLE_VOCABS = (32000, 128256)
@@ -153,49 +153,12 @@ def bench_sample(backends: dict[str, object], rows: list[str]) -> None:
         rows.append("\ntransformers SynthIDTextWatermarkLogitsProcessor skipped: not importable\n")
 
 
-def bench_score(backends: dict[str, object], rows: list[str]) -> None:
-    dev = torch.device("cuda")
-    gen = torch.Generator(device=dev).manual_seed(1)
-    tokens = torch.randint(0, 128256, (SCORE_TOKENS,), device=dev, generator=gen,
-                           dtype=torch.int32)  # fmt: skip
-    offsets = torch.arange(0, SCORE_TOKENS + 1, SCORE_DOC_LEN, device=dev)
-    rows += [
-        "",
-        "| op | backend | tokens | dedup | ms | Mtokens/s |",
-        "|---|---|---|---|---|---|",
-    ]
-    for backend, mod in backends.items():
-        for dedup in (False, True):
-            ms = median_ms(
-                lambda mod=mod, dedup=dedup: mod.score_synthid(
-                    tokens, offsets, None, (1, 2, 3, 4), WIDTH, SEEDING, LAYERS, dedup, False
-                ),
-                warmup=2,
-                iters=10,
-            )
-            rate = SCORE_TOKENS / ms / 1e3
-            rows.append(
-                f"| score_synthid | {backend} | {SCORE_TOKENS} | {dedup} | {ms:.3f} | {rate:.0f} |"
-            )
+bench_score = score_step(
+    "score_synthid", SCORE_TOKENS, SCORE_DOC_LEN, lambda dev: (WIDTH, SEEDING, LAYERS)
+)
 
 
-def bench_detect(backends: dict[str, object], rows: list[str]) -> None:
-    """SynthID.detect on a CUDA tensor: scored on the device, only per-document counts return."""
-    import tokenmark as tm
-
-    dev = torch.device("cuda")
-    gen = torch.Generator(device=dev).manual_seed(3)
-    docs = torch.randint(0, 128256, (SCORE_TOKENS // SCORE_DOC_LEN, SCORE_DOC_LEN), device=dev,
-                         generator=gen)  # fmt: skip
-    wm = tm.SynthID(key=tm.Key(b"bench"))
-    rows += ["", "| op | tokens | backend | ms | Mtokens/s |", "|---|---|---|---|---|"]
-    for backend in ("auto", *backends):
-        ms = median_ms(lambda backend=backend: wm.detect(docs, dedup=False, backend=backend),
-                       warmup=2, iters=10)  # fmt: skip
-        rows.append(
-            f"| SynthID.detect (CUDA tensor, no dedup) | {SCORE_TOKENS} | {backend} | {ms:.3f} "
-            f"| {SCORE_TOKENS / ms / 1e3:.0f} |"
-        )
+bench_detect = detect_step("SynthID", SCORE_TOKENS, SCORE_DOC_LEN)
 
 
 if __name__ == "__main__":

@@ -45,6 +45,14 @@ inline void require_c_contiguous(const py::array& a, const char* name) {
   if (!(a.flags() & py::array::c_style)) fail_value(std::string(name) + ": must be C-contiguous");
 }
 
+// A 1-D C-contiguous array of element type T (`dtype` names it).
+template <typename T>
+void require_vector(const py::array& a, const char* name, const char* dtype) {
+  require_dtype<T>(a, name, dtype);
+  require_ndim(a, name, 1);
+  require_c_contiguous(a, name);
+}
+
 // A per-row parameter: shape [rows] (one per row) or [1] (broadcast). Returns the stride.
 inline int64_t row_param_stride(const py::array& a, const char* name, int64_t rows,
                                 int64_t width = 1) {
@@ -185,9 +193,7 @@ inline void key_words(const py::array& key, uint32_t out[4]) {
 
 inline void require_flags(const std::optional<py::array>& flags, const char* name, int64_t n) {
   if (!flags) return;
-  require_dtype<uint8_t>(*flags, name, "uint8");
-  require_ndim(*flags, name, 1);
-  require_c_contiguous(*flags, name);
+  require_vector<uint8_t>(*flags, name, "uint8");
   if (flags->shape(0) != n) fail_value(std::string(name) + ": expected one flag per row");
 }
 
@@ -239,12 +245,8 @@ struct RaggedView {
 inline RaggedView ragged_view(const py::array& tokens, const py::array& offsets,
                               const std::optional<py::array>& prefix) {
   RaggedView v{};
-  require_dtype<int32_t>(tokens, "tokens", "int32");
-  require_ndim(tokens, "tokens", 1);
-  require_c_contiguous(tokens, "tokens");
-  require_dtype<int64_t>(offsets, "offsets", "int64");
-  require_ndim(offsets, "offsets", 1);
-  require_c_contiguous(offsets, "offsets");
+  require_vector<int32_t>(tokens, "tokens", "int32");
+  require_vector<int64_t>(offsets, "offsets", "int64");
   v.tokens = static_cast<const int32_t*>(tokens.data());
   v.n_tokens = tokens.shape(0);
   v.offsets = static_cast<const int64_t*>(offsets.data());
@@ -258,9 +260,7 @@ inline RaggedView ragged_view(const py::array& tokens, const py::array& offsets,
     fail_value("offsets: last entry must equal the number of tokens");
   v.prefix = nullptr;
   if (prefix) {
-    require_dtype<int64_t>(*prefix, "prefix_lengths", "int64");
-    require_ndim(*prefix, "prefix_lengths", 1);
-    require_c_contiguous(*prefix, "prefix_lengths");
+    require_vector<int64_t>(*prefix, "prefix_lengths", "int64");
     if (prefix->shape(0) != v.n_docs) fail_value("prefix_lengths: expected one entry per document");
     v.prefix = static_cast<const int64_t*>(prefix->data());
     for (int64_t d = 0; d < v.n_docs; ++d) {
@@ -308,6 +308,18 @@ DocOutputs fill_docs_with(DocArgs& a, const py::array& tokens, const py::array& 
     out.counted = c;
   }
   return out;
+}
+
+// Runs the scorer `score(a)` without the GIL (what it reads is validated by now) and returns
+// (n_scored, values..., counted), the tuple of every scoring operation.
+template <class Args, class Score, class... Values>
+py::tuple score_released(Score score, const Args& a, const DocOutputs& out,
+                         const Values&... values) {
+  {
+    py::gil_scoped_release release;
+    score(a);
+  }
+  return py::make_tuple(out.n_scored, values..., out.counted);
 }
 
 // fill_docs_with for one key (uint32 [4]).

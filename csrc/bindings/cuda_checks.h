@@ -85,6 +85,17 @@ class DeviceGuard {
   int previous_ = 0;
 };
 
+// Launches the ragged scorer `launch(a, workspace, workspace_bytes, stream)` on `device` (after
+// fill_docs checked the workspace), turning a CUDA error into a Python one naming `op`.
+template <typename Args>
+void launch_scorer(const char* op, cudaError_t (*launch)(const Args&, void*, size_t, cudaStream_t),
+                   const Args& a, uintptr_t workspace, uint64_t workspace_bytes, int device,
+                   uintptr_t stream) {
+  DeviceGuard guard(device, op);
+  check_launch(op, launch(a, reinterpret_cast<void*>(workspace),
+                          static_cast<size_t>(workspace_bytes), to_stream(stream)));
+}
+
 // Validates the arguments every logits-row operation shares (logits, ids, keys, enabled,
 // context) and points `a` at them; false when the batch is empty (nothing to launch).
 template <typename LogitsT>

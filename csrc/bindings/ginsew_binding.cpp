@@ -31,9 +31,7 @@ void set_rows(GinsewArgs& a, py::array input_ids, py::array keys, int width, int
   a.ids_row_stride = iv.row_stride;
   a.width = width;
   a.position = position;
-  require_dtype<uint32_t>(keys, "key", "uint32");
-  a.key_stride = row_param_stride(keys, "key", a.batch, 4);
-  a.keys = static_cast<const uint32_t*>(keys.data());
+  a.keys = row_param<uint32_t>(keys, "key", "uint32", a.batch, &a.key_stride, 4);
 }
 
 void apply_ginsew(py::array logits, const std::string& logits_dtype, py::array input_ids,
@@ -49,32 +47,23 @@ void apply_ginsew(py::array logits, const std::string& logits_dtype, py::array i
   a.logits_row_stride = lv.row_stride;
   if (a.batch > 1 && a.logits_row_stride < a.vocab) fail_value("logits: rows overlap");
   set_rows(a, input_ids, keys, width, position);
-  require_dtype<uint32_t>(thresholds, "thresholds", "uint32");
-  a.threshold_stride = row_param_stride(thresholds, "thresholds", a.batch);
-  a.thresholds = static_cast<const uint32_t*>(thresholds.data());
+  a.thresholds =
+      row_param<uint32_t>(thresholds, "thresholds", "uint32", a.batch, &a.threshold_stride);
   for (int64_t i = 0; i < thresholds.shape(0); ++i) {
     if (a.thresholds[i] == 0) fail_value("thresholds: must be > 0 (fraction too small)");
   }
-  require_dtype<double>(epsilons, "epsilon", "float64");
-  a.epsilon_stride = row_param_stride(epsilons, "epsilon", a.batch);
-  a.epsilons = static_cast<const double*>(epsilons.data());
+  a.epsilons = row_param<double>(epsilons, "epsilon", "float64", a.batch, &a.epsilon_stride);
   for (int64_t i = 0; i < epsilons.shape(0); ++i) {
     if (!std::isfinite(a.epsilons[i]) || a.epsilons[i] < 0.0)
       fail_value("epsilon: must be finite and >= 0");
   }
-  require_dtype<double>(frequencies, "frequency", "float64");
-  a.frequency_stride = row_param_stride(frequencies, "frequency", a.batch);
-  a.frequencies = static_cast<const double*>(frequencies.data());
+  a.frequencies =
+      row_param<double>(frequencies, "frequency", "float64", a.batch, &a.frequency_stride);
   for (int64_t i = 0; i < frequencies.shape(0); ++i) {
     if (!std::isfinite(a.frequencies[i])) fail_value("frequency: must be finite");
   }
-  if (enabled) {
-    require_dtype<uint8_t>(*enabled, "enabled", "uint8");
-    require_ndim(*enabled, "enabled", 1);
-    require_c_contiguous(*enabled, "enabled");
-    if (enabled->shape(0) != a.batch) fail_value("enabled: expected one flag per row");
-    a.enabled = static_cast<const uint8_t*>(enabled->data());
-  }
+  require_flags(enabled, "enabled", a.batch);
+  if (enabled) a.enabled = static_cast<const uint8_t*>(enabled->data());
   py::gil_scoped_release release;
   cpu::apply_ginsew_(a);
 }

@@ -8,7 +8,6 @@
 
 #include "../cpu/gumbel_cpu.h"
 #include "checks.h"
-#include "one_hot_step.h"
 #include "register.h"
 
 namespace tokenmark::bind::host {
@@ -17,9 +16,8 @@ namespace {
 py::array_t<int64_t> sample_gumbel(py::array logits, const std::string& logits_dtype,
                                    py::array input_ids, py::array keys, py::array salts,
                                    std::optional<py::array> enabled, int width, int seeding,
-                                   bool skip_repeated, bool one_hot) {
+                                   bool skip_repeated) {
   GumbelSampleArgs a{};
-  void* target = one_hot ? writable_logits(logits) : nullptr;
   // The repeated-context search hashes every id of the row; otherwise only the last `width`.
   const int64_t ids_reach = skip_repeated ? INT64_MAX : width;
   fill_rows(a, logits, logits_dtype, input_ids, ids_reach, keys, enabled, width, seeding);
@@ -27,13 +25,10 @@ py::array_t<int64_t> sample_gumbel(py::array logits, const std::string& logits_d
   a.salts = row_param<uint32_t>(salts, "salts", "uint32", a.batch, &a.salt_stride);
   py::array_t<int64_t> out(a.batch);
   a.out = out.mutable_data();
-  int64_t bad_row = -1;
   {
     py::gil_scoped_release release;
     cpu::sample_gumbel(a);
-    if (target) bad_row = one_hot_step_(target, a, a.out);
   }
-  raise_no_finite_row(bad_row);
   return out;
 }
 
@@ -45,31 +40,15 @@ py::tuple score_gumbel(py::array tokens, py::array offsets, std::optional<py::ar
   a.salts = row_param<uint32_t>(salts, "salts", "uint32", a.n_docs, &a.salt_stride);
   py::array_t<double> score(a.n_docs);
   a.score = score.mutable_data();
-  {
-    py::gil_scoped_release release;
-    cpu::score_gumbel(a);
-  }
-  return py::make_tuple(out.n_scored, score, out.counted);
+  return score_released(cpu::score_gumbel, a, out, score);
 }
 
 }  // namespace
 
 void register_gumbel(py::module_& m) {
-  // sample_gumbel_one_hot_: the same, then each row with a token one-hot at it in place, and a
-  // ValueError (nothing written) for a row without a finite logit: a processor's whole step.
-  for (const bool one_hot : {false, true}) {
-    m.def(
-        one_hot ? "sample_gumbel_one_hot_" : "sample_gumbel",
-        [one_hot](py::array logits, const std::string& logits_dtype, py::array input_ids,
-                  py::array keys, py::array salts, std::optional<py::array> enabled, int width,
-                  int seeding, bool skip_repeated) {
-          return sample_gumbel(logits, logits_dtype, input_ids, keys, salts, enabled, width,
-                               seeding, skip_repeated, one_hot);
-        },
-        py::arg("logits"), py::arg("logits_dtype"), py::arg("input_ids"), py::arg("keys"),
-        py::arg("salts"), py::arg("enabled"), py::arg("width"), py::arg("seeding"),
-        py::arg("skip_repeated"));
-  }
+  m.def("sample_gumbel", &sample_gumbel, py::arg("logits"), py::arg("logits_dtype"),
+        py::arg("input_ids"), py::arg("keys"), py::arg("salts"), py::arg("enabled"),
+        py::arg("width"), py::arg("seeding"), py::arg("skip_repeated"));
   m.def("score_gumbel", &score_gumbel, py::arg("tokens"), py::arg("offsets"), py::arg("prefix"),
         py::arg("key"), py::arg("salts"), py::arg("width"), py::arg("seeding"), py::arg("dedup"),
         py::arg("want_counted"));

@@ -66,10 +66,8 @@ void score_gumbel(uintptr_t tokens, int64_t n_tokens, uintptr_t offsets, int64_t
   a.score = require_ptr<double>(score, "score");
   a.salts = require_ptr<const uint32_t>(salts, "salts");
   a.salt_stride = salt_stride;
-  DeviceGuard guard(device, "score_gumbel");
-  check_launch("score_gumbel",
-               cuda::score_gumbel_cuda(a, reinterpret_cast<void*>(workspace),
-                                       static_cast<size_t>(workspace_bytes), to_stream(stream)));
+  launch_scorer("score_gumbel", cuda::score_gumbel_cuda, a, workspace, workspace_bytes, device,
+                stream);
 }
 
 }  // namespace

@@ -38,11 +38,7 @@ py::tuple score_kgw_keys(py::array tokens, py::array offsets, std::optional<py::
   a.threshold = static_cast<uint32_t>(threshold);
   py::array_t<int64_t> n_green({a.n_keys, a.n_docs});
   a.n_green = n_green.mutable_data();
-  {
-    py::gil_scoped_release release;
-    cpu::score_kgw_keys(a);
-  }
-  return py::make_tuple(out.n_scored, n_green, out.counted);
+  return score_released(cpu::score_kgw_keys, a, out, n_green);
 }
 
 py::tuple score_gumbel_keys(py::array tokens, py::array offsets, std::optional<py::array> prefix,
@@ -53,11 +49,7 @@ py::tuple score_gumbel_keys(py::array tokens, py::array offsets, std::optional<p
   a.salts = row_param<uint32_t>(salts, "salts", "uint32", a.n_docs, &a.salt_stride);
   py::array_t<double> score({a.n_keys, a.n_docs});
   a.score = score.mutable_data();
-  {
-    py::gil_scoped_release release;
-    cpu::score_gumbel_keys(a);
-  }
-  return py::make_tuple(out.n_scored, score, out.counted);
+  return score_released(cpu::score_gumbel_keys, a, out, score);
 }
 
 py::tuple score_synthid_keys(py::array tokens, py::array offsets, std::optional<py::array> prefix,
@@ -69,11 +61,7 @@ py::tuple score_synthid_keys(py::array tokens, py::array offsets, std::optional<
   a.layers = layers;
   py::array_t<int64_t> ones({a.n_keys, a.n_docs, static_cast<int64_t>(layers)});
   a.ones = ones.mutable_data();
-  {
-    py::gil_scoped_release release;
-    cpu::score_synthid_keys(a);
-  }
-  return py::make_tuple(out.n_scored, ones, out.counted);
+  return score_released(cpu::score_synthid_keys, a, out, ones);
 }
 
 }  // namespace

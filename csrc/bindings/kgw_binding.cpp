@@ -49,11 +49,7 @@ py::tuple score_kgw(py::array tokens, py::array offsets, std::optional<py::array
     a.green = g.mutable_data();
     green = g;
   }
-  {
-    py::gil_scoped_release release;
-    cpu::score_kgw(a);
-  }
-  return py::make_tuple(out.n_scored, n_green, green, out.counted);
+  return score_released(cpu::score_kgw, a, out, n_green, green);
 }
 
 }  // namespace

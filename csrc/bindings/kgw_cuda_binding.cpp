@@ -49,10 +49,7 @@ void score_kgw(uintptr_t tokens, int64_t n_tokens, uintptr_t offsets, int64_t n_
   a.n_green = require_ptr<int64_t>(n_green, "n_green");
   if (n_tokens > 0) a.green = reinterpret_cast<int8_t*>(green);
   a.threshold = static_cast<uint32_t>(threshold);
-  DeviceGuard guard(device, "score_kgw");
-  check_launch("score_kgw",
-               cuda::score_kgw_cuda(a, reinterpret_cast<void*>(workspace),
-                                    static_cast<size_t>(workspace_bytes), to_stream(stream)));
+  launch_scorer("score_kgw", cuda::score_kgw_cuda, a, workspace, workspace_bytes, device, stream);
 }
 
 }  // namespace

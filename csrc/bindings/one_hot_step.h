@@ -1,5 +1,5 @@
-// The fused processor step of the host samplers (`sample_*_one_hot_`): after sampling, each row
-// with a token becomes one-hot at it in the logits themselves, so a decode step makes one call.
+// The processors' step of the host samplers (step_binding.cpp): after sampling, each row with a
+// token becomes one-hot at it in the logits themselves, so a decode step makes one call.
 #pragma once
 
 #include <cstdint>
@@ -9,13 +9,6 @@
 #include "checks.h"
 
 namespace tokenmark::bind {
-
-// The logits' data for the in-place write (with the GIL held).
-inline void* writable_logits(py::array& logits) {
-  if (!logits.writeable())
-    fail_value("logits: must be writeable (the operation writes it in place)");
-  return logits.mutable_data();
-}
 
 // With the GIL released, after the sampler filled `out` [batch]: the first row without a finite
 // logit (then nothing is written), or -1 once every row with a token is one-hot.

@@ -8,7 +8,6 @@
 
 #include "../cpu/synthid_cpu.h"
 #include "checks.h"
-#include "one_hot_step.h"
 #include "register.h"
 
 namespace tokenmark::bind::host {
@@ -16,10 +15,8 @@ namespace {
 
 py::tuple sample_synthid(py::array logits, const std::string& logits_dtype, py::array input_ids,
                          py::array keys, py::array uniforms, std::optional<py::array> enabled,
-                         int width, int seeding, int layers, int64_t top_k, int64_t history,
-                         bool one_hot) {
+                         int width, int seeding, int layers, int64_t top_k, int64_t history) {
   SynthIdSampleArgs a{};
-  void* target = one_hot ? writable_logits(logits) : nullptr;
   require_layers(layers);
   if (top_k < 0) fail_value("top_k: must be >= 0 (0: the whole vocabulary)");
   if (history < 0) fail_value("context_history: must be >= 0");
@@ -41,13 +38,10 @@ py::tuple sample_synthid(py::array logits, const std::string& logits_dtype, py::
   py::array_t<uint8_t> marked(a.batch);
   a.out = out.mutable_data();
   a.marked = marked.mutable_data();
-  int64_t bad_row = -1;
   {
     py::gil_scoped_release release;
     cpu::sample_synthid(a);
-    if (target) bad_row = one_hot_step_(target, a, a.out);
   }
-  raise_no_finite_row(bad_row);
   return py::make_tuple(out, marked);
 }
 
@@ -60,31 +54,16 @@ py::tuple score_synthid(py::array tokens, py::array offsets, std::optional<py::a
   a.layers = layers;
   py::array_t<int64_t> ones({a.n_docs, static_cast<int64_t>(layers)});
   a.ones = ones.mutable_data();
-  {
-    py::gil_scoped_release release;
-    cpu::score_synthid(a);
-  }
-  return py::make_tuple(out.n_scored, ones, out.counted);
+  return score_released(cpu::score_synthid, a, out, ones);
 }
 
 }  // namespace
 
 void register_synthid(py::module_& m) {
-  // sample_synthid_one_hot_: the same, then each row one-hot at its token in place (see
-  // sample_gumbel_one_hot_).
-  for (const bool one_hot : {false, true}) {
-    m.def(
-        one_hot ? "sample_synthid_one_hot_" : "sample_synthid",
-        [one_hot](py::array logits, const std::string& logits_dtype, py::array input_ids,
-                  py::array keys, py::array uniforms, std::optional<py::array> enabled, int width,
-                  int seeding, int layers, int64_t top_k, int64_t history) {
-          return sample_synthid(logits, logits_dtype, input_ids, keys, uniforms, enabled, width,
-                                seeding, layers, top_k, history, one_hot);
-        },
-        py::arg("logits"), py::arg("logits_dtype"), py::arg("input_ids"), py::arg("keys"),
-        py::arg("uniforms"), py::arg("enabled"), py::arg("width"), py::arg("seeding"),
-        py::arg("layers"), py::arg("top_k"), py::arg("history"));
-  }
+  m.def("sample_synthid", &sample_synthid, py::arg("logits"), py::arg("logits_dtype"),
+        py::arg("input_ids"), py::arg("keys"), py::arg("uniforms"), py::arg("enabled"),
+        py::arg("width"), py::arg("seeding"), py::arg("layers"), py::arg("top_k"),
+        py::arg("history"));
   m.def("score_synthid", &score_synthid, py::arg("tokens"), py::arg("offsets"), py::arg("prefix"),
         py::arg("key"), py::arg("width"), py::arg("seeding"), py::arg("layers"), py::arg("dedup"),
         py::arg("want_counted"));

@@ -95,10 +95,8 @@ void score_synthid(uintptr_t tokens, int64_t n_tokens, uintptr_t offsets, int64_
   }
   a.ones = require_ptr<int64_t>(ones, "ones");
   a.layers = layers;
-  DeviceGuard guard(device, "score_synthid");
-  check_launch("score_synthid",
-               cuda::score_synthid_cuda(a, reinterpret_cast<void*>(workspace),
-                                        static_cast<size_t>(workspace_bytes), to_stream(stream)));
+  launch_scorer("score_synthid", cuda::score_synthid_cuda, a, workspace, workspace_bytes, device,
+                stream);
 }
 
 }  // namespace

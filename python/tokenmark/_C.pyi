@@ -57,20 +57,6 @@ def sample_gumbel(
 ) -> npt.NDArray[np.int64]:
     """One token per row, or -1 (not watermarked) / -2 (no finite logit)."""
 
-def sample_gumbel_one_hot_(
-    logits: np.ndarray,
-    logits_dtype: str,
-    input_ids: np.ndarray,
-    keys: npt.NDArray[np.uint32],
-    salts: npt.NDArray[np.uint32],
-    enabled: npt.NDArray[np.uint8] | None,
-    width: int,
-    seeding: int,
-    skip_repeated: bool,
-) -> npt.NDArray[np.int64]:
-    """``sample_gumbel``, then each row with a token one-hot at it in ``logits`` (0 there, -inf
-    elsewhere); ValueError, nothing written, when a row has no finite logit."""
-
 def score_gumbel(
     tokens: npt.NDArray[np.int32],
     offsets: npt.NDArray[np.int64],
@@ -99,22 +85,6 @@ def sample_synthid(
 ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.uint8]]:
     """``(token[b], marked[b])``: the sampled token (or -2, no finite logit) and whether the
     tournament ran."""
-
-def sample_synthid_one_hot_(
-    logits: np.ndarray,
-    logits_dtype: str,
-    input_ids: np.ndarray,
-    keys: npt.NDArray[np.uint32],
-    uniforms: npt.NDArray[np.float64],
-    enabled: npt.NDArray[np.uint8] | None,
-    width: int,
-    seeding: int,
-    layers: int,
-    top_k: int,
-    history: int,
-) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.uint8]]:
-    """``sample_synthid``, then each row one-hot at its token in ``logits`` (see
-    ``sample_gumbel_one_hot_``)."""
 
 def score_synthid(
     tokens: npt.NDArray[np.int32],

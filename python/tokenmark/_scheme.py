@@ -6,9 +6,23 @@ import dataclasses
 import json
 from typing import Any, ClassVar
 
+import numpy as np
+
 from ._inputs import encode_texts
 from ._key import Key, key_from_config
-from ._validate import check_bool
+from ._validate import check_alpha, check_bool
+
+
+class DocResult:
+    """Mixin for the per-document results of ``detect()`` (``KGWResult``, ``GumbelResult``,
+    ``SynthIDResult``): arrays of length ``n_docs``, among them ``n_scored`` and ``p_value``."""
+
+    def __len__(self) -> int:
+        return len(self.n_scored)
+
+    def is_watermarked(self, alpha: float = 1e-3) -> np.ndarray:
+        """Documents whose p-value is at most ``alpha`` (the false-positive rate per document)."""
+        return self.p_value <= check_alpha(alpha)
 
 
 class SchemeConfig:

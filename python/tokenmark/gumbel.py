@@ -11,9 +11,8 @@ import numpy as np
 from . import ops
 from ._inputs import Ragged, as_ragged, device_ragged
 from ._key import Key
-from ._scheme import SchemeConfig, keys_list
+from ._scheme import DocResult, SchemeConfig, keys_list
 from ._validate import (
-    check_alpha,
     check_bool,
     check_choice,
     check_context_width,
@@ -28,7 +27,7 @@ from .stats import gamma_pvalue
 
 
 @dataclass(frozen=True)
-class GumbelResult:
+class GumbelResult(DocResult):
     """Per-document Gumbel detection scores (arrays of length ``n_docs``).
 
     ``score`` is the sum of ``-log(1 - u_t)`` over the ``n_scored`` counted tokens, ``u_t`` the
@@ -43,18 +42,11 @@ class GumbelResult:
     p_value: np.ndarray
     counted: list[np.ndarray] | None = None  # per document: 1 where the token was counted
 
-    def __len__(self) -> int:
-        return len(self.n_scored)
-
     @property
     def mean_score(self) -> np.ndarray:
         """``score / n_scored``: about 1 without the watermark, larger with it (NaN if n = 0)."""
         with np.errstate(invalid="ignore", divide="ignore"):
             return np.where(self.n_scored > 0, self.score / np.maximum(self.n_scored, 1), np.nan)
-
-    def is_watermarked(self, alpha: float = 1e-3) -> np.ndarray:
-        """Documents whose p-value is at most ``alpha`` (the false-positive rate per document)."""
-        return self.p_value <= check_alpha(alpha)
 
     def to_records(self) -> list[dict[str, Any]]:
         """One JSON-ready dict per document."""

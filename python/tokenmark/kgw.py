@@ -12,9 +12,8 @@ import numpy as np
 from . import ops
 from ._inputs import Ragged, as_ragged, device_ragged
 from ._key import Key
-from ._scheme import SchemeConfig, keys_list
+from ._scheme import DocResult, SchemeConfig, keys_list
 from ._validate import (
-    check_alpha,
     check_bool,
     check_choice,
     check_context_width,
@@ -28,7 +27,7 @@ from .stats import binomial_pvalue, binomial_z, windowed_max
 
 
 @dataclass(frozen=True)
-class KGWResult:
+class KGWResult(DocResult):
     """Per-document detection scores (arrays of length ``n_docs``).
 
     ``p_value`` is the exact one-sided binomial tail P[X >= n_green], X ~ Binomial(n_scored,
@@ -50,17 +49,10 @@ class KGWResult:
     window_green: np.ndarray | None = None
     window_p_value: np.ndarray | None = None  # Bonferroni-corrected over the windows
 
-    def __len__(self) -> int:
-        return len(self.n_scored)
-
     @property
     def green_fraction(self) -> np.ndarray:
         with np.errstate(invalid="ignore", divide="ignore"):
             return np.where(self.n_scored > 0, self.n_green / np.maximum(self.n_scored, 1), np.nan)
-
-    def is_watermarked(self, alpha: float = 1e-3) -> np.ndarray:
-        """Documents whose p-value is at most ``alpha`` (the false-positive rate per document)."""
-        return self.p_value <= check_alpha(alpha)
 
     def to_records(self) -> list[dict[str, Any]]:
         """One JSON-ready dict per document."""

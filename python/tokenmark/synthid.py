@@ -11,9 +11,8 @@ import numpy as np
 from . import ops
 from ._inputs import Ragged, as_ragged, device_ragged
 from ._key import Key
-from ._scheme import SchemeConfig, keys_list
+from ._scheme import DocResult, SchemeConfig, keys_list
 from ._validate import (
-    check_alpha,
     check_bool,
     check_choice,
     check_context_width,
@@ -31,7 +30,7 @@ from .stats import binomial_pvalue, synthid_weights, weighted_mean_z
 
 
 @dataclass(frozen=True)
-class SynthIDResult:
+class SynthIDResult(DocResult):
     """Per-document SynthID-Text scores (arrays of length ``n_docs``).
 
     ``ones[d, l]`` counts the g-values of layer ``l`` equal to 1 over the ``n_scored`` counted
@@ -50,13 +49,6 @@ class SynthIDResult:
     weighted_z: np.ndarray
     weighted_p_value: np.ndarray
     counted: list[np.ndarray] | None = None
-
-    def __len__(self) -> int:
-        return len(self.n_scored)
-
-    def is_watermarked(self, alpha: float = 1e-3) -> np.ndarray:
-        """Documents whose exact p-value is at most ``alpha``."""
-        return self.p_value <= check_alpha(alpha)
 
     def to_records(self) -> list[dict[str, Any]]:
         """One JSON-ready dict per document."""
@@ -106,7 +98,10 @@ def _truncate_at_eos_device(rag: Ragged, eos_token_id: int) -> Ragged:
 
 def _check_weights(weights, layers: int) -> np.ndarray:
     """Per-layer weights: ``layers`` finite non-negative numbers, not all 0, scaled to a maximum
-    of 1 (the weighted score does not depend on their scale; huge weights would overflow)."""
+    of 1 (the weighted score does not depend on their scale; huge weights would overflow); None
+    gives the default :func:`tokenmark.stats.synthid_weights`."""
+    if weights is None:
+        return synthid_weights(layers)
     w = host_array(weights, "weights")
     if w.dtype.kind not in "iuf":
         raise TypeError(f"weights: expected {layers} numbers, got dtype {w.dtype}")
@@ -252,11 +247,7 @@ class SynthID(SchemeConfig):
         if eos_token_id is not None:
             eos = check_int(eos_token_id, "eos_token_id", 0, 2**31 - 1)
             rag = _truncate_at_eos_device(rag, eos) if on_device else _truncate_at_eos(rag, eos)
-        w = (
-            synthid_weights(self.layers)
-            if weights is None
-            else _check_weights(weights, self.layers)
-        )
+        w = _check_weights(weights, self.layers)
         n, ones, counted = ops.score_synthid(
             rag.tokens,
             rag.offsets,
@@ -332,11 +323,7 @@ class SynthID(SchemeConfig):
         rag = as_ragged(sequences)
         if eos_token_id is not None:
             rag = _truncate_at_eos(rag, check_int(eos_token_id, "eos_token_id", 0, 2**31 - 1))
-        w = (
-            synthid_weights(self.layers)
-            if weights is None
-            else _check_weights(weights, self.layers)
-        )
+        w = _check_weights(weights, self.layers)
         n, ones, _ = ops.score_synthid_keys(
             rag.tokens,
             rag.offsets,

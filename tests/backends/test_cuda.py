@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from cuda_helpers import ROW_BINDING_CASES, SCORE_BINDING_CASES
 from tokenmark.backends.cuda import _common as cuda_common
 from tokenmark.backends.cuda import kgw as cuda_kgw
 from tokenmark.reference import kgw as ref
@@ -78,26 +79,13 @@ def _score_binding(**overrides):
 
 @pytest.mark.parametrize(
     ("overrides", "match"),
-    [
-        ({"logits_dtype": 3}, "logits_dtype"),
-        ({"width": 1025}, "context_width"),
+    ROW_BINDING_CASES
+    + [
         ({"width": -1}, "context_width"),
-        ({"seeding": 2}, "seeding"),
-        ({"batch": -1}, "batch"),
-        ({"vocab": -5}, "vocab"),
-        ({"ids_len": -1}, "ids_len"),
-        ({"key_stride": 1}, "keys"),
         ({"threshold_stride": 4}, "thresholds"),
         ({"delta_stride": 2}, "deltas"),
-        ({"logits_row_stride": 4}, "logits: rows overlap"),
-        ({"logits": 0}, "logits: null"),
-        ({"logits": 258}, "logits: device pointer not aligned"),
-        ({"input_ids": 0}, "input_ids: null"),
-        ({"input_ids": 516}, "input_ids: device pointer not aligned"),
-        ({"keys": 0}, "keys: null"),
         ({"thresholds": 2}, "thresholds: device pointer not aligned"),
         ({"deltas": 0}, "deltas: null"),
-        ({"device": -1}, "device"),
     ],
 )
 def test_bias_binding_validates(overrides, match):
@@ -113,22 +101,12 @@ def test_bias_binding_empty_is_a_no_op():
 
 @pytest.mark.parametrize(
     ("overrides", "match"),
-    [
+    SCORE_BINDING_CASES
+    + [
         ({"threshold": 0}, "threshold"),
         ({"threshold": 1 << 32}, "threshold"),
-        ({"key": (1, 2, 3, 1 << 32)}, "key"),
-        ({"width": 2000}, "context_width"),
-        ({"seeding": -1}, "seeding"),
-        ({"n_tokens": -1}, "n_tokens"),
-        ({"n_docs": -1}, "n_docs"),
-        ({"n_docs": 0}, "offsets"),
         ({"dedup": True}, "workspace"),
         ({"dedup": True, "workspace_bytes": 1 << 20}, "workspace: null"),
-        ({"tokens": 0}, "tokens: null"),
-        ({"offsets": 514}, "offsets: device pointer not aligned"),
-        ({"n_scored": 0}, "n_scored: null"),
-        ({"prefix": 3}, "prefix_lengths: device pointer not aligned"),
-        ({"device": -2}, "device"),
     ],
 )
 def test_score_binding_validates(overrides, match):

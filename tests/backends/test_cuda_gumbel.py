@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 import tokenmark as tm
 import torch
+from cuda_helpers import ROW_BINDING_CASES, SCORE_BINDING_CASES
 from tokenmark import ops
 from tokenmark.backends.cuda import gumbel as cuda_gumbel
 from tokenmark.integrations.transformers import GumbelLogitsProcessor
@@ -51,25 +52,12 @@ def _score_binding(**overrides):
 
 @pytest.mark.parametrize(
     ("overrides", "match"),
-    [
-        ({"logits_dtype": 3}, "logits_dtype"),
-        ({"width": 1025}, "context_width"),
-        ({"seeding": 2}, "seeding"),
-        ({"batch": -1}, "batch"),
-        ({"vocab": -5}, "vocab"),
-        ({"ids_len": -1}, "ids_len"),
-        ({"key_stride": 1}, "keys"),
+    ROW_BINDING_CASES
+    + [
         ({"salt_stride": 4}, "salts"),
-        ({"logits_row_stride": 4}, "logits: rows overlap"),
-        ({"logits": 0}, "logits: null"),
-        ({"logits": 258}, "logits: device pointer not aligned"),
-        ({"input_ids": 0}, "input_ids: null"),
-        ({"input_ids": 516}, "input_ids: device pointer not aligned"),
-        ({"keys": 0}, "keys: null"),
         ({"salts": 2}, "salts: device pointer not aligned"),
         ({"out": 0}, "out: null"),
         ({"out": 4100}, "out: device pointer not aligned"),
-        ({"device": -1}, "device"),
         ({"splits": -1}, "splits"),
         ({"vocab": 5000, "logits_row_stride": 5000}, "workspace: needs 96 bytes, got 0"),
         (
@@ -89,24 +77,14 @@ def test_sample_binding_empty_batch_is_a_no_op():
 
 @pytest.mark.parametrize(
     ("overrides", "match"),
-    [
-        ({"key": (1, 2, 3, 1 << 32)}, "key"),
-        ({"width": 2000}, "context_width"),
-        ({"seeding": -1}, "seeding"),
-        ({"n_tokens": -1}, "n_tokens"),
-        ({"n_docs": -1}, "n_docs"),
-        ({"n_docs": 0}, "offsets"),
+    SCORE_BINDING_CASES
+    + [
         ({"salt_stride": 2}, "salts"),
         ({"salts": 0}, "salts: null"),
         ({"workspace_bytes": 8}, "workspace: needs"),
         ({"workspace": 0}, "workspace: null"),
         ({"workspace": 8196}, "workspace: device pointer not aligned"),
-        ({"tokens": 0}, "tokens: null"),
-        ({"offsets": 514}, "offsets: device pointer not aligned"),
-        ({"n_scored": 0}, "n_scored: null"),
         ({"score": 4100}, "score: device pointer not aligned"),
-        ({"prefix": 3}, "prefix_lengths: device pointer not aligned"),
-        ({"device": -2}, "device"),
     ],
 )
 def test_score_binding_validates(overrides, match):

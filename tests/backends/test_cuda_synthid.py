@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from cuda_helpers import SCORE_BINDING_CASES
 from tokenmark import ops
 from tokenmark.backends.cuda import synthid as cuda_synthid
 
@@ -28,22 +29,14 @@ def _score_binding(**overrides):
 
 @pytest.mark.parametrize(
     ("overrides", "match"),
-    [
+    SCORE_BINDING_CASES
+    + [
         ({"layers": 0}, "layers"),
         ({"layers": 33}, "layers"),
-        ({"key": (1, 2, 3, 1 << 32)}, "key"),
-        ({"width": 2000}, "context_width"),
         ({"seeding": 5}, "seeding"),
-        ({"n_tokens": -1}, "n_tokens"),
-        ({"n_docs": -1}, "n_docs"),
-        ({"n_docs": 0}, "offsets"),
         ({"dedup": True}, "workspace: needs"),
         ({"dedup": True, "workspace_bytes": 1 << 10}, "workspace: null"),
-        ({"tokens": 0}, "tokens: null"),
-        ({"offsets": 514}, "offsets: device pointer not aligned"),
-        ({"n_scored": 0}, "n_scored: null"),
         ({"ones": 4100}, "ones: device pointer not aligned"),
-        ({"prefix": 3}, "prefix_lengths: device pointer not aligned"),
         ({"device": -1}, "device"),
     ],
 )

@@ -219,45 +219,20 @@ def test_bad_input_names_the_argument():
             tm.apply_ginsew_(x.copy(), np.array([[1]]), **ok, backend=backend)
         with pytest.raises(TypeError, match="input_ids"):
             tm.apply_ginsew_(x.copy(), ids.astype(np.float32), **ok, backend=backend)
-    with pytest.raises(TypeError, match="logits"):
-        _C.apply_ginsew_(
-            x.astype(np.float64),
-            "float32",
-            ids,
-            KEY.reshape(1, 4),
-            np.array([1], np.uint32),
-            np.array([0.2]),
-            np.array([16.0]),
-            None,
-            1,
-            -1,
-        )
-    with pytest.raises(ValueError, match="thresholds"):
-        _C.apply_ginsew_(
-            x,
-            "float32",
-            ids,
-            KEY.reshape(1, 4),
-            np.array([0], np.uint32),
-            np.array([0.2]),
-            np.array([16.0]),
-            None,
-            1,
-            -1,
-        )
-    with pytest.raises(ValueError, match="epsilon"):
-        _C.apply_ginsew_(
-            x,
-            "float32",
-            ids,
-            KEY.reshape(1, 4),
-            np.array([1], np.uint32),
-            np.array([np.nan]),
-            np.array([16.0]),
-            None,
-            1,
-            -1,
-        )
+    # The binding's own checks, past the op's normalisation.
+    c_ok = dict(
+        logits=x, logits_dtype="float32", input_ids=ids, keys=KEY.reshape(1, 4),
+        thresholds=np.array([1], np.uint32), epsilons=np.array([0.2]),
+        frequencies=np.array([16.0]), enabled=None, width=1, position=-1,
+    )  # fmt: skip
+    _C.apply_ginsew_(**{**c_ok, "logits": x.copy()})  # valid: each case fails for its change
+    for bad, exc, name in (
+        (dict(logits=x.astype(np.float64)), TypeError, "logits"),
+        (dict(thresholds=np.array([0], np.uint32)), ValueError, "thresholds"),
+        (dict(epsilons=np.array([np.nan])), ValueError, "epsilon"),
+    ):
+        with pytest.raises(exc, match=name):
+            _C.apply_ginsew_(**{**c_ok, **bad})
 
 
 def test_scheme_validation_and_key_never_shown():

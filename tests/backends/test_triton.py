@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import GOLDEN_HINT, cuda_available
+from conftest import GOLDEN_HINT
 from tensor_helpers import as_i32
 
 triton = pytest.importorskip("triton", reason="triton is not installed")
@@ -25,21 +25,16 @@ from tokenmark.backends.triton import kgw as triton_kgw  # noqa: E402
 from tokenmark.kernels import prf as tprf  # noqa: E402
 from tokenmark.reference import kgw as ref  # noqa: E402
 from tokenmark.reference import prf as rprf  # noqa: E402
+from triton_helpers import (  # noqa: E402
+    DEVICE,
+    assert_rejects,
+    gpu_test,
+    row_bad_cases,
+    score_bad_cases,
+    score_ok,
+)
 
 GOLDEN = json.loads((Path(__file__).parents[1] / "data" / "prf_golden.json").read_text())
-INTERPRETING = triton_common.is_interpreted(tprf.philox4x32_10)
-DEVICE = "cpu" if INTERPRETING or not cuda_available() else "cuda"
-
-
-def gpu_test(fn):
-    """A test of the compiled kernels on a GPU."""
-    for mark in (
-        pytest.mark.gpu,
-        pytest.mark.skipif(not cuda_available(), reason="no CUDA device"),
-        pytest.mark.skipif(INTERPRETING, reason="TRITON_INTERPRET=1: the compiled kernels are off"),
-    ):
-        fn = mark(fn)
-    return fn
 
 
 # float16 overflow to inf is part of what the bias tests check; numpy warns about it.
@@ -459,60 +454,24 @@ def test_bias_bad_input(rng):
         context_width=4,
         seeding=0,
     )
-    cases = [
-        (TypeError, "logits", dict(logits=logits.double())),
-        (ValueError, "logits", dict(logits=logits[:, ::2])),
+    cases = row_bad_cases(logits, ids, keys) + [
         (ValueError, "logits", dict(logits=logits[0])),
-        (TypeError, "input_ids", dict(input_ids=ids.float())),
-        (ValueError, "input_ids", dict(input_ids=ids[:1])),
-        (TypeError, "keys", dict(keys=keys.to(torch.int64))),
-        (ValueError, "keys", dict(keys=torch.zeros(3, 4, dtype=torch.int32, device=DEVICE))),
         (ValueError, "thresholds", dict(thresholds=torch.ones(3, dtype=torch.int32).to(DEVICE))),
         (TypeError, "deltas", dict(deltas=d.double())),
-        (TypeError, "enabled", dict(enabled=torch.ones(2, dtype=torch.int32, device=DEVICE))),
         (ValueError, "context_width", dict(context_width=-1)),
-        (ValueError, "seeding", dict(seeding=2)),
     ]
     if DEVICE == "cpu":
         cases += [
             (ValueError, "deltas", dict(deltas=torch.tensor([float("nan")]))),
             (ValueError, "thresholds", dict(thresholds=torch.zeros(1, dtype=torch.int32))),
-            (ValueError, "input_ids", dict(input_ids=torch.full((2, 4), -1))),
         ]
-    for exc, name, change in cases:
-        with pytest.raises(exc, match=name):
-            triton_kgw.apply_kgw_bias_(**{**ok, **change})
+    assert_rejects(triton_kgw.apply_kgw_bias_, ok, cases)
 
 
 def test_score_bad_input():
-    tokens = torch.zeros(5, dtype=torch.int32, device=DEVICE)
-    offsets = torch.tensor([0, 2, 5], device=DEVICE)
-    ok = dict(
-        tokens=tokens,
-        offsets=offsets,
-        prefix_lengths=None,
-        key_words=(1, 2, 3, 4),
-        threshold=2**31,
-        context_width=1,
-        seeding=0,
-        dedup=True,
-        want_flags=False,
-    )
-    cases = [
-        (TypeError, "tokens", dict(tokens=tokens.long())),
-        (TypeError, "offsets", dict(offsets=offsets.int())),
-        (ValueError, "offsets", dict(offsets=torch.tensor([0, 3, 2, 5], device=DEVICE))),
-        (ValueError, "offsets", dict(offsets=torch.tensor([0, 2, 4], device=DEVICE))),
-        (ValueError, "offsets", dict(offsets=torch.tensor([1, 2, 5], device=DEVICE))),
-        (ValueError, "tokens", dict(tokens=torch.full((5,), -3, dtype=torch.int32, device=DEVICE))),
-        (ValueError, "prefix", dict(prefix_lengths=torch.tensor([-1, 0], device=DEVICE))),
-        (ValueError, "prefix", dict(prefix_lengths=torch.tensor([1], device=DEVICE))),
-        (ValueError, "threshold", dict(threshold=0)),
-        (ValueError, "key_words", dict(key_words=(1, 2, 3, 2**32))),
-    ]
-    for exc, name, change in cases:
-        with pytest.raises(exc, match=name):
-            triton_kgw.score_kgw(**{**ok, **change})
+    ok = score_ok(threshold=2**31)
+    cases = score_bad_cases(ok) + [(ValueError, "threshold", dict(threshold=0))]
+    assert_rejects(triton_kgw.score_kgw, ok, cases)
 
 
 # ---------------------------------------------------------------------------------------------

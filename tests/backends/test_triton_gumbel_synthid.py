@@ -11,7 +11,6 @@ tests add real vocabularies and corpora, against the C++ kernels on host copies.
 import numpy as np
 import pytest
 import torch
-from conftest import cuda_available
 from tensor_helpers import as_i32, host_logits, random_logits
 
 triton = pytest.importorskip("triton", reason="triton is not installed")
@@ -19,27 +18,22 @@ from tokenmark import _C, ops  # noqa: E402
 from tokenmark.backends.triton import _common as triton_common  # noqa: E402
 from tokenmark.backends.triton import gumbel as triton_gumbel  # noqa: E402
 from tokenmark.backends.triton import synthid as triton_synthid  # noqa: E402
-from tokenmark.kernels import prf as tprf  # noqa: E402
 from tokenmark.reference import gumbel as ref_gumbel  # noqa: E402
 from tokenmark.reference import synthid as ref_synthid  # noqa: E402
+from triton_helpers import (  # noqa: E402
+    DEVICE,
+    INTERPRETING,
+    assert_rejects,
+    gpu_test,
+    row_bad_cases,
+    score_bad_cases,
+    score_ok,
+)
 
-INTERPRETING = triton_common.is_interpreted(tprf.philox4x32_10)
-DEVICE = "cpu" if INTERPRETING or not cuda_available() else "cuda"
 # Scores: bit for bit where the log is numpy's; else CUDA's log, as in test_cuda_gumbel.py.
 SCORE_RTOL = 0.0 if INTERPRETING else 1e-12
 KEY = (0x01234567, 0x89ABCDEF, 0xDEADBEEF, 0x0BADF00D)
 DTYPES = [torch.float32, torch.float16, torch.bfloat16]
-
-
-def gpu_test(fn):
-    """A test of the compiled kernels on a GPU."""
-    for mark in (
-        pytest.mark.gpu,
-        pytest.mark.skipif(not cuda_available(), reason="no CUDA device"),
-        pytest.mark.skipif(INTERPRETING, reason="TRITON_INTERPRET=1: the compiled kernels are off"),
-    ):
-        fn = mark(fn)
-    return fn
 
 
 @pytest.fixture
@@ -189,29 +183,17 @@ def test_sample_bad_input():
         seeding=0,
         skip_repeated=True,
     )
-    cases = [
-        (TypeError, "logits", dict(logits=logits.double())),
+    cases = row_bad_cases(logits, ids, keys) + [
         (TypeError, "logits", dict(logits=logits.cpu().numpy())),
-        (ValueError, "logits", dict(logits=logits[:, ::2])),
         (ValueError, "logits", dict(logits=logits[0])),
-        (TypeError, "input_ids", dict(input_ids=ids.float())),
-        (ValueError, "input_ids", dict(input_ids=ids[:1])),
-        (TypeError, "keys", dict(keys=keys.to(torch.int64))),
-        (ValueError, "keys", dict(keys=torch.zeros(3, 4, dtype=torch.int32, device=DEVICE))),
         (TypeError, "salts", dict(salts=salts.to(torch.int64))),
         (ValueError, "salts", dict(salts=torch.zeros(3, dtype=torch.int32, device=DEVICE))),
-        (TypeError, "enabled", dict(enabled=torch.ones(2, dtype=torch.int32, device=DEVICE))),
         (ValueError, "enabled", dict(enabled=torch.ones(3, dtype=torch.uint8, device=DEVICE))),
         (ValueError, "context_width", dict(context_width=1025)),
-        (ValueError, "seeding", dict(seeding=2)),
     ]
-    if DEVICE == "cpu":
-        cases.append((ValueError, "input_ids", dict(input_ids=torch.full((2, 4), -1))))
-    else:
+    if DEVICE != "cpu":
         cases.append((ValueError, "keys", dict(keys=keys.cpu())))
-    for exc, name, change in cases:
-        with pytest.raises(exc, match=name):
-            triton_gumbel.sample_gumbel(**{**ok, **change})
+    assert_rejects(triton_gumbel.sample_gumbel, ok, cases)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -301,69 +283,23 @@ def test_score_empty_corpus():
     assert n.shape == (0,) and ones.shape == (0, 30) and counted.shape == (0,)
 
 
-def _score_bad_cases(tokens, offsets):
-    return [
-        (TypeError, "tokens", dict(tokens=tokens.long())),
-        (TypeError, "tokens", dict(tokens=tokens.cpu().numpy())),
-        (TypeError, "offsets", dict(offsets=offsets.int())),
-        (ValueError, "offsets", dict(offsets=torch.tensor([0, 3, 2, 5], device=DEVICE))),
-        (ValueError, "offsets", dict(offsets=torch.tensor([0, 2, 4], device=DEVICE))),
-        (ValueError, "offsets", dict(offsets=torch.tensor([1, 2, 5], device=DEVICE))),
-        (ValueError, "tokens", dict(tokens=torch.full((5,), -3, dtype=torch.int32, device=DEVICE))),
-        (ValueError, "prefix", dict(prefix_lengths=torch.tensor([-1, 0], device=DEVICE))),
-        (ValueError, "prefix", dict(prefix_lengths=torch.tensor([1], device=DEVICE))),
-        (ValueError, "key_words", dict(key_words=(1, 2, 3, 2**32))),
-        (ValueError, "key_words", dict(key_words=(1, 2, 3))),
-        (ValueError, "context_width", dict(context_width=-1)),
-        (ValueError, "seeding", dict(seeding=5)),
-    ]
-
-
 def test_score_gumbel_bad_input():
-    tokens = torch.zeros(5, dtype=torch.int32, device=DEVICE)
-    offsets = torch.tensor([0, 2, 5], device=DEVICE)
     salts = torch.zeros(2, dtype=torch.int32, device=DEVICE)
-    ok = dict(
-        tokens=tokens,
-        offsets=offsets,
-        prefix_lengths=None,
-        key_words=KEY,
-        salts=salts,
-        context_width=1,
-        seeding=0,
-        dedup=True,
-        want_flags=False,
-    )
-    cases = _score_bad_cases(tokens, offsets) + [
+    ok = score_ok(salts=salts)
+    cases = score_bad_cases(ok) + [
         (TypeError, "salts", dict(salts=salts.long())),
         (ValueError, "salts", dict(salts=torch.zeros(3, dtype=torch.int32, device=DEVICE))),
     ]
-    for exc, name, change in cases:
-        with pytest.raises(exc, match=name):
-            triton_gumbel.score_gumbel(**{**ok, **change})
+    assert_rejects(triton_gumbel.score_gumbel, ok, cases)
 
 
 def test_score_synthid_bad_input():
-    tokens = torch.zeros(5, dtype=torch.int32, device=DEVICE)
-    offsets = torch.tensor([0, 2, 5], device=DEVICE)
-    ok = dict(
-        tokens=tokens,
-        offsets=offsets,
-        prefix_lengths=None,
-        key_words=KEY,
-        context_width=1,
-        seeding=0,
-        layers=30,
-        dedup=True,
-        want_flags=False,
-    )
-    cases = _score_bad_cases(tokens, offsets) + [
+    ok = score_ok(layers=30)
+    cases = score_bad_cases(ok) + [
         (ValueError, "layers", dict(layers=0)),
         (ValueError, "layers", dict(layers=33)),
     ]
-    for exc, name, change in cases:
-        with pytest.raises(exc, match=name):
-            triton_synthid.score_synthid(**{**ok, **change})
+    assert_rejects(triton_synthid.score_synthid, ok, cases)
 
 
 def test_key_never_in_errors():

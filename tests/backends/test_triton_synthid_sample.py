@@ -11,7 +11,6 @@ reference in test_synthid.py).
 import numpy as np
 import pytest
 import torch
-from conftest import cuda_available
 from tensor_helpers import as_i32, host_logits, random_logits
 
 triton = pytest.importorskip("triton", reason="triton is not installed")
@@ -21,21 +20,15 @@ from tokenmark.backends.triton import _common as triton_common  # noqa: E402
 from tokenmark.backends.triton import synthid as triton_synthid  # noqa: E402
 from tokenmark.kernels import synthid_sample as ksample  # noqa: E402
 from tokenmark.reference import synthid as ref  # noqa: E402
+from triton_helpers import (  # noqa: E402
+    DEVICE,
+    INTERPRETING,
+    assert_rejects,
+    gpu_test,
+    row_bad_cases,
+)
 
-INTERPRETING = triton_common.is_interpreted(ksample.synthid_setup_kernel)
-DEVICE = "cpu" if INTERPRETING or not cuda_available() else "cuda"
 KEY = (0x01234567, 0x89ABCDEF, 0xDEADBEEF, 0x0BADF00D)
-
-
-def gpu_test(fn):
-    """A test of the compiled kernels on a GPU."""
-    for mark in (
-        pytest.mark.gpu,
-        pytest.mark.skipif(not cuda_available(), reason="no CUDA device"),
-        pytest.mark.skipif(INTERPRETING, reason="TRITON_INTERPRET=1: the compiled kernels are off"),
-    ):
-        fn = mark(fn)
-    return fn
 
 
 @pytest.fixture
@@ -313,24 +306,19 @@ def test_sample_strided_rows_and_broadcast_key(small_chunks):
     np.testing.assert_array_equal(got_m, want_m)
 
 
-def test_sample_empty_inputs():
-    keys = as_i32([KEY]).to(DEVICE)
+@pytest.mark.parametrize(
+    "batch,vocab,tokens_want,marked_want",
+    [(0, 10, [], []), (2, 0, [-2, -2], [0, 0])],  # no row; rows without any logit
+)
+def test_sample_empty_inputs(batch, vocab, tokens_want, marked_want):
     tokens, marked = triton_synthid.sample_synthid(
-        torch.zeros(0, 10, device=DEVICE),
-        torch.zeros(0, 3, dtype=torch.int64, device=DEVICE),
-        keys,
-        torch.zeros(0, dtype=torch.float64, device=DEVICE),
+        torch.zeros(batch, vocab, device=DEVICE),
+        torch.zeros(batch, 3, dtype=torch.int64, device=DEVICE),
+        as_i32([KEY]).to(DEVICE),
+        torch.zeros(batch, dtype=torch.float64, device=DEVICE),
         None, 1, 0, 30, 0, 1024,
     )  # fmt: skip
-    assert tokens.shape == (0,) and marked.shape == (0,)
-    tokens, marked = triton_synthid.sample_synthid(
-        torch.zeros(2, 0, device=DEVICE),
-        torch.zeros(2, 3, dtype=torch.int64, device=DEVICE),
-        keys,
-        torch.zeros(2, dtype=torch.float64, device=DEVICE),
-        None, 1, 0, 30, 0, 1024,
-    )  # fmt: skip
-    assert tokens.tolist() == [-2, -2] and marked.tolist() == [0, 0]  # no logit at all
+    assert tokens.tolist() == tokens_want and marked.tolist() == marked_want
 
 
 def test_sample_dispatch(rng):
@@ -382,26 +370,17 @@ def test_sample_bad_input():
         logits=logits, input_ids=ids, keys=keys, uniforms=u, enabled=None, context_width=2,
         seeding=0, layers=30, top_k=0, context_history=1024,
     )  # fmt: skip
-    cases = [
-        (TypeError, "logits", dict(logits=logits.double())),
+    cases = row_bad_cases(logits, ids, keys) + [
         (TypeError, "logits", dict(logits=logits.cpu().numpy())),
-        (ValueError, "logits", dict(logits=logits[:, ::2])),
-        (TypeError, "input_ids", dict(input_ids=ids.float())),
-        (ValueError, "input_ids", dict(input_ids=ids[:1])),
-        (TypeError, "keys", dict(keys=keys.to(torch.int64))),
-        (ValueError, "keys", dict(keys=torch.zeros(3, 4, dtype=torch.int32, device=DEVICE))),
         (TypeError, "uniforms", dict(uniforms=u.float())),
         (ValueError, "uniforms", dict(uniforms=torch.zeros(3, dtype=torch.float64, device=DEVICE))),
-        (TypeError, "enabled", dict(enabled=torch.ones(2, dtype=torch.int32, device=DEVICE))),
         (ValueError, "context_width", dict(context_width=1025)),
-        (ValueError, "seeding", dict(seeding=2)),
         (ValueError, "layers", dict(layers=0)),
         (ValueError, "layers", dict(layers=33)),
         (ValueError, "top_k", dict(top_k=-1)),
         (ValueError, "history", dict(context_history=-1)),
     ]
     if DEVICE == "cpu":
-        cases.append((ValueError, "input_ids", dict(input_ids=torch.full((2, 4), -1))))
         cases.append(
             (ValueError, "uniforms", dict(uniforms=torch.tensor([0.5, 1.0], dtype=torch.float64)))
         )
@@ -410,9 +389,7 @@ def test_sample_bad_input():
         )
     else:
         cases.append((ValueError, "uniforms", dict(uniforms=u.cpu())))
-    for exc, name, change in cases:
-        with pytest.raises(exc, match=name):
-            triton_synthid.sample_synthid(**{**ok, **change})
+    assert_rejects(triton_synthid.sample_synthid, ok, cases)
 
 
 def test_sample_too_many_chunks(monkeypatch):

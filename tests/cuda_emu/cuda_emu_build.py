@@ -21,6 +21,8 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 CUDA_DIR = ROOT / "csrc" / "cuda"
 INCLUDE = ROOT / "csrc" / "include" / "tokenmark"
+# The logits dtype codes the launchers take (LogitsDtype, csrc/include/tokenmark/types.h).
+DTYPE_CODES = {"float32": 0, "float16": 1, "bfloat16": 2}
 LAUNCH = re.compile(r"([A-Za-z_][\w:.]*(?:<[^<>;]*>)?)\s*<<<(.*?)>>>\s*\(", re.S)
 # The flags the CUDA build gives the kernels' float arithmetic: no fused multiply-add.
 FLAGS = ["-std=c++20", "-O1", "-ffp-contract=off", "-fPIC", "-shared", "-w"]
@@ -32,6 +34,11 @@ def compiler() -> str | None:
         if name and shutil.which(name):
             return shutil.which(name)
     return None
+
+
+def ptr(a) -> ctypes.c_void_p:
+    """A host numpy array's data as a pointer argument of the emulated entry points (None: null)."""
+    return ctypes.c_void_p(0 if a is None else a.ctypes.data)
 
 
 def rewrite_launches(source: str) -> str:

@@ -2,6 +2,7 @@
 // pointers for tests/cuda_emu/test_cuda_emu_gumbel.py.
 #include <vector>
 
+#include "emu_rows.h"
 #include "gumbel_sample.cu"  // the copy with its launches rewritten (cuda_emu_build.py)
 
 extern "C" {
@@ -21,20 +22,9 @@ int emu_sample_gumbel(const void* logits, int64_t batch, int64_t vocab, int64_t 
                       int seeding, int skip_repeated, int64_t splits, int64_t* out) {
   using namespace tokenmark;
   GumbelSampleArgs a{};
-  a.logits = logits;
-  a.batch = batch;
-  a.vocab = vocab;
-  a.logits_row_stride = row_stride;
-  a.dtype = static_cast<LogitsDtype>(dtype);
-  a.input_ids = ids;
-  a.ids_is_int64 = ids_is_int64 != 0;
-  a.ids_len = ids_len;
-  a.ids_row_stride = ids_stride;
-  a.keys = keys;
-  a.key_stride = key_stride;
-  a.enabled = enabled;
-  a.width = width;
-  a.seeding = seeding;
+  static_cast<RowArgs<const void>&>(a) =
+      ::tm_emu::row_args(logits, batch, vocab, row_stride, dtype, ids, ids_is_int64, ids_len,
+                         ids_stride, keys, key_stride, enabled, width, seeding);
   a.salts = salts;
   a.salt_stride = salt_stride;
   a.skip_repeated = skip_repeated != 0;

@@ -3,6 +3,7 @@
 #include <cstdlib>
 #include <vector>
 
+#include "emu_rows.h"
 #include "synthid_sample.cu"  // the copy with its launches rewritten (cuda_emu_build.py)
 
 namespace tokenmark::cuda {
@@ -36,20 +37,9 @@ int emu_sample_synthid(const void* logits, int64_t batch, int64_t n, int64_t row
                        int layers, int64_t history, int64_t top_k, int64_t* out, uint8_t* marked) {
   using namespace tokenmark;
   SynthIdSampleArgs a{};
-  a.logits = logits;
-  a.batch = batch;
-  a.vocab = n;
-  a.logits_row_stride = row_stride;
-  a.dtype = static_cast<LogitsDtype>(dtype);
-  a.input_ids = ids;
-  a.ids_is_int64 = ids_is_int64 != 0;
-  a.ids_len = ids_len;
-  a.ids_row_stride = ids_stride;
-  a.keys = keys;
-  a.key_stride = key_stride;
-  a.enabled = enabled;
-  a.width = width;
-  a.seeding = seeding;
+  static_cast<RowArgs<const void>&>(a) =
+      ::tm_emu::row_args(logits, batch, n, row_stride, dtype, ids, ids_is_int64, ids_len,
+                         ids_stride, keys, key_stride, enabled, width, seeding);
   a.uniforms = uniforms;
   a.layers = layers;
   a.top_k = top_k;

@@ -11,17 +11,14 @@ import numpy as np
 import pytest
 from tokenmark.reference import gumbel as ref
 
+from cuda_emu.cuda_emu_build import DTYPE_CODES, ptr
+
 KEYS = np.array([[0x01234567, 0x89ABCDEF, 0xDEADBEEF, 0x0BADF00D], [3, 5, 7, 9]], dtype=np.uint32)
-DTYPE_CODES = {"float32": 0, "float16": 1, "bfloat16": 2}
 
 
 @pytest.fixture(scope="module")
 def lib(emu_build):
     return emu_build("gumbel_sample_emu.cpp")
-
-
-def ptr(a: np.ndarray | None) -> ctypes.c_void_p:
-    return ctypes.c_void_p(0 if a is None else a.ctypes.data)
 
 
 def emu_sample(lib, logits, ids, keys, salts, enabled, width, seeding, skip, splits, dtype):

@@ -8,14 +8,12 @@ import ctypes
 import numpy as np
 import pytest
 
+from cuda_emu.cuda_emu_build import ptr
+
 
 @pytest.fixture(scope="module")
 def lib(emu_build):
     return emu_build("selftest_emu.cpp")
-
-
-def ptr(a: np.ndarray) -> ctypes.c_void_p:
-    return ctypes.c_void_p(a.ctypes.data)
 
 
 def test_warp_primitives(lib):

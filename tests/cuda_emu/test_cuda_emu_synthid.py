@@ -11,20 +11,17 @@ import numpy as np
 import pytest
 from tokenmark.reference import synthid as ref
 
+from cuda_emu.cuda_emu_build import DTYPE_CODES, ptr
+
 KEYS = np.array(
     [[0x01234567, 0x89ABCDEF, 0xDEADBEEF, 0x0BADF00D], [7, 11, 13, 17], [0xFFFFFFFF, 0, 1, 2]],
     dtype=np.uint32,
 )
-DTYPE_CODES = {"float32": 0, "float16": 1, "bfloat16": 2}
 
 
 @pytest.fixture(scope="module")
 def lib(emu_build):
     return emu_build("synthid_sample_emu.cpp")
-
-
-def ptr(a: np.ndarray | None) -> ctypes.c_void_p:
-    return ctypes.c_void_p(0 if a is None else a.ctypes.data)
 
 
 def emu_phase_factors(lib, hist: np.ndarray) -> np.ndarray:

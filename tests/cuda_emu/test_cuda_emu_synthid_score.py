@@ -11,16 +11,14 @@ import numpy as np
 import pytest
 from tokenmark.reference import synthid as ref
 
+from cuda_emu.cuda_emu_build import ptr
+
 KEY = np.array([0x01234567, 0x89ABCDEF, 0xDEADBEEF, 0x0BADF00D], dtype=np.uint32)
 
 
 @pytest.fixture(scope="module")
 def lib(emu_build):
     return emu_build("synthid_score_emu.cpp")
-
-
-def ptr(a: np.ndarray | None) -> ctypes.c_void_p:
-    return ctypes.c_void_p(0 if a is None else a.ctypes.data)
 
 
 @pytest.mark.parametrize("dedup", [False, True])

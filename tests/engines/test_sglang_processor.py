@@ -13,7 +13,6 @@ against our re-statement of it.
 from __future__ import annotations
 
 import ast
-import json
 import logging
 from array import array
 from pathlib import Path
@@ -28,14 +27,12 @@ clp = pytest.importorskip(
     "sglang.srt.sampling.custom_logit_processor",
     reason="sglang not installed: pip install tokenmark[sglang]",
 )
+from keyring_helpers import serve_keyring  # noqa: E402
 from sglang.srt.sampling.sampling_params import SamplingParams  # noqa: E402
 from tokenmark.integrations import sglang as tm_sgl  # noqa: E402
 from tokenmark.integrations import transformers as tm_hf  # noqa: E402
 from tokenmark.integrations.keyring import (  # noqa: E402
-    KEYRING_ENV,
-    KEYS_ENV,
     UnknownWatermarkError,
-    server_keyring,
 )
 
 pytestmark = pytest.mark.sglang
@@ -51,14 +48,7 @@ CONFIG = [
 
 @pytest.fixture
 def ring(tmp_path, monkeypatch):
-    config, keys = tmp_path / "watermarks.json", tmp_path / "keys.json"
-    config.write_text(json.dumps({"watermarks": CONFIG}))
-    keys.write_text(json.dumps(SECRETS))
-    monkeypatch.setenv(KEYRING_ENV, str(config))
-    monkeypatch.setenv(KEYS_ENV, str(keys))
-    server_keyring.cache_clear()
-    yield server_keyring()
-    server_keyring.cache_clear()
+    yield from serve_keyring(tmp_path, monkeypatch, CONFIG, SECRETS)
 
 
 def _req(hist, prompt, name, **settings):

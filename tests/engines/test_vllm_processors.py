@@ -15,7 +15,6 @@ interpreter against our re-statement of them (bit for bit).
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import subprocess
@@ -42,9 +41,9 @@ except ImportError as e:  # a partial install: say which dependency is missing
     pytest.skip(f"vllm installed without its dependencies ({e}): pip install tokenmark[vllm]",
                 allow_module_level=True)  # fmt: skip
 
+from keyring_helpers import serve_keyring  # noqa: E402
 from tokenmark.integrations import transformers as tm_hf  # noqa: E402
 from tokenmark.integrations import vllm as tm_vllm  # noqa: E402
-from tokenmark.integrations.keyring import KEYRING_ENV, KEYS_ENV, server_keyring  # noqa: E402
 
 pytestmark = pytest.mark.vllm
 
@@ -60,14 +59,7 @@ CONFIG = [
 
 @pytest.fixture
 def ring_env(tmp_path, monkeypatch):
-    config, keys = tmp_path / "watermarks.json", tmp_path / "keys.json"
-    config.write_text(json.dumps({"watermarks": CONFIG}))
-    keys.write_text(json.dumps(SECRETS))
-    monkeypatch.setenv(KEYRING_ENV, str(config))
-    monkeypatch.setenv(KEYS_ENV, str(keys))
-    server_keyring.cache_clear()
-    yield server_keyring()
-    server_keyring.cache_clear()
+    yield from serve_keyring(tmp_path, monkeypatch, CONFIG, SECRETS)
 
 
 def _vllm_config(procs=(tm_vllm.WatermarkLogitsProcessor,), spec=None):

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import tokenmark as tm
 import torch
+from keyring_helpers import write_keyring
 from tokenmark.integrations import _engine_rows as er
 from tokenmark.integrations import transformers as tm_hf
 from tokenmark.integrations._engine_rows import apply_watermarks_, history_length
@@ -194,9 +195,7 @@ def test_the_scan_finds_a_mixed_batch_with_the_same_files(tmp_path):
 
     from tokenmark import cli
 
-    config, keys = tmp_path / "watermarks.json", tmp_path / "keys.json"
-    config.write_text(json.dumps({"watermarks": CONFIG}))
-    keys.write_text('{"a": "secret a", "b": "secret b"}')
+    config, keys = write_keyring(tmp_path, CONFIG, {"a": "secret a", "b": "secret b"})
     ring = KeyRing.from_config(config, keys)
     names = ["kgw4", "gum", "sid", None] * 2
     rng, gen = np.random.default_rng(11), torch.Generator().manual_seed(11)

@@ -7,9 +7,9 @@ import json
 import numpy as np
 import pytest
 import tokenmark as tm
+from keyring_helpers import serve_keyring, write_keyring
 from tokenmark.integrations.keyring import (
     KEYRING_ENV,
-    KEYS_ENV,
     KeyRing,
     UnknownWatermarkError,
     server_keyring,
@@ -28,10 +28,12 @@ CONFIG = {
 
 @pytest.fixture
 def files(tmp_path):
-    config, keys = tmp_path / "watermarks.json", tmp_path / "keys.json"
-    config.write_text(json.dumps(CONFIG))
-    keys.write_text(json.dumps(SECRETS))
-    return config, keys
+    return write_keyring(tmp_path, CONFIG["watermarks"], SECRETS)
+
+
+@pytest.fixture
+def served(tmp_path, monkeypatch):
+    yield from serve_keyring(tmp_path, monkeypatch, CONFIG["watermarks"], SECRETS)
 
 
 def _no_secret(text: str) -> None:
@@ -53,15 +55,10 @@ def test_from_files_matches_the_scan_loader(files):
     _no_secret(repr(ring))
 
 
-def test_from_env(files, monkeypatch):
+def test_from_env(files, served, monkeypatch):
     config, keys = files
-    monkeypatch.setenv(KEYRING_ENV, str(config))
-    monkeypatch.setenv(KEYS_ENV, str(keys))
-    server_keyring.cache_clear()
-    try:
-        assert server_keyring().names() == KeyRing.from_config(config, keys).names()
-    finally:
-        server_keyring.cache_clear()
+    assert served.names() == KeyRing.from_config(config, keys).names()
+    assert server_keyring() is served  # one ring per serving process
     # Without a key file the keys come from TOKENMARK_KEY_<KEY_ID>, as in a scan.
     env = {KEYRING_ENV: str(config), "TOKENMARK_KEY_CUST17": "x", "TOKENMARK_KEY_API": "y"}
     monkeypatch.setenv("TOKENMARK_KEY_CUST17", "x")

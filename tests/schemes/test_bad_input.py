@@ -397,3 +397,68 @@ def test_detect_text_takes_paths_and_empty_lists():
         wm.detect_text(["x"], Path(demo_model.PATH) / "missing")
     with pytest.raises(TypeError, match=r"texts\[0\]: expected a str"):
         wm.detect_text([b"x"], demo_model.PATH)
+
+
+@pytest.mark.parametrize(
+    "scheme,call,err,match",
+    [
+        (tm.Gumbel, lambda wm, x, i: wm.choose(x.astype(np.float64), i), TypeError, "logits"),
+        (tm.Gumbel, lambda wm, x, i: wm.choose(x, i[:1]), ValueError, "input_ids"),
+        (tm.Gumbel, lambda wm, x, i: wm.choose(x, i.astype(np.float32)), TypeError, "input_ids"),
+        (tm.Gumbel, lambda wm, x, i: wm.choose(x, -i - 1), ValueError, "input_ids"),
+        (tm.Gumbel, lambda wm, x, i: wm.choose(x, i, salt=-1), ValueError, "salt"),
+        (tm.Gumbel, lambda wm, x, i: wm.choose(x, i, salt=[1, 2, 3]), ValueError, "salt"),
+        (tm.Gumbel, lambda wm, x, i: wm.choose(x[0], i), ValueError, "logits"),
+        (tm.Gumbel, lambda wm, x, i: wm.choose(x, i, backend="cuda"), ValueError, "cuda"),
+        (tm.Gumbel, lambda wm, x, i: wm.detect([[1, 2, -3]]), ValueError, "token ids"),
+        (
+            tm.Gumbel,
+            lambda wm, x, i: wm.detect([[1, 2, 3]], prefix_lengths=[-1]),
+            ValueError,
+            "prefix",
+        ),
+        (tm.Gumbel, lambda wm, x, i: wm.detect([[1, 2, 3]], salt=[1, 2]), ValueError, "salt"),
+        (tm.SynthID, lambda wm, x, i: wm.sample(x.astype(np.float64), i), TypeError, "logits"),
+        (tm.SynthID, lambda wm, x, i: wm.sample(x, i[:1]), ValueError, "input_ids"),
+        (tm.SynthID, lambda wm, x, i: wm.sample(x, -i - 1), ValueError, "input_ids"),
+        (tm.SynthID, lambda wm, x, i: wm.sample(x, i, uniforms=[0.5]), ValueError, "uniforms"),
+        (tm.SynthID, lambda wm, x, i: wm.sample(x, i, uniforms=[0.5, 1.0]), ValueError, "uniforms"),
+        (
+            tm.SynthID,
+            lambda wm, x, i: wm.sample(x, i, uniforms=[0.5, np.nan]),
+            ValueError,
+            "uniforms",
+        ),
+        (tm.SynthID, lambda wm, x, i: wm.sample(np.full_like(x, -np.inf), i), ValueError, "finite"),
+        (tm.SynthID, lambda wm, x, i: wm.sample(x, i, backend="cuda"), ValueError, "cuda"),
+        (tm.SynthID, lambda wm, x, i: wm.detect([[1, 2, -3]]), ValueError, "token ids"),
+        (tm.SynthID, lambda wm, x, i: wm.detect([[1, 2, 3]], weights=[1.0]), ValueError, "weights"),
+    ],
+)
+def test_scheme_calls_reject_bad_input(scheme, call, err, match):
+    # Each call gets a config, logits [2, 30] float32 and input ids [2, 5] that are all valid.
+    rng = np.random.default_rng(0)
+    wm = scheme(key=b"k")
+    x = rng.standard_normal((2, 30)).astype(np.float32)
+    ids = rng.integers(0, 30, (2, 5))
+    with pytest.raises(err, match=match):
+        call(wm, x, ids)
+
+
+@pytest.mark.parametrize(
+    "scheme,kwargs,err",
+    [
+        (tm.Gumbel, {"context_width": -1}, ValueError),
+        (tm.Gumbel, {"context_width": 1.5}, TypeError),
+        (tm.Gumbel, {"seeding": "x"}, ValueError),
+        (tm.Gumbel, {"key": b""}, ValueError),
+        (tm.SynthID, {"layers": 0}, ValueError),
+        (tm.SynthID, {"layers": 33}, ValueError),
+        (tm.SynthID, {"top_k": -1}, ValueError),
+        (tm.SynthID, {"context_history": 1.5}, TypeError),
+        (tm.SynthID, {"seeding": "x"}, ValueError),
+    ],
+)
+def test_scheme_configs_reject_bad_fields(scheme, kwargs, err):
+    with pytest.raises(err):
+        scheme(**{"key": b"k", **kwargs})

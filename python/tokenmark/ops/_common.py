@@ -12,6 +12,7 @@ from .. import backends
 from .._validate import (
     check_ragged_host,
     check_uniforms,
+    is_cuda,
     is_torch,
     key_rows,
 )
@@ -60,6 +61,18 @@ def device_scoring(tokens, offsets, prefix_lengths):
     tok = _torch.as_tensor(tokens)
     off = _torch.on_device(offsets, np.int64, tok.device)
     return tok, off, _torch.device_prefix(prefix_lengths, off)
+
+
+def call_scoring(op: str, backend: str, tokens, offsets, prefix_lengths, words, *args):
+    """Resolve the scoring operation ``op`` for ``tokens`` and call it on the ragged batch in
+    that backend's form (tensors on the tokens' device for a GPU backend, checked host arrays
+    otherwise), the key words, then ``args``."""
+    name, fn = resolve(op, backend, is_cuda(tokens))
+    if name in backends.GPU_BACKENDS:
+        tok, off, pre = device_scoring(tokens, offsets, prefix_lengths)
+        return fn(tok, off, pre, tuple(int(w) for w in words), *args)
+    tok, off, pre = host_scoring(tokens, offsets, prefix_lengths)
+    return fn(tok, off, pre, words, *args)
 
 
 def key_rows_or_tensor(keys, batch: int):

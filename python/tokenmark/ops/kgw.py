@@ -21,8 +21,7 @@ from .._validate import (
 from ._common import (
     UINT32_MAX,
     ArrayLike,
-    device_scoring,
-    host_scoring,
+    call_scoring,
     key_rows_or_tensor,
     resolve,
 )
@@ -139,10 +138,4 @@ def score_kgw(
         check_bool(dedup, "dedup"),
         check_bool(want_flags, "want_flags"),
     )
-    on_cuda = is_cuda(tokens)
-    name, fn = resolve("score_kgw", backend, on_cuda)
-    if name in backends.GPU_BACKENDS:
-        tok, off, pre = device_scoring(tokens, offsets, prefix_lengths)
-        return fn(tok, off, pre, tuple(int(w) for w in words), *args)
-    tok, off, pre = host_scoring(tokens, offsets, prefix_lengths)
-    return fn(tok, off, pre, words, *args)
+    return call_scoring("score_kgw", backend, tokens, offsets, prefix_lengths, words, *args)

@@ -21,8 +21,7 @@ from .._validate import (
 )
 from ._common import (
     ArrayLike,
-    device_scoring,
-    host_scoring,
+    call_scoring,
     key_rows_or_tensor,
     no_finite_rows,
     resolve,
@@ -140,9 +139,4 @@ def score_synthid(
         check_bool(dedup, "dedup"),
         check_bool(want_flags, "want_flags"),
     )
-    name, fn = resolve("score_synthid", backend, is_cuda(tokens))
-    if name in backends.GPU_BACKENDS:
-        tok, off, pre = device_scoring(tokens, offsets, prefix_lengths)
-        return fn(tok, off, pre, tuple(int(w) for w in words), *args)
-    tok, off, pre = host_scoring(tokens, offsets, prefix_lengths)
-    return fn(tok, off, pre, words, *args)
+    return call_scoring("score_synthid", backend, tokens, offsets, prefix_lengths, words, *args)

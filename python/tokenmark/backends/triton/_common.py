@@ -24,7 +24,7 @@ import functools
 
 import torch
 
-from .._torch import check_logits_rows, check_tensor
+from .._torch import check_logits_rows, check_tensor, row_param_stride
 from .._torch import key_words as checked_key_words
 
 LOGITS_DTYPES = (torch.float32, torch.float16, torch.bfloat16)
@@ -74,15 +74,27 @@ def check_width_seeding(context_width: int, seeding: int) -> None:
 
 
 def check_logits_ids(
-    kernel, logits: torch.Tensor, input_ids: torch.Tensor, enabled: torch.Tensor | None
-) -> tuple[int, int, torch.Tensor | None]:
-    """Metadata checks of a sampling or biasing call's logits, ids and enabled flags; returns
-    ``(batch, vocab, enabled)`` with bool flags viewed as uint8 (what the kernels load)."""
+    kernel,
+    logits: torch.Tensor,
+    input_ids: torch.Tensor,
+    keys: torch.Tensor,
+    enabled: torch.Tensor | None,
+) -> tuple[int, int, torch.Tensor | None, int]:
+    """Metadata checks of a sampling or biasing call's logits, ids, enabled flags and keys;
+    returns ``(batch, vocab, enabled, key_stride)`` with bool flags viewed as uint8 (what the
+    kernels load)."""
     batch, vocab = check_logits_rows(logits, input_ids, enabled, LOGITS_DTYPES)
     check_device(kernel, logits, "logits")
     if enabled is not None:
         enabled = enabled.view(torch.uint8)
-    return batch, vocab, enabled
+    key_stride = row_param_stride(keys, "keys", logits.device, torch.int32, batch, 4)
+    return batch, vocab, enabled, key_stride
+
+
+def kernel_logits(logits: torch.Tensor) -> tuple[torch.Tensor, bool]:
+    """``(what the kernel loads, is_bf16)``: bfloat16 logits go in as their int16 bits."""
+    is_bf16 = logits.dtype == torch.bfloat16
+    return (logits.view(torch.int16) if is_bf16 else logits), is_bf16
 
 
 def check_id_range(ids: torch.Tensor) -> None:
@@ -98,6 +110,13 @@ def i32_bits(value: int) -> int:
 
 def pow2_block(n: int, cap: int) -> int:
     return max(4, min(cap, 1 << max(0, n - 1).bit_length()))
+
+
+def block_for(kernel, n: int, compiled: int) -> int:
+    """The block of ``kernel`` over ``n`` entries: ``compiled`` for the compiled kernel, and
+    under the interpreter the smallest power of two covering ``n`` up to INTERPRETER_BLOCK (the
+    fewest programs)."""
+    return pow2_block(n, INTERPRETER_BLOCK) if is_interpreted(kernel) else compiled
 
 
 @functools.cache
@@ -139,13 +158,53 @@ def check_score_args(
 
 def score_grid(kernel, n_tokens: int) -> tuple[tuple[int], int]:
     """Grid and block of a per-position scoring kernel over ``n_tokens > 0`` positions."""
-    block = pow2_block(n_tokens, INTERPRETER_BLOCK) if is_interpreted(kernel) else SCORE_BLOCK
+    block = block_for(kernel, n_tokens, SCORE_BLOCK)
     return (cdiv(n_tokens, block),), block
 
 
 def search_steps(n_docs: int) -> int:
     """Binary-search steps that locate a position among ``n_docs`` documents."""
     return max(1, n_docs.bit_length())
+
+
+def launch_score(
+    kernel,
+    tokens: torch.Tensor,
+    offsets: torch.Tensor,
+    prefix_lengths: torch.Tensor | None,
+    args: tuple,
+    context_width: int,
+    seeding: int,
+    dedup: bool,
+    **meta,
+) -> None:
+    """Run a per-position scoring kernel over every token (nothing when there is none):
+    ``kernel(tokens, offsets, prefix_lengths, *args)`` with the compile-time parameters every
+    scoring kernel takes, and ``meta`` for the kernel's own."""
+    n_tokens, n_docs = tokens.shape[0], offsets.shape[0] - 1
+    if n_tokens == 0:
+        return
+    grid, block = score_grid(kernel, n_tokens)
+    with on_device(tokens.device):
+        kernel[grid](
+            tokens,
+            offsets,
+            prefix_lengths,
+            *args,
+            WIDTH=context_width,
+            SEEDING=seeding,
+            HAS_PREFIX=prefix_lengths is not None,
+            WRITE_CTX=dedup,
+            SEARCH_STEPS=search_steps(n_docs),
+            BLOCK=block,
+            num_warps=NUM_WARPS,
+            **meta,
+        )
+
+
+def context_hashes(tokens: torch.Tensor, dedup: bool) -> torch.Tensor | None:
+    """The per-position context hashes a scoring kernel writes for deduplication, or None."""
+    return torch.empty(tokens.shape[0], dtype=torch.int32, device=tokens.device) if dedup else None
 
 
 def check_score_values(tokens: torch.Tensor, offsets: torch.Tensor, prefix_lengths) -> None:
@@ -200,6 +259,13 @@ def counted_positions(
         pos = torch.sort(pos[order[first]]).values
     counted[pos] = 1
     return counted, pos, doc_of[pos]
+
+
+def per_doc_sums(doc: torch.Tensor, n_docs: int, values: torch.Tensor | None = None):
+    """int64 ``[n_docs]``: the sum of ``values`` (default 1) over the positions of each
+    document, ``doc`` being the document of each position."""
+    out = torch.zeros(n_docs, dtype=torch.int64, device=doc.device)
+    return out.index_add_(0, doc, torch.ones_like(doc) if values is None else values)
 
 
 def cdiv(a: int, b: int) -> int:

@@ -7,7 +7,14 @@ import torch
 from ...kernels import ginsew_bias
 from .._torch import row_param_stride
 from . import _common
-from ._common import check_id_range, check_logits_ids, is_interpreted, on_device, pow2_block
+from ._common import (
+    block_for,
+    check_id_range,
+    check_logits_ids,
+    is_interpreted,
+    kernel_logits,
+    on_device,
+)
 
 # The compiled kernel loops over a row in blocks of this many ids; the interpreter takes the
 # largest power of two up to the vocabulary (fewest steps).
@@ -31,10 +38,10 @@ def apply_ginsew_(
     device, scalars checked).
     """
     kernel = ginsew_bias.ginsew_bias_kernel
-    batch, vocab, enabled = check_logits_ids(kernel, logits, input_ids, enabled)
+    batch, vocab, enabled, key_stride = check_logits_ids(kernel, logits, input_ids, keys, enabled)
     dev = logits.device
     strides = (
-        row_param_stride(keys, "keys", dev, torch.int32, batch, 4),
+        key_stride,
         row_param_stride(thresholds, "thresholds", dev, torch.int32, batch),
         row_param_stride(epsilon, "epsilon", dev, torch.float64, batch),
         row_param_stride(frequency, "frequency", dev, torch.float64, batch),
@@ -45,11 +52,11 @@ def apply_ginsew_(
     if batch == 0 or vocab == 0:
         return
     interpreted = is_interpreted(kernel)
-    block = pow2_block(vocab, _common.INTERPRETER_BLOCK) if interpreted else GINSEW_BLOCK
-    is_bf16 = logits.dtype == torch.bfloat16
+    block = block_for(kernel, vocab, GINSEW_BLOCK)
+    x, is_bf16 = kernel_logits(logits)
     with on_device(dev):
         kernel[(batch,)](
-            logits.view(torch.int16) if is_bf16 else logits, input_ids, keys, thresholds,
+            x, input_ids, keys, thresholds,
             epsilon, frequency, enabled, vocab, logits.stride(0), input_ids.shape[1],
             input_ids.stride(0), max(position, 0), *strides, WIDTH=context_width,
             USE_POSITION=position >= 0, HAS_ENABLED=enabled is not None, IS_BF16=is_bf16,

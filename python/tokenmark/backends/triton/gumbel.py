@@ -8,20 +8,23 @@ from ...kernels import gumbel_sample, gumbel_score
 from .._torch import row_param_stride
 from . import _common
 from ._common import (
+    block_for,
     cdiv,
     check_id_range,
     check_logits_ids,
     check_score_args,
     check_width_seeding,
+    context_hashes,
     counted_positions,
     i32_bits,
     is_interpreted,
+    kernel_logits,
+    launch_score,
     on_device,
+    per_doc_sums,
     pow2_block,
-    score_grid,
-    search_steps,
     sm_count,
-)  # fmt: skip
+)
 
 
 def sample_gumbel(
@@ -42,9 +45,8 @@ def sample_gumbel(
     kernels = gumbel_sample
     kernel = kernels.gumbel_sample_kernel
     check_width_seeding(context_width, seeding)
-    batch, vocab, enabled = check_logits_ids(kernel, logits, input_ids, enabled)
+    batch, vocab, enabled, key_stride = check_logits_ids(kernel, logits, input_ids, keys, enabled)
     device, ids_len = logits.device, input_ids.shape[1]
-    key_stride = row_param_stride(keys, "keys", device, torch.int32, batch, 4)
     salt_stride = row_param_stride(salts, "salts", device, torch.int32, batch)
     if device.type == "cpu":
         check_id_range(input_ids)
@@ -52,10 +54,8 @@ def sample_gumbel(
     if batch == 0:
         return out
     interpreted = is_interpreted(kernel)
-    block = pow2_block(vocab, _common.INTERPRETER_BLOCK) if interpreted else _common.SAMPLE_BLOCK
-    ids_block = (
-        pow2_block(ids_len, _common.INTERPRETER_BLOCK) if interpreted else _common.SAMPLE_IDS_BLOCK
-    )
+    block = block_for(kernel, vocab, _common.SAMPLE_BLOCK)
+    ids_block = block_for(kernel, ids_len, _common.SAMPLE_IDS_BLOCK)
     n_blocks = max(1, cdiv(vocab, block))
     if interpreted:
         splits = min(n_blocks, _common.INTERPRETER_SPLITS)
@@ -65,10 +65,10 @@ def sample_gumbel(
     n_splits = max(1, cdiv(vocab, split_cols))
     part_s = torch.empty(batch, n_splits, dtype=torch.float64, device=device)
     part_id = torch.empty(batch, n_splits, dtype=torch.int32, device=device)
-    is_bf16 = logits.dtype == torch.bfloat16
+    x, is_bf16 = kernel_logits(logits)
     with on_device(device):
         kernel[(batch, n_splits)](
-            logits.view(torch.int16) if is_bf16 else logits,
+            x,
             input_ids,
             keys,
             salts,
@@ -122,34 +122,16 @@ def score_gumbel(
     n_tokens, n_docs, device = tokens.shape[0], offsets.shape[0] - 1, tokens.device
     salt_stride = row_param_stride(salts, "salts", device, torch.int32, max(n_docs, 1))
     term = torch.empty(n_tokens, dtype=torch.float64, device=device)
-    ctx = torch.empty(n_tokens, dtype=torch.int32, device=device) if dedup else None
-    if n_tokens > 0:
-        grid, block = score_grid(kernel, n_tokens)
-        with on_device(device):
-            kernel[grid](
-                tokens,
-                offsets,
-                prefix_lengths,
-                salts,
-                term,
-                ctx,
-                n_tokens,
-                n_docs,
-                salt_stride,
-                *(i32_bits(w) for w in words),
-                WIDTH=context_width,
-                SEEDING=seeding,
-                HAS_PREFIX=prefix_lengths is not None,
-                WRITE_CTX=dedup,
-                SEARCH_STEPS=search_steps(n_docs),
-                BLOCK=block,
-                INTERPRETED=is_interpreted(kernel),
-                num_warps=_common.NUM_WARPS,
-            )
+    ctx = context_hashes(tokens, dedup)
+    words32 = tuple(i32_bits(w) for w in words)
+    launch_score(
+        kernel, tokens, offsets, prefix_lengths,
+        (salts, term, ctx, n_tokens, n_docs, salt_stride, *words32),
+        context_width, seeding, dedup, INTERPRETED=is_interpreted(kernel),
+    )  # fmt: skip
     # Every scored term is > 0 (1 - u < 1), so the nonzero terms are the scored positions.
     counted, _, doc = counted_positions(tokens, offsets, term > 0, ctx)
-    n_scored = torch.zeros(n_docs, dtype=torch.int64, device=device)
-    n_scored.index_add_(0, doc, torch.ones_like(doc))
+    n_scored = per_doc_sums(doc, n_docs)
     term.masked_fill_(counted == 0, 0.0)
     score = torch.empty(n_docs, dtype=torch.float64, device=device)
     if n_docs > 0:

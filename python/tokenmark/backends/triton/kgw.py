@@ -8,19 +8,20 @@ from ...kernels import kgw_bias, kgw_score
 from .._torch import row_param_stride
 from . import _common
 from ._common import (
+    block_for,
     cdiv,
     check_id_range,
     check_logits_ids,
     check_score_args,
     check_width_seeding,
+    context_hashes,
     counted_positions,
     i32_bits,
-    is_interpreted,
+    kernel_logits,
+    launch_score,
     on_device,
-    pow2_block,
-    score_grid,
-    search_steps,
-)  # fmt: skip
+    per_doc_sums,
+)
 
 
 def apply_kgw_bias_(
@@ -40,9 +41,8 @@ def apply_kgw_bias_(
     """
     kernel = kgw_bias.kgw_bias_kernel
     check_width_seeding(context_width, seeding)
-    batch, vocab, enabled = check_logits_ids(kernel, logits, input_ids, enabled)
+    batch, vocab, enabled, key_stride = check_logits_ids(kernel, logits, input_ids, keys, enabled)
     device, ids_len = logits.device, input_ids.shape[1]
-    key_stride = row_param_stride(keys, "keys", device, torch.int32, batch, 4)
     threshold_stride = row_param_stride(thresholds, "thresholds", device, torch.int32, batch)
     delta_stride = row_param_stride(deltas, "deltas", device, torch.float32, batch)
     if device.type == "cpu":
@@ -55,10 +55,8 @@ def apply_kgw_bias_(
     if batch == 0 or vocab == 0 or ids_len < context_width:
         return
 
-    interpreted = is_interpreted(kernel)
-    block = pow2_block(vocab, _common.INTERPRETER_BLOCK) if interpreted else _common.BIAS_BLOCK
-    is_bf16 = logits.dtype == torch.bfloat16
-    target = logits.view(torch.int16) if is_bf16 else logits
+    block = block_for(kernel, vocab, _common.BIAS_BLOCK)
+    target, is_bf16 = kernel_logits(logits)
     grid = (batch, cdiv(vocab, block))
     with on_device(device):
         kernel[grid](
@@ -116,35 +114,17 @@ def score_kgw(
     n_scored = torch.zeros(n_docs, dtype=torch.int64, device=device)
     n_green = torch.zeros(n_docs, dtype=torch.int64, device=device)
     green = torch.empty(n_tokens, dtype=torch.int8, device=device)
-    ctx = torch.empty(n_tokens, dtype=torch.int32, device=device) if dedup else None
-    if n_tokens > 0:
-        grid, block = score_grid(kernel, n_tokens)
-        with on_device(device):
-            kernel[grid](
-                tokens,
-                offsets,
-                prefix_lengths,
-                green,
-                ctx,
-                n_scored,
-                n_green,
-                n_tokens,
-                n_docs,
-                *(i32_bits(w) for w in words),
-                i32_bits(threshold),
-                WIDTH=context_width,
-                SEEDING=seeding,
-                HAS_PREFIX=prefix_lengths is not None,
-                WRITE_CTX=dedup,
-                COUNT=not dedup,
-                SEARCH_STEPS=search_steps(n_docs),
-                BLOCK=block,
-                num_warps=_common.NUM_WARPS,
-            )
+    ctx = context_hashes(tokens, dedup)
+    words32 = tuple(i32_bits(w) for w in words)
+    launch_score(
+        kernel, tokens, offsets, prefix_lengths,
+        (green, ctx, n_scored, n_green, n_tokens, n_docs, *words32, i32_bits(threshold)),
+        context_width, seeding, dedup, COUNT=not dedup,
+    )  # fmt: skip
     if dedup:
         counted, kept, doc = counted_positions(tokens, offsets, green >= 0, ctx)
-        n_scored.index_add_(0, doc, torch.ones_like(doc))
-        n_green.index_add_(0, doc, green[kept].to(torch.int64))
+        n_scored = per_doc_sums(doc, n_docs)
+        n_green = per_doc_sums(doc, n_docs, green[kept].to(torch.int64))
     else:
         counted = (green >= 0).to(torch.uint8) if want_flags else None
     if not want_flags:

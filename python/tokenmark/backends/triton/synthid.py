@@ -5,22 +5,25 @@ from __future__ import annotations
 import torch
 
 from ...kernels import synthid_sample, synthid_score
-from .._torch import check_tensor, row_param_stride, synthid_layers, top_k_candidates
+from .._torch import check_tensor, synthid_layers, top_k_candidates
 from . import _common
 from ._common import (
+    block_for,
     cdiv,
     check_id_range,
     check_logits_ids,
     check_score_args,
     check_width_seeding,
+    context_hashes,
     counted_positions,
     i32_bits,
     is_interpreted,
+    kernel_logits,
+    launch_score,
     on_device,
+    per_doc_sums,
     pow2_block,
-    score_grid,
-    search_steps,
-)  # fmt: skip
+)
 
 
 def sample_synthid(
@@ -44,9 +47,8 @@ def sample_synthid(
     kernels = synthid_sample
     setup = kernels.synthid_setup_kernel
     check_width_seeding(context_width, seeding)
-    batch, vocab, enabled = check_logits_ids(setup, logits, input_ids, enabled)
+    batch, vocab, enabled, key_stride = check_logits_ids(setup, logits, input_ids, keys, enabled)
     device, ids_len = logits.device, input_ids.shape[1]
-    key_stride = row_param_stride(keys, "keys", device, torch.int32, batch, 4)
     check_tensor(uniforms, "uniforms", device, (torch.float64,), 1)
     if uniforms.shape[0] != batch or not uniforms.is_contiguous():
         raise ValueError(f"uniforms: expected a contiguous tensor of shape [{batch}]")
@@ -79,17 +81,14 @@ def sample_synthid(
     phases = cdiv(layers, phase_bits)
     tile = pow2_block(n_chunks, _common.SYNTHID_TILE)
     shift = 62 - max(n, 1).bit_length()
-    ids_block = (
-        pow2_block(ids_len, _common.INTERPRETER_BLOCK) if interpreted else _common.SAMPLE_IDS_BLOCK
-    )
+    ids_block = block_for(setup, ids_len, _common.SAMPLE_IDS_BLOCK)
     max_key = torch.full((batch,), -(1 << 31), dtype=torch.int32, device=device)
     ctx = torch.empty(batch, dtype=torch.int32, device=device)
     row_marked = torch.empty(batch, dtype=torch.int32, device=device)
     hist = torch.zeros(batch, phases, bins, dtype=torch.int64, device=device)
     factors = torch.empty(batch, phases, bins, dtype=torch.float64, device=device)
     chunk_total = torch.empty(batch, n_chunks, dtype=torch.int64, device=device)
-    is_bf16 = logits.dtype == torch.bfloat16
-    x = logits.view(torch.int16) if is_bf16 else logits
+    x, is_bf16 = kernel_logits(logits)
     grid = (batch, n_chunks)
     # No multiply-add fusion: every float64 step is one rounded IEEE operation (docs/prf.md).
     exact = dict(num_warps=_common.NUM_WARPS, enable_fp_fusion=False)
@@ -145,31 +144,14 @@ def score_synthid(
     n_tokens, n_docs, device = tokens.shape[0], offsets.shape[0] - 1, tokens.device
     scored = torch.empty(n_tokens, dtype=torch.uint8, device=device)
     word = torch.empty(n_tokens, dtype=torch.int32, device=device)
-    ctx = torch.empty(n_tokens, dtype=torch.int32, device=device) if dedup else None
-    if n_tokens > 0:
-        grid, block = score_grid(kernel, n_tokens)
-        with on_device(device):
-            kernel[grid](
-                tokens,
-                offsets,
-                prefix_lengths,
-                scored,
-                word,
-                ctx,
-                n_tokens,
-                n_docs,
-                *(i32_bits(w) for w in words),
-                WIDTH=context_width,
-                SEEDING=seeding,
-                HAS_PREFIX=prefix_lengths is not None,
-                WRITE_CTX=dedup,
-                SEARCH_STEPS=search_steps(n_docs),
-                BLOCK=block,
-                num_warps=_common.NUM_WARPS,
-            )
+    ctx = context_hashes(tokens, dedup)
+    words32 = tuple(i32_bits(w) for w in words)
+    launch_score(
+        kernel, tokens, offsets, prefix_lengths, (scored, word, ctx, n_tokens, n_docs, *words32),
+        context_width, seeding, dedup,
+    )  # fmt: skip
     counted, kept, doc = counted_positions(tokens, offsets, scored != 0, ctx)
-    n_scored = torch.zeros(n_docs, dtype=torch.int64, device=device)
-    n_scored.index_add_(0, doc, torch.ones_like(doc))
+    n_scored = per_doc_sums(doc, n_docs)
     # One layer at a time: integer sums are exact in any order, and memory stays O(n_tokens).
     ones = torch.zeros(n_docs, layers, dtype=torch.int64, device=device)
     kept_words = word[kept]
