@@ -28,9 +28,10 @@ def binomial_pvalue(n_green: np.ndarray, n: np.ndarray, p: float) -> np.ndarray:
     >>> binomial_pvalue(np.array([0, 3, 2]), np.array([4, 4, 0]), 0.5).tolist()
     [1.0, 0.3125, 1.0]
     """
-    k = np.asarray(n_green, dtype=np.float64)
+    k = np.asarray(n_green)
     n = np.asarray(n, dtype=np.int64)
-    return np.where(n > 0, binomial_sf(k - 1.0, n, p), 1.0)
+    x = k - 1 if k.dtype.kind in "iu" else np.asarray(k, dtype=np.float64) - 1.0
+    return np.where(n > 0, binomial_sf(x, n, p), 1.0)
 
 
 def binomial_sf(x: np.ndarray, n: np.ndarray, p: float) -> np.ndarray:
@@ -39,16 +40,23 @@ def binomial_sf(x: np.ndarray, n: np.ndarray, p: float) -> np.ndarray:
     support (``0 <= floor(x) < n``) as Boost's ``binom_sf``, that is the regularised incomplete
     beta ``I_p(floor(x) + 1, n - floor(x))``, which ``scipy.special.betainc`` (Boost's ``ibeta``)
     returns; below the support the tail is 1, above it 0, and NaN for an invalid ``n`` or ``p``
-    (tests/spec/test_binomial_tail.py checks every value identical to ``stats.binom.sf``)."""
+    (tests/spec/test_binomial_tail.py checks every value identical to ``stats.binom.sf``).
+
+    >>> binomial_sf(np.array([-1, 0, 3, 4]), 4, 0.5).tolist()
+    [1.0, 0.9375, 0.0625, 0.0]
+    """
     from scipy import special  # not scipy.stats: its import and its per-call checks are slow
 
-    x = np.floor(np.asarray(x, dtype=np.float64))
-    nf = np.asarray(n, dtype=np.float64)
-    p = np.asarray(p, dtype=np.float64)
-    inside = (x >= 0) & (x < nf)
-    tail = special.betainc(np.where(inside, x + 1.0, 1.0), np.where(inside, nf - x, 1.0), p)
-    out = np.where(inside, tail, np.where(x < 0, 1.0, 0.0))
-    valid = (nf >= 0) & (nf == np.floor(nf)) & (p >= 0) & (p <= 1) & ~np.isnan(x)
+    x, n, p = np.asarray(x), np.asarray(n), np.asarray(p, dtype=np.float64)
+    ints = x.dtype.kind in "iu" and n.dtype.kind in "iu"  # then no floor, no NaN, no fraction
+    xf = x.astype(np.float64) if ints else np.floor(x.astype(np.float64))
+    nf = n.astype(np.float64)
+    inside = (xf >= 0) & (xf < nf)
+    tail = special.betainc(np.where(inside, xf + 1.0, 1.0), np.where(inside, nf - xf, 1.0), p)
+    out = np.where(inside, tail, xf < 0)  # outside the support: 1 below it, 0 above
+    if ints and p.ndim == 0 and 0 <= p <= 1 and (n.size == 0 or n.min() >= 0):
+        return out  # every argument valid: no NaN to place
+    valid = (nf >= 0) & (nf == np.floor(nf)) & (p >= 0) & (p <= 1) & ~np.isnan(xf)
     return np.where(valid, out, np.nan)
 
 

@@ -39,6 +39,11 @@ def test_binomial_sf_is_scipys_on_a_grid():
     assert len(x) > 20_000
     want = stats.binom.sf(x, n, p)
     np.testing.assert_array_equal(S.binomial_sf(x, n, p), want)  # NaN only where scipy's is
+    # integer counts (the path that skips the floor and the validity checks) and one scalar p
+    np.testing.assert_array_equal(S.binomial_sf(x.astype(np.int64), n, p), want)
+    for q in (0.0, 1e-9, 0.25, 0.5, 1.0):
+        np.testing.assert_array_equal(S.binomial_sf(x.astype(np.int64), n, q),
+                                      stats.binom.sf(x, n, q))  # fmt: skip
 
 
 def test_binomial_sf_scalar_p_and_invalid_arguments():
