@@ -158,6 +158,9 @@ def torch_cpu_randperm(seed: int, n: int) -> npt.NDArray[np.int64]: ...
 def torch_cpu_green_lists(
     seeds: npt.NDArray[np.uint32], vocab: int, green_size: int
 ) -> npt.NDArray[np.uint8]: ...
+def torch_cpu_green_lists_into(
+    seeds: npt.NDArray[np.uint32], vocab: int, green_size: int, out: npt.NDArray[np.uint8]
+) -> None: ...
 def score_vllm_gumbel(
     tokens: npt.NDArray[np.int32],
     offsets: npt.NDArray[np.int64],

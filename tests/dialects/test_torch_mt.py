@@ -86,3 +86,45 @@ def test_bad_input():
         _C.torch_cpu_randperm(0, _torch_mt.RANDPERM_MAX_N)
     with pytest.raises(ValueError, match="n: must be"):
         _torch_mt.randperm(0, -1)
+
+
+def test_green_lists_into_rows_of_a_store():
+    """torch_cpu_green_lists_into writes the same bitsets into rows of a caller's store (a view
+    of a bigger array), touching no other row; it refuses a wrong dtype, shape or read-only out."""
+    seeds = (np.arange(40, dtype=np.uint64) * 2246822519 % 2**32).astype(np.uint32)
+    want = _C.torch_cpu_green_lists(seeds, 1019, 254)
+    store = np.full((50, 128), 0xA5, dtype=np.uint8)
+    _C.torch_cpu_green_lists_into(seeds, 1019, 254, store[5:45])
+    np.testing.assert_array_equal(store[5:45], want)
+    assert (store[:5] == 0xA5).all() and (store[45:] == 0xA5).all()
+    with pytest.raises(ValueError, match="out"):
+        _C.torch_cpu_green_lists_into(seeds, 1019, 254, store[5:44])
+    with pytest.raises(TypeError, match="out"):
+        _C.torch_cpu_green_lists_into(seeds, 1019, 254, np.zeros((40, 128), np.int8))
+    with pytest.raises(ValueError, match="out"):
+        _C.torch_cpu_green_lists_into(seeds, 1019, 254, np.zeros((40, 256), np.uint8)[:, ::2])
+    frozen = np.zeros((40, 128), np.uint8)
+    frozen.flags.writeable = False
+    with pytest.raises(ValueError, match="out"):
+        _C.torch_cpu_green_lists_into(seeds, 1019, 254, frozen)
+
+
+def test_green_list_cache_grows_and_starts_over_with_the_same_lists():
+    """The cache draws into its store (grown in place, started over when full): every flag
+    equals the one from lists drawn afresh, on both host backends, across growth and restart."""
+    from tokenmark.dialects._green_lists import GreenListCache, draw_green_bits
+
+    rng = np.random.default_rng(5)
+    vocab, k = 1019, 254
+    for backend in ("cpu", "reference"):
+        cache = GreenListCache(vocab, k, "cpu", max_bytes=128 * 30)  # 30 lists at most
+        for n_seeds in (3, 7, 20, 45, 12):  # grows, then overflows (45 > 30), then restarts
+            seeds = rng.integers(0, 2**40, size=n_seeds).astype(np.uint64)
+            idx = rng.integers(0, n_seeds, size=300)
+            tokens = rng.integers(0, vocab + 5, size=300)  # a few ids past the vocabulary
+            got = cache.is_green(seeds[idx], tokens, backend)
+            bits = draw_green_bits(seeds, vocab, k, "cpu", backend="reference")
+            inside = tokens < vocab
+            t = np.where(inside, tokens, 0)
+            want = ((bits[idx, t >> 3] >> (t & 7)) & 1) & inside
+            np.testing.assert_array_equal(got, want.astype(np.uint8), err_msg=backend)

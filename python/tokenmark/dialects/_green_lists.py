@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import ops
+from .. import _C, ops
+from ..ops._common import resolve_host
 
 DEVICES = ("cpu", "cuda")
 BACKENDS = ("auto", "cpu", "reference")
@@ -91,21 +92,26 @@ class GreenListCache:
             self._rows.clear()
             missing = uniq
         if missing:
-            bits = draw_green_bits(
-                np.array(missing, dtype=np.uint64), self.vocab, self.green_size, self.device,
-                backend,
-            )  # fmt: skip
             start = len(self._rows)
             need = start + len(missing)
-            if need > len(self._store):
-                grown = np.zeros((min(self.capacity, max(need, 2 * len(self._store))),
+            if need > len(self._store):  # rows past `need` are never read: no zeroing
+                grown = np.empty((min(self.capacity, max(need, 2 * len(self._store))),
                                   self.row_bytes), dtype=np.uint8)  # fmt: skip
                 grown[:start] = self._store[:start]
                 self._store = grown
-            self._store[start:need] = bits
+            self._draw_into(np.array(missing, dtype=np.uint64), self._store[start:need], backend)
             self._rows.update(zip(missing, range(start, need)))
             self.lists_drawn += len(missing)
         return np.array([self._rows[k] for k in uniq], dtype=np.int64)
+
+    def _draw_into(self, seeds: np.ndarray, out: np.ndarray, backend: str) -> None:
+        """The lists of ``seeds`` into the store's rows ``out``: C++ draws them there directly
+        (no second buffer of the batch's lists to fill and copy); the others are copied."""
+        if self.device == "cpu" and resolve_host("torch_cpu_green_lists", backend)[0] == "cpu":
+            low = (seeds & np.uint64(0xFFFFFFFF)).astype(np.uint32)
+            _C.torch_cpu_green_lists_into(low, self.vocab, self.green_size, out)
+            return
+        out[:] = draw_green_bits(seeds, self.vocab, self.green_size, self.device, backend)
 
     def is_green(self, seeds: np.ndarray, tokens: np.ndarray, backend: str = "auto") -> np.ndarray:
         """uint8 flags: ``tokens[i]`` is in the green list of ``seeds[i]`` (uint64). Tokens at or
