@@ -248,7 +248,7 @@ class SGLangWatermark:
         )  # fmt: skip
         score = sums[:, 0]
         p, log_p = gamma_tail(score, n)
-        z = np.where(n > 0, (score - n) / np.sqrt(np.maximum(n, 1)), 0.0)  # finite: n >= 1
+        z = (score - n) / np.sqrt(np.maximum(n, 1))  # n == 0: the score is 0.0, so z is 0.0
         flags = {"counted": np.split(counted, offsets[1:-1])} if want else {}
         return SGLangResult(
             n, score, z, p, log_p, n_a, sums[:, 1], sums[:, 2], sums[:, 3], sums[:, 4], **flags
