@@ -218,9 +218,15 @@ void score_sglang(const SglangScoreArgs& a) {
       const int64_t start = prompt > 0 ? prompt : std::min(w, len);
       const int64_t room = std::max<int64_t>(len - start, 0);
       seen.reset(std::min(room, a.max_contexts));
+      sc.hash.resize(room);
       if (simd) {
-        sc.hash.resize(room);
         context_hashes_avx2(doc, start, len, static_cast<int>(w), sc.hash.data());
+      } else {
+        for (int64_t p = start; p < len; ++p) {
+          const int64_t lo = std::max<int64_t>(0, p - w);
+          sc.hash[p - start] = sglang_context_hash(
+              static_cast<int>(p - lo), [&](int i) { return static_cast<uint32_t>(doc[lo + i]); });
+        }
       }
       const int64_t padded = (room + kLanes - 1) / kLanes * kLanes;
       if (static_cast<int64_t>(sc.ctx.size()) < padded) {
@@ -229,21 +235,22 @@ void score_sglang(const SglangScoreArgs& a) {
       }
       // Every position is written at slot n, which advances only for a fresh context: no
       // branch on the outcome (n <= p - start < room, so the slot is always in the buffers).
+      // Raw pointers: the byte stores to `counted` may alias anything, vectors' fields included.
+      const uint32_t* hash = sc.hash.data();
+      uint32_t* ctx = sc.ctx.data();
+      uint32_t* tok = sc.tok.data();
       uint8_t* counted = a.counted ? a.counted + a.offsets[d] : nullptr;
+      const int64_t limit = a.max_contexts;
       int64_t n = 0;
-      for (int64_t p = start; p < len && n < a.max_contexts; ++p) {
-        const int64_t lo = std::max<int64_t>(0, p - w);
-        const int ctx_len = static_cast<int>(p - lo);
-        const uint32_t h = simd ? sc.hash[p - start] : sglang_context_hash(ctx_len, [&](int i) {
-          return static_cast<uint32_t>(doc[lo + i]);
-        });
+      for (int64_t p = start; p < len && n < limit; ++p) {
+        const uint32_t h = hash[p - start];
         const bool fresh = seen.insert(h, p, [&](int64_t q) {
-          const int64_t qlo = std::max<int64_t>(0, q - w);
-          if (q - qlo != ctx_len) return false;
+          const int64_t lo = std::max<int64_t>(0, p - w), qlo = std::max<int64_t>(0, q - w);
+          if (q - qlo != p - lo) return false;
           return std::equal(doc + lo, doc + p, doc + qlo);
         });
-        sc.ctx[n] = h;
-        sc.tok[n] = static_cast<uint32_t>(doc[p]);
+        ctx[n] = h;
+        tok[n] = static_cast<uint32_t>(doc[p]);
         if (counted) counted[p] = fresh;
         n += fresh;
       }
