@@ -187,25 +187,31 @@ void score_vllm_gumbel(const VllmScoreArgs& a) {
         return q >= start ? static_cast<uint32_t>(doc[q]) : 0xFFFFFFFFu;
       };
       if (a.dedup) seen.reset(len - start);
-      // Pass 1: the counted positions (first occurrences of their contexts).
-      std::vector<int64_t>& pos = counted_pos;
-      pos.clear();
+      // Pass 1: the counted positions (first occurrences of their contexts), each written at
+      // slot n, which advances only when it counts (no branch on the outcome), through raw
+      // pointers (the byte stores to `counted` may alias anything, vectors' fields included).
       if (a.dedup) context_hashes(doc, start, len, w, simd, hashes);
+      counted_pos.resize(std::max<int64_t>(len - start, 1));
+      int64_t* slot = counted_pos.data();
+      const uint32_t* hash = hashes.data();
+      uint8_t* counted = a.counted ? a.counted + a.offsets[d] : nullptr;
+      int64_t n = 0;
       for (int64_t p = start; p < len; ++p) {
         bool count = true;
         if (a.dedup) {
-          count = seen.insert(hashes[p - start], p, [&](int64_t q) {
+          count = seen.insert(hash[p - start], p, [&](int64_t q) {
             for (int i = 0; i < w; ++i) {
               if (word(q, i) != word(p, i)) return false;
             }
             return true;
           });
         }
-        if (a.counted) a.counted[a.offsets[d] + p] = count;
-        if (count) pos.push_back(p);
+        if (counted) counted[p] = count;
+        slot[n] = p;
+        n += count;
       }
+      const int64_t* pos = slot;
       // Pass 2: their PRF on kLanes positions at a time; the score sums in position order.
-      const int64_t n = static_cast<int64_t>(pos.size());
       double score = 0.0;
       for (int64_t b = 0; b < n; b += kLanes) {
         int64_t lane_pos[kLanes];
