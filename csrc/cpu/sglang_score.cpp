@@ -28,13 +28,31 @@ TM_AVX2 inline __m256i rotl8(__m256i x, int r) {
   return _mm256_or_si256(_mm256_slli_epi32(x, r), _mm256_srli_epi32(x, 32 - r));
 }
 
+// sglang_mix splits into the word's own scrambling (two multiplies, independent of the state)
+// and its absorption into the state: a token enters `width` contexts and its own token hash, so
+// its scrambled word is computed once per token and absorbed each time.
+constexpr uint32_t kMixC1 = 0xCC9E2D51u, kMixC2 = 0x1B873593u, kMixAdd = 0xE6546B64u;
+
+inline uint32_t scrambled_word(uint32_t value) {
+  value *= kMixC1;
+  return ((value << 15) | (value >> 17)) * kMixC2;
+}
+
+TM_AVX2 inline __m256i scrambled_word8(__m256i value) {
+  value = _mm256_mullo_epi32(value, _mm256_set1_epi32(static_cast<int>(kMixC1)));
+  return _mm256_mullo_epi32(rotl8(value, 15), _mm256_set1_epi32(static_cast<int>(kMixC2)));
+}
+
+// sglang_mix(state, value) on eight lanes, given scrambled_word(value).
+TM_AVX2 inline __m256i absorb8(__m256i state, __m256i word) {
+  state = rotl8(_mm256_xor_si256(state, word), 13);
+  return _mm256_add_epi32(_mm256_add_epi32(_mm256_slli_epi32(state, 2), state),
+                          _mm256_set1_epi32(static_cast<int>(kMixAdd)));
+}
+
 // sglang_mix on eight lanes.
 TM_AVX2 inline __m256i mix8(__m256i state, __m256i value) {
-  value = _mm256_mullo_epi32(value, _mm256_set1_epi32(static_cast<int>(0xCC9E2D51u)));
-  value = _mm256_mullo_epi32(rotl8(value, 15), _mm256_set1_epi32(static_cast<int>(0x1B873593u)));
-  state = rotl8(_mm256_xor_si256(state, value), 13);
-  return _mm256_add_epi32(_mm256_add_epi32(_mm256_slli_epi32(state, 2), state),
-                          _mm256_set1_epi32(static_cast<int>(0xE6546B64u)));
+  return absorb8(state, scrambled_word8(value));
 }
 
 // sglang_fmix on eight lanes.
@@ -42,16 +60,26 @@ TM_AVX2 inline __m256i fmix8(__m256i h, uint32_t n_words) {
   return avx2::fmix32_8(_mm256_xor_si256(h, _mm256_set1_epi32(static_cast<int>(4u * n_words))));
 }
 
-// sglang_context_hash of every position in [start, len): from the first position with a full
-// window on (p >= w), eight consecutive positions at a time with AVX2.
-TM_AVX2 void context_hashes_avx2(const int32_t* doc, int64_t start, int64_t len, int w,
-                                 uint32_t* out) {
+// scrambled_word of every token of the document ([len], eight at a time).
+TM_AVX2 void scrambled_words_avx2(const int32_t* doc, int64_t len, uint32_t* words) {
+  int64_t p = 0;
+  for (; p + kLanes <= len; p += kLanes) {
+    const __m256i t = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(doc + p));
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(words + p), scrambled_word8(t));
+  }
+  for (; p < len; ++p) words[p] = scrambled_word(static_cast<uint32_t>(doc[p]));
+}
+
+// sglang_context_hash of every position in [start, len) from the tokens' scrambled words: from
+// the first position with a full window on (p >= w), eight consecutive positions at a time.
+TM_AVX2 void context_hashes_avx2(const int32_t* doc, const uint32_t* words, int64_t start,
+                                 int64_t len, int w, uint32_t* out) {
   int64_t p = start;
   for (; p < len; ++p) {
     if (p >= w && p + kLanes <= len) {
       __m256i h = _mm256_setzero_si256();
       for (int i = 0; i < w; ++i) {
-        h = mix8(h, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(doc + p - w + i)));
+        h = absorb8(h, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(words + p - w + i)));
       }
       _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + p - start), fmix8(h, w));
       p += kLanes - 1;
@@ -94,7 +122,8 @@ TM_AVX2 inline double hsum(__m256d lo, __m256d hi) {
   return _mm_cvtsd_f64(_mm_add_sd(s, _mm_unpackhi_pd(s, s)));
 }
 
-// The sums of the n counted positions (context hash ctx[i], token tok[i]) into s[5] and the
+// The sums of the n counted positions (context hash ctx[i], scrambled_word of the token tok[i])
+// into s[5] and the
 // key-A count into n_a, eight positions at a time, each sum in eight lanes (the reference sums
 // pairwise: both are within a few ulps of the exact sum, not equal to each other bit for bit).
 // The mixes of the key words are the same for every position: done once. ctx and tok are padded
@@ -123,9 +152,9 @@ TM_AVX2 void token_sums_avx2(const SglangScoreArgs& a, const uint32_t* ctx, cons
   int64_t picked = 0;
   for (int64_t b = 0; b < n; b += kLanes) {
     const __m256i h = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(ctx + b));
-    const __m256i t = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(tok + b));
+    const __m256i t = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(tok + b));  // scrambled
     __m256d ta[2], tb[2], live[2];
-    neg_log1m8(fmix8(mix8(mix8(key_state[0], h), t), 4), ta[0], ta[1]);
+    neg_log1m8(fmix8(absorb8(mix8(key_state[0], h), t), 4), ta[0], ta[1]);
     const bool last = b + kLanes > n;
     if (last) {
       lanes_below(b, n, live[0], live[1]);
@@ -137,7 +166,7 @@ TM_AVX2 void token_sums_avx2(const SglangScoreArgs& a, const uint32_t* ctx, cons
       acc[0][1] = _mm256_add_pd(acc[0][1], ta[1]);
       continue;
     }
-    neg_log1m8(fmix8(mix8(mix8(key_state[1], h), t), 4), tb[0], tb[1]);
+    neg_log1m8(fmix8(absorb8(mix8(key_state[1], h), t), 4), tb[0], tb[1]);
     const __m256i coin = _mm256_xor_si256(fmix8(mix8(coin_state, h), 5), flip);
     const __m256i below = _mm256_cmpgt_epi32(threshold, coin);  // key A: all ones
     int bits = _mm256_movemask_ps(_mm256_castsi256_ps(below));
@@ -197,8 +226,10 @@ void token_sums(const SglangScoreArgs& a, const uint32_t* ctx, const uint32_t* t
 
 // Buffers of one thread, reused across its documents.
 struct Scratch {
-  std::vector<uint32_t> hash;      // [len - start] context hash of each position (AVX2 path)
-  std::vector<uint32_t> ctx, tok;  // [len - start, padded to kLanes] of the counted positions
+  std::vector<uint32_t> words;     // [len] scrambled_word of each token (AVX2 path)
+  std::vector<uint32_t> hash;      // [len - start] context hash of each position
+  std::vector<uint32_t> ctx, tok;  // [len - start, padded to kLanes] of the counted positions:
+                                   // context hash, token (AVX2 path: its scrambled_word)
 };
 
 }  // namespace
@@ -220,7 +251,9 @@ void score_sglang(const SglangScoreArgs& a) {
       seen.reset(std::min(room, a.max_contexts));
       sc.hash.resize(room);
       if (simd) {
-        context_hashes_avx2(doc, start, len, static_cast<int>(w), sc.hash.data());
+        sc.words.resize(len);
+        scrambled_words_avx2(doc, len, sc.words.data());
+        context_hashes_avx2(doc, sc.words.data(), start, len, static_cast<int>(w), sc.hash.data());
       } else {
         for (int64_t p = start; p < len; ++p) {
           const int64_t lo = std::max<int64_t>(0, p - w);
@@ -237,6 +270,7 @@ void score_sglang(const SglangScoreArgs& a) {
       // branch on the outcome (n <= p - start < room, so the slot is always in the buffers).
       // Raw pointers: the byte stores to `counted` may alias anything, vectors' fields included.
       const uint32_t* hash = sc.hash.data();
+      const uint32_t* token_word = simd ? sc.words.data() : reinterpret_cast<const uint32_t*>(doc);
       uint32_t* ctx = sc.ctx.data();
       uint32_t* tok = sc.tok.data();
       uint8_t* counted = a.counted ? a.counted + a.offsets[d] : nullptr;
@@ -250,7 +284,7 @@ void score_sglang(const SglangScoreArgs& a) {
           return std::equal(doc + lo, doc + p, doc + qlo);
         });
         ctx[n] = h;
-        tok[n] = static_cast<uint32_t>(doc[p]);
+        tok[n] = token_word[p];
         if (counted) counted[p] = fresh;
         n += fresh;
       }
