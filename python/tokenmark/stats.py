@@ -143,6 +143,8 @@ def gamma_pvalue(score: np.ndarray, n: np.ndarray) -> np.ndarray:
 
     score = np.asarray(score, dtype=np.float64)
     n = np.asarray(n, dtype=np.int64)
+    if n.size and n.min() > 0 and score.min() >= 0:  # the usual batch: no clamp or where to do
+        return special.gammaincc(n, score)
     return np.where(n > 0, special.gammaincc(np.maximum(n, 1), np.maximum(score, 0.0)), 1.0)
 
 

@@ -90,3 +90,17 @@ def test_weighted_mean_pvalue_is_norm_sf():
     n = rng.integers(0, 60, size=200)
     _, z, p = S.weighted_mean_z(ones, n, np.array([4.0, 3.0, 2.0, 1.0]))
     np.testing.assert_array_equal(p, np.where(n > 0, stats.norm.sf(z), 1.0))
+
+
+def test_gamma_pvalue_is_scipys_on_both_paths():
+    """``gamma_pvalue``: every n > 0 and score >= 0 (one gammaincc call) and the general path
+    (n == 0, negative or NaN scores) give scipy.stats.gamma.sf's values, 1 where n == 0."""
+    rng = np.random.default_rng(7)
+    n = rng.integers(1, 5000, size=3000)
+    score = n * rng.uniform(0.5, 1.6, size=3000)
+    np.testing.assert_array_equal(S.gamma_pvalue(score, n), stats.gamma.sf(score, n))
+    n[::7] = 0
+    score[::11] = -1.0
+    score[5] = np.nan
+    want = np.where(n > 0, stats.gamma.sf(np.maximum(score, 0), np.maximum(n, 1)), 1.0)
+    np.testing.assert_array_equal(S.gamma_pvalue(score, n), want)
