@@ -128,3 +128,27 @@ def test_green_list_cache_grows_and_starts_over_with_the_same_lists():
             t = np.where(inside, tokens, 0)
             want = ((bits[idx, t >> 3] >> (t & 7)) & 1) & inside
             np.testing.assert_array_equal(got, want.astype(np.uint8), err_msg=backend)
+
+
+@pytest.mark.parametrize("n", [65535, 65536, 65537, 128256])
+def test_green_lists_both_overlay_widths_match_torch(n):
+    """Vocabularies up to 65536 draw on a 16-bit overlay, larger ones on a 32-bit one: both
+    against torch at the edge, several seeds in one call (the overlay is reused across lists)."""
+    seeds = [0, 7, 15485863, 2**32 - 1]
+    k = n // 4
+    bits = _C.torch_cpu_green_lists(np.array(seeds, dtype=np.uint32), n, k)
+    for i, s in enumerate(seeds):
+        mask = np.zeros(n, dtype=bool)
+        mask[torch_perm(s, n)[:k]] = True
+        np.testing.assert_array_equal(np.unpackbits(bits[i], bitorder="little")[:n], mask)
+
+
+def test_green_lists_after_the_overlay_stamps_wrap():
+    """The 16-bit overlay's stamps wrap after 65535 lists of one thread: lists drawn past the
+    wrap equal the same lists drawn alone (140,000 lists: past it on one thread or two)."""
+    seeds = (np.arange(140_000, dtype=np.uint64) * 2654435761 % 2**32).astype(np.uint32)
+    batch = _C.torch_cpu_green_lists(seeds, 97, 40)
+    for i in (0, 65534, 65535, 65536, 70_000, 131_071, 131_072, 139_999):
+        np.testing.assert_array_equal(
+            batch[i], _C.torch_cpu_green_lists(seeds[i : i + 1], 97, 40)[0]
+        )
