@@ -7,7 +7,8 @@
 //
 // A document runs in two passes: the counted positions and their context hashes first (the
 // dedup table is sequential), then the token hashes, coins and logs of eight counted positions
-// at a time (AVX2 where the CPU has it), summed in eight lanes (scalar: in position order).
+// at a time (AVX2 where the CPU has it: their factors 1 - u multiplied in lanes, one log per 24
+// of them; scalar: one log1p per position, summed in position order).
 #include "sglang_score.h"
 
 #include <algorithm>
@@ -91,9 +92,9 @@ TM_AVX2 void context_hashes_avx2(const int32_t* doc, const uint32_t* words, int6
   }
 }
 
-// -log1p(-u), u = (hash + 0.5) / 2^32, of eight hashes (lanes 0-3 in lo, 4-7 in hi): 1 - u is
-// exact in double, so this is log_pd4(1 - u) negated.
-TM_AVX2 inline void neg_log1m8(__m256i hash, __m256d& lo, __m256d& hi) {
+// 1 - u, u = (hash + 0.5) / 2^32, of eight hashes (lanes 0-3 in lo, 4-7 in hi): exact in double,
+// in [2^-33, 1).
+TM_AVX2 inline void one_minus_u8(__m256i hash, __m256d& lo, __m256d& hi) {
   const __m256i flip = _mm256_set1_epi32(static_cast<int>(0x80000000u));
   const __m256i signed_hash = _mm256_xor_si256(hash, flip);  // uint32 -> double via int32
   __m256d out[2];
@@ -101,8 +102,7 @@ TM_AVX2 inline void neg_log1m8(__m256i hash, __m256d& lo, __m256d& hi) {
     const __m128i half =
         h == 0 ? _mm256_castsi256_si128(signed_hash) : _mm256_extracti128_si256(signed_hash, 1);
     const __m256d x = _mm256_add_pd(_mm256_cvtepi32_pd(half), _mm256_set1_pd(2147483648.5));
-    const __m256d one_minus_u = _mm256_fnmadd_pd(x, _mm256_set1_pd(0x1p-32), _mm256_set1_pd(1.0));
-    out[h] = _mm256_sub_pd(_mm256_setzero_pd(), avx2::log_pd4(one_minus_u));
+    out[h] = _mm256_fnmadd_pd(x, _mm256_set1_pd(0x1p-32), _mm256_set1_pd(1.0));
   }
   lo = out[0];
   hi = out[1];
@@ -116,18 +116,31 @@ TM_AVX2 inline void lanes_below(int64_t b, int64_t n, __m256d& lo, __m256d& hi) 
   hi = _mm256_cmp_pd(_mm256_set_pd(7, 6, 5, 4), left, _CMP_LT_OQ);
 }
 
-TM_AVX2 inline double hsum(__m256d lo, __m256d hi) {
-  const __m256d v = _mm256_add_pd(lo, hi);
+TM_AVX2 inline double hsum4(__m256d v) {
   const __m128d s = _mm_add_pd(_mm256_castpd256_pd128(v), _mm256_extractf128_pd(v, 1));
   return _mm_cvtsd_f64(_mm_add_sd(s, _mm_unpackhi_pd(s, s)));
 }
 
+// Groups of eight positions whose factors 1 - u are multiplied before one log: 2 factors per lane
+// per group, each >= 2^-33, so a lane's product stays >= 2^-792, a normal double.
+constexpr int kGroupsPerLog = 12;
+
+// sum[k] -= log(prod[k]) and prod[k] = 1, for k < n.
+TM_AVX2 inline void take_logs(__m256d* prod, __m256d* sum, int n) {
+  for (int k = 0; k < n; ++k) {
+    sum[k] = _mm256_sub_pd(sum[k], avx2::log_pd4(prod[k]));
+    prod[k] = _mm256_set1_pd(1.0);
+  }
+}
+
 // The sums of the n counted positions (context hash ctx[i], scrambled_word of the token tok[i])
-// into s[5] and the
-// key-A count into n_a, eight positions at a time, each sum in eight lanes (the reference sums
-// pairwise: both are within a few ulps of the exact sum, not equal to each other bit for bit).
+// into s[5] and the key-A count into n_a, eight positions at a time. A sum of -log(1 - u) is
+// taken as -log of the product of the factors 1 - u, one log per lane for every 24 factors
+// (the log was most of the per-token cost): the product's rounding (24 roundings, < 3e-15
+// relative) moves the sum by less than 3e-15 per 24 terms, against the reference's pairwise sum
+// of per-token logs (tests: 1e-13 relative; one scored token: the same single log).
 // The mixes of the key words are the same for every position: done once. ctx and tok are padded
-// to a multiple of kLanes; lanes at or past n are masked out.
+// to a multiple of kLanes; lanes at or past n get the factor 1.
 TM_AVX2 void token_sums_avx2(const SglangScoreArgs& a, const uint32_t* ctx, const uint32_t* tok,
                              int64_t n, double* s, int64_t* n_a) {
   __m256i key_state[2], coin_state = _mm256_setzero_si256();
@@ -146,56 +159,65 @@ TM_AVX2 void token_sums_avx2(const SglangScoreArgs& a, const uint32_t* ctx, cons
   const __m256i flip = _mm256_set1_epi32(static_cast<int>(0x80000000u));
   const __m256i threshold =
       _mm256_xor_si256(_mm256_set1_epi32(static_cast<int>(a.threshold)), flip);
-  // acc[j][0 | 1]: lanes 0-3 | 4-7 of key A all, key B all, A partition, B partition, combined
-  __m256d acc[5][2];
-  for (auto& pair : acc) pair[0] = pair[1] = _mm256_setzero_pd();
+  const __m256d one = _mm256_set1_pd(1.0);
+  // prod[k], sum[k]: the running products and the sums of -log of the finished ones of key A
+  // all, key B all, A partition, B partition, combined (four lanes each)
+  const int n_sums = a.n_keys == 1 ? 1 : 5;
+  __m256d prod[5], sum[5];
+  for (int k = 0; k < 5; ++k) {
+    prod[k] = one;
+    sum[k] = _mm256_setzero_pd();
+  }
   int64_t picked = 0;
+  int groups = 0;
   for (int64_t b = 0; b < n; b += kLanes) {
     const __m256i h = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(ctx + b));
     const __m256i t = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(tok + b));  // scrambled
-    __m256d ta[2], tb[2], live[2];
-    neg_log1m8(fmix8(absorb8(mix8(key_state[0], h), t), 4), ta[0], ta[1]);
+    __m256d xa[2], xb[2], live[2];
+    one_minus_u8(fmix8(absorb8(mix8(key_state[0], h), t), 4), xa[0], xa[1]);
     const bool last = b + kLanes > n;
     if (last) {
       lanes_below(b, n, live[0], live[1]);
-      ta[0] = _mm256_and_pd(ta[0], live[0]);
-      ta[1] = _mm256_and_pd(ta[1], live[1]);
+      xa[0] = _mm256_blendv_pd(one, xa[0], live[0]);
+      xa[1] = _mm256_blendv_pd(one, xa[1], live[1]);
     }
-    if (a.n_keys == 1) {
-      acc[0][0] = _mm256_add_pd(acc[0][0], ta[0]);
-      acc[0][1] = _mm256_add_pd(acc[0][1], ta[1]);
-      continue;
+    prod[0] = _mm256_mul_pd(prod[0], _mm256_mul_pd(xa[0], xa[1]));
+    if (a.n_keys == 2) {
+      one_minus_u8(fmix8(absorb8(mix8(key_state[1], h), t), 4), xb[0], xb[1]);
+      const __m256i coin = _mm256_xor_si256(fmix8(mix8(coin_state, h), 5), flip);
+      const __m256i below = _mm256_cmpgt_epi32(threshold, coin);  // key A: all ones
+      int bits = _mm256_movemask_ps(_mm256_castsi256_ps(below));
+      if (last) {
+        bits &= (1 << (n - b)) - 1;
+        xb[0] = _mm256_blendv_pd(one, xb[0], live[0]);
+        xb[1] = _mm256_blendv_pd(one, xb[1], live[1]);
+      }
+      picked += __builtin_popcount(static_cast<unsigned>(bits));
+      prod[1] = _mm256_mul_pd(prod[1], _mm256_mul_pd(xb[0], xb[1]));
+      for (int j = 0; j < 2; ++j) {
+        const __m256d pick = _mm256_castsi256_pd(_mm256_cvtepi32_epi64(
+            j == 0 ? _mm256_castsi256_si128(below) : _mm256_extracti128_si256(below, 1)));
+        prod[2] = _mm256_mul_pd(prod[2], _mm256_blendv_pd(one, xa[j], pick));
+        prod[3] = _mm256_mul_pd(prod[3], _mm256_blendv_pd(xb[j], one, pick));
+        prod[4] = _mm256_mul_pd(prod[4], _mm256_blendv_pd(xb[j], xa[j], pick));
+      }
     }
-    neg_log1m8(fmix8(absorb8(mix8(key_state[1], h), t), 4), tb[0], tb[1]);
-    const __m256i coin = _mm256_xor_si256(fmix8(mix8(coin_state, h), 5), flip);
-    const __m256i below = _mm256_cmpgt_epi32(threshold, coin);  // key A: all ones
-    int bits = _mm256_movemask_ps(_mm256_castsi256_ps(below));
-    if (last) {
-      bits &= (1 << (n - b)) - 1;
-      tb[0] = _mm256_and_pd(tb[0], live[0]);
-      tb[1] = _mm256_and_pd(tb[1], live[1]);
-    }
-    picked += __builtin_popcount(static_cast<unsigned>(bits));
-    for (int j = 0; j < 2; ++j) {
-      const __m256d pick = _mm256_castsi256_pd(_mm256_cvtepi32_epi64(
-          j == 0 ? _mm256_castsi256_si128(below) : _mm256_extracti128_si256(below, 1)));
-      acc[0][j] = _mm256_add_pd(acc[0][j], ta[j]);
-      acc[1][j] = _mm256_add_pd(acc[1][j], tb[j]);
-      acc[2][j] = _mm256_add_pd(acc[2][j], _mm256_and_pd(pick, ta[j]));
-      acc[3][j] = _mm256_add_pd(acc[3][j], _mm256_andnot_pd(pick, tb[j]));
-      acc[4][j] = _mm256_add_pd(acc[4][j], _mm256_blendv_pd(tb[j], ta[j], pick));
+    if (++groups == kGroupsPerLog) {
+      take_logs(prod, sum, n_sums);
+      groups = 0;
     }
   }
-  s[1] = hsum(acc[0][0], acc[0][1]);
+  if (groups > 0) take_logs(prod, sum, n_sums);
+  s[1] = hsum4(sum[0]);
   if (a.n_keys == 1) {
     s[0] = s[1];
     *n_a = 0;
     return;
   }
-  s[2] = hsum(acc[1][0], acc[1][1]);
-  s[3] = hsum(acc[2][0], acc[2][1]);
-  s[4] = hsum(acc[3][0], acc[3][1]);
-  s[0] = hsum(acc[4][0], acc[4][1]);
+  s[2] = hsum4(sum[1]);
+  s[3] = hsum4(sum[2]);
+  s[4] = hsum4(sum[3]);
+  s[0] = hsum4(sum[4]);
   *n_a = picked;
 }
 
