@@ -134,3 +134,26 @@ def test_sglang_long_sums_match_the_reference(simd, rng):
             fields += ("score_key_b_all", "score_partition_a", "score_partition_b")
         for f in fields:
             np.testing.assert_allclose(getattr(a, f), getattr(b, f), rtol=1e-14, err_msg=f)
+
+
+def test_vllm_uniform_by_reciprocal_rounds_as_their_division():
+    """vLLM's AVX2 path computes ((word >> 8) + 1) / (2^24 + 1) as a product with the rounded
+    reciprocal before the float32 cast: for every one of the 2^24 numerators the float32 is the
+    one their division gives."""
+    num = np.arange(1, 2**24 + 1, dtype=np.float64)
+    want = (num / 16777217.0).astype(np.float32)
+    np.testing.assert_array_equal((num * (1.0 / 16777217.0)).astype(np.float32), want)
+
+
+def test_vllm_long_sums_match_the_reference(simd, rng):
+    """vLLM's AVX2 path, like SGLang's, sums -log1p(-u) as -log of lane products of up to 24
+    factors: against the reference's sum of per-token terms within 1e-13 relative, at the group
+    edges and on long documents, one key and two (weighted)."""
+    lengths = (1, 7, 8, 9, 95, 96, 97, 191, 192, 193, 1000, 5000)
+    docs = [rng.integers(0, 50_000, size=n).tolist() for n in lengths]
+    for algorithm in ("gumbel", "dual_key_gumbel"):
+        wm = tm.dialects.vllm(key=77, algorithm=algorithm, context_width=3, alpha=0.3)
+        a = wm.detect(docs, backend="cpu")
+        b = wm.detect(docs, backend="reference")
+        np.testing.assert_array_equal(a.n_scored, b.n_scored)
+        np.testing.assert_allclose(a.score, b.score, rtol=1e-13, err_msg=algorithm)
