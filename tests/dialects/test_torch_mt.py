@@ -152,3 +152,23 @@ def test_green_lists_after_the_overlay_stamps_wrap():
         np.testing.assert_array_equal(
             batch[i], _C.torch_cpu_green_lists(seeds[i : i + 1], 97, 40)[0]
         )
+
+
+def test_is_green_grouped_equals_is_green():
+    """Seeds given as a set (unsorted, with repeats, some equal in their low 32 bits) and
+    indices give the flags of the seeds themselves, within one chunk and across chunks."""
+    from tokenmark.dialects._green_lists import GreenListCache
+
+    rng = np.random.default_rng(9)
+    seeds = rng.integers(0, 2**40, size=40).astype(np.uint64)
+    seeds[5] = seeds[3]
+    seeds[7] = seeds[2] + np.uint64(2**33)  # the same CPU generator seed
+    inverse = rng.integers(0, 40, size=2000)
+    tokens = rng.integers(0, 1030, size=2000)
+    for max_lists in (100, 16):  # one chunk; three chunks (the store starts over)
+        want = GreenListCache(1019, 254, "cpu", max_bytes=128 * max_lists).is_green(
+            seeds[inverse], tokens
+        )
+        cache = GreenListCache(1019, 254, "cpu", max_bytes=128 * max_lists)
+        np.testing.assert_array_equal(cache.is_green_grouped(seeds, inverse, tokens), want)
+        np.testing.assert_array_equal(cache.is_green_grouped(seeds, inverse, tokens), want)  # warm

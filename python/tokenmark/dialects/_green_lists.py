@@ -87,10 +87,10 @@ class GreenListCache:
         return s if self.device == "cuda" else s & 0xFFFFFFFF
 
     def _rows_for(self, uniq: list[int], backend: str) -> np.ndarray:
-        missing = [k for k in uniq if k not in self._rows]
+        missing = list(dict.fromkeys(k for k in uniq if k not in self._rows))  # once each
         if len(self._rows) + len(missing) > self.capacity:
             self._rows.clear()
-            missing = uniq
+            missing = list(dict.fromkeys(uniq))
         if missing:
             start = len(self._rows)
             need = start + len(missing)
@@ -117,21 +117,37 @@ class GreenListCache:
         """uint8 flags: ``tokens[i]`` is in the green list of ``seeds[i]`` (uint64). Tokens at or
         past ``vocab`` are never green (the list is a permutation of ``range(vocab)``)."""
         seeds = np.asarray(seeds, dtype=np.uint64)
+        if not len(seeds):
+            return np.zeros(len(tokens), dtype=np.uint8)
+        uniq, inverse = np.unique(seeds, return_inverse=True)
+        return self.is_green_grouped(uniq, inverse.reshape(-1), tokens, backend)
+
+    def is_green_grouped(
+        self, seeds: np.ndarray, inverse: np.ndarray, tokens: np.ndarray, backend: str = "auto"
+    ) -> np.ndarray:
+        """:meth:`is_green` of ``seeds[inverse]``: the seeds of the positions given as a set of
+        seeds (uint64, any order, repeats allowed) and each position's index into it, so that a
+        caller who has them grouped already (by previous token) saves the sort."""
+        seeds = np.asarray(seeds, dtype=np.uint64)
         if self.device != "cuda":
             seeds = seeds & np.uint64(0xFFFFFFFF)
         tokens = np.asarray(tokens, dtype=np.int64)
         out = np.zeros(len(tokens), dtype=np.uint8)
         if len(tokens) == 0:
             return out
-        uniq, inverse = np.unique(seeds, return_inverse=True)
         inside = tokens < self.vocab
         safe = np.where(inside, tokens, 0)
-        for lo in range(0, len(uniq), self.capacity):
-            chunk = uniq[lo : lo + self.capacity].tolist()
+        shift = (safe & 7).astype(np.uint8)
+        for lo in range(0, len(seeds), self.capacity):
+            chunk = seeds[lo : lo + self.capacity].tolist()
             rows = self._rows_for(chunk, backend)
+            if lo == 0 and len(seeds) <= self.capacity:  # one chunk: every position at once
+                r = rows[inverse]
+                out[:] = ((self._store[r, safe >> 3] >> shift) & 1) & inside
+                return out
             sel = (inverse >= lo) & (inverse < lo + len(chunk))
             r = rows[inverse[sel] - lo]
             t = safe[sel]
-            bit = (self._store[r, t >> 3] >> (t & 7).astype(np.uint8)) & 1
+            bit = (self._store[r, t >> 3] >> shift[sel]) & 1
             out[sel] = bit & inside[sel]
         return out

@@ -35,7 +35,7 @@ import numpy as np
 from .._validate import check_prefix
 from ..kgw import KGWResult
 from ..stats import binomial_pvalue, binomial_z
-from ._dedup import first_occurrence
+from ._dedup import distinct_small_ints, first_occurrence
 from ._green_lists import DEVICES, GreenListCache, check_backend, randperm
 from ._host import host_ragged
 
@@ -205,11 +205,19 @@ class TransformersKGW:
         """The generator seed (uint64, already ``mod 2^64 - 1``) of the green list that scores
         ``tokens[p]`` for each ``p`` in ``positions`` (the window must lie inside ``tokens``)."""
         if self.seeding_scheme == "lefthash":
-            prev = tokens[positions - 1].astype(np.int64)
-            uniq, inv = np.unique(prev, return_inverse=True)
-            hk = self.hashing_key  # Python ints: their seed is a Python int product
-            per = np.array([(hk * t) % _MOD for t in uniq.tolist()], dtype=np.uint64)
+            per, inv = self._lefthash_seed_groups(tokens[positions - 1].astype(np.int64))
             return per[inv]
+        return self._selfhash_seeds(tokens, positions)
+
+    def _lefthash_seed_groups(self, prev: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """lefthash: ``(seeds of the distinct previous tokens, each position's index into
+        them)``, without a sort where the ids are small (a presence table over them)."""
+        uniq, inv = distinct_small_ints(prev)
+        hk = self.hashing_key  # Python ints: their seed is a Python int product
+        per = np.array([(hk * t) % _MOD for t in uniq.tolist()], dtype=np.uint64)
+        return per, inv
+
+    def _selfhash_seeds(self, tokens: np.ndarray, positions: np.ndarray) -> np.ndarray:
         w = self.context_width
         window = positions[:, None] + np.arange(-(w - 1), 1)[None, :]
         a = (self._table[tokens[window].astype(np.int64) % TABLE_SIZE] + 1).astype(np.uint64)
@@ -281,7 +289,11 @@ class TransformersKGW:
         pos = np.arange(len(tokens))
         scored = pos >= first[doc] if len(tokens) else np.zeros(0, dtype=bool)
         p = pos[scored]
-        green = self._cache.is_green(self.seeds(tokens, p), tokens[p], backend)
+        if self.seeding_scheme == "lefthash":  # grouped by previous token: no sort of seeds
+            per, inv = self._lefthash_seed_groups(tokens[p - 1])
+            green = self._cache.is_green_grouped(per, inv, tokens[p], backend)
+        else:
+            green = self._cache.is_green(self._selfhash_seeds(tokens, p), tokens[p], backend)
         counted = np.ones(len(p), dtype=bool)
         if dedup and len(p):
             grams = tokens[p[:, None] + np.arange(-(n - 1), 1)[None, :]]
