@@ -172,3 +172,27 @@ def test_is_green_grouped_equals_is_green():
         cache = GreenListCache(1019, 254, "cpu", max_bytes=128 * max_lists)
         np.testing.assert_array_equal(cache.is_green_grouped(seeds, inverse, tokens), want)
         np.testing.assert_array_equal(cache.is_green_grouped(seeds, inverse, tokens), want)  # warm
+
+
+def test_lefthash_row_table_survives_store_restarts():
+    """transformers KGW (lefthash) remembers each previous token's store row while the store
+    holds; batches that restart a small store, come back, or carry ids past the vocabulary score
+    as a scheme with a fresh cache does."""
+    import tokenmark as tm
+    from tokenmark.dialects._green_lists import GreenListCache
+
+    rng = np.random.default_rng(4)
+    vocab = 1019
+    wm = tm.dialects.transformers_kgw(hashing_key=77, vocab_size=vocab)
+    wm.__dict__["_cache"] = GreenListCache(vocab, wm.green_size, "cpu", max_bytes=128 * 50)
+    a = rng.integers(0, 30, size=(4, 60))  # < 30 distinct previous tokens
+    b = rng.integers(30, 75, size=(3, 80))  # 45 more: the store (50 lists) starts over
+    c = a.copy()
+    c[0, ::7] = vocab + 3  # ids past the vocabulary, as previous and as scored tokens
+    big = rng.integers(0, vocab, size=(2, 400))  # more distinct than the store holds
+    for batch in (a, a, b, a, c, b, big, a):
+        fresh = tm.dialects.transformers_kgw(hashing_key=77, vocab_size=vocab)
+        got, want = wm.detect(batch), fresh.detect(batch)
+        np.testing.assert_array_equal(got.n_green, want.n_green)
+        np.testing.assert_array_equal(got.n_scored, want.n_scored)
+    assert wm._cache.generation >= 2

@@ -79,6 +79,7 @@ class GreenListCache:
         self._rows: dict[int, int] = {}
         self._store = np.zeros((0, self.row_bytes), dtype=np.uint8)
         self.lists_drawn = 0  # how many lists this cache has drawn (its cost, reported apart)
+        self.generation = 0  # how many times the store started over (rows of before are void)
 
     def __len__(self) -> int:
         return len(self._rows)
@@ -90,6 +91,7 @@ class GreenListCache:
         missing = list(dict.fromkeys(k for k in uniq if k not in self._rows))  # once each
         if len(self._rows) + len(missing) > self.capacity:
             self._rows.clear()
+            self.generation += 1
             missing = list(dict.fromkeys(uniq))
         if missing:
             start = len(self._rows)
@@ -112,6 +114,23 @@ class GreenListCache:
             _C.torch_cpu_green_lists_into(low, self.vocab, self.green_size, out)
             return
         out[:] = draw_green_bits(seeds, self.vocab, self.green_size, self.device, backend)
+
+    def rows(self, seeds: np.ndarray, backend: str = "auto") -> np.ndarray:
+        """The store rows (int64) of the lists of ``seeds`` (at most ``capacity`` distinct),
+        drawing the missing ones; valid until :attr:`generation` changes."""
+        seeds = np.asarray(seeds, dtype=np.uint64)
+        if self.device != "cuda":
+            seeds = seeds & np.uint64(0xFFFFFFFF)
+        return self._rows_for(seeds.tolist(), backend)
+
+    def flags_at(self, rows: np.ndarray, tokens: np.ndarray) -> np.ndarray:
+        """uint8 flags: ``tokens[i]`` is in the list at store row ``rows[i]`` (tokens at or past
+        ``vocab``: never)."""
+        tokens = np.asarray(tokens, dtype=np.int64)
+        inside = tokens < self.vocab
+        safe = np.where(inside, tokens, 0)
+        bit = (self._store[rows, safe >> 3] >> (safe & 7).astype(np.uint8)) & 1
+        return (bit & inside).astype(np.uint8)
 
     def is_green(self, seeds: np.ndarray, tokens: np.ndarray, backend: str = "auto") -> np.ndarray:
         """uint8 flags: ``tokens[i]`` is in the green list of ``seeds[i]`` (uint64). Tokens at or

@@ -217,6 +217,30 @@ class TransformersKGW:
         per = np.array([(hk * t) % _MOD for t in uniq.tolist()], dtype=np.uint64)
         return per, inv
 
+    def _lefthash_green(self, prev: np.ndarray, tokens: np.ndarray, backend: str) -> np.ndarray:
+        """lefthash green flags of ``tokens`` after ``prev``. The store row of each previous
+        token id below ``vocab_size`` is remembered in a table (valid while the store does not
+        start over), so that a batch whose lists are all cached costs no per-seed Python work."""
+        cache = self._cache
+        uniq, inv = distinct_small_ints(prev)
+        if len(uniq) > cache.capacity:  # more lists than the store holds: chunk by chunk
+            per, _ = self._lefthash_seed_groups(uniq)
+            return cache.is_green_grouped(per, inv, tokens, backend)
+        generation, table = self.__dict__.get("_row_of_prev", (None, None))
+        if generation != cache.generation:
+            table = np.full(self.vocab_size, -1, dtype=np.int64)
+        small = uniq < len(table)
+        rows = np.full(len(uniq), -1, dtype=np.int64)
+        rows[small] = table[uniq[small]]
+        if (rows < 0).any():  # lists to draw (or ids past the vocabulary): the general way
+            per, _ = self._lefthash_seed_groups(uniq)
+            rows = cache.rows(per, backend)
+            if cache.generation != generation:
+                table = np.full(self.vocab_size, -1, dtype=np.int64)  # rows of before: void
+            table[uniq[small]] = rows[small]
+        self.__dict__["_row_of_prev"] = (cache.generation, table)
+        return cache.flags_at(rows[inv], tokens)
+
     def _selfhash_seeds(self, tokens: np.ndarray, positions: np.ndarray) -> np.ndarray:
         w = self.context_width
         window = positions[:, None] + np.arange(-(w - 1), 1)[None, :]
@@ -290,8 +314,7 @@ class TransformersKGW:
         scored = pos >= first[doc] if len(tokens) else np.zeros(0, dtype=bool)
         p = pos[scored]
         if self.seeding_scheme == "lefthash":  # grouped by previous token: no sort of seeds
-            per, inv = self._lefthash_seed_groups(tokens[p - 1])
-            green = self._cache.is_green_grouped(per, inv, tokens[p], backend)
+            green = self._lefthash_green(tokens[p - 1], tokens[p], backend)
         else:
             green = self._cache.is_green(self._selfhash_seeds(tokens, p), tokens[p], backend)
         counted = np.ones(len(p), dtype=bool)
