@@ -13,6 +13,8 @@ def binomial_z(n_green: np.ndarray, n: np.ndarray, p: float) -> np.ndarray:
     """z-score of green counts against Binomial(n, p); 0 where n == 0."""
     n = np.asarray(n, dtype=np.float64)
     k = np.asarray(n_green, dtype=np.float64)
+    if np.ndim(p) == 0 and 0 < p < 1:  # no zero denominator once n >= 1: no errstate needed
+        return np.where(n > 0, (k - n * p) / np.sqrt(np.maximum(n, 1.0) * p * (1.0 - p)), 0.0)
     denom = np.sqrt(n * p * (1.0 - p))
     with np.errstate(divide="ignore", invalid="ignore"):
         z = (k - n * p) / denom

@@ -127,6 +127,8 @@ class GreenListCache:
         """uint8 flags: ``tokens[i]`` is in the list at store row ``rows[i]`` (tokens at or past
         ``vocab``: never)."""
         tokens = np.asarray(tokens, dtype=np.int64)
+        if not tokens.size or tokens.max() < self.vocab:  # the usual batch: no id to mask
+            return (self._store[rows, tokens >> 3] >> (tokens & 7).astype(np.uint8)) & 1
         inside = tokens < self.vocab
         safe = np.where(inside, tokens, 0)
         bit = (self._store[rows, safe >> 3] >> (safe & 7).astype(np.uint8)) & 1

@@ -318,12 +318,13 @@ class TransformersKGW:
         else:
             green = self._cache.is_green(self._selfhash_seeds(tokens, p), tokens[p], backend)
         counted = np.ones(len(p), dtype=bool)
+        doc_of, green_of = doc[p], green  # of the counted positions
         if dedup and len(p):
             grams = tokens[p[:, None] + np.arange(-(n - 1), 1)[None, :]]
-            counted = first_occurrence(np.concatenate([doc[p][:, None], grams], axis=1))
-        n_scored = np.bincount(doc[p][counted], minlength=n_docs).astype(np.int64)
-        n_green = np.bincount(doc[p][counted], weights=green[counted], minlength=n_docs)
-        n_green = n_green.astype(np.int64)
+            counted = first_occurrence(np.concatenate([doc_of[:, None], grams], axis=1))
+            doc_of, green_of = doc_of[counted], green[counted]
+        n_scored = np.bincount(doc_of, minlength=n_docs).astype(np.int64)
+        n_green = np.bincount(doc_of, weights=green_of, minlength=n_docs).astype(np.int64)
         extra: dict[str, Any] = {}
         if return_flags:
             g = np.full(len(tokens), -1, dtype=np.int8)
