@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <optional>
 #include <string>
+#include <type_traits>
 
 #include "../cpu/mt19937.h"
 #include "../cpu/sglang_score.h"
@@ -38,22 +39,40 @@ py::array_t<int64_t> torch_cpu_randperm(uint64_t seed, int64_t n) {
   return out;
 }
 
-py::array_t<uint8_t> torch_cpu_green_lists(py::array seeds, int64_t vocab, int64_t green_size) {
+void check_green_lists(const py::array& seeds, int64_t vocab, int64_t green_size) {
   require_dtype<uint32_t>(seeds, "seeds", "uint32");
   require_ndim(seeds, "seeds", 1);
   require_c_contiguous(seeds, "seeds");
   require_n(vocab, "vocab", 1);
   if (green_size < 0 || green_size > vocab) fail_value("green_size: must be in [0, vocab]");
-  const int64_t n_seeds = seeds.shape(0);
-  const int64_t row_bytes = (vocab + 7) / 8;
-  py::array_t<uint8_t> bits({n_seeds, row_bytes});
+}
+
+void draw_green_lists(const py::array& seeds, int64_t vocab, int64_t green_size, uint8_t* out) {
   const auto* s = static_cast<const uint32_t*>(seeds.data());
-  uint8_t* out = bits.mutable_data();
-  {
-    py::gil_scoped_release release;
-    cpu::torch_cpu_green_lists(s, n_seeds, vocab, green_size, out);
-  }
+  const int64_t n_seeds = seeds.shape(0);
+  py::gil_scoped_release release;
+  cpu::torch_cpu_green_lists(s, n_seeds, vocab, green_size, out);
+}
+
+py::array_t<uint8_t> torch_cpu_green_lists(py::array seeds, int64_t vocab, int64_t green_size) {
+  check_green_lists(seeds, vocab, green_size);
+  py::array_t<uint8_t> bits({static_cast<int64_t>(seeds.shape(0)), (vocab + 7) / 8});
+  draw_green_lists(seeds, vocab, green_size, bits.mutable_data());
   return bits;
+}
+
+// The same lists drawn straight into `out` (uint8 [n_seeds, ceil(vocab / 8)], C-contiguous and
+// writeable: rows of a caller's store), so that a cache holds them without a copy.
+void torch_cpu_green_lists_into(py::array seeds, int64_t vocab, int64_t green_size, py::array out) {
+  check_green_lists(seeds, vocab, green_size);
+  require_dtype<uint8_t>(out, "out", "uint8");
+  require_ndim(out, "out", 2);
+  require_c_contiguous(out, "out");
+  if (out.shape(0) != seeds.shape(0) || out.shape(1) != (vocab + 7) / 8) {
+    fail_value("out: expected [n_seeds, ceil(vocab / 8)]");
+  }
+  if (!out.writeable()) fail_value("out: must be writeable");
+  draw_green_lists(seeds, vocab, green_size, static_cast<uint8_t*>(out.mutable_data()));
 }
 
 // vLLM's Gumbel detector over a ragged batch: (n_scored, score, counted or None).
@@ -223,6 +242,38 @@ py::tuple score_synthid_text(py::array tokens, py::array offsets, std::optional<
   return py::make_tuple(n_scored, ones, counted);
 }
 
+// Token ids of a C-contiguous 2-D int64 or int32 array (rows are documents) as the flat int32
+// ids and int64 offsets the host scorers take: range check and narrowing in one pass. None for
+// an id outside [0, 2^31) (the caller's general path then names it) or another dtype or layout.
+template <typename T>
+bool narrow_ids(const T* ids, int64_t n, int32_t* out) {
+  uint64_t over = 0;  // any id read as unsigned past INT32_MAX: negative ones wrap high
+  for (int64_t i = 0; i < n; ++i) {
+    over |= static_cast<uint64_t>(static_cast<std::make_unsigned_t<T>>(ids[i])) >> 31;
+    out[i] = static_cast<int32_t>(ids[i]);
+  }
+  return over == 0;
+}
+
+py::object flat_id_rows(py::array ids) {
+  if (ids.ndim() != 2 || !(ids.flags() & py::array::c_style)) return py::none();
+  const int64_t n_docs = ids.shape(0), length = ids.shape(1), n = n_docs * length;
+  const bool is64 = py::isinstance<py::array_t<int64_t>>(ids);
+  if (!is64 && !py::isinstance<py::array_t<int32_t>>(ids)) return py::none();
+  py::array_t<int32_t> tokens(n);
+  py::array_t<int64_t> offsets(n_docs + 1);
+  int64_t* off = offsets.mutable_data();
+  for (int64_t d = 0; d <= n_docs; ++d) off[d] = d * length;
+  bool ok;
+  {
+    py::gil_scoped_release release;
+    ok = is64 ? narrow_ids(static_cast<const int64_t*>(ids.data()), n, tokens.mutable_data())
+              : narrow_ids(static_cast<const int32_t*>(ids.data()), n, tokens.mutable_data());
+  }
+  if (!ok) return py::none();
+  return py::make_tuple(tokens, offsets);
+}
+
 }  // namespace
 
 void register_dialects(py::module_& m) {
@@ -231,6 +282,12 @@ void register_dialects(py::module_& m) {
   m.def("torch_cpu_green_lists", &torch_cpu_green_lists, py::arg("seeds"), py::arg("vocab"),
         py::arg("green_size"),
         "Per uint32 seed, randperm(vocab)[:green_size] as a little-endian bitset [n, ceil(v/8)].");
+  m.def("flat_id_rows", &flat_id_rows, py::arg("ids"),
+        "(tokens int32, offsets int64) of a C-contiguous int64/int32 [n_docs, length] array of "
+        "ids in [0, 2^31), or None.");
+  m.def("torch_cpu_green_lists_into", &torch_cpu_green_lists_into, py::arg("seeds"),
+        py::arg("vocab"), py::arg("green_size"), py::arg("out"),
+        "torch_cpu_green_lists written into out (uint8 [n, ceil(v/8)], C-contiguous, writeable).");
   m.def("score_vllm_gumbel", &score_vllm_gumbel, py::arg("tokens"), py::arg("offsets"),
         py::arg("starts"), py::arg("width"), py::arg("keys"), py::arg("weights"), py::arg("dedup"),
         py::arg("want_flags"),

@@ -9,12 +9,15 @@ namespace tokenmark::cpu {
 
 class ContextSet {
  public:
-  // Room for n insertions (load factor at most 1/4: fewer probes past the first slot, whose
-  // unpredictable count costs more than the larger table). The table is reused across documents: a
-  // slot is live only when its stamp is the current document's, so a reset clears nothing.
+  // Room for n insertions (load factor at most 1/8, 1/4 past 8192 insertions, where the table
+  // outgrows the caches anyway: fewer probes past the first slot, whose unpredictable count costs
+  // more than the larger table; measured on 1000 x 512 tokens, 1/8 is ~10% faster than 1/4 and
+  // 1/2 ~30% slower). The table is reused across documents: a slot is live only when its stamp is
+  // the current document's, so a reset clears nothing.
   void reset(int64_t n) {
+    const uint64_t spread = n <= 8192 ? 8 : 4;
     uint64_t cap = 16;
-    while (cap < 4 * static_cast<uint64_t>(n)) cap <<= 1;
+    while (cap < spread * static_cast<uint64_t>(n)) cap <<= 1;
     if (++current_ == 0 || slots_.size() != cap) {  // new size, or stamps wrapped
       slots_.assign(cap, Slot{0, 0, 0});
       current_ = 1;

@@ -85,26 +85,29 @@ namespace {
 
 // The permutation as a sparse overlay of the identity: an entry holds a value only when its
 // stamp is the current list's, so no list pays to reset `vocab` entries. Value and stamp share
-// one 8-byte cell: the random j of a Fisher-Yates step touches one cache line, not two.
+// one cell: the random j of a Fisher-Yates step touches one cache line, not two. Cell is
+// {int32 value, uint32 stamp} (8 bytes), or {uint16, uint16} (4 bytes: half the table to keep in
+// cache) when every value fits in 16 bits (vocab <= 65536); stamps then wrap every 65535 lists.
+template <typename Value, typename Stamp>
 struct Overlay {
   struct Cell {
-    int32_t value;
-    uint32_t stamp;
+    Value value;
+    Stamp stamp;
   };
   std::vector<Cell> cells;
-  uint32_t current = 0;
+  Stamp current = 0;
 
   explicit Overlay(int64_t n) : cells(n, Cell{0, 0}) {}
   void Next() {
-    if (++current == 0) {  // stamps wrapped: clear them once every 2^32 lists
+    if (++current == 0) {  // stamps wrapped: clear them once every 2^(stamp bits) - 1 lists
       std::fill(cells.begin(), cells.end(), Cell{0, 0});
       current = 1;
     }
   }
   int32_t Get(int64_t i) const {
-    return cells[i].stamp == current ? cells[i].value : static_cast<int32_t>(i);
+    return cells[i].stamp == current ? static_cast<int32_t>(cells[i].value)
+                                     : static_cast<int32_t>(i);
   }
-  void Set(int64_t i, int32_t v) { cells[i] = Cell{v, current}; }
 };
 
 // x mod d for 32-bit x and d >= 1 from magic = 2^64 / d rounded up (Lemire, Kaser and Kurz,
@@ -116,25 +119,36 @@ inline uint32_t fastmod_u32(uint32_t x, uint64_t magic, uint32_t d) {
   return static_cast<uint32_t>((static_cast<unsigned __int128>(low) * d) >> 64);
 }
 
+template <typename Overlay>
 void green_list(uint32_t seed, int64_t vocab, int64_t green_size, const uint64_t* magic, bool simd,
                 Overlay& perm, uint8_t* bits) {
   std::memset(bits, 0, static_cast<size_t>((vocab + 7) / 8));
   perm.Next();
   Mt19937 gen(seed);
   uint32_t block[kMtN];  // the generator's outputs, kMtN at a time
-  int used = kMtN;
   const int64_t steps = green_size < vocab - 1 ? green_size : vocab - 1;
-  for (int64_t i = 0; i < steps; ++i) {
-    if (used == kMtN) {
-      gen.Block(block, simd);
-      used = 0;
+  // The overlay's cells and stamp in locals: the byte stores to `bits` may alias anything, and
+  // would otherwise make the compiler reload them at every step.
+  auto* const cells = perm.cells.data();
+  const auto current = perm.current;
+  using Cell = typename Overlay::Cell;
+  using Value = decltype(Cell::value);
+  auto get = [&](int64_t i) {  // branch-free: late in a list, whether i was set is a coin flip
+    const Cell c = cells[i];
+    const int32_t set = -static_cast<int32_t>(c.stamp == current);  // all ones when set
+    return (static_cast<int32_t>(c.value) & set) | (static_cast<int32_t>(i) & ~set);
+  };
+  for (int64_t i0 = 0; i0 < steps; i0 += kMtN) {
+    gen.Block(block, simd);
+    const int64_t i1 = std::min<int64_t>(i0 + kMtN, steps);
+    for (int64_t i = i0; i < i1; ++i) {
+      // vocab < 2^31: the 32-bit remainder equals torch's 64-bit one, at a fraction of its cost.
+      const uint32_t d = static_cast<uint32_t>(vocab - i);
+      const int64_t j = i + static_cast<int64_t>(fastmod_u32(block[i - i0], magic[i], d));
+      const int32_t head = get(j);
+      cells[j] = Cell{static_cast<Value>(get(i)), current};
+      bits[head >> 3] |= static_cast<uint8_t>(1u << (head & 7));
     }
-    // vocab < 2^31: the 32-bit remainder equals torch's 64-bit one, at a fraction of its cost.
-    const uint32_t d = static_cast<uint32_t>(vocab - i);
-    const int64_t j = i + static_cast<int64_t>(fastmod_u32(block[used++], magic[i], d));
-    const int32_t head = perm.Get(j);
-    perm.Set(j, perm.Get(i));
-    bits[head >> 3] |= static_cast<uint8_t>(1u << (head & 7));
   }
   if (steps < green_size) {  // the whole vocabulary: the last entry is the one left there
     const int32_t last = perm.Get(vocab - 1);
@@ -151,12 +165,20 @@ void torch_cpu_green_lists(const uint32_t* seeds, int64_t n_seeds, int64_t vocab
   std::vector<uint64_t> magic(std::max<int64_t>(steps, 0));
   for (int64_t i = 0; i < steps; ++i) magic[i] = ~0ull / static_cast<uint64_t>(vocab - i) + 1;
   const bool simd = simd_enabled();
-#pragma omp parallel if (n_seeds > 1)
-  {
-    Overlay perm(vocab);
+  auto draw = [&](auto& perm) {
 #pragma omp for schedule(dynamic, 4)
     for (int64_t s = 0; s < n_seeds; ++s) {
       green_list(seeds[s], vocab, green_size, magic.data(), simd, perm, bits + s * row_bytes);
+    }
+  };
+#pragma omp parallel if (n_seeds > 1)
+  {
+    if (vocab <= 65536) {
+      Overlay<uint16_t, uint16_t> perm(vocab);
+      draw(perm);
+    } else {
+      Overlay<int32_t, uint32_t> perm(vocab);
+      draw(perm);
     }
   }
 }

@@ -119,20 +119,40 @@ TM_AVX2 void vllm_words_avx2(uint64_t key, int width, CtxFn ctx, const int32_t* 
                       _mm256_castps_si256(_mm256_blendv_ps(lo, hi, b1)));
 }
 
-// -log1p(-u) of vLLM's uniforms of eight words, u as vllm_uniform rounds it: (word >> 8) + 1
-// over 2^24 + 1 in double, to float32 (round to nearest, as the cast), back to double. 1 - u is
-// exact there, so log(1 - u) is log1p(-u) up to log_pd4's rounding.
-TM_AVX2 void neg_log1m_uniforms_avx2(const uint32_t* words, double* out) {
+// Groups of eight positions whose factors 1 - u are multiplied before one log: 2 factors per
+// lane per group, each >= 2^-24 (u <= 1 - 2^-24 in float32), so a lane's product stays >= 2^-576.
+constexpr int kGroupsPerLog = 12;
+
+// prod4 *= the factors 1 - u of vLLM's uniforms of eight words, lanes i >= live taking 1; u as
+// vllm_uniform rounds it: (word >> 8) + 1 over 2^24 + 1 in double, to float32 (round to nearest,
+// as the cast), back to double, where 1 - u is exact. The sum of -log1p(-u) over the positions is
+// then -log of the product (taken every kGroupsPerLog groups by take_log_avx2), one log per 24
+// terms instead of one per term: the product's rounding (< 3e-15 relative per 24 factors) moves
+// the sum by less than 3e-15 per 24 terms.
+TM_AVX2 void multiply_factors_avx2(const uint32_t* words, int live, double* prod4) {
   const __m256i w =
       _mm256_srli_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(words)), 8);
-  const __m256d one = _mm256_set1_pd(1.0), den = _mm256_set1_pd(16777217.0);
+  // Times the rounded 1 / (2^24 + 1) instead of their division: the float32 rounding is the
+  // same for all 2^24 numerators (a quotient lies at least 2^-49 of its size, 8 double ulps, from
+  // a float32 rounding midpoint; checked exhaustively in tests/dialects/test_dialect_simd_log.py).
+  const __m256d one = _mm256_set1_pd(1.0), inv_den = _mm256_set1_pd(1.0 / 16777217.0);
+  const __m256d left = _mm256_set1_pd(static_cast<double>(live));
+  __m256d x[2];
   for (int h = 0; h < 2; ++h) {
     const __m128i half = h == 0 ? _mm256_castsi256_si128(w) : _mm256_extracti128_si256(w, 1);
-    const __m256d q = _mm256_div_pd(_mm256_add_pd(_mm256_cvtepi32_pd(half), one), den);
+    const __m256d q = _mm256_mul_pd(_mm256_add_pd(_mm256_cvtepi32_pd(half), one), inv_den);
     const __m256d u = _mm256_cvtps_pd(_mm256_cvtpd_ps(q));
-    const __m256d l = avx2::log_pd4(_mm256_sub_pd(one, u));
-    _mm256_storeu_pd(out + 4 * h, _mm256_sub_pd(_mm256_setzero_pd(), l));
+    const __m256d lane = h == 0 ? _mm256_set_pd(3, 2, 1, 0) : _mm256_set_pd(7, 6, 5, 4);
+    x[h] = _mm256_blendv_pd(one, _mm256_sub_pd(one, u), _mm256_cmp_pd(lane, left, _CMP_LT_OQ));
   }
+  _mm256_storeu_pd(prod4, _mm256_mul_pd(_mm256_loadu_pd(prod4), _mm256_mul_pd(x[0], x[1])));
+}
+
+// sum4 -= log(prod4), prod4 = 1.
+TM_AVX2 void take_log_avx2(double* prod4, double* sum4) {
+  _mm256_storeu_pd(sum4,
+                   _mm256_sub_pd(_mm256_loadu_pd(sum4), avx2::log_pd4(_mm256_loadu_pd(prod4))));
+  _mm256_storeu_pd(prod4, _mm256_set1_pd(1.0));
 }
 
 // context_hashes from position p on (its context inside the scored part) with AVX2.
@@ -187,26 +207,35 @@ void score_vllm_gumbel(const VllmScoreArgs& a) {
         return q >= start ? static_cast<uint32_t>(doc[q]) : 0xFFFFFFFFu;
       };
       if (a.dedup) seen.reset(len - start);
-      // Pass 1: the counted positions (first occurrences of their contexts).
-      std::vector<int64_t>& pos = counted_pos;
-      pos.clear();
+      // Pass 1: the counted positions (first occurrences of their contexts), each written at
+      // slot n, which advances only when it counts (no branch on the outcome), through raw
+      // pointers (the byte stores to `counted` may alias anything, vectors' fields included).
       if (a.dedup) context_hashes(doc, start, len, w, simd, hashes);
+      counted_pos.resize(std::max<int64_t>(len - start, 1));
+      int64_t* slot = counted_pos.data();
+      const uint32_t* hash = hashes.data();
+      uint8_t* counted = a.counted ? a.counted + a.offsets[d] : nullptr;
+      int64_t n = 0;
       for (int64_t p = start; p < len; ++p) {
         bool count = true;
         if (a.dedup) {
-          count = seen.insert(hashes[p - start], p, [&](int64_t q) {
+          count = seen.insert(hash[p - start], p, [&](int64_t q) {
             for (int i = 0; i < w; ++i) {
               if (word(q, i) != word(p, i)) return false;
             }
             return true;
           });
         }
-        if (a.counted) a.counted[a.offsets[d] + p] = count;
-        if (count) pos.push_back(p);
+        if (counted) counted[p] = count;
+        slot[n] = p;
+        n += count;
       }
-      // Pass 2: their PRF on kLanes positions at a time; the score sums in position order.
-      const int64_t n = static_cast<int64_t>(pos.size());
+      const int64_t* pos = slot;
+      // Pass 2: their PRF on kLanes positions at a time; the score sums in position order
+      // (AVX2: per key, -log of lane products of the factors 1 - u, see multiply_factors_avx2).
       double score = 0.0;
+      double prod[2][4] = {{1, 1, 1, 1}, {1, 1, 1, 1}}, sums[2][4] = {};
+      int groups = 0;
       for (int64_t b = 0; b < n; b += kLanes) {
         int64_t lane_pos[kLanes];
         uint32_t toks[kLanes], words[2][kLanes];
@@ -231,18 +260,29 @@ void score_vllm_gumbel(const VllmScoreArgs& a) {
             vllm_words(a.keys[k], w, ctx, toks, words[k]);
           }
         }
+        if (simd) {
+          const int live = static_cast<int>(std::min<int64_t>(kLanes, n - b));
+          for (int k = 0; k < a.n_keys; ++k) multiply_factors_avx2(words[k], live, prod[k]);
+          if (++groups == kGroupsPerLog) {
+            for (int k = 0; k < a.n_keys; ++k) take_log_avx2(prod[k], sums[k]);
+            groups = 0;
+          }
+          continue;
+        }
         double terms[2][kLanes];
         for (int k = 0; k < a.n_keys; ++k) {
-          if (simd) {
-            neg_log1m_uniforms_avx2(words[k], terms[k]);
-          } else {
-            for (int i = 0; i < kLanes; ++i) {
-              terms[k][i] = -std::log1p(-static_cast<double>(vllm_uniform(words[k][i])));
-            }
+          for (int i = 0; i < kLanes; ++i) {
+            terms[k][i] = -std::log1p(-static_cast<double>(vllm_uniform(words[k][i])));
           }
         }
         for (int i = 0; i < kLanes && b + i < n; ++i) {
           for (int k = 0; k < a.n_keys; ++k) score += a.weights[k] * terms[k][i];
+        }
+      }
+      if (simd) {
+        for (int k = 0; k < a.n_keys; ++k) {
+          if (groups > 0) take_log_avx2(prod[k], sums[k]);
+          score += a.weights[k] * ((sums[k][0] + sums[k][1]) + (sums[k][2] + sums[k][3]));
         }
       }
       a.n_scored[d] = n;

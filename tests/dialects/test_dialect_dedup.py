@@ -44,3 +44,19 @@ def test_dialects_take_tensors_and_ragged_and_check_offsets():
         for bad in ([1, 20, 60], [0, 30, 20, 60], [0, 20, 40, 59]):
             with pytest.raises(ValueError, match="offsets"):
                 wm.detect(tm.Ragged(rag.tokens, np.array(bad)))
+
+
+def test_distinct_small_ints_equals_np_unique():
+    from tokenmark.dialects._dedup import distinct_small_ints
+
+    rng = np.random.default_rng(11)
+    cases = [np.zeros(0, np.int64), np.zeros(5, np.int64), np.array([7]),
+             rng.integers(0, 50, size=1000), rng.integers(0, 32000, size=20000),
+             rng.integers(0, 2**31 - 1, size=300),  # sparse: the sort path
+             np.array([3, 2**40, 3, 0])]  # fmt: skip
+    for values in cases:
+        uniq, inverse = distinct_small_ints(values)
+        want_u, want_i = np.unique(values, return_inverse=True)
+        np.testing.assert_array_equal(uniq, want_u)
+        np.testing.assert_array_equal(inverse, want_i.reshape(-1))
+        np.testing.assert_array_equal(uniq[inverse], values)

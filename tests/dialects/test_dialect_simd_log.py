@@ -1,7 +1,8 @@
 """The per-token -log1p(-u) of the vLLM and SGLang dialects' C++ detectors, one token at a time.
 
 Their AVX2 paths take the log with a vectorised fdlibm-method log (csrc/cpu/simd_avx2.h,
-log_pd4) of 1 - u, which is exact in double; their scalar paths call std::log1p. Each document
+log_pd4) of 1 - u, which is exact in double (of a lane product of up to 24 such factors in long
+documents: see the long-sum tests below); their scalar paths call std::log1p. Each document
 here scores exactly one token, so the document's score is that token's term, and both paths are
 compared with the numpy reference (np.log1p of the same uniform) within 1e-15 relative (about
 4.5 ulp; fdlibm's bound is 1 ulp), on 10000 fresh uniforms per key, keys and widths mixed.
@@ -114,3 +115,46 @@ def test_green_lists_both_paths_match_torch_randperm(simd):
             want[perm[:k].numpy()] = True
             got = np.unpackbits(bits[i], bitorder="little")[:vocab].astype(bool)
             np.testing.assert_array_equal(got, want, err_msg=f"{simd} vocab {vocab} seed {s}")
+
+
+def test_sglang_long_sums_match_the_reference(simd, rng):
+    """SGLang's AVX2 path sums -log(1 - u) as -log of products of up to 24 factors per lane (one
+    log per 24 terms), the scalar path term by term: both against the reference's pairwise sum
+    of per-token log1p, within 1e-14 relative, for counted lengths around the product groups'
+    edges (8 lanes x 12 groups = 96 and 192 positions) and long documents, one key and two."""
+    lengths = (1, 7, 8, 9, 95, 96, 97, 191, 192, 193, 1000, 5000)
+    docs = [rng.integers(0, 50_000, size=n + 4).tolist() for n in lengths]
+    for key_b in (None, "b0c"):
+        wm = tm.dialects.sglang("0123456789abcdef", 4, key_b=key_b, mixing_probability=0.3)
+        a = wm.detect(docs, backend="cpu")
+        b = wm.detect(docs, backend="reference")
+        np.testing.assert_array_equal(a.n_scored, b.n_scored)
+        np.testing.assert_array_equal(a.n_key_a, b.n_key_a)
+        fields = ("score", "score_key_a_all")
+        if key_b:
+            fields += ("score_key_b_all", "score_partition_a", "score_partition_b")
+        for f in fields:
+            np.testing.assert_allclose(getattr(a, f), getattr(b, f), rtol=1e-14, err_msg=f)
+
+
+def test_vllm_uniform_by_reciprocal_rounds_as_their_division():
+    """vLLM's AVX2 path computes ((word >> 8) + 1) / (2^24 + 1) as a product with the rounded
+    reciprocal before the float32 cast: for every one of the 2^24 numerators the float32 is the
+    one their division gives."""
+    num = np.arange(1, 2**24 + 1, dtype=np.float64)
+    want = (num / 16777217.0).astype(np.float32)
+    np.testing.assert_array_equal((num * (1.0 / 16777217.0)).astype(np.float32), want)
+
+
+def test_vllm_long_sums_match_the_reference(simd, rng):
+    """vLLM's AVX2 path, like SGLang's, sums -log1p(-u) as -log of lane products of up to 24
+    factors: against the reference's sum of per-token terms within 1e-13 relative, at the group
+    edges and on long documents, one key and two (weighted)."""
+    lengths = (1, 7, 8, 9, 95, 96, 97, 191, 192, 193, 1000, 5000)
+    docs = [rng.integers(0, 50_000, size=n).tolist() for n in lengths]
+    for algorithm in ("gumbel", "dual_key_gumbel"):
+        wm = tm.dialects.vllm(key=77, algorithm=algorithm, context_width=3, alpha=0.3)
+        a = wm.detect(docs, backend="cpu")
+        b = wm.detect(docs, backend="reference")
+        np.testing.assert_array_equal(a.n_scored, b.n_scored)
+        np.testing.assert_allclose(a.score, b.score, rtol=1e-13, err_msg=algorithm)

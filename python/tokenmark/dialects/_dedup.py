@@ -39,3 +39,23 @@ def first_occurrence(rows: np.ndarray) -> np.ndarray:
         return first
     first[a] = False
     return first
+
+
+def distinct_small_ints(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(uniq, inverse)`` of non-negative integers as ``np.unique(values, return_inverse=True)``
+    gives them (``uniq`` sorted, ``values == uniq[inverse]``), through a presence table over
+    ``[0, max]`` when that is no larger than a few times ``len(values)`` (token ids: a linear
+    pass instead of a sort); a sort otherwise."""
+    values = np.asarray(values, dtype=np.int64)
+    if not values.size:
+        return values.copy(), np.zeros(0, dtype=np.int64)
+    top = int(values.max())
+    if values.min() < 0 or top >= 4 * values.size + 65536:
+        uniq, inverse = np.unique(values, return_inverse=True)
+        return uniq, inverse.reshape(-1)
+    present = np.zeros(top + 1, dtype=bool)
+    present[values] = True
+    uniq = np.flatnonzero(present)
+    index = np.empty(top + 1, dtype=np.int64)
+    index[uniq] = np.arange(len(uniq))
+    return uniq, index[values]

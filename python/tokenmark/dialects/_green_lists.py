@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import ops
+from .. import _C, ops
+from ..ops._common import resolve_host
 
 DEVICES = ("cpu", "cuda")
 BACKENDS = ("auto", "cpu", "reference")
@@ -78,6 +79,7 @@ class GreenListCache:
         self._rows: dict[int, int] = {}
         self._store = np.zeros((0, self.row_bytes), dtype=np.uint8)
         self.lists_drawn = 0  # how many lists this cache has drawn (its cost, reported apart)
+        self.generation = 0  # how many times the store started over (rows of before are void)
 
     def __len__(self) -> int:
         return len(self._rows)
@@ -86,30 +88,67 @@ class GreenListCache:
         return s if self.device == "cuda" else s & 0xFFFFFFFF
 
     def _rows_for(self, uniq: list[int], backend: str) -> np.ndarray:
-        missing = [k for k in uniq if k not in self._rows]
+        missing = list(dict.fromkeys(k for k in uniq if k not in self._rows))  # once each
         if len(self._rows) + len(missing) > self.capacity:
             self._rows.clear()
-            missing = uniq
+            self.generation += 1
+            missing = list(dict.fromkeys(uniq))
         if missing:
-            bits = draw_green_bits(
-                np.array(missing, dtype=np.uint64), self.vocab, self.green_size, self.device,
-                backend,
-            )  # fmt: skip
             start = len(self._rows)
             need = start + len(missing)
-            if need > len(self._store):
-                grown = np.zeros((min(self.capacity, max(need, 2 * len(self._store))),
+            if need > len(self._store):  # rows past `need` are never read: no zeroing
+                grown = np.empty((min(self.capacity, max(need, 2 * len(self._store))),
                                   self.row_bytes), dtype=np.uint8)  # fmt: skip
                 grown[:start] = self._store[:start]
                 self._store = grown
-            self._store[start:need] = bits
+            self._draw_into(np.array(missing, dtype=np.uint64), self._store[start:need], backend)
             self._rows.update(zip(missing, range(start, need)))
             self.lists_drawn += len(missing)
         return np.array([self._rows[k] for k in uniq], dtype=np.int64)
 
+    def _draw_into(self, seeds: np.ndarray, out: np.ndarray, backend: str) -> None:
+        """The lists of ``seeds`` into the store's rows ``out``: C++ draws them there directly
+        (no second buffer of the batch's lists to fill and copy); the others are copied."""
+        if self.device == "cpu" and resolve_host("torch_cpu_green_lists", backend)[0] == "cpu":
+            low = (seeds & np.uint64(0xFFFFFFFF)).astype(np.uint32)
+            _C.torch_cpu_green_lists_into(low, self.vocab, self.green_size, out)
+            return
+        out[:] = draw_green_bits(seeds, self.vocab, self.green_size, self.device, backend)
+
+    def rows(self, seeds: np.ndarray, backend: str = "auto") -> np.ndarray:
+        """The store rows (int64) of the lists of ``seeds`` (at most ``capacity`` distinct),
+        drawing the missing ones; valid until :attr:`generation` changes."""
+        seeds = np.asarray(seeds, dtype=np.uint64)
+        if self.device != "cuda":
+            seeds = seeds & np.uint64(0xFFFFFFFF)
+        return self._rows_for(seeds.tolist(), backend)
+
+    def flags_at(self, rows: np.ndarray, tokens: np.ndarray) -> np.ndarray:
+        """uint8 flags: ``tokens[i]`` is in the list at store row ``rows[i]`` (tokens at or past
+        ``vocab``: never)."""
+        tokens = np.asarray(tokens, dtype=np.int64)
+        if not tokens.size or tokens.max() < self.vocab:  # the usual batch: no id to mask
+            return (self._store[rows, tokens >> 3] >> (tokens & 7).astype(np.uint8)) & 1
+        inside = tokens < self.vocab
+        safe = np.where(inside, tokens, 0)
+        bit = (self._store[rows, safe >> 3] >> (safe & 7).astype(np.uint8)) & 1
+        return (bit & inside).astype(np.uint8)
+
     def is_green(self, seeds: np.ndarray, tokens: np.ndarray, backend: str = "auto") -> np.ndarray:
         """uint8 flags: ``tokens[i]`` is in the green list of ``seeds[i]`` (uint64). Tokens at or
         past ``vocab`` are never green (the list is a permutation of ``range(vocab)``)."""
+        seeds = np.asarray(seeds, dtype=np.uint64)
+        if not len(seeds):
+            return np.zeros(len(tokens), dtype=np.uint8)
+        uniq, inverse = np.unique(seeds, return_inverse=True)
+        return self.is_green_grouped(uniq, inverse.reshape(-1), tokens, backend)
+
+    def is_green_grouped(
+        self, seeds: np.ndarray, inverse: np.ndarray, tokens: np.ndarray, backend: str = "auto"
+    ) -> np.ndarray:
+        """:meth:`is_green` of ``seeds[inverse]``: the seeds of the positions given as a set of
+        seeds (uint64, any order, repeats allowed) and each position's index into it, so that a
+        caller who has them grouped already (by previous token) saves the sort."""
         seeds = np.asarray(seeds, dtype=np.uint64)
         if self.device != "cuda":
             seeds = seeds & np.uint64(0xFFFFFFFF)
@@ -117,15 +156,19 @@ class GreenListCache:
         out = np.zeros(len(tokens), dtype=np.uint8)
         if len(tokens) == 0:
             return out
-        uniq, inverse = np.unique(seeds, return_inverse=True)
         inside = tokens < self.vocab
         safe = np.where(inside, tokens, 0)
-        for lo in range(0, len(uniq), self.capacity):
-            chunk = uniq[lo : lo + self.capacity].tolist()
+        shift = (safe & 7).astype(np.uint8)
+        for lo in range(0, len(seeds), self.capacity):
+            chunk = seeds[lo : lo + self.capacity].tolist()
             rows = self._rows_for(chunk, backend)
+            if lo == 0 and len(seeds) <= self.capacity:  # one chunk: every position at once
+                r = rows[inverse]
+                out[:] = ((self._store[r, safe >> 3] >> shift) & 1) & inside
+                return out
             sel = (inverse >= lo) & (inverse < lo + len(chunk))
             r = rows[inverse[sel] - lo]
             t = safe[sel]
-            bit = (self._store[r, t >> 3] >> (t & 7).astype(np.uint8)) & 1
+            bit = (self._store[r, t >> 3] >> shift[sel]) & 1
             out[sel] = bit & inside[sel]
         return out

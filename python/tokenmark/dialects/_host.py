@@ -1,21 +1,50 @@
-"""Token sequences of any form (CUDA tensors included) as a host :class:`Ragged`: the dialects
-score on the host."""
+"""Token sequences of any form (CUDA tensors included) as host arrays: the dialects score on the
+host."""
 
 from __future__ import annotations
 
 import numpy as np
 
+from .. import _C
 from .._inputs import Ragged, as_ragged
+from .._validate import check_prefix, clamp_prefix
+from ..ops._common import resolve_host
+
+
+def _as_host_ragged(sequences) -> Ragged:
+    if isinstance(sequences, Ragged) and hasattr(sequences.offsets, "cpu"):
+        sequences = Ragged(sequences.tokens, sequences.offsets.detach().cpu().numpy())
+    return as_ragged(sequences)  # copies tensors on any device to the host
 
 
 def host_ragged(sequences) -> tuple[np.ndarray, np.ndarray]:
-    """``(tokens int64 [n_tokens], offsets int64 [n_docs + 1])`` of validated token ids."""
-    if isinstance(sequences, Ragged) and hasattr(sequences.offsets, "cpu"):
-        sequences = Ragged(sequences.tokens, sequences.offsets.detach().cpu().numpy())
-    rag = as_ragged(sequences)  # copies tensors on any device to the host
-    tokens, offsets = rag.tokens.astype(np.int64), np.asarray(rag.offsets, dtype=np.int64)
-    if offsets.ndim != 1 or len(offsets) < 1 or offsets[0] != 0:
-        raise ValueError("offsets: expected a 1-D array starting at 0")
-    if (np.diff(offsets) < 0).any() or offsets[-1] != len(tokens):
-        raise ValueError("offsets: must be non-decreasing and end at the number of tokens")
-    return tokens, offsets
+    """``(tokens int64 [n_tokens], offsets int64 [n_docs + 1])`` of validated token ids (the
+    checks of :func:`host_batch`), for the dialects that index with them in numpy."""
+    tokens, offsets, _ = host_batch(sequences)
+    return tokens.astype(np.int64), offsets
+
+
+def host_batch(sequences, prefix_lengths=None):
+    """``(tokens, offsets, prefix)`` as the host backends take them, checked once: int32 ids in
+    ``[0, 2^31)`` (C-contiguous), int64 offsets from 0 to ``n_tokens``, non-decreasing (both
+    checked by :func:`tokenmark._inputs.as_ragged`), and the prefix lengths (None, a scalar or one
+    per document) as int64 ``[n_docs]`` clamped to each document's length. The dialects call
+    their backend with these directly: the op's checks of the same arrays, and of the scheme's
+    own settings (checked when the scheme was made), would only repeat per call. A C-contiguous
+    2-D int64/int32 array is checked and narrowed in one C++ pass; anything else, or an id out
+    of range, takes :func:`tokenmark._inputs.as_ragged` (whose errors name the problem)."""
+    flat = None
+    if type(sequences) is np.ndarray and sequences.ndim == 2:
+        flat = _C.flat_id_rows(sequences)
+    if flat is None:
+        rag = _as_host_ragged(sequences)
+        flat = rag.tokens, rag.offsets
+    tokens = np.ascontiguousarray(flat[0], dtype=np.int32)
+    offsets = np.ascontiguousarray(flat[1], dtype=np.int64)
+    return tokens, offsets, clamp_prefix(check_prefix(prefix_lengths, len(offsets) - 1), offsets)
+
+
+def host_scorer(op: str, backend: str):
+    """The host backend's function for ``op`` (``auto``: C++ unless TOKENMARK_BACKEND names the
+    numpy reference), resolved per call as :mod:`tokenmark.ops` does."""
+    return resolve_host(op, backend)[1]

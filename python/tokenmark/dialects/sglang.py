@@ -13,17 +13,17 @@ same tail their detector computes (scipy's Gamma survival here, their Poisson se
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from .. import ops
-from .._validate import check_prefix
+from .._validate import check_bool
 from ..ops.sglang import MAX_CONTEXT_WINDOW, MAX_CONTEXTS
 from ..stats import gamma_pvalue
-from ._host import host_ragged
+from ._host import host_batch, host_scorer
 
 BACKENDS = ("auto", "cpu", "reference")
 # SGLang's WatermarkServerConfig fields; the generation-side ones are accepted, not used to detect.
@@ -94,8 +94,12 @@ class SGLangResult:
 
 def gamma_tail(score, n) -> tuple[np.ndarray, np.ndarray]:
     """``(P[Gamma(n, 1) >= score], its log)``, 1 (log 0) where ``n == 0``."""
-    with np.errstate(divide="ignore"):
-        log_p = np.log(gamma_pvalue(score, n))
+    p = gamma_pvalue(score, n)
+    if p.size and p.min() > 0:  # no underflow to 0: no log(0) to silence
+        log_p = np.log(p)
+    else:
+        with np.errstate(divide="ignore"):
+            log_p = np.log(p)
     return np.exp(log_p), log_p  # the p-value is exp of the reported log, as before
 
 
@@ -193,11 +197,13 @@ class SGLangWatermark:
                 kw[ours] = config[theirs]
         return cls(max_contexts=max_contexts, **kw)
 
-    @property
+    @functools.cached_property  # once per scheme: detect() passes it to the kernel as is
     def keys(self) -> np.ndarray:
-        """uint64 ``[1]`` or ``[2]``: key A (and key B). Secret."""
+        """uint64 ``[1]`` or ``[2]``: key A (and key B). Secret; read-only."""
         keys = [self.key] if self.key_b is None else [self.key, self.key_b]
-        return np.array(keys, dtype=np.uint64)
+        arr = np.array(keys, dtype=np.uint64)
+        arr.flags.writeable = False
+        return arr
 
     @property
     def threshold(self) -> int:
@@ -234,21 +240,19 @@ class SGLangWatermark:
         """
         if backend not in BACKENDS:
             raise ValueError(f"backend: expected one of {BACKENDS}, got {backend!r}")
-        tokens, offsets = host_ragged(sequences)
-        prefix = check_prefix(prefix_lengths, len(offsets) - 1)
-        n, n_a, sums, counted = ops.score_sglang(
-            tokens, offsets, keys=self.keys, context_width=self.context_width,
-            threshold=self.threshold, max_contexts=self.max_contexts, prefix_lengths=prefix,
-            want_flags=return_flags, backend=backend,
+        want = check_bool(return_flags, "return_flags")
+        tokens, offsets, prefix = host_batch(sequences, prefix_lengths)
+        n, n_a, sums, counted = host_scorer("score_sglang", backend)(
+            tokens, offsets, prefix, self.context_width, self.max_contexts, self.keys,
+            self.threshold, want,
         )  # fmt: skip
-        p, log_p = gamma_tail(sums[:, 0], n)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            z = np.where(n > 0, (sums[:, 0] - n) / np.sqrt(np.maximum(n, 1)), 0.0)
-        flags = {"counted": np.split(counted, offsets[1:-1])} if return_flags else {}
+        score = sums[:, 0]
+        p, log_p = gamma_tail(score, n)
+        z = (score - n) / np.sqrt(np.maximum(n, 1))  # n == 0: the score is 0.0, so z is 0.0
+        flags = {"counted": np.split(counted, offsets[1:-1])} if want else {}
         return SGLangResult(
-            n, sums[:, 0], z, p, log_p, n_a, sums[:, 1], sums[:, 2], sums[:, 3], sums[:, 4],
-            **flags,
-        )  # fmt: skip
+            n, score, z, p, log_p, n_a, sums[:, 1], sums[:, 2], sums[:, 3], sums[:, 4], **flags
+        )
 
 
 def sglang(

@@ -32,14 +32,14 @@ from typing import Any
 import numpy as np
 
 from .. import ops
-from .._validate import check_prefix
+from .._validate import check_bool, check_prefix
 from ..reference.synthid_text import accumulate
 from ..reference.torch_mt import mt19937_words
 from ..stats import binomial_pvalue
 from ..synthid import SynthIDResult
 from ._dedup import first_occurrence
 from ._green_lists import DEVICES
-from ._host import host_ragged
+from ._host import host_batch, host_ragged, host_scorer
 
 _CONFIG_FIELDS = (
     "ngram_len", "keys", "context_history_size", "sampling_table_seed", "sampling_table_size",
@@ -247,32 +247,47 @@ class SynthIDText:
         return_g_values : also return per-document g-values and masks.
         backend : ``"auto"``, ``"cpu"`` (C++ g-values) or ``"reference"`` (numpy).
         """
-        tokens, offsets = host_ragged(sequences)
-        n_docs = len(offsets) - 1
-        prefix = check_prefix(prefix_lengths, n_docs)
         eos = self.eos_token_id if eos_token_id is None else int(eos_token_id)
-        depth, n = self.depth, self.ngram_len
-        w = np.linspace(10.0, 1.0, depth) if weights is None else np.asarray(weights, float)
-        if w.shape != (depth,) or not np.isfinite(w).all() or (w < 0).any() or w.sum() <= 0:
-            raise ValueError(f"weights: expected {depth} non-negative finite floats, not all 0")
+        if eos is not None and eos < -1:  # -1: no EOS mask
+            raise ValueError(f"eos_token_id: must be a token id (int >= 0) or None, got {eos!r}")
+        mask_repeated = check_bool(mask_repeated_contexts, "mask_repeated_contexts")
+        depth = self.depth
+        if weights is None:
+            terms = self._default_weight_terms
+        else:
+            w = np.asarray(weights, float)
+            if w.shape != (depth,) or not np.isfinite(w).all() or (w < 0).any() or w.sum() <= 0:
+                raise ValueError(f"weights: expected {depth} non-negative finite floats, not 0")
+            terms = _weight_terms(w)
         if dedup or return_g_values:  # the composed path: it has every n-gram's g-values
+            tokens, offsets = host_ragged(sequences)
+            prefix = check_prefix(prefix_lengths, len(offsets) - 1)
             n_scored, ones, extra = self._counts(
-                tokens, offsets, prefix, eos, mask_repeated_contexts, dedup, return_g_values,
-                backend,
+                tokens, offsets, prefix, eos, mask_repeated, dedup, return_g_values, backend,
             )  # fmt: skip
-        else:  # the fused detector (C++ or its numpy spec)
-            n_scored, ones, _ = ops.score_synthid_text(
-                tokens, offsets, keys=self._key_words, table=self.sampling_table, ngram_len=n,
-                context_history_size=self.context_history_size,
-                mask_repeated_contexts=mask_repeated_contexts, eos_token_id=eos,
-                prefix_lengths=prefix, backend=backend,
+        else:  # the fused detector (C++ or its numpy spec), its arguments checked here once
+            if backend not in ("auto", "cpu", "reference"):
+                raise ValueError(f"backend: expected auto, cpu or reference, got {backend!r}")
+            tokens, offsets, prefix = host_batch(sequences, prefix_lengths)
+            n_scored, ones, _ = host_scorer("score_synthid_text", backend)(
+                tokens, offsets, prefix, self.ngram_len, self._key_words, self.sampling_table,
+                self.context_history_size, mask_repeated, -1 if eos is None else eos, False,
             )  # fmt: skip
             extra = {}
-        return _result(n_scored, ones, w, self.q, extra)
+        return _result(n_scored, ones, terms, self.q, extra)
 
-    @property
+    @functools.cached_property  # once per scheme, read-only: the kernel takes it as is
     def _key_words(self) -> np.ndarray:
-        return np.array([k % 2**64 for k in self.keys], dtype=np.uint64)
+        words = np.array([k % 2**64 for k in self.keys], dtype=np.uint64)
+        words.flags.writeable = False
+        return words
+
+    @functools.cached_property
+    def _default_weight_terms(self) -> tuple[np.ndarray, float]:
+        """:func:`_weight_terms` of their weights, ``linspace(10, 1, depth)``."""
+        wn, wsq = _weight_terms(np.linspace(10.0, 1.0, self.depth))
+        wn.flags.writeable = False
+        return wn, wsq
 
     def _counts(self, tokens, offsets, prefix, eos, mask_repeated, dedup, return_g_values,
                 backend):  # fmt: skip
@@ -346,25 +361,33 @@ def synthid_text(
     )  # fmt: skip
 
 
-def _result(n_scored, ones, w, q, extra) -> SynthIDTextResult:
+def _weight_terms(w: np.ndarray) -> tuple[np.ndarray, float]:
+    """The weights normalised to sum to ``depth`` and the sum of their squares."""
+    wn = w * (len(w) / w.sum())
+    return wn, float((wn**2).sum())
+
+
+def _result(n_scored, ones, weight_terms, q, extra) -> SynthIDTextResult:
     """Their mean and weighted-mean scores, the weighted z and its normal p-value, and our exact
-    binomial p-value, from the per-document layer counts ``ones`` and scored n-grams."""
+    binomial p-value, from the per-document layer counts ``ones`` and scored n-grams
+    (``weight_terms``: :func:`_weight_terms` of the layer weights)."""
     from scipy import special  # here, not at import; scipy.special, not the slower scipy.stats
 
-    depth = len(w)
+    wn, wsq = weight_terms
+    depth = len(wn)
     total = ones.sum(axis=1)
+    bits = depth * n_scored
     with np.errstate(invalid="ignore", divide="ignore"):
-        mean = total / (depth * n_scored)  # NaN where nothing is scored, as theirs
-        wn = w * (depth / w.sum())
-        weighted = (ones * wn).sum(axis=1) / (depth * n_scored)
+        mean = total / bits  # NaN where nothing is scored, as theirs
+        weighted = (ones * wn).sum(axis=1) / bits
         # under the null each g is an independent Bernoulli(q)
-        sd = np.sqrt(q * (1 - q) * (wn**2).sum() / n_scored) / depth
+        sd = np.sqrt(q * (1 - q) * wsq / n_scored) / depth
         wz = np.where(n_scored > 0, (weighted - q) / sd, 0.0)
     return SynthIDTextResult(
         n_scored=n_scored,
         ones=ones,
         mean_score=mean,
-        p_value=binomial_pvalue(total, n_scored * depth, q),
+        p_value=binomial_pvalue(total, bits, q),
         weighted_score=weighted,
         weighted_z=wz,
         weighted_p_value=np.where(n_scored > 0, special.ndtr(-wz), 1.0),  # norm.sf(wz)

@@ -35,7 +35,7 @@ import numpy as np
 from .._validate import check_prefix
 from ..kgw import KGWResult
 from ..stats import binomial_pvalue, binomial_z
-from ._dedup import first_occurrence
+from ._dedup import distinct_small_ints, first_occurrence
 from ._green_lists import DEVICES, GreenListCache, check_backend, randperm
 from ._host import host_ragged
 
@@ -205,11 +205,43 @@ class TransformersKGW:
         """The generator seed (uint64, already ``mod 2^64 - 1``) of the green list that scores
         ``tokens[p]`` for each ``p`` in ``positions`` (the window must lie inside ``tokens``)."""
         if self.seeding_scheme == "lefthash":
-            prev = tokens[positions - 1].astype(np.int64)
-            uniq, inv = np.unique(prev, return_inverse=True)
-            hk = self.hashing_key  # Python ints: their seed is a Python int product
-            per = np.array([(hk * t) % _MOD for t in uniq.tolist()], dtype=np.uint64)
+            per, inv = self._lefthash_seed_groups(tokens[positions - 1].astype(np.int64))
             return per[inv]
+        return self._selfhash_seeds(tokens, positions)
+
+    def _lefthash_seed_groups(self, prev: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """lefthash: ``(seeds of the distinct previous tokens, each position's index into
+        them)``, without a sort where the ids are small (a presence table over them)."""
+        uniq, inv = distinct_small_ints(prev)
+        hk = self.hashing_key  # Python ints: their seed is a Python int product
+        per = np.array([(hk * t) % _MOD for t in uniq.tolist()], dtype=np.uint64)
+        return per, inv
+
+    def _lefthash_green(self, prev: np.ndarray, tokens: np.ndarray, backend: str) -> np.ndarray:
+        """lefthash green flags of ``tokens`` after ``prev``. The store row of each previous
+        token id below ``vocab_size`` is remembered in a table (valid while the store does not
+        start over), so that a batch whose lists are all cached costs no per-seed Python work."""
+        cache = self._cache
+        uniq, inv = distinct_small_ints(prev)
+        if len(uniq) > cache.capacity:  # more lists than the store holds: chunk by chunk
+            per, _ = self._lefthash_seed_groups(uniq)
+            return cache.is_green_grouped(per, inv, tokens, backend)
+        generation, table = self.__dict__.get("_row_of_prev", (None, None))
+        if generation != cache.generation:
+            table = np.full(self.vocab_size, -1, dtype=np.int64)
+        small = uniq < len(table)
+        rows = np.full(len(uniq), -1, dtype=np.int64)
+        rows[small] = table[uniq[small]]
+        if (rows < 0).any():  # lists to draw (or ids past the vocabulary): the general way
+            per, _ = self._lefthash_seed_groups(uniq)
+            rows = cache.rows(per, backend)
+            if cache.generation != generation:
+                table = np.full(self.vocab_size, -1, dtype=np.int64)  # rows of before: void
+            table[uniq[small]] = rows[small]
+        self.__dict__["_row_of_prev"] = (cache.generation, table)
+        return cache.flags_at(rows[inv], tokens)
+
+    def _selfhash_seeds(self, tokens: np.ndarray, positions: np.ndarray) -> np.ndarray:
         w = self.context_width
         window = positions[:, None] + np.arange(-(w - 1), 1)[None, :]
         a = (self._table[tokens[window].astype(np.int64) % TABLE_SIZE] + 1).astype(np.uint64)
@@ -281,14 +313,18 @@ class TransformersKGW:
         pos = np.arange(len(tokens))
         scored = pos >= first[doc] if len(tokens) else np.zeros(0, dtype=bool)
         p = pos[scored]
-        green = self._cache.is_green(self.seeds(tokens, p), tokens[p], backend)
+        if self.seeding_scheme == "lefthash":  # grouped by previous token: no sort of seeds
+            green = self._lefthash_green(tokens[p - 1], tokens[p], backend)
+        else:
+            green = self._cache.is_green(self._selfhash_seeds(tokens, p), tokens[p], backend)
         counted = np.ones(len(p), dtype=bool)
+        doc_of, green_of = doc[p], green  # of the counted positions
         if dedup and len(p):
             grams = tokens[p[:, None] + np.arange(-(n - 1), 1)[None, :]]
-            counted = first_occurrence(np.concatenate([doc[p][:, None], grams], axis=1))
-        n_scored = np.bincount(doc[p][counted], minlength=n_docs).astype(np.int64)
-        n_green = np.bincount(doc[p][counted], weights=green[counted], minlength=n_docs)
-        n_green = n_green.astype(np.int64)
+            counted = first_occurrence(np.concatenate([doc_of[:, None], grams], axis=1))
+            doc_of, green_of = doc_of[counted], green[counted]
+        n_scored = np.bincount(doc_of, minlength=n_docs).astype(np.int64)
+        n_green = np.bincount(doc_of, weights=green_of, minlength=n_docs).astype(np.int64)
         extra: dict[str, Any] = {}
         if return_flags:
             g = np.full(len(tokens), -1, dtype=np.int8)

@@ -24,6 +24,7 @@ alpha G_B`` with independent ``G ~ Gamma(n, 1)`` (a numerical integral, batched)
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from dataclasses import dataclass
@@ -31,11 +32,10 @@ from typing import Any
 
 import numpy as np
 
-from .. import ops
-from .._validate import check_prefix
+from .._validate import check_bool
 from ..reference.vllm import philox_uniform
 from ..stats import gamma_pvalue
-from ._host import host_ragged
+from ._host import host_batch, host_scorer
 
 BACKENDS = ("auto", "cpu", "reference")
 
@@ -213,7 +213,7 @@ class VLLMWatermark:
         kw = {k: config[k] for k in ("key", "algorithm", "alpha", "context_width") if k in config}
         return cls(deduplicate_contexts=deduplicate_contexts, **kw)
 
-    @property
+    @functools.cached_property  # two sha256 per dual-key scheme, not per detect() call
     def prf_keys(self) -> tuple[int, ...]:
         """The Philox keys the PRF runs with: ``(key,)``, or ``(key A, key B)`` (secret)."""
         if self.algorithm == "gumbel":
@@ -232,11 +232,13 @@ class VLLMWatermark:
 
         return VLLMGumbelProcessor(self, seed=seed)
 
-    @property
-    def _weights(self) -> np.ndarray:
-        if self.algorithm == "gumbel":
-            return np.ones(1)
-        return np.array([1.0 - self.alpha, self.alpha])
+    @functools.cached_property
+    def _kernel_args(self) -> tuple[np.ndarray, np.ndarray]:
+        """The kernel's keys (uint64) and weights (float64), made once per scheme, read-only."""
+        keys = np.array(self.prf_keys, dtype=np.uint64)
+        w = np.ones(1) if self.algorithm == "gumbel" else np.array([1.0 - self.alpha, self.alpha])
+        keys.flags.writeable = w.flags.writeable = False
+        return keys, w
 
     def detect(
         self,
@@ -259,15 +261,16 @@ class VLLMWatermark:
         """
         if backend not in BACKENDS:
             raise ValueError(f"backend: expected one of {BACKENDS}, got {backend!r}")
-        tokens, offsets = host_ragged(sequences)
-        prefix = check_prefix(prefix_lengths, len(offsets) - 1)
-        n_scored, score, counted = ops.score_vllm(
-            tokens, offsets, keys=np.array(self.prf_keys, dtype=np.uint64), weights=self._weights,
-            context_width=self.context_width, dedup=self.deduplicate_contexts,
-            prefix_lengths=prefix, want_flags=return_flags, backend=backend,
+        want = check_bool(return_flags, "return_flags")
+        tokens, offsets, prefix = host_batch(sequences, prefix_lengths)
+        starts = np.zeros(len(offsets) - 1, np.int64) if prefix is None else prefix
+        keys, weights = self._kernel_args
+        n_scored, score, counted = host_scorer("score_vllm", backend)(
+            tokens, offsets, starts, self.context_width, keys, weights,
+            self.deduplicate_contexts, want,
         )  # fmt: skip
         ours, theirs = self._p_values(score, n_scored)
-        flags = {"counted": np.split(counted, offsets[1:-1])} if return_flags else {}
+        flags = {"counted": np.split(counted, offsets[1:-1])} if want else {}
         return VLLMResult(n_scored, score, ours, theirs, **flags)
 
     def _p_values(self, score: np.ndarray, n: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
