@@ -2,11 +2,13 @@
 // ragged form in one pass in C++, so that detect() on Python lists costs little more than the
 // scoring itself. It only takes the plain case and answers None for anything else (another
 // type, a bool, a float, an id outside [0, 2^31)); the caller then takes its per-document path,
-// whose errors name the document.
+// whose errors name the document. Ids below 2^30 (one digit of a CPython int) are read from the
+// int objects directly, on all threads; any other document goes through the exact C API path.
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 
 #include <cstdint>
+#include <vector>
 
 #include "register.h"
 
@@ -31,6 +33,60 @@ bool items_of(PyObject* seq, PyObject*** items, Py_ssize_t* n) {
   return false;
 }
 
+// The value of an exact int in [0, 2^31), read the slow, exact way; false outside that range.
+bool exact_id(PyObject* x, int32_t* v) {
+  int overflow = 0;
+  const long long value = PyLong_AsLongLongAndOverflow(x, &overflow);
+  if (overflow != 0 || value < 0 || value > INT32_MAX) {
+    return false;
+  }
+  *v = static_cast<int32_t>(value);
+  return true;
+}
+
+// The value of an exact int stored in one digit and >= 0, read from the object itself (about
+// 1 ns instead of 10 for the call above); false for anything else, which then takes the exact
+// path. A digit holds 30 bits (15 on builds configured so), always below 2^31.
+bool small_id(PyObject* x, int32_t* v) {
+#if PY_VERSION_HEX >= 0x030C0000
+  if (!PyUnstable_Long_IsCompact(reinterpret_cast<PyLongObject*>(x))) return false;
+  const Py_ssize_t value = PyUnstable_Long_CompactValue(reinterpret_cast<PyLongObject*>(x));
+  if (value < 0) return false;
+  *v = static_cast<int32_t>(value);
+  return true;
+#elif PY_VERSION_HEX >= 0x030B0000
+  // 3.11: the size is the signed number of digits; 0 is the int 0, 1 one non-negative digit.
+  const Py_ssize_t size = Py_SIZE(x);
+  if (size != 0 && size != 1) return false;
+  *v = size == 0 ? 0 : static_cast<int32_t>(reinterpret_cast<PyLongObject*>(x)->ob_digit[0]);
+  return true;
+#else
+  (void)x;
+  (void)v;
+  return false;
+#endif
+}
+
+// Whether every item is an exact int in one non-negative digit, written to out[0..n). Reads the
+// objects only (no reference count, no C API call), so worker threads may run it while the
+// caller holds the GIL: no Python code runs meanwhile that could change or free them.
+bool read_small_ids(PyObject* const* items, Py_ssize_t n, int32_t* out) {
+  for (Py_ssize_t i = 0; i < n; ++i) {
+    if (!PyLong_CheckExact(items[i]) || !small_id(items[i], &out[i])) return false;
+  }
+  return true;
+}
+
+// The exact path of one document (with the GIL): false at the first item that is not an exact
+// int in [0, 2^31) (a bool, a float, a numpy scalar, a negative or too large int).
+bool read_ids(PyObject* const* items, Py_ssize_t n, int32_t* out) {
+  for (Py_ssize_t i = 0; i < n; ++i) {
+    if (!PyLong_CheckExact(items[i])) return false;
+    if (!small_id(items[i], &out[i]) && !exact_id(items[i], &out[i])) return false;
+  }
+  return true;
+}
+
 py::object flatten_id_lists(const py::list& seqs) {
   const Py_ssize_t n_docs = PyList_GET_SIZE(seqs.ptr());
   py::array_t<int64_t> offsets(n_docs + 1);
@@ -42,25 +98,29 @@ py::object flatten_id_lists(const py::list& seqs) {
     if (!items_of(PyList_GET_ITEM(seqs.ptr(), d), &items, &len)) return py::none();
     off[d + 1] = off[d] + len;
   }
-  // The GIL is held throughout; still, the allocation below may run a garbage collection and
-  // with it arbitrary finalizers, so each document is looked up and measured again.
+  // The GIL is held throughout; still, the allocations below may run a garbage collection and
+  // with it arbitrary finalizers, so each document is looked up and measured again after them.
   py::array_t<int32_t> tokens(off[n_docs]);
   int32_t* out = tokens.mutable_data();
+  std::vector<PyObject**> doc_items(static_cast<size_t>(n_docs));
+  std::vector<uint8_t> exact(static_cast<size_t>(n_docs), 0);  // 1: take the exact path
   for (Py_ssize_t d = 0; d < n_docs; ++d) {
-    PyObject** items = nullptr;
     Py_ssize_t len = 0;
     if (d >= PyList_GET_SIZE(seqs.ptr()) ||
-        !items_of(PyList_GET_ITEM(seqs.ptr(), d), &items, &len) || len != off[d + 1] - off[d]) {
+        !items_of(PyList_GET_ITEM(seqs.ptr(), d), &doc_items[d], &len) ||
+        len != off[d + 1] - off[d]) {
       return py::none();
     }
-    for (Py_ssize_t i = 0; i < len; ++i) {
-      PyObject* x = items[i];
-      if (!PyLong_CheckExact(x)) return py::none();  // bool, float, numpy scalar, ...
-      int overflow = 0;
-      const long long v = PyLong_AsLongLongAndOverflow(x, &overflow);
-      if (overflow != 0 || v < 0 || v > INT32_MAX) return py::none();
-      *out++ = static_cast<int32_t>(v);
-    }
+  }
+  // Reading ten million int objects is bound by memory latency (one object per id, scattered
+  // over the heap): threads overlap those reads.
+#pragma omp parallel for schedule(dynamic, 16) if (off[n_docs] > (1 << 16))
+  for (Py_ssize_t d = 0; d < n_docs; ++d) {
+    const Py_ssize_t len = off[d + 1] - off[d];
+    exact[d] = read_small_ids(doc_items[d], len, out + off[d]) ? 0 : 1;
+  }
+  for (Py_ssize_t d = 0; d < n_docs; ++d) {
+    if (exact[d] && !read_ids(doc_items[d], off[d + 1] - off[d], out + off[d])) return py::none();
   }
   return py::make_tuple(tokens, offsets);
 }

@@ -144,5 +144,5 @@ def score_synthid(
     if name in backends.GPU_BACKENDS:
         tok, off, pre = device_scoring(tokens, offsets, prefix_lengths)
         return fn(tok, off, pre, tuple(int(w) for w in words), *args)
-    tok, off, pre = host_scoring(tokens, offsets, prefix_lengths)
+    tok, off, pre = host_scoring(tokens, offsets, prefix_lengths, name)
     return fn(tok, off, pre, words, *args)
