@@ -52,6 +52,9 @@ EXIT_HITS = 1
 EXIT_USAGE = 2
 EXIT_MALFORMED = 3
 EXIT_HITS_AND_MALFORMED = 4
+# Added to the scan's own code (0, 1, 3 or 4) when the scan finished but its --report page could
+# not be written: 8, 9, 11 or 12. `code & 7` is still the scan's answer, `code & 8` the report's.
+EXIT_REPORT_FAILED = 8
 
 
 # -- the scan ---------------------------------------------------------------------------------
