@@ -131,9 +131,13 @@ def _settings(
 ) -> dict:
     tok_hash = None
     if tokenizer_path is not None:
+        # A folder's tokenizer_config.json can change the encoding too (scan.load_tokenizer).
         p = Path(tokenizer_path)
-        p = p / "tokenizer.json" if p.is_dir() else p
-        tok_hash = hashlib.sha256(p.read_bytes()).hexdigest()
+        files = [p / "tokenizer.json", p / "tokenizer_config.json"] if p.is_dir() else [p]
+        h = hashlib.sha256()
+        for f in files:
+            h.update(f.read_bytes() if f.is_file() else b"")
+        tok_hash = h.hexdigest()
     return {
         "version": 1,
         "watermarks": [w.public_dict() for w in watermarks],
