@@ -3,7 +3,8 @@
 // scoring itself. It only takes the plain case and answers None for anything else (another
 // type, a bool, a float, an id outside [0, 2^31)); the caller then takes its per-document path,
 // whose errors name the document. Ids below 2^30 (one digit of a CPython int) are read from the
-// int objects directly, on all threads; any other document goes through the exact C API path.
+// int objects directly, on all threads; a document with any other item takes the exact C API
+// path, with the GIL.
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 
@@ -44,9 +45,10 @@ bool exact_id(PyObject* x, int32_t* v) {
   return true;
 }
 
-// The value of an exact int stored in one digit and >= 0, read from the object itself (about
-// 1 ns instead of 10 for the call above); false for anything else, which then takes the exact
-// path. A digit holds 30 bits (15 on builds configured so), always below 2^31.
+// The value of an exact int stored in one digit and >= 0, read from the object itself, with no
+// C API call, so that worker threads may run it (on one thread it costs what the call above
+// costs: CPython has the same fast path for one digit); false for anything else, which then
+// takes the exact path. A digit holds 30 bits (15 on builds configured so), below 2^31.
 bool small_id(PyObject* x, int32_t* v) {
 #if PY_VERSION_HEX >= 0x030C0000
   if (!PyUnstable_Long_IsCompact(reinterpret_cast<PyLongObject*>(x))) return false;
@@ -112,8 +114,8 @@ py::object flatten_id_lists(const py::list& seqs) {
       return py::none();
     }
   }
-  // Reading ten million int objects is bound by memory latency (one object per id, scattered
-  // over the heap): threads overlap those reads.
+  // Reading the int objects costs what the memory holding them costs (one object per id, 32
+  // bytes each, on top of the 8-byte pointer): threads overlap those reads.
 #pragma omp parallel for schedule(dynamic, 16) if (off[n_docs] > (1 << 16))
   for (Py_ssize_t d = 0; d < n_docs; ++d) {
     const Py_ssize_t len = off[d + 1] - off[d];

@@ -155,16 +155,16 @@ def _flat_fast(seqs: list) -> Ragged | None:
 
         flat = _C.flatten_id_lists(seqs)
         return None if flat is None else Ragged(*flat)
+    if not all(type(s) is np.ndarray and s.ndim == 1 for s in seqs):
+        return None
+    dtypes = {s.dtype for s in seqs}  # one pass over the documents, a few distinct dtypes
     # uint64 is left out: together with a signed dtype it would promote to float64
-    if not all(
-        type(s) is np.ndarray and s.ndim == 1 and s.dtype.kind in "iu" and s.dtype != np.uint64
-        for s in seqs
-    ):
+    if any(dt.kind not in "iu" or dt == np.uint64 for dt in dtypes):
         return None
     lengths = np.fromiter(map(len, seqs), dtype=np.int64, count=len(seqs))
     offsets = np.zeros(len(seqs) + 1, dtype=np.int64)
     np.cumsum(lengths, out=offsets[1:])
-    if all(s.dtype == np.int32 for s in seqs):
+    if dtypes == {np.dtype(np.int32)}:
         tokens = np.concatenate(seqs)
         return None if tokens.size and not ids_in_range(tokens) else Ragged(tokens, offsets)
     # Other dtypes: checked and narrowed group by group into the int32 result, so that no
