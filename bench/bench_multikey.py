@@ -169,10 +169,7 @@ def main() -> None:
         )
         out.append(("CPU: `detect()` end to end against the scoring op (the way in)", table, notes))
     for title, table, notes in out:
-        if args.no_record:
-            print(table)
-        else:
-            record(title, table, notes)
+        record(title, table, notes, dry_run=args.no_record)
 
 
 if __name__ == "__main__":

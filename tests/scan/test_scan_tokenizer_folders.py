@@ -184,6 +184,7 @@ def test_scan_encodes_as_transformers(folders, name):
     assert isinstance(tok, Tokenizer) and tok.truncation is None and tok.padding is None
     _assert_ids(encode(tok, TEXTS), want)
     _assert_ids(encode_texts(TEXTS, str(folder)), want)  # detect_text and `tokenmark detect`
+    _assert_ids(encode(Tokenizer.from_str(tok.to_str()), TEXTS), want)  # as Ray's actors get it
     needs = tokenizer_config_keys(str(folder))
     if name in DIFFER:
         assert needs, "this folder's config changes the encoding"
