@@ -268,3 +268,32 @@ def test_a_scan_through_such_a_folder_counts_transformers_tokens(folders, tmp_pa
         assert args.func(args) == 2  # other settings: the tokenizer's config changed
     finally:
         _edit_config(folder, add_prefix_space=True)
+
+
+def test_a_tokenizer_that_does_more_than_its_backend_is_called_itself(folders, monkeypatch):
+    """The probe at load time: a transformers class whose call gives other ids than its backend
+    (or one with no backend, a slow tokenizer) is used as it is by ``detect_text`` and refused
+    by the scan, which needs a ``tokenizers`` backend."""
+    from tokenmark._inputs import load_tokenizer as load_any
+
+    folder = folders["gpt2-prefix-space"]
+    real = transformers.AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
+
+    class Shifted:  # a class that post-processes the backend's ids in Python
+        backend_tokenizer = real.backend_tokenizer
+
+        def __call__(self, texts, add_special_tokens=False):
+            ids = real(texts, add_special_tokens=add_special_tokens)["input_ids"]
+            return {"input_ids": [[i + 1 for i in x] for x in ids]}
+
+    class Slow(Shifted):
+        backend_tokenizer = None
+
+    for fake in (Shifted, Slow):
+        loader = staticmethod(lambda *a, fake=fake, **k: fake())
+        monkeypatch.setattr(transformers.AutoTokenizer, "from_pretrained", loader)
+        assert isinstance(load_any(str(folder)), fake)
+        want = [[i + 1 for i in x] for x in real(TEXTS, add_special_tokens=False)["input_ids"]]
+        _assert_ids(encode_texts(TEXTS, str(folder)), want)
+        with pytest.raises(ScanConfigError, match=f"as {fake.__name__}, which does not encode"):
+            load_tokenizer(folder)
