@@ -44,6 +44,26 @@ def load_tokenizer(path: str | os.PathLike):
     return tok
 
 
+def tokenizer_state(tokenizer) -> tuple[str, bool]:
+    """What rebuilds ``tokenizer`` in another process (a Ray actor; :func:`tokenizer_from_state`):
+    its JSON, and the one setting the JSON does not hold, whether special tokens in the text are
+    split as text (``encode_special_tokens``: transformers' ``split_special_tokens``)."""
+    return tokenizer.to_str(), bool(getattr(tokenizer, "encode_special_tokens", False))
+
+
+def tokenizer_from_state(state: tuple[str, bool]):
+    """The ``tokenizers.Tokenizer`` of :func:`tokenizer_state`, truncation and padding off."""
+    from tokenizers import Tokenizer
+
+    json_str, split_special = state
+    tok = Tokenizer.from_str(json_str)
+    tok.no_truncation()
+    tok.no_padding()
+    if split_special:
+        tok.encode_special_tokens = True
+    return tok
+
+
 def encode(tokenizer, texts: list[str]) -> Ragged:
     """Token ids of ``texts`` (no special tokens) as one flat ragged batch, with
     ``encode_batch_fast`` (all cores, no offsets computed)."""
