@@ -44,11 +44,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="files, folders or glob patterns")
     p.add_argument("--config", required=True, help="watermarks JSON (see tokenmark.scan docs)")
     p.add_argument("--out", required=True, help="output folder (created; reruns resume)")
-    p.add_argument(
-        "--tokenizer",
-        help="tokenizer.json (taken as it is) or a folder holding one (text input; encodes as "
-        "transformers' AutoTokenizer for the folder, see its tokenizer_config.json)",
-    )
+    p.add_argument("--tokenizer", help="tokenizer.json, or a folder: encodes as AutoTokenizer")
     col = p.add_mutually_exclusive_group()
     col.add_argument("--text-column", default=None, help="text field / column (default: text)")
     col.add_argument("--tokens-column", help="token-id list field / column (no tokenizer needed)")

@@ -19,7 +19,6 @@ Output folder (``out``):
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import queue
@@ -44,7 +43,7 @@ from .output import (
 )
 from .readers import Batch, Malformed, ReadOptions, Shard, read_shard
 from .scoring import score_batches
-from .tokenizer import encode
+from .tokenizer import encode, tokenizer_sha256
 from .watermarks import ScanConfigError, Watermark
 
 EXIT_CLEAN = 0
@@ -129,15 +128,7 @@ class ScanReport:
 def _settings(
     watermarks: list[Watermark], opt: ReadOptions, tokenizer_path, out_format: str
 ) -> dict:
-    tok_hash = None
-    if tokenizer_path is not None:
-        # A folder's tokenizer_config.json can change the encoding too (scan.load_tokenizer).
-        p = Path(tokenizer_path)
-        files = [p / "tokenizer.json", p / "tokenizer_config.json"] if p.is_dir() else [p]
-        h = hashlib.sha256()
-        for f in files:
-            h.update(f.read_bytes() if f.is_file() else b"")
-        tok_hash = h.hexdigest()
+    tok_hash = None if tokenizer_path is None else tokenizer_sha256(tokenizer_path)
     return {
         "version": 1,
         "watermarks": [w.public_dict() for w in watermarks],

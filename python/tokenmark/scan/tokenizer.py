@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import os
 from pathlib import Path
@@ -42,6 +43,17 @@ def load_tokenizer(path: str | os.PathLike):
             "not encode through a tokenizers backend alone; the scan needs one (a tokenizer.json)"
         )
     return tok
+
+
+def tokenizer_sha256(path: str | os.PathLike) -> str:
+    """The SHA-256 of what sets a ``--tokenizer`` path's encoding (a scan's settings, compared
+    when it resumes): the file, or a folder's ``tokenizer.json`` and ``tokenizer_config.json``."""
+    p = Path(path)
+    files = [p / "tokenizer.json", p / "tokenizer_config.json"] if p.is_dir() else [p]
+    h = hashlib.sha256()
+    for f in files:
+        h.update(f.read_bytes() if f.is_file() else b"")
+    return h.hexdigest()
 
 
 def tokenizer_state(tokenizer) -> tuple[str, bool]:
