@@ -127,11 +127,35 @@ py::object flatten_id_lists(const py::list& seqs) {
   return py::make_tuple(tokens, offsets);
 }
 
+// int64 ids [n] narrowed to int32, or None when any is outside [0, 2^31): one pass over the ids
+// on all threads (numpy's range check and narrowing copy are two passes on one thread).
+py::object narrow_ids(const py::array_t<int64_t, py::array::c_style>& ids) {
+  const int64_t n = ids.size();
+  const int64_t* in = ids.data();
+  py::array_t<int32_t> out(n);
+  int32_t* o = out.mutable_data();
+  // An id is in [0, 2^31) exactly when its bits 31..63 are clear: one OR over all of them.
+  uint64_t bits = 0;
+  {
+    py::gil_scoped_release release;  // `ids` is this call's own reference: nothing frees it
+#pragma omp parallel for reduction(| : bits) if (n > (1 << 16))
+    for (int64_t i = 0; i < n; ++i) {
+      bits |= static_cast<uint64_t>(in[i]);
+      o[i] = static_cast<int32_t>(in[i]);
+    }
+  }
+  if (bits >> 31 != 0) return py::none();
+  return std::move(out);
+}
+
 }  // namespace
 
 void register_inputs(py::module_& m) {
   m.def("flatten_id_lists", &flatten_id_lists, py::arg("seqs"),
         "(tokens int32, offsets int64) of a list of lists/tuples of ints in [0, 2^31), or None.");
+  m.def("narrow_ids", &narrow_ids, py::arg("ids").noconvert(),
+        "int64 ids (C-contiguous, native order) as int32 [n], or None if any is outside "
+        "[0, 2^31).");
 }
 
 }  // namespace tokenmark::bind::host

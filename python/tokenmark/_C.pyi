@@ -241,3 +241,6 @@ def flatten_id_lists(
 ) -> tuple[npt.NDArray[np.int32], npt.NDArray[np.int64]] | None:
     """``(tokens, offsets)`` of a list of lists/tuples of ints in [0, 2^31), or None for any
     other input (the caller's per-document path then names the bad document)."""
+
+def narrow_ids(ids: npt.NDArray[np.int64]) -> npt.NDArray[np.int32] | None:
+    """C-contiguous native int64 ids as int32 ``[n]``, or None if any is outside [0, 2^31)."""

@@ -72,6 +72,10 @@ def _to_numpy(x, name: str) -> np.ndarray:
 
 def check_token_range(arr: np.ndarray, name: str) -> np.ndarray:
     """Return ``arr`` as int32 after checking every id is in [0, 2^31)."""
+    if arr.dtype == np.int64 and arr.dtype.isnative and arr.flags.c_contiguous:
+        narrowed = _narrow(arr)  # checked and narrowed in one pass on all threads
+        if narrowed is not None:
+            return narrowed.reshape(arr.shape)
     if arr.size and not ids_in_range(arr):
         lo, hi = arr.min(), arr.max()
         if lo < 0:
@@ -173,10 +177,19 @@ def _flat_fast(seqs: list) -> Ragged | None:
     for i in range(0, len(seqs), _GROUP):
         part = np.concatenate(seqs[i : i + _GROUP])
         if part.size:
-            if not ids_in_range(part):
+            narrowed = _narrow(part) if part.dtype == np.int64 else None
+            if narrowed is None and not ids_in_range(part):
                 return None
-            tokens[offsets[i] : offsets[i] + part.size] = part
+            tokens[offsets[i] : offsets[i] + part.size] = part if narrowed is None else narrowed
     return Ragged(tokens, offsets)
+
+
+def _narrow(arr: np.ndarray) -> np.ndarray | None:
+    """C-contiguous native int64 ids as int32 [n] in one pass on all threads (``_C.narrow_ids``),
+    or None when any is outside [0, 2^31) (the caller then finds and names it)."""
+    from . import _C
+
+    return _C.narrow_ids(arr.reshape(-1))
 
 
 _GROUP = 256  # documents per group of the narrowing copy in _flat_fast

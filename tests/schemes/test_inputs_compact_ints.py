@@ -121,3 +121,51 @@ def test_negative_int32_ids_are_refused_by_the_op_on_every_host_backend(op, back
     # a wider dtype is narrowed in Python, so it is always checked there
     with pytest.raises(ValueError, match=r"tokens: token ids must be in \[0, 2\^31\)"):
         getattr(tm, op)(tokens.astype(np.int64) + 2**31 + 4, np.array([0, 5]), **kw)
+
+
+def test_narrow_ids_checks_every_id_on_all_threads():
+    rng = np.random.default_rng(9)
+    ids = rng.integers(0, 2**31, 300_000)  # more than 2^16: the threaded loop
+    np.testing.assert_array_equal(_C.narrow_ids(ids), ids.astype(np.int32))
+    assert _C.narrow_ids(np.array([0, 2**31 - 1])).tolist() == [0, 2**31 - 1]
+    assert _C.narrow_ids(np.zeros(0, np.int64)).shape == (0,)
+    for bad in (-1, 2**31, 2**32, -(2**63), 2**63 - 1, -(2**31)):
+        for where in (0, len(ids) - 1):
+            x = ids.copy()
+            x[where] = bad
+            assert _C.narrow_ids(x) is None, (bad, where)
+    with pytest.raises(TypeError):  # never converted: the caller sends C-contiguous int64 only
+        _C.narrow_ids(ids.astype(np.int32))
+    with pytest.raises(TypeError):
+        _C.narrow_ids(ids[::2])
+
+
+@pytest.mark.parametrize("layout", ["c", "strided", "big-endian", "ragged-int64"])
+def test_int64_inputs_narrowed_in_one_pass_or_by_numpy(layout):
+    """2-D int64 arrays and Ragged int64 tokens: the same ids and the same named errors whether
+    they take the one-pass narrowing (C-contiguous, native) or numpy's (any other layout)."""
+    rng = np.random.default_rng(4)
+    base = rng.integers(0, 2**31, (70, 2000))
+    if layout == "c":
+        arr = base
+    elif layout == "strided":
+        arr = base[:, ::2]
+    elif layout == "big-endian":
+        arr = base.astype(">i8")
+    else:
+        arr = tm.Ragged(base.reshape(-1), np.arange(71, dtype=np.int64) * 2000)
+    got = as_ragged(arr)
+    want = base.reshape(-1) if layout != "strided" else base[:, ::2].reshape(-1)
+    np.testing.assert_array_equal(got.tokens, want.astype(np.int32))
+    assert got.tokens.dtype == np.int32
+    name = "sequences.tokens" if layout == "ragged-int64" else "sequences"
+    for bad, match in ((-5, ">= 0"), (2**31, r"< 2\^31")):
+        if layout == "ragged-int64":
+            tokens = arr.tokens.copy()
+            tokens[-1] = bad
+            bad_input = tm.Ragged(tokens, arr.offsets)
+        else:
+            bad_input = arr.copy()
+            bad_input[-1, -1] = bad
+        with pytest.raises(ValueError, match=rf"{name}: token ids must be {match}"):
+            tm.KGW(key=b"k").detect(bad_input)
