@@ -148,11 +148,79 @@ py::object narrow_ids(const py::array_t<int64_t, py::array::c_style>& ids) {
   return std::move(out);
 }
 
+// One document of flatten_id_arrays: its ids (int32 or int64) and their count.
+struct IdArray {
+  const void* data;
+  int64_t n;
+  bool wide;  // int64
+};
+
+// (tokens int32, offsets int64) of a list of 1-D C-contiguous native int32 / int64 arrays, or
+// None for any other list (another type or layout, an id outside [0, 2^31)): the documents are
+// copied (and narrowed) on all threads, their ids checked in the same pass.
+// Document d of a list of arrays, if it is a 1-D C-contiguous native int32 or int64 array.
+bool id_array(const py::list& seqs, Py_ssize_t d, IdArray* doc) {
+  using Wide = py::array_t<int64_t, py::array::c_style>;
+  using Narrow = py::array_t<int32_t, py::array::c_style>;
+  if (d >= PyList_GET_SIZE(seqs.ptr())) return false;
+  py::handle item = PyList_GET_ITEM(seqs.ptr(), d);
+  doc->wide = py::isinstance<Wide>(item);
+  if (!doc->wide && !py::isinstance<Narrow>(item)) return false;
+  auto a = py::reinterpret_borrow<py::array>(item);
+  if (a.ndim() != 1) return false;
+  doc->data = a.data();
+  doc->n = static_cast<int64_t>(a.shape(0));
+  return true;
+}
+
+py::object flatten_id_arrays(const py::list& seqs) {
+  const Py_ssize_t n_docs = PyList_GET_SIZE(seqs.ptr());
+  std::vector<IdArray> docs(static_cast<size_t>(n_docs));
+  py::array_t<int64_t> offsets(n_docs + 1);
+  int64_t* off = offsets.mutable_data();
+  off[0] = 0;
+  for (Py_ssize_t d = 0; d < n_docs; ++d) {
+    if (!id_array(seqs, d, &docs[d])) return py::none();
+    off[d + 1] = off[d] + docs[d].n;
+  }
+  // The GIL is held throughout; still, the allocation below may run a garbage collection and
+  // with it arbitrary finalizers, so each document is looked up and measured again after it.
+  // Nothing in Python runs after that while the threads read the arrays.
+  py::array_t<int32_t> tokens(off[n_docs]);
+  int32_t* out = tokens.mutable_data();
+  for (Py_ssize_t d = 0; d < n_docs; ++d) {
+    if (!id_array(seqs, d, &docs[d]) || docs[d].n != off[d + 1] - off[d]) return py::none();
+  }
+  uint64_t bits = 0;  // as in narrow_ids: an id is valid exactly when bits 31..63 are clear
+#pragma omp parallel for schedule(dynamic, 16) reduction(| : bits) if (off[n_docs] > (1 << 16))
+  for (Py_ssize_t d = 0; d < n_docs; ++d) {
+    int32_t* o = out + off[d];
+    if (docs[d].wide) {
+      const int64_t* in = static_cast<const int64_t*>(docs[d].data);
+      for (int64_t i = 0; i < docs[d].n; ++i) {
+        bits |= static_cast<uint64_t>(in[i]);
+        o[i] = static_cast<int32_t>(in[i]);
+      }
+    } else {
+      const int32_t* in = static_cast<const int32_t*>(docs[d].data);
+      for (int64_t i = 0; i < docs[d].n; ++i) {
+        bits |= static_cast<uint64_t>(static_cast<int64_t>(in[i]));
+        o[i] = in[i];
+      }
+    }
+  }
+  if (bits >> 31 != 0) return py::none();
+  return py::make_tuple(tokens, offsets);
+}
+
 }  // namespace
 
 void register_inputs(py::module_& m) {
   m.def("flatten_id_lists", &flatten_id_lists, py::arg("seqs"),
         "(tokens int32, offsets int64) of a list of lists/tuples of ints in [0, 2^31), or None.");
+  m.def("flatten_id_arrays", &flatten_id_arrays, py::arg("seqs"),
+        "(tokens int32, offsets int64) of a list of 1-D C-contiguous int32/int64 arrays of ids in "
+        "[0, 2^31), or None.");
   m.def("narrow_ids", &narrow_ids, py::arg("ids").noconvert(),
         "int64 ids (C-contiguous, native order) as int32 [n], or None if any is outside "
         "[0, 2^31).");

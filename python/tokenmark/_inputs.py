@@ -148,15 +148,16 @@ def _flat_per_document(seqs: list, name: str) -> Ragged:
 
 def _flat_fast(seqs: list) -> Ragged | None:
     """The flat form of the common inputs in one pass: every document a 1-D integer numpy
-    array (one ``np.concatenate``, the ids' range checked once on the flat array), or every
-    document a list or tuple of Python ints (``_C.flatten_id_lists``, in C++). None whenever a
-    document needs the per-document path of :func:`as_ragged`, which names the document in its
-    error: other types, booleans, floats, ids out of range."""
+    array (C-contiguous int32 / int64: ``_C.flatten_id_arrays``, in C++; others: one
+    ``np.concatenate``, the ids' range checked once on the flat array), or every document a list
+    or tuple of Python ints (``_C.flatten_id_lists``, in C++). None whenever a document needs the
+    per-document path of :func:`as_ragged`, which names the document in its error: other types,
+    booleans, floats, ids out of range."""
+    from . import _C
+
     if not seqs:
         return None
     if type(seqs[0]) in (list, tuple):
-        from . import _C
-
         flat = _C.flatten_id_lists(seqs)
         return None if flat is None else Ragged(*flat)
     if not all(type(s) is np.ndarray and s.ndim == 1 for s in seqs):
@@ -165,6 +166,10 @@ def _flat_fast(seqs: list) -> Ragged | None:
     # uint64 is left out: together with a signed dtype it would promote to float64
     if any(dt.kind not in "iu" or dt == np.uint64 for dt in dtypes):
         return None
+    if dtypes <= _NATIVE_ID_DTYPES:  # copied, narrowed and checked in C++ on all threads
+        flat = _C.flatten_id_arrays(seqs)  # None: a layout it does not take, or a bad id
+        if flat is not None:
+            return Ragged(*flat)
     lengths = np.fromiter(map(len, seqs), dtype=np.int64, count=len(seqs))
     offsets = np.zeros(len(seqs) + 1, dtype=np.int64)
     np.cumsum(lengths, out=offsets[1:])
@@ -193,6 +198,7 @@ def _narrow(arr: np.ndarray) -> np.ndarray | None:
 
 
 _GROUP = 256  # documents per group of the narrowing copy in _flat_fast
+_NATIVE_ID_DTYPES = {np.dtype(np.int32), np.dtype(np.int64)}
 
 
 def device_ragged(sequences) -> Ragged | None:

@@ -169,3 +169,41 @@ def test_int64_inputs_narrowed_in_one_pass_or_by_numpy(layout):
             bad_input[-1, -1] = bad
         with pytest.raises(ValueError, match=rf"{name}: token ids must be {match}"):
             tm.KGW(key=b"k").detect(bad_input)
+
+
+def test_flatten_id_arrays_equals_concatenation():
+    rng = np.random.default_rng(12)
+    docs = [rng.integers(0, 2**31, rng.integers(0, 400)) for _ in range(700)]  # > 2^16 ids
+    docs = [d.astype(np.int32) if i % 3 else d for i, d in enumerate(docs)]
+    docs[5] = np.zeros(0, np.int64)
+    docs[6] = np.array([0, 2**31 - 1], np.int64)
+    tokens, offsets = _C.flatten_id_arrays(docs)
+    np.testing.assert_array_equal(tokens, np.concatenate(docs).astype(np.int32))
+    np.testing.assert_array_equal(offsets, np.concatenate([[0], np.cumsum([len(d) for d in docs])]))
+    assert tokens.dtype == np.int32 and offsets.dtype == np.int64
+    want = _flat_per_document(docs, "sequences")
+    np.testing.assert_array_equal(as_ragged(docs).tokens, want.tokens)
+    np.testing.assert_array_equal(as_ragged(docs).offsets, want.offsets)
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [np.array([1, -1], np.int32), np.array([2**31], np.int64), np.array([-(2**63)], np.int64),
+     np.array([2**63 - 1], np.int64), np.arange(10, dtype=np.int64)[::2],
+     np.arange(4, dtype=">i8"), np.zeros((2, 2), np.int64), np.arange(3, dtype=np.uint32),
+     np.arange(3, dtype=np.int16), [1, 2], 7],
+)  # fmt: skip
+def test_flatten_id_arrays_answers_none_for_anything_else(bad):
+    docs = [np.arange(1000, dtype=np.int64) for _ in range(100)]  # threaded: 10^5 ids
+    docs[-1] = bad
+    assert _C.flatten_id_arrays(docs) is None
+
+
+def test_a_bad_id_in_a_list_of_native_arrays_is_named():
+    docs = [np.arange(1000, dtype=np.int64 if i % 2 else np.int32) for i in range(300)]
+    docs[299] = np.array([4, 2**31 + 1], np.int64)
+    with pytest.raises(ValueError, match=r"sequences\[299\]: token ids must be < 2\^31"):
+        tm.KGW(key=b"k").detect(docs)
+    docs[299] = np.array([4, -1], np.int32)
+    with pytest.raises(ValueError, match=r"sequences\[299\]: token ids must be >= 0"):
+        tm.KGW(key=b"k").detect(docs)
