@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -158,18 +159,17 @@ def main() -> None:
         )
         out.append(("CPU: K keys in one pass against K passes (`score_*_keys`)", table, notes))
     if not args.skip_way_in:
+        load_before = os.getloadavg()[0]
         table = way_in_table(_docs(rng, args.tokens, args.doc_len), args.doc_len)
         notes = (
             f"`KGW.detect` (context width 4, gamma 0.25) end to end on {args.tokens:,} random ids "
             f"in documents of {args.doc_len}, against `score_kgw` on the flat int32 arrays it "
-            "scores; medians of 5 interleaved rounds of 3 calls each; all threads."
+            "scores; medians of 5 interleaved rounds of 3 calls each; load average "
+            f"{load_before:.1f} before, {os.getloadavg()[0]:.1f} after (on {os.cpu_count()} CPUs)."
         )
         out.append(("CPU: `detect()` end to end against the scoring op (the way in)", table, notes))
     for title, table, notes in out:
-        if args.no_record:
-            print(table)
-        else:
-            record(title, table, notes)
+        record(title, table, notes, dry_run=args.no_record)
 
 
 if __name__ == "__main__":

@@ -218,6 +218,15 @@ def flatten_id_lists(
     """``(tokens, offsets)`` of a list of lists/tuples of ints in [0, 2^31), or None for any
     other input (the caller's per-document path then names the bad document)."""
 
+def flatten_id_arrays(
+    seqs: list,
+) -> tuple[npt.NDArray[np.int32], npt.NDArray[np.int64]] | None:
+    """``(tokens, offsets)`` of a list of 1-D C-contiguous native int32 / int64 arrays of ids in
+    [0, 2^31), or None for any other list (the caller's other paths then take it)."""
+
+def narrow_ids(ids: npt.NDArray[np.int64]) -> npt.NDArray[np.int32] | None:
+    """C-contiguous native int64 ids as int32 ``[n]``, or None if any is outside [0, 2^31)."""
+
 # A processor's whole decode step on host tensors, by address (csrc/bindings/step_binding.cpp).
 # Made once per processor (the scheme's parameters are checked then); each call takes the
 # addresses of C-contiguous CPU logits [batch, vocab] (float32, or float16 when ``half``) and

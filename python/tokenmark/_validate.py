@@ -309,18 +309,21 @@ def ids_in_range(arr: np.ndarray) -> bool:
     return bool(arr.max() <= 2**31 - 1)
 
 
-def check_ragged_host(tokens, offsets, prefix_lengths=None):
+def check_ragged_host(tokens, offsets, prefix_lengths=None, check_int32_ids: bool = True):
     """A host ragged batch for any host backend, checked once: ``tokens`` int32 ``[n_tokens]``
     in ``[0, 2^31)`` (any integer dtype whose values fit), ``offsets`` int64 ``[n_docs + 1]``
     from 0 to ``n_tokens``, non-decreasing, and ``prefix_lengths`` (None, a scalar or one per
     document) as int64 ``[n_docs]`` clamped to each document's length. Returns
-    ``(tokens, offsets, prefix_lengths)``. Floats are refused, never truncated."""
+    ``(tokens, offsets, prefix_lengths)``. Floats are refused, never truncated. With
+    ``check_int32_ids=False`` int32 ids are left to the caller's kernel to check (the C++
+    bindings do); ids of any other dtype are always checked, as they are narrowed here."""
     tok = host_array(tokens, "tokens")
     if tok.dtype.kind not in "iu":
         raise TypeError(f"tokens: expected integer token ids (int32), got dtype {tok.dtype}")
     if tok.ndim != 1:
         raise ValueError(f"tokens: expected [n_tokens] (1-D), got shape {tok.shape}")
-    if tok.size and not ids_in_range(tok):
+    checked_later = not check_int32_ids and tok.dtype.kind == "i" and tok.dtype.itemsize == 4
+    if tok.size and not checked_later and not ids_in_range(tok):
         raise ValueError("tokens: token ids must be in [0, 2^31)")
     tok = np.ascontiguousarray(tok, dtype=np.int32)
     off = host_array(offsets, "offsets")

@@ -49,10 +49,12 @@ def no_finite_rows(out: np.ndarray) -> np.ndarray:
     return out
 
 
-def host_scoring(tokens, offsets, prefix_lengths):
+def host_scoring(tokens, offsets, prefix_lengths, backend: str = ""):
     """Host arrays of a ragged scoring call, checked once, with prefixes clamped to document
-    lengths (see :func:`tokenmark._validate.check_ragged_host`)."""
-    return check_ragged_host(tokens, offsets, prefix_lengths)
+    lengths (see :func:`tokenmark._validate.check_ragged_host`). The C++ scorers check int32 ids
+    themselves (a negative one is refused there, with the argument named), so for the ``cpu``
+    backend the ids of an int32 array are not read a second time here."""
+    return check_ragged_host(tokens, offsets, prefix_lengths, check_int32_ids=backend != "cpu")
 
 
 def device_scoring(tokens, offsets, prefix_lengths):
@@ -71,7 +73,7 @@ def call_scoring(op: str, backend: str, tokens, offsets, prefix_lengths, words, 
     if name in backends.GPU_BACKENDS:
         tok, off, pre = device_scoring(tokens, offsets, prefix_lengths)
         return fn(tok, off, pre, tuple(int(w) for w in words), *args)
-    tok, off, pre = host_scoring(tokens, offsets, prefix_lengths)
+    tok, off, pre = host_scoring(tokens, offsets, prefix_lengths, name)
     return fn(tok, off, pre, words, *args)
 
 

@@ -144,6 +144,6 @@ def score_gumbel(
         n_docs = max(off.shape[0] - 1, 1)
         s = _torch.device_param(salts, np.uint32, n_docs, "salts", tok.device)
         return fn(tok, off, pre, tuple(int(w) for w in words), s, *args)
-    tok, off, pre = host_scoring(tokens, offsets, prefix_lengths)
+    tok, off, pre = host_scoring(tokens, offsets, prefix_lengths, name)
     s = row_params(salts, np.uint32, max(len(off) - 1, 1), "salts")
     return fn(tok, off, pre, words, s, *args)

@@ -50,8 +50,8 @@ def key_matrix(keys) -> np.ndarray:
 def _host(op: str, tokens, offsets, prefix_lengths, backend: str):
     if is_cuda(tokens):
         raise ValueError(f"tokens: {op} takes host arrays; score CUDA tensors key by key")
-    _, fn = resolve(op, backend, False)
-    return fn, host_scoring(tokens, offsets, prefix_lengths)
+    name, fn = resolve(op, backend, False)
+    return fn, host_scoring(tokens, offsets, prefix_lengths, name)
 
 
 def score_kgw_keys(

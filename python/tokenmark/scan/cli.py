@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import argparse
 import functools
+import importlib.util
+import os
 import sys
+from pathlib import Path
 
 from .calibrated import attach_calibrations
-from .engine import EXIT_USAGE, scan
+from .engine import EXIT_REPORT_FAILED, EXIT_USAGE, scan
 from .output import OUTPUT_FORMATS
 from .readers import FORMATS, ReadOptions, ScanInputError, expand_inputs
 from .tokenizer import load_tokenizer
@@ -23,8 +26,11 @@ line. A rerun into the same --out skips the files already finished. Keys come fr
 line.
 
 exit codes: 0 nothing found, no malformed row; 1 watermarks found (Benjamini-Hochberg
-rejections); 2 usage or configuration error; 3 malformed rows (reported in OUT/malformed.jsonl),
-nothing found; 4 malformed rows and watermarks found."""
+rejections); 2 usage or configuration error (nothing scanned; an unwritable --report folder is
+one); 3 malformed rows (reported in OUT/malformed.jsonl), nothing found; 4 malformed rows and
+watermarks found. When the scan finished but its --report page could not be written, 8 is added
+to the scan's code (8, 9, 11, 12; the reason on stderr): code & 7 is the scan's answer, and its
+scores, hits and summary under --out are complete."""
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -38,7 +44,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="files, folders or glob patterns")
     p.add_argument("--config", required=True, help="watermarks JSON (see tokenmark.scan docs)")
     p.add_argument("--out", required=True, help="output folder (created; reruns resume)")
-    p.add_argument("--tokenizer", help="tokenizer.json or a folder holding one (text input)")
+    p.add_argument("--tokenizer", help="tokenizer.json, or a folder: encodes as AutoTokenizer")
     col = p.add_mutually_exclusive_group()
     col.add_argument("--text-column", default=None, help="text field / column (default: text)")
     col.add_argument("--tokens-column", help="token-id list field / column (no tokenizer needed)")
@@ -108,6 +114,8 @@ def run(args: argparse.Namespace) -> int:
         )
         if args.calibration:
             watermarks = attach_calibrations(watermarks, args.calibration)
+        if args.report:
+            _check_report_path(args.report)
         tokenizer = None
         if text_column is not None:
             if not args.tokenizer:
@@ -135,17 +143,53 @@ def run(args: argparse.Namespace) -> int:
             backend=args.backend,
             progress=False if args.no_progress else None,
         )
-        if args.report:
-            from .report import write_report
-
-            write_report(args.out, args.report, watermarks, tokenizer=tokenizer)
     except (ScanConfigError, ScanInputError) as e:
         print(f"tokenmark scan: {e}", file=sys.stderr)
         return EXIT_USAGE
     except ValueError as e:  # e.g. q out of range
         print(f"tokenmark scan: {e}", file=sys.stderr)
         return EXIT_USAGE
+    if args.report and not _write_report(args, watermarks, tokenizer):
+        return report.exit_code + EXIT_REPORT_FAILED
     return report.exit_code
+
+
+def _check_report_path(path: str) -> None:
+    """What can be known before the scan is a usage error here, not one after hours: the page's
+    folder exists, the page is not a folder, the temporary file the page is written through can
+    be created there (permissions, a read-only or full disk, a name too long), and matplotlib,
+    which draws the figures, is installed."""
+    p = Path(path)
+    if os.path.isdir(p):
+        raise ScanConfigError(f"--report: {path!r} is a folder; name the HTML file to write")
+    if not os.path.isdir(p.parent):
+        raise ScanConfigError(f"--report: no folder {str(p.parent)!r} to write {p.name!r} in")
+    tmp = p.with_name(f".{p.name}.tmp")  # the name report._write_atomic writes through
+    try:
+        tmp.write_bytes(b"")
+        tmp.unlink()
+    except OSError as e:
+        raise ScanConfigError(f"--report: cannot write {path!r} ({e.strerror or e})") from None
+    if importlib.util.find_spec("matplotlib") is None:
+        raise ScanConfigError("--report: needs matplotlib (pip install 'tokenmark[scan]')")
+
+
+def _write_report(args: argparse.Namespace, watermarks, tokenizer) -> bool:
+    """Write the --report page of the finished scan; on any failure say why on stderr and answer
+    False (the scan's results stand: its code is kept, plus EXIT_REPORT_FAILED)."""
+    from .report import write_report
+
+    try:
+        write_report(args.out, args.report, watermarks, tokenizer=tokenizer)
+    except Exception as e:  # noqa: BLE001 - any failure of the page leaves the scan's answer
+        reason = f"{type(e).__name__}: {e}" if str(e) else type(e).__name__
+        print(
+            f"tokenmark scan: --report: the page {args.report!r} was not written ({reason}); "
+            f"the scan itself finished: its results are in {args.out!r}",
+            file=sys.stderr,
+        )
+        return False
+    return True
 
 
 def main(argv: list[str] | None = None) -> int:

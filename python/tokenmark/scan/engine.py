@@ -19,7 +19,6 @@ Output folder (``out``):
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import queue
@@ -44,7 +43,7 @@ from .output import (
 )
 from .readers import Batch, Malformed, ReadOptions, Shard, read_shard
 from .scoring import score_batches
-from .tokenizer import encode
+from .tokenizer import encode, tokenizer_sha256
 from .watermarks import ScanConfigError, Watermark
 
 EXIT_CLEAN = 0
@@ -52,6 +51,9 @@ EXIT_HITS = 1
 EXIT_USAGE = 2
 EXIT_MALFORMED = 3
 EXIT_HITS_AND_MALFORMED = 4
+# Added to the scan's own code (0, 1, 3 or 4) when the scan finished but its --report page could
+# not be written: 8, 9, 11 or 12. `code & 7` is still the scan's answer, `code & 8` the report's.
+EXIT_REPORT_FAILED = 8
 
 
 # -- the scan ---------------------------------------------------------------------------------
@@ -126,11 +128,7 @@ class ScanReport:
 def _settings(
     watermarks: list[Watermark], opt: ReadOptions, tokenizer_path, out_format: str
 ) -> dict:
-    tok_hash = None
-    if tokenizer_path is not None:
-        p = Path(tokenizer_path)
-        p = p / "tokenizer.json" if p.is_dir() else p
-        tok_hash = hashlib.sha256(p.read_bytes()).hexdigest()
+    tok_hash = None if tokenizer_path is None else tokenizer_sha256(tokenizer_path)
     return {
         "version": 1,
         "watermarks": [w.public_dict() for w in watermarks],

@@ -16,10 +16,11 @@ rows as the local engine does; Ray's readers fail a whole file on one bad JSON l
 row numbers. Reading is one step per shard (the files are the unit of parallelism, as
 for the local engine); tokenizing and scoring, the costly part, run in the actor pool.
 
-The tokenizer (as its JSON) and the watermarks (their keys pickle as the derived key, never the
-material) are sent to the actors, which build the ``tokenizers.Tokenizer`` and the scorers
-themselves: pybind11 objects do not pickle. Output paths must be reachable from every node (a
-shared file system) on a real cluster. This engine does not resume: a rerun needs a new folder.
+The tokenizer (as its JSON and the one setting the JSON does not hold: ``tokenizer_state``) and
+the watermarks (their keys pickle as the derived key, never the material) are sent to the
+actors, which build the ``tokenizers.Tokenizer`` and the scorers themselves: pybind11 objects do
+not pickle. Output paths must be reachable from every node (a shared file system) on a real
+cluster. This engine does not resume: a rerun needs a new folder.
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ from .engine import ScanReport, _score_all, _settings, format_summary
 from .fdr import FDRAccumulator
 from .output import _arrow_schema, atomic_json
 from .readers import Batch, Malformed, ReadOptions, Shard, read_shard
-from .tokenizer import encode
+from .tokenizer import encode, tokenizer_from_state, tokenizer_state
 from .watermarks import ScanConfigError, Watermark
 
 _MALFORMED_DIR = "ray-malformed"
@@ -77,17 +78,13 @@ def _read_shards(table, shards: list[Shard], opt: ReadOptions, malformed_dir: st
 class _Scorer:
     """Ray actor: tokenizes and scores a batch of documents for every watermark."""
 
-    def __init__(self, watermarks, tokenizer_json, backend: str, log10_q: float):
+    def __init__(self, watermarks, tokenizer_state, backend: str, log10_q: float):
         self.watermarks = watermarks
         self.backend = backend
         self.log10_q = log10_q
         self.tokenizer = None
-        if tokenizer_json is not None:
-            from tokenizers import Tokenizer
-
-            self.tokenizer = Tokenizer.from_str(tokenizer_json)
-            self.tokenizer.no_truncation()
-            self.tokenizer.no_padding()
+        if tokenizer_state is not None:
+            self.tokenizer = tokenizer_from_state(tokenizer_state)
 
     def __call__(self, table):
         import pyarrow as pa
@@ -236,7 +233,7 @@ def _pipeline(
         _Scorer,
         fn_constructor_kwargs={
             "watermarks": watermarks,
-            "tokenizer_json": None if tokenizer is None else tokenizer.to_str(),
+            "tokenizer_state": None if tokenizer is None else tokenizer_state(tokenizer),
             "backend": backend,
             "log10_q": log10_q,
         },

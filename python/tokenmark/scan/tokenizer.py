@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import os
 from pathlib import Path
@@ -14,20 +15,64 @@ from .watermarks import ScanConfigError
 
 def load_tokenizer(path: str | os.PathLike):
     """A ``tokenizers.Tokenizer`` from a ``tokenizer.json`` file or a folder holding one, with
-    truncation and padding off (a detector must see every token)."""
+    truncation and padding off (a detector must see every token), that encodes as transformers'
+    ``AutoTokenizer.from_pretrained(folder)(text, add_special_tokens=False)`` does.
+
+    A file is taken as it is. A folder whose ``tokenizer_config.json`` changes how transformers
+    encodes (a model-specific ``tokenizer_class``, ``add_prefix_space``, ``legacy``,
+    ``do_lower_case``, added tokens declared otherwise than in ``tokenizer.json``, ...) loads
+    through transformers once and its ``tokenizers`` backend is used; without transformers, an
+    error names those keys (pass the ``tokenizer.json`` file to use it as it is)."""
     from tokenizers import Tokenizer
 
+    from .._inputs import load_tokenizer as load_any
+
     p = Path(path)
-    if p.is_dir():
-        p = p / "tokenizer.json"
-    if not p.is_file():
+    if p.is_dir() and not (p / "tokenizer.json").is_file():
+        if not (p / "tokenizer_config.json").is_file():
+            raise ScanConfigError(f"tokenizer: no tokenizer.json at {str(path)!r}")
+    elif not p.exists():
         raise ScanConfigError(f"tokenizer: no tokenizer.json at {str(path)!r}")
     try:
-        tok = Tokenizer.from_file(str(p))
-    except Exception as e:  # tokenizers raises its own Exception type for a bad file
-        raise ScanConfigError(f"tokenizer: cannot load {str(p)!r} ({e})") from None
+        tok = load_any(str(p))
+    except ValueError as e:
+        raise ScanConfigError(str(e)) from None
+    if not isinstance(tok, Tokenizer):
+        raise ScanConfigError(
+            f"tokenizer: transformers loads {str(path)!r} as {type(tok).__name__}, which does "
+            "not encode through a tokenizers backend alone; the scan needs one (a tokenizer.json)"
+        )
+    return tok
+
+
+def tokenizer_sha256(path: str | os.PathLike) -> str:
+    """The SHA-256 of what sets a ``--tokenizer`` path's encoding (a scan's settings, compared
+    when it resumes): the file, or a folder's ``tokenizer.json`` and ``tokenizer_config.json``."""
+    p = Path(path)
+    files = [p / "tokenizer.json", p / "tokenizer_config.json"] if p.is_dir() else [p]
+    h = hashlib.sha256()
+    for f in files:
+        h.update(f.read_bytes() if f.is_file() else b"")
+    return h.hexdigest()
+
+
+def tokenizer_state(tokenizer) -> tuple[str, bool]:
+    """What rebuilds ``tokenizer`` in another process (a Ray actor; :func:`tokenizer_from_state`):
+    its JSON, and the one setting the JSON does not hold, whether special tokens in the text are
+    split as text (``encode_special_tokens``: transformers' ``split_special_tokens``)."""
+    return tokenizer.to_str(), bool(getattr(tokenizer, "encode_special_tokens", False))
+
+
+def tokenizer_from_state(state: tuple[str, bool]):
+    """The ``tokenizers.Tokenizer`` of :func:`tokenizer_state`, truncation and padding off."""
+    from tokenizers import Tokenizer
+
+    json_str, split_special = state
+    tok = Tokenizer.from_str(json_str)
     tok.no_truncation()
     tok.no_padding()
+    if split_special:
+        tok.encode_special_tokens = True
     return tok
 
 
