@@ -242,38 +242,6 @@ py::tuple score_synthid_text(py::array tokens, py::array offsets, std::optional<
   return py::make_tuple(n_scored, ones, counted);
 }
 
-// Token ids of a C-contiguous 2-D int64 or int32 array (rows are documents) as the flat int32
-// ids and int64 offsets the host scorers take: range check and narrowing in one pass. None for
-// an id outside [0, 2^31) (the caller's general path then names it) or another dtype or layout.
-template <typename T>
-bool narrow_ids(const T* ids, int64_t n, int32_t* out) {
-  uint64_t over = 0;  // any id read as unsigned past INT32_MAX: negative ones wrap high
-  for (int64_t i = 0; i < n; ++i) {
-    over |= static_cast<uint64_t>(static_cast<std::make_unsigned_t<T>>(ids[i])) >> 31;
-    out[i] = static_cast<int32_t>(ids[i]);
-  }
-  return over == 0;
-}
-
-py::object flat_id_rows(py::array ids) {
-  if (ids.ndim() != 2 || !(ids.flags() & py::array::c_style)) return py::none();
-  const int64_t n_docs = ids.shape(0), length = ids.shape(1), n = n_docs * length;
-  const bool is64 = py::isinstance<py::array_t<int64_t>>(ids);
-  if (!is64 && !py::isinstance<py::array_t<int32_t>>(ids)) return py::none();
-  py::array_t<int32_t> tokens(n);
-  py::array_t<int64_t> offsets(n_docs + 1);
-  int64_t* off = offsets.mutable_data();
-  for (int64_t d = 0; d <= n_docs; ++d) off[d] = d * length;
-  bool ok;
-  {
-    py::gil_scoped_release release;
-    ok = is64 ? narrow_ids(static_cast<const int64_t*>(ids.data()), n, tokens.mutable_data())
-              : narrow_ids(static_cast<const int32_t*>(ids.data()), n, tokens.mutable_data());
-  }
-  if (!ok) return py::none();
-  return py::make_tuple(tokens, offsets);
-}
-
 }  // namespace
 
 void register_dialects(py::module_& m) {
@@ -282,9 +250,6 @@ void register_dialects(py::module_& m) {
   m.def("torch_cpu_green_lists", &torch_cpu_green_lists, py::arg("seeds"), py::arg("vocab"),
         py::arg("green_size"),
         "Per uint32 seed, randperm(vocab)[:green_size] as a little-endian bitset [n, ceil(v/8)].");
-  m.def("flat_id_rows", &flat_id_rows, py::arg("ids"),
-        "(tokens int32, offsets int64) of a C-contiguous int64/int32 [n_docs, length] array of "
-        "ids in [0, 2^31), or None.");
   m.def("torch_cpu_green_lists_into", &torch_cpu_green_lists_into, py::arg("seeds"),
         py::arg("vocab"), py::arg("green_size"), py::arg("out"),
         "torch_cpu_green_lists written into out (uint8 [n, ceil(v/8)], C-contiguous, writeable).");

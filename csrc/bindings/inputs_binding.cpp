@@ -155,9 +155,6 @@ struct IdArray {
   bool wide;  // int64
 };
 
-// (tokens int32, offsets int64) of a list of 1-D C-contiguous native int32 / int64 arrays, or
-// None for any other list (another type or layout, an id outside [0, 2^31)): the documents are
-// copied (and narrowed) on all threads, their ids checked in the same pass.
 // Document d of a list of arrays, if it is a 1-D C-contiguous native int32 or int64 array.
 bool id_array(const py::list& seqs, Py_ssize_t d, IdArray* doc) {
   using Wide = py::array_t<int64_t, py::array::c_style>;
@@ -173,6 +170,9 @@ bool id_array(const py::list& seqs, Py_ssize_t d, IdArray* doc) {
   return true;
 }
 
+// (tokens int32, offsets int64) of a list of 1-D C-contiguous native int32 / int64 arrays, or
+// None for any other list (another type or layout, an id outside [0, 2^31)): the documents are
+// copied (and narrowed) on all threads, their ids checked in the same pass.
 py::object flatten_id_arrays(const py::list& seqs) {
   const Py_ssize_t n_docs = PyList_GET_SIZE(seqs.ptr());
   std::vector<IdArray> docs(static_cast<size_t>(n_docs));

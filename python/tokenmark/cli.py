@@ -11,8 +11,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ._inputs import encode_texts, load_tokenizer
+from ._inputs import encode_texts
 from ._key import Key
+from ._tokenizers import load_tokenizer
 from .dialects._keyless import dialect_of, from_keyless_config
 from .gumbel import Gumbel
 from .kgw import KGW

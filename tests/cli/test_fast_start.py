@@ -11,7 +11,8 @@ import sys
 import numpy as np
 import pytest
 from tokenmark import demo_model
-from tokenmark._inputs import encode_texts, load_tokenizer
+from tokenmark._inputs import encode_texts
+from tokenmark._tokenizers import load_tokenizer
 
 HEAVY = ("scipy", "scipy.stats", "torch", "transformers", "pyarrow", "matplotlib", "ray")
 

@@ -15,7 +15,8 @@ import warnings
 
 import pytest
 from tokenmark import demo_model
-from tokenmark._inputs import encode_texts, tokenizer_config_keys
+from tokenmark._inputs import encode_texts
+from tokenmark._tokenizers import tokenizer_config_keys
 from tokenmark.scan import ScanConfigError, encode, load_tokenizer
 from tokenmark.scan.tokenizer import tokenizer_from_state, tokenizer_state
 
@@ -279,7 +280,7 @@ def test_a_tokenizer_that_does_more_than_its_backend_is_called_itself(folders, m
     """The probe at load time: a transformers class whose call gives other ids than its backend
     (or one with no backend, a slow tokenizer) is used as it is by ``detect_text`` and refused
     by the scan, which needs a ``tokenizers`` backend."""
-    from tokenmark._inputs import load_tokenizer as load_any
+    from tokenmark._tokenizers import load_tokenizer as load_any
 
     folder = folders["gpt2-prefix-space"]
     real = transformers.AutoTokenizer.from_pretrained(str(folder), local_files_only=True)

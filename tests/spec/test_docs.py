@@ -9,6 +9,7 @@ MODULES = [
     "tokenmark",
     "tokenmark._key",
     "tokenmark._inputs",
+    "tokenmark._tokenizers",
     "tokenmark.kgw",
     "tokenmark.gumbel",
     "tokenmark.synthid",

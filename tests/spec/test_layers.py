@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).parents[2] / "python" / "tokenmark"
-BOTTOM = {"_key", "_inputs", "_validate", "stats", "reference"}
+BOTTOM = {"_key", "_inputs", "_tokenizers", "_validate", "stats", "reference"}
 EXTENSIONS = {"_C", "_cuda", "kernels"}
 SCHEMES = {"_scheme", "kgw", "gumbel", "synthid", "ginsew"}
 RANK = {"bottom": 0, "backends": 1, "ops": 2, "schemes": 3, "top": 4}

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import _C
 from .._inputs import Ragged, as_ragged
 from .._validate import check_prefix, clamp_prefix
 from ..ops._common import resolve_host
@@ -30,17 +29,11 @@ def host_batch(sequences, prefix_lengths=None):
     checked by :func:`tokenmark._inputs.as_ragged`), and the prefix lengths (None, a scalar or one
     per document) as int64 ``[n_docs]`` clamped to each document's length. The dialects call
     their backend with these directly: the op's checks of the same arrays, and of the scheme's
-    own settings (checked when the scheme was made), would only repeat per call. A C-contiguous
-    2-D int64/int32 array is checked and narrowed in one C++ pass; anything else, or an id out
-    of range, takes :func:`tokenmark._inputs.as_ragged` (whose errors name the problem)."""
-    flat = None
-    if type(sequences) is np.ndarray and sequences.ndim == 2:
-        flat = _C.flat_id_rows(sequences)
-    if flat is None:
-        rag = _as_host_ragged(sequences)
-        flat = rag.tokens, rag.offsets
-    tokens = np.ascontiguousarray(flat[0], dtype=np.int32)
-    offsets = np.ascontiguousarray(flat[1], dtype=np.int64)
+    own settings (checked when the scheme was made), would only repeat per call; a C-contiguous
+    int64 array is checked and narrowed in one C++ pass there."""
+    rag = _as_host_ragged(sequences)
+    tokens = np.ascontiguousarray(rag.tokens, dtype=np.int32)
+    offsets = np.ascontiguousarray(rag.offsets, dtype=np.int64)
     return tokens, offsets, clamp_prefix(check_prefix(prefix_lengths, len(offsets) - 1), offsets)
 
 

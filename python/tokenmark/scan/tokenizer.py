@@ -25,7 +25,7 @@ def load_tokenizer(path: str | os.PathLike):
     error names those keys (pass the ``tokenizer.json`` file to use it as it is)."""
     from tokenizers import Tokenizer
 
-    from .._inputs import load_tokenizer as load_any
+    from .._tokenizers import load_tokenizer as load_any
 
     p = Path(path)
     if p.is_dir() and not (p / "tokenizer.json").is_file():
