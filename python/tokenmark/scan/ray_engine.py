@@ -222,10 +222,18 @@ def _pipeline(
     """The Ray dataset of the scores: shards read one per task, then tokenized and scored in a
     pool of ``workers`` actors (lazy: nothing runs before it is written)."""
     opt = ReadOptions(**{**read_options.__dict__, "malformed": []})
-    ds = ray.data.from_items([{"shard": i} for i in range(len(inputs))])
+    # One block per shard: Ray Data packs small items into one block by default, and one block
+    # is one read task: the shards would be read one after another.
+    ds = ray.data.from_items(
+        [{"shard": i} for i in range(len(inputs))], override_num_blocks=max(1, len(inputs))
+    )
     ds = ds.map_batches(
         _read_shards,
         batch_size=1,
+        # Half a CPU: a read stage of its own. With the scorers' resources Ray fuses it into the
+        # actors, whose batch size then bundles every shard into one actor's task (measured:
+        # one busy actor of two).
+        num_cpus=0.5,
         batch_format="pyarrow",
         fn_kwargs={"shards": inputs, "opt": opt, "malformed_dir": str(mal_dir)},
     )
@@ -237,7 +245,9 @@ def _pipeline(
             "backend": backend,
             "log10_q": log10_q,
         },
-        compute=ray.data.ActorPoolStrategy(size=workers),
+        # One block in flight per actor: with Ray's default (several), the first actor up may
+        # queue every shard of a small scan before the others have started.
+        compute=ray.data.ActorPoolStrategy(size=workers, max_tasks_in_flight_per_actor=1),
         num_cpus=1,
         batch_size=read_options.batch_size,
         batch_format="pyarrow",
