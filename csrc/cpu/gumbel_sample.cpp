@@ -46,6 +46,37 @@ struct Best {
   int64_t id;  // -1: no finite logit seen
 };
 
+#if defined(__x86_64__)
+// The largest of kStep float32 logits, as the scalar loop finds it: max_ps keeps its second
+// operand (the running maximum) where a lane is NaN, so NaN never counts.
+TM_AVX2 inline float chunk_max_avx2(const float* x) {
+  __m256 m = _mm256_set1_ps(-std::numeric_limits<float>::infinity());
+  for (int j = 0; j < kStep; j += 8) m = _mm256_max_ps(_mm256_loadu_ps(x + j), m);
+  __m128 v = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
+  v = _mm_max_ps(v, _mm_movehl_ps(v, v));
+  v = _mm_max_ss(v, _mm_shuffle_ps(v, v, 1));
+  return _mm_cvtss_f32(v);
+}
+
+// Bit j set unless token j's logit plus its noise bound is below `best` (the scalar test's
+// double sum and comparison, four tokens at a time; NaN sums stay set).
+TM_AVX2 inline uint32_t candidates_avx2(const float* x, const uint32_t* words,
+                                        const NoiseBounds& nb, double best) {
+  const __m256d vbest = _mm256_set1_pd(best);
+  uint32_t mask = 0;
+  for (int j = 0; j < kStep; j += 4) {
+    const __m256d xd = _mm256_cvtps_pd(_mm_loadu_ps(x + j));
+    const __m128i w = _mm_loadu_si128(reinterpret_cast<const __m128i*>(words + j));
+    const __m256d b =
+        _mm256_mask_i32gather_pd(_mm256_setzero_pd(), nb.bound, _mm_srli_epi32(w, 32 - kBoundBits),
+                                 _mm256_castsi256_pd(_mm256_set1_epi64x(-1)), 8);
+    const __m256d keep = _mm256_cmp_pd(_mm256_add_pd(xd, b), vbest, _CMP_NLT_UQ);
+    mask |= static_cast<uint32_t>(_mm256_movemask_pd(keep)) << j;
+  }
+  return mask;
+}
+#endif
+
 Best sample_tile(const void* row, LogitsDtype dtype, const Key128& key, uint32_t ctx, int64_t c0,
                  int64_t c1, bool simd) {
   const NoiseBounds& nb = noise_bounds();
@@ -56,17 +87,34 @@ Best sample_tile(const void* row, LogitsDtype dtype, const Key128& key, uint32_t
   for (int64_t c = c0; c < c1; c += kStep) {
     const int n = static_cast<int>(std::min<int64_t>(kStep, c1 - c));
     float mx = -std::numeric_limits<float>::infinity();
-    for (int j = 0; j < n; ++j) {
-      x[j] = load_logit(row, dtype, c + j);
-      mx = x[j] > mx ? x[j] : mx;  // NaN never enters
+    const float* xv = x;  // this chunk's logits as float32
+    if (dtype == kFloat32) {
+      xv = static_cast<const float*>(row) + c;
+    } else {
+      for (int j = 0; j < n; ++j) x[j] = load_logit(row, dtype, c + j);
+    }
+#if defined(__x86_64__)
+    if (simd && n == kStep) {
+      mx = chunk_max_avx2(xv);
+    } else
+#endif
+    {
+      for (int j = 0; j < n; ++j) mx = xv[j] > mx ? xv[j] : mx;  // NaN never enters
     }
     // -inf and NaN logits never win; `best.id < 0` keeps the first finite logit in play.
     if (!(mx > -std::numeric_limits<float>::infinity())) continue;
     if (best.id >= 0 && static_cast<double>(mx) + noise_max < best.score) continue;
     words32(key, ctx, c, kDomainGumbel, simd, words);
-    for (int j = 0; j < n; ++j) {
-      if (!(x[j] > -std::numeric_limits<float>::infinity())) continue;
-      const double xd = static_cast<double>(x[j]);
+    // The tokens to look at, one bit each; with a best score already, AVX2 drops those whose
+    // bound is below it (the scalar test below, against the chunk's first best: a superset).
+    uint32_t todo = n == kStep ? ~0u : (1u << n) - 1u;
+#if defined(__x86_64__)
+    if (simd && n == kStep && best.id >= 0) todo = candidates_avx2(xv, words, nb, best.score);
+#endif
+    for (; todo != 0; todo &= todo - 1) {
+      const int j = __builtin_ctz(todo);
+      if (!(xv[j] > -std::numeric_limits<float>::infinity())) continue;
+      const double xd = static_cast<double>(xv[j]);
       if (best.id >= 0 && xd + nb.bound[words[j] >> (32 - kBoundBits)] < best.score) continue;
       const double s = xd + gumbel_noise(words[j]);
       if (best.id < 0 || s > best.score) best = Best{s, c + j};

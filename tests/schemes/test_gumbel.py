@@ -203,3 +203,22 @@ def test_sample_falls_back_to_softmax_where_not_watermarked():
     chosen = wm.choose(x, ids)[1]
     bf = torch.from_numpy(x).to(torch.bfloat16)
     assert wm.sample(bf, torch.from_numpy(ids), enabled=on, rng=rng)[1] == chosen
+
+
+def test_sample_edge_values_past_the_first_chunk(simd, rng):
+    # The AVX2 path screens whole 32-token chunks once a best score exists, so NaN, -inf, +inf,
+    # -0.0 and a late maximum are placed after the first chunk, at every lane position.
+    vocab = 32 * 40
+    logits = make_logits(rng, 6, vocab, "float32", scale=2.0)
+    specials = np.array([np.nan, -np.inf, -0.0, 0.0, 1e-40, -3e38], np.float32)
+    for b in range(6):
+        pos = rng.choice(np.arange(32, vocab), size=120, replace=False)
+        logits[b, pos] = specials[rng.integers(0, len(specials), pos.size)]
+    logits[3, 32 * 39 + 5] = 40.0  # a late winner: every earlier candidate is overtaken
+    logits[4, 32 * 20 + 31] = np.inf  # +inf in the last lane of a chunk
+    logits[5, 33:] = np.nan  # one finite chunk, then NaN only
+    ids = rng.integers(0, 1000, (6, 6))
+    key = tm.Key(b"edges").words[None]
+    got, want = choose_both(logits, "float32", ids, key, np.zeros(1, np.uint32), None, 4, 0, False)
+    np.testing.assert_array_equal(got, want)
+    assert got[3] == 32 * 39 + 5 and got[4] == 32 * 20 + 31
