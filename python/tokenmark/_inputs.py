@@ -72,10 +72,9 @@ def _to_numpy(x, name: str) -> np.ndarray:
 
 def check_token_range(arr: np.ndarray, name: str) -> np.ndarray:
     """Return ``arr`` as int32 after checking every id is in [0, 2^31)."""
-    if arr.dtype == np.int64 and arr.dtype.isnative and arr.flags.c_contiguous:
-        narrowed = _narrow(arr)  # checked and narrowed in one pass on all threads
-        if narrowed is not None:
-            return narrowed.reshape(arr.shape)
+    narrowed = _narrow(arr)  # int64: checked and narrowed in one pass on all threads
+    if narrowed is not None:
+        return narrowed.reshape(arr.shape)
     if arr.size and not ids_in_range(arr):
         lo, hi = arr.min(), arr.max()
         if lo < 0:
@@ -186,7 +185,7 @@ def _flat_fast(seqs: list) -> Ragged | None:
     for i in range(0, len(seqs), _GROUP):
         part = np.concatenate(seqs[i : i + _GROUP])
         if part.size:
-            narrowed = _narrow(part) if part.dtype == np.int64 else None
+            narrowed = _narrow(part)
             if narrowed is None and not ids_in_range(part):
                 return None
             tokens[offsets[i] : offsets[i] + part.size] = part if narrowed is None else narrowed
@@ -197,8 +196,6 @@ def _rows_fast(arr: np.ndarray) -> Ragged | None:
     """The flat form of a C-contiguous native int64 [n_docs, length] array with every id in
     range, with nothing checked twice (the commonest input, e.g. a tokenizer's padded batch); None
     for anything else (the general path then checks it and names what is wrong)."""
-    if arr.dtype != np.int64 or not arr.dtype.isnative or not arr.flags.c_contiguous:
-        return None
     tokens = _narrow(arr)
     if tokens is None:
         return None
@@ -210,8 +207,11 @@ def _rows_fast(arr: np.ndarray) -> Ragged | None:
 
 
 def _narrow(arr: np.ndarray) -> np.ndarray | None:
-    """C-contiguous native int64 ids as int32 [n] in one pass on all threads (``_C.narrow_ids``),
-    or None when any is outside [0, 2^31) (the caller then finds and names it)."""
+    """C-contiguous native int64 ids as int32 [n] in one pass on all threads (``_C.narrow_ids``);
+    None for other arrays, or when any id is outside [0, 2^31) (the caller then finds and names
+    it)."""
+    if arr.dtype != np.int64 or not arr.dtype.isnative or not arr.flags.c_contiguous:
+        return None
     from . import _C
 
     return _C.narrow_ids(arr.reshape(-1))
