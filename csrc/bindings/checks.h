@@ -82,6 +82,22 @@ inline void require_layers(int layers) {
     fail_value("layers: must be in [1, 32], got " + std::to_string(layers));
 }
 
+// SynthID sampling's own parameters, checked; returns how many trailing ids of each row its
+// repeated-context search reads (the last `history + width`).
+inline int64_t synthid_sample_reach(int layers, int64_t top_k, int64_t history, int width) {
+  require_layers(layers);
+  if (top_k < 0) fail_value("top_k: must be >= 0 (0: the whole vocabulary)");
+  if (history < 0) fail_value("context_history: must be >= 0");
+  return history > INT64_MAX - width ? INT64_MAX : history + width;
+}
+
+// Each row's sampling draw, in [0, 1).
+inline void require_unit_draws(const double* uniforms, int64_t n) {
+  for (int64_t b = 0; b < n; ++b) {
+    if (!(uniforms[b] >= 0.0 && uniforms[b] < 1.0)) fail_value("uniforms: must be in [0, 1)");
+  }
+}
+
 inline void require_width_seeding(int width, int seeding) {
   if (width < 0 || width > 1024)
     fail_value("context_width: must be in [0, 1024], got " + std::to_string(width));

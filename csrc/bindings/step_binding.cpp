@@ -14,13 +14,14 @@
 
 #include <cmath>
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "../cpu/gumbel_cpu.h"
 #include "../cpu/kgw_cpu.h"
+#include "../cpu/one_hot.h"
 #include "../cpu/synthid_cpu.h"
 #include "checks.h"
-#include "one_hot_step.h"
 #include "register.h"
 
 namespace tokenmark::bind::host {
@@ -32,8 +33,8 @@ struct StepBase {
   int width;
   int seeding;
 
-  StepBase(const py::array& key_words, int w, int s) : width(w), seeding(s) {
-    key_words_of(key_words, key);
+  StepBase(const py::array& words, int w, int s) : width(w), seeding(s) {
+    key_words(words, key);
     require_width_seeding(w, s);
   }
 
@@ -63,14 +64,6 @@ struct StepBase {
     a.width = width;
     a.seeding = seeding;
   }
-
-  static void key_words_of(const py::array& words, uint32_t out[4]) {
-    require_dtype<uint32_t>(words, "key", "uint32");
-    if (words.size() != 4) fail_value("key: expected 4 words");
-    require_c_contiguous(words, "key");
-    const auto* w = static_cast<const uint32_t*>(words.data());
-    for (int i = 0; i < 4; ++i) out[i] = w[i];
-  }
 };
 
 struct KgwStep : StepBase {
@@ -96,18 +89,27 @@ struct KgwStep : StepBase {
   }
 };
 
-// Each sampler writes its tokens to `out`, then every row with a token becomes one-hot at it.
-template <typename Args, typename Sample>
-void sample_one_hot_(Args& a, uintptr_t logits, Sample sample) {
+// Each sampler writes its tokens to `out`, then every row with a token becomes one-hot at it;
+// a row without a finite logit is an error and nothing is written.
+template <typename Args>
+void sample_one_hot_(Args& a, uintptr_t logits, void (*sample)(const Args&)) {
   std::vector<int64_t> out(static_cast<size_t>(a.batch));
   a.out = out.data();
   int64_t bad_row = -1;
   {
     py::gil_scoped_release release;
     sample(a);
-    bad_row = one_hot_step_(reinterpret_cast<void*>(logits), a, a.out);
+    for (int64_t b = 0; b < a.batch && bad_row < 0; ++b) {
+      if (out[b] == kNoFiniteLogit) bad_row = b;
+    }
+    if (bad_row < 0) {
+      cpu::one_hot_rows_(reinterpret_cast<void*>(logits), a.dtype, a.batch, a.vocab,
+                         a.logits_row_stride, a.out);
+    }
   }
-  raise_no_finite_row(bad_row);
+  if (bad_row >= 0) {
+    fail_value("logits: row " + std::to_string(bad_row) + " has no finite entry to sample");
+  }
 }
 
 struct GumbelStep : StepBase {
@@ -125,38 +127,33 @@ struct GumbelStep : StepBase {
     a.salts = &salt;
     a.salt_stride = 0;
     a.skip_repeated = skip_repeated;
-    sample_one_hot_(a, logits, [](GumbelSampleArgs& args) { cpu::sample_gumbel(args); });
+    sample_one_hot_(a, logits, cpu::sample_gumbel);
   }
 };
 
 struct SynthIdStep : StepBase {
   int layers;
-  int64_t top_k, history;
+  int64_t top_k, history, reach;
 
   SynthIdStep(const py::array& key, int w, int s, int layers_, int64_t top_k_, int64_t history_)
       : StepBase(key, w, s), layers(layers_), top_k(top_k_), history(history_) {
-    require_layers(layers);
-    if (top_k < 0) fail_value("top_k: must be >= 0 (0: the whole vocabulary)");
-    if (history < 0) fail_value("context_history: must be >= 0");
+    reach = synthid_sample_reach(layers, top_k, history, width);
   }
 
   // `uniforms`: the address of `batch` float64 draws in [0, 1), one per row.
   void operator()(uintptr_t logits, bool half, int64_t batch, int64_t vocab, uintptr_t ids,
                   int64_t len, uintptr_t uniforms) const {
     SynthIdSampleArgs a{};
-    fill(a, logits, half, batch, vocab, ids, len,
-         history > INT64_MAX - width ? INT64_MAX : history + width);
+    fill(a, logits, half, batch, vocab, ids, len, reach);
     if (batch > 0 && uniforms == 0) fail_value("step: null address");
     a.uniforms = reinterpret_cast<const double*>(uniforms);
-    for (int64_t b = 0; b < batch; ++b) {
-      if (!(a.uniforms[b] >= 0.0 && a.uniforms[b] < 1.0)) fail_value("uniforms: must be in [0, 1)");
-    }
+    require_unit_draws(a.uniforms, batch);
     a.layers = layers;
     a.top_k = top_k;
     a.history = history;
     std::vector<uint8_t> marked(static_cast<size_t>(batch));
     a.marked = marked.data();
-    sample_one_hot_(a, logits, [](SynthIdSampleArgs& args) { cpu::sample_synthid(args); });
+    sample_one_hot_(a, logits, cpu::sample_synthid);
   }
 };
 

@@ -17,11 +17,7 @@ py::tuple sample_synthid(py::array logits, const std::string& logits_dtype, py::
                          py::array keys, py::array uniforms, std::optional<py::array> enabled,
                          int width, int seeding, int layers, int64_t top_k, int64_t history) {
   SynthIdSampleArgs a{};
-  require_layers(layers);
-  if (top_k < 0) fail_value("top_k: must be >= 0 (0: the whole vocabulary)");
-  if (history < 0) fail_value("context_history: must be >= 0");
-  // The repeated-context search hashes the last `history + width` ids of each row.
-  const int64_t ids_reach = history > INT64_MAX - width ? INT64_MAX : history + width;
+  const int64_t ids_reach = synthid_sample_reach(layers, top_k, history, width);
   fill_rows(a, logits, logits_dtype, input_ids, ids_reach, keys, enabled, width, seeding);
   a.layers = layers;
   a.top_k = top_k;
@@ -31,9 +27,7 @@ py::tuple sample_synthid(py::array logits, const std::string& logits_dtype, py::
   require_c_contiguous(uniforms, "uniforms");
   if (uniforms.shape(0) != a.batch) fail_value("uniforms: expected one per row");
   a.uniforms = static_cast<const double*>(uniforms.data());
-  for (int64_t b = 0; b < a.batch; ++b) {
-    if (!(a.uniforms[b] >= 0.0 && a.uniforms[b] < 1.0)) fail_value("uniforms: must be in [0, 1)");
-  }
+  require_unit_draws(a.uniforms, a.batch);
   py::array_t<int64_t> out(a.batch);
   py::array_t<uint8_t> marked(a.batch);
   a.out = out.mutable_data();

@@ -126,13 +126,6 @@ TM_AVX2 inline __m256 g0_mask8(const uint8_t* g) {
   return _mm256_castsi256_ps(_mm256_cmpgt_epi32(_mm256_cvtepu8_epi32(b), _mm256_setzero_si256()));
 }
 
-TM_AVX2 inline float hmax8(__m256 v) {
-  __m128 m = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-  m = _mm_max_ps(m, _mm_movehl_ps(m, m));
-  m = _mm_max_ss(m, _mm_shuffle_ps(m, m, 1));
-  return _mm_cvtss_f32(m);
-}
-
 TM_AVX2 inline double hsum8(__m256 v) {
   alignas(32) float f[8];
   _mm256_store_ps(f, v);

@@ -52,10 +52,7 @@ struct Best {
 TM_AVX2 inline float chunk_max_avx2(const float* x) {
   __m256 m = _mm256_set1_ps(-std::numeric_limits<float>::infinity());
   for (int j = 0; j < kStep; j += 8) m = _mm256_max_ps(_mm256_loadu_ps(x + j), m);
-  __m128 v = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
-  v = _mm_max_ps(v, _mm_movehl_ps(v, v));
-  v = _mm_max_ss(v, _mm_shuffle_ps(v, v, 1));
-  return _mm_cvtss_f32(v);
+  return avx2::hmax8(m);
 }
 
 // Bit j set unless token j's logit plus its noise bound is below `best` (the scalar test's

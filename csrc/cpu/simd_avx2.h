@@ -173,4 +173,13 @@ TM_AVX2 inline __m256d log_pd4(__m256d x) {
   return _mm256_fmadd_pd(dk, ln2_hi, out);
 }
 
+// The largest of eight floats (a NaN lane never wins over a number in the lane it meets: the
+// callers' lanes hold no NaN, or NaN-free running maxima).
+TM_AVX2 inline float hmax8(__m256 v) {
+  __m128 m = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  m = _mm_max_ps(m, _mm_movehl_ps(m, m));
+  m = _mm_max_ss(m, _mm_shuffle_ps(m, m, 1));
+  return _mm_cvtss_f32(m);
+}
+
 }  // namespace tokenmark::avx2

@@ -225,9 +225,10 @@ def narrow_ids(ids: npt.NDArray[np.int64]) -> npt.NDArray[np.int32] | None:
     """C-contiguous native int64 ids as int32 ``[n]``, or None if any is outside [0, 2^31)."""
 
 # A processor's whole decode step on host tensors, by address (csrc/bindings/step_binding.cpp).
-# Made once per processor (the scheme's parameters are checked then); each call takes the
-# addresses of C-contiguous CPU logits [batch, vocab] (float32, or float16 when ``half``) and
-# int64 ids [batch, ids_len] that the caller checked and keeps alive. Not a public API.
+# Made once per processor (``key``: its 4 words; the scheme's parameters are checked then);
+# each call takes the addresses of C-contiguous CPU logits [batch, vocab] (float32, or float16
+# when ``half``) and int64 ids [batch, ids_len] that the caller checked and keeps alive. Not a
+# public API.
 class KGWStep:
     def __init__(
         self, key: npt.NDArray[np.uint32], threshold: int, delta: float, width: int, seeding: int

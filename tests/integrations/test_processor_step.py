@@ -11,7 +11,8 @@ import torch
 from tokenmark import _C
 from tokenmark.integrations import transformers as tm_transformers
 
-KEYS = tm.Gumbel(key=b"fused").key.words.reshape(1, 4)
+KEYS = tm.Gumbel(key=b"fused").key.words.reshape(1, 4)  # the numpy bindings' keys [1, 4]
+WORDS = KEYS[0]  # a step object's key
 MINUS_INF_BITS = {torch.float16: 0xFC00}
 NP_NAME = {torch.float32: "float32", torch.float16: "float16"}
 
@@ -41,7 +42,7 @@ def _gumbel_case(x, ids):
         0, True,
     )  # fmt: skip
     return _expected_one_hot(x, want), lambda out: _call_step(
-        _C.GumbelStep(KEYS, 0, 2, 0, True), out, ids
+        _C.GumbelStep(WORDS, 0, 2, 0, True), out, ids
     )
 
 
@@ -51,7 +52,7 @@ def _synthid_case(x, ids):
         x.numpy().copy(), NP_NAME[x.dtype], ids.numpy(), KEYS, u.numpy(), None, 2, 0, 30, 0, 1024
     )
     return _expected_one_hot(x, want), lambda out: _call_step(
-        _C.SynthIDStep(KEYS, 2, 0, 30, 0, 1024), out, ids, u.data_ptr()
+        _C.SynthIDStep(WORDS, 2, 0, 30, 0, 1024), out, ids, u.data_ptr()
     )
 
 
@@ -60,7 +61,7 @@ def _kgw_case(x, ids):
     thr, delta = np.array([2**30], np.uint32), np.array([1.5], np.float32)
     _C.apply_kgw_bias_(want, NP_NAME[x.dtype], ids.numpy(), KEYS, thr, delta, None, 2, 0)
     return torch.from_numpy(want), lambda out: _call_step(
-        _C.KGWStep(KEYS, 2**30, 1.5, 2, 0), out, ids
+        _C.KGWStep(WORDS, 2**30, 1.5, 2, 0), out, ids
     )
 
 
@@ -97,19 +98,19 @@ def test_step_checks_ids_and_uniforms_and_parameters():
     x = torch.zeros(2, 8)
     bad_ids = torch.tensor([[1, 2, 3], [4, -5, 6]])
     with pytest.raises(ValueError, match="input_ids: token ids must be in"):
-        _call_step(_C.KGWStep(KEYS, 2**30, 1.0, 2, 0), x, bad_ids)
+        _call_step(_C.KGWStep(WORDS, 2**30, 1.0, 2, 0), x, bad_ids)
     u = torch.tensor([0.5, 1.0], dtype=torch.float64)
     with pytest.raises(ValueError, match="uniforms: must be in"):
-        _call_step(_C.SynthIDStep(KEYS, 2, 0, 30, 0, 0), x, torch.ones(2, 3, dtype=torch.int64),
+        _call_step(_C.SynthIDStep(WORDS, 2, 0, 30, 0, 0), x, torch.ones(2, 3, dtype=torch.int64),
                    u.data_ptr())  # fmt: skip
     for make, match in [
-        (lambda: _C.KGWStep(KEYS, 0, 1.0, 2, 0), "threshold"),
-        (lambda: _C.KGWStep(KEYS, 2**30, float("inf"), 2, 0), "delta"),
-        (lambda: _C.GumbelStep(KEYS, 0, 2000, 0, True), "context_width"),
-        (lambda: _C.SynthIDStep(KEYS, 2, 0, 0, 0, 0), "layers"),
-        (lambda: _C.SynthIDStep(KEYS, 2, 0, 30, -1, 0), "top_k"),
-        (lambda: _C.SynthIDStep(KEYS, 2, 9, 30, 0, 0), "seeding"),
-        (lambda: _C.KGWStep(KEYS[:, :3].copy(), 2**30, 1.0, 2, 0), "key"),
+        (lambda: _C.KGWStep(WORDS, 0, 1.0, 2, 0), "threshold"),
+        (lambda: _C.KGWStep(WORDS, 2**30, float("inf"), 2, 0), "delta"),
+        (lambda: _C.GumbelStep(WORDS, 0, 2000, 0, True), "context_width"),
+        (lambda: _C.SynthIDStep(WORDS, 2, 0, 0, 0, 0), "layers"),
+        (lambda: _C.SynthIDStep(WORDS, 2, 0, 30, -1, 0), "top_k"),
+        (lambda: _C.SynthIDStep(WORDS, 2, 9, 30, 0, 0), "seeding"),
+        (lambda: _C.KGWStep(WORDS[:3].copy(), 2**30, 1.0, 2, 0), "key"),
     ]:
         with pytest.raises(ValueError, match=match):
             make()

@@ -54,15 +54,21 @@ score_synthid_keys = _guarded(_C.score_synthid_keys)
 # scheme's parameters checked once, when the processor makes its step object.
 def kgw_step(keys, thresholds, deltas, context_width, seeding):
     """``_C.KGWStep``: one key [1, 4], threshold [1] and delta [1] for every row."""
-    return _call(_C.KGWStep, keys, int(thresholds[0]), float(deltas[0]), context_width, seeding)
+    return _call(
+        _C.KGWStep, keys.reshape(-1), int(thresholds[0]), float(deltas[0]), context_width, seeding
+    )
 
 
 def gumbel_step(keys, salts, context_width, seeding, skip_repeated):
     """``_C.GumbelStep``: sample, then each watermarked row one-hot at its token, in place."""
-    return _call(_C.GumbelStep, keys, int(salts[0]), context_width, seeding, skip_repeated)
+    return _call(
+        _C.GumbelStep, keys.reshape(-1), int(salts[0]), context_width, seeding, skip_repeated
+    )
 
 
 def synthid_step(keys, context_width, seeding, layers, top_k, context_history):
     """``_C.SynthIDStep``, as :func:`gumbel_step`; each call also takes the address of the rows'
     float64 draws."""
-    return _call(_C.SynthIDStep, keys, context_width, seeding, layers, top_k, context_history)
+    return _call(
+        _C.SynthIDStep, keys.reshape(-1), context_width, seeding, layers, top_k, context_history
+    )
