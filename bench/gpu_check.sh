@@ -41,14 +41,24 @@ step() {  # step NAME TIMEOUT CMD...: run, log to $OUT/NAME.log, record pass/fai
 
 arch=$("$PY" -c "import torch; p=torch.cuda.get_device_capability(); print(f'{p[0]}{p[1]}')")
 if [[ " $STEPS " == *" build "* ]]; then
-  step build 200 env TOKENMARK_CUDA=ON CMAKE_ARGS="-DCMAKE_CUDA_ARCHITECTURES=${arch}" \
+  step build 200 env TOKENMARK_CUDA=ON CMAKE_BUILD_PARALLEL_LEVEL="$(nproc)" CMAKE_ARGS="-DCMAKE_CUDA_ARCHITECTURES=${arch}" \
     "$PY" -m pip install --no-build-isolation --no-deps --no-index . || { cat "$SUMMARY"; exit 1; }
 fi
 "$PY" -m tokenmark info | tee "$OUT/info.json"
 if [[ " $STEPS " == *" tests "* ]]; then
   # The GPU-marked tests: CUDA and compiled Triton vs the reference, graph capture. (The CPU
   # suite and the Triton interpreter tests are CI's job.)
-  step gpu_tests 300 "$PY" -m pytest -q -m gpu tests -p no:cacheprovider -rf
+  # Spread over 8 workers where pytest-xdist is installed (the Triton compiles dominate), with a
+  # per-test limit where pytest-timeout is: a hung kernel fails its test, not the whole check.
+  par=()
+  "$PY" -c "import xdist" 2>/dev/null && par+=(-n 8)
+  "$PY" -c "import pytest_timeout" 2>/dev/null && par+=(--timeout 120)
+  step gpu_tests 300 "$PY" -m pytest -q -m gpu tests -p no:cacheprovider -rf --durations=10 \
+    "${par[@]}"
+  # The parity grid's CUDA and Triton rows (not marked gpu: the Triton rows also run on CPU CI
+  # under the interpreter).
+  step parity_grid 120 "$PY" -m pytest -q tests/backends/test_parity_grid.py \
+    -p no:cacheprovider -rf "${par[@]}"
 fi
 if [[ " $STEPS " == *" kgw "* ]]; then
   step bench_kgw 120 "$PY" bench/bench_gpu_kgw.py --backends cuda,triton --out "$OUT/gpu_results.md"
