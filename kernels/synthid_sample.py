@@ -408,15 +408,20 @@ def synthid_draw_kernel(
     # A uniform outside [0, 1) (not checked on the GPU: that needs a host sync) draws the last
     # candidate rather than leaving the output unwritten, as the CUDA sampler does.
     target = tl.where(target < total, target, total - 1)
-    # The chunk: how many inclusive prefixes are <= target; `before` sums those chunks.
+    # The chunk: how many inclusive prefixes are <= target; `before` sums those chunks. A tile's
+    # prefixes start from the sum of every earlier tile (`acc`), not from `before`: past the tile
+    # that holds the target, no chunk may pass (a light chunk, or the zeros loaded past the last
+    # chunk, would otherwise fit under the target's remainder).
     chunk = tl.zeros([], tl.int32)
     before = tl.zeros([], tl.int64)
+    acc = tl.zeros([], tl.int64)
     for t0 in range(0, n_chunks, TILE):
         c = t0 + tl.arange(0, TILE)
         tile = tl.load(totals_row + c, mask=c < n_chunks, other=0)
-        passed = before + tl.cumsum(tile, 0) <= target
+        passed = (acc + tl.cumsum(tile, 0) <= target) & (c < n_chunks)
         chunk += tl.sum(passed.to(tl.int32), 0)
         before += tl.sum(tl.where(passed, tile, 0), 0)
+        acc += tl.sum(tile, 0)
     rest = target - before
     kp = keys_ptr + row * key_stride
     w, word, mask = chunk_weights(

@@ -58,9 +58,16 @@ size_t sample_synthid_workspace_bytes(int64_t batch, int64_t n, int layers, int6
   return cuda::sample_synthid_workspace_bytes(batch, n > 0 ? n : 1, layers, top_k);
 }
 
+size_t top_k_workspace_bytes(int64_t batch, int64_t vocab, int64_t k) {
+  require_non_negative(batch, "batch");
+  require_non_negative(vocab, "vocab");
+  require_non_negative(k, "k");
+  return cuda::top_k_workspace_bytes(batch, vocab, k);
+}
+
 void top_k_candidates(uintptr_t logits, int64_t batch, int64_t vocab, int64_t logits_row_stride,
-                      int dtype, int64_t k, uintptr_t cand, uintptr_t values, int device,
-                      uintptr_t stream) {
+                      int dtype, int64_t k, uintptr_t cand, uintptr_t values, uintptr_t workspace,
+                      uint64_t workspace_bytes, int device, uintptr_t stream) {
   require_non_negative(batch, "batch");
   if (k <= 0 || k >= vocab) fail_value("k: must satisfy 0 < k < vocab");
   if (vocab > INT32_MAX) fail_value("vocab: at most 2^31 - 1");
@@ -76,10 +83,14 @@ void top_k_candidates(uintptr_t logits, int64_t batch, int64_t vocab, int64_t lo
                                     : require_ptr<uint16_t>(logits, "logits");
   int32_t* ids = require_ptr<int32_t>(cand, "candidates");
   float* out = require_ptr<float>(values, "values");
+  const size_t needed = cuda::top_k_workspace_bytes(batch, vocab, k);
+  require_workspace(needed, workspace_bytes);
+  void* scratch = needed ? require_ptr<int32_t>(workspace, "workspace") : nullptr;
   DeviceGuard guard(device, "top_k_candidates");
-  check_launch("top_k_candidates", cuda::top_k_candidates_cuda(x, batch, vocab, logits_row_stride,
-                                                               static_cast<LogitsDtype>(dtype), k,
-                                                               ids, out, to_stream(stream)));
+  check_launch("top_k_candidates",
+               cuda::top_k_candidates_cuda(x, batch, vocab, logits_row_stride,
+                                           static_cast<LogitsDtype>(dtype), k, ids, out, scratch,
+                                           needed, to_stream(stream)));
 }
 
 void score_synthid(uintptr_t tokens, int64_t n_tokens, uintptr_t offsets, int64_t n_docs,
@@ -116,9 +127,13 @@ void register_synthid(py::module_& m) {
         "Device scratch bytes sample_synthid needs.");
   m.def("top_k_candidates", &top_k_candidates, py::arg("logits"), py::arg("batch"),
         py::arg("vocab"), py::arg("logits_row_stride"), py::arg("logits_dtype"), py::arg("k"),
-        py::arg("candidates"), py::arg("values"), py::arg("device"), py::arg("stream"),
+        py::arg("candidates"), py::arg("values"), py::arg("workspace"), py::arg("workspace_bytes"),
+        py::arg("device"), py::arg("stream"),
         "The k largest logits of each row as the spec picks them (0 < k < vocab): ids ascending "
-        "into candidates [batch, k] int32, their logits into values [batch, k] float32.");
+        "into candidates [batch, k] int32, their logits into values [batch, k] float32; long "
+        "rows are split over blocks in top_k_workspace_bytes of device scratch.");
+  m.def("top_k_workspace_bytes", &top_k_workspace_bytes, py::arg("batch"), py::arg("vocab"),
+        py::arg("k"), "Device scratch bytes top_k_candidates needs (0 when rows are not split).");
   m.def("score_synthid", &score_synthid, py::arg("tokens"), py::arg("n_tokens"), py::arg("offsets"),
         py::arg("n_docs"), py::arg("prefix"), py::arg("key"), py::arg("width"), py::arg("seeding"),
         py::arg("layers"), py::arg("dedup"), py::arg("n_scored"), py::arg("ones"),

@@ -23,17 +23,20 @@ cudaError_t score_synthid_cuda(const SynthIdScoreArgs& a, void* workspace, size_
 
 // Scratch bytes sample_synthid_cuda needs for `batch` rows of `n` candidates, `layers` layers
 // and a.top_k = `top_k` (0 for an empty batch): 16 KiB per row and phase, plus 8 bytes per 2048
-// candidates; with 0 < top_k < n, the top_k candidates' ids and logits (8 bytes each) and the
-// rest sized for top_k candidates.
+// candidates; with 0 < top_k < n, the top_k candidates' ids and logits (8 bytes each), the
+// split pick's scratch (top_k_workspace_bytes) and the rest sized for top_k candidates.
 size_t sample_synthid_workspace_bytes(int64_t batch, int64_t n, int layers, int64_t top_k = 0);
 
 // The top-k candidates of `batch` rows of `vocab` logits (row stride `row_stride` elements), as
 // the spec picks them (NaN as -inf, -0 as +0, equal logits lower id first): ids ascending into
-// `cand` ([batch, k] int32) and their logits into `values` ([batch, k] float32). One block per
-// row, one launch; 0 < k < vocab <= 2^31 - 1.
+// `cand` ([batch, k] int32) and their logits into `values` ([batch, k] float32); 0 < k < vocab
+// <= 2^31 - 1. Long rows are split over blocks (two launches) with `workspace` holding
+// top_k_workspace_bytes(batch, vocab, k) bytes, 4-byte aligned (none for short rows).
+size_t top_k_workspace_bytes(int64_t batch, int64_t vocab, int64_t k);
 cudaError_t top_k_candidates_cuda(const void* logits, int64_t batch, int64_t vocab,
                                   int64_t row_stride, LogitsDtype dtype, int64_t k, int32_t* cand,
-                                  float* values, cudaStream_t stream);
+                                  float* values, void* workspace, size_t workspace_bytes,
+                                  cudaStream_t stream);
 
 // Tournament sampling (docs/prf.md, "Sampling"), bit-identical to the CPU's. The candidates are
 // the `a.vocab` entries of each row: the whole vocabulary (`cand` null, a.top_k 0 or >= vocab),

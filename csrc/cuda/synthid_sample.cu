@@ -52,7 +52,7 @@ struct Scratch {
 };
 
 struct Layout {
-  size_t state, hist, factors, chunk_total, cand, values, total;
+  size_t state, hist, factors, chunk_total, cand, values, split, split_bytes, total;
 };
 
 size_t align16(size_t x) { return (x + 15) & ~size_t{15}; }
@@ -62,9 +62,9 @@ __host__ __device__ int phase_count(int layers) {
 }
 
 // With 0 < top_k < n, the pass runs on top_k candidates, picked into `cand` and `values`.
-Layout layout(int64_t batch, int64_t n, int layers, int64_t top_k) {
-  const bool picked = top_k > 0 && top_k < n;
-  if (picked) n = top_k;
+Layout layout(int64_t batch, int64_t vocab, int layers, int64_t top_k) {
+  const bool picked = top_k > 0 && top_k < vocab;
+  const int64_t n = picked ? top_k : vocab;
   const size_t rows = static_cast<size_t>(batch), chunks = ceil_div(n, kChunk);
   const size_t bins = rows * phase_count(layers) * kSynthIdBins;
   Layout l{};
@@ -75,7 +75,9 @@ Layout layout(int64_t batch, int64_t n, int layers, int64_t top_k) {
   l.cand = align16(l.chunk_total + rows * chunks * sizeof(uint64_t));
   const size_t picks = picked ? rows * static_cast<size_t>(top_k) : 0;
   l.values = align16(l.cand + picks * sizeof(int32_t));
-  l.total = align16(l.values + picks * sizeof(float));
+  l.split = align16(l.values + picks * sizeof(float));
+  l.split_bytes = picked ? top_k_split_bytes(batch, vocab, top_k) : 0;
+  l.total = align16(l.split + l.split_bytes);
   return l;
 }
 
@@ -467,8 +469,14 @@ size_t sample_synthid_workspace_bytes(int64_t batch, int64_t n, int layers, int6
 
 cudaError_t top_k_candidates_cuda(const void* logits, int64_t batch, int64_t vocab,
                                   int64_t row_stride, LogitsDtype dtype, int64_t k, int32_t* cand,
-                                  float* values, cudaStream_t stream) {
-  return launch_top_k(logits, batch, vocab, row_stride, dtype, k, cand, values, stream);
+                                  float* values, void* workspace, size_t workspace_bytes,
+                                  cudaStream_t stream) {
+  return launch_top_k(logits, batch, vocab, row_stride, dtype, k, cand, values, workspace,
+                      workspace_bytes, stream);
+}
+
+size_t top_k_workspace_bytes(int64_t batch, int64_t vocab, int64_t k) {
+  return top_k_split_bytes(batch, vocab, k);
 }
 
 cudaError_t sample_synthid_cuda(const SynthIdSampleArgs& args, const int32_t* cand, void* workspace,
@@ -493,7 +501,7 @@ cudaError_t sample_synthid_cuda(const SynthIdSampleArgs& args, const int32_t* ca
     float* values = reinterpret_cast<float*>(base + l.values);
     const cudaError_t err =
         launch_top_k(args.logits, args.batch, args.vocab, args.logits_row_stride, args.dtype,
-                     args.top_k, picks, values, stream);
+                     args.top_k, picks, values, base + l.split, l.split_bytes, stream);
     if (err != cudaSuccess) return err;
     a.logits = values;
     a.vocab = args.top_k;

@@ -1,7 +1,9 @@
 // The top-k candidates of each row on CUDA, as the spec picks them (docs/prf.md, "Sampling";
 // reference.synthid.candidates): the k largest logits, NaN counting as -inf, equal logits (-0 and
-// +0 included) taken lowest id first; written ascending by id with their logits. One block per
-// row, no host sync, no allocation:
+// +0 included) taken lowest id first; written ascending by id with their logits. No host sync, no
+// allocation. A long row is split (top_k_slices): one block per slice picks the slice's k into
+// the caller's workspace, then one block per row picks the row's k among those slices * k, in
+// slice order, so "lowest position first" is still "lowest id first". Each block:
 //
 //   radix select  up to three sweeps of the row (12, 10, 10 bits of an order-preserving key): a
 //                 shared-memory histogram of the next digit among the logits that match the
@@ -66,17 +68,49 @@ __device__ uint64_t top_k_block_exclusive(uint64_t v, uint64_t* warp_sums) {
   return before + incl - v;
 }
 
-// Row b's k candidate ids (ascending) into cand[b * k ..] and their logits, as float, into
-// values[b * k ..]; 0 < k < vocab.
-__global__ void __launch_bounds__(kTopKThreads)
-    top_k_kernel(const void* logits, int64_t vocab, int64_t row_stride, LogitsDtype dtype,
-                 int64_t k, int32_t* cand, float* values) {
+// Rows of ids split at most this many ways, into slices of at least kTopKSliceMin ids and 4 k.
+constexpr int64_t kTopKMaxSlices = 64;
+constexpr int64_t kTopKSliceMin = 4096;
+
+// What the blocks of one top_k_kernel launch read and write. Block x takes slice x % slices of
+// row x / slices: ids [s * slice_len, s * slice_len + len), len = slice_len except in the last
+// slice, which runs to `vocab`; its k picks go to cand/values[x * k ..]. The id of the logit at
+// row position i is i, or id_map[b * vocab + i] where given (the second step's rows are the
+// first step's picks).
+struct TopKRows {
+  const void* logits;
+  int64_t row_stride;
+  LogitsDtype dtype;
+  int64_t vocab;
+  int64_t slices;
+  int64_t slice_len;
+  int64_t k;
+  const int32_t* id_map;
+  int32_t* cand;
+  float* values;
+};
+
+// Blocks per row: 1 (no split) unless the row holds two slices of kTopKSliceMin and 4 k ids.
+__host__ __device__ inline int64_t top_k_slices(int64_t vocab, int64_t k) {
+  const int64_t min_len = kTopKSliceMin > 4 * k ? kTopKSliceMin : 4 * k;
+  const int64_t s = vocab / min_len;
+  return s < 2 ? 1 : (s < kTopKMaxSlices ? s : kTopKMaxSlices);
+}
+
+// The k candidate ids (ascending) of block blockIdx.x's slice into r.cand[blockIdx.x * k ..] and
+// their logits, as float, into r.values[..]; 0 < k < every slice's length.
+__global__ void __launch_bounds__(kTopKThreads) top_k_kernel(TopKRows r) {
   __shared__ unsigned hist[kTopKMaxBins];
   __shared__ uint64_t warp_sums[kTopKWarps];
   __shared__ unsigned sel_digit;
   __shared__ int64_t sel_need, sel_count;
-  const int64_t b = blockIdx.x;
-  const void* row = static_cast<const char*>(logits) + b * row_stride * (dtype == kFloat32 ? 4 : 2);
+  const int64_t b = blockIdx.x / r.slices, offset = (blockIdx.x % r.slices) * r.slice_len;
+  const bool last_slice = blockIdx.x % r.slices == r.slices - 1;
+  const int64_t vocab = last_slice ? r.vocab - offset : r.slice_len;  // this block's ids
+  const LogitsDtype dtype = r.dtype;
+  const int64_t k = r.k;
+  const void* row = static_cast<const char*>(r.logits) +
+                    (b * r.row_stride + offset) * (dtype == kFloat32 ? 4 : 2);
   // The search: the logits whose key matches `prefix` on the bits of `mask` are the candidates
   // still undecided; `need` of them (counted from the largest) are taken.
   unsigned prefix = 0, mask = 0;
@@ -157,32 +191,57 @@ __global__ void __launch_bounds__(kTopKThreads)
   const uint64_t first = top_k_block_exclusive((uint64_t{above} << 32) | tied, warp_sums);
   int64_t ties_before = static_cast<int64_t>(first & 0xFFFFFFFFu);
   int64_t slot = static_cast<int64_t>(first >> 32) + (ties_before < need ? ties_before : need);
-  int32_t* out_ids = cand + b * k;
-  float* out_values = values + b * k;
+  int32_t* out_ids = r.cand + int64_t{blockIdx.x} * k;
+  float* out_values = r.values + int64_t{blockIdx.x} * k;
+  const int32_t* id_map = r.id_map ? r.id_map + b * r.vocab + offset : nullptr;
   for (int64_t i = begin; i < end && slot < k; ++i) {
     const float x = load_logit(row, dtype, i);
     const unsigned key = top_k_key(x) & mask;
     bool take = key > prefix;
     if (key == prefix) take = ties_before++ < need;
     if (take) {
-      out_ids[slot] = static_cast<int32_t>(i);
+      out_ids[slot] = id_map ? id_map[i] : static_cast<int32_t>(offset + i);
       out_values[slot] = x;
       ++slot;
     }
   }
 }
 
+// Workspace bytes launch_top_k needs (0 when rows are not split).
+size_t top_k_split_bytes(int64_t batch, int64_t vocab, int64_t k) {
+  if (batch <= 0 || k <= 0 || k >= vocab) return 0;
+  const int64_t slices = top_k_slices(vocab, k);
+  return slices == 1 ? 0
+                     : static_cast<size_t>(batch * slices * k) * (sizeof(int32_t) + sizeof(float));
+}
+
 // Launches top_k_kernel for `batch` rows of `vocab` logits (0 < k < vocab; device pointers;
-// cand and values hold batch * k entries each).
+// cand and values hold batch * k entries each; `workspace` holds top_k_split_bytes).
 cudaError_t launch_top_k(const void* logits, int64_t batch, int64_t vocab, int64_t row_stride,
                          LogitsDtype dtype, int64_t k, int32_t* cand, float* values,
-                         cudaStream_t stream) {
+                         void* workspace, size_t workspace_bytes, cudaStream_t stream) {
   if (batch < 0 || k <= 0 || k >= vocab || vocab > INT32_MAX || batch > INT32_MAX) {
     return cudaErrorInvalidValue;
   }
   if (batch == 0) return cudaSuccess;
-  top_k_kernel<<<static_cast<unsigned>(batch), kTopKThreads, 0, stream>>>(logits, vocab, row_stride,
-                                                                          dtype, k, cand, values);
+  const int64_t slices = top_k_slices(vocab, k);
+  if (slices == 1) {
+    top_k_kernel<<<static_cast<unsigned>(batch), kTopKThreads, 0, stream>>>(
+        TopKRows{logits, row_stride, dtype, vocab, 1, vocab, k, nullptr, cand, values});
+    return cudaGetLastError();
+  }
+  if (batch * slices > INT32_MAX || !workspace ||
+      workspace_bytes < top_k_split_bytes(batch, vocab, k)) {
+    return cudaErrorInvalidValue;
+  }
+  const int64_t picks = slices * k;  // per row, after the first step
+  int32_t* slice_ids = static_cast<int32_t*>(workspace);
+  float* slice_values = reinterpret_cast<float*>(slice_ids + batch * picks);
+  top_k_kernel<<<static_cast<unsigned>(batch * slices), kTopKThreads, 0, stream>>>(
+      TopKRows{logits, row_stride, dtype, vocab, slices, vocab / slices, k, nullptr, slice_ids,
+               slice_values});
+  top_k_kernel<<<static_cast<unsigned>(batch), kTopKThreads, 0, stream>>>(
+      TopKRows{slice_values, picks, kFloat32, picks, 1, picks, k, slice_ids, cand, values});
   return cudaGetLastError();
 }
 

@@ -159,11 +159,17 @@ def top_k_candidates(
     k: int,
     candidates: int,
     values: int,
+    workspace: int,
+    workspace_bytes: int,
     device: int,
     stream: int,
 ) -> None:
     """The k largest logits of each row as the spec picks them (0 < k < vocab): ids ascending
-    into candidates [batch, k] int32, their logits into values [batch, k] float32."""
+    into candidates [batch, k] int32, their logits into values [batch, k] float32; long rows are
+    split over blocks in top_k_workspace_bytes of device scratch."""
+
+def top_k_workspace_bytes(batch: int, vocab: int, k: int) -> int:
+    """Device scratch bytes top_k_candidates needs (0 when rows are not split)."""
 
 def score_synthid(
     tokens: int,

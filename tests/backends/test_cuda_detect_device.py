@@ -74,7 +74,7 @@ def test_truncate_at_eos_on_device_matches_host():
 
 
 def test_auto_gumbel_rule(monkeypatch):
-    assert backends.TRITON_GUMBEL_MIN_VOCAB is None  # a placeholder until measured on a GPU
+    assert backends.TRITON_GUMBEL_MIN_VOCAB is None  # measured: CUDA is faster at every shape
     assert not backends.gumbel_sample_prefers_triton(1 << 30)
     monkeypatch.setattr(backends, "TRITON_GUMBEL_MIN_VOCAB", 1000)
     assert backends.gumbel_sample_prefers_triton(1000)
@@ -127,6 +127,7 @@ def test_cuda_tensors_scored_on_device(monkeypatch, scheme, backend):
         [np.resize(s, length) if len(s) else np.zeros(length, np.int32) for s in seqs]
     )
     want_sq = wm.detect(square, return_flags=True)
+    want_eos = wm.detect(seqs, eos_token_id=7) if scheme == "synthid" else None
     refuse_host_copy(monkeypatch, module)
     got = wm.detect(torch.from_numpy(square).cuda(), return_flags=True, backend=backend)
     fields = ["n_scored", "p_value"] + (["score"] if scheme == "gumbel" else ["ones"])
@@ -137,4 +138,4 @@ def test_cuda_tensors_scored_on_device(monkeypatch, scheme, backend):
     assert_same(got, want, fields)
     if scheme == "synthid":
         got = wm.detect(t, eos_token_id=7, backend=backend)
-        assert_same(got, wm.detect(seqs, eos_token_id=7), fields)
+        assert_same(got, want_eos, fields)

@@ -288,7 +288,11 @@ def test_processor_on_cuda():
 @on_gpu
 @pytest.mark.parametrize(
     ("overrides", "match"),
-    [({"top_k": -1}, "top_k"), ({"history": -1}, "history"), ({"layers": 0}, "layers")],
+    [
+        ({"top_k": -1}, "top_k"),
+        ({"context_history": -1}, "context_history"),
+        ({"layers": 0}, "layers"),
+    ],
 )
 def test_wrapper_rejects_bad_arguments(overrides, match):
     args = dict(

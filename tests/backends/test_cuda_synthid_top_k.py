@@ -29,7 +29,7 @@ def on_gpu(test):
 def _binding(**overrides):
     args = dict(
         logits=256, batch=2, vocab=100, logits_row_stride=100, logits_dtype=0, k=40,
-        candidates=512, values=1024, device=0, stream=0,
+        candidates=512, values=1024, workspace=0, workspace_bytes=0, device=0, stream=0,
     )  # fmt: skip
     args.update(overrides)
     return cuda_mod.top_k_candidates(**args)
@@ -47,11 +47,31 @@ def _binding(**overrides):
         ({"values": 0}, "values: null"),
         ({"logits": 2}, "logits: device pointer not aligned"),
         ({"device": -1}, "device"),
+        # A long row is split over blocks: its scratch must be given.
+        ({"vocab": 100_000, "logits_row_stride": 100_000}, "workspace: needs 15360 bytes"),
+        (
+            {"vocab": 100_000, "logits_row_stride": 100_000, "workspace_bytes": 15360},
+            "workspace: null",
+        ),
     ],
 )
 def test_top_k_binding_validates(overrides, match):
     with pytest.raises(ValueError, match=match):
         _binding(**overrides)
+
+
+def test_top_k_workspace_bytes():
+    """No scratch for rows under two slices of 4096 ids (and 4 k); else each row's slices * k
+    picks, 8 bytes each, with at most 64 slices."""
+    bytes_for = cuda_mod.top_k_workspace_bytes
+    assert bytes_for(8, 8191, 40) == 0 and bytes_for(8, 5000, 1) == 0
+    assert bytes_for(2, 8192, 40) == 2 * 2 * 40 * 8
+    assert bytes_for(3, 128256, 40) == 3 * 31 * 40 * 8
+    assert bytes_for(1, 128256, 4000) == 1 * 8 * 4000 * 8  # slices of at least 4 k
+    assert bytes_for(1, 10**9, 40) == 64 * 40 * 8
+    assert bytes_for(0, 128256, 40) == 0 and bytes_for(4, 100, 100) == 0
+    with pytest.raises(ValueError, match="vocab"):
+        bytes_for(1, -1, 40)
 
 
 def _tricky(batch: int, vocab: int, gen: torch.Generator) -> torch.Tensor:
@@ -71,9 +91,11 @@ def _device_top_k(logits: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Ten
     batch, vocab = logits.shape
     cand = torch.empty(batch, k, dtype=torch.int32, device=logits.device)
     values = torch.empty(batch, k, dtype=torch.float32, device=logits.device)
+    size = cuda_mod.top_k_workspace_bytes(batch, vocab, k)
+    scratch = torch.full((max(size, 1),), 0xA5, dtype=torch.uint8, device=logits.device)
     cuda_mod.top_k_candidates(
         logits.data_ptr(), batch, vocab, logits.stride(0), CODES[logits.dtype], k,
-        cand.data_ptr(), values.data_ptr(), logits.device.index,
+        cand.data_ptr(), values.data_ptr(), scratch.data_ptr(), size, logits.device.index,
         torch.cuda.current_stream(logits.device).cuda_stream,
     )  # fmt: skip
     return cand, values

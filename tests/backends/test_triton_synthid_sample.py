@@ -255,6 +255,27 @@ def test_sample_matches_reference(small_chunks):
         assert want_m[0] == 1
 
 
+@pytest.mark.parametrize("vocab", [4 * 256 + 1, 5 * 256 + 100])
+def test_sample_light_chunk_in_a_later_tile(small_chunks, vocab):
+    """A draw whose target lies in the first tile of chunk totals, with a light last chunk (1 or
+    100 candidates) and masked entries in the next tile: no chunk past the target's may count.
+    (On a GPU, found at 2,097,153 candidates: more than 1024 chunks of 2048.)"""
+    gen = torch.Generator().manual_seed(vocab)
+    batch = 12
+    logits = torch.randn(batch, vocab, generator=gen) * 0.01  # flat: the draw lands anywhere
+    ids = random_ids(batch, 8, gen)
+    u = torch.linspace(0.02, 0.6, batch, dtype=torch.float64)  # targets in chunks 0 to 3
+    keys = random_keys(batch, vocab)
+    for layers in (30, 3):
+        want_t, want_m = ref.sample_synthid(
+            logits.numpy(), ids.numpy(), keys, u.numpy(), None, 2, 0, layers, 0, 1024
+        )
+        got_t, got_m = triton_sample(logits, ids, keys, u, None, 2, 0, layers, 0, 1024)
+        np.testing.assert_array_equal(got_t, want_t)
+        np.testing.assert_array_equal(got_m, want_m)
+        assert (want_t < 4 * 256).sum() >= batch // 2  # most draws end in the first tile
+
+
 @pytest.mark.parametrize(("width", "history"), [(0, 0), (2, 1024)])
 def test_sample_special_rows(small_chunks, width, history):
     gen = torch.Generator().manual_seed(7)

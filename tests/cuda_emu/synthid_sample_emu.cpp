@@ -57,8 +57,13 @@ int emu_sample_synthid(const void* logits, int64_t batch, int64_t n, int64_t row
 int emu_top_k(const void* logits, int64_t batch, int64_t vocab, int64_t row_stride, int dtype,
               int64_t k, int32_t* cand, float* values) {
   using namespace tokenmark;
+  // Poisoned scratch, as for the sampler.
+  const size_t bytes = cuda::top_k_workspace_bytes(batch, vocab, k);
+  std::vector<unsigned char> ws(bytes + 16, 0xA5);
+  void* base = ws.data() + (16 - reinterpret_cast<uintptr_t>(ws.data()) % 16) % 16;
   return cuda::top_k_candidates_cuda(logits, batch, vocab, row_stride,
-                                     static_cast<LogitsDtype>(dtype), k, cand, values, nullptr);
+                                     static_cast<LogitsDtype>(dtype), k, cand, values, base, bytes,
+                                     nullptr);
 }
 
 }  // extern "C"

@@ -81,6 +81,27 @@ def test_top_k_is_the_spec(lib, dtype, vocab, ks):
         np.testing.assert_array_equal(np.isnan(values), np.isnan(np.take_along_axis(x, want, 1)))
 
 
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
+def test_split_rows_are_the_spec(lib, dtype):
+    """Rows of at least two slices of 4096 ids and 4 k are picked in two steps (a block per slice,
+    then a block per row among the slices' picks): still the spec, ties across slice bounds
+    lowest id first, on strided rows whose columns past ``vocab`` are not read."""
+    rng = np.random.default_rng(17)
+    vocab, stride = 9001, 9500  # two slices: 4500 and 4501 ids
+    x = np.full((7, stride), 1e30, np.float32)
+    x[:, :vocab] = tricky_rows(rng, vocab)
+    x[1, 4490:4510] = 3.0  # a run of ties across the slice bound, among the largest values
+    logits = as_dtype(x, dtype)
+    x = np.stack([logits_f32(row, dtype) for row in logits])[:, :vocab]
+    for k in (1, 40, 1000, 2250):  # 2250: the slices must hold 4 k, so no split
+        cand, values = emu_top_k(lib, logits, k, dtype, vocab=vocab)
+        want = np.stack([ref.candidates(row, k) for row in x]).astype(np.int32)
+        np.testing.assert_array_equal(cand, want, err_msg=f"k={k}")
+        got_bits, want_bits = values.view(np.uint32), np.take_along_axis(x, want, 1).view(np.uint32)
+        finite = ~np.isnan(values)
+        np.testing.assert_array_equal(got_bits[finite], want_bits[finite])
+
+
 def test_top_k_block_order_strided_rows_and_rejects(lib):
     rng = np.random.default_rng(3)
     logits = as_dtype(tricky_rows(rng, 700), "float32")
@@ -113,6 +134,7 @@ SAMPLE_CASES = [
     ("float32", 120, 1, 7),
     ("float16", 90, 90, 12),
     ("float32", 70, 200, 5),
+    ("bfloat16", 8500, 40, 12),  # the top-k pick split over two blocks per row
 ]
 
 
