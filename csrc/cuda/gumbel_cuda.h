@@ -13,9 +13,9 @@
 namespace tokenmark::cuda {
 
 // Vocabularies from which `splits = 0` (auto) splits each row over several blocks (about one
-// wave of blocks in all). Measured on an H200 (bench/RESULTS.md, bench_gpu_gumbel.py's layout
-// table, bfloat16, batch 1-128): split rows take 0.71-1.08x the one-block time at 32768 (0.32-0.82x
-// from 65536 up) and 0.90-1.10x below it, where the two are within the run's noise.
+// wave of blocks in all). Measured on an H200 in two runs (bench/RESULTS.md, bench_gpu_gumbel.py's
+// layout table, bfloat16, batch 1-128): split rows take 0.55-1.08x the one-block time at 32768,
+// 0.20-0.82x from 65536 up, and 0.82-1.15x below 32768, where neither layout wins every run.
 constexpr int64_t kGumbelSplitMinVocab = 32768;
 
 // Scratch bytes sample_gumbel_cuda may need for split rows (16 bytes per row and block; 0 for
