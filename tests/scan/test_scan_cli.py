@@ -283,6 +283,8 @@ def test_usage_errors_exit_2_and_name_the_problem(corpus, env, tmp_path, monkeyp
     assert _scan(corpus, tmp_path / "w", "--workers", "2") == 2  # not silently ignored
     assert "--workers: only with --engine ray" in capsys.readouterr().err
     assert not (tmp_path / "w").exists()
+    assert _scan(corpus, tmp_path / "w", "--worker-threads", "2") == 2
+    assert "--worker-threads: only with --engine ray" in capsys.readouterr().err
     monkeypatch.setenv("TOKENMARK_KEY_GAMMA", scan_corpus.KEYS["gamma"])
     bad_cfg = tmp_path / "bad.json"
     for content, msg in [

@@ -105,6 +105,10 @@ def test_ray_refuses_a_used_folder(both):
         scan_ray(shards, both["wms"], both["root"] / "ray", **both["kw"])
     with pytest.raises(ScanConfigError, match="workers"):
         scan_ray(shards, both["wms"], both["root"] / "new", workers=0, **both["kw"])
+    for bad in (0, 1.5, True):
+        with pytest.raises(ScanConfigError, match="worker_threads: must be a positive integer"):
+            scan_ray(shards, both["wms"], both["root"] / "new", worker_threads=bad, **both["kw"])
+    assert not (both["root"] / "new").exists()
 
 
 def test_command_line_engine_ray_with_report(both, tmp_path):

@@ -83,8 +83,11 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         help="local (default; threads on this machine) or ray (Ray Data: pip install "
         "'tokenmark[ray]'; connects to RAY_ADDRESS or starts a local cluster; Parquet output)",
     )
+    p.add_argument("--workers", type=int, help="--engine ray: scorer actors (default 1)")
     p.add_argument(
-        "--workers", type=int, help="--engine ray: scorer actors, 1 CPU each (default 1)"
+        "--worker-threads",
+        type=int,
+        help="--engine ray: CPUs each scorer actor reserves and its tokenizer uses (default 1)",
     )
     p.add_argument(
         "--report",
@@ -126,11 +129,17 @@ def run(args: argparse.Namespace) -> int:
             from .ray_engine import scan_ray
 
             workers = 1 if args.workers is None else args.workers
-            run_scan = functools.partial(scan_ray, workers=workers)
-        elif args.workers is not None:
-            raise ScanConfigError(
-                "--workers: only with --engine ray (the local engine uses threads)"
-            )
+            threads = 1 if args.worker_threads is None else args.worker_threads
+            run_scan = functools.partial(scan_ray, workers=workers, worker_threads=threads)
+        else:
+            for flag, value in (
+                ("--workers", args.workers),
+                ("--worker-threads", args.worker_threads),
+            ):
+                if value is not None:
+                    raise ScanConfigError(
+                        f"{flag}: only with --engine ray (the local engine uses threads)"
+                    )
         report = run_scan(
             shards,
             watermarks,

@@ -78,7 +78,11 @@ def _read_shards(table, shards: list[Shard], opt: ReadOptions, malformed_dir: st
 class _Scorer:
     """Ray actor: tokenizes and scores a batch of documents for every watermark."""
 
-    def __init__(self, watermarks, tokenizer_state, backend: str, log10_q: float):
+    def __init__(self, watermarks, tokenizer_state, backend: str, log10_q: float, threads: int):
+        # The tokenizer's thread pool (Rayon, made at its first batch) takes every core of the
+        # node unless told otherwise: with several actors per node, each reserving `threads`
+        # CPUs, that oversubscribes the node. A value the cluster sets is kept.
+        os.environ.setdefault("RAYON_NUM_THREADS", str(threads))
         self.watermarks = watermarks
         self.backend = backend
         self.log10_q = log10_q
@@ -123,14 +127,17 @@ def scan_ray(
     out_format: str = "parquet",
     backend: str = "auto",
     workers: int = 1,
+    worker_threads: int = 1,
     progress: bool | None = None,
     log: Callable[[str], None] | None = None,
 ) -> ScanReport:
     """:func:`tokenmark.scan.scan` on Ray Data (the same arguments; Parquet output only).
 
     Connects to the running Ray cluster (``ray.init()`` first, or ``RAY_ADDRESS``); without one,
-    starts a local one. ``workers`` scorer actors of one CPU each: leave CPUs to Ray's read and
-    write tasks (an actor pool that holds every CPU starves them and the job hangs).
+    starts a local one. ``workers`` scorer actors of ``worker_threads`` CPUs each, which their
+    tokenizer and scorers use (``RAYON_NUM_THREADS`` and Ray's ``OMP_NUM_THREADS``): leave CPUs to
+    Ray's read and write tasks (an actor pool that holds every CPU starves them and the job
+    hangs).
 
     Example
     -------
@@ -139,7 +146,7 @@ def scan_ray(
     >>> rep = scan_ray(shards, wms, "out", read_options=opt, workers=1)  # doctest: +SKIP
     """
     ray = _import_ray()
-    _check_arguments(out_format, watermarks, read_options, tokenizer, workers)
+    _check_arguments(out_format, watermarks, read_options, tokenizer, workers, worker_threads)
     acc = FDRAccumulator(q)
     log = log or (lambda s: print(s, file=sys.stderr))
     out = Path(out)
@@ -147,8 +154,9 @@ def scan_ray(
     _start_ray(ray, progress)
     t_start = time.perf_counter()
     ds = _pipeline(
-        ray, inputs, mal_dir, read_options, watermarks, tokenizer, backend, workers, acc.log10_q
-    )
+        ray, inputs, mal_dir, read_options, watermarks, tokenizer, backend,
+        (workers, worker_threads), acc.log10_q,
+    )  # fmt: skip
     ds.write_parquet(str(out / "ray"))  # the pipeline runs here
     wall_ray = time.perf_counter() - t_start
     report = _summarise(out, inputs, watermarks, acc, t_start, wall_ray)
@@ -169,7 +177,12 @@ def _import_ray():
 
 
 def _check_arguments(
-    out_format: str, watermarks: list[Watermark], read_options: ReadOptions, tokenizer, workers
+    out_format: str,
+    watermarks: list[Watermark],
+    read_options: ReadOptions,
+    tokenizer,
+    workers,
+    worker_threads=1,
 ) -> None:
     """The checks of :func:`scan_ray`'s arguments that need nothing to be started."""
     if out_format != "parquet":
@@ -178,8 +191,9 @@ def _check_arguments(
         raise ScanConfigError("watermarks: none given")
     if read_options.text_column is not None and tokenizer is None:
         raise ScanConfigError("tokenizer: text input needs a tokenizer (or use a tokens column)")
-    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
-        raise ScanConfigError(f"workers: must be a positive integer, got {workers!r}")
+    for name, value in (("workers", workers), ("worker_threads", worker_threads)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ScanConfigError(f"{name}: must be a positive integer, got {value!r}")
 
 
 def _start_output(
@@ -216,11 +230,13 @@ def _pipeline(
     watermarks: list[Watermark],
     tokenizer,
     backend: str,
-    workers: int,
+    pool: tuple[int, int],
     log10_q: float,
 ):
     """The Ray dataset of the scores: shards read one per task, then tokenized and scored in a
-    pool of ``workers`` actors (lazy: nothing runs before it is written)."""
+    pool of ``pool = (workers, threads)`` actors of ``threads`` CPUs each (lazy: nothing runs
+    before it is written)."""
+    workers, threads = pool
     opt = ReadOptions(**{**read_options.__dict__, "malformed": []})
     # One block per shard: Ray Data packs small items into one block by default, and one block
     # is one read task: the shards would be read one after another.
@@ -244,11 +260,12 @@ def _pipeline(
             "tokenizer_state": None if tokenizer is None else tokenizer_state(tokenizer),
             "backend": backend,
             "log10_q": log10_q,
+            "threads": threads,
         },
         # One block in flight per actor: with Ray's default (several), the first actor up may
         # queue every shard of a small scan before the others have started.
         compute=ray.data.ActorPoolStrategy(size=workers, max_tasks_in_flight_per_actor=1),
-        num_cpus=1,
+        num_cpus=threads,
         batch_size=read_options.batch_size,
         batch_format="pyarrow",
     )
