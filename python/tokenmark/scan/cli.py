@@ -76,6 +76,17 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--key-env-prefix", default=ENV_PREFIX, help="default: TOKENMARK_KEY_")
     p.add_argument("--backend", default="auto", help="scoring backend (default auto)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    _add_engine_arguments(p)
+    p.add_argument(
+        "--report",
+        metavar="HTML",
+        help="also write a self-contained HTML page: numbers, QQ plot, hits, top hits' tokens",
+    )
+    p.set_defaults(func=run)
+    return p
+
+
+def _add_engine_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--engine",
         choices=["local", "ray"],
@@ -89,13 +100,20 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         type=int,
         help="--engine ray: CPUs each scorer actor reserves and its tokenizer uses (default 1)",
     )
-    p.add_argument(
-        "--report",
-        metavar="HTML",
-        help="also write a self-contained HTML page: numbers, QQ plot, hits, top hits' tokens",
-    )
-    p.set_defaults(func=run)
-    return p
+
+
+def _engine(args: argparse.Namespace):
+    """The scan function of ``--engine`` (the Ray engine with its pool's size)."""
+    if args.engine == "ray":
+        from .ray_engine import scan_ray
+
+        workers = 1 if args.workers is None else args.workers
+        threads = 1 if args.worker_threads is None else args.worker_threads
+        return functools.partial(scan_ray, workers=workers, worker_threads=threads)
+    for flag, value in (("--workers", args.workers), ("--worker-threads", args.worker_threads)):
+        if value is not None:
+            raise ScanConfigError(f"{flag}: only with --engine ray (the local engine uses threads)")
+    return scan
 
 
 def run(args: argparse.Namespace) -> int:
@@ -124,22 +142,7 @@ def run(args: argparse.Namespace) -> int:
             if not args.tokenizer:
                 raise ScanConfigError("--tokenizer: text input needs a tokenizer")
             tokenizer = load_tokenizer(args.tokenizer)
-        run_scan = scan
-        if args.engine == "ray":
-            from .ray_engine import scan_ray
-
-            workers = 1 if args.workers is None else args.workers
-            threads = 1 if args.worker_threads is None else args.worker_threads
-            run_scan = functools.partial(scan_ray, workers=workers, worker_threads=threads)
-        else:
-            for flag, value in (
-                ("--workers", args.workers),
-                ("--worker-threads", args.worker_threads),
-            ):
-                if value is not None:
-                    raise ScanConfigError(
-                        f"{flag}: only with --engine ray (the local engine uses threads)"
-                    )
+        run_scan = _engine(args)
         report = run_scan(
             shards,
             watermarks,
