@@ -6,6 +6,7 @@
 #include <optional>
 #include <string>
 
+#include "../cpu/cpu_features.h"
 #include "../cpu/synthid_cpu.h"
 #include "checks.h"
 #include "register.h"
@@ -51,9 +52,31 @@ py::tuple score_synthid(py::array tokens, py::array offsets, std::optional<py::a
   return score_released(cpu::score_synthid, a, out, ones);
 }
 
+py::array_t<double> synthid_phase_factors(py::array hist) {
+  require_dtype<uint64_t>(hist, "hist", "uint64");
+  require_ndim(hist, "hist", 1);
+  require_c_contiguous(hist, "hist");
+  const int64_t n = hist.shape(0);
+  int bits = 0;
+  while ((int64_t{1} << bits) < n) ++bits;
+  if (n < 2 || n != (int64_t{1} << bits) || bits > kSynthIdPhaseBits) {
+    fail_value("hist: expected 2^b bins, 1 <= b <= 10, got " + std::to_string(n));
+  }
+  const uint64_t* h = static_cast<const uint64_t*>(hist.data());
+  for (int64_t q = 0; q < n; ++q) {
+    if (h[q] >> 62) fail_value("hist: bins must be below 2^62 (sums of fixed-point weights)");
+  }
+  py::array_t<double> f(n);
+  cpu::synthid_phase_factors(h, bits, f.mutable_data(), cpu::simd_enabled());
+  return f;
+}
+
 }  // namespace
 
 void register_synthid(py::module_& m) {
+  m.def("synthid_phase_factors", &synthid_phase_factors, py::arg("hist"),
+        "The factors of one tournament phase from its histogram (uint64, 2^b bins), as "
+        "sample_synthid computes them (the AVX2 path unless set_simd_enabled(False)).");
   m.def("sample_synthid", &sample_synthid, py::arg("logits"), py::arg("logits_dtype"),
         py::arg("input_ids"), py::arg("keys"), py::arg("uniforms"), py::arg("enabled"),
         py::arg("width"), py::arg("seeding"), py::arg("layers"), py::arg("top_k"),

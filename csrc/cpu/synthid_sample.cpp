@@ -55,6 +55,63 @@ void phase_factors(const uint64_t* hist, int bits, double* f /* [2^bits] */) {
   }
 }
 
+#if defined(__x86_64__)
+// phase_factors with AVX2, the same operations in the same order. The even and odd entries of a
+// marginal interleave, so one level of both tree sums is out[2k + g] = in[4k + g] + in[4k + 2 + g]
+// (128-bit halves added), which leaves them interleaved again; levels run in place until the
+// two sums are t[0], t[1]. The next marginal takes c0 * (entries 0, 2, 4, 6) + c1 * (1, 3, 5, 7).
+TM_AVX2 void phase_factors_avx2(const uint64_t* hist, int bits, double* f /* [2^bits] */) {
+  alignas(32) double a[kSynthIdBins], t[kSynthIdBins];
+  SynthIdFactors c[kSynthIdPhaseBits];
+  int n = 1 << bits;
+  // Sums of fixed-point weights are < 2^62: as int64 the conversion rounds the same.
+  for (int q = 0; q < n; ++q) a[q] = static_cast<double>(static_cast<int64_t>(hist[q]));
+  for (int j = 0; j < bits; ++j, n /= 2) {
+    int len = n;
+    const double* in = a;
+    for (; len >= 8; len /= 2, in = t) {
+      for (int k = 0; k < len; k += 8) {
+        const __m256d v0 = _mm256_load_pd(in + k), v1 = _mm256_load_pd(in + k + 4);
+        _mm256_store_pd(t + k / 2, _mm256_add_pd(_mm256_permute2f128_pd(v0, v1, 0x20),
+                                                 _mm256_permute2f128_pd(v0, v1, 0x31)));
+      }
+    }
+    double s0 = in[0], s1 = in[1];  // len 2
+    if (len == 4) {
+      s0 = in[0] + in[2];
+      s1 = in[1] + in[3];
+    }
+    c[j] = synthid_factors(synthid_expected(s0, s1));
+    int i = 0;
+    if (n >= 8) {
+      const __m256d c0 = _mm256_set1_pd(c[j].c[0]), c1 = _mm256_set1_pd(c[j].c[1]);
+      for (; 2 * i + 8 <= n; i += 4) {  // writes a[i .. i + 3] after reading a[2i .. 2i + 7]
+        const __m256d v0 = _mm256_load_pd(a + 2 * i), v1 = _mm256_load_pd(a + 2 * i + 4);
+        const __m256d even = _mm256_permute4x64_pd(_mm256_unpacklo_pd(v0, v1), 0xD8);
+        const __m256d odd = _mm256_permute4x64_pd(_mm256_unpackhi_pd(v0, v1), 0xD8);
+        _mm256_store_pd(a + i, _mm256_add_pd(_mm256_mul_pd(c0, even), _mm256_mul_pd(c1, odd)));
+      }
+    }
+    for (; i < n / 2; ++i) a[i] = c[j].c[0] * a[2 * i] + c[j].c[1] * a[2 * i + 1];
+  }
+  f[0] = 1.0;
+  for (int j = 0; j < bits; ++j) {  // as phase_factors: the upper half first
+    const int half = 1 << j;
+    int q = 0;
+    const __m256d c0 = _mm256_set1_pd(c[j].c[0]), c1 = _mm256_set1_pd(c[j].c[1]);
+    for (; q + 4 <= half; q += 4) {
+      const __m256d lo = _mm256_loadu_pd(f + q);
+      _mm256_storeu_pd(f + half + q, _mm256_mul_pd(lo, c1));
+      _mm256_storeu_pd(f + q, _mm256_mul_pd(lo, c0));
+    }
+    for (; q < half; ++q) {
+      f[half + q] = f[q] * c[j].c[1];
+      f[q] *= c[j].c[0];
+    }
+  }
+}
+#endif
+
 // The g-value bits of layers start .. start+bits-1 of a token: its histogram bin in that phase.
 inline uint32_t phase_bin(uint32_t word, int start, int bits) {
   return (word >> start) & ((1u << bits) - 1u);
@@ -85,7 +142,7 @@ uint64_t weight_pass(double* w, const uint32_t* words, int64_t n, const double* 
 // The tournament over `layers` layers in phases of up to kSynthIdPhaseBits; returns the
 // fixed-point total of the final weights, whose fixed-point values it leaves in `fixed`.
 uint64_t tournament(double* w, const uint32_t* words, int64_t n, int layers, double scale,
-                    uint64_t* fixed) {
+                    uint64_t* fixed, bool simd) {
   uint64_t hist[kSynthIdBins] = {};
   double f[kSynthIdBins];
   weight_pass(w, words, n, nullptr, 0, 0, hist, 0, std::min(kSynthIdPhaseBits, layers), scale,
@@ -95,7 +152,7 @@ uint64_t tournament(double* w, const uint32_t* words, int64_t n, int layers, dou
     const int bits = std::min(kSynthIdPhaseBits, layers - start);
     const int next = start + kSynthIdPhaseBits;
     const int next_bits = next < layers ? std::min(kSynthIdPhaseBits, layers - next) : 0;
-    phase_factors(hist, bits, f);
+    synthid_phase_factors(hist, bits, f, simd);
     std::fill(hist, hist + kSynthIdBins, uint64_t{0});
     total = weight_pass(w, words, n, f, start, bits, next_bits ? hist : nullptr, next, next_bits,
                         scale, fixed);
@@ -144,7 +201,34 @@ TM_AVX2 int64_t base_weights_avx2(const float* x, int64_t n, double m, double* w
   for (; i + 4 <= n; i += 4) _mm256_storeu_pd(w + i, base_weight4(_mm_loadu_ps(x + i), vm));
   return i;
 }
+
+// The largest of x[0 .. n) (no NaN: gather_candidates made them -inf), eight lanes at a time; a
+// tie of -0 and +0 may come back as either, which base weights treat alike (x == m is a zero).
+TM_AVX2 float row_max_avx2(const float* x, int64_t n) {
+  __m256 m0 = _mm256_set1_ps(-std::numeric_limits<float>::infinity()), m1 = m0;
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    m0 = _mm256_max_ps(m0, _mm256_loadu_ps(x + i));
+    m1 = _mm256_max_ps(m1, _mm256_loadu_ps(x + i + 8));
+  }
+  alignas(32) float lanes[8];
+  _mm256_store_ps(lanes, _mm256_max_ps(m0, m1));
+  float mx = lanes[0];
+  for (int l = 1; l < 8; ++l) mx = std::max(mx, lanes[l]);
+  for (; i < n; ++i) mx = std::max(mx, x[i]);
+  return mx;
+}
 #endif
+
+float row_max(const float* x, int64_t n, bool simd) {
+#if defined(__x86_64__)
+  if (simd) return row_max_avx2(x, n);
+#endif
+  (void)simd;
+  float mx = -std::numeric_limits<float>::infinity();
+  for (int64_t i = 0; i < n; ++i) mx = std::max(mx, x[i]);
+  return mx;
+}
 
 void base_weights(const float* x, int64_t n, float mx, double* w, bool simd) {
   const double m = mx;
@@ -200,8 +284,7 @@ void sample_row(const SynthIdSampleArgs& a, int64_t b, bool simd, Scratch& s) {
       static_cast<const char*>(a.logits) + b * a.logits_row_stride * (a.dtype == kFloat32 ? 4 : 2);
   const int64_t n = gather_candidates(row, a.dtype, a.vocab, a.top_k, s);
   const bool topk = n < a.vocab;
-  float mx = -std::numeric_limits<float>::infinity();
-  for (int64_t i = 0; i < n; ++i) mx = std::max(mx, s.x[i]);
+  const float mx = row_max(s.x.data(), n, simd);
   a.marked[b] = 0;
   if (!(mx > -std::numeric_limits<float>::infinity())) {
     a.out[b] = kNoFiniteLogit;
@@ -231,7 +314,7 @@ void sample_row(const SynthIdSampleArgs& a, int64_t b, bool simd, Scratch& s) {
         words32(key, ctx, c, kDomainSynthIdG, simd, s.words.data() + c);
       }
     }
-    total = tournament(s.w.data(), s.words.data(), n, a.layers, scale, s.fixed.data());
+    total = tournament(s.w.data(), s.words.data(), n, a.layers, scale, s.fixed.data(), simd);
     a.marked[b] = 1;
   } else {
     total =
@@ -242,6 +325,14 @@ void sample_row(const SynthIdSampleArgs& a, int64_t b, bool simd, Scratch& s) {
 }
 
 }  // namespace
+
+void synthid_phase_factors(const uint64_t* hist, int bits, double* f, bool simd) {
+#if defined(__x86_64__)
+  if (simd) return phase_factors_avx2(hist, bits, f);
+#endif
+  (void)simd;
+  phase_factors(hist, bits, f);
+}
 
 void sample_synthid(const SynthIdSampleArgs& a) {
   const bool simd = simd_enabled();

@@ -86,6 +86,10 @@ def sample_synthid(
     """``(token[b], marked[b])``: the sampled token (or -2, no finite logit) and whether the
     tournament ran."""
 
+def synthid_phase_factors(hist: npt.NDArray[np.uint64]) -> npt.NDArray[np.float64]:
+    """The factors of one tournament phase from its histogram (2^b bins, 1 <= b <= 10, each
+    below 2^62), as ``sample_synthid`` computes them (AVX2 unless ``set_simd_enabled(False)``)."""
+
 def score_synthid(
     tokens: npt.NDArray[np.int32],
     offsets: npt.NDArray[np.int64],

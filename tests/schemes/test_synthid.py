@@ -179,3 +179,40 @@ def test_spec_exp_is_exp():
     y = np.concatenate([-np.random.default_rng(0).random(100000) * 700, [0.0, -1e-300, -700.0]])
     np.testing.assert_allclose(ref.spec_exp(y), np.exp(y), rtol=5e-16, atol=0)
     assert ref.spec_exp(np.array([-700.5, -np.inf])).tolist() == [0.0, 0.0]
+
+
+def _histograms(rng):
+    """Phase histograms of every size a tournament makes, with edge contents: random weights of
+    a row's scale, a single heavy bin, empty bins, bins near the 2^62 bound, all equal."""
+    for bits in range(1, 11):
+        n = 1 << bits
+        yield rng.integers(0, 2**52, n, dtype=np.uint64)
+        yield rng.integers(0, 2**62 // n, n, dtype=np.uint64)
+        one = np.zeros(n, np.uint64)
+        one[rng.integers(n)] = 2**61 + 12345
+        yield one
+        sparse = rng.integers(0, 2**40, n, dtype=np.uint64) * (rng.random(n) < 0.1)
+        yield sparse.astype(np.uint64)
+        yield np.full(n, 3**30, np.uint64)
+
+
+def test_phase_factors_are_the_spec(simd, rng):
+    """The tournament's factors bit for bit (the drawn tokens alone would hide an ulp: a factor's
+    rounding moves a fixed-point weight by a unit, which rarely changes the draw)."""
+    for hist in _histograms(rng):
+        got = _C.synthid_phase_factors(hist)
+        want = ref.phase_factors(hist)
+        np.testing.assert_array_equal(got.view(np.uint64), want.view(np.uint64), err_msg=len(hist))
+
+
+def test_phase_factors_reject_bad_histograms():
+    for bad, exc, match in [
+        (np.zeros(3, np.uint64), ValueError, "hist: expected 2\\^b bins"),
+        (np.zeros(1, np.uint64), ValueError, "hist: expected 2\\^b bins"),
+        (np.zeros(2048, np.uint64), ValueError, "hist: expected 2\\^b bins"),
+        (np.zeros(4, np.int64), TypeError, "hist: expected dtype uint64"),
+        (np.zeros((2, 2), np.uint64), ValueError, "hist"),
+        (np.array([2**62, 0], np.uint64), ValueError, "below 2\\^62"),
+    ]:
+        with pytest.raises(exc, match=match):
+            _C.synthid_phase_factors(bad)
