@@ -6,7 +6,8 @@
 #
 #   bash bench/gpu_check.sh            # everything
 #   STEPS="build tests synthid" bash bench/gpu_check.sh
-#   # steps: build tests kgw gumbel synthid profile ginsew generate
+#   # steps: build tests kgw gumbel synthid profile ginsew generate, and ncu (not by default:
+#   # Nsight Compute counters of the SynthID pass kernel, prepared but not yet run on a GPU)
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT="${OUT:-$PWD/gpu_out}"
@@ -85,6 +86,15 @@ if [[ " $STEPS " == *" profile "* ]]; then
   # Per-kernel times of the SynthID sampler: each pass's cost after the one-warp factor tail (it
   # was ~20-25 us per pass regardless of size with the block-wide tail).
   step profile_synthid 90 "$PY" bench/profile_gpu_synthid.py
+fi
+if [[ " $STEPS " == *" ncu "* ]]; then
+  # Why a SynthID pass costs ~26 us at one row of 32000 and 67 us at 32 x 128256 (RESULTS.md,
+  # the H200 check): one call's four pass kernels after 5 warm-up calls, clocks left as found.
+  for shape in 1x32000 32x128256; do
+    step "ncu_synthid_$shape" 240 ncu --clock-control none --kernel-name regex:pass_kernel \
+      --launch-skip 20 --launch-count 4 --set detailed \
+      "$PY" bench/profile_gpu_synthid.py --ncu "$shape"
+  done
 fi
 if [[ " $STEPS " == *" ginsew "* ]]; then
   step bench_ginsew 120 "$PY" bench/bench_ginsew.py --device cuda --no-record

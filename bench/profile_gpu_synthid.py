@@ -2,31 +2,51 @@
 where a call's time goes. Usage::
 
     python bench/profile_gpu_synthid.py
+    # Hardware counters of one call's passes (bench/gpu_check.sh, step ncu): no torch profiler,
+    # 5 warm-up calls (20 pass launches to skip) and one call, for one shape
+    ncu --clock-control none --kernel-name regex:pass_kernel --launch-skip 20 --launch-count 4 \\
+        python bench/profile_gpu_synthid.py --ncu 32x128256
 """
 
 from __future__ import annotations
+
+import argparse
 
 import torch
 from tokenmark.backends.cuda import synthid as cuda_synthid
 from torch.profiler import ProfilerActivity, profile
 
 CALLS = 10
+WARMUP = 5
+SHAPES = ((1, 32000), (8, 128256), (32, 128256))
+
+
+def sampler(batch: int, vocab: int):
+    """A call of the CUDA sampler on fresh device inputs (30 layers, full vocabulary)."""
+    dev = torch.device("cuda")
+    gen = torch.Generator(device=dev).manual_seed(0)
+    logits = torch.randn(batch, vocab, device=dev, generator=gen) * 3
+    ids = torch.randint(0, vocab, (batch, 64), device=dev, generator=gen)
+    keys = torch.randint(-(2**31), 2**31 - 1, (batch, 4), device=dev, generator=gen,
+                         dtype=torch.int32)  # fmt: skip
+    u = torch.rand(batch, device=dev, generator=gen, dtype=torch.float64)
+    return lambda: cuda_synthid.sample_synthid(logits, ids, keys, u, None, 4, 0, 30, 0, 1024)
 
 
 def main() -> None:
-    dev = torch.device("cuda")
-    gen = torch.Generator(device=dev).manual_seed(0)
-    for batch, vocab in ((1, 32000), (8, 128256), (32, 128256)):
-        logits = torch.randn(batch, vocab, device=dev, generator=gen) * 3
-        ids = torch.randint(0, vocab, (batch, 64), device=dev, generator=gen)
-        keys = torch.randint(-(2**31), 2**31 - 1, (batch, 4), device=dev, generator=gen,
-                             dtype=torch.int32)  # fmt: skip
-        u = torch.rand(batch, device=dev, generator=gen, dtype=torch.float64)
-
-        def call():
-            return cuda_synthid.sample_synthid(logits, ids, keys, u, None, 4, 0, 30, 0, 1024)
-
-        for _ in range(5):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--ncu", metavar="BxV", help="one shape, no torch profiler: for Nsight Compute")
+    args = p.parse_args()
+    if args.ncu:
+        batch, vocab = (int(v) for v in args.ncu.lower().split("x"))
+        call = sampler(batch, vocab)
+        for _ in range(WARMUP + 1):
+            call()
+        torch.cuda.synchronize()
+        return
+    for batch, vocab in SHAPES:
+        call = sampler(batch, vocab)
+        for _ in range(WARMUP):
             call()
         torch.cuda.synchronize()
         with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
