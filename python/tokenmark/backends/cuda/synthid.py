@@ -31,7 +31,8 @@ def sample_synthid(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """SynthID-Text tournament sampling of each row of ``logits``, on its CUDA device, bit for bit
     as the CPU and the numpy reference. With ``0 < top_k < vocab`` the candidates are picked on
-    the device by the sampler's own top-k kernel (csrc/cuda/top_k.cuh), one launch.
+    the device by the sampler's own top-k kernel (csrc/cuda/top_k.cuh: one launch, or two for
+    rows long enough to split over blocks).
 
     Arguments as :func:`tokenmark.ops.sample_synthid`, already normalised (tensors on one
     device, scalars checked); see there for shapes and dtypes.
