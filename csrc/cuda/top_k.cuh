@@ -211,8 +211,11 @@ __global__ void __launch_bounds__(kTopKThreads) top_k_kernel(TopKRows r) {
 size_t top_k_split_bytes(int64_t batch, int64_t vocab, int64_t k) {
   if (batch <= 0 || k <= 0 || k >= vocab) return 0;
   const int64_t slices = top_k_slices(vocab, k);
-  return slices == 1 ? 0
-                     : static_cast<size_t>(batch * slices * k) * (sizeof(int32_t) + sizeof(float));
+  if (slices == 1) return 0;
+  const int64_t picks = slices * k;  // <= vocab / 4: slices of at least 4 k ids
+  constexpr int64_t kBytes = sizeof(int32_t) + sizeof(float);
+  if (picks > INT64_MAX / kBytes / batch) return SIZE_MAX;  // no such device memory: refused
+  return static_cast<size_t>(batch * picks * kBytes);
 }
 
 // Launches top_k_kernel for `batch` rows of `vocab` logits (0 < k < vocab; device pointers;

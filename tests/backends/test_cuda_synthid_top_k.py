@@ -70,6 +70,7 @@ def test_top_k_workspace_bytes():
     assert bytes_for(1, 128256, 4000) == 1 * 8 * 4000 * 8  # slices of at least 4 k
     assert bytes_for(1, 10**9, 40) == 64 * 40 * 8
     assert bytes_for(0, 128256, 40) == 0 and bytes_for(4, 100, 100) == 0
+    assert bytes_for(2**62, 2**40, 40) == 2**64 - 1  # past any memory: no wrapped small size
     with pytest.raises(ValueError, match="vocab"):
         bytes_for(1, -1, 40)
 
