@@ -77,7 +77,7 @@ Layout layout(int64_t batch, int64_t vocab, int layers, int64_t top_k) {
   l.values = align16(l.cand + picks * sizeof(int32_t));
   l.split = align16(l.values + picks * sizeof(float));
   l.split_bytes = picked ? top_k_split_bytes(batch, vocab, top_k) : 0;
-  l.total = align16(l.split + l.split_bytes);
+  l.total = l.split_bytes == SIZE_MAX ? SIZE_MAX : align16(l.split + l.split_bytes);  // refused
   return l;
 }
 
