@@ -15,14 +15,19 @@ Triton, per shape; its summary lines set ``kGumbelSplitMinVocab`` (csrc/cuda/gum
 from __future__ import annotations
 
 import torch
-from bench_gpu_kgw import detect_step, median_ms, run_scheme_bench, score_step
+from bench_gpu_kgw import (
+    DETECT_TOKENS,
+    SCORE_DOC_LEN,
+    SCORE_TOKENS,
+    detect_step,
+    median_ms,
+    run_scheme_bench,
+    score_step,
+)
 
 SAMPLE_BATCHES = (1, 8, 64)
 SAMPLE_VOCABS = (32000, 128256)
 SAMPLE_DTYPES = (torch.bfloat16, torch.float32)
-SCORE_TOKENS = 10**8  # as bench_gpu_kgw.py: enough to fill the device, launch cost apart
-DETECT_TOKENS = 10**7  # detect() also computes each document's p-value on the host
-SCORE_DOC_LEN = 1000
 WIDTH, SEEDING = 4, 0
 # The modules whose sample_gumbel / score_gumbel take the same arguments.
 BACKEND_MODULES = {

@@ -29,8 +29,10 @@ import torch
 BIAS_BATCHES = (1, 8, 64, 256)
 BIAS_VOCABS = (32000, 128256, 151936)
 BIAS_DTYPES = (torch.bfloat16, torch.float32)
+# Scoring fills the device, launch cost apart (the Gumbel and SynthID benches use these too).
 SCORE_TOKENS = 10**8
 SCORE_DOC_LEN = 1000
+DETECT_TOKENS = 10**7  # detect() also computes each document's p-value on the host
 GAMMA_25 = 1 << 30
 WIDTH, SEEDING = 4, 0  # tokenmark.KGW defaults: 4 previous tokens, ordered chain
 BACKEND_MODULES = {"cuda": "tokenmark.backends.cuda.kgw", "triton": "tokenmark.backends.triton.kgw"}

@@ -22,15 +22,20 @@ Usage::
 from __future__ import annotations
 
 import torch
-from bench_gpu_kgw import detect_step, median_ms, run_scheme_bench, score_step
+from bench_gpu_kgw import (
+    DETECT_TOKENS,
+    SCORE_DOC_LEN,
+    SCORE_TOKENS,
+    detect_step,
+    median_ms,
+    run_scheme_bench,
+    score_step,
+)
 
 SAMPLE_BATCHES = (1, 8, 32)
 SAMPLE_VOCABS = (32000, 128256)
 LAYERS = 30
 WIDTH, SEEDING, HISTORY = 4, 0, 1024
-SCORE_TOKENS = 10**8  # as bench_gpu_kgw.py: enough to fill the device, launch cost apart
-DETECT_TOKENS = 10**7  # detect() also computes each document's p-value on the host
-SCORE_DOC_LEN = 1000
 # The modules whose sample_synthid / score_synthid take the same arguments.
 BACKEND_MODULES = {
     "cuda": "tokenmark.backends.cuda.synthid",

@@ -14,6 +14,12 @@ __global__ void phase_factors_kernel(const uint64_t* hist, int bits, double* out
   if (threadIdx.x < 32) phase_factors_warp(hist, bits, staging, out);
 }
 
+// `bytes` of 16-byte aligned scratch in `ws`, poisoned: a launcher must clear what it relies on.
+void* poisoned_scratch(size_t bytes, std::vector<unsigned char>& ws) {
+  ws.assign(bytes + 16, 0xA5);
+  return ws.data() + (16 - reinterpret_cast<uintptr_t>(ws.data()) % 16) % 16;
+}
+
 }  // namespace
 }  // namespace tokenmark::cuda
 
@@ -47,23 +53,19 @@ int emu_sample_synthid(const void* logits, int64_t batch, int64_t n, int64_t row
   a.out = out;
   a.marked = marked;
   const size_t bytes = cuda::sample_synthid_workspace_bytes(batch, n > 0 ? n : 1, layers, top_k);
-  // Poisoned scratch: the launcher must clear what it relies on.
-  std::vector<unsigned char> ws(bytes + 16, 0xA5);
-  void* base = ws.data() + (16 - reinterpret_cast<uintptr_t>(ws.data()) % 16) % 16;
-  return cuda::sample_synthid_cuda(a, cand, base, bytes, nullptr);
+  std::vector<unsigned char> ws;
+  return cuda::sample_synthid_cuda(a, cand, cuda::poisoned_scratch(bytes, ws), bytes, nullptr);
 }
 
 // The top-k candidates alone (csrc/cuda/top_k.cuh).
 int emu_top_k(const void* logits, int64_t batch, int64_t vocab, int64_t row_stride, int dtype,
               int64_t k, int32_t* cand, float* values) {
   using namespace tokenmark;
-  // Poisoned scratch, as for the sampler.
   const size_t bytes = cuda::top_k_workspace_bytes(batch, vocab, k);
-  std::vector<unsigned char> ws(bytes + 16, 0xA5);
-  void* base = ws.data() + (16 - reinterpret_cast<uintptr_t>(ws.data()) % 16) % 16;
+  std::vector<unsigned char> ws;
   return cuda::top_k_candidates_cuda(logits, batch, vocab, row_stride,
-                                     static_cast<LogitsDtype>(dtype), k, cand, values, base, bytes,
-                                     nullptr);
+                                     static_cast<LogitsDtype>(dtype), k, cand, values,
+                                     cuda::poisoned_scratch(bytes, ws), bytes, nullptr);
 }
 
 }  // extern "C"

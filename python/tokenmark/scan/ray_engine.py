@@ -182,7 +182,7 @@ def _check_arguments(
     read_options: ReadOptions,
     tokenizer,
     workers,
-    worker_threads=1,
+    worker_threads,
 ) -> None:
     """The checks of :func:`scan_ray`'s arguments that need nothing to be started."""
     if out_format != "parquet":
