@@ -290,6 +290,17 @@ inline RaggedView ragged_view(const py::array& tokens, const py::array& offsets,
   return v;
 }
 
+// Per-token flags of a ragged batch, zeroed (uint8 [n_tokens]), with *data pointing at them; or
+// None and *data null when not wanted.
+inline py::object zeroed_flags(bool want, int64_t n_tokens, uint8_t** data) {
+  *data = nullptr;
+  if (!want) return py::none();
+  py::array_t<uint8_t> flags(n_tokens);
+  *data = flags.mutable_data();
+  std::fill(*data, *data + n_tokens, uint8_t{0});
+  return std::move(flags);
+}
+
 // The outputs every scoring operation shares: counts per document, flags per token (or None).
 struct DocOutputs {
   py::array_t<int64_t> n_scored;

@@ -38,6 +38,7 @@ PYBIND11_MODULE(_C, m) {
   bind::host::register_synthid(m);
   bind::host::register_ginsew(m);
   bind::host::register_dialects(m);
+  bind::host::register_synthid_text(m);
   bind::host::register_keys(m);
   bind::host::register_inputs(m);
   bind::host::register_steps(m);

@@ -11,8 +11,6 @@
 
 #include "../cpu/mt19937.h"
 #include "../cpu/sglang_score.h"
-#include "../cpu/synthid_text_g.h"
-#include "../cpu/synthid_text_score.h"
 #include "../cpu/vllm_score.h"
 #include "checks.h"
 #include "register.h"
@@ -111,46 +109,12 @@ py::tuple score_vllm_gumbel(py::array tokens, py::array offsets, py::array start
   py::array_t<double> score(a.n_docs);
   a.n_scored = n_scored.mutable_data();
   a.score = score.mutable_data();
-  py::object counted = py::none();
-  if (want_flags) {
-    py::array_t<uint8_t> c(dv.n_tokens);
-    std::fill(c.mutable_data(), c.mutable_data() + dv.n_tokens, 0);
-    a.counted = c.mutable_data();
-    counted = c;
-  }
+  py::object counted = zeroed_flags(want_flags, dv.n_tokens, &a.counted);
   {
     py::gil_scoped_release release;
     cpu::score_vllm_gumbel(a);
   }
   return py::make_tuple(n_scored, score, counted);
-}
-
-// SynthID-Text's g-values [n, depth] uint8 of positions whose (context, token) hashes are given.
-py::array_t<uint8_t> synthid_text_g_values(py::array hashes, py::array keys, py::array table) {
-  require_dtype<uint64_t>(hashes, "hashes", "uint64");
-  require_ndim(hashes, "hashes", 1);
-  require_c_contiguous(hashes, "hashes");
-  require_dtype<uint64_t>(keys, "keys", "uint64");
-  require_ndim(keys, "keys", 1);
-  require_c_contiguous(keys, "keys");
-  require_dtype<uint8_t>(table, "table", "uint8");
-  require_ndim(table, "table", 1);
-  require_c_contiguous(table, "table");
-  const int64_t depth = keys.shape(0);
-  if (depth < 1 || depth > 1024) fail_value("keys: expected 1 to 1024 keys");
-  if (table.shape(0) < 1) fail_value("table: must not be empty");
-  const int64_t n = hashes.shape(0);
-  py::array_t<uint8_t> g({n, depth});
-  const auto* h = static_cast<const uint64_t*>(hashes.data());
-  const auto* k = static_cast<const uint64_t*>(keys.data());
-  const auto* t = static_cast<const uint8_t*>(table.data());
-  const int64_t size = table.shape(0);
-  uint8_t* out = g.mutable_data();
-  {
-    py::gil_scoped_release release;
-    cpu::synthid_text_g_values(h, n, k, static_cast<int>(depth), t, size, out);
-  }
-  return g;
 }
 
 // SGLang's detector over a ragged batch: (n_scored, n_key_a, sums [n_docs, 5], counted or None).
@@ -180,66 +144,12 @@ py::tuple score_sglang(py::array tokens, py::array offsets, std::optional<py::ar
   a.n_scored = n_scored.mutable_data();
   a.n_key_a = n_key_a.mutable_data();
   a.sums = sums.mutable_data();
-  py::object counted = py::none();
-  if (want_flags) {
-    py::array_t<uint8_t> c(dv.n_tokens);
-    std::fill(c.mutable_data(), c.mutable_data() + dv.n_tokens, 0);
-    a.counted = c.mutable_data();
-    counted = c;
-  }
+  py::object counted = zeroed_flags(want_flags, dv.n_tokens, &a.counted);
   {
     py::gil_scoped_release release;
     cpu::score_sglang(a);
   }
   return py::make_tuple(n_scored, n_key_a, sums, counted);
-}
-
-// SynthID-Text's detector counts over a ragged batch: (n_scored, ones [n_docs, depth], counted).
-py::tuple score_synthid_text(py::array tokens, py::array offsets, std::optional<py::array> prefix,
-                             int ngram_len, py::array keys, py::array table, int64_t history,
-                             bool mask_repeated, int64_t eos, bool want_flags) {
-  const RaggedView dv = ragged_view(tokens, offsets, prefix);
-  if (ngram_len < 1 || ngram_len > 1024) fail_value("ngram_len: must be in [1, 1024]");
-  require_dtype<uint64_t>(keys, "keys", "uint64");
-  require_ndim(keys, "keys", 1);
-  require_c_contiguous(keys, "keys");
-  require_dtype<uint8_t>(table, "table", "uint8");
-  require_ndim(table, "table", 1);
-  require_c_contiguous(table, "table");
-  const int64_t depth = keys.shape(0);
-  if (depth < 1 || depth > 1024) fail_value("keys: expected 1 to 1024 keys");
-  if (table.shape(0) < 1) fail_value("table: must not be empty");
-  if (history < 0) fail_value("history: must be >= 0");
-  if (eos < -1) fail_value("eos: must be a token id or -1");
-  cpu::SynthidTextScoreArgs a{};
-  a.tokens = dv.tokens;
-  a.offsets = dv.offsets;
-  a.prefix = dv.prefix;
-  a.n_docs = dv.n_docs;
-  a.ngram_len = ngram_len;
-  a.keys = static_cast<const uint64_t*>(keys.data());
-  a.depth = static_cast<int>(depth);
-  a.table = static_cast<const uint8_t*>(table.data());
-  a.table_size = table.shape(0);
-  a.history = history;
-  a.mask_repeated = mask_repeated;
-  a.eos = eos;
-  py::array_t<int64_t> n_scored(a.n_docs);
-  py::array_t<int64_t> ones({a.n_docs, depth});
-  a.n_scored = n_scored.mutable_data();
-  a.ones = ones.mutable_data();
-  py::object counted = py::none();
-  if (want_flags) {
-    py::array_t<uint8_t> c(dv.n_tokens);
-    std::fill(c.mutable_data(), c.mutable_data() + dv.n_tokens, 0);
-    a.counted = c.mutable_data();
-    counted = c;
-  }
-  {
-    py::gil_scoped_release release;
-    cpu::score_synthid_text(a);
-  }
-  return py::make_tuple(n_scored, ones, counted);
 }
 
 }  // namespace
@@ -257,12 +167,6 @@ void register_dialects(py::module_& m) {
         py::arg("starts"), py::arg("width"), py::arg("keys"), py::arg("weights"), py::arg("dedup"),
         py::arg("want_flags"),
         "vLLM's Gumbel detector over documents: (n_scored, score, counted flags or None).");
-  m.def("synthid_text_g_values", &synthid_text_g_values, py::arg("hashes"), py::arg("keys"),
-        py::arg("table"), "SynthID-Text g-values [n, depth] from (context, token) hashes.");
-  m.def("score_synthid_text", &score_synthid_text, py::arg("tokens"), py::arg("offsets"),
-        py::arg("prefix"), py::arg("ngram_len"), py::arg("keys"), py::arg("table"),
-        py::arg("history"), py::arg("mask_repeated"), py::arg("eos"), py::arg("want_flags"),
-        "SynthID-Text's detector counts over documents: (n_scored, ones [n, depth], counted).");
   m.def("score_sglang", &score_sglang, py::arg("tokens"), py::arg("offsets"), py::arg("prefix"),
         py::arg("width"), py::arg("max_contexts"), py::arg("keys"), py::arg("threshold"),
         py::arg("want_flags"),

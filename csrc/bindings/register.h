@@ -13,6 +13,7 @@ void register_gumbel(pybind11::module_& m);
 void register_synthid(pybind11::module_& m);
 void register_ginsew(pybind11::module_& m);
 void register_dialects(pybind11::module_& m);
+void register_synthid_text(pybind11::module_& m);
 void register_keys(pybind11::module_& m);
 void register_inputs(pybind11::module_& m);
 void register_steps(pybind11::module_& m);

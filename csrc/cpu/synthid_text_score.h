@@ -17,12 +17,13 @@ struct SynthidTextScoreArgs {
   int depth;
   const uint8_t* table;  // [table_size]
   int64_t table_size;
-  int64_t history;     // context_history_size
-  bool mask_repeated;  // their context repetition mask
-  int64_t eos;         // EOS token id, or -1: no EOS mask
-  int64_t* n_scored;   // [n_docs]
-  int64_t* ones;       // [n_docs, depth]
-  uint8_t* counted;    // [n_tokens] or null
+  const uint32_t* layer_bits;  // or null: synthid_text_layer_bits of (keys, table), if they fit
+  int64_t history;             // context_history_size
+  bool mask_repeated;          // their context repetition mask
+  int64_t eos;                 // EOS token id, or -1: no EOS mask
+  int64_t* n_scored;           // [n_docs]
+  int64_t* ones;               // [n_docs, depth]
+  uint8_t* counted;            // [n_tokens] or null
 };
 
 void score_synthid_text(const SynthidTextScoreArgs& a);

@@ -166,7 +166,19 @@ def score_synthid_text(
     mask_repeated: bool,
     eos: int,
     want_flags: bool,
+    layer_bits: SynthidTextLayerBits | None,
 ) -> tuple[Any, ...]: ...
+
+class SynthidTextLayerBits:
+    """Every layer's g-value per low-bits hash for one (keys, table); see
+    ``tokenmark.ops.synthid_text_layer_bits``."""
+
+    def __init__(self, keys: npt.NDArray[np.uint64], table: npt.NDArray[np.uint8]) -> None: ...
+    @property
+    def active(self) -> bool: ...
+    @property
+    def nbytes(self) -> int: ...
+
 def synthid_text_g_values(
     hashes: np.ndarray, keys: np.ndarray, table: np.ndarray
 ) -> npt.NDArray[np.uint8]: ...

@@ -43,6 +43,8 @@ def _runtime_signatures(module) -> dict[str, list[tuple[str, str]]]:
         fn = getattr(module, name)
         if isinstance(fn, type):  # a class: its constructor and call, as `Class.method`
             for method in ("__init__", "__call__"):
+                if method not in vars(fn):  # defined by the binding, not inherited
+                    continue
                 out[f"{name}.{method}"] = _parse_signature(getattr(fn, method), method)[1:]
         elif callable(fn):
             out[name] = _parse_signature(fn, name)
@@ -67,8 +69,8 @@ def _stub_signatures(path: pathlib.Path) -> dict[str, list[tuple[str, str]]]:
         if isinstance(node, ast.FunctionDef):
             out[node.name] = _stub_args(node)
         elif isinstance(node, ast.ClassDef):
-            for item in node.body:
-                if isinstance(item, ast.FunctionDef):
+            for item in node.body:  # the methods compared: constructor and call
+                if isinstance(item, ast.FunctionDef) and item.name in ("__init__", "__call__"):
                     out[f"{node.name}.{item.name}"] = _stub_args(item)[1:]  # without self
     return out
 

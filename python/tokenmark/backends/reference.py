@@ -95,7 +95,8 @@ def torch_cpu_green_lists(seeds, vocab, green_size):
 
 
 def score_synthid_text(tokens, offsets, prefix, ngram_len, keys, table, history, mask_repeated,
-                       eos, want_flags):  # fmt: skip
+                       eos, want_flags, layer_bits=None):  # fmt: skip
+    del layer_bits  # a speed-up of the C++ counts; the spec has none
     n, ones, counted = synthid_text.score_synthid_text(
         tokens, offsets, prefix, ngram_len, keys, table, history, mask_repeated, eos
     )

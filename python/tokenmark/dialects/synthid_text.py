@@ -33,28 +33,18 @@ import numpy as np
 
 from .. import ops
 from .._validate import check_bool, check_prefix
+from ..ops._common import resolve_host
 from ..reference.synthid_text import accumulate
 from ..reference.torch_mt import mt19937_words
-from ..stats import binomial_pvalue
-from ..synthid import SynthIDResult
 from ._dedup import first_occurrence
 from ._green_lists import DEVICES
-from ._host import host_batch, host_ragged, host_scorer
+from ._host import host_batch, host_ragged
+from ._synthid_text_result import SynthIDTextResult, scores, weight_terms
 
 _CONFIG_FIELDS = (
     "ngram_len", "keys", "context_history_size", "sampling_table_seed", "sampling_table_size",
     "skip_first_ngram_calls", "debug_mode",
 )  # fmt: skip
-
-
-@dataclass(frozen=True)
-class SynthIDTextResult(SynthIDResult):
-    """:class:`tokenmark.SynthIDResult` with the table's ``q`` and, on request, per document the
-    g-values ``[len - ngram_len + 1, depth]`` and the combined mask (1: scored), as theirs."""
-
-    q: float = 0.5
-    g_values: list[np.ndarray] | None = None
-    mask: list[np.ndarray] | None = None
 
 
 _accumulate = accumulate
@@ -183,10 +173,18 @@ class SynthIDText:
             torch = _require_cuda()
             g = torch.Generator(device="cuda").manual_seed(self.sampling_table_seed)
             t = torch.randint(0, 2, (self.sampling_table_size,), generator=g, device="cuda")
-            return t.cpu().numpy().astype(np.uint8)
-        return (mt19937_words(self.sampling_table_seed, self.sampling_table_size) % 2).astype(
-            np.uint8
-        )
+            table = t.cpu().numpy().astype(np.uint8)
+        else:
+            words = mt19937_words(self.sampling_table_seed, self.sampling_table_size)
+            table = (words % 2).astype(np.uint8)
+        table.flags.writeable = False  # cached, and layer_bits were made from it
+        return table
+
+    @functools.cached_property  # built once per scheme: the C++ detector's layer bits
+    def layer_bits(self):
+        """:func:`tokenmark.ops.synthid_text_layer_bits` of this scheme's keys and table (built
+        on first use, about a millisecond and 256 KiB for their table; shows no key)."""
+        return ops.synthid_text_layer_bits(self._key_words, self.sampling_table)
 
     @functools.cached_property  # a mean over the whole table: once, not per detect call
     def q(self) -> float:
@@ -258,7 +256,7 @@ class SynthIDText:
             w = np.asarray(weights, float)
             if w.shape != (depth,) or not np.isfinite(w).all() or (w < 0).any() or w.sum() <= 0:
                 raise ValueError(f"weights: expected {depth} non-negative finite floats, not 0")
-            terms = _weight_terms(w)
+            terms = weight_terms(w)
         if dedup or return_g_values:  # the composed path: it has every n-gram's g-values
             tokens, offsets = host_ragged(sequences)
             prefix = check_prefix(prefix_lengths, len(offsets) - 1)
@@ -269,12 +267,14 @@ class SynthIDText:
             if backend not in ("auto", "cpu", "reference"):
                 raise ValueError(f"backend: expected auto, cpu or reference, got {backend!r}")
             tokens, offsets, prefix = host_batch(sequences, prefix_lengths)
-            n_scored, ones, _ = host_scorer("score_synthid_text", backend)(
+            name, fn = resolve_host("score_synthid_text", backend)
+            n_scored, ones, _ = fn(
                 tokens, offsets, prefix, self.ngram_len, self._key_words, self.sampling_table,
                 self.context_history_size, mask_repeated, -1 if eos is None else eos, False,
+                self.layer_bits if name == "cpu" else None,
             )  # fmt: skip
             extra = {}
-        return _result(n_scored, ones, terms, self.q, extra)
+        return scores(n_scored, ones, terms, self.q, extra)
 
     @functools.cached_property  # once per scheme, read-only: the kernel takes it as is
     def _key_words(self) -> np.ndarray:
@@ -284,8 +284,8 @@ class SynthIDText:
 
     @functools.cached_property
     def _default_weight_terms(self) -> tuple[np.ndarray, float]:
-        """:func:`_weight_terms` of their weights, ``linspace(10, 1, depth)``."""
-        wn, wsq = _weight_terms(np.linspace(10.0, 1.0, self.depth))
+        """:func:`weight_terms` of their weights, ``linspace(10, 1, depth)``."""
+        wn, wsq = weight_terms(np.linspace(10.0, 1.0, self.depth))
         wn.flags.writeable = False
         return wn, wsq
 
@@ -359,38 +359,3 @@ def synthid_text(
         sampling_table_seed=sampling_table_seed, sampling_table_size=sampling_table_size,
         device=device, eos_token_id=eos_token_id,
     )  # fmt: skip
-
-
-def _weight_terms(w: np.ndarray) -> tuple[np.ndarray, float]:
-    """The weights normalised to sum to ``depth`` and the sum of their squares."""
-    wn = w * (len(w) / w.sum())
-    return wn, float((wn**2).sum())
-
-
-def _result(n_scored, ones, weight_terms, q, extra) -> SynthIDTextResult:
-    """Their mean and weighted-mean scores, the weighted z and its normal p-value, and our exact
-    binomial p-value, from the per-document layer counts ``ones`` and scored n-grams
-    (``weight_terms``: :func:`_weight_terms` of the layer weights)."""
-    from scipy import special  # here, not at import; scipy.special, not the slower scipy.stats
-
-    wn, wsq = weight_terms
-    depth = len(wn)
-    total = ones.sum(axis=1)
-    bits = depth * n_scored
-    with np.errstate(invalid="ignore", divide="ignore"):
-        mean = total / bits  # NaN where nothing is scored, as theirs
-        weighted = (ones * wn).sum(axis=1) / bits
-        # under the null each g is an independent Bernoulli(q)
-        sd = np.sqrt(q * (1 - q) * wsq / n_scored) / depth
-        wz = np.where(n_scored > 0, (weighted - q) / sd, 0.0)
-    return SynthIDTextResult(
-        n_scored=n_scored,
-        ones=ones,
-        mean_score=mean,
-        p_value=binomial_pvalue(total, bits, q),
-        weighted_score=weighted,
-        weighted_z=wz,
-        weighted_p_value=np.where(n_scored > 0, special.ndtr(-wz), 1.0),  # norm.sf(wz)
-        q=q,
-        **extra,
-    )

@@ -13,7 +13,7 @@ from .keys import score_gumbel_keys, score_kgw_keys, score_synthid_keys
 from .kgw import apply_kgw_bias_, score_kgw
 from .sglang import score_sglang
 from .synthid import sample_synthid, score_synthid
-from .synthid_text import score_synthid_text, synthid_text_g_values
+from .synthid_text import score_synthid_text, synthid_text_g_values, synthid_text_layer_bits
 from .torch_mt import torch_cpu_green_lists, torch_cpu_randperm
 from .vllm import score_vllm
 
@@ -32,6 +32,7 @@ __all__ = [
     "score_synthid_text",
     "score_vllm",
     "synthid_text_g_values",
+    "synthid_text_layer_bits",
     "torch_cpu_green_lists",
     "torch_cpu_randperm",
 ]
