@@ -9,6 +9,7 @@
 #include <string>
 #include <type_traits>
 
+#include "../cpu/kgw_stored_rows.h"
 #include "../cpu/mt19937.h"
 #include "../cpu/sglang_score.h"
 #include "../cpu/vllm_score.h"
@@ -71,6 +72,46 @@ void torch_cpu_green_lists_into(py::array seeds, int64_t vocab, int64_t green_si
   }
   if (!out.writeable()) fail_value("out: must be writeable");
   draw_green_lists(seeds, vocab, green_size, static_cast<uint8_t*>(out.mutable_data()));
+}
+
+// KGW counts against stored green-list rows (lefthash): (n_scored, n_green), or None when a
+// scored position's previous token has no stored row (the caller then draws the lists).
+py::object score_kgw_stored_rows(py::array tokens, py::array offsets, py::array first,
+                                 py::array row_of_prev, py::array store, int64_t vocab) {
+  const RaggedView dv = ragged_view(tokens, offsets, std::nullopt);
+  require_vector<int64_t>(first, "first", "int64");
+  require_vector<int64_t>(row_of_prev, "row_of_prev", "int64");
+  require_dtype<uint8_t>(store, "store", "uint8");
+  require_ndim(store, "store", 2);
+  require_c_contiguous(store, "store");
+  if (vocab < 1 || store.shape(1) != (vocab + 7) / 8) {
+    fail_value("store: expected rows of ceil(vocab / 8) bytes");
+  }
+  if (first.shape(0) != dv.n_docs) fail_value("first: expected one entry per document");
+  cpu::KgwStoredRowsArgs a{};
+  a.first = static_cast<const int64_t*>(first.data());
+  for (int64_t d = 0; d < dv.n_docs; ++d) {
+    if (a.first[d] <= dv.offsets[d]) fail_value("first: must be past each document's start");
+  }
+  a.tokens = dv.tokens;
+  a.offsets = dv.offsets;
+  a.n_docs = dv.n_docs;
+  a.row_of_prev = static_cast<const int64_t*>(row_of_prev.data());
+  a.table_len = row_of_prev.shape(0);
+  a.store = static_cast<const uint8_t*>(store.data());
+  a.n_rows = store.shape(0);
+  a.row_bytes = store.shape(1);
+  a.vocab = vocab;
+  py::array_t<int64_t> n_scored(a.n_docs), n_green(a.n_docs);
+  a.n_scored = n_scored.mutable_data();
+  a.n_green = n_green.mutable_data();
+  bool complete;
+  {
+    py::gil_scoped_release release;
+    complete = cpu::score_kgw_stored_rows(a);
+  }
+  if (!complete) return py::none();
+  return py::make_tuple(n_scored, n_green);
 }
 
 // vLLM's Gumbel detector over a ragged batch: (n_scored, score, counted or None).
@@ -163,6 +204,10 @@ void register_dialects(py::module_& m) {
   m.def("torch_cpu_green_lists_into", &torch_cpu_green_lists_into, py::arg("seeds"),
         py::arg("vocab"), py::arg("green_size"), py::arg("out"),
         "torch_cpu_green_lists written into out (uint8 [n, ceil(v/8)], C-contiguous, writeable).");
+  m.def("score_kgw_stored_rows", &score_kgw_stored_rows, py::arg("tokens"), py::arg("offsets"),
+        py::arg("first"), py::arg("row_of_prev"), py::arg("store"), py::arg("vocab"),
+        "KGW (lefthash) counts against stored green-list rows: (n_scored, n_green), or None "
+        "where a previous token has no row.");
   m.def("score_vllm_gumbel", &score_vllm_gumbel, py::arg("tokens"), py::arg("offsets"),
         py::arg("starts"), py::arg("width"), py::arg("keys"), py::arg("weights"), py::arg("dedup"),
         py::arg("want_flags"),

@@ -135,6 +135,17 @@ def torch_cpu_green_lists(
 def torch_cpu_green_lists_into(
     seeds: npt.NDArray[np.uint32], vocab: int, green_size: int, out: npt.NDArray[np.uint8]
 ) -> None: ...
+def score_kgw_stored_rows(
+    tokens: npt.NDArray[np.int32],
+    offsets: npt.NDArray[np.int64],
+    first: npt.NDArray[np.int64],
+    row_of_prev: npt.NDArray[np.int64],
+    store: npt.NDArray[np.uint8],
+    vocab: int,
+) -> tuple[Any, ...] | Any:
+    """KGW (lefthash) ``(n_scored, n_green)`` against stored green-list rows, or None where a
+    scored position's previous token has no row."""
+
 def score_vllm_gumbel(
     tokens: npt.NDArray[np.int32],
     offsets: npt.NDArray[np.int64],

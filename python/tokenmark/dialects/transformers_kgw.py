@@ -32,12 +32,13 @@ from typing import Any
 
 import numpy as np
 
-from .._validate import check_prefix
+from .. import _C
 from ..kgw import KGWResult
+from ..ops._common import resolve_host
 from ..stats import binomial_pvalue, binomial_z
 from ._dedup import distinct_small_ints, first_occurrence
 from ._green_lists import DEVICES, GreenListCache, check_backend, randperm
-from ._host import host_ragged
+from ._host import host_batch
 
 TABLE_SIZE = 1_000_003  # transformers' selfhash table size
 DEFAULT_HASHING_KEY = 15485863  # transformers' default: the millionth prime (public: change it)
@@ -292,9 +293,8 @@ class TransformersKGW:
             even where ``selfhash`` would score one; here such a document scores what it has.
         """
         backend = check_backend(backend)
-        tokens, offsets = host_ragged(sequences)
+        tokens32, offsets, prefix = host_batch(sequences, prefix_lengths)
         n_docs = len(offsets) - 1
-        prefix = check_prefix(prefix_lengths, n_docs)
         dedup = self.ignore_repeated_ngrams if dedup is None else bool(dedup)
         lengths = np.diff(offsets)
         starts = offsets[:-1]
@@ -302,13 +302,21 @@ class TransformersKGW:
         if self.bos_token_id is not None:
             nonempty = lengths > 0
             has_bos = np.zeros(n_docs, dtype=bool)
-            has_bos[nonempty] = tokens[starts[nonempty]] == self.bos_token_id
+            has_bos[nonempty] = tokens32[starts[nonempty]] == self.bos_token_id
             begin += has_bos
         selfhash = self.seeding_scheme == "selfhash"
         n = self.context_width + 1 - int(selfhash)  # the n-gram length, as theirs
         first = begin + (n - 1)
         if prefix is not None:
             first = np.maximum(first, starts + prefix)
+        if (
+            not (selfhash or dedup or return_flags)
+            and resolve_host("score_kgw", backend)[0] == "cpu"
+        ):
+            counts = self._stored_counts(tokens32, offsets, first)
+            if counts is not None:  # every list cached: C++ counts, no per-position numpy
+                return self._result(*counts)
+        tokens = tokens32.astype(np.int64)
         doc = np.repeat(np.arange(n_docs), lengths)
         pos = np.arange(len(tokens))
         scored = pos >= first[doc] if len(tokens) else np.zeros(0, dtype=bool)
@@ -333,6 +341,18 @@ class TransformersKGW:
             c[p] = counted
             extra["green"] = np.split(g, offsets[1:-1])
             extra["counted"] = np.split(c, offsets[1:-1])
+        return self._result(n_scored, n_green, **extra)
+
+    def _stored_counts(self, tokens, offsets, first):
+        """lefthash ``(n_scored, n_green)`` in one C++ pass where every scored position's list
+        is already in the store (the table of :meth:`_lefthash_green`), else None."""
+        generation, table = self.__dict__.get("_row_of_prev", (None, None))
+        if table is None or generation != self._cache.generation:
+            return None
+        store = self._cache._store
+        return _C.score_kgw_stored_rows(tokens, offsets, first, table, store, self.vocab_size)
+
+    def _result(self, n_scored, n_green, **extra) -> KGWResult:
         return KGWResult(
             n_scored=n_scored,
             n_green=n_green,
