@@ -142,7 +142,7 @@ def score_kgw_stored_rows(
     row_of_prev: npt.NDArray[np.int64],
     store: npt.NDArray[np.uint8],
     vocab: int,
-) -> tuple[Any, ...] | Any:
+) -> tuple[Any, ...] | None:
     """KGW (lefthash) ``(n_scored, n_green)`` against stored green-list rows, or None where a
     scored position's previous token has no row."""
 
