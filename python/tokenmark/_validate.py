@@ -10,6 +10,8 @@ from typing import Any
 
 import numpy as np
 
+from .stats import synthid_weights
+
 LOGITS_DTYPES = {np.dtype(np.float32): "float32", np.dtype(np.float16): "float16"}
 MAX_CONTEXT_WIDTH = 1024
 
@@ -274,6 +276,23 @@ def check_alpha(alpha) -> float:
     if not 0.0 <= a <= 1.0:
         raise ValueError(f"alpha: must be in [0, 1], got {a}")
     return a
+
+
+def check_weights(weights, layers: int) -> np.ndarray:
+    """Per-layer weights: ``layers`` finite non-negative numbers, not all 0, scaled to a maximum
+    of 1 (the weighted score does not depend on their scale; huge weights would overflow); None
+    gives the default :func:`tokenmark.stats.synthid_weights`."""
+    if weights is None:
+        return synthid_weights(layers)
+    w = host_array(weights, "weights")
+    if w.dtype.kind not in "iuf":
+        raise TypeError(f"weights: expected {layers} numbers, got dtype {w.dtype}")
+    w = w.astype(np.float64)
+    if w.shape != (layers,):
+        raise ValueError(f"weights: expected {layers} weights (one per layer), got shape {w.shape}")
+    if not np.isfinite(w).all() or (w < 0).any() or not (w > 0).any():
+        raise ValueError(f"weights: expected {layers} finite non-negative weights, not all 0")
+    return w / w.max()
 
 
 def check_choice(value, name: str, choices) -> str:

@@ -21,12 +21,12 @@ from ._validate import (
     check_prefix,
     check_rng,
     check_uniforms,
-    host_array,
+    check_weights,
     host_view,
     is_cuda,
 )
 from .reference.prf import SEEDINGS
-from .stats import binomial_pvalue, synthid_weights, weighted_mean_z
+from .stats import binomial_pvalue, weighted_mean_z
 
 
 @dataclass(frozen=True)
@@ -94,23 +94,6 @@ def _truncate_at_eos_device(rag: Ragged, eos_token_id: int) -> Ragged:
     new_offsets = torch.zeros(len(lengths) + 1, dtype=torch.int64, device=dev)
     torch.cumsum(first, 0, out=new_offsets[1:])
     return Ragged(tokens[keep].contiguous(), new_offsets)
-
-
-def _check_weights(weights, layers: int) -> np.ndarray:
-    """Per-layer weights: ``layers`` finite non-negative numbers, not all 0, scaled to a maximum
-    of 1 (the weighted score does not depend on their scale; huge weights would overflow); None
-    gives the default :func:`tokenmark.stats.synthid_weights`."""
-    if weights is None:
-        return synthid_weights(layers)
-    w = host_array(weights, "weights")
-    if w.dtype.kind not in "iuf":
-        raise TypeError(f"weights: expected {layers} numbers, got dtype {w.dtype}")
-    w = w.astype(np.float64)
-    if w.shape != (layers,):
-        raise ValueError(f"weights: expected {layers} weights (one per layer), got shape {w.shape}")
-    if not np.isfinite(w).all() or (w < 0).any() or not (w > 0).any():
-        raise ValueError(f"weights: expected {layers} finite non-negative weights, not all 0")
-    return w / w.max()
 
 
 @dataclass(frozen=True)
@@ -247,7 +230,7 @@ class SynthID(SchemeConfig):
         if eos_token_id is not None:
             eos = check_int(eos_token_id, "eos_token_id", 0, 2**31 - 1)
             rag = _truncate_at_eos_device(rag, eos) if on_device else _truncate_at_eos(rag, eos)
-        w = _check_weights(weights, self.layers)
+        w = check_weights(weights, self.layers)
         n, ones, counted = ops.score_synthid(
             rag.tokens,
             rag.offsets,
@@ -323,7 +306,7 @@ class SynthID(SchemeConfig):
         rag = as_ragged(sequences)
         if eos_token_id is not None:
             rag = _truncate_at_eos(rag, check_int(eos_token_id, "eos_token_id", 0, 2**31 - 1))
-        w = _check_weights(weights, self.layers)
+        w = check_weights(weights, self.layers)
         n, ones, _ = ops.score_synthid_keys(
             rag.tokens,
             rag.offsets,

@@ -60,7 +60,9 @@ def canary_strings() -> list[str]:
     out = [CANARY, CANARY.encode().hex(), k.to_hex()]
     out += [str(w) for w in words if w >= 10**6]
     out += [f"{w:08x}" for w in words] + [f"{w:#x}" for w in words]
-    return out
+    from fuzz_dialects import canary_forms
+
+    return out + canary_forms()
 
 
 def find_canary(text: str, needles: list[str]) -> str | None:
@@ -94,6 +96,11 @@ def _ragged(rng, max_docs=4, max_len=12, vocab=50):
     np.cumsum(lengths, out=offsets[1:])
     tokens = rng.integers(0, vocab, int(offsets[-1])).astype(np.int32)
     return tokens, offsets
+
+
+def _seqs(rng):
+    tokens, offsets = _ragged(rng)
+    return [tokens[offsets[d] : offsets[d + 1]].tolist() for d in range(len(offsets) - 1)]
 
 
 def _logits(rng, batch, vocab):
@@ -501,7 +508,9 @@ _TARGETS = None
 def targets():
     global _TARGETS
     if _TARGETS is None:
-        _TARGETS = {**_op_targets(), **_scheme_targets()}
+        from fuzz_dialects import dialect_targets
+
+        _TARGETS = {**_op_targets(), **_scheme_targets(), **dialect_targets(A, _seqs)}
     return _TARGETS
 
 

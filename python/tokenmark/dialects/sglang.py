@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from .._validate import check_bool
+from .._validate import check_bool, check_real
 from ..ops.sglang import MAX_CONTEXT_WINDOW, MAX_CONTEXTS
 from ..stats import gamma_pvalue
 from ._host import host_batch, host_scorer
@@ -143,10 +143,8 @@ class SGLangWatermark:
         if not 1 <= int(w) <= MAX_CONTEXT_WINDOW:
             raise ValueError(f"context_width: must be in [1, {MAX_CONTEXT_WINDOW}], got {w}")
         object.__setattr__(self, "context_width", int(w))
-        p = self.mixing_probability
-        if isinstance(p, bool) or not isinstance(p, (int, float, np.floating)):
-            raise TypeError("mixing_probability: must be a number")
-        if not 0.0 < float(p) < 1.0:
+        p = check_real(self.mixing_probability, "mixing_probability")
+        if not 0.0 < p < 1.0:
             raise ValueError(f"mixing_probability: must be in (0, 1), got {p}")
         object.__setattr__(self, "mixing_probability", float(p))
         m = self.max_contexts
@@ -155,7 +153,7 @@ class SGLangWatermark:
         if not 1 <= int(m) <= MAX_CONTEXTS:
             raise ValueError(f"max_contexts: must be in [1, {MAX_CONTEXTS}], got {m}")
         object.__setattr__(self, "max_contexts", int(m))
-        q = float(self.max_probability)
+        q = check_real(self.max_probability, "max_probability")
         if not 0.0 < q <= 1.0:
             raise ValueError(f"max_probability: must be in (0, 1], got {q}")
         object.__setattr__(self, "max_probability", q)

@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 
 from .. import ops
-from .._validate import check_bool, check_prefix
+from .._validate import check_bool, check_int, check_prefix, check_weights
 from ..ops._common import resolve_host
 from ..reference.synthid_text import accumulate
 from ..reference.torch_mt import mt19937_words
@@ -115,7 +115,8 @@ class SynthIDText:
             ):
                 raise TypeError("eos_token_id: must be an int or None")
             put("eos_token_id", int(self.eos_token_id))
-        put("skip_first_ngram_calls", bool(self.skip_first_ngram_calls))
+        skip = check_bool(self.skip_first_ngram_calls, "skip_first_ngram_calls")
+        put("skip_first_ngram_calls", skip)
 
     def __repr__(self) -> str:
         shown = ", ".join(
@@ -238,25 +239,23 @@ class SynthIDText:
         sequences : list of token id sequences, a 2-D array/tensor, or a :class:`Ragged`.
         prefix_lengths : per document, leading tokens that are context only (the prompt);
             their repetition history still runs over them, as theirs does over the whole input.
-        eos_token_id : override the config's EOS mask.
+        eos_token_id : override the config's EOS mask (-1: none).
         mask_repeated_contexts : their context repetition mask (on by default, as theirs).
         dedup : also drop every repeat of an n-gram (for p-values on repetitive text).
         weights : layer weights of the weighted mean (default theirs: ``linspace(10, 1, depth)``).
         return_g_values : also return per-document g-values and masks.
         backend : ``"auto"``, ``"cpu"`` (C++ g-values) or ``"reference"`` (numpy).
         """
-        eos = self.eos_token_id if eos_token_id is None else int(eos_token_id)
-        if eos is not None and eos < -1:  # -1: no EOS mask
-            raise ValueError(f"eos_token_id: must be a token id (int >= 0) or None, got {eos!r}")
+        eos = self.eos_token_id
+        if eos_token_id is not None:  # -1: no EOS mask, whatever the config's
+            eos = check_int(eos_token_id, "eos_token_id", -1, 2**31 - 1)
         mask_repeated = check_bool(mask_repeated_contexts, "mask_repeated_contexts")
-        depth = self.depth
+        dedup = check_bool(dedup, "dedup")
+        return_g_values = check_bool(return_g_values, "return_g_values")
         if weights is None:
             terms = self._default_weight_terms
         else:
-            w = np.asarray(weights, float)
-            if w.shape != (depth,) or not np.isfinite(w).all() or (w < 0).any() or w.sum() <= 0:
-                raise ValueError(f"weights: expected {depth} non-negative finite floats, not 0")
-            terms = weight_terms(w)
+            terms = weight_terms(check_weights(weights, self.depth))
         if dedup or return_g_values:  # the composed path: it has every n-gram's g-values
             tokens, offsets = host_ragged(sequences)
             prefix = check_prefix(prefix_lengths, len(offsets) - 1)

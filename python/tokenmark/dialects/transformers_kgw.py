@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 
 from .. import _C
+from .._validate import check_bool, check_optional_bool, check_real
 from ..kgw import KGWResult
 from ..ops._common import resolve_host
 from ..stats import binomial_pvalue, binomial_z
@@ -99,13 +100,13 @@ class TransformersKGW:
 
         put("hashing_key", _check_int("hashing_key", self.hashing_key, 0, 2**63 - 1))
         put("vocab_size", _check_int("vocab_size", self.vocab_size, 1, 2**31 - 1))
-        r = float(self.greenlist_ratio)
+        r = check_real(self.greenlist_ratio, "greenlist_ratio")
         if not math.isfinite(r) or not 0.0 < r < 1.0:
             raise ValueError(f"greenlist_ratio: must be in the open interval (0, 1), got {r}")
         put("greenlist_ratio", r)
         if self.green_size < 1:
             raise ValueError("greenlist_ratio: int(vocab_size * greenlist_ratio) is 0")
-        b = float(self.bias)
+        b = check_real(self.bias, "bias")
         if not math.isfinite(b):
             raise ValueError(f"bias: must be finite, got {b}")
         put("bias", b)
@@ -118,7 +119,8 @@ class TransformersKGW:
             raise ValueError(f"device: expected one of {DEVICES}, got {self.device!r}")
         if self.bos_token_id is not None:
             put("bos_token_id", _check_int("bos_token_id", self.bos_token_id, 0, 2**31 - 1))
-        put("ignore_repeated_ngrams", bool(self.ignore_repeated_ngrams))
+        ignore = check_bool(self.ignore_repeated_ngrams, "ignore_repeated_ngrams")
+        put("ignore_repeated_ngrams", ignore)
 
     def __repr__(self) -> str:
         shown = ", ".join(
@@ -295,7 +297,9 @@ class TransformersKGW:
         backend = check_backend(backend)
         tokens32, offsets, prefix = host_batch(sequences, prefix_lengths)
         n_docs = len(offsets) - 1
-        dedup = self.ignore_repeated_ngrams if dedup is None else bool(dedup)
+        dedup = check_optional_bool(dedup, "dedup")
+        dedup = self.ignore_repeated_ngrams if dedup is None else dedup
+        return_flags = check_bool(return_flags, "return_flags")
         lengths = np.diff(offsets)
         starts = offsets[:-1]
         begin = starts.copy()

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .._validate import check_prefix
+from .._validate import check_bool, check_prefix, check_real
 from ..kgw import KGWResult
 from ..stats import binomial_pvalue, binomial_z
 from ._dedup import first_occurrence
@@ -60,13 +60,13 @@ class Unigram:
         if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or not 1 <= int(v) < 2**31:
             raise ValueError(f"vocab_size: must be an int in [1, 2^31), got {v!r}")
         object.__setattr__(self, "vocab_size", int(v))
-        f = float(self.fraction)
+        f = check_real(self.fraction, "fraction")
         if not math.isfinite(f) or not 0.0 < f < 1.0:
             raise ValueError(f"fraction: must be in the open interval (0, 1), got {f}")
         object.__setattr__(self, "fraction", f)
         if not 0 < self.green_size < self.vocab_size:
             raise ValueError("fraction: int(fraction * vocab_size) must be in (0, vocab_size)")
-        s = float(self.strength)
+        s = check_real(self.strength, "strength")
         if not math.isfinite(s):
             raise ValueError(f"strength: must be finite, got {s}")
         object.__setattr__(self, "strength", s)
@@ -111,6 +111,8 @@ class Unigram:
         each distinct token once per document. ``z`` is theirs (0 where nothing is scored),
         ``p_value`` the exact binomial tail at ``gamma_effective``.
         """
+        dedup = check_bool(dedup, "dedup")
+        return_flags = check_bool(return_flags, "return_flags")
         tokens, offsets = host_ragged(sequences)
         n_docs = len(offsets) - 1
         prefix = check_prefix(prefix_lengths, n_docs)

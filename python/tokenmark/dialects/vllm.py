@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from .._validate import check_bool
+from .._validate import check_alpha, check_bool
 from ..reference.vllm import philox_uniform
 from ..stats import gamma_pvalue
 from ._host import host_batch, host_scorer
@@ -174,11 +174,9 @@ class VLLMWatermark:
         if not 1 <= int(w) <= 1024:
             raise ValueError(f"context_width: must be in [1, 1024], got {w}")
         object.__setattr__(self, "context_width", int(w))
-        a = float(self.alpha)
-        if not 0.0 <= a <= 1.0:
-            raise ValueError(f"alpha: must be in [0, 1], got {a}")
-        object.__setattr__(self, "alpha", a)
-        object.__setattr__(self, "deduplicate_contexts", bool(self.deduplicate_contexts))
+        object.__setattr__(self, "alpha", check_alpha(self.alpha))  # the dual-key weight
+        dedup = check_bool(self.deduplicate_contexts, "deduplicate_contexts")
+        object.__setattr__(self, "deduplicate_contexts", dedup)
 
     def __repr__(self) -> str:
         return (
