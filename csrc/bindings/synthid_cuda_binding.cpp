@@ -19,16 +19,21 @@ void sample_synthid(uintptr_t logits, int64_t batch, int64_t n, int64_t logits_r
                     int64_t ids_len, int64_t ids_row_stride, uintptr_t keys, int64_t key_stride,
                     uintptr_t uniforms, uintptr_t enabled, int width, int seeding, int layers,
                     int64_t history, int64_t top_k, uintptr_t out, uintptr_t marked,
-                    uintptr_t workspace, uint64_t workspace_bytes, int device, uintptr_t stream) {
+                    uintptr_t workspace, uint64_t workspace_bytes, int device, uintptr_t stream,
+                    int chunk) {
   SynthIdSampleArgs a{};
+  if (chunk != 0 && (chunk < 1024 || chunk > 16384 || chunk % 1024 != 0)) {
+    fail_value("chunk: must be 0 (the default, 2048) or a multiple of 1024 up to 16384");
+  }
+  const int64_t per_block = chunk == 0 ? 2048 : chunk;
   require_layers(layers);
   require_non_negative(history, "history");
   require_non_negative(top_k, "top_k");
   const bool picked = top_k > 0 && top_k < n;
   if (picked && cand) fail_value("candidates: given with top_k > 0 (candidates picked twice)");
   if (picked && n > INT32_MAX) fail_value("logits: at most 2^31 - 1 logits per row with top_k");
-  if ((picked ? top_k : n) > int64_t{65535} * 2048) {
-    fail_value("logits: at most 65535 * 2048 candidates per row");
+  if ((picked ? top_k : n) > int64_t{65535} * per_block) {
+    fail_value("logits: at most 65535 * chunk candidates per row (chunk 2048 by default)");
   }
   if (batch > INT32_MAX) fail_value("batch: at most 2^31 - 1 rows");
   if (!fill_rows(a, logits, batch, n, logits_row_stride, dtype, input_ids, ids_is_int64, ids_len,
@@ -43,6 +48,7 @@ void sample_synthid(uintptr_t logits, int64_t batch, int64_t n, int64_t logits_r
   a.top_k = top_k;
   a.out = require_ptr<int64_t>(out, "out");
   a.marked = require_ptr<uint8_t>(marked, "marked");
+  a.chunk = chunk;
   const int32_t* candidates = cand ? require_ptr<const int32_t>(cand, "candidates") : nullptr;
   void* scratch = require_ptr<uint64_t>(workspace, "workspace");
   DeviceGuard guard(device, "sample_synthid");
@@ -120,8 +126,10 @@ void register_synthid(py::module_& m) {
         py::arg("enabled"), py::arg("width"), py::arg("seeding"), py::arg("layers"),
         py::arg("history"), py::arg("top_k"), py::arg("out"), py::arg("marked"),
         py::arg("workspace"), py::arg("workspace_bytes"), py::arg("device"), py::arg("stream"),
+        py::arg("chunk") = 0,
         "SynthID-Text tournament sampling of logits [batch, n] (device pointers) into out/marked; "
-        "with 0 < top_k < n on the top_k largest logits, picked on the device.");
+        "with 0 < top_k < n on the top_k largest logits, picked on the device. chunk: candidates "
+        "per block of a pass (0: 2048; a multiple of 1024 up to 16384; the same tokens).");
   m.def("sample_synthid_workspace_bytes", &sample_synthid_workspace_bytes, py::arg("batch"),
         py::arg("n"), py::arg("layers"), py::arg("top_k"),
         "Device scratch bytes sample_synthid needs.");

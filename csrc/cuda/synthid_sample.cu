@@ -31,8 +31,12 @@ namespace tokenmark::cuda {
 namespace {
 
 constexpr int kThreadsPerBlock = 256;
-constexpr int kChunk = 2048;  // candidates per block of a pass; a multiple of 4 * 256
-constexpr int kPerThread = kChunk / kThreadsPerBlock;
+// Candidates per block of a pass (SynthIdSampleArgs::chunk; a multiple of 4 * 256): 2048 unless
+// the caller asks for another. Larger chunks mean fewer blocks per row, so fewer histogram
+// atomics into the row and fewer loads of the played factors, at the cost of fewer blocks.
+constexpr int kDefaultChunk = 2048;
+constexpr int kMinChunk = 4 * kThreadsPerBlock;
+constexpr int kMaxChunk = 64 * kThreadsPerBlock;
 constexpr int kMaxPhases = (kSynthIdMaxLayers + kSynthIdPhaseBits - 1) / kSynthIdPhaseBits;
 constexpr unsigned kNoLogitKey = 0x007FFFFFu;  // order_key(-inf): nothing above it yet
 
@@ -49,6 +53,7 @@ struct Scratch {
   uint64_t* hist;         // [batch, phases, bins]  zeroed by the launcher
   double* factors;        // [batch, phases, bins]  each phase's factors
   uint64_t* chunk_total;  // [batch, chunks]        fixed-point total of each chunk
+  int64_t chunk;          // candidates per block
 };
 
 struct Layout {
@@ -65,7 +70,8 @@ __host__ __device__ int phase_count(int layers) {
 Layout layout(int64_t batch, int64_t vocab, int layers, int64_t top_k) {
   const bool picked = top_k > 0 && top_k < vocab;
   const int64_t n = picked ? top_k : vocab;
-  const size_t rows = static_cast<size_t>(batch), chunks = ceil_div(n, kChunk);
+  // Sized for the smallest chunk, so that any chunk the caller picks fits.
+  const size_t rows = static_cast<size_t>(batch), chunks = ceil_div(n, kMinChunk);
   const size_t bins = rows * phase_count(layers) * kSynthIdBins;
   Layout l{};
   l.state = 0;
@@ -118,8 +124,8 @@ __device__ bool row_watermarked(const SynthIdSampleArgs& a, int64_t b, uint32_t*
 __global__ void __launch_bounds__(kThreadsPerBlock) setup_kernel(SynthIdSampleArgs a, Scratch s) {
   __shared__ unsigned block_max;
   __shared__ int flag;
-  const int64_t b = blockIdx.x, begin = static_cast<int64_t>(blockIdx.y) * kChunk;
-  const int64_t end = begin + kChunk < a.vocab ? begin + kChunk : a.vocab;
+  const int64_t b = blockIdx.x, begin = static_cast<int64_t>(blockIdx.y) * s.chunk;
+  const int64_t end = begin + s.chunk < a.vocab ? begin + s.chunk : a.vocab;
   const void* row = logits_row(a, b);
   if (threadIdx.x == 0) block_max = 0;
   __syncthreads();
@@ -333,15 +339,18 @@ __device__ void draw_block(const SynthIdSampleArgs& a, const RowView& r, const S
     __syncthreads();
     if (chunk >= 0) break;  // block-uniform: read after the barrier
   }
-  const int64_t begin = chunk * kChunk, end = begin + kChunk < a.vocab ? begin + kChunk : a.vocab;
-  // Thread t holds candidates lo .. lo + 7 (two Philox blocks: lo is a multiple of 8).
-  const int64_t lo = begin + static_cast<int64_t>(threadIdx.x) * kPerThread;
+  const int64_t begin = chunk * s.chunk,
+                end = begin + s.chunk < a.vocab ? begin + s.chunk : a.vocab;
+  // Thread t holds candidates lo .. lo + per_thread - 1 (whole Philox blocks: lo is a multiple
+  // of 4).
+  const int per_thread = static_cast<int>(s.chunk / kThreadsPerBlock);
+  const int64_t lo = begin + static_cast<int64_t>(threadIdx.x) * per_thread;
   const auto fixed_weight = [&](int64_t i, const U32x4& block, int q) {
     uint32_t word;
     return i < end ? synthid_fixed(candidate_weight(a, r, i, block.v[q], &word), scale) : 0;
   };
   uint64_t mine = 0;
-  for (int k = 0; k < kPerThread; k += 4) {
+  for (int k = 0; k < per_thread; k += 4) {
     const U32x4 block = id_block(r, lo + k);
 #pragma unroll
     for (int q = 0; q < 4; ++q) mine += fixed_weight(lo + k + q, block, q);
@@ -350,7 +359,7 @@ __device__ void draw_block(const SynthIdSampleArgs& a, const RowView& r, const S
   uint64_t c = incl - mine;        // exclusive prefix
   if (c <= rest && rest < incl) {  // exactly one thread: the crossing is here
     int64_t i = lo;
-    for (int k = 0; k < kPerThread; k += 4) {
+    for (int k = 0; k < per_thread; k += 4) {
       const U32x4 block = id_block(r, lo + k);
 #pragma unroll
       for (int q = 0; q < 4; ++q) {
@@ -376,8 +385,8 @@ __global__ void __launch_bounds__(kThreadsPerBlock)
   __shared__ unsigned long long block_total;
   __shared__ bool last_block;
   const int64_t b = blockIdx.x, chunks = gridDim.y;
-  const int64_t begin = static_cast<int64_t>(blockIdx.y) * kChunk;
-  const int64_t end = begin + kChunk < a.vocab ? begin + kChunk : a.vocab;
+  const int64_t begin = static_cast<int64_t>(blockIdx.y) * s.chunk;
+  const int64_t end = begin + s.chunk < a.vocab ? begin + s.chunk : a.vocab;
   RowState* state = s.state + b;
   const unsigned max_key = state->max_key;
   const bool marked = state->marked != 0;
@@ -489,7 +498,10 @@ cudaError_t sample_synthid_cuda(const SynthIdSampleArgs& args, const int32_t* ca
   if (args.batch == 0) return cudaSuccess;
   const bool picked = args.top_k > 0 && args.top_k < args.vocab;
   const int64_t n = picked ? args.top_k : (args.vocab > 0 ? args.vocab : 1);
-  const int64_t chunks = ceil_div(n, kChunk);
+  const int64_t chunk = args.chunk == 0 ? kDefaultChunk : args.chunk;
+  if (chunk < kMinChunk || chunk > kMaxChunk || chunk % kMinChunk != 0)
+    return cudaErrorInvalidValue;
+  const int64_t chunks = ceil_div(n, chunk);
   if (args.batch > INT32_MAX || chunks > 65535) return cudaErrorInvalidValue;
   const Layout l = layout(args.batch, args.vocab > 0 ? args.vocab : 1, args.layers, args.top_k);
   if (workspace_bytes < l.total) return cudaErrorInvalidValue;
@@ -512,7 +524,7 @@ cudaError_t sample_synthid_cuda(const SynthIdSampleArgs& args, const int32_t* ca
   const Scratch s{reinterpret_cast<RowState*>(base + l.state),
                   reinterpret_cast<uint64_t*>(base + l.hist),
                   reinterpret_cast<double*>(base + l.factors),
-                  reinterpret_cast<uint64_t*>(base + l.chunk_total)};
+                  reinterpret_cast<uint64_t*>(base + l.chunk_total), chunk};
   cudaError_t err = cudaMemsetAsync(base, 0, l.factors, stream);  // state and histograms
   if (err != cudaSuccess) return err;
   const dim3 grid(static_cast<unsigned>(a.batch), static_cast<unsigned>(chunks));

@@ -40,7 +40,8 @@ int emu_sample_synthid(const void* logits, int64_t batch, int64_t n, int64_t row
                        const int32_t* cand, const void* ids, int ids_is_int64, int64_t ids_len,
                        int64_t ids_stride, const uint32_t* keys, int64_t key_stride,
                        const double* uniforms, const uint8_t* enabled, int width, int seeding,
-                       int layers, int64_t history, int64_t top_k, int64_t* out, uint8_t* marked) {
+                       int layers, int64_t history, int64_t top_k, int64_t* out, uint8_t* marked,
+                       int chunk) {
   using namespace tokenmark;
   SynthIdSampleArgs a{};
   static_cast<RowArgs<const void>&>(a) =
@@ -52,6 +53,7 @@ int emu_sample_synthid(const void* logits, int64_t batch, int64_t n, int64_t row
   a.history = history;
   a.out = out;
   a.marked = marked;
+  a.chunk = chunk;
   const size_t bytes = cuda::sample_synthid_workspace_bytes(batch, n > 0 ? n : 1, layers, top_k);
   std::vector<unsigned char> ws;
   return cuda::sample_synthid_cuda(a, cand, cuda::poisoned_scratch(bytes, ws), bytes, nullptr);

@@ -49,7 +49,7 @@ def test_phase_factors_warp_is_the_spec(lib, bits):
 
 
 def emu_sample(lib, logits, ids, keys, uniforms, enabled, width, seeding, layers, history,
-               dtype="float32", cand=None, top_k=0):  # fmt: skip
+               dtype="float32", cand=None, top_k=0, chunk=0, rc_want=0):  # fmt: skip
     batch, n = logits.shape
     out = np.full(batch, -7, dtype=np.int64)
     marked = np.full(batch, 9, dtype=np.uint8)
@@ -59,9 +59,9 @@ def emu_sample(lib, logits, ids, keys, uniforms, enabled, width, seeding, layers
         ctypes.c_int64(ids.shape[1]), ctypes.c_int64(ids.shape[1]), ptr(keys),
         ctypes.c_int64(4 if keys.ndim == 2 else 0), ptr(uniforms), ptr(enabled),
         ctypes.c_int(width), ctypes.c_int(seeding), ctypes.c_int(layers), ctypes.c_int64(history),
-        ctypes.c_int64(top_k), ptr(out), ptr(marked),
+        ctypes.c_int64(top_k), ptr(out), ptr(marked), ctypes.c_int(chunk),
     )  # fmt: skip
-    assert rc == 0, lib.emu_message()
+    assert rc == rc_want, lib.emu_message()
     return out, marked
 
 
@@ -94,6 +94,27 @@ def test_sample_matches_reference(lib, batch, vocab, layers, seed):
     np.testing.assert_array_equal(got[0], want[0])
     np.testing.assert_array_equal(got[1], want[1])
     assert want[1][0] == 1  # row 0 runs the tournament
+
+
+def test_every_chunk_size_draws_the_same_tokens(lib):
+    """Candidates per block (SynthIdSampleArgs::chunk) from 1024 to 16384: fewer, larger blocks
+    draw the spec's tokens, the draw landing in early, middle and last chunks (a peaked row, a
+    row of equal logits and uniforms near 0 and 1); a chunk that is not a multiple of 1024, or
+    over 16384, is refused."""
+    rng = np.random.default_rng(21)
+    batch, vocab, layers = 3, 20011, 30
+    logits = (rng.standard_normal((batch, vocab)) * 2).astype(np.float32)
+    logits[1] = 0.0
+    logits[2, 19000] = 12.0  # most of row 2's weight in its last chunks
+    ids = rng.integers(0, vocab, (batch, 4)).astype(np.int64)
+    uniforms = np.array([0.003, 0.5, 0.9991])
+    want = ref.sample_synthid(logits, ids, KEYS, uniforms, None, 2, 0, layers, 0, 0)
+    for chunk in (0, 1024, 3072, 4096, 16384):
+        got = emu_sample(lib, logits, ids, KEYS, uniforms, None, 2, 0, layers, 0, chunk=chunk)
+        np.testing.assert_array_equal(got[0], want[0], err_msg=f"chunk {chunk}")
+        np.testing.assert_array_equal(got[1], want[1])
+    for bad in (1536, 512, 17408, -1024):
+        emu_sample(lib, logits, ids, KEYS, uniforms, None, 2, 0, layers, 0, chunk=bad, rc_want=1)
 
 
 def test_sample_edge_rows(lib):

@@ -14,6 +14,7 @@ struct SynthIdSampleArgs : RowArgs<const void> {
   int64_t history;         // positions searched for a repeated context (0: none)
   int64_t* out;            // [batch]: the token, or kNoFiniteLogit
   uint8_t* marked;         // [batch]: 1 where the tournament ran
+  int32_t chunk;           // CUDA: candidates per block of a pass (0: the default, 2048)
 };
 
 struct SynthIdScoreArgs : DocArgs {

@@ -54,10 +54,12 @@ def _sample(
     context_history: int,
     *,
     torch_top_k: bool,
+    chunk: int = 0,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """:func:`sample_synthid`; ``torch_top_k`` picks the top-k candidates with torch ops
     (:func:`top_k_candidates` and a gather, as before the top-k kernel) instead: kept for the
-    benchmark and the tests that compare the two."""
+    benchmark and the tests that compare the two. ``chunk``: candidates per block of a pass (0:
+    the kernel's default), for bench/profile_gpu_synthid.py's sweep; the tokens do not change."""
     require_cuda()
     batch, vocab, key_stride = check_row_inputs(logits, input_ids, keys, enabled, LOGITS_DTYPES)
     device = logits.device
@@ -87,7 +89,7 @@ def _sample(
         key_stride, uniforms.data_ptr(), 0 if enabled is None else enabled.data_ptr(),
         int(context_width), int(seeding), int(layers), int(context_history), top_k,
         tokens.data_ptr(), marked.data_ptr(), workspace.data_ptr(), ws_bytes, device.index,
-        torch.cuda.current_stream(device).cuda_stream,
+        torch.cuda.current_stream(device).cuda_stream, int(chunk),
     )  # fmt: skip
     return tokens, marked
 
