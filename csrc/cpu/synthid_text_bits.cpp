@@ -68,19 +68,34 @@ bool synthid_text_layer_bits_fit(const uint8_t* table, int64_t size, int depth) 
   return std::all_of(table, table + size, [](uint8_t v) { return v <= 1; });
 }
 
+namespace {
+
+// Layer l's bits into column word l / 32 of rows of kWords words (a compile-time stride, so the
+// row loops vectorise): row u reads table[u + k] up to the end of the table, then
+// table[u + k - size].
+template <int kWords>
+void set_layer(uint32_t* bits, int l, int64_t k, const uint8_t* table, int64_t size) {
+  uint32_t* col = bits + (l >> 5);
+  const int shift = l & 31;
+  for (int64_t u = 0; u < size - k; ++u) col[u * kWords] |= uint32_t{table[u + k]} << shift;
+  for (int64_t u = size - k; u < size; ++u) {
+    col[u * kWords] |= uint32_t{table[u + k - size]} << shift;
+  }
+}
+
+}  // namespace
+
 std::vector<uint32_t> synthid_text_layer_bits(const uint64_t* keys, int depth, const uint8_t* table,
                                               int64_t size) {
-  const int words = words_of(depth);
+  const int words = words_of(depth);  // 1 or 2: depth <= kLayerBitsMaxDepth
   const uint64_t mask = static_cast<uint64_t>(size - 1);
   std::vector<uint32_t> bits(static_cast<size_t>(size) * words, 0);
   for (int l = 0; l < depth; ++l) {
     const int64_t k = static_cast<int64_t>((keys[l] * kLcgMul + 1u) & mask);
-    uint32_t* col = bits.data() + (l >> 5);
-    const int shift = l & 31;
-    // row u reads table[u + k] up to the end of the table, then table[u + k - size]
-    for (int64_t u = 0; u < size - k; ++u) col[u * words] |= uint32_t{table[u + k]} << shift;
-    for (int64_t u = size - k; u < size; ++u) {
-      col[u * words] |= uint32_t{table[u + k - size]} << shift;
+    if (words == 1) {
+      set_layer<1>(bits.data(), l, k, table, size);
+    } else {
+      set_layer<2>(bits.data(), l, k, table, size);
     }
   }
   return bits;
