@@ -156,3 +156,100 @@ def dialect_targets(A, seqs):
         dict(mixing_probability=A("prob"), max_probability=A("prob", closed=True)),
     )
     return t
+
+
+def dialect_op_targets(A, ragged):
+    """The dialects' public ops (tm.ops.score_vllm, score_sglang, score_synthid_text,
+    synthid_text_g_values, synthid_text_layer_bits, torch_cpu_randperm, torch_cpu_green_lists)
+    on the C++ and numpy backends."""
+    import numpy as np
+    from tokenmark import ops
+
+    TOK = A("array", el="int", lo=0, hi=2**31 - 1, rank=1, names=("tokens",))
+    OFF = A("array", el="int", lo=0, hi=None, rank=1, offsets=True, names=("offsets",))
+    PRE = A("array", el="int", lo=0, hi=None, rank=1, scalar_ok=True, names=("prefix_lengths",))
+    KEYS = A("array", el="int", lo=0, hi=2**64 - 1, rank=1, names=("keys",))
+    LAYER_KEYS = A("array", el="int", lo=0, hi=2**64 - 1, rank=1, any_len=True, names=("keys",))
+    TABLE = A("array", el="int", lo=0, hi=255, rank=1, any_len=True, names=("table",))
+    BACK = A("backend")
+    U64 = np.uint64
+
+    def docs(rng, **extra):
+        tokens, offsets = ragged(rng)
+        a = dict(
+            tokens=tokens,
+            offsets=offsets,
+            want_flags=bool(rng.random() < 0.5),
+            prefix_lengths=rng.integers(0, 6, len(offsets) - 1).astype(np.int64),
+        )
+        a.update(extra)
+        return a
+
+    def table(rng):
+        return rng.integers(0, 2, int(rng.choice([1, 16, 100]))).astype(np.uint8)
+
+    common = dict(tokens=TOK, offsets=OFF, prefix_lengths=PRE, want_flags=A("bool"), backend=BACK)
+    t = {}
+    for backend in ("cpu", "reference"):
+        t[f"dialect_score_vllm@{backend}"] = (
+            lambda rng, b=backend: docs(
+                rng, keys=np.array([DIALECT_KEY, 5], U64), weights=np.array([0.75, 0.25]),
+                context_width=int(rng.integers(1, 5)), dedup=bool(rng.random() < 0.5), backend=b,
+            ),  # fmt: skip
+            lambda a: ops.score_vllm(**a),
+            dict(common, keys=KEYS, context_width=A("int", lo=1, hi=1024), dedup=A("bool"),
+                 weights=A("array", el="float", rank=1, finite=True, names=("weights",))),
+        )  # fmt: skip
+        t[f"dialect_score_sglang@{backend}"] = (
+            lambda rng, b=backend: docs(
+                rng, keys=np.array([DIALECT_KEY, 9], U64)[: int(rng.integers(1, 3))],
+                context_width=int(rng.integers(1, 5)), threshold=int(rng.integers(0, 2**32)),
+                max_contexts=int(rng.integers(1, 5000)), backend=b,
+            ),  # fmt: skip
+            lambda a: ops.score_sglang(**a),
+            dict(common, keys=KEYS, context_width=A("int", lo=1, hi=1024),
+                 threshold=A("int", lo=0, hi=2**32 - 1), max_contexts=A("int", lo=1, hi=2**62)),
+        )  # fmt: skip
+        t[f"dialect_score_synthid_text@{backend}"] = (
+            lambda rng, b=backend: docs(
+                rng, keys=np.array([DIALECT_KEY, 3, 4], U64), table=table(rng),
+                ngram_len=int(rng.integers(1, 5)), context_history_size=int(rng.integers(0, 9)),
+                mask_repeated_contexts=bool(rng.random() < 0.7),
+                eos_token_id=int(rng.integers(0, 50)), backend=b,
+            ),  # fmt: skip
+            lambda a: ops.score_synthid_text(**a),
+            dict(common, keys=LAYER_KEYS, table=TABLE, ngram_len=A("int", lo=1, hi=1024),
+                 context_history_size=A("int", lo=0, hi=2**63 - 1),
+                 mask_repeated_contexts=A("bool"),
+                 eos_token_id=A("int", lo=-1, hi=2**31 - 1, optional=True)),
+        )  # fmt: skip
+        t[f"dialect_synthid_text_g_values@{backend}"] = (
+            lambda rng, b=backend: dict(
+                hashes=rng.integers(0, 2**63, int(rng.integers(0, 9))).astype(U64),
+                keys=np.array([DIALECT_KEY, 3], U64), table=table(rng), backend=b),
+            lambda a: ops.synthid_text_g_values(**a),
+            dict(hashes=A("array", el="int", lo=0, hi=2**64 - 1, rank=1, any_len=True,
+                           names=("hashes",)), keys=LAYER_KEYS, table=TABLE, backend=BACK),
+        )  # fmt: skip
+        t[f"dialect_torch_cpu_randperm@{backend}"] = (
+            lambda rng, b=backend: dict(seed=int(rng.integers(0, 2**40)),
+                                        n=int(rng.integers(0, 40)), backend=b),
+            lambda a: ops.torch_cpu_randperm(**a),
+            dict(seed=A("int", lo=-(2**63), hi=2**64 - 1),
+                 n=A("int", lo=0, hi=(2**32 - 1) // 20 - 1), backend=BACK),
+        )  # fmt: skip
+        t[f"dialect_torch_cpu_green_lists@{backend}"] = (  # vocab 37: green_size in [0, 37]
+            lambda rng, b=backend: dict(seeds=rng.integers(0, 2**40, 3).astype(U64), vocab=37,
+                                        green_size=int(rng.integers(0, 38)), backend=b),
+            lambda a: ops.torch_cpu_green_lists(**a),
+            dict(seeds=A("array", el="int", lo=-(2**63), hi=2**64 - 1, rank=1, any_len=True,
+                           names=("seeds",)),
+                 vocab=A("int", lo=1, hi=(2**32 - 1) // 20 - 1),
+                 green_size=A("int", lo=0, hi=37), backend=BACK),
+        )  # fmt: skip
+    t["dialect_synthid_text_layer_bits"] = (
+        lambda rng: dict(keys=np.array([DIALECT_KEY, 3], U64), table=table(rng)),
+        lambda a: repr(ops.synthid_text_layer_bits(**a)),
+        dict(keys=LAYER_KEYS, table=TABLE),
+    )
+    return t

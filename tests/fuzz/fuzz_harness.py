@@ -508,9 +508,10 @@ _TARGETS = None
 def targets():
     global _TARGETS
     if _TARGETS is None:
-        from fuzz_dialects import dialect_targets
+        from fuzz_dialects import dialect_op_targets, dialect_targets
 
-        _TARGETS = {**_op_targets(), **_scheme_targets(), **dialect_targets(A, _seqs)}
+        _TARGETS = {**_op_targets(), **_scheme_targets(), **dialect_targets(A, _seqs),
+                    **dialect_op_targets(A, _ragged)}  # fmt: skip
     return _TARGETS
 
 
@@ -869,6 +870,8 @@ def _mutate_array(m, v, info, rng):
             return np.concatenate([arr, arr[-1:]]), ANY  # one more, empty, document
         if info.get("scalar_ok") and arr.shape[0] == 0:
             return np.concatenate([arr, extra]), ANY  # one row: broadcast to every (no) row
+        if info.get("any_len"):
+            return np.concatenate([arr, extra]), ANY  # its length is free (e.g. more layers)
         return np.concatenate([arr, extra]), BAD_ANY_NAME
     if el_int:
         lo = info.get("lo", 0) or 0

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._validate import check_bool
+from .._validate import check_bool, check_int, host_array
 from ._common import ArrayLike, host_scoring, resolve_host
 
 
@@ -23,7 +23,7 @@ def synthid_text_g_values(
     ...                              table=np.array([0, 1], np.uint8)).shape
     (2, 1)
     """
-    h = np.asarray(hashes)
+    h = host_array(hashes, "hashes")
     if h.dtype != np.uint64 or h.ndim != 1:
         raise ValueError("hashes: expected uint64 [n]")
     k, t = _keys_table(keys, table)
@@ -32,10 +32,10 @@ def synthid_text_g_values(
 
 
 def _keys_table(keys, table) -> tuple[np.ndarray, np.ndarray]:
-    k = np.asarray(keys)
+    k = host_array(keys, "keys")
     if k.dtype != np.uint64 or k.ndim != 1 or not 1 <= k.shape[0] <= 1024:
         raise ValueError("keys: expected uint64 [depth], 1 <= depth <= 1024")  # secret: no values
-    t = np.asarray(table)
+    t = host_array(table, "table")
     if t.dtype != np.uint8 or t.ndim != 1 or t.shape[0] < 1:
         raise ValueError("table: expected a non-empty uint8 [table_size]")
     return np.ascontiguousarray(k), np.ascontiguousarray(t)
@@ -99,15 +99,9 @@ def score_synthid_text(
     ([6], (1, 2))
     """
     k, t = _keys_table(keys, table)
-    for name, v, lo in (("ngram_len", ngram_len, 1), ("context_history_size",
-                                                      context_history_size, 0)):  # fmt: skip
-        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or int(v) < lo:
-            raise ValueError(f"{name}: must be an int >= {lo}, got {v!r}")
-    if int(ngram_len) > 1024:
-        raise ValueError(f"ngram_len: must be at most 1024, got {ngram_len}")
-    eos = -1 if eos_token_id is None else eos_token_id
-    if isinstance(eos, bool) or not isinstance(eos, (int, np.integer)) or eos < -1:
-        raise ValueError(f"eos_token_id: must be a token id (int >= 0) or None, got {eos!r}")
+    ngram_len = check_int(ngram_len, "ngram_len", 1, 1024)
+    history = check_int(context_history_size, "context_history_size", 0, 2**63 - 1)
+    eos = -1 if eos_token_id is None else check_int(eos_token_id, "eos_token_id", -1, 2**31 - 1)
     mask = check_bool(mask_repeated_contexts, "mask_repeated_contexts")
     flags = check_bool(want_flags, "want_flags")
     name, fn = resolve_host("score_synthid_text", backend)
@@ -116,12 +110,12 @@ def score_synthid_text(
         tok,
         off,
         pre,
-        int(ngram_len),
+        ngram_len,
         k,
         t,
-        int(context_history_size),
+        history,
         mask,
-        int(eos),
+        eos,
         flags,
         layer_bits,
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .._validate import check_int, host_array
 from ..reference.torch_mt import RANDPERM_MAX_N
 from ._common import ArrayLike, resolve_host
 
@@ -28,9 +29,10 @@ def torch_cpu_randperm(seed: int, n: int, *, backend: str = "auto") -> np.ndarra
     >>> tm.ops.torch_cpu_randperm(0, 5).tolist()
     [4, 0, 1, 3, 2]
     """
+    seed = check_int(seed, "seed", -(2**63), 2**64 - 1)  # what torch's manual_seed takes
     n = _n(n, "n", 0)
     name, fn = resolve_host("torch_cpu_randperm", backend)
-    return fn(int(seed) & 0xFFFFFFFF, n)
+    return fn(seed & 0xFFFFFFFF, n)
 
 
 def torch_cpu_green_lists(
@@ -45,7 +47,7 @@ def torch_cpu_green_lists(
     >>> tm.ops.torch_cpu_green_lists(np.array([0]), vocab=5, green_size=2).tolist()
     [[17]]
     """
-    s = np.asarray(seeds)
+    s = host_array(seeds, "seeds")
     if s.dtype.kind not in "iu" or s.ndim != 1:
         raise ValueError("seeds: expected integer seeds [n_seeds]")
     low = (s.astype(np.uint64) & np.uint64(0xFFFFFFFF)).astype(np.uint32)

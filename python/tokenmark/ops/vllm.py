@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._validate import check_bool
+from .._validate import check_bool, host_array
 from ._common import ArrayLike, host_scoring, resolve_host
 
 
@@ -40,13 +40,14 @@ def score_vllm(
         raise TypeError("context_width: must be an int")
     if not 1 <= int(w) <= 1024:
         raise ValueError(f"context_width: must be in [1, 1024], got {w}")
-    k = np.asarray(keys)
+    k = host_array(keys, "keys")
     if k.dtype != np.uint64 or k.ndim != 1 or not 1 <= k.shape[0] <= 2:
         raise ValueError("keys: expected uint64 [1] or [2]")  # no values: they are secret
-    wt = np.ascontiguousarray(weights, dtype=np.float64)
+    wt = np.ascontiguousarray(host_array(weights, "weights"), dtype=np.float64)
     if wt.shape != k.shape or not np.isfinite(wt).all():
         raise ValueError("weights: expected one finite float per key")
     flags = check_bool(want_flags, "want_flags")
+    dedup = check_bool(dedup, "dedup")
     name, fn = resolve_host("score_vllm", backend)
     tok, off, pre = host_scoring(tokens, offsets, prefix_lengths)
     starts = np.zeros(len(off) - 1, np.int64) if pre is None else pre
