@@ -200,16 +200,19 @@ def dialect_op_targets(A, ragged):
             dict(common, keys=KEYS, context_width=A("int", lo=1, hi=1024), dedup=A("bool"),
                  weights=A("array", el="float", rank=1, finite=True, names=("weights",))),
         )  # fmt: skip
-        t[f"dialect_score_sglang@{backend}"] = (
-            lambda rng, b=backend: docs(
-                rng, keys=np.array([DIALECT_KEY, 9], U64)[: int(rng.integers(1, 3))],
-                context_width=int(rng.integers(1, 5)), threshold=int(rng.integers(0, 2**32)),
-                max_contexts=int(rng.integers(1, 5000)), backend=b,
-            ),  # fmt: skip
-            lambda a: ops.score_sglang(**a),
-            dict(common, keys=KEYS, context_width=A("int", lo=1, hi=1024),
-                 threshold=A("int", lo=0, hi=2**32 - 1), max_contexts=A("int", lo=1, hi=2**62)),
-        )  # fmt: skip
+        for n_keys in (1, 2):  # one key: a second is dual key, a valid call (free length)
+            t[f"dialect_score_sglang{n_keys}@{backend}"] = (
+                lambda rng, b=backend, n=n_keys: docs(
+                    rng, keys=np.array([DIALECT_KEY, 9], U64)[:n],
+                    context_width=int(rng.integers(1, 5)), threshold=int(rng.integers(0, 2**32)),
+                    max_contexts=int(rng.integers(1, 5000)), backend=b,
+                ),  # fmt: skip
+                lambda a: ops.score_sglang(**a),
+                dict(common, keys=LAYER_KEYS if n_keys == 1 else KEYS,
+                     context_width=A("int", lo=1, hi=1024),
+                     threshold=A("int", lo=0, hi=2**32 - 1),
+                     max_contexts=A("int", lo=1, hi=2**62)),
+            )  # fmt: skip
         t[f"dialect_score_synthid_text@{backend}"] = (
             lambda rng, b=backend: docs(
                 rng, keys=np.array([DIALECT_KEY, 3, 4], U64), table=table(rng),

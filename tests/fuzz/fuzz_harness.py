@@ -605,6 +605,7 @@ def mutate(m: str, v, info: dict, rng):  # noqa: C901 - one table of cases
         return v, SAME
     if kind == "int":
         lo, hi = info["lo"], info["hi"]
+        left_out = v is None
         v = max(lo, 1) if v is None else v  # an optional int left out: mutate a valid one
         bad_err = BAD
         table = {
@@ -625,6 +626,8 @@ def mutate(m: str, v, info: dict, rng):  # noqa: C901 - one table of cases
             if info.get("optional"):
                 raise Skip
             return None, bad_err
+        if left_out and table[m][1] == SAME:
+            raise Skip  # the same value as a valid int the canonical call left out: no reference
         return table[m]
     if kind in ("bool", "optbool"):
         if m == "none":
