@@ -66,8 +66,10 @@ def _binding(**overrides):
         ({"chunk": 1536}, "chunk: must be 0"),
         ({"chunk": 17408}, "chunk: must be 0"),
         ({"chunk": -1024}, "chunk: must be 0"),
-        ({"n": 65535 * 1024 + 1, "logits_row_stride": 65535 * 1024 + 1, "chunk": 1024},
-         "65535 \\* chunk"),
+        (
+            {"n": 65535 * 1024 + 1, "logits_row_stride": 65535 * 1024 + 1, "chunk": 1024},
+            "65535 \\* chunk",
+        ),
     ],
 )
 def test_binding_validates(overrides, match):
