@@ -23,8 +23,9 @@ cudaError_t score_synthid_cuda(const SynthIdScoreArgs& a, void* workspace, size_
 
 // Scratch bytes sample_synthid_cuda needs for `batch` rows of `n` candidates, `layers` layers
 // and a.top_k = `top_k` (0 for an empty batch): 16 KiB per row and phase, plus 8 bytes per 1024
-// candidates (enough for any a.chunk); with 0 < top_k < n, the top_k candidates' ids and logits (8 bytes each), the
-// split pick's scratch (top_k_workspace_bytes) and the rest sized for top_k candidates.
+// candidates (enough for any a.chunk); with 0 < top_k < n, the top_k candidates' ids and logits
+// (8 bytes each), the split pick's scratch (top_k_workspace_bytes) and the rest sized for top_k
+// candidates.
 size_t sample_synthid_workspace_bytes(int64_t batch, int64_t n, int layers, int64_t top_k = 0);
 
 // The top-k candidates of `batch` rows of `vocab` logits (row stride `row_stride` elements), as
