@@ -18,6 +18,8 @@ namespace {
 // Positions scored together: their Philox chains are independent, so running them in lockstep
 // hides the multiply latency that bounds one chain (and lets the compiler vectorise the lanes).
 constexpr int kLanes = 8;
+// Runs of kLanes positions whose Philox chains go side by side (2 and 4 measured the same).
+constexpr int kRunGroups = 2;
 
 // Philox4x32-10 (prf.h's rounds) on kLanes blocks at once, each with its own key.
 inline void philox_lanes(uint32_t c[4][kLanes], uint32_t k0[kLanes], uint32_t k1[kLanes]) {
@@ -73,6 +75,25 @@ inline void vllm_words(uint64_t key, int width, CtxFn ctx, const uint32_t* token
   for (int i = 0; i < kLanes; ++i) words[i] = c[tokens[i] & 3][i];
 }
 
+// The token block of eight lanes: counter (tok >> 2, s0, s1, s2), key (k0 ^ s3, k1 ^ domain).
+TM_AVX2 inline avx2::V4 token_block(uint64_t key, const __m256i* s, __m256i tok) {
+  const uint32_t k0 = static_cast<uint32_t>(key), k1 = static_cast<uint32_t>(key >> 32);
+  return avx2::philox8_keys(_mm256_srli_epi32(tok, 2), s[0], s[1], s[2],
+                            _mm256_xor_si256(s[3], _mm256_set1_epi32(static_cast<int>(k0))),
+                            _mm256_set1_epi32(static_cast<int>(k1 ^ kVllmTokenDomain)));
+}
+
+// Word tok & 3 of each lane's block into words[8]: blendv picks by the sign bit, so bit 0 and
+// bit 1 move there.
+TM_AVX2 inline void store_token_words(const avx2::V4& o, __m256i tok, uint32_t* words) {
+  const __m256 b0 = _mm256_castsi256_ps(_mm256_slli_epi32(tok, 31));
+  const __m256 b1 = _mm256_castsi256_ps(_mm256_slli_epi32(tok, 30));
+  const __m256 lo = _mm256_blendv_ps(_mm256_castsi256_ps(o.c0), _mm256_castsi256_ps(o.c1), b0);
+  const __m256 hi = _mm256_blendv_ps(_mm256_castsi256_ps(o.c2), _mm256_castsi256_ps(o.c3), b0);
+  _mm256_storeu_si256(reinterpret_cast<__m256i*>(words),
+                      _mm256_castps_si256(_mm256_blendv_ps(lo, hi, b1)));
+}
+
 // The same eight words with AVX2 (simd_avx2.h's Philox), for CPUs that have it. `run`, when not
 // null, says the lanes are eight consecutive positions whose contexts lie inside the scored part,
 // starting at run[0] (the first lane's oldest context word): context word j of the lanes is then
@@ -106,17 +127,41 @@ TM_AVX2 void vllm_words_avx2(uint64_t key, int width, CtxFn ctx, const int32_t* 
     s[3] = o.c3;
   }
   const __m256i tok = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(tokens));
-  const avx2::V4 o =
-      avx2::philox8_keys(_mm256_srli_epi32(tok, 2), s[0], s[1], s[2],
-                         _mm256_xor_si256(s[3], _mm256_set1_epi32(static_cast<int>(k0))),
-                         _mm256_set1_epi32(static_cast<int>(k1 ^ kVllmTokenDomain)));
-  // Word tok & 3: blendv picks by the sign bit, so move bit 0 and bit 1 there.
-  const __m256 b0 = _mm256_castsi256_ps(_mm256_slli_epi32(tok, 31));
-  const __m256 b1 = _mm256_castsi256_ps(_mm256_slli_epi32(tok, 30));
-  const __m256 lo = _mm256_blendv_ps(_mm256_castsi256_ps(o.c0), _mm256_castsi256_ps(o.c1), b0);
-  const __m256 hi = _mm256_blendv_ps(_mm256_castsi256_ps(o.c2), _mm256_castsi256_ps(o.c3), b0);
-  _mm256_storeu_si256(reinterpret_cast<__m256i*>(words),
-                      _mm256_castps_si256(_mm256_blendv_ps(lo, hi, b1)));
+  store_token_words(token_block(key, s, tok), tok, words);
+}
+
+// G full runs of eight consecutive positions (runs[g] as `run` above): the same words as G
+// vllm_words_avx2 calls, with the groups' Philox chains side by side in one function, so that
+// the core overlaps one group's rounds with another's (one group's two blocks are a dependent
+// chain).
+template <int G>
+TM_AVX2 void vllm_words_runs_avx2(uint64_t key, int width, const int32_t* const* runs,
+                                  uint32_t (*words)[kLanes]) {
+  const uint32_t k0 = static_cast<uint32_t>(key), k1 = static_cast<uint32_t>(key >> 32);
+  __m256i s[G][4];
+  for (int g = 0; g < G; ++g) {
+    s[g][0] = _mm256_set1_epi32(static_cast<int>(kVllmContextDomain));
+    s[g][1] = _mm256_set1_epi32(width);
+    s[g][2] = s[g][3] = _mm256_setzero_si256();
+  }
+  for (int offset = 0; offset < width; offset += 4) {
+    const uint32_t kk0 = k0 ^ static_cast<uint32_t>(offset);
+    for (int g = 0; g < G; ++g) {
+      for (int j = 0; j < 4; ++j) {
+        const __m256i block =
+            offset + j < width
+                ? _mm256_loadu_si256(reinterpret_cast<const __m256i*>(runs[g] + offset + j))
+                : _mm256_set1_epi32(static_cast<int>(0xFFFFFFFFu - j));
+        s[g][j] = _mm256_xor_si256(s[g][j], block);
+      }
+      const avx2::V4 o = avx2::philox8(s[g][0], s[g][1], s[g][2], s[g][3], kk0, k1);
+      s[g][0] = o.c0, s[g][1] = o.c1, s[g][2] = o.c2, s[g][3] = o.c3;
+    }
+  }
+  for (int g = 0; g < G; ++g) {
+    const __m256i tok = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(runs[g] + width));
+    store_token_words(token_block(key, s[g], tok), tok, words[g]);
+  }
 }
 
 // Groups of eight positions whose factors 1 - u are multiplied before one log: 2 factors per
@@ -236,7 +281,29 @@ void score_vllm_gumbel(const VllmScoreArgs& a) {
       double score = 0.0;
       double prod[2][4] = {{1, 1, 1, 1}, {1, 1, 1, 1}}, sums[2][4] = {};
       int groups = 0;
+      // A full run of kLanes positions from slot b: consecutive, contexts inside the scored part.
+      const auto is_run = [&](int64_t b) {
+        return b + kLanes <= n && pos[b + kLanes - 1] - pos[b] == kLanes - 1 && pos[b] - w >= start;
+      };
       for (int64_t b = 0; b < n; b += kLanes) {
+        if (simd && is_run(b) && is_run(b + (kRunGroups - 1) * kLanes)) {  // runs side by side
+          const int32_t* runs[kRunGroups];
+          uint32_t words_g[2][kRunGroups][kLanes];  // [key][group][lane]
+          for (int g = 0; g < kRunGroups; ++g) runs[g] = doc + pos[b + g * kLanes] - w;
+          for (int k = 0; k < a.n_keys; ++k) {
+            vllm_words_runs_avx2<kRunGroups>(a.keys[k], w, runs, words_g[k]);
+          }
+          for (int g = 0; g < kRunGroups; ++g) {  // as one-group steps: the same products
+            for (int k = 0; k < a.n_keys; ++k)
+              multiply_factors_avx2(words_g[k][g], kLanes, prod[k]);
+            if (++groups == kGroupsPerLog) {
+              for (int k = 0; k < a.n_keys; ++k) take_log_avx2(prod[k], sums[k]);
+              groups = 0;
+            }
+          }
+          b += (kRunGroups - 1) * kLanes;
+          continue;
+        }
         int64_t lane_pos[kLanes];
         uint32_t toks[kLanes], words[2][kLanes];
         for (int i = 0; i < kLanes; ++i) {
