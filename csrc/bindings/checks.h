@@ -23,7 +23,9 @@ namespace py = pybind11;
 
 template <typename T>
 bool has_dtype(const py::array& a) {
-  return a.dtype().is(py::dtype::of<T>());
+  // Equivalent, not identical: numpy's uint64 and ulonglong (int64 and longlong) are distinct
+  // dtype objects of the same size and kind, and numpy itself compares them equal.
+  return a.dtype().equal(py::dtype::of<T>());
 }
 
 template <typename T>

@@ -48,6 +48,14 @@ class LayerBits {
     }
   }
   bool active() const { return !bits_.empty(); }
+  // For pickling: the keys and the table the bits were made from (the bits are rebuilt).
+  py::tuple state() const {
+    py::array_t<uint64_t> keys(static_cast<py::ssize_t>(keys_.size()));
+    py::array_t<uint8_t> table(static_cast<py::ssize_t>(table_.size()));
+    std::copy(keys_.begin(), keys_.end(), keys.mutable_data());
+    std::copy(table_.begin(), table_.end(), table.mutable_data());
+    return py::make_tuple(keys, table);
+  }
   int64_t nbytes() const { return static_cast<int64_t>(bits_.size() * sizeof(uint32_t)); }
   // The bits for these keys and table (null when inactive); refuses others.
   const uint32_t* bits_for(const py::array& keys, const py::array& table) const {
@@ -137,6 +145,11 @@ void register_synthid_text(py::module_& m) {
       .def(py::init<const py::array&, const py::array&>(), py::arg("keys"), py::arg("table"))
       .def_property_readonly("active", &LayerBits::active)
       .def_property_readonly("nbytes", &LayerBits::nbytes)
+      .def(py::pickle([](const LayerBits& b) { return b.state(); },
+                      [](const py::tuple& t) {
+                        if (t.size() != 2) fail_value("SynthidTextLayerBits: bad pickled state");
+                        return LayerBits(t[0].cast<py::array>(), t[1].cast<py::array>());
+                      }))
       .def("__repr__", &LayerBits::repr);
   m.def("synthid_text_g_values", &synthid_text_g_values, py::arg("hashes"), py::arg("keys"),
         py::arg("table"), "SynthID-Text g-values [n, depth] from (context, token) hashes.");

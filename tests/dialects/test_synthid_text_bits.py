@@ -111,3 +111,33 @@ def test_scheme_detect_uses_its_layer_bits(rng):
     np.testing.assert_array_equal(a.ones, b.ones)
     np.testing.assert_array_equal(a.n_scored, b.n_scored)
     np.testing.assert_array_equal(a.p_value, b.p_value)
+
+
+def test_schemes_and_bits_pickle(rng):
+    """A scheme that has built its layer bits still pickles (for process pools and Ray): the bits
+    pickle as their keys and table and are rebuilt, with the same counts."""
+    import copy
+    import pickle
+
+    wm = tm.dialects.synthid_text(keys=list(range(5, 35)), ngram_len=4)
+    docs = rng.integers(0, 500, size=(3, 300))
+    want = wm.detect(docs)
+    for other in (pickle.loads(pickle.dumps(wm)), copy.deepcopy(wm)):
+        assert other.layer_bits.active
+        np.testing.assert_array_equal(other.detect(docs).ones, want.ones)
+    bits = pickle.loads(pickle.dumps(wm.layer_bits))
+    tokens, offsets = docs.ravel().astype(np.int32), np.array([0, 300, 600, 900])
+    got = ops.score_synthid_text(tokens, offsets, keys=wm._key_words, table=wm.sampling_table,
+                                 ngram_len=4, layer_bits=bits)  # fmt: skip
+    np.testing.assert_array_equal(got[1], want.ones)
+
+
+def test_numpy_uint64_spellings_are_one_dtype():
+    """numpy's ulonglong and uint64 are distinct dtype objects that compare equal; the bindings
+    take both (they were refused with 'expected dtype uint64, got uint64')."""
+    table = np.array([0, 1, 1, 0], np.uint8)
+    a = ops.synthid_text_g_values(np.array([7], np.uint64), keys=np.array([3], np.ulonglong),
+                                  table=table)  # fmt: skip
+    b = ops.synthid_text_g_values(np.array([7], np.uint64), keys=np.array([3], np.uint64),
+                                  table=table)  # fmt: skip
+    np.testing.assert_array_equal(a, b)
