@@ -73,8 +73,10 @@ void kept_positions(const SynthidTextScoreArgs& a, int64_t d, Tracker& seen,
   const int n = a.ngram_len;
   const int32_t* doc = a.tokens + a.offsets[d];
   const int64_t len = a.offsets[d + 1] - a.offsets[d];
-  int64_t end = len;  // the first EOS: positions from it on are masked
-  if (a.eos >= 0) end = std::find(doc, doc + len, static_cast<int32_t>(a.eos)) - doc;
+  int64_t end = len;  // the first EOS: positions from it on are masked (ids are int32)
+  if (a.eos >= 0 && a.eos <= std::numeric_limits<int32_t>::max()) {
+    end = std::find(doc, doc + len, static_cast<int32_t>(a.eos)) - doc;
+  }
   const int64_t begin = std::max<int64_t>(n - 1, a.prefix ? a.prefix[d] : 0);
   kept.clear();
   if (a.mask_repeated) seen.start(std::max<int64_t>(len - n + 1, 0));

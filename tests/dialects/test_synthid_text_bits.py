@@ -141,3 +141,15 @@ def test_numpy_uint64_spellings_are_one_dtype():
     b = ops.synthid_text_g_values(np.array([7], np.uint64), keys=np.array([3], np.uint64),
                                   table=table)  # fmt: skip
     np.testing.assert_array_equal(a, b)
+
+
+def test_an_eos_id_past_int32_never_matches():
+    """The C++ detector compares int32 token ids with the EOS id: one past 2^31 - 1 (which the
+    op refuses, the binding takes) matches no token, not its low 32 bits."""
+    from tokenmark import _C
+
+    tokens, offsets = np.array([1, 2, 5, 3, 4, 6, 7, 8], np.int32), np.array([0, 8])
+    keys, table = np.array([3, 4], np.uint64), np.array([0, 1, 1, 0], np.uint8)
+    n = [_C.score_synthid_text(tokens, offsets, None, 2, keys, table, 10, True, eos, False)[0]
+         for eos in (2**32 + 5, -1, 5)]  # fmt: skip
+    assert [int(x[0]) for x in n] == [7, 7, 1]
