@@ -184,7 +184,7 @@ class SynthIDText:
     @functools.cached_property  # built once per scheme: the C++ detector's layer bits
     def layer_bits(self):
         """:func:`tokenmark.ops.synthid_text_layer_bits` of this scheme's keys and table (built
-        on first use, about a millisecond and 256 KiB for their table; shows no key)."""
+        on first use: about 0.3 ms and 256 KiB for their table; shows no key)."""
         return ops.synthid_text_layer_bits(self._key_words, self.sampling_table)
 
     @functools.cached_property  # a mean over the whole table: once, not per detect call
