@@ -211,10 +211,7 @@ TM_AVX2 float row_max_avx2(const float* x, int64_t n) {
     m0 = _mm256_max_ps(m0, _mm256_loadu_ps(x + i));
     m1 = _mm256_max_ps(m1, _mm256_loadu_ps(x + i + 8));
   }
-  alignas(32) float lanes[8];
-  _mm256_store_ps(lanes, _mm256_max_ps(m0, m1));
-  float mx = lanes[0];
-  for (int l = 1; l < 8; ++l) mx = std::max(mx, lanes[l]);
+  float mx = avx2::hmax8(_mm256_max_ps(m0, m1));
   for (; i < n; ++i) mx = std::max(mx, x[i]);
   return mx;
 }

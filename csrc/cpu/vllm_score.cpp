@@ -281,9 +281,18 @@ void score_vllm_gumbel(const VllmScoreArgs& a) {
       double score = 0.0;
       double prod[2][4] = {{1, 1, 1, 1}, {1, 1, 1, 1}}, sums[2][4] = {};
       int groups = 0;
-      // A full run of kLanes positions from slot b: consecutive, contexts inside the scored part.
+      // A full run of kLanes positions from slot b: consecutive, contexts inside the scored part
+      // (only a full group: a partial one repeats its last position, which could fake the span).
       const auto is_run = [&](int64_t b) {
         return b + kLanes <= n && pos[b + kLanes - 1] - pos[b] == kLanes - 1 && pos[b] - w >= start;
+      };
+      // One group's factors into the keys' lane products (AVX2), a log every kGroupsPerLog.
+      const auto add_group = [&](auto words_of_key, int live) {
+        for (int k = 0; k < a.n_keys; ++k) multiply_factors_avx2(words_of_key(k), live, prod[k]);
+        if (++groups == kGroupsPerLog) {
+          for (int k = 0; k < a.n_keys; ++k) take_log_avx2(prod[k], sums[k]);
+          groups = 0;
+        }
       };
       for (int64_t b = 0; b < n; b += kLanes) {
         if (simd && is_run(b) && is_run(b + (kRunGroups - 1) * kLanes)) {  // runs side by side
@@ -294,12 +303,7 @@ void score_vllm_gumbel(const VllmScoreArgs& a) {
             vllm_words_runs_avx2<kRunGroups>(a.keys[k], w, runs, words_g[k]);
           }
           for (int g = 0; g < kRunGroups; ++g) {  // as one-group steps: the same products
-            for (int k = 0; k < a.n_keys; ++k)
-              multiply_factors_avx2(words_g[k][g], kLanes, prod[k]);
-            if (++groups == kGroupsPerLog) {
-              for (int k = 0; k < a.n_keys; ++k) take_log_avx2(prod[k], sums[k]);
-              groups = 0;
-            }
+            add_group([&](int k) { return words_g[k][g]; }, kLanes);
           }
           b += (kRunGroups - 1) * kLanes;
           continue;
@@ -311,12 +315,7 @@ void score_vllm_gumbel(const VllmScoreArgs& a) {
           toks[i] = static_cast<uint32_t>(doc[lane_pos[i]]);
         }
         auto ctx = [&](int i, int j) { return word(lane_pos[i], j); };
-        // A full group of increasing positions spanning kLanes - 1 is a run (a partial group's
-        // repeated last position could fake the span).
-        const bool consecutive = b + kLanes <= n &&
-                                 lane_pos[kLanes - 1] - lane_pos[0] == kLanes - 1 &&
-                                 lane_pos[0] - w >= start;
-        const int32_t* run = consecutive ? doc + lane_pos[0] - w : nullptr;
+        const int32_t* run = is_run(b) ? doc + lane_pos[0] - w : nullptr;
         for (int k = 0; k < a.n_keys; ++k) {
           if (simd) {
             // A run's tokens are read in place (no scalar stores read back as a vector).
@@ -328,12 +327,8 @@ void score_vllm_gumbel(const VllmScoreArgs& a) {
           }
         }
         if (simd) {
-          const int live = static_cast<int>(std::min<int64_t>(kLanes, n - b));
-          for (int k = 0; k < a.n_keys; ++k) multiply_factors_avx2(words[k], live, prod[k]);
-          if (++groups == kGroupsPerLog) {
-            for (int k = 0; k < a.n_keys; ++k) take_log_avx2(prod[k], sums[k]);
-            groups = 0;
-          }
+          add_group([&](int k) { return words[k]; },
+                    static_cast<int>(std::min<int64_t>(kLanes, n - b)));
           continue;
         }
         double terms[2][kLanes];
