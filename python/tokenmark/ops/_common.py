@@ -12,6 +12,7 @@ from .. import backends
 from .._validate import (
     check_ragged_host,
     check_uniforms,
+    host_array,
     is_cuda,
     is_torch,
     key_rows,
@@ -20,6 +21,15 @@ from ..reference.gumbel import NO_FINITE_LOGIT
 
 ArrayLike = Any  # a numpy array, a torch tensor (host or CUDA), or a nested list
 UINT32_MAX = 0xFFFFFFFF
+
+
+def uint64_keys(keys: ArrayLike, most: int, shape: str) -> np.ndarray:
+    """A dialect's secret keys: uint64 ``[1 .. most]``, C-contiguous; ``shape`` says so in the
+    error, which shows no value."""
+    k = host_array(keys, "keys")
+    if k.dtype != np.uint64 or k.ndim != 1 or not 1 <= k.shape[0] <= most:
+        raise ValueError(f"keys: expected uint64 {shape}")
+    return np.ascontiguousarray(k)
 
 
 def resolve(

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._validate import check_bool, host_array
-from ._common import ArrayLike, host_scoring, resolve_host
+from .._validate import check_bool
+from ._common import ArrayLike, host_scoring, resolve_host, uint64_keys
 
 MAX_CONTEXT_WINDOW = 64  # SGLang's MAX_WATERMARK_CONTEXT_WINDOW
 MAX_CONTEXTS = 4096  # SGLang's MAX_WATERMARKED_CONTEXTS_PER_REQUEST (the detector's default)
@@ -62,9 +62,7 @@ def score_sglang(
     limit = _int_in(max_contexts, "max_contexts", 1, 2**62)
     thr = _int_in(threshold, "threshold", 0, 2**32 - 1)
     want = check_bool(want_flags, "want_flags")
-    k = host_array(keys, "keys")
-    if k.dtype != np.uint64 or k.ndim != 1 or not 1 <= k.shape[0] <= 2:
-        raise ValueError("keys: expected uint64 [1] or [2]")  # no values: they are secret
+    k = uint64_keys(keys, 2, "[1] or [2]")
     name, fn = resolve_host("score_sglang", backend)
     tok, off, pre = host_scoring(tokens, offsets, prefix_lengths)
-    return fn(tok, off, pre, width, limit, np.ascontiguousarray(k), thr, want)
+    return fn(tok, off, pre, width, limit, k, thr, want)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from .._validate import check_bool, check_int, host_array
-from ._common import ArrayLike, host_scoring, resolve_host
+from ._common import ArrayLike, host_scoring, resolve_host, uint64_keys
 
 
 def synthid_text_g_values(
@@ -32,13 +32,11 @@ def synthid_text_g_values(
 
 
 def _keys_table(keys, table) -> tuple[np.ndarray, np.ndarray]:
-    k = host_array(keys, "keys")
-    if k.dtype != np.uint64 or k.ndim != 1 or not 1 <= k.shape[0] <= 1024:
-        raise ValueError("keys: expected uint64 [depth], 1 <= depth <= 1024")  # secret: no values
+    k = uint64_keys(keys, 1024, "[depth], 1 <= depth <= 1024")
     t = host_array(table, "table")
     if t.dtype != np.uint8 or t.ndim != 1 or t.shape[0] < 1:
         raise ValueError("table: expected a non-empty uint8 [table_size]")
-    return np.ascontiguousarray(k), np.ascontiguousarray(t)
+    return k, np.ascontiguousarray(t)
 
 
 def synthid_text_layer_bits(keys: ArrayLike, table: ArrayLike):
@@ -106,16 +104,4 @@ def score_synthid_text(
     flags = check_bool(want_flags, "want_flags")
     name, fn = resolve_host("score_synthid_text", backend)
     tok, off, pre = host_scoring(tokens, offsets, prefix_lengths)
-    return fn(
-        tok,
-        off,
-        pre,
-        ngram_len,
-        k,
-        t,
-        history,
-        mask,
-        eos,
-        flags,
-        layer_bits,
-    )
+    return fn(tok, off, pre, ngram_len, k, t, history, mask, eos, flags, layer_bits)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from .._validate import check_bool, host_array
-from ._common import ArrayLike, host_scoring, resolve_host
+from ._common import ArrayLike, host_scoring, resolve_host, uint64_keys
 
 
 def score_vllm(
@@ -40,9 +40,7 @@ def score_vllm(
         raise TypeError("context_width: must be an int")
     if not 1 <= int(w) <= 1024:
         raise ValueError(f"context_width: must be in [1, 1024], got {w}")
-    k = host_array(keys, "keys")
-    if k.dtype != np.uint64 or k.ndim != 1 or not 1 <= k.shape[0] <= 2:
-        raise ValueError("keys: expected uint64 [1] or [2]")  # no values: they are secret
+    k = uint64_keys(keys, 2, "[1] or [2]")
     wt = np.ascontiguousarray(host_array(weights, "weights"), dtype=np.float64)
     if wt.shape != k.shape or not np.isfinite(wt).all():
         raise ValueError("weights: expected one finite float per key")
@@ -51,4 +49,4 @@ def score_vllm(
     name, fn = resolve_host("score_vllm", backend)
     tok, off, pre = host_scoring(tokens, offsets, prefix_lengths)
     starts = np.zeros(len(off) - 1, np.int64) if pre is None else pre
-    return fn(tok, off, starts, int(w), np.ascontiguousarray(k), wt, bool(dedup), flags)
+    return fn(tok, off, starts, int(w), k, wt, dedup, flags)
