@@ -22,17 +22,18 @@ void sample_synthid(uintptr_t logits, int64_t batch, int64_t n, int64_t logits_r
                     uintptr_t workspace, uint64_t workspace_bytes, int device, uintptr_t stream,
                     int chunk) {
   SynthIdSampleArgs a{};
-  if (chunk != 0 && (chunk < 1024 || chunk > 16384 || chunk % 1024 != 0)) {
+  if (chunk != 0 && (chunk < cuda::kSynthIdMinChunk || chunk > cuda::kSynthIdMaxChunk ||
+                     chunk % cuda::kSynthIdMinChunk != 0)) {
     fail_value("chunk: must be 0 (the default, 2048) or a multiple of 1024 up to 16384");
   }
-  const int64_t per_block = chunk == 0 ? 2048 : chunk;
+  const int64_t per_block = chunk == 0 ? cuda::kSynthIdDefaultChunk : chunk;
   require_layers(layers);
   require_non_negative(history, "history");
   require_non_negative(top_k, "top_k");
   const bool picked = top_k > 0 && top_k < n;
   if (picked && cand) fail_value("candidates: given with top_k > 0 (candidates picked twice)");
   if (picked && n > INT32_MAX) fail_value("logits: at most 2^31 - 1 logits per row with top_k");
-  if ((picked ? top_k : n) > int64_t{65535} * per_block) {
+  if ((picked ? top_k : n) > cuda::kSynthIdMaxChunks * per_block) {
     fail_value("logits: at most 65535 * chunk candidates per row (chunk 2048 by default)");
   }
   if (batch > INT32_MAX) fail_value("batch: at most 2^31 - 1 rows");

@@ -28,6 +28,14 @@ cudaError_t score_synthid_cuda(const SynthIdScoreArgs& a, void* workspace, size_
 // candidates.
 size_t sample_synthid_workspace_bytes(int64_t batch, int64_t n, int layers, int64_t top_k = 0);
 
+// SynthIdSampleArgs::chunk, candidates per block of a pass: 0 for the default, or a multiple of
+// the smallest (four per thread of a 256-thread block) up to the largest. A row holds at most
+// 65535 chunks (the grid's y dimension).
+constexpr int kSynthIdDefaultChunk = 2048;
+constexpr int kSynthIdMinChunk = 1024;
+constexpr int kSynthIdMaxChunk = 16384;
+constexpr int64_t kSynthIdMaxChunks = 65535;
+
 // The top-k candidates of `batch` rows of `vocab` logits (row stride `row_stride` elements), as
 // the spec picks them (NaN as -inf, -0 as +0, equal logits lower id first): ids ascending into
 // `cand` ([batch, k] int32) and their logits into `values` ([batch, k] float32); 0 < k < vocab

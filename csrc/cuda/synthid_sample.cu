@@ -31,12 +31,10 @@ namespace tokenmark::cuda {
 namespace {
 
 constexpr int kThreadsPerBlock = 256;
-// Candidates per block of a pass (SynthIdSampleArgs::chunk; a multiple of 4 * 256): 2048 unless
-// the caller asks for another. Larger chunks mean fewer blocks per row, so fewer histogram
+// Candidates per block of a pass (SynthIdSampleArgs::chunk, synthid_cuda.h): 2048 unless the
+// caller asks for another. Larger chunks mean fewer blocks per row, so fewer histogram
 // atomics into the row and fewer loads of the played factors, at the cost of fewer blocks.
-constexpr int kDefaultChunk = 2048;
-constexpr int kMinChunk = 4 * kThreadsPerBlock;
-constexpr int kMaxChunk = 64 * kThreadsPerBlock;
+static_assert(kSynthIdMinChunk == 4 * kThreadsPerBlock, "whole Philox blocks per thread");
 constexpr int kMaxPhases = (kSynthIdMaxLayers + kSynthIdPhaseBits - 1) / kSynthIdPhaseBits;
 constexpr unsigned kNoLogitKey = 0x007FFFFFu;  // order_key(-inf): nothing above it yet
 
@@ -71,7 +69,7 @@ Layout layout(int64_t batch, int64_t vocab, int layers, int64_t top_k) {
   const bool picked = top_k > 0 && top_k < vocab;
   const int64_t n = picked ? top_k : vocab;
   // Sized for the smallest chunk, so that any chunk the caller picks fits.
-  const size_t rows = static_cast<size_t>(batch), chunks = ceil_div(n, kMinChunk);
+  const size_t rows = static_cast<size_t>(batch), chunks = ceil_div(n, kSynthIdMinChunk);
   const size_t bins = rows * phase_count(layers) * kSynthIdBins;
   Layout l{};
   l.state = 0;
@@ -498,11 +496,11 @@ cudaError_t sample_synthid_cuda(const SynthIdSampleArgs& args, const int32_t* ca
   if (args.batch == 0) return cudaSuccess;
   const bool picked = args.top_k > 0 && args.top_k < args.vocab;
   const int64_t n = picked ? args.top_k : (args.vocab > 0 ? args.vocab : 1);
-  const int64_t chunk = args.chunk == 0 ? kDefaultChunk : args.chunk;
-  if (chunk < kMinChunk || chunk > kMaxChunk || chunk % kMinChunk != 0)
+  const int64_t chunk = args.chunk == 0 ? kSynthIdDefaultChunk : args.chunk;
+  if (chunk < kSynthIdMinChunk || chunk > kSynthIdMaxChunk || chunk % kSynthIdMinChunk != 0)
     return cudaErrorInvalidValue;
   const int64_t chunks = ceil_div(n, chunk);
-  if (args.batch > INT32_MAX || chunks > 65535) return cudaErrorInvalidValue;
+  if (args.batch > INT32_MAX || chunks > kSynthIdMaxChunks) return cudaErrorInvalidValue;
   const Layout l = layout(args.batch, args.vocab > 0 ? args.vocab : 1, args.layers, args.top_k);
   if (workspace_bytes < l.total) return cudaErrorInvalidValue;
   char* base = static_cast<char*>(workspace);
