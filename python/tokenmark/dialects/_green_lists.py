@@ -123,6 +123,14 @@ class GreenListCache:
             seeds = seeds & np.uint64(0xFFFFFFFF)
         return self._rows_for(seeds.tolist(), backend)
 
+    def counts_at(self, tokens, offsets, first, row_of_prev):
+        """Per document, ``(n_scored, n_green)`` of the positions from ``first`` (absolute) on,
+        each scored against the stored list of its previous token (``row_of_prev[id]``: its
+        store row, or < 0), in one C++ pass (``_C.score_kgw_stored_rows``); None where some
+        previous token has no stored row."""
+        store, vocab = self._store, self.vocab
+        return _C.score_kgw_stored_rows(tokens, offsets, first, row_of_prev, store, vocab)
+
     def flags_at(self, rows: np.ndarray, tokens: np.ndarray) -> np.ndarray:
         """uint8 flags: ``tokens[i]`` is in the list at store row ``rows[i]`` (tokens at or past
         ``vocab``: never)."""

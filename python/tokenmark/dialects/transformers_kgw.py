@@ -32,7 +32,6 @@ from typing import Any
 
 import numpy as np
 
-from .. import _C
 from .._validate import check_bool, check_optional_bool, check_real
 from ..kgw import KGWResult
 from ..ops._common import resolve_host
@@ -353,8 +352,7 @@ class TransformersKGW:
         generation, table = self.__dict__.get("_row_of_prev", (None, None))
         if table is None or generation != self._cache.generation:
             return None
-        store = self._cache._store
-        return _C.score_kgw_stored_rows(tokens, offsets, first, table, store, self.vocab_size)
+        return self._cache.counts_at(tokens, offsets, first, table)
 
     def _result(self, n_scored, n_green, **extra) -> KGWResult:
         return KGWResult(
