@@ -7,7 +7,8 @@
 #   bash bench/gpu_check.sh            # everything
 #   STEPS="build tests synthid" bash bench/gpu_check.sh
 #   # steps: build tests kgw gumbel synthid profile ginsew generate, and ncu (not by default:
-#   # Nsight Compute counters of the SynthID pass kernel, prepared but not yet run on a GPU)
+#   # Nsight Compute counters of the SynthID pass kernel, prepared but not yet run on a GPU;
+#   # NCU_SHAPES="32x128256" picks its shapes)
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT="${OUT:-$PWD/gpu_out}"
@@ -93,7 +94,7 @@ fi
 if [[ " $STEPS " == *" ncu "* ]]; then
   # Why a SynthID pass costs ~26 us at one row of 32000 and 67 us at 32 x 128256 (RESULTS.md,
   # the H200 check): one call's four pass kernels after 5 warm-up calls, clocks left as found.
-  for shape in 1x32000 32x128256; do
+  for shape in ${NCU_SHAPES:-1x32000 32x128256}; do
     step "ncu_synthid_$shape" 240 ncu --clock-control none --kernel-name regex:pass_kernel \
       --launch-skip 20 --launch-count 4 --set detailed \
       "$PY" bench/profile_gpu_synthid.py --ncu "$shape"

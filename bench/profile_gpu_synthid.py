@@ -21,13 +21,15 @@ from torch.profiler import ProfilerActivity, profile
 CALLS = 10
 WARMUP = 5
 SHAPES = ((1, 32000), (8, 128256), (32, 128256))
+# The sweep covers the bench's six shapes: the best chunk may depend on the batch.
+SWEEP_SHAPES = tuple((b, v) for v in (32000, 128256) for b in (1, 8, 32))
 
 
-def sampler(batch: int, vocab: int, chunk: int = 0):
+def sampler(batch: int, vocab: int, chunk: int = 0, dtype: torch.dtype = torch.float32):
     """A call of the CUDA sampler on fresh device inputs (30 layers, full vocabulary)."""
     dev = torch.device("cuda")
     gen = torch.Generator(device=dev).manual_seed(0)
-    logits = torch.randn(batch, vocab, device=dev, generator=gen) * 3
+    logits = (torch.randn(batch, vocab, device=dev, generator=gen) * 3).to(dtype)
     ids = torch.randint(0, vocab, (batch, 64), device=dev, generator=gen)
     keys = torch.randint(-(2**31), 2**31 - 1, (batch, 4), device=dev, generator=gen,
                          dtype=torch.int32)  # fmt: skip
@@ -38,19 +40,20 @@ def sampler(batch: int, vocab: int, chunk: int = 0):
 
 def chunk_sweep(chunks: list[int], reps: int = 50) -> None:
     """Median time per call for each chunk (0: the default), per shape, beside softmax +
-    multinomial (the plain-sampling floor); every chunk must draw chunk 0's tokens."""
+    multinomial (the plain-sampling floor, as bench_gpu_synthid.py times it); bfloat16 logits
+    as in that bench; every chunk must draw chunk 0's tokens."""
     print("| batch x vocab | floor ms | " + " | ".join(f"chunk {c or 'default'} ms" for c in chunks)
           + " |")  # fmt: skip
     print("|---|---|" + "---|" * len(chunks))
-    for batch, vocab in SHAPES:
-        logits = torch.randn(batch, vocab, device="cuda") * 3
+    for batch, vocab in SWEEP_SHAPES:
+        logits = (torch.randn(batch, vocab, device="cuda") * 3).bfloat16()
         row = [
             f"{batch} x {vocab}",
-            f"{timed(lambda: torch.multinomial(torch.softmax(logits, -1), 1), reps):.3f}",
+            f"{timed(lambda: torch.multinomial(torch.softmax(logits.float(), -1), 1), reps):.3f}",
         ]
         want = None
         for c in chunks:
-            call = sampler(batch, vocab, c)
+            call = sampler(batch, vocab, c, torch.bfloat16)
             tokens = call()[0]
             want = tokens if want is None else want
             assert torch.equal(tokens, want), f"chunk {c} drew other tokens at {batch} x {vocab}"
