@@ -87,9 +87,10 @@ if [[ " $STEPS " == *" profile "* ]]; then
   # Per-kernel times of the SynthID sampler: each pass's cost after the one-warp factor tail (it
   # was ~20-25 us per pass regardless of size with the block-wide tail).
   step profile_synthid 90 "$PY" bench/profile_gpu_synthid.py
-  # The pass kernel's candidates per block (prepared on the CPU, not yet run on a GPU): fewer,
-  # larger blocks send fewer histogram atomics and factor loads per row; the tokens must match.
-  step synthid_chunks 120 "$PY" bench/profile_gpu_synthid.py --chunks 0,1024,4096,8192,16384
+  # The pass kernel's candidates per block: the default (0, chosen per launch) beside each fixed
+  # chunk; fewer, larger blocks send fewer histogram atomics and factor loads per row, smaller
+  # ones put more blocks to work. The tokens must match.
+  step synthid_chunks 120 "$PY" bench/profile_gpu_synthid.py --chunks 0,1024,2048,4096,8192,16384
 fi
 if [[ " $STEPS " == *" ncu "* ]]; then
   # Why a SynthID pass costs ~26 us at one row of 32000 and 67 us at 32 x 128256 (RESULTS.md,

@@ -3,7 +3,7 @@ where a call's time goes. Usage::
 
     python bench/profile_gpu_synthid.py
     # Time per call against the candidates per block of a pass (the tokens must not change):
-    python bench/profile_gpu_synthid.py --chunks 0,1024,4096,8192,16384
+    python bench/profile_gpu_synthid.py --chunks 0,1024,2048,4096,8192,16384
     # Hardware counters of one call's passes (bench/gpu_check.sh, step ncu): no torch profiler,
     # 5 warm-up calls (20 pass launches to skip) and one call, for one shape
     ncu --clock-control none --kernel-name regex:pass_kernel --launch-skip 20 --launch-count 4 \\

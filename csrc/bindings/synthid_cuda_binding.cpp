@@ -24,9 +24,9 @@ void sample_synthid(uintptr_t logits, int64_t batch, int64_t n, int64_t logits_r
   SynthIdSampleArgs a{};
   if (chunk != 0 && (chunk < cuda::kSynthIdMinChunk || chunk > cuda::kSynthIdMaxChunk ||
                      chunk % cuda::kSynthIdMinChunk != 0)) {
-    fail_value("chunk: must be 0 (the default, 2048) or a multiple of 1024 up to 16384");
+    fail_value("chunk: must be 0 (chosen per launch) or a multiple of 1024 up to 16384");
   }
-  const int64_t per_block = chunk == 0 ? cuda::kSynthIdDefaultChunk : chunk;
+  const int64_t per_block = chunk == 0 ? cuda::kSynthIdMaxChunk : chunk;
   require_layers(layers);
   require_non_negative(history, "history");
   require_non_negative(top_k, "top_k");
@@ -34,7 +34,7 @@ void sample_synthid(uintptr_t logits, int64_t batch, int64_t n, int64_t logits_r
   if (picked && cand) fail_value("candidates: given with top_k > 0 (candidates picked twice)");
   if (picked && n > INT32_MAX) fail_value("logits: at most 2^31 - 1 logits per row with top_k");
   if ((picked ? top_k : n) > cuda::kSynthIdMaxChunks * per_block) {
-    fail_value("logits: at most 65535 * chunk candidates per row (chunk 2048 by default)");
+    fail_value("logits: at most 65535 * chunk candidates per row (chunk up to 16384 when 0)");
   }
   if (batch > INT32_MAX) fail_value("batch: at most 2^31 - 1 rows");
   if (!fill_rows(a, logits, batch, n, logits_row_stride, dtype, input_ids, ids_is_int64, ids_len,
@@ -130,7 +130,8 @@ void register_synthid(py::module_& m) {
         py::arg("chunk") = 0,
         "SynthID-Text tournament sampling of logits [batch, n] (device pointers) into out/marked; "
         "with 0 < top_k < n on the top_k largest logits, picked on the device. chunk: candidates "
-        "per block of a pass (0: 2048; a multiple of 1024 up to 16384; the same tokens).");
+        "per block of a pass (0: the smallest that fills one wave of blocks; a multiple of 1024 "
+        "up to 16384; the same tokens).");
   m.def("sample_synthid_workspace_bytes", &sample_synthid_workspace_bytes, py::arg("batch"),
         py::arg("n"), py::arg("layers"), py::arg("top_k"),
         "Device scratch bytes sample_synthid needs.");

@@ -19,6 +19,45 @@ __device__ __forceinline__ float load_logit(const void* row, LogitsDtype dtype, 
   return __bfloat162float(__ushort_as_bfloat16(bits));
 }
 
+// Four neighbouring logits of a row, as floats.
+struct Logits4 {
+  float v[4];
+};
+
+// Whether a row's logits start where vector loads of 4 may read them (16 bytes for float32, 8
+// for 16-bit floats); groups of 4 at multiples of 4 from there are then aligned too.
+__device__ __forceinline__ bool logits_aligned4(const void* row, LogitsDtype dtype) {
+  return reinterpret_cast<uintptr_t>(row) % (dtype == kFloat32 ? 16 : 8) == 0;
+}
+
+// Logits g .. g + 3 of a row (0 past `end`): one vector load when `aligned` (logits_aligned4,
+// g a multiple of 4) and all four are in the row, else one load each.
+__device__ __forceinline__ Logits4 load_logits4(const void* row, LogitsDtype dtype, int64_t g,
+                                                int64_t end, bool aligned) {
+  struct alignas(16) F32x4 {
+    float v[4];
+  };
+  struct alignas(8) U16x4 {
+    unsigned short v[4];
+  };
+  Logits4 x{};
+  if (aligned && g + 4 <= end) {
+    if (dtype == kFloat32) {
+      const F32x4 f = *reinterpret_cast<const F32x4*>(static_cast<const float*>(row) + g);
+      for (int k = 0; k < 4; ++k) x.v[k] = f.v[k];
+    } else {
+      const U16x4 u = *reinterpret_cast<const U16x4*>(static_cast<const unsigned short*>(row) + g);
+      for (int k = 0; k < 4; ++k) {
+        x.v[k] = dtype == kFloat16 ? __half2float(__ushort_as_half(u.v[k]))
+                                   : __bfloat162float(__ushort_as_bfloat16(u.v[k]));
+      }
+    }
+    return x;
+  }
+  for (int k = 0; k < 4 && g + k < end; ++k) x.v[k] = load_logit(row, dtype, g + k);
+  return x;
+}
+
 template <typename IdT>
 __device__ __forceinline__ uint32_t ids_context(const IdT* ids, int64_t end, int width,
                                                 int seeding) {

@@ -28,13 +28,28 @@ cudaError_t score_synthid_cuda(const SynthIdScoreArgs& a, void* workspace, size_
 // candidates.
 size_t sample_synthid_workspace_bytes(int64_t batch, int64_t n, int layers, int64_t top_k = 0);
 
-// SynthIdSampleArgs::chunk, candidates per block of a pass: 0 for the default, or a multiple of
-// the smallest (four per thread of a 256-thread block) up to the largest. A row holds at most
-// 65535 chunks (the grid's y dimension).
-constexpr int kSynthIdDefaultChunk = 2048;
+// SynthIdSampleArgs::chunk, candidates per block of a pass: a multiple of the smallest (four per
+// thread of a 256-thread block) up to the largest, or 0 for synthid_default_chunk. A row holds
+// at most 65535 chunks (the grid's y dimension).
 constexpr int kSynthIdMinChunk = 1024;
 constexpr int kSynthIdMaxChunk = 16384;
 constexpr int64_t kSynthIdMaxChunks = 65535;
+
+// The chunk a pass takes by default for `batch` rows of `n` candidates on a device that holds
+// `resident` pass blocks at once: the smallest power-of-two multiple of kSynthIdMinChunk whose
+// grid (batch x chunks) fits in one wave, so that no block waits for a second wave, and the
+// largest chunk when none does. On an H200 this is the fastest chunk of the sweep, or within 2%
+// of it, at every measured shape (bench/RESULTS.md): small grids want small chunks (more blocks
+// at work), large ones fewer blocks (each block pays a histogram flush and its row's factors).
+inline int64_t synthid_default_chunk(int64_t batch, int64_t n, int64_t resident) {
+  int64_t chunk = kSynthIdMinChunk;
+  const auto chunks = [&](int64_t c) { return (n + c - 1) / c; };
+  while (chunk < kSynthIdMaxChunk &&
+         (batch * chunks(chunk) > resident || chunks(chunk) > kSynthIdMaxChunks)) {
+    chunk *= 2;
+  }
+  return chunk;
+}
 
 // The top-k candidates of `batch` rows of `vocab` logits (row stride `row_stride` elements), as
 // the spec picks them (NaN as -inf, -0 as +0, equal logits lower id first): ids ascending into

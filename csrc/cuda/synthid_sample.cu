@@ -11,14 +11,16 @@
 //               logit (softmax weight, PRF word, the factors of phases < p: cheaper than storing
 //               and reloading 12 bytes per candidate), goes as a fixed-point value into its bin
 //               of phase p (a block histogram in shared memory, then 64-bit atomics into the
-//               row's) or, in the row's last pass, into the chunk's total. The block of a row that
-//               arrives last (a counter after a fence) then computes the phase's factors from the
-//               row's histogram, or, after the last pass, draws the token: the chunk whose running
-//               total passes the target, then the candidate in it by a block scan.
+//               row's) or, in the row's last pass, into the chunk's total (a block reduction). The
+//               block of a row that arrives last (a counter after a fence) then computes the
+//               phase's factors from the row's histogram, or, after the last pass, draws the token:
+//               the chunk whose running total passes the target, then the candidate in it by a
+//               block scan.
 //
 // Integer sums are exact, so atomics in any order give the spec's bits, and every float64 step is
 // one of the spec's IEEE operations: CMake compiles this file with --fmad=false, so that no
 // multiply-add is fused (as -ffp-contract=off does for the C++ build).
+#include <atomic>
 #include <cstdint>
 
 #include "launch.h"
@@ -31,9 +33,9 @@ namespace tokenmark::cuda {
 namespace {
 
 constexpr int kThreadsPerBlock = 256;
-// Candidates per block of a pass (SynthIdSampleArgs::chunk, synthid_cuda.h): 2048 unless the
-// caller asks for another. Larger chunks mean fewer blocks per row, so fewer histogram
-// atomics into the row and fewer loads of the played factors, at the cost of fewer blocks.
+// Candidates per block of a pass (SynthIdSampleArgs::chunk, synthid_cuda.h): larger chunks mean
+// fewer blocks per row, so fewer histogram atomics into the row and fewer loads of the played
+// factors, at the cost of fewer blocks at work.
 static_assert(kSynthIdMinChunk == 4 * kThreadsPerBlock, "whole Philox blocks per thread");
 constexpr int kMaxPhases = (kSynthIdMaxLayers + kSynthIdPhaseBits - 1) / kSynthIdPhaseBits;
 constexpr unsigned kNoLogitKey = 0x007FFFFFu;  // order_key(-inf): nothing above it yet
@@ -106,6 +108,40 @@ __device__ __forceinline__ uint32_t phase_bin(uint32_t word, int phase, int laye
   return (word >> start) & ((1u << bits) - 1u);
 }
 
+// A block's histogram of one phase in shared memory: each bin's 64-bit sum as two 32-bit words,
+// because shared memory has native 32-bit atomic adds but none for 64 bits (a 64-bit atomicAdd
+// there compiles to a compare-and-swap loop, ATOMS.CAST.SPIN.64, that lanes of a warp hitting
+// one bin repeat). The low word's add returns the old value, so the adder whose add wraps it
+// (old + lo < old) carries 1 into the high word: lo + 2^32 * hi is the exact sum, in any order.
+struct BlockHist {
+  uint32_t* lo;  // [kSynthIdBins]
+  uint32_t* hi;  // [kSynthIdBins]
+
+  __device__ __forceinline__ void add(uint32_t bin, uint64_t v) const {
+    const uint32_t v_lo = static_cast<uint32_t>(v), v_hi = static_cast<uint32_t>(v >> 32);
+    const uint32_t old = atomicAdd(&lo[bin], v_lo);
+    const uint32_t up = v_hi + (old + v_lo < old ? 1u : 0u);
+    if (up) atomicAdd(&hi[bin], up);
+  }
+  __device__ __forceinline__ uint64_t sum(int bin) const {
+    return (static_cast<uint64_t>(hi[bin]) << 32) | lo[bin];
+  }
+};
+
+// The sum of every thread's `v`, for thread 0 (others get a partial sum): a butterfly in each
+// warp, then thread 0 adds the warps' sums (integers: any order gives the same sum). `warps`
+// holds kThreadsPerBlock / 32 entries of shared memory; every thread must call it.
+__device__ uint64_t block_sum(uint64_t v, uint64_t* warps) {
+  for (int off = 16; off > 0; off /= 2) v += __shfl_xor_sync(0xFFFFFFFFu, v, off);
+  if (threadIdx.x % 32 == 0) warps[threadIdx.x / 32] = v;
+  __syncthreads();
+  if (threadIdx.x == 0) {
+    for (int w = 1; w < kThreadsPerBlock / 32; ++w) v += warps[w];
+  }
+  __syncthreads();  // `warps` may be reused
+  return v;
+}
+
 // Whether row b is watermarked (enabled, a full context, no repeat in the last `history`
 // positions) and its context hash. Block-uniform; every thread must call it.
 template <typename IdT>
@@ -158,11 +194,12 @@ struct RowView {
   int played;             // phases whose factors apply (p)
 };
 
-// Candidate i's weight after the played phases. `id_word` is its PRF word when the candidates
-// are token ids (from the Philox block of its 4 ids); otherwise the word is drawn here.
-__device__ __forceinline__ double candidate_weight(const SynthIdSampleArgs& a, const RowView& r,
-                                                   int64_t i, uint32_t id_word, uint32_t* word) {
-  double w = synthid_base_weight(load_logit(r.logits, a.dtype, i), r.max_logit);
+// The weight after the played phases of candidate i, whose logit is `x`. `id_word` is its PRF
+// word when the candidates are token ids (from the Philox block of its 4 ids); otherwise the
+// word is drawn here.
+__device__ __forceinline__ double candidate_weight(const RowView& r, int64_t i, float x,
+                                                   uint32_t id_word, uint32_t* word) {
+  double w = synthid_base_weight(x, r.max_logit);
   *word = 0;
   if (!r.marked) return w;
   *word = r.cand ? synthid_g_word(r.key, r.ctx, static_cast<uint32_t>(r.cand[i])) : id_word;
@@ -302,7 +339,7 @@ __device__ uint64_t block_inclusive_scan(uint64_t* scan, uint64_t mine) {
 // uint64 of shared memory.
 __device__ void draw_block(const SynthIdSampleArgs& a, const RowView& r, const Scratch& s,
                            int64_t b, int64_t chunks, double scale, uint64_t* scan) {
-  __shared__ unsigned long long total;
+  __shared__ uint64_t total;
   __shared__ int64_t chunk;
   __shared__ uint64_t rest;  // the target minus the totals of the candidates before the chunk
   const auto total_of = [&](int64_t c) {
@@ -310,14 +347,13 @@ __device__ void draw_block(const SynthIdSampleArgs& a, const RowView& r, const S
                             s.chunk_total + b * chunks + c)))
                       : uint64_t{0};
   };
-  if (threadIdx.x == 0) {
-    total = 0;
-    chunk = -1;
-  }
-  __syncthreads();
   uint64_t part = 0;
   for (int64_t c = threadIdx.x; c < chunks; c += kThreadsPerBlock) part += total_of(c);
-  atomicAdd(&total, static_cast<unsigned long long>(part));
+  part = block_sum(part, scan);
+  if (threadIdx.x == 0) {
+    total = part;
+    chunk = -1;
+  }
   __syncthreads();
   uint64_t target = synthid_draw_target(total, a.uniforms[b]);
   // A uniform outside [0, 1) (not checked: that needs a host sync) draws the last candidate
@@ -345,7 +381,10 @@ __device__ void draw_block(const SynthIdSampleArgs& a, const RowView& r, const S
   const int64_t lo = begin + static_cast<int64_t>(threadIdx.x) * per_thread;
   const auto fixed_weight = [&](int64_t i, const U32x4& block, int q) {
     uint32_t word;
-    return i < end ? synthid_fixed(candidate_weight(a, r, i, block.v[q], &word), scale) : 0;
+    return i < end ? synthid_fixed(candidate_weight(r, i, load_logit(r.logits, a.dtype, i),
+                                                    block.v[q], &word),
+                                   scale)
+                   : 0;
   };
   uint64_t mine = 0;
   for (int k = 0; k < per_thread; k += 4) {
@@ -380,7 +419,6 @@ __global__ void __launch_bounds__(kThreadsPerBlock)
   // pass, then (last block, not the last pass) the work space of phase_factors_block.
   __shared__ double smem[(kMaxPhases + 1) * kSynthIdBins];
   __shared__ uint64_t scan[kThreadsPerBlock];
-  __shared__ unsigned long long block_total;
   __shared__ bool last_block;
   const int64_t b = blockIdx.x, chunks = gridDim.y;
   const int64_t begin = static_cast<int64_t>(blockIdx.y) * s.chunk;
@@ -409,45 +447,46 @@ __global__ void __launch_bounds__(kThreadsPerBlock)
   r.layers = a.layers;
   r.factors = smem;
   r.played = p;
-  uint64_t* hist = reinterpret_cast<uint64_t*>(smem + p * kSynthIdBins);
+  uint32_t* words = reinterpret_cast<uint32_t*>(smem + p * kSynthIdBins);
+  const BlockHist hist{words, words + kSynthIdBins};
   for (int q = threadIdx.x; q < p * kSynthIdBins; q += kThreadsPerBlock) {
     smem[q] = s.factors[b * phases * kSynthIdBins + q];
   }
   if (!last_pass) {
-    for (int q = threadIdx.x; q < kSynthIdBins; q += kThreadsPerBlock) hist[q] = 0;
-  } else if (threadIdx.x == 0) {
-    block_total = 0;
+    for (int q = threadIdx.x; q < 2 * kSynthIdBins; q += kThreadsPerBlock) words[q] = 0;
   }
   __syncthreads();
   uint64_t total = 0;
-  // Each thread takes groups of 4 neighbouring candidates: one Philox block covers them when
-  // candidates are token ids.
+  // Each thread takes groups of 4 neighbouring candidates: one vector load of their logits, and
+  // one Philox block covers them when candidates are token ids. `begin` is a multiple of 4.
+  const bool vector_loads = logits_aligned4(r.logits, a.dtype);  // block-uniform
   for (int64_t g = begin + 4 * threadIdx.x; g < end; g += 4 * kThreadsPerBlock) {
     const U32x4 block = id_block(r, g);
+    const Logits4 x = load_logits4(r.logits, a.dtype, g, end, vector_loads);
 #pragma unroll
     for (int k = 0; k < 4; ++k) {
       if (g + k >= end) break;
       uint32_t word;
-      const uint64_t v = synthid_fixed(candidate_weight(a, r, g + k, block.v[k], &word), scale);
+      const uint64_t v =
+          synthid_fixed(candidate_weight(r, g + k, x.v[k], block.v[k], &word), scale);
       if (last_pass) {
         total += v;
       } else {
-        atomicAdd(reinterpret_cast<unsigned long long*>(&hist[phase_bin(word, p, a.layers)]),
-                  static_cast<unsigned long long>(v));
+        hist.add(phase_bin(word, p, a.layers), v);
       }
     }
   }
-  if (last_pass) atomicAdd(&block_total, static_cast<unsigned long long>(total));
+  if (last_pass) total = block_sum(total, scan);  // block-uniform; its barriers order `hist`
   __syncthreads();
   uint64_t* row_hist = s.hist + (b * phases + p) * kSynthIdBins;
   if (last_pass) {
-    if (threadIdx.x == 0) s.chunk_total[b * chunks + blockIdx.y] = block_total;
+    if (threadIdx.x == 0) s.chunk_total[b * chunks + blockIdx.y] = total;
   } else {
     for (int q = threadIdx.x; q < kSynthIdBins; q += kThreadsPerBlock) {
-      if (hist[q]) {
+      const uint64_t v = hist.sum(q);
+      if (v)
         atomicAdd(reinterpret_cast<unsigned long long*>(&row_hist[q]),
-                  static_cast<unsigned long long>(hist[q]));
-      }
+                  static_cast<unsigned long long>(v));
     }
   }
   // The last block of the row to get here finishes the pass: every other block's histogram
@@ -465,6 +504,22 @@ __global__ void __launch_bounds__(kThreadsPerBlock)
     const int bits = min(kSynthIdPhaseBits, a.layers - p * kSynthIdPhaseBits);
     phase_factors_warp(row_hist, bits, smem, s.factors + (b * phases + p) * kSynthIdBins);
   }
+}
+
+// Pass blocks the current device holds at once (SMs x blocks per SM at this kernel's registers
+// and shared memory), cached per device: two driver queries per decode step otherwise.
+cudaError_t resident_pass_blocks(int* blocks) {
+  static std::atomic<int> cache[kMaxCachedDevices];
+  return per_device_cached(cache, blocks, [](int, int* v) {
+    int sms = 0, per_sm = 0;
+    cudaError_t err = device_sm_count(&sms);
+    if (err == cudaSuccess) {
+      err =
+          cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, pass_kernel, kThreadsPerBlock, 0);
+    }
+    *v = sms * (per_sm > 0 ? per_sm : 1);
+    return err;
+  });
 }
 
 }  // namespace
@@ -496,7 +551,13 @@ cudaError_t sample_synthid_cuda(const SynthIdSampleArgs& args, const int32_t* ca
   if (args.batch == 0) return cudaSuccess;
   const bool picked = args.top_k > 0 && args.top_k < args.vocab;
   const int64_t n = picked ? args.top_k : (args.vocab > 0 ? args.vocab : 1);
-  const int64_t chunk = args.chunk == 0 ? kSynthIdDefaultChunk : args.chunk;
+  int64_t chunk = args.chunk;
+  if (chunk == 0) {
+    int resident = 0;
+    const cudaError_t err = resident_pass_blocks(&resident);
+    if (err != cudaSuccess) return err;
+    chunk = synthid_default_chunk(args.batch, n, resident);
+  }
   if (chunk < kSynthIdMinChunk || chunk > kSynthIdMaxChunk || chunk % kSynthIdMinChunk != 0)
     return cudaErrorInvalidValue;
   const int64_t chunks = ceil_div(n, chunk);

@@ -14,6 +14,25 @@ __global__ void phase_factors_kernel(const uint64_t* hist, int bits, double* out
   if (threadIdx.x < 32) phase_factors_warp(hist, bits, staging, out);
 }
 
+// One block adds values[i] into bin bins[i] of a BlockHist (thread t takes i = t, t + 256, ...),
+// as a pass does, and block_sum adds them all up: the bins' 64-bit sums and the total.
+__global__ void block_hist_kernel(const uint32_t* bins, const uint64_t* values, int64_t n,
+                                  uint64_t* sums, uint64_t* total) {
+  __shared__ uint32_t words[2 * kSynthIdBins];
+  __shared__ uint64_t warps[kThreadsPerBlock / 32];
+  const BlockHist hist{words, words + kSynthIdBins};
+  for (int q = threadIdx.x; q < 2 * kSynthIdBins; q += kThreadsPerBlock) words[q] = 0;
+  __syncthreads();
+  uint64_t mine = 0;
+  for (int64_t i = threadIdx.x; i < n; i += kThreadsPerBlock) {
+    hist.add(bins[i], values[i]);
+    mine += values[i];
+  }
+  mine = block_sum(mine, warps);
+  if (threadIdx.x == 0) *total = mine;
+  for (int q = threadIdx.x; q < kSynthIdBins; q += kThreadsPerBlock) sums[q] = hist.sum(q);
+}
+
 // `bytes` of 16-byte aligned scratch in `ws`, poisoned: a launcher must clear what it relies on.
 void* poisoned_scratch(size_t bytes, std::vector<unsigned char>& ws) {
   ws.assign(bytes + 16, 0xA5);
@@ -57,6 +76,14 @@ int emu_sample_synthid(const void* logits, int64_t batch, int64_t n, int64_t row
   const size_t bytes = cuda::sample_synthid_workspace_bytes(batch, n > 0 ? n : 1, layers, top_k);
   std::vector<unsigned char> ws;
   return cuda::sample_synthid_cuda(a, cand, cuda::poisoned_scratch(bytes, ws), bytes, nullptr);
+}
+
+// A pass's block histogram and block sum alone (block_hist_kernel).
+int emu_block_hist(const uint32_t* bins, const uint64_t* values, int64_t n, uint64_t* sums,
+                   uint64_t* total) {
+  using namespace tokenmark::cuda;
+  block_hist_kernel<<<1, kThreadsPerBlock>>>(bins, values, n, sums, total);
+  return cudaGetLastError();
 }
 
 // The top-k candidates alone (csrc/cuda/top_k.cuh).

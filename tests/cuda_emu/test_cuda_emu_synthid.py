@@ -48,6 +48,28 @@ def test_phase_factors_warp_is_the_spec(lib, bits):
         np.testing.assert_array_equal(got.view(np.uint64), want.view(np.uint64))
 
 
+@pytest.mark.parametrize("case", ["wide", "one bin", "low words"])
+def test_block_histogram_sums_64_bits_exactly(lib, case):
+    """A pass's block histogram keeps each bin's 64-bit sum as two 32-bit words (shared memory
+    has no 64-bit atomic add): the low word's wraps must carry into the high word, in whatever
+    order the threads add. Candidates' values cross 2^32 in every way: wide values, one bin taking
+    them all, and values below 2^32 whose low words wrap only in sum."""
+    rng = np.random.default_rng(len(case))
+    n = 5000
+    top = {"wide": 1 << 50, "one bin": 1 << 50, "low words": 1 << 32}[case]
+    values = rng.integers(0, top, n, dtype=np.uint64)
+    values[:64] = top - 1  # the largest low words
+    bins = rng.integers(0, 1024 if case != "one bin" else 1, n).astype(np.uint32)
+    sums = np.zeros(1024, dtype=np.uint64)
+    total = np.zeros(1, dtype=np.uint64)
+    rc = lib.emu_block_hist(ptr(bins), ptr(values), ctypes.c_int64(n), ptr(sums), ptr(total))
+    assert rc == 0, lib.emu_message()
+    want = np.zeros(1024, dtype=np.uint64)
+    np.add.at(want, bins, values)  # exact: every sum is below 2^64
+    np.testing.assert_array_equal(sums, want)
+    assert int(total[0]) == int(values.sum(dtype=np.uint64))
+
+
 def emu_sample(lib, logits, ids, keys, uniforms, enabled, width, seeding, layers, history,
                dtype="float32", cand=None, top_k=0, chunk=0, rc_want=0):  # fmt: skip
     batch, n = logits.shape
