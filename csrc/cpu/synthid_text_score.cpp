@@ -65,33 +65,67 @@ class RecentContexts {
   int64_t base_ = 0, next_ = 0;
 };
 
+// Their context hash is affine in the context's tokens: accumulate(h, x) = h * C + (x * C + 1),
+// so from h = 1 over the m = ngram_len - 1 tokens before position j,
+//   h_j = K + S_j,  K = accumulate^m(1, 0, ..., 0),  S_j = sum_{i < m} t[j - m + i] * C^(m - i)
+// (uint64 wrapping: a ring, where every step below is exact). S rolls one position on with
+//   S_{j+1} = (S_j + t[j]) * C - t[j - m] * C^(m + 1),
+// and the kept value accumulate(h_j, t[j]) * C is (h_j + t[j]) * C^2 + C: three multiplies per
+// position whatever m, instead of m + 2.
+struct ContextHashes {
+  static constexpr uint64_t kC2 = kLcgMul * kLcgMul;
+  uint64_t k = 1, c_top = kLcgMul;  // K and C^(m + 1)
+  explicit ContextHashes(int m) {
+    for (int i = 0; i < m; ++i) {
+      k = accumulate(k, 0);
+      c_top *= kLcgMul;
+    }
+  }
+  // S of the first position, m, of doc.
+  static uint64_t first(const int32_t* doc, int m) {
+    uint64_t s = 0;
+    for (int i = 0; i < m; ++i) s = (s + static_cast<uint64_t>(doc[i])) * kLcgMul;
+    return s;
+  }
+};
+
 // The kept positions of document d, as ht * C (ht: the hash of their context and token), in
-// order; `seen` tracks the context repetition mask when it is on.
+// order, into kept[0 .. count) (count returned); `seen` tracks the context repetition mask when
+// it is on.
 template <typename Tracker>
-void kept_positions(const SynthidTextScoreArgs& a, int64_t d, Tracker& seen,
-                    std::vector<uint64_t>& kept) {
-  const int n = a.ngram_len;
+int64_t kept_positions(const SynthidTextScoreArgs& a, const ContextHashes& hashes, int64_t d,
+                       Tracker& seen, std::vector<uint64_t>& kept) {
+  const int m = a.ngram_len - 1;
   const int32_t* doc = a.tokens + a.offsets[d];
   const int64_t len = a.offsets[d + 1] - a.offsets[d];
+  if (len <= m) return 0;
   int64_t end = len;  // the first EOS: positions from it on are masked (ids are int32)
   if (a.eos >= 0 && a.eos <= std::numeric_limits<int32_t>::max()) {
     end = std::find(doc, doc + len, static_cast<int32_t>(a.eos)) - doc;
   }
-  const int64_t begin = std::max<int64_t>(n - 1, a.prefix ? a.prefix[d] : 0);
-  kept.clear();
-  if (a.mask_repeated) seen.start(std::max<int64_t>(len - n + 1, 0));
-  for (int64_t j = n - 1; j < len; ++j) {
-    uint64_t h = 1;
-    for (int64_t i = j - n + 1; i < j; ++i) h = accumulate(h, static_cast<uint64_t>(doc[i]));
+  const int64_t begin = std::max<int64_t>(m, a.prefix ? a.prefix[d] : 0);
+  kept.resize(static_cast<size_t>(len - m));
+  uint64_t* out = kept.data();
+  uint8_t* counted = a.counted ? a.counted + a.offsets[d] : nullptr;
+  const bool mask_repeated = a.mask_repeated;
+  const int64_t history = a.history;
+  if (mask_repeated) seen.start(len - m);
+  int64_t n = 0;
+  uint64_t s = ContextHashes::first(doc, m);
+  for (int64_t j = m; j < len; ++j) {
+    const uint64_t h = hashes.k + s;
+    const uint64_t t = static_cast<uint64_t>(doc[j]);
+    s = (s + t) * kLcgMul - static_cast<uint64_t>(doc[j - m]) * hashes.c_top;
     bool keep = j >= begin && j < end;
-    if (a.mask_repeated) {  // runs over every position, scored or not, as theirs
-      const int64_t c = j - (n - 1);
-      if (seen.seen(h, c, a.history) || (h == 0 && c < a.history)) keep = false;
+    if (mask_repeated) {  // runs over every position, scored or not, as theirs
+      const int64_t c = j - m;
+      if (seen.seen(h, c, history) || (h == 0 && c < history)) keep = false;
     }
-    if (!keep) continue;
-    if (a.counted) a.counted[a.offsets[d] + j] = 1;
-    kept.push_back(accumulate(h, static_cast<uint64_t>(doc[j])) * kLcgMul);
+    if (counted && keep) counted[j] = 1;
+    out[n] = (h + t) * ContextHashes::kC2 + kLcgMul;  // always written, kept if n moves on
+    n += keep;
   }
+  return n;
 }
 
 // ones[l] = sum over the kept positions of table[(htc[i] + key_terms[l]) mod size]: layers outer,
@@ -133,14 +167,12 @@ void score_synthid_text(const SynthidTextScoreArgs& a) {
     RecentContexts<int32_t> seen;
     RecentContexts<int64_t> seen_long;  // documents of 2^31 - 1 contexts or more
     std::vector<uint64_t> kept;
+    const ContextHashes hashes(a.ngram_len - 1);
 #pragma omp for schedule(dynamic, 8)
     for (int64_t d = 0; d < a.n_docs; ++d) {
-      if (seen.fits(a.offsets[d + 1] - a.offsets[d])) {
-        kept_positions(a, d, seen, kept);
-      } else {
-        kept_positions(a, d, seen_long, kept);
-      }
-      const int64_t count = static_cast<int64_t>(kept.size());
+      const int64_t count = seen.fits(a.offsets[d + 1] - a.offsets[d])
+                                ? kept_positions(a, hashes, d, seen, kept)
+                                : kept_positions(a, hashes, d, seen_long, kept);
       int64_t* ones = a.ones + d * a.depth;
       if (a.layer_bits) {
         std::fill(ones, ones + a.depth, 0);

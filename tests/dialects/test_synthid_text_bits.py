@@ -49,6 +49,28 @@ def test_layer_bit_counts_equal_the_spec(simd, rng, depth):
                     np.testing.assert_array_equal(b, c)
 
 
+@pytest.mark.parametrize("ngram_len", [6, 9, 33, 200])
+def test_long_ngrams_roll_the_context_hash(rng, ngram_len):
+    """The C++ detector rolls each context hash on by one position (their hash is affine in the
+    context's tokens) instead of hashing ngram_len - 1 tokens: long n-grams, documents shorter
+    than, as long as and longer than one, ids up to 2^31 - 1 (the sign bit of int32 clear) and
+    repeated contexts, against the numpy spec."""
+    keys = rng.integers(0, 2**64, 12, dtype=np.uint64)
+    table = rng.integers(0, 2, 2**10).astype(np.uint8)
+    bits = ops.synthid_text_layer_bits(keys, table)
+    lengths = [ngram_len - 2, ngram_len - 1, ngram_len, ngram_len + 1, 3 * ngram_len + 50]
+    tokens, offsets = _docs(rng, lengths, 6)  # 6 ids: contexts repeat within the history
+    tokens[::7] = 2**31 - 1 - rng.integers(0, 3, len(tokens[::7]))
+    for hist in (0, 5, 1024):
+        got = _all_three(
+            tokens, offsets, keys, table, bits, ngram_len=ngram_len, context_history_size=hist,
+            eos_token_id=None, prefix_lengths=np.array([0, 1, 3, 0, 7], np.int64),
+        )  # fmt: skip
+        for a, b, c in zip(*got, strict=True):
+            np.testing.assert_array_equal(a, c)
+            np.testing.assert_array_equal(b, c)
+
+
 def test_full_tables_fill_the_byte_counters(simd, rng):
     """An all-ones table: every layer's count is the number of scored positions (thousands per
     document), which a byte counter emptied too late would wrap; all zeros: none."""
