@@ -23,6 +23,7 @@ namespace device {
 void register_kgw(pybind11::module_& m);
 void register_gumbel(pybind11::module_& m);
 void register_synthid(pybind11::module_& m);
+void register_vllm(pybind11::module_& m);
 void register_ginsew(pybind11::module_& m);
 }  // namespace device
 

@@ -124,6 +124,37 @@ __device__ __forceinline__ void warp_range(int64_t n_tokens, int64_t warp_span, 
   *w1 = *w0 + warp_span < n_tokens ? *w0 + warp_span : n_tokens;
 }
 
+// f(i, doc) for each position i of the calling warp's range, `doc` its document's cursor (lanes
+// take every 32nd position).
+template <typename Args, typename F>
+__device__ __forceinline__ void each_position(const Args& a, int64_t warp_span, F f) {
+  int64_t w0, w1;
+  warp_range(a.n_tokens, warp_span, &w0, &w1);
+  DocCursor doc;
+  for (int64_t i = w0 + (threadIdx.x & 31); i < w1; i += 32) {
+    if (i >= doc.hi) doc.seek(a, i);
+    f(i, doc);
+  }
+}
+
+// f(i, doc) for each scored position i of the calling warp's range.
+template <typename Args, typename F>
+__device__ __forceinline__ void each_scored_position(const Args& a, int64_t warp_span, F f) {
+  each_position(a, warp_span, [&](int64_t i, const DocCursor& doc) {
+    if (i >= doc.begin) f(i, doc);
+  });
+}
+
+// For each position i of the calling warp's range: `f(i, doc)` at a scored one, whether it
+// counts (0 elsewhere), stored into the counted flags when they are wanted.
+template <typename Args, typename F>
+__device__ __forceinline__ void each_position_counted(const Args& a, int64_t warp_span, F f) {
+  each_position(a, warp_span, [&](int64_t i, const DocCursor& doc) {
+    const uint8_t counted = i >= doc.begin ? f(i, doc) : 0;
+    if (a.counted) a.counted[i] = counted;
+  });
+}
+
 // Tokens per thread below which extra blocks cost more than they bring.
 constexpr int64_t kMinTokensPerThread = 16;
 
@@ -207,6 +238,45 @@ cudaError_t launch_count_scan(const Args& a, const CountScanKernels<Args>& k, vo
   } else {
     k.count_plain<<<g.grid, kThreads, 0, stream>>>(a, nullptr, 0, g.warp_span);
   }
+  return cudaGetLastError();
+}
+
+// The kernels of a term scan (score_gumbel, score_vllm): `insert` (dedup) claims each key's
+// slot for its lowest position; `term_dedup` / `term_plain` write each position's float64 term(s)
+// (NaN where it does not count) and the counted flags; `sum` (one thread per document) adds a
+// document's terms in token order.
+template <typename Args>
+struct TermScanKernels {
+  void (*insert)(Args, uint32_t*, uint32_t, int64_t);
+  void (*term_dedup)(Args, const uint32_t*, uint32_t, int64_t, double*);
+  void (*term_plain)(Args, const uint32_t*, uint32_t, int64_t, double*);
+  void (*sum)(Args, const double*);
+};
+
+// Launches a term scan over the checked arguments `a`: `term` holds the terms (`term_values`
+// doubles), followed by the dedup table (dedup_table_bytes).
+template <typename Args>
+cudaError_t launch_term_scan(const Args& a, const TermScanKernels<Args>& k, double* term,
+                             int64_t term_values, cudaStream_t stream) {
+  int grid_cap = 0;
+  cudaError_t err = device_grid_cap(&grid_cap);
+  if (err != cudaSuccess) return err;
+  if (a.n_tokens > 0) {
+    uint32_t* table = reinterpret_cast<uint32_t*>(term + term_values);
+    const uint32_t cap = static_cast<uint32_t>(2 * a.n_tokens);
+    const TokenGrid g = token_grid(a.n_tokens, grid_cap);
+    if (a.dedup) {
+      err = cudaMemsetAsync(table, 0xFF, dedup_table_bytes(a.n_tokens, true), stream);
+      if (err != cudaSuccess) return err;
+      k.insert<<<g.grid, kThreads, 0, stream>>>(a, table, cap, g.warp_span);
+      k.term_dedup<<<g.grid, kThreads, 0, stream>>>(a, table, cap, g.warp_span, term);
+    } else {
+      k.term_plain<<<g.grid, kThreads, 0, stream>>>(a, nullptr, 0, g.warp_span, term);
+    }
+    err = cudaGetLastError();
+    if (err != cudaSuccess) return err;
+  }
+  k.sum<<<doc_grid(a.n_docs, grid_cap), kThreads, 0, stream>>>(a, term);
   return cudaGetLastError();
 }
 

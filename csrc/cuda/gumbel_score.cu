@@ -34,15 +34,10 @@ __device__ __forceinline__ uint32_t gumbel_word(const Key128& key, uint32_t ctx,
 // Pass 1 (dedup): every scored position into the table, the lowest position kept per key.
 __global__ void __launch_bounds__(kThreads)
     insert_kernel(GumbelScoreArgs a, uint32_t* table, uint32_t cap, int64_t warp_span) {
-  int64_t w0, w1;
-  warp_range(a.n_tokens, warp_span, &w0, &w1);
-  DocCursor doc;
-  for (int64_t i = w0 + (threadIdx.x & 31); i < w1; i += 32) {
-    if (i >= doc.hi) doc.seek(a, i);
-    if (i < doc.begin) continue;
+  each_scored_position(a, warp_span, [&](int64_t i, const DocCursor& doc) {
     dedup_insert(a, table, cap, doc, pos_context(a, i), static_cast<uint32_t>(a.tokens[i]),
                  static_cast<uint32_t>(i), true);
-  }
+  });
 }
 
 // Pass 2: term[i] = -log(1 - u) where position i counts, NaN elsewhere in the scored range;
@@ -51,24 +46,18 @@ template <bool kDedup>
 __global__ void __launch_bounds__(kThreads)
     term_kernel(GumbelScoreArgs a, const uint32_t* table, uint32_t cap, int64_t warp_span,
                 double* term) {
-  int64_t w0, w1;
-  warp_range(a.n_tokens, warp_span, &w0, &w1);
   const Key128 key{{a.key[0], a.key[1], a.key[2], a.key[3]}};
   const double not_counted = std::numeric_limits<double>::quiet_NaN();
-  DocCursor doc;
-  for (int64_t i = w0 + (threadIdx.x & 31); i < w1; i += 32) {
-    if (i >= doc.hi) doc.seek(a, i);
-    uint8_t counted = 0;
-    if (i >= doc.begin) {
-      const uint32_t tok = static_cast<uint32_t>(a.tokens[i]);
-      const uint32_t ctx = pos_context(a, i);
-      counted = !kDedup || holds_slot(a, table, cap, doc, ctx, tok, static_cast<uint32_t>(i));
-      // The salt is constant within a document, so dedup on the unsalted hash is the same.
-      const uint32_t salted = ctx ^ a.salts[doc.d * a.salt_stride];
-      term[i] = counted ? gumbel_score_term(gumbel_word(key, salted, tok)) : not_counted;
-    }
-    if (a.counted) a.counted[i] = counted;
-  }
+  each_position_counted(a, warp_span, [&](int64_t i, const DocCursor& doc) -> uint8_t {
+    const uint32_t tok = static_cast<uint32_t>(a.tokens[i]);
+    const uint32_t ctx = pos_context(a, i);
+    const bool counted =
+        !kDedup || holds_slot(a, table, cap, doc, ctx, tok, static_cast<uint32_t>(i));
+    // The salt is constant within a document, so dedup on the unsalted hash is the same.
+    const uint32_t salted = ctx ^ a.salts[doc.d * a.salt_stride];
+    term[i] = counted ? gumbel_score_term(gumbel_word(key, salted, tok)) : not_counted;
+    return counted;
+  });
 }
 
 // Pass 3: per document, the counted terms summed in token order (as the CPU does).
@@ -105,27 +94,9 @@ cudaError_t score_gumbel_cuda(const GumbelScoreArgs& a, void* workspace, size_t 
   const size_t bytes = score_gumbel_workspace_bytes(a.n_tokens, a.dedup);
   cudaError_t err = check_scan_args(a, workspace, workspace_bytes, bytes, 8);
   if (err != cudaSuccess || a.n_docs == 0) return err;
-  int grid_cap = 0;
-  err = device_grid_cap(&grid_cap);
-  if (err != cudaSuccess) return err;
-  double* term = static_cast<double*>(workspace);
-  if (a.n_tokens > 0) {
-    uint32_t* table = reinterpret_cast<uint32_t*>(term + a.n_tokens);
-    const uint32_t cap = static_cast<uint32_t>(2 * a.n_tokens);
-    const TokenGrid g = token_grid(a.n_tokens, grid_cap);
-    if (a.dedup) {
-      err = cudaMemsetAsync(table, 0xFF, static_cast<size_t>(cap) * sizeof(uint32_t), stream);
-      if (err != cudaSuccess) return err;
-      insert_kernel<<<g.grid, kThreads, 0, stream>>>(a, table, cap, g.warp_span);
-      term_kernel<true><<<g.grid, kThreads, 0, stream>>>(a, table, cap, g.warp_span, term);
-    } else {
-      term_kernel<false><<<g.grid, kThreads, 0, stream>>>(a, nullptr, 0, g.warp_span, term);
-    }
-    err = cudaGetLastError();
-    if (err != cudaSuccess) return err;
-  }
-  sum_kernel<<<doc_grid(a.n_docs, grid_cap), kThreads, 0, stream>>>(a, term);
-  return cudaGetLastError();
+  static const TermScanKernels<GumbelScoreArgs> kernels{insert_kernel, term_kernel<true>,
+                                                        term_kernel<false>, sum_kernel};
+  return launch_term_scan(a, kernels, static_cast<double*>(workspace), a.n_tokens, stream);
 }
 
 }  // namespace tokenmark::cuda

@@ -117,6 +117,29 @@ def score_gumbel(
 def score_gumbel_workspace_bytes(n_tokens: int, dedup: bool) -> int:
     """Device scratch bytes score_gumbel needs."""
 
+def score_vllm(
+    tokens: int,
+    n_tokens: int,
+    offsets: int,
+    n_docs: int,
+    prefix: int,
+    context_width: int,
+    keys: Sequence[int],
+    weights: Sequence[float],
+    dedup: bool,
+    n_scored: int,
+    score: int,
+    counted: int,
+    workspace: int,
+    workspace_bytes: int,
+    device: int,
+    stream: int,
+) -> None:
+    """vLLM's detector over ragged documents: n_scored [n_docs] int64, score [n_docs] float64."""
+
+def score_vllm_workspace_bytes(n_tokens: int, n_keys: int, dedup: bool) -> int:
+    """Device scratch bytes score_vllm needs."""
+
 def sample_synthid(
     logits: int,
     batch: int,
@@ -147,8 +170,8 @@ def sample_synthid(
 ) -> None:
     """SynthID-Text tournament sampling of logits [batch, n] (device pointers) into out/marked;
     with 0 < top_k < n on the top_k largest logits, picked on the device. ``chunk``: candidates
-    per block of a pass (0, the default: 2048; a multiple of 1024 up to 16384): the same tokens,
-    another speed."""
+    per block of a pass (0, the default: the smallest that fits one wave of blocks; a multiple
+    of 1024 up to 16384): the same tokens, another speed."""
 
 def sample_synthid_workspace_bytes(batch: int, n: int, layers: int, top_k: int) -> int:
     """Device scratch bytes sample_synthid needs."""

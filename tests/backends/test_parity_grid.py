@@ -164,8 +164,9 @@ def case_score_vllm(backend, rng):
     tokens, offsets, prefix = _ragged(rng)
     kw = dict(keys=np.array([2**64 - 3, 5], np.uint64), weights=np.array([0.7, 0.3]),
               context_width=2, want_flags=True)  # fmt: skip
-    got = ops.score_vllm(tokens, offsets, prefix_lengths=prefix, backend=backend, **kw)
     want = ops.score_vllm(tokens, offsets, prefix_lengths=prefix, backend="reference", **kw)
+    t, o, p = _to(_device(backend), tokens, offsets, prefix)
+    got = [_np(x) for x in ops.score_vllm(t, o, prefix_lengths=p, backend=backend, **kw)]
     np.testing.assert_array_equal(got[0], want[0])
     np.testing.assert_allclose(got[1], want[1], rtol=1e-12)  # float64 sums, another order
     np.testing.assert_array_equal(got[2], want[2])

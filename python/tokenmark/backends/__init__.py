@@ -33,7 +33,7 @@ OPS = (
     "sample_synthid",
     "score_synthid",
     "apply_ginsew_",
-    # dialects (other implementations' watermarks): host backends only
+    # dialects (other implementations' watermarks): host backends (score_vllm: CUDA too)
     "score_sglang",
     "score_vllm",
     "synthid_text_g_values",
@@ -84,6 +84,12 @@ def _cuda_ginsew():
     from .cuda import ginsew
 
     return ginsew
+
+
+def _cuda_vllm():
+    from .cuda import vllm
+
+    return vllm
 
 
 def _triton_kgw():
@@ -144,6 +150,7 @@ _TABLE: dict[tuple[str, str], Callable[[], Callable]] = {
     ("score_sglang", "reference"): lambda: reference.score_sglang,
     ("score_vllm", "cpu"): lambda: cpu.score_vllm,
     ("score_vllm", "reference"): lambda: reference.score_vllm,
+    ("score_vllm", "cuda"): lambda: _cuda_vllm().score_vllm,
     ("synthid_text_g_values", "cpu"): lambda: cpu.synthid_text_g_values,
     ("synthid_text_g_values", "reference"): lambda: reference.synthid_text_g_values,
     ("score_synthid_text", "cpu"): lambda: cpu.score_synthid_text,

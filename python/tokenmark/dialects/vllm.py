@@ -32,12 +32,15 @@ from typing import Any
 
 import numpy as np
 
-from .._validate import check_alpha, check_bool
+from .. import ops
+from .._inputs import device_ragged
+from .._validate import check_alpha, check_bool, check_prefix
+from ..ops._common import cuda_available
 from ..reference.vllm import philox_uniform
 from ..stats import gamma_pvalue
 from ._host import host_batch, host_scorer
 
-BACKENDS = ("auto", "cpu", "reference")
+BACKENDS = ("auto", "cpu", "cuda", "reference")
 
 ALGORITHMS = ("gumbel", "dual_key_gumbel")
 # vLLM's WatermarkConfig fields; the generation-side ones are accepted and not used to detect.
@@ -255,18 +258,33 @@ class VLLMWatermark:
             only with ``prefix_lengths``, and its tokens are then dropped, not used as context.
         prefix_lengths : per document, leading tokens to drop (the prompt).
         return_flags : also return per-token ``counted`` flags.
-        backend : ``"auto"``, ``"cpu"`` (C++, threads over documents) or ``"reference"`` (numpy).
+        backend : ``"auto"`` (CUDA input stays on its device where tokenmark has its CUDA
+            kernels; the rest goes to the C++ backend), ``"cpu"`` (C++, threads over documents),
+            ``"cuda"`` (CUDA tensors) or ``"reference"`` (numpy).
         """
         if backend not in BACKENDS:
             raise ValueError(f"backend: expected one of {BACKENDS}, got {backend!r}")
         want = check_bool(return_flags, "return_flags")
-        tokens, offsets, prefix = host_batch(sequences, prefix_lengths)
-        starts = np.zeros(len(offsets) - 1, np.int64) if prefix is None else prefix
         keys, weights = self._kernel_args
-        n_scored, score, counted = host_scorer("score_vllm", backend)(
-            tokens, offsets, starts, self.context_width, keys, weights,
-            self.deduplicate_contexts, want,
-        )  # fmt: skip
+        rag = device_ragged(sequences) if backend in ("auto", "cuda") else None
+        if rag is not None and (backend == "cuda" or cuda_available()):
+            n_scored, score, counted = ops.score_vllm(
+                rag.tokens, rag.offsets, keys=keys, weights=weights,
+                context_width=self.context_width, dedup=self.deduplicate_contexts,
+                prefix_lengths=check_prefix(prefix_lengths, len(rag)), want_flags=want,
+                backend="cuda",
+            )  # fmt: skip
+            # Per-document results (and flags) come back for the p-values.
+            n_scored, score = n_scored.cpu().numpy(), score.cpu().numpy()
+            offsets = rag.offsets.cpu().numpy()
+            counted = counted.cpu().numpy() if want else None
+        else:
+            tokens, offsets, prefix = host_batch(sequences, prefix_lengths)
+            starts = np.zeros(len(offsets) - 1, np.int64) if prefix is None else prefix
+            n_scored, score, counted = host_scorer("score_vllm", backend)(
+                tokens, offsets, starts, self.context_width, keys, weights,
+                self.deduplicate_contexts, want,
+            )  # fmt: skip
         ours, theirs = self._p_values(score, n_scored)
         flags = {"counted": np.split(counted, offsets[1:-1])} if want else {}
         return VLLMResult(n_scored, score, ours, theirs, **flags)

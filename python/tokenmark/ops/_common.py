@@ -52,6 +52,16 @@ def resolve_host(op: str, backend: str):
     return name, backends.get(op, name)
 
 
+def cuda_available() -> bool:
+    """Whether tokenmark's CUDA kernels and a device are here (the ``auto`` rule of the dialects
+    that have a CUDA scorer: CUDA input stays on its device, else it is copied to the host)."""
+    try:
+        from ..backends.cuda._common import available
+    except ImportError:  # no torch
+        return False
+    return available()
+
+
 def no_finite_rows(out: np.ndarray) -> np.ndarray:
     bad = np.flatnonzero(out == NO_FINITE_LOGIT)
     if bad.size:
