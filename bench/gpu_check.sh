@@ -6,14 +6,14 @@
 #
 #   bash bench/gpu_check.sh            # everything
 #   STEPS="build tests synthid" bash bench/gpu_check.sh
-#   # steps: build tests kgw gumbel synthid profile ginsew generate, and ncu (not by default:
-#   # Nsight Compute counters of the SynthID pass kernel, prepared but not yet run on a GPU;
-#   # NCU_SHAPES="32x128256" picks its shapes)
+#   # steps: build tests kgw gumbel synthid profile dialects ginsew generate, and ncu (not by
+#   # default: Nsight Compute counters of the SynthID pass kernel; NCU_SHAPES="32x128256" picks
+#   # its shapes). The dialects step wants the vLLM peer carried: see its comment below.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT="${OUT:-$PWD/gpu_out}"
 mkdir -p "$OUT"
-STEPS="${STEPS:-build tests kgw gumbel synthid profile ginsew generate}"
+STEPS="${STEPS:-build tests kgw gumbel synthid profile dialects ginsew generate}"
 SUMMARY="$OUT/summary.md"
 PY="${PYTHON:-python3}"
 export PYTHONUNBUFFERED=1
@@ -100,6 +100,15 @@ if [[ " $STEPS " == *" ncu "* ]]; then
       --launch-skip 20 --launch-count 4 --set detailed \
       "$PY" bench/profile_gpu_synthid.py --ncu "$shape"
   done
+fi
+if [[ " $STEPS " == *" dialects "* ]]; then
+  # vLLM dialect detection on the device against vLLM's own detector (on the CPU) and ours on
+  # the CPU, one thread each. The peer is the zip of its detector files, made where the wheel is
+  # (`python bench/bench_gpu_dialects.py --pack-peer WHEEL .peers/vllm_detector.zip`) and carried
+  # (`carry: [".peers"]`); without it the peer columns say n/a.
+  peer="${TOKENMARK_VLLM_WHEEL:-.peers/vllm_detector.zip}"
+  step bench_dialects 180 env OMP_NUM_THREADS=1 TOKENMARK_VLLM_WHEEL="$([ -f "$peer" ] && echo "$peer")" \
+    "$PY" bench/bench_gpu_dialects.py --out "$OUT/gpu_results.md"
 fi
 if [[ " $STEPS " == *" ginsew "* ]]; then
   step bench_ginsew 120 "$PY" bench/bench_ginsew.py --device cuda --no-record

@@ -1,0 +1,146 @@
+"""vLLM dialect detection on a CUDA device, against vLLM's own detector and ours on the CPU, in
+the same run (issue 12's GPU rows).
+
+    TOKENMARK_VLLM_WHEEL=PEER python bench/bench_gpu_dialects.py [--out FILE]
+    # PEER: vLLM 0.33.0's wheel, or the zip of the seven files its detector needs, made where the
+    # wheel is (the zip is small enough to travel to a GPU machine):
+    python bench/bench_gpu_dialects.py --pack-peer vllm-0.33.0-...whl .peers/vllm_detector.zip
+
+Per case (ids uniform over 32000, context width 4, vLLM's context dedup): the peer's rate
+(``GumbelWatermarkDetector.detect``, one document per call, on its first 16 documents, on the
+CPU), ours on the CPU (one thread, as the peer: run with OMP_NUM_THREADS=1) and ours on CUDA
+tensors, end to end (results back on the host, p-values included: a median of repeated calls,
+synchronised). Then the op
+alone (``ops.score_vllm`` on the device, documents of 1000) at 10^7 and 10^8 tokens, with and
+without dedup, beside a device copy of the tokens (the memory floor), from CUDA events.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).parent))
+sys.path.insert(0, str(Path(__file__).parents[1] / "tests" / "dialects"))
+import tokenmark as tm  # noqa: E402
+from _common import markdown_table  # noqa: E402
+from bench_gpu_kgw import median_ms  # noqa: E402
+from tokenmark import ops  # noqa: E402
+
+KEY, WIDTH, PEER_DOCS = 31337, 4, 16
+
+
+def pack_peer(wheel: str, out: str) -> None:
+    """The files tests/dialects/vllm_source.py reads, copied from the wheel into a small zip."""
+    import vllm_source
+
+    Path(out).parent.mkdir(parents=True, exist_ok=True)
+    with zipfile.ZipFile(wheel) as src, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dst:
+        for f in vllm_source.FILES:
+            dst.writestr(f, src.read(f))
+    print(f"{out}: {len(vllm_source.FILES)} files of {Path(wheel).name}")
+
+
+def wall(fn) -> float:
+    """Median wall seconds per call (after a warm-up), the device synchronised after each."""
+    fn()
+    torch.cuda.synchronize()
+    times = []
+    for _ in range(max(3, min(50, int(0.5 / max(_once(fn), 1e-6))))):
+        times.append(_once(fn))
+    return float(np.median(times))
+
+
+def _once(fn) -> float:
+    t0 = time.perf_counter()
+    fn()
+    torch.cuda.synchronize()
+    return time.perf_counter() - t0
+
+
+def detect_rows(v, n_docs: int, rng) -> list[list[object]]:
+    x = rng.integers(0, 32000, size=(n_docs, 512))
+    wm = tm.dialects.vllm(key=KEY, context_width=WIDTH)
+    row = [f"{n_docs} x 512"]
+    peer = None
+    if v is not None:
+        det = v.GumbelWatermarkDetector(KEY, WIDTH)
+        sub = [r.tolist() for r in x[:PEER_DOCS]]
+        t0 = time.perf_counter()
+        want = [det.detect(d) for d in sub]
+        peer = sum(map(len, sub)) / (time.perf_counter() - t0)
+        got = wm.detect(x[:PEER_DOCS])
+        np.testing.assert_allclose(got.score, [w.score for w in want], rtol=1e-12)
+    torch.set_num_threads(1)
+    t_cpu = wall(lambda: wm.detect(x, backend="cpu"))
+    x_dev = torch.from_numpy(x).cuda()
+    want = wm.detect(x, backend="cpu")
+    got = wm.detect(x_dev)
+    np.testing.assert_array_equal(got.n_scored, want.n_scored)
+    np.testing.assert_allclose(got.score, want.score, rtol=1e-12)
+    t_gpu = wall(lambda: wm.detect(x_dev))
+    n = x.size
+    row += [f"{peer:,.0f}" if peer else "n/a", f"{n / t_cpu:,.0f}", f"{n / t_gpu:,.0f}"]
+    row += [f"{n / t / peer:,.0f}x" if peer else "n/a" for t in (t_gpu, t_cpu)]
+    return [row]
+
+
+def op_rows(rng) -> list[list[object]]:
+    rows = []
+    keys, weights = np.array([KEY], np.uint64), np.ones(1)
+    for n_tokens in (10**7, 10**8):
+        tokens = torch.from_numpy(rng.integers(0, 32000, n_tokens).astype(np.int32)).cuda()
+        offsets = torch.arange(0, n_tokens + 1, 1000, dtype=torch.int64, device="cuda")
+        floor = median_ms(lambda tokens=tokens: tokens.clone())
+        for dedup in (False, True):
+            ms = median_ms(
+                lambda tokens=tokens, offsets=offsets, dedup=dedup: ops.score_vllm(
+                    tokens, offsets, keys=keys, weights=weights, context_width=WIDTH, dedup=dedup
+                )
+            )
+            g = n_tokens / ms / 1e6
+            rows.append([f"{n_tokens:.0e}", "yes" if dedup else "no", f"{ms:.3f}", f"{g:.1f}",
+                         f"{floor:.3f}", f"{ms / floor:.1f}"])  # fmt: skip
+        del tokens, offsets
+    return rows
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--out", type=Path, help="append the markdown tables to this file")
+    ap.add_argument("--pack-peer", nargs=2, metavar=("WHEEL", "ZIP"))
+    args = ap.parse_args()
+    if args.pack_peer:
+        pack_peer(*args.pack_peer)
+        return
+    v = None
+    if os.environ.get("TOKENMARK_VLLM_WHEEL"):
+        import vllm_source
+
+        v = vllm_source.load(os.environ["TOKENMARK_VLLM_WHEEL"])
+    rng = np.random.default_rng(0)
+    detect = [r for n_docs in (16, 1000) for r in detect_rows(v, n_docs, rng)]
+    header = ["docs x len", "peer tok/s (CPU)", "tokenmark CPU tok/s", "tokenmark CUDA tok/s",
+              "CUDA / peer", "CPU / peer"]  # fmt: skip
+    text = [
+        "", f"## vLLM dialect detection on {torch.cuda.get_device_name()}", "",
+        markdown_table(header, detect), "",
+        markdown_table(["tokens", "dedup", "score_vllm ms", "G tokens/s", "copy ms", "/ copy"],
+                       op_rows(rng)),
+        "", "Peer: " + ("vLLM 0.33.0's GumbelWatermarkDetector" if v else "not loaded"), "",
+    ]  # fmt: skip
+    print("\n".join(text))
+    if args.out:
+        with args.out.open("a") as f:
+            f.write("\n".join(text) + "\n")
+
+
+if __name__ == "__main__":
+    main()
