@@ -21,16 +21,6 @@
 namespace tokenmark::cuda {
 namespace {
 
-// prf_word(key, ctx, tok, kDomainGumbel) with the word picked by selects: a dynamic index into
-// the 4-word block would put it in local memory.
-__device__ __forceinline__ uint32_t gumbel_word(const Key128& key, uint32_t ctx, uint32_t tok) {
-  const U32x4 w = prf_block(key, ctx, tok >> 2, kDomainGumbel);
-  const bool odd = (tok & 1u) != 0;
-  const uint32_t lo = odd ? w.v[1] : w.v[0];
-  const uint32_t hi = odd ? w.v[3] : w.v[2];
-  return (tok & 2u) ? hi : lo;
-}
-
 // Pass 1 (dedup): every scored position into the table, the lowest position kept per key.
 __global__ void __launch_bounds__(kThreads)
     insert_kernel(GumbelScoreArgs a, uint32_t* table, uint32_t cap, int64_t warp_span) {
@@ -55,7 +45,7 @@ __global__ void __launch_bounds__(kThreads)
         !kDedup || holds_slot(a, table, cap, doc, ctx, tok, static_cast<uint32_t>(i));
     // The salt is constant within a document, so dedup on the unsalted hash is the same.
     const uint32_t salted = ctx ^ a.salts[doc.d * a.salt_stride];
-    term[i] = counted ? gumbel_score_term(gumbel_word(key, salted, tok)) : not_counted;
+    term[i] = counted ? gumbel_score_term(prf_word(key, salted, tok, kDomainGumbel)) : not_counted;
     return counted;
   });
 }

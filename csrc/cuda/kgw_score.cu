@@ -23,15 +23,9 @@
 namespace tokenmark::cuda {
 namespace {
 
-// prf_word(key, ctx, tok, kDomainKgwGreen) with the word picked by selects: prf_word's dynamic
-// index into the 4-word block would put the block in local memory.
 __device__ __forceinline__ bool green_token(const Key128& key, uint32_t ctx, uint32_t tok,
                                             uint32_t threshold) {
-  const U32x4 w = prf_block(key, ctx, tok >> 2, kDomainKgwGreen);
-  const bool odd = (tok & 1u) != 0;
-  const uint32_t lo = odd ? w.v[1] : w.v[0];
-  const uint32_t hi = odd ? w.v[3] : w.v[2];
-  return kgw_is_green((tok & 2u) ? hi : lo, threshold);
+  return kgw_is_green(prf_word(key, ctx, tok, kDomainKgwGreen), threshold);
 }
 
 __device__ __forceinline__ void flush_counts(const KgwScoreArgs& a, int64_t d, int64_t scored,

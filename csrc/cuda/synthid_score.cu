@@ -16,16 +16,6 @@
 namespace tokenmark::cuda {
 namespace {
 
-// synthid_g_word with the word picked by selects: a dynamic index into the 4-word block would
-// put it in local memory.
-__device__ __forceinline__ uint32_t g_word(const Key128& key, uint32_t ctx, uint32_t tok) {
-  const U32x4 w = prf_block(key, ctx, tok >> 2, kDomainSynthIdG);
-  const bool odd = (tok & 1u) != 0;
-  const uint32_t lo = odd ? w.v[1] : w.v[0];
-  const uint32_t hi = odd ? w.v[3] : w.v[2];
-  return (tok & 2u) ? hi : lo;
-}
-
 // A lane's counts for one document: tokens counted and per-layer ones, in registers.
 struct LaneCounts {
   int64_t doc = -1;
@@ -94,7 +84,7 @@ __global__ void __launch_bounds__(kThreads)
       const uint32_t ctx = pos_context(a, i);
       counted =
           !kDedup || dedup_insert(a, table, cap, doc, ctx, tok, static_cast<uint32_t>(i), keep_min);
-      if (counted) acc.add(g_word(key, ctx, tok));
+      if (counted) acc.add(synthid_g_word(key, ctx, tok));
     }
     if (!kDedup && a.counted) a.counted[i] = counted ? 1 : 0;
   }

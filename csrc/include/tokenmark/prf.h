@@ -81,8 +81,15 @@ TM_HD U32x4 prf_block(const Key128& key, uint32_t ctx, uint32_t token_block, uin
   return philox4x32_10(token_block, ctx, key.k[2] ^ domain, key.k[3], key.k[0], key.k[1]);
 }
 
+// Word i & 3 of a block, picked by selects: a dynamic index into the block would put it in a GPU
+// thread's local memory (a store and a load).
+TM_HD uint32_t block_word(const U32x4& w, uint32_t i) {
+  const uint32_t lo = (i & 1u) ? w.v[1] : w.v[0], hi = (i & 1u) ? w.v[3] : w.v[2];
+  return (i & 2u) ? hi : lo;
+}
+
 TM_HD uint32_t prf_word(const Key128& key, uint32_t ctx, uint32_t token, uint32_t domain) {
-  return prf_block(key, ctx, token >> 2, domain).v[token & 3u];
+  return block_word(prf_block(key, ctx, token >> 2, domain), token);
 }
 
 // murmur3's 32-bit finaliser: a bijective avalanche mix.

@@ -28,10 +28,7 @@ TM_HD uint32_t vllm_word(uint32_t k0, uint32_t k1, int width, CtxFn ctx, uint32_
     for (int i = 0; i < 4; ++i) s[i] = o.v[i];
   }
   const U32x4 o = philox4x32_10(token >> 2, s[0], s[1], s[2], k0 ^ s[3], k1 ^ kVllmTokenDomain);
-  // Word token & 3, picked by selects: a dynamic index into the block would put it in a GPU
-  // thread's local memory.
-  const uint32_t lo = token & 1u ? o.v[1] : o.v[0], hi = token & 1u ? o.v[3] : o.v[2];
-  return token & 2u ? hi : lo;
+  return block_word(o, token);
 }
 
 // vLLM's float32 uniform of a PRF word: (float64(word >> 8) + 1) / (2^24 + 1), rounded to float32.
