@@ -1,5 +1,5 @@
-"""vLLM dialect detection on a CUDA device, against vLLM's own detector and ours on the CPU, in
-the same run (issue 12's GPU rows).
+"""Dialect detection on a CUDA device (vLLM, SynthID-Text), against the peers' own detectors and
+ours on the CPU, in the same run (issue 12's GPU rows).
 
     TOKENMARK_VLLM_WHEEL=PEER python bench/bench_gpu_dialects.py [--out FILE]
     # PEER: vLLM 0.33.0's wheel, or the zip of the seven files its detector needs, made where the
@@ -13,6 +13,9 @@ tensors, end to end (results back on the host, p-values included: a median of re
 synchronised). Then the op
 alone (``ops.score_vllm`` on the device, documents of 1000) at 10^7 and 10^8 tokens, with and
 without dedup, beside a device copy of the tokens (the memory floor), from CUDA events.
+SynthID-Text (transformers' config, 30 keys, n-grams of 5): the peer is what transformers'
+detectors run (``compute_g_values`` and the two masks on the CPU, the mean score in numpy), on
+its first 16 documents; ours on the CPU and on CUDA tensors as above.
 """
 
 from __future__ import annotations
@@ -92,6 +95,32 @@ def detect_rows(v, n_docs: int, rng) -> list[list[object]]:
     return [row]
 
 
+def synthid_text_rows(n_docs: int, rng) -> list[list[object]]:
+    from transformers import SynthIDTextWatermarkingConfig
+
+    x = rng.integers(0, 32000, size=(n_docs, 512))
+    cfg = SynthIDTextWatermarkingConfig(keys=list(range(654, 684)), ngram_len=5)
+    proc = cfg.construct_processor(32000, "cpu")
+    sub = torch.as_tensor(x[:PEER_DOCS])
+    t0 = time.perf_counter()
+    g = proc.compute_g_values(sub).numpy()
+    mask = proc.compute_context_repetition_mask(sub).numpy()
+    mask = mask * proc.compute_eos_token_mask(sub, 2).numpy()[:, 4:]
+    want = (g * mask[:, :, None]).sum(axis=(1, 2)) / (g.shape[-1] * mask.sum(1))
+    peer = sub.numel() / (time.perf_counter() - t0)
+    wm = tm.dialects.SynthIDText.from_config(cfg, eos_token_id=2)
+    np.testing.assert_allclose(wm.detect(x[:PEER_DOCS]).mean_score, want, rtol=1e-12)
+    torch.set_num_threads(1)
+    t_cpu = wall(lambda: wm.detect(x, backend="cpu"))
+    x_dev = torch.from_numpy(x).cuda()
+    on_host = wm.detect(x, backend="cpu")
+    np.testing.assert_array_equal(wm.detect(x_dev).ones, on_host.ones)
+    t_gpu = wall(lambda: wm.detect(x_dev))
+    n = x.size
+    return [[f"{n_docs} x 512", f"{peer:,.0f}", f"{n / t_cpu:,.0f}", f"{n / t_gpu:,.0f}",
+             f"{n / t_gpu / peer:,.0f}x", f"{n / t_cpu / peer:,.0f}x"]]  # fmt: skip
+
+
 def op_rows(rng) -> list[list[object]]:
     rows = []
     keys, weights = np.array([KEY], np.uint64), np.ones(1)
@@ -127,14 +156,17 @@ def main() -> None:
         v = vllm_source.load(os.environ["TOKENMARK_VLLM_WHEEL"])
     rng = np.random.default_rng(0)
     detect = [r for n_docs in (16, 1000) for r in detect_rows(v, n_docs, rng)]
+    synthid = [r for n_docs in (16, 1000) for r in synthid_text_rows(n_docs, rng)]
     header = ["docs x len", "peer tok/s (CPU)", "tokenmark CPU tok/s", "tokenmark CUDA tok/s",
               "CUDA / peer", "CPU / peer"]  # fmt: skip
     text = [
-        "", f"## vLLM dialect detection on {torch.cuda.get_device_name()}", "",
-        markdown_table(header, detect), "",
+        "", f"## Dialect detection on {torch.cuda.get_device_name()}", "",
+        "vLLM gumbel:", "", markdown_table(header, detect), "",
+        "SynthID-Text (peer: transformers' g-values and masks):", "",
+        markdown_table(header, synthid), "",
         markdown_table(["tokens", "dedup", "score_vllm ms", "G tokens/s", "copy ms", "/ copy"],
                        op_rows(rng)),
-        "", "Peer: " + ("vLLM 0.33.0's GumbelWatermarkDetector" if v else "not loaded"), "",
+        "", "vLLM's peer: " + ("0.33.0's GumbelWatermarkDetector" if v else "not loaded"), "",
     ]  # fmt: skip
     print("\n".join(text))
     if args.out:

@@ -140,6 +140,34 @@ def score_vllm(
 def score_vllm_workspace_bytes(n_tokens: int, n_keys: int, dedup: bool) -> int:
     """Device scratch bytes score_vllm needs."""
 
+def score_synthid_text(
+    tokens: int,
+    n_tokens: int,
+    offsets: int,
+    n_docs: int,
+    prefix: int,
+    ngram_len: int,
+    key_terms: int,
+    depth: int,
+    table: int,
+    table_size: int,
+    history: int,
+    mask_repeated: bool,
+    eos: int,
+    n_scored: int,
+    ones: int,
+    counted: int,
+    workspace: int,
+    workspace_bytes: int,
+    device: int,
+    stream: int,
+) -> None:
+    """SynthID-Text's detector counts over ragged documents: n_scored [n_docs] and ones
+    [n_docs, depth] int64. key_terms: keys * 6364136223846793005 + 1 (uint64)."""
+
+def score_synthid_text_workspace_bytes(n_tokens: int) -> int:
+    """Device scratch bytes score_synthid_text needs."""
+
 def sample_synthid(
     logits: int,
     batch: int,

@@ -188,13 +188,14 @@ def case_score_synthid_text(backend, rng):
     kw = dict(keys=rng.integers(0, 2**64, 5, dtype=np.uint64), ngram_len=3,
               table=rng.integers(0, 2, 1000).astype(np.uint8), context_history_size=4,
               want_flags=True)  # fmt: skip
+    t, o, p = _to(_device(backend), tokens, offsets, prefix)
     for eos in (None, 3):
-        got = ops.score_synthid_text(tokens, offsets, prefix_lengths=prefix, eos_token_id=eos,
-                                     backend=backend, **kw)  # fmt: skip
+        got = ops.score_synthid_text(t, o, prefix_lengths=p, eos_token_id=eos, backend=backend,
+                                     **kw)  # fmt: skip
         want = ops.score_synthid_text(tokens, offsets, prefix_lengths=prefix, eos_token_id=eos,
                                       backend="reference", **kw)  # fmt: skip
         for g, w in zip(got, want, strict=True):
-            np.testing.assert_array_equal(g, w)
+            np.testing.assert_array_equal(_np(g), w)
 
 
 def case_torch_cpu_randperm(backend, rng):

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import tokenmark as tm
 import torch
+from device_stand_in import stand_in_device
 from tokenmark import ops
 from tokenmark._inputs import Ragged
 
@@ -50,22 +51,7 @@ def test_device_branch_without_host_copy(monkeypatch, cfg):
     seqs = docs(1)
     prefix = np.arange(len(seqs)) % 4
     want = wm.detect(seqs, prefix_lengths=prefix, return_flags=True)
-    rag = Ragged.from_sequences(seqs)
-    on_dev = Ragged(torch.from_numpy(rag.tokens), torch.from_numpy(rag.offsets))
-    host_op = ops.score_vllm
-
-    def kernel(tokens, offsets, *, prefix_lengths, backend, **kw):
-        assert backend == "cuda" and isinstance(tokens, torch.Tensor)
-        out = host_op(tokens.numpy(), offsets.numpy(), prefix_lengths=prefix_lengths, **kw)
-        return tuple(None if x is None else torch.from_numpy(x) for x in out)
-
-    def no_host(*_a, **_k):
-        raise AssertionError("detect() copied device tokens to the host")
-
-    monkeypatch.setattr(vllm_dialect, "device_ragged", lambda s: on_dev)
-    monkeypatch.setattr(vllm_dialect, "cuda_available", lambda: True)
-    monkeypatch.setattr(vllm_dialect, "host_batch", no_host)
-    monkeypatch.setattr(vllm_dialect.ops, "score_vllm", kernel)
+    on_dev = stand_in_device(monkeypatch, vllm_dialect, "score_vllm", seqs)
     got = wm.detect(on_dev, prefix_lengths=prefix, return_flags=True)
     assert_same(got, want, flags=True)
 

@@ -33,7 +33,8 @@ OPS = (
     "sample_synthid",
     "score_synthid",
     "apply_ginsew_",
-    # dialects (other implementations' watermarks): host backends (score_vllm: CUDA too)
+    # dialects (other implementations' watermarks): host backends (score_vllm and
+    # score_synthid_text: CUDA too)
     "score_sglang",
     "score_vllm",
     "synthid_text_g_values",
@@ -90,6 +91,12 @@ def _cuda_vllm():
     from .cuda import vllm
 
     return vllm
+
+
+def _cuda_synthid_text():
+    from .cuda import synthid_text
+
+    return synthid_text
 
 
 def _triton_kgw():
@@ -155,6 +162,7 @@ _TABLE: dict[tuple[str, str], Callable[[], Callable]] = {
     ("synthid_text_g_values", "reference"): lambda: reference.synthid_text_g_values,
     ("score_synthid_text", "cpu"): lambda: cpu.score_synthid_text,
     ("score_synthid_text", "reference"): lambda: reference.score_synthid_text,
+    ("score_synthid_text", "cuda"): lambda: _cuda_synthid_text().score_synthid_text,
     ("torch_cpu_randperm", "cpu"): lambda: cpu.torch_cpu_randperm,
     ("torch_cpu_randperm", "reference"): lambda: reference.torch_cpu_randperm,
     ("torch_cpu_green_lists", "cpu"): lambda: cpu.torch_cpu_green_lists,

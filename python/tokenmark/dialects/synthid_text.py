@@ -32,8 +32,9 @@ from typing import Any
 import numpy as np
 
 from .. import ops
+from .._inputs import device_ragged
 from .._validate import check_bool, check_int, check_prefix, check_weights
-from ..ops._common import resolve_host
+from ..ops._common import cuda_available, resolve_host
 from ..reference.synthid_text import accumulate
 from ..reference.torch_mt import mt19937_words
 from ._dedup import first_occurrence
@@ -244,7 +245,9 @@ class SynthIDText:
         dedup : also drop every repeat of an n-gram (for p-values on repetitive text).
         weights : layer weights of the weighted mean (default theirs: ``linspace(10, 1, depth)``).
         return_g_values : also return per-document g-values and masks.
-        backend : ``"auto"``, ``"cpu"`` (C++ g-values) or ``"reference"`` (numpy).
+        backend : ``"auto"`` (CUDA input is counted on its device where tokenmark has its CUDA
+            kernels, but for ``dedup`` and ``return_g_values``), ``"cpu"`` (C++), ``"cuda"``
+            (CUDA tensors, neither ``dedup`` nor ``return_g_values``) or ``"reference"`` (numpy).
         """
         eos = self.eos_token_id
         if eos_token_id is not None:  # -1: no EOS mask, whatever the config's
@@ -262,16 +265,27 @@ class SynthIDText:
             n_scored, ones, extra = self._counts(
                 tokens, offsets, prefix, eos, mask_repeated, dedup, return_g_values, backend,
             )  # fmt: skip
-        else:  # the fused detector (C++ or its numpy spec), its arguments checked here once
-            if backend not in ("auto", "cpu", "reference"):
-                raise ValueError(f"backend: expected auto, cpu or reference, got {backend!r}")
-            tokens, offsets, prefix = host_batch(sequences, prefix_lengths)
-            name, fn = resolve_host("score_synthid_text", backend)
-            n_scored, ones, _ = fn(
-                tokens, offsets, prefix, self.ngram_len, self._key_words, self.sampling_table,
-                self.context_history_size, mask_repeated, -1 if eos is None else eos, False,
-                self.layer_bits if name == "cpu" else None,
-            )  # fmt: skip
+        else:  # the fused detector (C++, CUDA or the numpy spec)
+            if backend not in ("auto", "cpu", "cuda", "reference"):
+                raise ValueError(f"backend: expected auto, cpu, cuda or reference, got {backend!r}")
+            eos_id = -1 if eos is None else eos
+            rag = device_ragged(sequences) if backend in ("auto", "cuda") else None
+            if rag is not None and (backend == "cuda" or cuda_available()):  # on the device
+                n_scored, ones, _ = ops.score_synthid_text(
+                    rag.tokens, rag.offsets, keys=self._key_words, table=self.sampling_table,
+                    ngram_len=self.ngram_len, context_history_size=self.context_history_size,
+                    mask_repeated_contexts=mask_repeated, eos_token_id=eos_id,
+                    prefix_lengths=check_prefix(prefix_lengths, len(rag)), backend="cuda",
+                )  # fmt: skip
+                n_scored, ones = n_scored.cpu().numpy(), ones.cpu().numpy()
+            else:  # its arguments checked here once
+                tokens, offsets, prefix = host_batch(sequences, prefix_lengths)
+                name, fn = resolve_host("score_synthid_text", backend)
+                n_scored, ones, _ = fn(
+                    tokens, offsets, prefix, self.ngram_len, self._key_words,
+                    self.sampling_table, self.context_history_size, mask_repeated, eos_id, False,
+                    self.layer_bits if name == "cpu" else None,
+                )  # fmt: skip
             extra = {}
         return scores(n_scored, ones, terms, self.q, extra)
 
