@@ -6,16 +6,18 @@ ours on the CPU, in the same run (issue 12's GPU rows).
     # wheel is (the zip is small enough to travel to a GPU machine):
     python bench/bench_gpu_dialects.py --pack-peer vllm-0.33.0-...whl .peers/vllm_detector.zip
 
-Per case (ids uniform over 32000, context width 4, vLLM's context dedup): the peer's rate
-(``GumbelWatermarkDetector.detect``, one document per call, on its first 16 documents, on the
-CPU), ours on the CPU (one thread, as the peer: run with OMP_NUM_THREADS=1) and ours on CUDA
-tensors, end to end (results back on the host, p-values included: a median of repeated calls,
-synchronised). Then the op
-alone (``ops.score_vllm`` on the device, documents of 1000) at 10^7 and 10^8 tokens, with and
-without dedup, beside a device copy of the tokens (the memory floor), from CUDA events.
-SynthID-Text (transformers' config, 30 keys, n-grams of 5): the peer is what transformers'
-detectors run (``compute_g_values`` and the two masks on the CPU, the mean score in numpy), on
-its first 16 documents; ours on the CPU and on CUDA tensors as above.
+End to end, per case (ids uniform over 32000): the peer's rate on its first 16 documents on
+the CPU, ours on the CPU (one thread, as the peer: run with OMP_NUM_THREADS=1) and ours on CUDA
+tensors (results back on the host, p-values included; a median of repeated calls,
+synchronised). vLLM (context width 4, its context dedup): the peer is its
+``GumbelWatermarkDetector.detect``, one document per call. SynthID-Text (transformers' config,
+30 keys, n-grams of 5): the peer is what transformers' detectors run (``compute_g_values`` and
+the two masks, the mean score in numpy). SGLang's peer needs packages the GPU image lacks, so it
+has op rows only.
+
+Then each op alone on the device (``score_vllm`` with and without dedup, ``score_sglang``,
+``score_synthid_text``; documents of 1000) at 10^7 and 10^8 tokens, beside a device copy of the
+tokens (the memory floor), from CUDA events.
 """
 
 from __future__ import annotations
@@ -121,22 +123,34 @@ def synthid_text_rows(n_docs: int, rng) -> list[list[object]]:
              f"{n / t_gpu / peer:,.0f}x", f"{n / t_cpu / peer:,.0f}x"]]  # fmt: skip
 
 
+def op_calls(tokens, offsets) -> dict[str, object]:
+    """Each dialect op on device tokens, by row label (SGLang always dedups; SynthID-Text masks
+    repeated contexts, its default)."""
+    keys, weights = np.array([KEY], np.uint64), np.ones(1)
+    table = np.random.default_rng(1).integers(0, 2, 2**16).astype(np.uint8)
+    st_keys = np.arange(654, 684, dtype=np.uint64)
+    return {
+        "score_vllm, no dedup": lambda: ops.score_vllm(
+            tokens, offsets, keys=keys, weights=weights, context_width=WIDTH, dedup=False),
+        "score_vllm, dedup": lambda: ops.score_vllm(
+            tokens, offsets, keys=keys, weights=weights, context_width=WIDTH, dedup=True),
+        "score_sglang": lambda: ops.score_sglang(tokens, offsets, keys=keys, context_width=WIDTH),
+        "score_synthid_text (30 layers)": lambda: ops.score_synthid_text(
+            tokens, offsets, keys=st_keys, table=table, ngram_len=5),
+    }  # fmt: skip
+
+
 def op_rows(rng) -> list[list[object]]:
     rows = []
-    keys, weights = np.array([KEY], np.uint64), np.ones(1)
     for n_tokens in (10**7, 10**8):
         tokens = torch.from_numpy(rng.integers(0, 32000, n_tokens).astype(np.int32)).cuda()
         offsets = torch.arange(0, n_tokens + 1, 1000, dtype=torch.int64, device="cuda")
         floor = median_ms(lambda tokens=tokens: tokens.clone())
-        for dedup in (False, True):
-            ms = median_ms(
-                lambda tokens=tokens, offsets=offsets, dedup=dedup: ops.score_vllm(
-                    tokens, offsets, keys=keys, weights=weights, context_width=WIDTH, dedup=dedup
-                )
-            )
+        for label, call in op_calls(tokens, offsets).items():
+            ms = median_ms(call)
             g = n_tokens / ms / 1e6
-            rows.append([f"{n_tokens:.0e}", "yes" if dedup else "no", f"{ms:.3f}", f"{g:.1f}",
-                         f"{floor:.3f}", f"{ms / floor:.1f}"])  # fmt: skip
+            rows.append([f"{n_tokens:.0e}", label, f"{ms:.3f}", f"{g:.1f}", f"{floor:.3f}",
+                         f"{ms / floor:.1f}"])  # fmt: skip
         del tokens, offsets
     return rows
 
@@ -164,7 +178,7 @@ def main() -> None:
         "vLLM gumbel:", "", markdown_table(header, detect), "",
         "SynthID-Text (peer: transformers' g-values and masks):", "",
         markdown_table(header, synthid), "",
-        markdown_table(["tokens", "dedup", "score_vllm ms", "G tokens/s", "copy ms", "/ copy"],
+        markdown_table(["tokens", "op", "ms", "G tokens/s", "copy ms", "/ copy"],
                        op_rows(rng)),
         "", "vLLM's peer: " + ("0.33.0's GumbelWatermarkDetector" if v else "not loaded"), "",
     ]  # fmt: skip

@@ -102,8 +102,9 @@ if [[ " $STEPS " == *" ncu "* ]]; then
   done
 fi
 if [[ " $STEPS " == *" dialects "* ]]; then
-  # vLLM and SynthID-Text dialect detection on the device against the peers' own detectors (on
-  # the CPU: vLLM's, and transformers' for SynthID-Text) and ours on the CPU, one thread each. The peer is the zip of its detector files, made where the wheel is
+  # Dialect detection on the device: vLLM and SynthID-Text against the peers' own detectors (on
+  # the CPU: vLLM's, and transformers' for SynthID-Text) and ours on the CPU, one thread each;
+  # the vLLM, SGLang and SynthID-Text ops alone. The peer is the zip of its detector files, made where the wheel is
   # (`python bench/bench_gpu_dialects.py --pack-peer WHEEL .peers/vllm_detector.zip`) and carried
   # (`carry: [".peers"]`); without it the peer columns say n/a.
   peer="${TOKENMARK_VLLM_WHEEL:-.peers/vllm_detector.zip}"

@@ -48,6 +48,7 @@ PYBIND11_MODULE(_cuda, m) {
   bind::device::register_synthid(m);
   bind::device::register_ginsew(m);
   bind::device::register_vllm(m);
+  bind::device::register_sglang(m);
   bind::device::register_synthid_text(m);
   m.def("device_count", &device_count, "Number of CUDA devices; 0 without a driver or device.");
   m.def("info", &info, "Compiled CUDA architectures and runtime/driver versions.");

@@ -24,6 +24,7 @@ void register_kgw(pybind11::module_& m);
 void register_gumbel(pybind11::module_& m);
 void register_synthid(pybind11::module_& m);
 void register_vllm(pybind11::module_& m);
+void register_sglang(pybind11::module_& m);
 void register_synthid_text(pybind11::module_& m);
 void register_ginsew(pybind11::module_& m);
 }  // namespace device

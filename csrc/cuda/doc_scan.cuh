@@ -86,16 +86,17 @@ __device__ __forceinline__ uint32_t next_slot(uint32_t s, uint32_t cap) {
   return s + 1 == cap ? 0 : s + 1;
 }
 
-// Inserts position pos; returns true when it claimed a fresh slot (first of its key to arrive).
-// The table is at most half full, so probing ends.
-template <typename Args>
-__device__ __forceinline__ bool dedup_insert(const Args& a, uint32_t* table, uint32_t cap,
-                                             const DocCursor& doc, uint32_t ctx, uint32_t tok,
-                                             uint32_t pos, bool keep_min) {
-  for (uint32_t s = home_slot(doc.d, ctx, tok, cap);; s = next_slot(s, cap)) {
+// Probes the table from slot `s` for position pos's key (`same(q)`: whether stored position q
+// has it); returns true when pos claimed a fresh slot (the first of its key to arrive). With
+// keep_min the slot ends holding the key's lowest position. The table is at most half full, so
+// probing ends.
+template <typename Same>
+__device__ __forceinline__ bool probe_insert(uint32_t* table, uint32_t cap, uint32_t s,
+                                             uint32_t pos, bool keep_min, Same same) {
+  for (;; s = next_slot(s, cap)) {
     const uint32_t p = atomicCAS(table + s, kEmptySlot, pos);
     if (p == kEmptySlot) return true;
-    if (same_key(a, doc, p, ctx, tok)) {
+    if (same(p)) {
       // Slot values only decrease, so p < pos means the minimum is already below pos.
       if (keep_min && pos < p) atomicMin(table + s, pos);
       return false;
@@ -103,17 +104,34 @@ __device__ __forceinline__ bool dedup_insert(const Args& a, uint32_t* table, uin
   }
 }
 
-// Whether position pos holds its key's slot (the minimum position, after inserts with
-// keep_min): the position that counts its pair.
+// Whether position pos holds its key's slot, probing from slot `s` (after inserts with
+// keep_min: the key's lowest position, the one that counts).
+template <typename Same>
+__device__ __forceinline__ bool probe_holds(const uint32_t* table, uint32_t cap, uint32_t s,
+                                            uint32_t pos, Same same) {
+  for (;; s = next_slot(s, cap)) {
+    const uint32_t p = table[s];
+    if (p == pos) return true;
+    if (p == kEmptySlot || same(p)) return false;
+  }
+}
+
+// probe_insert of a (document, context hash, token) key.
+template <typename Args>
+__device__ __forceinline__ bool dedup_insert(const Args& a, uint32_t* table, uint32_t cap,
+                                             const DocCursor& doc, uint32_t ctx, uint32_t tok,
+                                             uint32_t pos, bool keep_min) {
+  return probe_insert(table, cap, home_slot(doc.d, ctx, tok, cap), pos, keep_min,
+                      [&](uint32_t p) { return same_key(a, doc, p, ctx, tok); });
+}
+
+// probe_holds of a (document, context hash, token) key.
 template <typename Args>
 __device__ __forceinline__ bool holds_slot(const Args& a, const uint32_t* table, uint32_t cap,
                                            const DocCursor& doc, uint32_t ctx, uint32_t tok,
                                            uint32_t pos) {
-  for (uint32_t s = home_slot(doc.d, ctx, tok, cap);; s = next_slot(s, cap)) {
-    const uint32_t p = table[s];
-    if (p == pos) return true;
-    if (p == kEmptySlot || same_key(a, doc, p, ctx, tok)) return false;
-  }
+  return probe_holds(table, cap, home_slot(doc.d, ctx, tok, cap), pos,
+                     [&](uint32_t p) { return same_key(a, doc, p, ctx, tok); });
 }
 
 // The warp's token range [w0, w1).

@@ -43,26 +43,18 @@ __device__ __forceinline__ bool same_context(const VllmScoreArgs& a, const DocCu
 __global__ void __launch_bounds__(kThreads)
     insert_kernel(VllmScoreArgs a, uint32_t* table, uint32_t cap, int64_t warp_span) {
   each_scored_position(a, warp_span, [&](int64_t i, const DocCursor& doc) {
-    const uint32_t pos = static_cast<uint32_t>(i);
-    for (uint32_t s = home_slot(doc.d, context_key(a, doc, i), 0, cap);; s = next_slot(s, cap)) {
-      const uint32_t q = atomicCAS(table + s, kEmptySlot, pos);
-      if (q == kEmptySlot) return;
-      if (same_context(a, doc, q, i)) {
-        if (pos < q) atomicMin(table + s, pos);  // slot values only decrease
-        return;
-      }
-    }
+    probe_insert(table, cap, home_slot(doc.d, context_key(a, doc, i), 0, cap),
+                 static_cast<uint32_t>(i), true,
+                 [&](uint32_t q) { return same_context(a, doc, q, i); });
   });
 }
 
 // Whether position i holds its context's slot (the first occurrence, after pass 1).
-__device__ __forceinline__ bool holds_slot(const VllmScoreArgs& a, const uint32_t* table,
-                                           uint32_t cap, const DocCursor& doc, int64_t i) {
-  for (uint32_t s = home_slot(doc.d, context_key(a, doc, i), 0, cap);; s = next_slot(s, cap)) {
-    const uint32_t q = table[s];
-    if (q == static_cast<uint32_t>(i)) return true;
-    if (q == kEmptySlot || same_context(a, doc, q, i)) return false;
-  }
+__device__ __forceinline__ bool first_of_context(const VllmScoreArgs& a, const uint32_t* table,
+                                                 uint32_t cap, const DocCursor& doc, int64_t i) {
+  return probe_holds(table, cap, home_slot(doc.d, context_key(a, doc, i), 0, cap),
+                     static_cast<uint32_t>(i),
+                     [&](uint32_t q) { return same_context(a, doc, q, i); });
 }
 
 // Pass 2: term[k][i] = -log1p(-u) of key k where position i counts, NaN elsewhere in the scored
@@ -73,7 +65,7 @@ __global__ void __launch_bounds__(kThreads)
                 double* term) {
   const double not_counted = std::numeric_limits<double>::quiet_NaN();
   each_position_counted(a, warp_span, [&](int64_t i, const DocCursor& doc) -> uint8_t {
-    const bool counted = !kDedup || holds_slot(a, table, cap, doc, i);
+    const bool counted = !kDedup || first_of_context(a, table, cap, doc, i);
     const uint32_t tok = static_cast<uint32_t>(a.tokens[i]);
     for (int k = 0; k < a.n_keys; ++k) {
       double t = not_counted;

@@ -140,6 +140,31 @@ def score_vllm(
 def score_vllm_workspace_bytes(n_tokens: int, n_keys: int, dedup: bool) -> int:
     """Device scratch bytes score_vllm needs."""
 
+def score_sglang(
+    tokens: int,
+    n_tokens: int,
+    offsets: int,
+    n_docs: int,
+    prefix: int,
+    context_width: int,
+    max_contexts: int,
+    keys: Sequence[int],
+    threshold: int,
+    n_scored: int,
+    n_key_a: int,
+    sums: int,
+    counted: int,
+    workspace: int,
+    workspace_bytes: int,
+    device: int,
+    stream: int,
+) -> None:
+    """SGLang's detector over ragged documents: n_scored, n_key_a [n_docs] int64, sums
+    [n_docs, 5] float64."""
+
+def score_sglang_workspace_bytes(n_tokens: int, n_keys: int) -> int:
+    """Device scratch bytes score_sglang needs."""
+
 def score_synthid_text(
     tokens: int,
     n_tokens: int,

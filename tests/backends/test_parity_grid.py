@@ -153,8 +153,9 @@ def case_score_sglang(backend, rng):
     prefix[0] = 0  # a document without a prompt: its first context_width tokens are not scored
     kw = dict(keys=np.array([2**64 - 3, 5], np.uint64), context_width=2, threshold=THR,
               max_contexts=12, want_flags=True)  # fmt: skip
-    got = ops.score_sglang(tokens, offsets, prefix_lengths=prefix, backend=backend, **kw)
     want = ops.score_sglang(tokens, offsets, prefix_lengths=prefix, backend="reference", **kw)
+    t, o, p = _to(_device(backend), tokens, offsets, prefix)
+    got = [_np(x) for x in ops.score_sglang(t, o, prefix_lengths=p, backend=backend, **kw)]
     for i in (0, 1, 3):
         np.testing.assert_array_equal(got[i], want[i])
     np.testing.assert_allclose(got[2], want[2], rtol=1e-12)  # float64 sums, another order

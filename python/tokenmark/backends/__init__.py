@@ -33,7 +33,7 @@ OPS = (
     "sample_synthid",
     "score_synthid",
     "apply_ginsew_",
-    # dialects (other implementations' watermarks): host backends (score_vllm and
+    # dialects (other implementations' watermarks): host backends (score_sglang, score_vllm and
     # score_synthid_text: CUDA too)
     "score_sglang",
     "score_vllm",
@@ -91,6 +91,12 @@ def _cuda_vllm():
     from .cuda import vllm
 
     return vllm
+
+
+def _cuda_sglang():
+    from .cuda import sglang
+
+    return sglang
 
 
 def _cuda_synthid_text():
@@ -155,6 +161,7 @@ _TABLE: dict[tuple[str, str], Callable[[], Callable]] = {
     ("apply_ginsew_", "triton"): lambda: _triton_ginsew().apply_ginsew_,
     ("score_sglang", "cpu"): lambda: cpu.score_sglang,
     ("score_sglang", "reference"): lambda: reference.score_sglang,
+    ("score_sglang", "cuda"): lambda: _cuda_sglang().score_sglang,
     ("score_vllm", "cpu"): lambda: cpu.score_vllm,
     ("score_vllm", "reference"): lambda: reference.score_vllm,
     ("score_vllm", "cuda"): lambda: _cuda_vllm().score_vllm,

@@ -20,12 +20,15 @@ from typing import Any
 
 import numpy as np
 
-from .._validate import check_bool, check_real
+from .. import ops
+from .._inputs import device_ragged
+from .._validate import check_bool, check_prefix, check_real
+from ..ops._common import cuda_available
 from ..ops.sglang import MAX_CONTEXT_WINDOW, MAX_CONTEXTS
 from ..stats import gamma_pvalue
 from ._host import host_batch, host_scorer
 
-BACKENDS = ("auto", "cpu", "reference")
+BACKENDS = ("auto", "cpu", "cuda", "reference")
 # SGLang's WatermarkServerConfig fields; the generation-side ones are accepted, not used to detect.
 _CONFIG_FIELDS = {
     "key", "key_b", "context_window", "mixing_probability", "max_probability",
@@ -234,16 +237,30 @@ class SGLangWatermark:
             completion tokens, it is never scored. None or 0: no prompt known (SGLang then skips
             the first ``context_width`` completion tokens, whose contexts are unknown).
         return_flags : also return per-token ``counted`` flags.
-        backend : ``"auto"``, ``"cpu"`` (C++, threads over documents) or ``"reference"`` (numpy).
+        backend : ``"auto"`` (CUDA input stays on its device where tokenmark has its CUDA
+            kernels; the rest goes to the C++ backend), ``"cpu"`` (C++, threads over documents),
+            ``"cuda"`` (CUDA tensors) or ``"reference"`` (numpy).
         """
         if backend not in BACKENDS:
             raise ValueError(f"backend: expected one of {BACKENDS}, got {backend!r}")
         want = check_bool(return_flags, "return_flags")
-        tokens, offsets, prefix = host_batch(sequences, prefix_lengths)
-        n, n_a, sums, counted = host_scorer("score_sglang", backend)(
-            tokens, offsets, prefix, self.context_width, self.max_contexts, self.keys,
-            self.threshold, want,
-        )  # fmt: skip
+        rag = device_ragged(sequences) if backend in ("auto", "cuda") else None
+        if rag is not None and (backend == "cuda" or cuda_available()):
+            out = ops.score_sglang(
+                rag.tokens, rag.offsets, keys=self.keys, context_width=self.context_width,
+                threshold=self.threshold, max_contexts=self.max_contexts,
+                prefix_lengths=check_prefix(prefix_lengths, len(rag)), want_flags=want,
+                backend="cuda",
+            )  # fmt: skip
+            # Per-document results (and flags) come back for the p-values.
+            n, n_a, sums, counted = (None if x is None else x.cpu().numpy() for x in out)
+            offsets = rag.offsets.cpu().numpy()
+        else:
+            tokens, offsets, prefix = host_batch(sequences, prefix_lengths)
+            n, n_a, sums, counted = host_scorer("score_sglang", backend)(
+                tokens, offsets, prefix, self.context_width, self.max_contexts, self.keys,
+                self.threshold, want,
+            )  # fmt: skip
         score = sums[:, 0]
         p, log_p = gamma_tail(score, n)
         z = (score - n) / np.sqrt(np.maximum(n, 1))  # n == 0: the score is 0.0, so z is 0.0
