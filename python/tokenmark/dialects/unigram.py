@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .._inputs import device_ragged
 from .._validate import check_bool, check_prefix, check_real
 from ..kgw import KGWResult
 from ..stats import binomial_pvalue, binomial_z
@@ -113,23 +114,16 @@ class Unigram:
         """
         dedup = check_bool(dedup, "dedup")
         return_flags = check_bool(return_flags, "return_flags")
-        tokens, offsets = host_ragged(sequences)
-        n_docs = len(offsets) - 1
-        prefix = check_prefix(prefix_lengths, n_docs)
-        lengths = np.diff(offsets)
-        doc = np.repeat(np.arange(n_docs), lengths)
-        pos = np.arange(len(tokens))
-        start = offsets[:-1] + (0 if prefix is None else np.minimum(prefix, lengths))
-        scored = pos >= start[doc] if len(tokens) else np.zeros(0, dtype=bool)
-        inside = tokens < self.vocab_size
-        green = np.where(inside, self.green_mask[np.where(inside, tokens, 0)], 0)
-        counted = scored.copy()
-        if dedup and scored.any():
-            p = np.flatnonzero(scored)
-            counted[p] = first_occurrence(np.stack([doc[p], tokens[p]], axis=1))
-        n_scored = np.bincount(doc[counted], minlength=n_docs).astype(np.int64)
-        n_green = np.bincount(doc[counted], weights=green[counted], minlength=n_docs)
-        n_green = n_green.astype(np.int64)
+        rag = device_ragged(sequences)  # CUDA input: counted on its device with torch ops
+        if rag is not None:
+            n_scored, n_green, offsets, green, scored, counted = self._counts_torch(
+                rag, prefix_lengths, dedup, return_flags
+            )
+        else:
+            tokens, offsets = host_ragged(sequences)
+            n_scored, n_green, green, scored, counted = self._counts(
+                tokens, offsets, check_prefix(prefix_lengths, len(offsets) - 1), dedup
+            )
         extra = {}
         if return_flags:
             g = np.where(scored, green, -1).astype(np.int8)
@@ -143,6 +137,59 @@ class Unigram:
             gamma=self.gamma_effective,
             **extra,
         )
+
+    def _counts(self, tokens, offsets, prefix, dedup):
+        """numpy: per document (n_scored, n_green), per token (green, scored, counted)."""
+        n_docs = len(offsets) - 1
+        lengths = np.diff(offsets)
+        doc = np.repeat(np.arange(n_docs), lengths)
+        pos = np.arange(len(tokens))
+        start = offsets[:-1] + (0 if prefix is None else np.minimum(prefix, lengths))
+        scored = pos >= start[doc] if len(tokens) else np.zeros(0, dtype=bool)
+        inside = tokens < self.vocab_size
+        green = np.where(inside, self.green_mask[np.where(inside, tokens, 0)], 0)
+        counted = scored.copy()
+        if dedup and scored.any():
+            p = np.flatnonzero(scored)
+            counted[p] = first_occurrence(np.stack([doc[p], tokens[p]], axis=1))
+        n_scored = np.bincount(doc[counted], minlength=n_docs).astype(np.int64)
+        n_green = np.bincount(doc[counted], weights=green[counted], minlength=n_docs)
+        return n_scored, n_green.astype(np.int64), green, scored, counted
+
+    def _counts_torch(self, rag, prefix_lengths, dedup, flags):
+        """:meth:`_counts` with torch ops on the tokens' device: the tokens stay there, only the
+        per-document counts come back, with the host offsets, and the per-token flags when
+        ``flags`` (else None)."""
+        import torch
+
+        tokens, offsets = rag.tokens.long(), rag.offsets
+        dev, n_docs = tokens.device, len(offsets) - 1
+        prefix = check_prefix(prefix_lengths, n_docs)
+        lengths = offsets.diff()
+        doc = torch.repeat_interleave(torch.arange(n_docs, device=dev), lengths)
+        pos = torch.arange(len(tokens), device=dev)
+        start = offsets[:-1]
+        if prefix is not None:
+            start = start + torch.minimum(torch.tensor(prefix, device=dev), lengths)
+        scored = pos >= start[doc]
+        inside = tokens < self.vocab_size
+        mask = torch.as_tensor(self.green_mask, device=dev).bool()
+        green = inside & mask[torch.where(inside, tokens, 0)]
+        counted = scored.clone()
+        if dedup and bool(scored.any()):
+            p = torch.nonzero(scored).flatten()
+            key = doc[p] * 2**31 + tokens[p]  # ids < 2^31, documents < 2^32: fits int64
+            _, inverse = torch.unique(key, return_inverse=True)
+            first = torch.full((int(inverse.max()) + 1,), len(tokens), device=dev)
+            first = first.scatter_reduce(0, inverse, p, "amin")
+            counted = torch.zeros_like(scored)
+            counted[first] = True
+        n_scored = torch.bincount(doc[counted], minlength=n_docs)
+        n_green = torch.bincount(doc[counted & green], minlength=n_docs)
+        per_token = (green, scored, counted) if flags else (None, None, None)
+        host = [None if x is None else x.cpu().numpy() for x in (n_scored, n_green, offsets)]
+        per_token = [None if x is None else x.cpu().numpy() for x in per_token]
+        return host[0].astype(np.int64), host[1].astype(np.int64), host[2], *per_token
 
 
 def unigram(
