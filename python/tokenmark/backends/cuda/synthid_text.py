@@ -36,7 +36,7 @@ def score_synthid_text(
     with np.errstate(over="ignore"):
         terms = np.ascontiguousarray(keys, np.uint64) * LCG + np.uint64(1)  # uint64 wrapping
     key_terms = torch.from_numpy(terms.view(np.int64)).to(device)
-    tab = torch.from_numpy(np.ascontiguousarray(table, np.uint8)).to(device)
+    tab = torch.from_numpy(np.array(table, np.uint8)).to(device)  # a copy: the table is read-only
     n_scored = torch.empty(n_docs, dtype=torch.int64, device=device)
     ones = torch.empty((n_docs, depth), dtype=torch.int64, device=device)
     counted = torch.empty(n_tokens, dtype=torch.uint8, device=device) if want_flags else None
