@@ -1,8 +1,10 @@
-// The ragged scoring of score_kgw, score_gumbel and score_synthid on CUDA. Device helpers: a
-// cursor on the document of a position, and the dedup hash table of (document, context hash,
-// token) keys whose slots hold positions (kgw_score.cu explains the scheme). `Args` is a
-// score-args struct deriving from DocArgs (common_params.h). Host side: the launch checks and
-// geometry the three share, and the one launcher of the count scans (KGW, SynthID-Text).
+// The ragged scoring of score_kgw, score_gumbel and score_synthid on CUDA, and of the vLLM and
+// SGLang dialects. Device helpers: a cursor on the document of a position, loops over a warp's
+// positions, and the dedup hash table whose slots hold positions (kgw_score.cu explains the
+// scheme), probed for any key (probe_insert, probe_holds) or for our schemes' (document, context
+// hash, token) keys. `Args` is a score-args struct deriving from DocArgs (common_params.h). Host
+// side: the launch checks and geometry they share, the launcher of the count scans (KGW,
+// SynthID) and that of the term scans (Gumbel, vLLM, SGLang).
 #pragma once
 
 #include <cuda_runtime.h>
@@ -259,10 +261,11 @@ cudaError_t launch_count_scan(const Args& a, const CountScanKernels<Args>& k, vo
   return cudaGetLastError();
 }
 
-// The kernels of a term scan (score_gumbel, score_vllm): `insert` (dedup) claims each key's
-// slot for its lowest position; `term_dedup` / `term_plain` write each position's float64 term(s)
-// (NaN where it does not count) and the counted flags; `sum` (one thread per document) adds a
-// document's terms in token order.
+// The kernels of a term scan (score_gumbel, score_vllm, score_sglang): `insert` (dedup) claims
+// each key's slot for its lowest position; `term_dedup` / `term_plain` write each position's
+// float64 term(s) (NaN where it does not count) and, where a position's count is settled there,
+// the counted flags; `sum` (one thread per document) adds a document's terms in token order
+// (SGLang's writes the flags: its first max_contexts count).
 template <typename Args>
 struct TermScanKernels {
   void (*insert)(Args, uint32_t*, uint32_t, int64_t);
