@@ -10,8 +10,9 @@
 //   pass p      (rows x chunks), p = 0 .. phases: each candidate's weight, recomputed from its
 //               logit (softmax weight, PRF word, the factors of phases < p: cheaper than storing
 //               and reloading 12 bytes per candidate), goes as a fixed-point value into its bin
-//               of phase p (a block histogram in shared memory, then 64-bit atomics into the
-//               row's) or, in the row's last pass, into the chunk's total (a block reduction). The
+//               of phase p (a block histogram in shared memory, each bin two 32-bit words
+//               (BlockHist), then 64-bit atomics into the row's) or, in the row's last pass,
+//               into the chunk's total (a block reduction). The
 //               block of a row that arrives last (a counter after a fence) then computes the
 //               phase's factors from the row's histogram, or, after the last pass, draws the token:
 //               the chunk whose running total passes the target, then the candidate in it by a
