@@ -51,6 +51,9 @@ def test_host_input_refuses_cuda():
     wm = tm.dialects.synthid_text(keys=[1, 2], ngram_len=3)
     with pytest.raises(ValueError, match="backend='cuda' needs CUDA tensors"):
         wm.detect(np.zeros((2, 8), np.int64), backend="cuda")
+    for kw in (dict(dedup=True), dict(return_g_values=True)):
+        with pytest.raises(ValueError, match="dedup and return_g_values run on the host"):
+            wm.detect(np.zeros((2, 8), np.int64), backend="cuda", **kw)
 
 
 @pytest.mark.gpu

@@ -260,6 +260,11 @@ class SynthIDText:
         else:
             terms = weight_terms(check_weights(weights, self.depth))
         if dedup or return_g_values:  # the composed path: it has every n-gram's g-values
+            if backend == "cuda":
+                raise ValueError(
+                    "backend: 'cuda' runs the fused counts only; dedup and return_g_values run "
+                    "on the host (backend 'auto' or 'cpu')"
+                )
             tokens, offsets = host_ragged(sequences)
             prefix = check_prefix(prefix_lengths, len(offsets) - 1)
             n_scored, ones, extra = self._counts(
