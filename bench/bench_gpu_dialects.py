@@ -4,7 +4,10 @@ ours on the CPU, in the same run (issue 12's GPU rows).
     TOKENMARK_VLLM_WHEEL=PEER python bench/bench_gpu_dialects.py [--out FILE]
     # PEER: vLLM 0.33.0's wheel, or the zip of the seven files its detector needs, made where the
     # wheel is (the zip is small enough to travel to a GPU machine):
-    python bench/bench_gpu_dialects.py --pack-peer vllm-0.33.0-...whl .peers/vllm_detector.zip
+    python -m pip download --no-deps vllm==0.33.0 -d .peers/whl
+    python bench/bench_gpu_dialects.py --pack-peer .peers/whl/vllm-0.33.0-*.whl \
+        .peers/vllm_detector.zip
+    rm -r .peers/whl  # .peers/ is ignored by git; only the zip needs to travel
 
 End to end, per case (ids uniform over 32000): the peer's rate on its first 16 documents on
 the CPU, ours on the CPU (one thread, as the peer: run with OMP_NUM_THREADS=1) and ours on CUDA
