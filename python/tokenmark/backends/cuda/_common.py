@@ -37,6 +37,14 @@ def require_cuda() -> None:
         raise RuntimeError("no CUDA device: tokenmark's CUDA kernels need a GPU and its driver")
 
 
+def scratch(n_bytes: int, device: torch.device) -> tuple[torch.Tensor, int, int]:
+    """``n_bytes`` of device scratch for a launch, in float64 elements (the kernels need it 8-byte
+    aligned): the tensor (hold it until the launch is queued), its pointer (0 when empty) and its
+    size in bytes."""
+    t = torch.empty((n_bytes + 7) // 8, dtype=torch.float64, device=device)
+    return t, (t.data_ptr() if n_bytes else 0), t.numel() * 8
+
+
 def check_score_inputs(
     tokens: torch.Tensor, offsets: torch.Tensor, prefix_lengths: torch.Tensor | None, dedup: bool
 ) -> None:

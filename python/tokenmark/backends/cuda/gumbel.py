@@ -11,7 +11,7 @@ import torch
 
 from .._torch import check_row_inputs, row_param_stride
 from .._torch import key_words as checked_key_words
-from ._common import LOGITS_DTYPES, _cuda, check_score_inputs, require_cuda
+from ._common import LOGITS_DTYPES, _cuda, check_score_inputs, require_cuda, scratch
 
 __all__ = ["sample_gumbel", "score_gumbel"]
 
@@ -80,15 +80,14 @@ def score_gumbel(
     score = torch.empty(n_docs, dtype=torch.float64, device=device)
     counted = torch.empty(n_tokens, dtype=torch.uint8, device=device) if want_flags else None
     ws_bytes = _cuda.score_gumbel_workspace_bytes(n_tokens, bool(dedup))
-    # float64 elements: the kernels need the workspace 8-byte aligned.
-    workspace = torch.empty((ws_bytes + 7) // 8, dtype=torch.float64, device=device)
+    _ws, ws_ptr, ws_size = scratch(ws_bytes, device)
     _cuda.score_gumbel(
         tokens.data_ptr(), n_tokens, offsets.data_ptr(), n_docs,
         prefix_lengths.data_ptr() if prefix_lengths is not None else 0, words, salts.data_ptr(),
         salt_stride,
         int(context_width), int(seeding), bool(dedup), n_scored.data_ptr(), score.data_ptr(),
         counted.data_ptr() if counted is not None else 0,
-        workspace.data_ptr() if ws_bytes else 0, workspace.numel() * 8,
+        ws_ptr, ws_size,
         device.index, torch.cuda.current_stream(device).cuda_stream,
     )  # fmt: skip
     return n_scored, score, counted

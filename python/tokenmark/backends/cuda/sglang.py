@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ._common import _cuda, check_score_inputs, require_cuda
+from ._common import _cuda, check_score_inputs, require_cuda, scratch
 
 
 def score_sglang(
@@ -30,15 +30,13 @@ def score_sglang(
     n_key_a = torch.empty(n_docs, dtype=torch.int64, device=device)
     sums = torch.empty((n_docs, 5), dtype=torch.float64, device=device)
     counted = torch.empty(n_tokens, dtype=torch.uint8, device=device) if want_flags else None
-    ws_bytes = _cuda.score_sglang_workspace_bytes(n_tokens, len(keys))
-    # float64 elements: the kernels need the workspace 8-byte aligned.
-    workspace = torch.empty((ws_bytes + 7) // 8, dtype=torch.float64, device=device)
+    _ws, ws_ptr, ws_size = scratch(_cuda.score_sglang_workspace_bytes(n_tokens, len(keys)), device)
     _cuda.score_sglang(
         tokens.data_ptr(), n_tokens, offsets.data_ptr(), n_docs,
         prefix_lengths.data_ptr() if prefix_lengths is not None else 0, int(context_width),
         int(max_contexts), [int(k) for k in keys], int(threshold), n_scored.data_ptr(),
         n_key_a.data_ptr(), sums.data_ptr(), counted.data_ptr() if counted is not None else 0,
-        workspace.data_ptr() if ws_bytes else 0, workspace.numel() * 8,
+        ws_ptr, ws_size,
         device.index, torch.cuda.current_stream(device).cuda_stream,
     )  # fmt: skip
     return n_scored, n_key_a, sums, counted

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ._common import _cuda, check_score_inputs, require_cuda
+from ._common import _cuda, check_score_inputs, require_cuda, scratch
 
 LCG = np.uint64(6364136223846793005)  # their accumulate_hash multiplier
 
@@ -40,15 +40,14 @@ def score_synthid_text(
     n_scored = torch.empty(n_docs, dtype=torch.int64, device=device)
     ones = torch.empty((n_docs, depth), dtype=torch.int64, device=device)
     counted = torch.empty(n_tokens, dtype=torch.uint8, device=device) if want_flags else None
-    ws_bytes = _cuda.score_synthid_text_workspace_bytes(n_tokens)
-    workspace = torch.empty((ws_bytes + 7) // 8, dtype=torch.int64, device=device)
+    _ws, ws_ptr, ws_size = scratch(_cuda.score_synthid_text_workspace_bytes(n_tokens), device)
     _cuda.score_synthid_text(
         tokens.data_ptr(), n_tokens, offsets.data_ptr(), n_docs,
         prefix_lengths.data_ptr() if prefix_lengths is not None else 0, int(ngram_len),
         key_terms.data_ptr(), depth, tab.data_ptr(), tab.numel(), int(history),
         bool(mask_repeated), int(eos), n_scored.data_ptr(), ones.data_ptr(),
         counted.data_ptr() if counted is not None else 0,
-        workspace.data_ptr() if ws_bytes else 0, workspace.numel() * 8,
+        ws_ptr, ws_size,
         device.index, torch.cuda.current_stream(device).cuda_stream,
     )  # fmt: skip
     return n_scored, ones, counted

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ._common import _cuda, check_score_inputs, require_cuda
+from ._common import _cuda, check_score_inputs, require_cuda, scratch
 
 
 def score_vllm(
@@ -29,15 +29,15 @@ def score_vllm(
     n_scored = torch.empty(n_docs, dtype=torch.int64, device=device)
     score = torch.empty(n_docs, dtype=torch.float64, device=device)
     counted = torch.empty(n_tokens, dtype=torch.uint8, device=device) if want_flags else None
-    ws_bytes = _cuda.score_vllm_workspace_bytes(n_tokens, len(keys), bool(dedup))
-    # float64 elements: the kernels need the workspace 8-byte aligned.
-    workspace = torch.empty((ws_bytes + 7) // 8, dtype=torch.float64, device=device)
+    _ws, ws_ptr, ws_size = scratch(
+        _cuda.score_vllm_workspace_bytes(n_tokens, len(keys), bool(dedup)), device
+    )
     _cuda.score_vllm(
         tokens.data_ptr(), n_tokens, offsets.data_ptr(), n_docs,
         starts.data_ptr() if starts is not None else 0, int(context_width),
         [int(k) for k in keys], [float(w) for w in weights], bool(dedup),
         n_scored.data_ptr(), score.data_ptr(), counted.data_ptr() if counted is not None else 0,
-        workspace.data_ptr() if ws_bytes else 0, workspace.numel() * 8,
+        ws_ptr, ws_size,
         device.index, torch.cuda.current_stream(device).cuda_stream,
     )  # fmt: skip
     return n_scored, score, counted
