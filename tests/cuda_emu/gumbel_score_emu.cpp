@@ -2,6 +2,7 @@
 // the host emulation: a C entry point on host pointers for test_cuda_emu_gumbel_score.py.
 #include <vector>
 
+#include "emu_rows.h"
 #include "gumbel_score.cu"  // the copy with its launches rewritten (cuda_emu_build.py)
 
 extern "C" {
@@ -16,17 +17,8 @@ int emu_score_gumbel(const int32_t* tokens, int64_t n_tokens, const int64_t* off
                      int64_t* n_scored, double* score, uint8_t* counted) {
   using namespace tokenmark;
   GumbelScoreArgs a{};
-  a.tokens = tokens;
-  a.n_tokens = n_tokens;
-  a.offsets = offsets;
-  a.n_docs = n_docs;
-  a.prefix = prefix;
-  for (int k = 0; k < 4; ++k) a.key[k] = key[k];
-  a.width = width;
-  a.seeding = seeding;
-  a.dedup = dedup != 0;
-  a.n_scored = n_scored;
-  a.counted = counted;
+  ::tm_emu::doc_args(a, tokens, n_tokens, offsets, n_docs, prefix, key, width, seeding, dedup,
+                     n_scored, counted);
   a.salts = salts;
   a.salt_stride = salt_stride;
   a.score = score;

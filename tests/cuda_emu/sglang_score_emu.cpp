@@ -2,6 +2,7 @@
 // host emulation: a C entry point on host pointers for test_cuda_emu_sglang_score.py.
 #include <vector>
 
+#include "emu_rows.h"
 #include "sglang_score.cu"  // the copy with its launches rewritten (cuda_emu_build.py)
 
 extern "C" {
@@ -16,14 +17,8 @@ int emu_score_sglang(const int32_t* tokens, int64_t n_tokens, const int64_t* off
                      int64_t* n_key_a, double* sums, uint8_t* counted) {
   using namespace tokenmark;
   cuda::SglangScoreArgs a{};
-  a.tokens = tokens;
-  a.n_tokens = n_tokens;
-  a.offsets = offsets;
-  a.n_docs = n_docs;
-  a.prefix = prefix;
-  a.dedup = true;
-  a.n_scored = n_scored;
-  a.counted = counted;
+  ::tm_emu::doc_args(a, tokens, n_tokens, offsets, n_docs, prefix, nullptr, 0, 0, 1, n_scored,
+                     counted);
   a.context_width = context_width;
   a.max_contexts = max_contexts;
   a.n_keys = n_keys;

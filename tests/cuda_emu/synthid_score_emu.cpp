@@ -2,6 +2,7 @@
 // under the host emulation: a C entry point on host pointers for test_cuda_emu_synthid_score.py.
 #include <vector>
 
+#include "emu_rows.h"
 #include "synthid_score.cu"  // the copy with its launches rewritten (cuda_emu_build.py)
 
 extern "C" {
@@ -16,17 +17,8 @@ int emu_score_synthid(const int32_t* tokens, int64_t n_tokens, const int64_t* of
                       uint8_t* counted) {
   using namespace tokenmark;
   SynthIdScoreArgs a{};
-  a.tokens = tokens;
-  a.n_tokens = n_tokens;
-  a.offsets = offsets;
-  a.n_docs = n_docs;
-  a.prefix = prefix;
-  for (int k = 0; k < 4; ++k) a.key[k] = key[k];
-  a.width = width;
-  a.seeding = seeding;
-  a.dedup = dedup != 0;
-  a.n_scored = n_scored;
-  a.counted = counted;
+  ::tm_emu::doc_args(a, tokens, n_tokens, offsets, n_docs, prefix, key, width, seeding, dedup,
+                     n_scored, counted);
   a.layers = layers;
   a.ones = ones;
   const size_t bytes = cuda::score_synthid_workspace_bytes(n_tokens, a.dedup);

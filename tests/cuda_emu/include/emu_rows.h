@@ -1,5 +1,6 @@
 // The row arguments (csrc/include/tokenmark/common_params.h) of the emulator's sampling entry
-// points, from the flat C signature they share (ctypes passes plain pointers and integers).
+// points, and the document arguments of its scoring ones, from the flat C signatures they share
+// (ctypes passes plain pointers and integers).
 #pragma once
 
 #include <cstdint>
@@ -28,6 +29,24 @@ inline tokenmark::RowArgs<const void> row_args(const void* logits, int64_t batch
           .enabled = enabled,
           .width = width,
           .seeding = seeding};
+}
+
+// DocArgs' fields into `a` (a scorer's args struct deriving from it); key null: all zero.
+inline void doc_args(tokenmark::DocArgs& a, const int32_t* tokens, int64_t n_tokens,
+                     const int64_t* offsets, int64_t n_docs, const int64_t* prefix,
+                     const uint32_t* key, int width, int seeding, int dedup, int64_t* n_scored,
+                     uint8_t* counted) {
+  a.tokens = tokens;
+  a.n_tokens = n_tokens;
+  a.offsets = offsets;
+  a.n_docs = n_docs;
+  a.prefix = prefix;
+  for (int k = 0; k < 4; ++k) a.key[k] = key ? key[k] : 0;
+  a.width = width;
+  a.seeding = seeding;
+  a.dedup = dedup != 0;
+  a.n_scored = n_scored;
+  a.counted = counted;
 }
 
 }  // namespace tm_emu
