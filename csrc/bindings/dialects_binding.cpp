@@ -114,14 +114,18 @@ py::object score_kgw_stored_rows(py::array tokens, py::array offsets, py::array 
   return py::make_tuple(n_scored, n_green);
 }
 
-// vLLM's Gumbel detector over a ragged batch: (n_scored, score, counted or None).
-py::tuple score_vllm_gumbel(py::array tokens, py::array offsets, py::array starts, int width,
-                            py::array keys, py::array weights, bool dedup, bool want_flags) {
+// vLLM's Gumbel detector over a ragged batch: (n_scored, score, counted or None). starts: each
+// document's first scored position, or None for 0 (as the other scorers' prefix).
+py::tuple score_vllm_gumbel(py::array tokens, py::array offsets, std::optional<py::array> starts,
+                            int width, py::array keys, py::array weights, bool dedup,
+                            bool want_flags) {
   const RaggedView dv = ragged_view(tokens, offsets, std::nullopt);
-  require_dtype<int64_t>(starts, "starts", "int64");
-  require_ndim(starts, "starts", 1);
-  require_c_contiguous(starts, "starts");
-  if (starts.shape(0) != dv.n_docs) fail_value("starts: expected one per document");
+  if (starts) {
+    require_dtype<int64_t>(*starts, "starts", "int64");
+    require_ndim(*starts, "starts", 1);
+    require_c_contiguous(*starts, "starts");
+    if (starts->shape(0) != dv.n_docs) fail_value("starts: expected one per document");
+  }
   if (width < 1 || width > 1024) fail_value("width: must be in [1, 1024]");
   require_dtype<uint64_t>(keys, "keys", "uint64");
   require_ndim(keys, "keys", 1);
@@ -135,9 +139,9 @@ py::tuple score_vllm_gumbel(py::array tokens, py::array offsets, py::array start
   cpu::VllmScoreArgs a{};
   a.tokens = dv.tokens;
   a.offsets = dv.offsets;
-  a.starts = static_cast<const int64_t*>(starts.data());
+  a.starts = starts ? static_cast<const int64_t*>(starts->data()) : nullptr;
   a.n_docs = dv.n_docs;
-  for (int64_t d = 0; d < a.n_docs; ++d) {
+  for (int64_t d = 0; a.starts && d < a.n_docs; ++d) {
     const int64_t len = a.offsets[d + 1] - a.offsets[d];
     if (a.starts[d] < 0 || a.starts[d] > len) fail_value("starts: must be in [0, document length]");
   }

@@ -245,7 +245,7 @@ void score_vllm_gumbel(const VllmScoreArgs& a) {
     for (int64_t d = 0; d < a.n_docs; ++d) {
       const int32_t* doc = a.tokens + a.offsets[d];
       const int64_t len = a.offsets[d + 1] - a.offsets[d];
-      const int64_t start = a.starts[d];
+      const int64_t start = a.starts ? a.starts[d] : 0;
       const int w = a.width;
       auto word = [&](int64_t p, int i) -> uint32_t {  // context word i of position p
         const int64_t q = p - w + i;

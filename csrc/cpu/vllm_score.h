@@ -8,7 +8,8 @@ namespace tokenmark::cpu {
 struct VllmScoreArgs {
   const int32_t* tokens;   // [n_tokens]
   const int64_t* offsets;  // [n_docs + 1]
-  const int64_t* starts;   // [n_docs] first scored position of each document, from its start
+  const int64_t* starts;   // [n_docs] first scored position of each document, from its start;
+                           // or null: 0
   int64_t n_docs;
   int width;
   const uint64_t* keys;   // [n_keys] Philox keys (gumbel: 1; dual key: key A, key B)

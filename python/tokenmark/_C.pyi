@@ -149,7 +149,7 @@ def score_kgw_stored_rows(
 def score_vllm_gumbel(
     tokens: npt.NDArray[np.int32],
     offsets: npt.NDArray[np.int64],
-    starts: npt.NDArray[np.int64],
+    starts: npt.NDArray[np.int64] | None,
     width: int,
     keys: npt.NDArray[np.uint64],
     weights: npt.NDArray[np.float64],

@@ -280,9 +280,8 @@ class VLLMWatermark:
             counted = counted.cpu().numpy() if want else None
         else:
             tokens, offsets, prefix = host_batch(sequences, prefix_lengths)
-            starts = np.zeros(len(offsets) - 1, np.int64) if prefix is None else prefix
             n_scored, score, counted = host_scorer("score_vllm", backend)(
-                tokens, offsets, starts, self.context_width, keys, weights,
+                tokens, offsets, prefix, self.context_width, keys, weights,
                 self.deduplicate_contexts, want,
             )  # fmt: skip
         ours, theirs = self._p_values(score, n_scored)

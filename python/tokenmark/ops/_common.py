@@ -85,6 +85,15 @@ def device_scoring(tokens, offsets, prefix_lengths):
     return tok, off, _torch.device_prefix(prefix_lengths, off)
 
 
+def dialect_scoring(op: str, backend: str, tokens, offsets, prefix_lengths):
+    """``(fn, tokens, offsets, prefix)`` of a dialect's scoring op: CUDA tensors go to its CUDA
+    backend (``auto`` or ``cuda``) as tensors on their device, host data to the host backends
+    (:func:`resolve_host`) as checked arrays."""
+    if is_cuda(tokens):
+        return resolve(op, backend, True)[1], *device_scoring(tokens, offsets, prefix_lengths)
+    return resolve_host(op, backend)[1], *host_scoring(tokens, offsets, prefix_lengths)
+
+
 def call_scoring(op: str, backend: str, tokens, offsets, prefix_lengths, words, *args):
     """Resolve the scoring operation ``op`` for ``tokens`` and call it on the ragged batch in
     that backend's form (tensors on the tokens' device for a GPU backend, checked host arrays

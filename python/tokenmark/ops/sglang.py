@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._validate import check_bool, is_cuda
-from ._common import ArrayLike, device_scoring, host_scoring, resolve, resolve_host, uint64_keys
+from .._validate import check_bool
+from ._common import ArrayLike, dialect_scoring, uint64_keys
 
 MAX_CONTEXT_WINDOW = 64  # SGLang's MAX_WATERMARK_CONTEXT_WINDOW
 MAX_CONTEXTS = 4096  # SGLang's MAX_WATERMARKED_CONTEXTS_PER_REQUEST (the detector's default)
@@ -64,10 +64,6 @@ def score_sglang(
     thr = _int_in(threshold, "threshold", 0, 2**32 - 1)
     want = check_bool(want_flags, "want_flags")
     k = uint64_keys(keys, 2, "[1] or [2]")
-    if is_cuda(tokens):  # scored on their device: ``auto`` or ``cuda``, results as tensors there
-        fn = resolve("score_sglang", backend, True)[1]
-        tok, off, pre = device_scoring(tokens, offsets, prefix_lengths)
-        return fn(tok, off, pre, width, limit, k, thr, want)
-    name, fn = resolve_host("score_sglang", backend)
-    tok, off, pre = host_scoring(tokens, offsets, prefix_lengths)
+    # CUDA tensors are scored on their device and come back as tensors there.
+    fn, tok, off, pre = dialect_scoring("score_sglang", backend, tokens, offsets, prefix_lengths)
     return fn(tok, off, pre, width, limit, k, thr, want)

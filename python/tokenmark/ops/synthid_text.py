@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._validate import check_bool, check_int, host_array, is_cuda
-from ._common import ArrayLike, device_scoring, host_scoring, resolve, resolve_host, uint64_keys
+from .._validate import check_bool, check_int, host_array
+from ._common import ArrayLike, dialect_scoring, resolve_host, uint64_keys
 
 
 def synthid_text_g_values(
@@ -102,10 +102,9 @@ def score_synthid_text(
     eos = -1 if eos_token_id is None else check_int(eos_token_id, "eos_token_id", -1, 2**31 - 1)
     mask = check_bool(mask_repeated_contexts, "mask_repeated_contexts")
     flags = check_bool(want_flags, "want_flags")
-    if is_cuda(tokens):  # scored on their device: ``auto`` or ``cuda``, results as tensors there
-        fn = resolve("score_synthid_text", backend, True)[1]
-        tok, off, pre = device_scoring(tokens, offsets, prefix_lengths)
-        return fn(tok, off, pre, ngram_len, k, t, history, mask, eos, flags)
-    name, fn = resolve_host("score_synthid_text", backend)
-    tok, off, pre = host_scoring(tokens, offsets, prefix_lengths)
+    # CUDA tensors are counted on their device (layer_bits, a host speed-up, unused there) and
+    # come back as tensors there.
+    fn, tok, off, pre = dialect_scoring(
+        "score_synthid_text", backend, tokens, offsets, prefix_lengths
+    )
     return fn(tok, off, pre, ngram_len, k, t, history, mask, eos, flags, layer_bits)

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._validate import check_bool, host_array, is_cuda
-from ._common import ArrayLike, device_scoring, host_scoring, resolve, resolve_host, uint64_keys
+from .._validate import check_bool, host_array
+from ._common import ArrayLike, dialect_scoring, uint64_keys
 
 
 def score_vllm(
@@ -47,11 +47,6 @@ def score_vllm(
         raise ValueError("weights: expected one finite float per key")
     flags = check_bool(want_flags, "want_flags")
     dedup = check_bool(dedup, "dedup")
-    if is_cuda(tokens):  # scored on their device: ``auto`` or ``cuda``, results as tensors there
-        fn = resolve("score_vllm", backend, True)[1]
-        tok, off, pre = device_scoring(tokens, offsets, prefix_lengths)
-        return fn(tok, off, pre, int(w), k, wt, dedup, flags)
-    name, fn = resolve_host("score_vllm", backend)
-    tok, off, pre = host_scoring(tokens, offsets, prefix_lengths)
-    starts = np.zeros(len(off) - 1, np.int64) if pre is None else pre
-    return fn(tok, off, starts, int(w), k, wt, dedup, flags)
+    # CUDA tensors are scored on their device and come back as tensors there.
+    fn, tok, off, pre = dialect_scoring("score_vllm", backend, tokens, offsets, prefix_lengths)
+    return fn(tok, off, pre, int(w), k, wt, dedup, flags)

@@ -53,12 +53,13 @@ def philox_uniform(key: int, contexts: np.ndarray, tokens: np.ndarray) -> np.nda
 
 def score_vllm(tokens, offsets, starts, width: int, keys, weights, dedup: bool):
     """The detector over a ragged batch: ``(n_scored, score, counted)``; ``starts [n_docs]`` is
-    each document's first scored position (from its start), ``counted`` uint8 per token."""
+    each document's first scored position (from its start; None: 0), ``counted`` uint8 per
+    token."""
     tokens = np.asarray(tokens, dtype=np.int64)
     offsets = np.asarray(offsets, dtype=np.int64)
     n_docs = len(offsets) - 1
     lengths = np.diff(offsets)
-    start = offsets[:-1] + np.asarray(starts, dtype=np.int64)
+    start = offsets[:-1] + (0 if starts is None else np.asarray(starts, dtype=np.int64))
     doc = np.repeat(np.arange(n_docs), lengths)
     pos = np.arange(len(tokens))
     scored = pos >= start[doc] if len(tokens) else np.zeros(0, dtype=bool)
