@@ -1,12 +1,14 @@
 """CPU torch tensors standing in for CUDA ones in a dialect's ``detect``: the device branch runs
-(``device_ragged`` and ``cuda_available`` patched), the host op stands in for the CUDA kernel,
-and any copy of the tokens to the host (``host_batch``) fails the test."""
+(``dialects._host.device_batch`` sees them as CUDA input: its ``device_ragged`` and
+``cuda_available`` patched), the host op stands in for the CUDA kernel, and any copy of the
+tokens to the host (``host_batch``) fails the test."""
 
 from __future__ import annotations
 
 import numpy as np
 import torch
 from tokenmark._inputs import Ragged
+from tokenmark.dialects import _host
 
 
 def stand_in_device(monkeypatch, module, op: str, seqs: list[np.ndarray]) -> Ragged:
@@ -24,8 +26,8 @@ def stand_in_device(monkeypatch, module, op: str, seqs: list[np.ndarray]) -> Rag
     def no_host(*_a, **_k):
         raise AssertionError("detect() copied device tokens to the host")
 
-    monkeypatch.setattr(module, "device_ragged", lambda s: on_dev)
-    monkeypatch.setattr(module, "cuda_available", lambda: True)
+    monkeypatch.setattr(_host, "device_ragged", lambda s: on_dev)
+    monkeypatch.setattr(_host, "cuda_available", lambda: True)
     monkeypatch.setattr(module, "host_batch", no_host)
     monkeypatch.setattr(module.ops, op, kernel)
     return on_dev

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._inputs import Ragged, as_ragged
+from .._inputs import Ragged, as_ragged, device_ragged
 from .._validate import check_prefix, clamp_prefix
-from ..ops._common import resolve_host
+from ..ops._common import cuda_available, resolve_host
 
 
 def _as_host_ragged(sequences) -> Ragged:
@@ -41,3 +41,11 @@ def host_scorer(op: str, backend: str):
     """The host backend's function for ``op`` (``auto``: C++ unless TOKENMARK_BACKEND names the
     numpy reference), resolved per call as :mod:`tokenmark.ops` does."""
     return resolve_host(op, backend)[1]
+
+
+def device_batch(sequences, backend: str) -> Ragged | None:
+    """The CUDA input that a dialect with CUDA scorers counts on its device, as a Ragged there:
+    with ``backend="cuda"``, or ``"auto"`` where tokenmark has its CUDA kernels; else None (the
+    host path, which copies CUDA input to the host)."""
+    rag = device_ragged(sequences) if backend in ("auto", "cuda") else None
+    return rag if rag is not None and (backend == "cuda" or cuda_available()) else None

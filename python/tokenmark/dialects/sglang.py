@@ -21,12 +21,10 @@ from typing import Any
 import numpy as np
 
 from .. import ops
-from .._inputs import device_ragged
 from .._validate import check_bool, check_prefix, check_real
-from ..ops._common import cuda_available
 from ..ops.sglang import MAX_CONTEXT_WINDOW, MAX_CONTEXTS
 from ..stats import gamma_pvalue
-from ._host import host_batch, host_scorer
+from ._host import device_batch, host_batch, host_scorer
 
 BACKENDS = ("auto", "cpu", "cuda", "reference")
 # SGLang's WatermarkServerConfig fields; the generation-side ones are accepted, not used to detect.
@@ -244,8 +242,8 @@ class SGLangWatermark:
         if backend not in BACKENDS:
             raise ValueError(f"backend: expected one of {BACKENDS}, got {backend!r}")
         want = check_bool(return_flags, "return_flags")
-        rag = device_ragged(sequences) if backend in ("auto", "cuda") else None
-        if rag is not None and (backend == "cuda" or cuda_available()):
+        rag = device_batch(sequences, backend)
+        if rag is not None:
             out = ops.score_sglang(
                 rag.tokens, rag.offsets, keys=self.keys, context_width=self.context_width,
                 threshold=self.threshold, max_contexts=self.max_contexts,

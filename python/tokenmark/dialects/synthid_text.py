@@ -32,14 +32,13 @@ from typing import Any
 import numpy as np
 
 from .. import ops
-from .._inputs import device_ragged
 from .._validate import check_bool, check_int, check_prefix, check_weights
-from ..ops._common import cuda_available, resolve_host
+from ..ops._common import resolve_host
 from ..reference.synthid_text import accumulate
 from ..reference.torch_mt import mt19937_words
 from ._dedup import first_occurrence
 from ._green_lists import DEVICES
-from ._host import host_batch, host_ragged
+from ._host import device_batch, host_batch, host_ragged
 from ._synthid_text_result import SynthIDTextResult, scores, weight_terms
 
 _CONFIG_FIELDS = (
@@ -274,8 +273,8 @@ class SynthIDText:
             if backend not in ("auto", "cpu", "cuda", "reference"):
                 raise ValueError(f"backend: expected auto, cpu, cuda or reference, got {backend!r}")
             eos_id = -1 if eos is None else eos
-            rag = device_ragged(sequences) if backend in ("auto", "cuda") else None
-            if rag is not None and (backend == "cuda" or cuda_available()):  # on the device
+            rag = device_batch(sequences, backend)
+            if rag is not None:  # on the device
                 n_scored, ones, _ = ops.score_synthid_text(
                     rag.tokens, rag.offsets, keys=self._key_words, table=self.sampling_table,
                     ngram_len=self.ngram_len, context_history_size=self.context_history_size,

@@ -33,12 +33,10 @@ from typing import Any
 import numpy as np
 
 from .. import ops
-from .._inputs import device_ragged
 from .._validate import check_alpha, check_bool, check_prefix
-from ..ops._common import cuda_available
 from ..reference.vllm import philox_uniform
 from ..stats import gamma_pvalue
-from ._host import host_batch, host_scorer
+from ._host import device_batch, host_batch, host_scorer
 
 BACKENDS = ("auto", "cpu", "cuda", "reference")
 
@@ -266,8 +264,8 @@ class VLLMWatermark:
             raise ValueError(f"backend: expected one of {BACKENDS}, got {backend!r}")
         want = check_bool(return_flags, "return_flags")
         keys, weights = self._kernel_args
-        rag = device_ragged(sequences) if backend in ("auto", "cuda") else None
-        if rag is not None and (backend == "cuda" or cuda_available()):
+        rag = device_batch(sequences, backend)
+        if rag is not None:
             n_scored, score, counted = ops.score_vllm(
                 rag.tokens, rag.offsets, keys=keys, weights=weights,
                 context_width=self.context_width, dedup=self.deduplicate_contexts,
