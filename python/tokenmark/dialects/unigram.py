@@ -126,7 +126,8 @@ class Unigram:
             )
         extra = {}
         if return_flags:
-            g = np.where(scored, green, -1).astype(np.int8)
+            # int8 before the -1: with a uint8 `green` numpy >= 2.5 refuses -1 (older ones wrap)
+            g = np.where(scored, green.astype(np.int8), np.int8(-1))
             extra = {"green": np.split(g, offsets[1:-1]),
                      "counted": np.split(counted.astype(np.uint8), offsets[1:-1])}  # fmt: skip
         return KGWResult(
