@@ -247,6 +247,27 @@ def test_live_uniforms_and_detectors_match_vllm():
             assert o.p_value == pytest.approx(res.their_p_value[d], rel=1e-7)
 
 
+@live
+def test_live_detector_loads_without_pydantic(monkeypatch):
+    """The GPU image lacks pydantic: the loader's stand-in for it (only the config class uses
+    it) gives the same detector, and the real pydantic is back afterwards."""
+    import sys
+
+    real = sys.modules.get("pydantic")
+    monkeypatch.setitem(sys.modules, "pydantic", None)  # import pydantic: ImportError
+    v = vllm_source.load(vllm_source.wheel_path())
+    assert v.pydantic_stand_in
+    assert sys.modules["pydantic"] is None  # the stand-in left no trace
+    doc = np.random.default_rng(4).integers(0, 50, size=300).tolist()
+    o = v.GumbelWatermarkDetector(31337, 4).detect(doc)
+    res = tm.dialects.vllm(31337, context_width=4).detect([doc])
+    assert o.num_scored_tokens == res.n_scored[0]
+    assert o.score == pytest.approx(res.score[0], rel=1e-13)
+    monkeypatch.undo()
+    assert sys.modules.get("pydantic") is real
+    assert not vllm_source.load(vllm_source.wheel_path()).pydantic_stand_in
+
+
 def test_golden_choices_our_sampler_picks_vllms_token():
     from tokenmark.dialects.vllm_processor import vllm_gumbel_choice
 

@@ -6,7 +6,10 @@ detector needs straight from the wheel (``TOKENMARK_VLLM_WHEEL``: the .whl path)
 unchanged, with stand-ins for the three imports that only generation or logging use:
 ``vllm.config.utils.config`` (a class decorator; identity here), ``vllm.logger.init_logger``
 (the standard logging) and ``vllm.v1.worker.gpu.sample.gumbel.gumbel_sample`` (the GPU sampler,
-never called by detection).
+never called by detection). Where pydantic is missing (the GPU image), ``pydantic`` gets a
+stand-in too: the config module uses only its ``Field`` and ``model_validator`` on the
+``WatermarkConfig`` class, which detection never builds; the stand-in's ``Field`` gives the
+default and its ``model_validator`` leaves the method as it is (``pydantic_stand_in`` says so).
 """
 
 from __future__ import annotations
@@ -33,9 +36,24 @@ def wheel_path() -> str | None:
     return path if path and os.path.exists(path) else None
 
 
+def _pydantic_stand_in() -> types.ModuleType | None:
+    """A ``pydantic`` with what vllm/config/watermarking.py imports, where pydantic is missing."""
+    try:
+        import pydantic  # noqa: F401
+    except ImportError:
+        m = types.ModuleType("pydantic")
+        m.Field = lambda default=None, **_: default
+        m.model_validator = lambda **_: lambda fn: fn
+        return m
+    return None
+
+
 def load(path: str) -> types.SimpleNamespace:
     """vLLM's ``PhiloxPRF``, ``GumbelWatermarkDetector``, ``DualKeyGumbelWatermarkDetector``,
     ``derive_watermark_key`` and ``WatermarkConfig`` from the wheel at ``path``."""
+    stand_in = _pydantic_stand_in()
+    missing = object()
+    before = sys.modules.get("pydantic", missing)  # None too: what made the import fail
     saved = {k: v for k, v in sys.modules.items() if k == "vllm" or k.startswith("vllm.")}
     for k in saved:
         del sys.modules[k]
@@ -61,8 +79,9 @@ def load(path: str) -> types.SimpleNamespace:
             raise RuntimeError("vLLM's GPU sampler is not loaded in the tests")
 
         gumbel_gpu.gumbel_sample = gumbel_sample
-        for m in (utils, logger, gumbel_gpu):
-            sys.modules[m.__name__] = m
+        for m in (utils, logger, gumbel_gpu, stand_in):
+            if m is not None:
+                sys.modules[m.__name__] = m
         loaded = {}
         with zipfile.ZipFile(path) as whl:
             for f in FILES:
@@ -81,8 +100,13 @@ def load(path: str) -> types.SimpleNamespace:
             DualKeyGumbelWatermarkDetector=g.DualKeyGumbelWatermarkDetector,
             GumbelWatermarker=g.GumbelWatermarker,
             derive_watermark_key=loaded["vllm.config.watermarking"].derive_watermark_key,
+            pydantic_stand_in=stand_in is not None,
         )
     finally:
+        if stand_in is not None:
+            sys.modules.pop("pydantic", None)
+            if before is not missing:
+                sys.modules["pydantic"] = before
         for k in [k for k in sys.modules if k == "vllm" or k.startswith("vllm.")]:
             del sys.modules[k]
         sys.modules.update(saved)
