@@ -222,28 +222,52 @@ _NATIVE_ID_DTYPES = {np.dtype(np.int32), np.dtype(np.int64)}
 
 
 def device_ragged(sequences) -> Ragged | None:
-    """A 2-D CUDA tensor, or a Ragged of CUDA tensors, stays on its device (scored there)."""
+    """A 2-D CUDA tensor, or a Ragged of CUDA tokens, stays on its device (scored there), as int32
+    tokens and int64 offsets there. The scoring ops check the values (offsets, ids >= 0) on the
+    device; what a cast would hide is refused here: ids that are not integers, int64 ids past
+    int32 (one host sync), offsets that are not integers."""
     on_device = is_cuda(sequences) or (isinstance(sequences, Ragged) and is_cuda(sequences.tokens))
     if not on_device:
         return None
     import torch
 
     if isinstance(sequences, Ragged):
-        return Ragged(sequences.tokens.to(torch.int32), sequences.offsets.to(torch.int64))
-    if sequences.dim() != 2:
-        raise ValueError(
-            f"sequences: a CUDA tensor must be [n_docs, length], got {sequences.dim()}-D"
-        )
-    if sequences.dtype not in (torch.int32, torch.int64):
-        raise TypeError(f"sequences: expected integer token ids, got {sequences.dtype}")
-    n, length = sequences.shape
-    offsets = torch.arange(n + 1, dtype=torch.int64, device=sequences.device) * length
-    # The scoring op checks the int32 ids on the device; int64 ids must fit int32 first.
-    if sequences.dtype == torch.int64 and sequences.numel():
-        lo, hi = torch.aminmax(sequences)
-        if int(lo) < 0 or int(hi) >= 2**31:
-            raise ValueError("sequences: token ids must be in [0, 2^31)")
-    return Ragged(sequences.reshape(-1).to(torch.int32).contiguous(), offsets)
+        tokens, name = sequences.tokens, "sequences.tokens"
+        if tokens.dim() != 1:
+            raise ValueError(f"{name}: expected a 1-D tensor, got {tokens.dim()}-D")
+        offsets = _device_offsets(sequences.offsets, tokens.device)
+    else:
+        tokens, name = sequences, "sequences"
+        if tokens.dim() != 2:
+            raise ValueError(
+                f"{name}: a CUDA tensor must be [n_docs, length], got {tokens.dim()}-D"
+            )
+        n, length = tokens.shape
+        offsets = torch.arange(n + 1, dtype=torch.int64, device=tokens.device) * length
+        tokens = tokens.reshape(-1)
+    if tokens.dtype not in (torch.int32, torch.int64):
+        raise TypeError(f"{name}: expected integer token ids (int32 or int64), got {tokens.dtype}")
+    if tokens.dtype == torch.int64 and tokens.numel():  # must fit int32 before the cast
+        lo, hi = torch.stack(torch.aminmax(tokens)).tolist()
+        if lo < 0 or hi > _TOKEN_MAX:
+            raise ValueError(f"{name}: token ids must be in [0, 2^31), got {lo} .. {hi}")
+    return Ragged(tokens.to(torch.int32).contiguous(), offsets)
+
+
+def _device_offsets(offsets, device):
+    """A device Ragged's offsets as int64 on the tokens' device (host offsets are moved there)."""
+    import torch
+
+    if isinstance(offsets, torch.Tensor):
+        if offsets.dtype not in (torch.int32, torch.int64):
+            raise TypeError(f"sequences.offsets: expected integers, got {offsets.dtype}")
+        return offsets.to(device=device, dtype=torch.int64).contiguous()
+    arr = np.asarray(offsets)
+    if arr.dtype.kind not in "iu" or arr.ndim != 1:
+        raise TypeError(f"sequences.offsets: expected a 1-D array of integers, got {arr.dtype}")
+    if arr.dtype == np.uint64 and arr.size and arr.max() > np.iinfo(np.int64).max:
+        raise ValueError("sequences.offsets: values past int64")
+    return torch.from_numpy(arr.astype(np.int64)).to(device)
 
 
 def encode_texts(texts, tokenizer) -> Ragged:
