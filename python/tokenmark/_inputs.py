@@ -254,6 +254,36 @@ def device_ragged(sequences) -> Ragged | None:
     return Ragged(tokens.to(torch.int32).contiguous(), offsets)
 
 
+def check_ragged_values(tokens, offsets, prefix_lengths=None, prefix_name="prefix_lengths"):
+    """Range checks of a ragged batch in torch tensors on one device (their dtypes and shapes
+    already checked), with one host synchronisation: offsets from 0 to the number of tokens,
+    non-decreasing; ids and prefix lengths >= 0. The device scorers and the dialects that count
+    with torch ops call it before any value is used (a negative id would index from the end)."""
+    import torch
+
+    if offsets.dim() != 1 or offsets.shape[0] < 1:
+        raise ValueError("offsets: expected a 1-D tensor with at least one entry (0)")
+    zero = torch.zeros((), dtype=torch.bool, device=offsets.device)
+    n_docs = offsets.shape[0] - 1
+    bad = torch.stack([
+        offsets[0] != 0,
+        offsets[-1] != tokens.shape[0],
+        (offsets[1:] < offsets[:-1]).any() if n_docs > 0 else zero,
+        tokens.min() < 0 if tokens.shape[0] > 0 else zero,
+        (prefix_lengths < 0).any() if prefix_lengths is not None and n_docs > 0 else zero,
+    ]).tolist()  # fmt: skip  # the one host sync
+    messages = (
+        "offsets: must start at 0",
+        "offsets: last entry must equal the number of tokens",
+        "offsets: must be non-decreasing",
+        "tokens: token ids must be >= 0",
+        f"{prefix_name}: must be >= 0",
+    )
+    for failed, message in zip(bad, messages, strict=True):
+        if failed:
+            raise ValueError(message)
+
+
 def _device_offsets(offsets, device):
     """A device Ragged's offsets as int64 on the tokens' device (host offsets are moved there)."""
     import torch

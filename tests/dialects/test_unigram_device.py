@@ -57,6 +57,25 @@ def test_torch_counts_equal_numpy(monkeypatch, dedup, flags):
     assert len(wm.detect(empty, dedup=dedup).n_scored) == 0
 
 
+@pytest.mark.parametrize(
+    ("tokens", "offsets", "match"),
+    [
+        ([3, -1, 4], [0, 3], "tokens: token ids must be >= 0"),  # mask[-1]: the last id's flag
+        ([3, 1, 4], [0, 2], "offsets: last entry must equal the number of tokens"),
+        ([3, 1, 4], [1, 3], "offsets: must start at 0"),
+        ([3, 1, 4], [0, 2, 1, 3], "offsets: must be non-decreasing"),
+    ],
+)
+def test_device_input_checked_before_counting(monkeypatch, tokens, offsets, match):
+    """The torch path indexes the green mask with the ids: a negative id would read the flag of
+    the last id, silently, were the values not checked first (as the device scorers check them)."""
+    wm = tm.dialects.unigram(watermark_key=7, vocab_size=40)
+    bad = Ragged(torch.tensor(tokens, dtype=torch.int32), torch.tensor(offsets))
+    monkeypatch.setattr(ug_dialect, "device_ragged", lambda s: bad)
+    with pytest.raises(ValueError, match=match):
+        wm.detect(bad)
+
+
 @pytest.mark.gpu
 @pytest.mark.skipif(not HAS_GPU, reason="no CUDA device")
 @pytest.mark.parametrize("dedup", [False, True])

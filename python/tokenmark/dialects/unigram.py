@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .._inputs import device_ragged
+from .._inputs import check_ragged_values, device_ragged
 from .._validate import check_bool, check_prefix, check_real
 from ..kgw import KGWResult
 from ..stats import binomial_pvalue, binomial_z
@@ -163,6 +163,7 @@ class Unigram:
         ``flags`` (else None)."""
         import torch
 
+        check_ragged_values(rag.tokens, rag.offsets)  # a negative id would index from the end
         tokens, offsets = rag.tokens.long(), rag.offsets
         dev, n_docs = tokens.device, len(offsets) - 1
         prefix = check_prefix(prefix_lengths, n_docs)

@@ -7,6 +7,7 @@ import functools
 
 import torch
 
+from ..._inputs import check_ragged_values
 from .._torch import check_tensor
 
 try:
@@ -65,21 +66,4 @@ def check_score_inputs(
         check_tensor(prefix_lengths, "prefix_lengths", device, (torch.int64,), 1)
         if prefix_lengths.shape[0] != n_docs or not prefix_lengths.is_contiguous():
             raise ValueError(f"prefix_lengths: expected a contiguous tensor of shape [{n_docs}]")
-    zero = torch.zeros((), dtype=torch.bool, device=device)
-    bad = torch.stack([
-        offsets[0] != 0,
-        offsets[-1] != tokens.shape[0],
-        (offsets[1:] < offsets[:-1]).any() if n_docs > 0 else zero,
-        tokens.min() < 0 if tokens.shape[0] > 0 else zero,
-        (prefix_lengths < 0).any() if prefix_lengths is not None and n_docs > 0 else zero,
-    ]).tolist()  # fmt: skip  # the one host sync
-    messages = (
-        "offsets: must start at 0",
-        "offsets: last entry must equal the number of tokens",
-        "offsets: must be non-decreasing",
-        "tokens: token ids must be >= 0",
-        "prefix_lengths: must be >= 0",
-    )
-    for failed, message in zip(bad, messages, strict=True):
-        if failed:
-            raise ValueError(message)
+    check_ragged_values(tokens, offsets, prefix_lengths)

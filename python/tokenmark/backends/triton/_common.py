@@ -24,6 +24,7 @@ import functools
 
 import torch
 
+from ..._inputs import check_ragged_values
 from .._torch import check_logits_rows, check_tensor, row_param_stride
 from .._torch import key_words as checked_key_words
 
@@ -152,7 +153,7 @@ def check_score_args(
         if prefix_lengths.shape[0] != n_docs or not prefix_lengths.is_contiguous():
             raise ValueError(f"prefix: expected a contiguous tensor of shape [{n_docs}]")
     words = checked_key_words(key_words, "key_words")
-    check_score_values(tokens, offsets, prefix_lengths)
+    check_ragged_values(tokens, offsets, prefix_lengths, "prefix")
     return words
 
 
@@ -205,30 +206,6 @@ def launch_score(
 def context_hashes(tokens: torch.Tensor, dedup: bool) -> torch.Tensor | None:
     """The per-position context hashes a scoring kernel writes for deduplication, or None."""
     return torch.empty(tokens.shape[0], dtype=torch.int32, device=tokens.device) if dedup else None
-
-
-def check_score_values(tokens: torch.Tensor, offsets: torch.Tensor, prefix_lengths) -> None:
-    """Range checks on the values of the scoring inputs, with one host synchronisation."""
-    checks = [
-        offsets[0] != 0,
-        offsets[-1] != tokens.shape[0],
-        (offsets[1:] < offsets[:-1]).any(),
-        (tokens < 0).any(),
-        (prefix_lengths < 0).any()
-        if prefix_lengths is not None
-        else torch.zeros((), dtype=torch.bool),
-    ]
-    bad = torch.stack([c.to(offsets.device) for c in checks]).tolist()
-    messages = (
-        "offsets: must start at 0",
-        "offsets: last entry must equal the number of tokens",
-        "offsets: must be non-decreasing",
-        "tokens: token ids must be >= 0",
-        "prefix: must be >= 0",
-    )
-    for failed, message in zip(bad, messages, strict=True):
-        if failed:
-            raise ValueError(message)
 
 
 def counted_positions(
