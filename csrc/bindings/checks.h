@@ -307,7 +307,17 @@ inline py::object zeroed_flags(bool want, int64_t n_tokens, uint8_t** data) {
 struct DocOutputs {
   py::array_t<int64_t> n_scored;
   py::object counted;
+  py::object words = py::none();  // uint32 [n_tokens] where asked for (set_words), else None
 };
+
+// Asks the scan for each counted token's PRF word (DocArgs::words), returned after `counted`.
+inline void set_words(DocArgs& a, DocOutputs& out, bool want_words) {
+  a.words = nullptr;
+  if (!want_words) return;
+  py::array_t<uint32_t> w(a.n_tokens);
+  a.words = w.mutable_data();
+  out.words = w;
+}
 
 // Validates ragged documents (ragged_view) and the arguments every scoring operation shares,
 // points `a` at them and allocates the shared outputs (`counted` only when `want_counted`);
@@ -340,7 +350,8 @@ DocOutputs fill_docs_with(DocArgs& a, const py::array& tokens, const py::array& 
 }
 
 // Runs the scorer `score(a)` without the GIL (what it reads is validated by now) and returns
-// (n_scored, values..., counted), the tuple of every scoring operation.
+// (n_scored, values..., counted), the tuple of every scoring operation, with `words` after it
+// where they were asked for (set_words).
 template <class Args, class Score, class... Values>
 py::tuple score_released(Score score, const Args& a, const DocOutputs& out,
                          const Values&... values) {
@@ -348,6 +359,7 @@ py::tuple score_released(Score score, const Args& a, const DocOutputs& out,
     py::gil_scoped_release release;
     score(a);
   }
+  if (!out.words.is_none()) return py::make_tuple(out.n_scored, values..., out.counted, out.words);
   return py::make_tuple(out.n_scored, values..., out.counted);
 }
 

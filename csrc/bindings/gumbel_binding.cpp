@@ -34,9 +34,10 @@ py::array_t<int64_t> sample_gumbel(py::array logits, const std::string& logits_d
 
 py::tuple score_gumbel(py::array tokens, py::array offsets, std::optional<py::array> prefix,
                        py::array key, py::array salts, int width, int seeding, bool dedup,
-                       bool want_counted) {
+                       bool want_counted, bool want_words) {
   GumbelScoreArgs a{};
   DocOutputs out = fill_docs(a, tokens, offsets, prefix, key, width, seeding, dedup, want_counted);
+  set_words(a, out, want_words);
   a.salts = row_param<uint32_t>(salts, "salts", "uint32", a.n_docs, &a.salt_stride);
   py::array_t<double> score(a.n_docs);
   a.score = score.mutable_data();
@@ -51,7 +52,7 @@ void register_gumbel(py::module_& m) {
         py::arg("width"), py::arg("seeding"), py::arg("skip_repeated"));
   m.def("score_gumbel", &score_gumbel, py::arg("tokens"), py::arg("offsets"), py::arg("prefix"),
         py::arg("key"), py::arg("salts"), py::arg("width"), py::arg("seeding"), py::arg("dedup"),
-        py::arg("want_counted"));
+        py::arg("want_counted"), py::arg("want_words"));
 }
 
 }  // namespace tokenmark::bind::host

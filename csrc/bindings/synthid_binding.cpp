@@ -42,9 +42,10 @@ py::tuple sample_synthid(py::array logits, const std::string& logits_dtype, py::
 
 py::tuple score_synthid(py::array tokens, py::array offsets, std::optional<py::array> prefix,
                         py::array key, int width, int seeding, int layers, bool dedup,
-                        bool want_counted) {
+                        bool want_counted, bool want_words) {
   SynthIdScoreArgs a{};
   DocOutputs out = fill_docs(a, tokens, offsets, prefix, key, width, seeding, dedup, want_counted);
+  set_words(a, out, want_words);
   require_layers(layers);
   a.layers = layers;
   py::array_t<int64_t> ones({a.n_docs, static_cast<int64_t>(layers)});
@@ -83,7 +84,7 @@ void register_synthid(py::module_& m) {
         py::arg("history"));
   m.def("score_synthid", &score_synthid, py::arg("tokens"), py::arg("offsets"), py::arg("prefix"),
         py::arg("key"), py::arg("width"), py::arg("seeding"), py::arg("layers"), py::arg("dedup"),
-        py::arg("want_counted"));
+        py::arg("want_counted"), py::arg("want_words"));
 }
 
 }  // namespace tokenmark::bind::host

@@ -39,6 +39,7 @@ int64_t scan_doc(const DocArgs& a, const Key128& key, int64_t d, uint32_t salt, 
       on_counted(words[j]);
       ++n;
       if (a.counted) a.counted[i + j] = 1;
+      if (a.words) a.words[i + j] = words[j];
     }
   }
   return n;
@@ -49,6 +50,7 @@ int64_t scan_doc(const DocArgs& a, const Key128& key, int64_t d, uint32_t salt, 
 template <typename ScoreDoc>
 void score_docs(const DocArgs& a, ScoreDoc&& score_doc) {
   if (a.counted) std::fill(a.counted, a.counted + a.n_tokens, 0);
+  if (a.words) std::fill(a.words, a.words + a.n_tokens, 0u);
 #pragma omp parallel if (a.n_tokens > 4096)
   {
     PairSet seen;

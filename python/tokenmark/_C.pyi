@@ -67,8 +67,11 @@ def score_gumbel(
     seeding: int,
     dedup: bool,
     want_counted: bool,
-) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64], npt.NDArray[np.uint8] | None]:
-    """``(n_scored[d], score[d], counted[i])``; ``counted`` is None unless ``want_counted``."""
+    want_words: bool,
+) -> tuple[Any, ...]:
+    """``(n_scored[d], score[d], counted[i])``; ``counted`` is None unless ``want_counted``.
+    With ``want_words``, a fourth element: uint32 ``words[i]``, each counted token's PRF word
+    (0 elsewhere)."""
 
 def sample_synthid(
     logits: np.ndarray,
@@ -100,9 +103,11 @@ def score_synthid(
     layers: int,
     dedup: bool,
     want_counted: bool,
-) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.uint8] | None]:
+    want_words: bool,
+) -> tuple[Any, ...]:
     """``(n_scored[d], ones[d, layers], counted[i])``; ``counted`` is None unless
-    ``want_counted``."""
+    ``want_counted``. With ``want_words``, a fourth element: uint32 ``words[i]``, each counted
+    token's g-value word (bit l: layer l's g-value; 0 elsewhere)."""
 
 def info() -> dict[str, Any]:
     """``avx2``, ``simd_enabled``, ``openmp_max_threads`` and ``compiler``."""

@@ -24,6 +24,16 @@ class DocResult:
         """Documents whose p-value is at most ``alpha`` (the false-positive rate per document)."""
         return self.p_value <= check_alpha(alpha)
 
+    def _window_record(self, d: int, stat: str, values: np.ndarray, kind: type) -> dict[str, Any]:
+        """Document ``d``'s best window for ``to_records``: its size, first token position,
+        statistic (``stat``: ``values[d]`` as ``kind``) and p-value."""
+        return {
+            "size": self.window,
+            "start": int(self.window_start[d]),
+            stat: kind(values[d]),
+            "p_value": float(self.window_p_value[d]),
+        }
+
 
 class SchemeConfig:
     """Mixin for the frozen scheme dataclasses (``KGW``, ``Gumbel``, ``SynthID``).

@@ -62,7 +62,7 @@ def detect_calibrated(scheme, sequences, calibration: Calibration, **kwargs):
     return_flags = check_bool(kwargs.pop("return_flags", False), "return_flags")
     window = kwargs.pop("window", None)
     if window is not None and name != "kgw":
-        raise TypeError(f"window: only KGW detection takes a window, not {name}")
+        raise TypeError(f"window: calibrated detection takes a window for KGW only, not {name}")
     rag = as_ragged(sequences)
     if name == "synthid" and kwargs.get("eos_token_id") is not None:
         from .synthid import _truncate_at_eos

@@ -185,8 +185,8 @@ def _positive_int(value: str) -> int:
         n = int(value)
     except ValueError:
         n = 0
-    if n < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {value!r}")
+    if not 1 <= n <= 2**62:
+        raise argparse.ArgumentTypeError(f"must be an integer in [1, 2^62], got {value!r}")
     return n
 
 
@@ -208,9 +208,9 @@ def cmd_detect(args) -> int:
     Exit status: 0 if every line was good, 1 if some were skipped, 2 on a usage error (bad flag,
     key, config or input file), in which case nothing is written."""
     wm = _scheme(args)
-    if args.window is not None and not isinstance(wm, KGW):
-        raise UsageError("--window is available for KGW configs only")
-    kwargs = {"window": args.window} if isinstance(wm, KGW) else {}
+    if args.window is not None and args.calibration and not isinstance(wm, KGW):
+        raise UsageError("--window with --calibration is available for KGW configs only")
+    kwargs = {"window": args.window} if args.window is not None else {}
     detect = _calibrated(args, wm)
     tokenizer = None
     if args.tokenizer:
@@ -301,7 +301,10 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--tokenizer", help="local tokenizer path (for text input)")
     d.add_argument("--field", help="JSON field to read (default: tokens, else text)")
     d.add_argument(
-        "--window", type=_positive_int, help="also report the most-green window of this size"
+        "--window",
+        type=_positive_int,
+        help="also report the strongest window of this many counted tokens (KGW: most green, "
+        "Gumbel: largest score, SynthID: most g-values of 1)",
     )
     d.add_argument(
         "--alpha", type=_check_alpha, default=1e-3, help="p-value threshold for 'watermarked'"

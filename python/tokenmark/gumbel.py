@@ -22,8 +22,9 @@ from ._validate import (
     check_salt,
     host_array,
 )
+from .reference.gumbel import score_term
 from .reference.prf import SEEDINGS
-from .stats import gamma_pvalue
+from .stats import check_window_request, gamma_pvalue, window_pvalue, windows_over_counted
 
 
 @dataclass(frozen=True)
@@ -41,6 +42,10 @@ class GumbelResult(DocResult):
     score: np.ndarray
     p_value: np.ndarray
     counted: list[np.ndarray] | None = None  # per document: 1 where the token was counted
+    window: int | None = None
+    window_start: np.ndarray | None = None  # token position of the best window's first token
+    window_score: np.ndarray | None = None  # its sum of -log(1 - u) over `window` counted tokens
+    window_p_value: np.ndarray | None = None  # Bonferroni-corrected over the windows
 
     @property
     def mean_score(self) -> np.ndarray:
@@ -50,14 +55,17 @@ class GumbelResult(DocResult):
 
     def to_records(self) -> list[dict[str, Any]]:
         """One JSON-ready dict per document."""
-        return [
-            {
+        out = []
+        for d in range(len(self)):
+            rec: dict[str, Any] = {
                 "n_scored": int(self.n_scored[d]),
                 "score": float(self.score[d]),
                 "p_value": float(self.p_value[d]),
             }
-            for d in range(len(self))
-        ]
+            if self.window_p_value is not None:
+                rec["window"] = self._window_record(d, "score", self.window_score, float)
+            out.append(rec)
+        return out
 
 
 @dataclass(frozen=True)
@@ -177,6 +185,7 @@ class Gumbel(SchemeConfig):
         salt=0,
         dedup: bool | None = None,
         return_flags: bool = False,
+        window: int | None = None,
         backend: str = "auto",
     ) -> GumbelResult:
         """Score token id sequences for this watermark.
@@ -188,12 +197,18 @@ class Gumbel(SchemeConfig):
         salt : the generation's salt, one for all documents or one per document.
         dedup : override the scheme's ``dedup``.
         return_flags : also return per-token counted flags.
+        window : also find the window of this many counted tokens with the largest score per
+            document (a watermarked passage inside other text): ``window_start`` (its first
+            token's position), ``window_score`` and ``window_p_value``, the exact Gamma(window,
+            1) tail times the number of windows (Bonferroni: valid whatever their overlap,
+            conservative). Scored on the host (CUDA input is copied there).
         """
-        rag = device_ragged(sequences)  # CUDA input is scored on its device
+        window = check_window_request(window, backend)
+        rag = device_ragged(sequences) if window is None else None  # CUDA: on its device
         if rag is None:
             rag = as_ragged(sequences)
         n_docs = len(rag)
-        n, score, counted = ops.score_gumbel(
+        out = ops.score_gumbel(
             rag.tokens,
             rag.offsets,
             key=self.key.words,
@@ -202,19 +217,29 @@ class Gumbel(SchemeConfig):
             seeding=self.seeding_code,
             dedup=self.dedup if check_optional_bool(dedup, "dedup") is None else dedup,
             prefix_lengths=check_prefix(prefix_lengths, n_docs),
-            want_flags=check_bool(return_flags, "return_flags"),
+            want_flags=check_bool(return_flags, "return_flags") or window is not None,
+            want_words=window is not None,
             backend=backend,
         )
+        n, score, counted = out[:3]
         if not isinstance(rag.offsets, np.ndarray):
             # Scored on the device: per-document results (and flags) come back for the p-values.
             n, score = n.cpu().numpy(), score.cpu().numpy()
             counted = counted.cpu().numpy() if return_flags else None
             rag = Ragged(rag.tokens, rag.offsets.cpu().numpy())
+        extra: dict[str, Any] = {}
+        if window is not None:
+            start, best, w, n_windows = windows_over_counted(
+                score_term(out[3]), counted, rag.offsets, window
+            )
+            wp = window_pvalue(n_windows, gamma_pvalue(best, w))
+            extra = dict(window=window, window_start=start, window_score=best, window_p_value=wp)
         return GumbelResult(
             n_scored=n,
             score=score,
             p_value=gamma_pvalue(score, n),
             counted=np.split(counted, rag.offsets[1:-1]) if return_flags else None,
+            **extra,
         )
 
     def detect_many(

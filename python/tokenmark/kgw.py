@@ -23,7 +23,13 @@ from ._validate import (
     check_real,
 )
 from .reference.prf import SEEDINGS
-from .stats import binomial_pvalue, binomial_z, windowed_max
+from .stats import (
+    binomial_pvalue,
+    binomial_sf,
+    binomial_z,
+    window_pvalue,
+    windows_over_counted,
+)
 
 
 @dataclass(frozen=True)
@@ -66,12 +72,7 @@ class KGWResult(DocResult):
                 "p_value": float(self.p_value[d]),
             }
             if self.window_p_value is not None:
-                rec["window"] = {
-                    "size": self.window,
-                    "start": int(self.window_start[d]),
-                    "n_green": int(self.window_green[d]),
-                    "p_value": float(self.window_p_value[d]),
-                }
+                rec["window"] = self._window_record(d, "n_green", self.window_green, int)
             out.append(rec)
         return out
 
@@ -237,14 +238,8 @@ class KGW(SchemeConfig):
             extra["green"] = np.split(green, cuts)
             extra["counted"] = np.split(counted, cuts)
         if window is not None:
-            sel = counted.astype(bool)
-            counted_offsets = np.concatenate([[0], np.cumsum(sel, dtype=np.int64)])[rag.offsets]
-            start_c, best, wp = windowed_max(green[sel], counted_offsets, int(window), p)
-            # Map each window's first counted index back to a token position in its document.
-            positions = np.flatnonzero(sel)
-            has = counted_offsets[1:] > counted_offsets[:-1]
-            idx = np.minimum(counted_offsets[:-1] + start_c, max(len(positions) - 1, 0))
-            start = np.where(has, positions[idx] - rag.offsets[:-1] if len(positions) else 0, 0)
+            start, best, w, n_windows = windows_over_counted(green, counted, rag.offsets, window)
+            wp = window_pvalue(n_windows, binomial_sf(best - 1, w, p))
             extra.update(
                 window=int(window), window_start=start, window_green=best, window_p_value=wp
             )

@@ -76,27 +76,68 @@ def windowed_max(
     p-value ``min(1, n_windows * P[Binomial(window, p) >= n_green])``. The correction is valid
     for any dependence between overlapping windows (and conservative because of it).
 
-    Vectorised over documents (no per-document Python loop): every window of every document is
-    one entry of a flat array, processed in chunks of whole documents to bound the memory.
-
     >>> start, best, pv = windowed_max(np.array([0, 1, 1, 0, 1]), np.array([0, 3, 5]), 2, 0.5)
     >>> start.tolist(), best.tolist()
     ([1, 0], [2, 1])
     """
+    start, best, w, n_windows = best_windows(counted_green, offsets_counted, window)
+    return start, best, window_pvalue(n_windows, binomial_sf(best - 1, w, p))
+
+
+def window_pvalue(n_windows: np.ndarray, tail: np.ndarray) -> np.ndarray:
+    """Bonferroni over a document's windows: ``min(1, n_windows * tail)``, 1 without a window."""
+    return np.where(n_windows > 0, np.minimum(1.0, n_windows * tail), 1.0)
+
+
+def check_window(window) -> int:
     if isinstance(window, (bool, np.bool_)) or not isinstance(window, (int, np.integer)):
         raise TypeError(f"window: expected an int, got {type(window).__name__}")
     if not 1 <= window <= 2**62:
         raise ValueError(f"window: must be in [1, 2^62], got {window}")
-    green = np.asarray(counted_green)
-    offsets = np.asarray(offsets_counted, dtype=np.int64)
+    return int(window)
+
+
+def check_window_request(window, backend: str) -> int | None:
+    """A ``detect(window=...)`` argument: None, or a window size for the host scorers (the
+    per-token terms of the windows come from the host backends)."""
+    if window is None:
+        return None
+    window = check_window(window)
+    if backend not in ("auto", "cpu", "reference"):
+        raise ValueError(
+            f"window: the windowed detector scores on the host (backend 'auto', 'cpu' or "
+            f"'reference'), got backend {backend!r}"
+        )
+    return window
+
+
+def best_windows(
+    values: np.ndarray, offsets: np.ndarray, window: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The window of ``window`` consecutive values with the largest sum in each document.
+
+    ``values`` (integers or floats) hold the per-token terms of all documents, flat, document
+    ``d`` at ``offsets[d]:offsets[d+1]``; a document shorter than the window is one window of
+    its own length. Returns ``(start, best, w, n_windows)`` per document: the best window's first
+    index within the document (the first on ties), its sum (a float window's summed again from
+    its values, not as a difference of running sums), its length and the number of windows.
+
+    Vectorised over documents (no per-document Python loop): every window of every document is
+    one entry of a flat array, processed in chunks of whole documents to bound the memory.
+    """
+    window = check_window(window)
+    values = np.asarray(values)
+    exact = values.dtype.kind in "biu"
+    values = values.astype(np.int64 if exact else np.float64, copy=False)
+    offsets = np.asarray(offsets, dtype=np.int64)
     n_docs = len(offsets) - 1
     lengths = np.diff(offsets)
-    cs = np.zeros(len(green) + 1, dtype=np.int64)
-    np.cumsum(green, dtype=np.int64, out=cs[1:])
+    cs = np.zeros(len(values) + 1, dtype=values.dtype)
+    np.cumsum(values, out=cs[1:])
     w = np.minimum(lengths, window)
     n_windows = np.where(lengths > 0, lengths - w + 1, 0)
     start = np.zeros(n_docs, dtype=np.int64)
-    best = np.zeros(n_docs, dtype=np.int64)
+    best = np.zeros(n_docs, dtype=values.dtype)
     # Chunks of whole documents of about _WINDOW_CHUNK windows (at least one document each).
     cw = np.cumsum(n_windows)
     lo = 0
@@ -105,12 +146,28 @@ def windowed_max(
         hi = max(int(np.searchsorted(cw, done + _WINDOW_CHUNK, side="right")), lo + 1)
         _windows_of(cs, offsets[lo:hi], w[lo:hi], n_windows[lo:hi], start[lo:hi], best[lo:hi])
         lo = hi
-    pvals = np.ones(n_docs)
-    has = n_windows > 0
-    if has.any():
-        tail = binomial_sf(best[has] - 1, w[has], p)
-        pvals[has] = np.minimum(1.0, n_windows[has] * tail)
-    return start, best, pvals
+    if not exact and n_windows.any():  # the chosen windows' sums, from their own values
+        has = np.flatnonzero(n_windows)
+        lens = w[has]
+        begins = np.cumsum(lens) - lens  # each window's first slot among the gathered values
+        idx = np.repeat(offsets[has] + start[has] - begins, lens) + np.arange(int(lens.sum()))
+        best[has] = np.add.reduceat(values[idx], begins)
+    return start, best, w, n_windows
+
+
+def windows_over_counted(values, counted, offsets, window):
+    """:func:`best_windows` over each document's counted tokens (``counted``: a flag per token,
+    ``values``: a term per token, read where counted), with each window's start mapped back to
+    its token position in the document (0 where nothing was counted)."""
+    sel = np.asarray(counted).astype(bool)
+    offsets = np.asarray(offsets, dtype=np.int64)
+    counted_offsets = np.concatenate([[0], np.cumsum(sel, dtype=np.int64)])[offsets]
+    start_c, best, w, n_windows = best_windows(np.asarray(values)[sel], counted_offsets, window)
+    positions = np.flatnonzero(sel)
+    has = counted_offsets[1:] > counted_offsets[:-1]
+    idx = np.minimum(counted_offsets[:-1] + start_c, max(len(positions) - 1, 0))
+    start = np.where(has, positions[idx] - offsets[:-1] if len(positions) else 0, 0)
+    return start, best, w, n_windows
 
 
 _WINDOW_CHUNK = 1 << 22

@@ -26,7 +26,14 @@ from ._validate import (
     is_cuda,
 )
 from .reference.prf import SEEDINGS
-from .stats import binomial_pvalue, weighted_mean_z
+from .stats import (
+    binomial_pvalue,
+    binomial_sf,
+    check_window_request,
+    weighted_mean_z,
+    window_pvalue,
+    windows_over_counted,
+)
 
 
 @dataclass(frozen=True)
@@ -49,19 +56,27 @@ class SynthIDResult(DocResult):
     weighted_z: np.ndarray
     weighted_p_value: np.ndarray
     counted: list[np.ndarray] | None = None
+    window: int | None = None
+    window_start: np.ndarray | None = None  # token position of the best window's first token
+    window_ones: np.ndarray | None = None  # its g-values equal to 1 (window tokens x layers)
+    window_p_value: np.ndarray | None = None  # Bonferroni-corrected over the windows
 
     def to_records(self) -> list[dict[str, Any]]:
         """One JSON-ready dict per document."""
-        return [
-            {
+        out = []
+        for d in range(len(self)):
+            empty = self.n_scored[d] == 0
+            rec: dict[str, Any] = {
                 "n_scored": int(self.n_scored[d]),
-                "mean_score": None if self.n_scored[d] == 0 else float(self.mean_score[d]),
+                "mean_score": None if empty else float(self.mean_score[d]),
                 "p_value": float(self.p_value[d]),
-                "weighted_score": None if self.n_scored[d] == 0 else float(self.weighted_score[d]),
+                "weighted_score": None if empty else float(self.weighted_score[d]),
                 "weighted_p_value": float(self.weighted_p_value[d]),
             }
-            for d in range(len(self))
-        ]
+            if self.window_p_value is not None:
+                rec["window"] = self._window_record(d, "ones", self.window_ones, int)
+            out.append(rec)
+        return out
 
 
 def _truncate_at_eos(rag: Ragged, eos_token_id: int) -> Ragged:
@@ -209,6 +224,7 @@ class SynthID(SchemeConfig):
         weights=None,
         dedup: bool | None = None,
         return_flags: bool = False,
+        window: int | None = None,
         backend: str = "auto",
     ) -> SynthIDResult:
         """Score token id sequences for this watermark.
@@ -222,8 +238,15 @@ class SynthID(SchemeConfig):
         weights : per-layer weights of the weighted-mean score (default: linear 10 -> 1).
         dedup : override the scheme's ``dedup``.
         return_flags : also return per-token counted flags.
+        window : also find the window of this many counted tokens with the most g-values equal
+            to 1 per document (a watermarked passage inside other text): ``window_start`` (its
+            first token's position), ``window_ones`` and ``window_p_value``, the exact
+            Binomial(window x layers, 1/2) tail times the number of windows (Bonferroni: valid
+            whatever their overlap, conservative). Scored on the host (CUDA input is copied).
         """
-        rag = device_ragged(sequences)  # CUDA input is scored on its device
+        window = check_window_request(window, backend)
+        # CUDA input is scored on its device (the windows' per-token words: on the host)
+        rag = device_ragged(sequences) if window is None else None
         on_device = rag is not None
         if not on_device:
             rag = as_ragged(sequences)
@@ -231,7 +254,7 @@ class SynthID(SchemeConfig):
             eos = check_int(eos_token_id, "eos_token_id", 0, 2**31 - 1)
             rag = _truncate_at_eos_device(rag, eos) if on_device else _truncate_at_eos(rag, eos)
         w = check_weights(weights, self.layers)
-        n, ones, counted = ops.score_synthid(
+        out = ops.score_synthid(
             rag.tokens,
             rag.offsets,
             key=self.key.words,
@@ -240,18 +263,31 @@ class SynthID(SchemeConfig):
             layers=self.layers,
             dedup=self.dedup if check_optional_bool(dedup, "dedup") is None else dedup,
             prefix_lengths=check_prefix(prefix_lengths, len(rag)),
-            want_flags=check_bool(return_flags, "return_flags"),
+            want_flags=check_bool(return_flags, "return_flags") or window is not None,
+            want_words=window is not None,
             backend=backend,
         )
+        n, ones, counted = out[:3]
         if on_device:
             # Scored on the device: per-document counts (and flags) come back for the p-values.
             n, ones = n.cpu().numpy(), ones.cpu().numpy()
             counted = counted.cpu().numpy() if return_flags else None
             rag = Ragged(rag.tokens, rag.offsets.cpu().numpy())
+        extra = self._window(out[3], counted, rag.offsets, window) if window is not None else {}
         counted = np.split(counted, rag.offsets[1:-1]) if return_flags else None
-        return self._result(n, ones, w, counted)
+        return self._result(n, ones, w, counted, **extra)
 
-    def _result(self, n, ones, w, counted=None) -> SynthIDResult:
+    def _window(self, words, counted, offsets, window: int) -> dict[str, Any]:
+        """The best window's fields: the g-values equal to 1 per token are the set bits of its
+        word's low ``layers`` bits."""
+        masked = np.ascontiguousarray(words & np.uint32((1 << self.layers) - 1))
+        per_token = np.unpackbits(masked.view(np.uint8)).reshape(-1, 32).sum(axis=1)
+        start, best, w, n_windows = windows_over_counted(per_token, counted, offsets, window)
+        tail = binomial_sf(best - 1, w * self.layers, 0.5)
+        return dict(window=window, window_start=start, window_ones=best,
+                    window_p_value=window_pvalue(n_windows, tail))  # fmt: skip
+
+    def _result(self, n, ones, w, counted=None, **window) -> SynthIDResult:
         total = ones.sum(axis=1)
         bits = n * self.layers
         with np.errstate(invalid="ignore", divide="ignore"):
@@ -266,6 +302,7 @@ class SynthID(SchemeConfig):
             weighted_z=wz,
             weighted_p_value=wp,
             counted=counted,
+            **window,
         )
 
     def detect_many(

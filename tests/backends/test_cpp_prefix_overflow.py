@@ -58,9 +58,13 @@ def _score_c(scheme, tokens, offsets, prefix, dedup):
         )
         return {"n_scored": n, "n_green": g, "green": flags, "counted": counted}
     if scheme == "gumbel":
-        n, s, counted = _C.score_gumbel(tokens, offsets, prefix, KEY, SALTS, WIDTH, 0, dedup, True)
+        n, s, counted = _C.score_gumbel(
+            tokens, offsets, prefix, KEY, SALTS, WIDTH, 0, dedup, True, False
+        )
         return {"n_scored": n, "score": s, "counted": counted}
-    n, ones, counted = _C.score_synthid(tokens, offsets, prefix, KEY, WIDTH, 0, LAYERS, dedup, True)
+    n, ones, counted = _C.score_synthid(
+        tokens, offsets, prefix, KEY, WIDTH, 0, LAYERS, dedup, True, False
+    )
     return {"n_scored": n, "ones": ones, "counted": counted}
 
 

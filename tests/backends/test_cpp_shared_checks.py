@@ -29,10 +29,16 @@ SCORERS = {
         **{**_docs(), "threshold": 2**31, "want_flags": True, **kw}
     ),
     "score_gumbel": lambda **kw: _C.score_gumbel(
-        **{**_docs(), "salts": np.zeros(1, np.uint32), "want_counted": True, **kw}
+        **{
+            **_docs(),
+            "salts": np.zeros(1, np.uint32),
+            "want_counted": True,
+            "want_words": False,
+            **kw,
+        }
     ),
     "score_synthid": lambda **kw: _C.score_synthid(
-        **{**_docs(), "layers": 4, "want_counted": True, **kw}
+        **{**_docs(), "layers": 4, "want_counted": True, "want_words": False, **kw}
     ),
 }
 

@@ -75,8 +75,14 @@ def test_detect_distortion_free_configs(tmp_path, capsys, wm):
     want = wm.detect([doc])
     assert rec["id"] == "a" and rec["p_value"] == float(want.p_value[0])
     assert rec["watermarked"] == (want.p_value[0] <= 1e-3)
-    with pytest.raises(SystemExit, match="window"):
-        main([*args, "--config", str(tmp_path / "cfg.json"), "--window", "5"])
+    assert main([*args, "--config", str(tmp_path / "cfg.json"), "--window", "5"]) == 0
+    rec = json.loads(capsys.readouterr().out)
+    assert rec["window"] == wm.detect([doc], window=5).to_records()[0]["window"]
+    cal = wm.calibrate([doc, doc], min_docs=2)
+    cal.save(tmp_path / "cal.json")
+    with pytest.raises(SystemExit, match="--window with --calibration"):
+        main([*args, "--config", str(tmp_path / "cfg.json"), "--window", "5",
+              "--calibration", str(tmp_path / "cal.json")])  # fmt: skip
 
 
 def test_info_runs_as_a_module():
@@ -183,6 +189,7 @@ def test_byte_order_mark_and_non_utf8_key(tmp_path, capsys, monkeypatch, restore
         (["--alpha", "nan"], "--alpha"),
         (["--alpha", "-1"], "--alpha"),
         (["--window", "0"], "--window"),
+        (["--window", str(2**62 + 1)], "--window"),
         (["--gamma", "1"], "gamma"),
         (["--context-width", "-1"], "context_width"),
     ],

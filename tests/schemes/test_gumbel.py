@@ -106,7 +106,7 @@ def test_score_matches_reference(simd, rng, dedup):
     for width, seeding in [(4, 0), (1, 1), (0, 0)]:
         for pre in (None, prefix):
             n, s, c = _C.score_gumbel(
-                rag.tokens, rag.offsets, pre, key, salts, width, seeding, dedup, True
+                rag.tokens, rag.offsets, pre, key, salts, width, seeding, dedup, True, False
             )
             wn, ws, wc = ref.score_gumbel(
                 rag.tokens, rag.offsets, pre, key, salts, width, seeding, dedup

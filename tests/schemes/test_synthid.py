@@ -58,7 +58,7 @@ def test_g_bits_are_prf_bits():
     # g_l(ctx, token) is bit l of the domain-2 PRF word: the counts per layer say so.
     key = tm.Key(b"gbits").words
     doc = np.array([11, 22, 33, 44, 55, 66, 77], np.int32)
-    n, ones, _ = _C.score_synthid(doc, np.array([0, 7]), None, key, 3, 0, 32, False, False)
+    n, ones, _ = _C.score_synthid(doc, np.array([0, 7]), None, key, 3, 0, 32, False, False, False)
     want = np.zeros(32, np.int64)
     for i in range(3, 7):
         w = int(prf_word(key, int(context_hash(doc[i - 3 : i], 0)), doc[i], DOMAIN_SYNTHID_G))
@@ -77,7 +77,7 @@ def test_score_matches_reference(simd, rng, dedup):
     for width, seeding, layers in [(4, 0, 30), (1, 1, 32), (0, 0, 3)]:
         for pre in (None, prefix):
             got = _C.score_synthid(
-                rag.tokens, rag.offsets, pre, key, width, seeding, layers, dedup, True
+                rag.tokens, rag.offsets, pre, key, width, seeding, layers, dedup, True, False
             )
             want = ref.score_synthid(
                 rag.tokens, rag.offsets, pre, key, width, seeding, layers, dedup

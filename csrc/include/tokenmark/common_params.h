@@ -48,6 +48,8 @@ struct DocArgs {
   bool dedup;         // count each (context hash, token) pair once per document
   int64_t* n_scored;  // [n_docs] out
   uint8_t* counted;   // [n_tokens] out or nullptr: 1 where the token entered the score
+  uint32_t* words;    // [n_tokens] out or nullptr: a counted token's PRF word, 0 elsewhere (host
+                      // Gumbel and SynthID scorers only: the windowed detectors' per-token terms)
 };
 
 // First scored position of document d. The skip is clamped to the document's length before it

@@ -26,11 +26,20 @@ def sample_gumbel(logits, dtype, ids, keys, salts, enabled, context_width, seedi
     )
 
 
-def score_gumbel(tokens, offsets, prefix, key, salts, context_width, seeding, dedup, want_flags):
+def _words(tokens, want_words: bool) -> np.ndarray | None:
+    return np.zeros(len(tokens), dtype=np.uint32) if want_words else None
+
+
+def score_gumbel(
+    tokens, offsets, prefix, key, salts, context_width, seeding, dedup, want_flags,
+    want_words=False,
+):  # fmt: skip
+    words = _words(tokens, want_words)
     n, score, counted = gumbel.score_gumbel(
-        tokens, offsets, prefix, key, salts, context_width, seeding, dedup
+        tokens, offsets, prefix, key, salts, context_width, seeding, dedup, words
     )
-    return n, score, counted if want_flags else None
+    out = (n, score, counted if want_flags else None)
+    return out if words is None else (*out, words)
 
 
 def sample_synthid(
@@ -45,13 +54,18 @@ def sample_synthid(
     )  # fmt: skip
 
 
-def score_synthid(tokens, offsets, prefix, key, context_width, seeding, layers, dedup, want_flags):
+def score_synthid(
+    tokens, offsets, prefix, key, context_width, seeding, layers, dedup, want_flags,
+    want_words=False,
+):  # fmt: skip
     if not 1 <= layers <= 32:
         raise ValueError(f"layers: must be in [1, 32], got {layers}")
+    words = _words(tokens, want_words)
     n, ones, counted = synthid.score_synthid(
-        tokens, offsets, prefix, key, context_width, seeding, layers, dedup
+        tokens, offsets, prefix, key, context_width, seeding, layers, dedup, words
     )
-    return n, ones, counted if want_flags else None
+    out = (n, ones, counted if want_flags else None)
+    return out if words is None else (*out, words)
 
 
 def apply_ginsew_(

@@ -94,16 +94,29 @@ def dialect_scoring(op: str, backend: str, tokens, offsets, prefix_lengths):
     return resolve_host(op, backend)[1], *host_scoring(tokens, offsets, prefix_lengths)
 
 
-def call_scoring(op: str, backend: str, tokens, offsets, prefix_lengths, words, *args):
+def call_scoring(
+    op: str, backend: str, tokens, offsets, prefix_lengths, words, *args, want_words=None
+):
     """Resolve the scoring operation ``op`` for ``tokens`` and call it on the ragged batch in
     that backend's form (tensors on the tokens' device for a GPU backend, checked host arrays
-    otherwise), the key words, then ``args``."""
+    otherwise), the key words, then ``args``; ``want_words`` (a bool, for the ops that take it)
+    goes to the host backends only, and True refuses a GPU backend."""
     name, fn = resolve(op, backend, is_cuda(tokens))
     if name in backends.GPU_BACKENDS:
+        require_host_words(want_words, name)
         tok, off, pre = device_scoring(tokens, offsets, prefix_lengths)
         return fn(tok, off, pre, tuple(int(w) for w in words), *args)
     tok, off, pre = host_scoring(tokens, offsets, prefix_lengths, name)
-    return fn(tok, off, pre, words, *args)
+    return fn(tok, off, pre, words, *args, *(() if want_words is None else (want_words,)))
+
+
+def require_host_words(want_words: bool, backend: str) -> None:
+    """The per-token PRF words (``want_words``) come from the host backends only."""
+    if want_words:
+        raise ValueError(
+            f"want_words: the per-token words come from the host backends (cpu, reference), "
+            f"not {backend}; pass host token ids or backend='cpu'"
+        )
 
 
 def key_rows_or_tensor(keys, batch: int):

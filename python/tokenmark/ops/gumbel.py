@@ -23,6 +23,7 @@ from ._common import (
     host_scoring,
     key_rows_or_tensor,
     no_finite_rows,
+    require_host_words,
     resolve,
 )
 
@@ -112,6 +113,7 @@ def score_gumbel(
     dedup: bool = True,
     prefix_lengths: ArrayLike | None = None,
     want_flags: bool = False,
+    want_words: bool = False,
     backend: str = "auto",
 ):
     """Gumbel detection scores of a flat ragged batch: ``(n_scored, score, counted)``.
@@ -120,6 +122,8 @@ def score_gumbel(
     (float64); ``counted`` (uint8 per token) is None unless ``want_flags``. ``salts`` is a
     uint32 scalar or one per document. CUDA ``tokens`` give CUDA tensors (one host sync, to
     validate the inputs), as does ``backend="triton"`` (torch tensors on the tokens' device).
+    ``want_words`` (host backends) adds a fourth element: uint32 per token, a counted token's
+    PRF word (its term is ``-log(1 - (word + 0.5) / 2^32)``), 0 elsewhere.
 
     Examples
     --------
@@ -136,14 +140,16 @@ def score_gumbel(
         check_bool(dedup, "dedup"),
         check_bool(want_flags, "want_flags"),
     )
+    want_words = check_bool(want_words, "want_words")
     name, fn = resolve("score_gumbel", backend, is_cuda(tokens))
     if name in backends.GPU_BACKENDS:
         from ..backends import _torch
 
+        require_host_words(want_words, name)
         tok, off, pre = device_scoring(tokens, offsets, prefix_lengths)
         n_docs = max(off.shape[0] - 1, 1)
         s = _torch.device_param(salts, np.uint32, n_docs, "salts", tok.device)
         return fn(tok, off, pre, tuple(int(w) for w in words), s, *args)
     tok, off, pre = host_scoring(tokens, offsets, prefix_lengths, name)
     s = row_params(salts, np.uint32, max(len(off) - 1, 1), "salts")
-    return fn(tok, off, pre, words, s, *args)
+    return fn(tok, off, pre, words, s, *args, want_words)

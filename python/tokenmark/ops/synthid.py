@@ -116,12 +116,15 @@ def score_synthid(
     dedup: bool = True,
     prefix_lengths: ArrayLike | None = None,
     want_flags: bool = False,
+    want_words: bool = False,
     backend: str = "auto",
 ):
     """SynthID-Text detection counts of a flat ragged batch: ``(n_scored, ones, counted)``;
     ``ones[d, l]`` counts the g-values of layer ``l`` equal to 1 over the counted tokens. CUDA
     ``tokens`` give CUDA tensors (one host sync, to validate the inputs), as does
-    ``backend="triton"`` (torch tensors on the tokens' device).
+    ``backend="triton"`` (torch tensors on the tokens' device). ``want_words`` (host backends)
+    adds a fourth element: uint32 per token, a counted token's g-value word (bit ``l``: layer
+    ``l``), 0 elsewhere.
 
     Examples
     --------
@@ -139,4 +142,7 @@ def score_synthid(
         check_bool(dedup, "dedup"),
         check_bool(want_flags, "want_flags"),
     )
-    return call_scoring("score_synthid", backend, tokens, offsets, prefix_lengths, words, *args)
+    return call_scoring(
+        "score_synthid", backend, tokens, offsets, prefix_lengths, words, *args,
+        want_words=check_bool(want_words, "want_words"),
+    )  # fmt: skip

@@ -100,12 +100,14 @@ def score_gumbel(
     width: int,
     seeding: int,
     dedup: bool,
+    words_out: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Score ragged documents: ``(n_scored[d], score[d], counted[i])``.
 
     Position ``i`` is scored when ``i >= max(width, prefix[d])``, under the context hash of the
     ``width`` tokens before it XOR ``salts[d]``. With ``dedup`` only the first occurrence of each
     (context, token) pair counts. ``score[d]`` sums ``-log(1 - u)`` in token order (float64).
+    ``words_out`` (uint32 [n_tokens], zeros), when given, gets each counted token's PRF word.
     """
     tokens = np.asarray(tokens, dtype=np.int64)
     n_docs = len(offsets) - 1
@@ -124,7 +126,10 @@ def score_gumbel(
             if dedup and pair in seen:
                 continue
             seen.add(pair)
-            total += float(score_term(prf_word(key_words, ctx, tokens[i], DOMAIN_GUMBEL)))
+            word = prf_word(key_words, ctx, tokens[i], DOMAIN_GUMBEL)
+            total += float(score_term(word))
+            if words_out is not None:
+                words_out[i] = word
             counted[i] = 1
             n_scored[d] += 1
         score[d] = total

@@ -200,9 +200,12 @@ def score_synthid(
     seeding: int,
     layers: int,
     dedup: bool,
+    words_out: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``(n_scored[d], ones[d, layers], counted[i])``: per document, the counted tokens and, per
-    layer, how many of their g-values are 1. Scored positions and dedup as for KGW."""
+    layer, how many of their g-values are 1. Scored positions and dedup as for KGW.
+    ``words_out`` (uint32 [n_tokens], zeros), when given, gets each counted token's g-value word
+    (bit l: layer l)."""
     tokens = np.asarray(tokens, dtype=np.int64)
     n_docs = len(offsets) - 1
     n_scored = np.zeros(n_docs, dtype=np.int64)
@@ -221,6 +224,8 @@ def score_synthid(
             seen.add(pair)
             word = g_words(key_words, ctx, tokens[i : i + 1])[0]
             ones[d] += (word >> bits) & np.uint32(1)
+            if words_out is not None:
+                words_out[i] = word
             counted[i] = 1
             n_scored[d] += 1
     return n_scored, ones, counted
