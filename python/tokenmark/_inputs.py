@@ -124,7 +124,9 @@ def as_ragged(sequences, name: str = "sequences") -> Ragged:
         n, length = arr.shape
         offsets = np.arange(n + 1, dtype=np.int64) * length
         return Ragged(np.ascontiguousarray(arr).reshape(-1), offsets)
-    if not isinstance(sequences, Sequence) and not hasattr(sequences, "__iter__"):
+    if (not isinstance(sequences, Sequence) and not hasattr(sequences, "__iter__")) or (
+        getattr(sequences, "ndim", None) == 0
+    ):
         raise TypeError(f"{name}: expected a sequence of token id sequences")
     sequences = list(sequences)
     fast = _flat_fast(sequences)
@@ -291,10 +293,17 @@ def _device_offsets(offsets, device):
     if isinstance(offsets, torch.Tensor):
         if offsets.dtype not in (torch.int32, torch.int64):
             raise TypeError(f"sequences.offsets: expected integers, got {offsets.dtype}")
+        if offsets.dim() != 1 or offsets.shape[0] < 1:
+            raise ValueError(
+                "sequences.offsets: expected [n_docs + 1] (at least one entry), "
+                f"got shape {tuple(offsets.shape)}"
+            )
         return offsets.to(device=device, dtype=torch.int64).contiguous()
     arr = np.asarray(offsets)
     if arr.dtype.kind not in "iu" or arr.ndim != 1:
         raise TypeError(f"sequences.offsets: expected a 1-D array of integers, got {arr.dtype}")
+    if arr.size < 1:
+        raise ValueError("sequences.offsets: expected [n_docs + 1] (at least one entry), got (0,)")
     if arr.dtype == np.uint64 and arr.size and arr.max() > np.iinfo(np.int64).max:
         raise ValueError("sequences.offsets: values past int64")
     return torch.from_numpy(arr.astype(np.int64)).to(device)

@@ -50,3 +50,6 @@ def test_non_integer_tokens_and_offsets_are_refused_by_name():
         device_ragged(Ragged(torch.tensor([[1, 2]]), torch.tensor([0, 2])))
     with pytest.raises(ValueError, match="sequences: a CUDA tensor must be"):
         device_ragged(torch.tensor([1, 2]))
+    for empty in (torch.zeros(0, dtype=torch.int64), torch.tensor(0), np.zeros(0, np.int64)):
+        with pytest.raises(ValueError, match=r"sequences\.offsets: expected \[n_docs \+ 1\]"):
+            device_ragged(Ragged(torch.zeros(0, dtype=torch.int32), empty))

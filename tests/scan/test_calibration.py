@@ -252,7 +252,7 @@ def test_bad_arguments_are_refused_naming_them():
     with pytest.raises(ValueError, match="calibration: made for another scheme config"):
         tm.KGW(key=KEY, context_width=3).detect_calibrated(ref, calibration=cal)
     g = tm.Gumbel(key=KEY, context_width=2)
-    with pytest.raises(TypeError, match="window: only KGW"):
+    with pytest.raises(TypeError, match="window: calibrated detection takes a window for KGW only"):
         g.detect_calibrated(ref, calibration=g.calibrate(ref), window=5)
     with pytest.raises(ValueError, match="window"):
         wm.detect_calibrated(ref, calibration=cal, window=0)

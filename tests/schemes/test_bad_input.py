@@ -37,6 +37,7 @@ def score(tokens, offsets, prefix=None, **kw):
         (["some text"], r"got a string \(use detect_text\)"),
         ("some text", r"got a string \(use detect_text\)"),
         ([[np.nan, 1]], "integers"),
+        (np.array(5), "sequences: expected a sequence of token id sequences"),  # was numpy's
     ],
 )
 def test_detect_rejects_bad_tokens(seqs, match):

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
+from ._config import parse_json
 from .sglang import _CONFIG_FIELDS as _SGLANG_FIELDS
 from .sglang import SGLangWatermark
 from .synthid_text import SynthIDText
@@ -13,11 +13,7 @@ from .vllm import VLLMWatermark
 
 
 def _as_dict(config) -> dict[str, Any]:
-    if isinstance(config, (str, bytes)):
-        try:
-            config = json.loads(config)
-        except ValueError:
-            raise ValueError("config: not valid JSON") from None  # it may hold a key
+    config = parse_json(config)
     if isinstance(config, dict):
         return config
     if hasattr(config, "to_dict"):  # transformers' configs

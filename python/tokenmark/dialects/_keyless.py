@@ -59,7 +59,7 @@ def dialect_of(cfg: dict) -> str | None:
     """The dialect of a config (wrapped or flat), or None when it is not a dialect's."""
     if "dialect" in cfg:
         name = cfg["dialect"]
-        if name not in DIALECTS:
+        if not isinstance(name, str) or name not in DIALECTS:
             raise ValueError(f"dialect: expected one of {sorted(DIALECTS)}, got {name!r}")
         return name
     if "scheme" in cfg:

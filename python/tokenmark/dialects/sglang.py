@@ -14,16 +14,16 @@ same tail their detector computes (scipy's Gamma survival here, their Poisson se
 from __future__ import annotations
 
 import functools
-import json
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from .. import ops
-from .._validate import check_bool, check_prefix, check_real
+from .._validate import check_alpha, check_bool, check_prefix, check_real
 from ..ops.sglang import MAX_CONTEXT_WINDOW, MAX_CONTEXTS
 from ..stats import gamma_pvalue
+from ._config import parse_json
 from ._host import device_batch, host_batch, host_scorer
 
 BACKENDS = ("auto", "cpu", "cuda", "reference")
@@ -75,7 +75,7 @@ class SGLangResult:
         return len(self.n_scored)
 
     def is_watermarked(self, alpha: float = 1e-3) -> np.ndarray:
-        return self.p_value <= alpha
+        return self.p_value <= check_alpha(alpha)
 
     def to_records(self) -> list[dict[str, Any]]:
         """One JSON-ready dict per document (their ``combined`` statistics)."""
@@ -176,11 +176,7 @@ class SGLangWatermark:
         >>> SGLangWatermark.from_config('{"key": "abc", "context_window": 2}').context_width
         2
         """
-        if isinstance(config, (str, bytes)):
-            try:
-                config = json.loads(config)
-            except ValueError:
-                raise ValueError("config: not valid JSON") from None  # may hold the key
+        config = parse_json(config)
         if not isinstance(config, dict):
             config = {k: getattr(config, k) for k in _CONFIG_FIELDS if hasattr(config, k)}
         unknown = set(config) - _CONFIG_FIELDS

@@ -36,6 +36,7 @@ from .._validate import check_bool, check_int, check_prefix, check_weights
 from ..ops._common import resolve_host
 from ..reference.synthid_text import accumulate
 from ..reference.torch_mt import mt19937_words
+from ._config import config_dict
 from ._dedup import first_occurrence
 from ._green_lists import DEVICES
 from ._host import device_batch, host_batch, host_ragged
@@ -109,12 +110,8 @@ class SynthIDText:
             put(name, int(v))
         if self.device not in DEVICES:
             raise ValueError(f"device: expected one of {DEVICES}, got {self.device!r}")
-        if self.eos_token_id is not None:
-            if isinstance(self.eos_token_id, bool) or not isinstance(
-                self.eos_token_id, (int, np.integer)
-            ):
-                raise TypeError("eos_token_id: must be an int or None")
-            put("eos_token_id", int(self.eos_token_id))
+        if self.eos_token_id is not None:  # -1 as theirs: no EOS mask
+            put("eos_token_id", check_int(self.eos_token_id, "eos_token_id", -1, 2**31 - 1))
         skip = check_bool(self.skip_first_ngram_calls, "skip_first_ngram_calls")
         put("skip_first_ngram_calls", skip)
 
@@ -142,10 +139,7 @@ class SynthIDText:
         >>> SynthIDText.from_config(cfg, eos_token_id=2).depth
         3
         """
-        d = config if isinstance(config, dict) else config.to_dict()
-        if not isinstance(d, dict):
-            raise TypeError("config: expected a SynthIDTextWatermarkingConfig or its dict")
-        d = dict(d)
+        d = dict(config_dict(config, "a SynthIDTextWatermarkingConfig"))
         d.pop("watermarking_type", None)
         unknown = set(d) - set(_CONFIG_FIELDS)
         if unknown or "keys" not in d:

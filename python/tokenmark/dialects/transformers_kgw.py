@@ -36,6 +36,7 @@ from .._validate import check_bool, check_optional_bool, check_real
 from ..kgw import KGWResult
 from ..ops._common import resolve_host
 from ..stats import binomial_pvalue, binomial_z
+from ._config import config_dict, model_config_getter
 from ._dedup import distinct_small_ints, first_occurrence
 from ._green_lists import DEVICES, GreenListCache, check_backend, randperm
 from ._host import host_batch
@@ -153,22 +154,18 @@ class TransformersKGW:
         >>> wm.vocab_size, wm.bos_token_id, wm.seeding_scheme
         (50257, 50256, 'selfhash')
         """
-        d = config if isinstance(config, dict) else config.to_dict()
-        if not isinstance(d, dict):
-            raise TypeError("config: expected a WatermarkingConfig or its dict")
+        d = config_dict(config, "a WatermarkingConfig")
         unknown = set(d) - set(_CONFIG_FIELDS)
         if unknown:
             raise ValueError(f"config: not a KGW WatermarkingConfig (unknown {sorted(unknown)})")
         kw: dict[str, Any] = {k: d[k] for k in _CONFIG_FIELDS if k in d}
         if model_config is not None:
+            get = model_config_getter(model_config)
             if vocab_size is None:
-                vocab_size = model_config.vocab_size
+                vocab_size = get("vocab_size")
             if bos_token_id is None:
-                bos_token_id = (
-                    model_config.decoder_start_token_id
-                    if getattr(model_config, "is_encoder_decoder", False)
-                    else model_config.bos_token_id
-                )
+                encdec = get("is_encoder_decoder", False)
+                bos_token_id = get("decoder_start_token_id" if encdec else "bos_token_id")
         if vocab_size is None:
             raise ValueError("vocab_size: give it, or a model_config that has it")
         return cls(

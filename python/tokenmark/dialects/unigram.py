@@ -92,8 +92,9 @@ class Unigram:
     def green_mask(self) -> np.ndarray:
         """Their ``green_list_mask`` as uint8 ``[vocab_size]``."""
         rng = np.random.default_rng(unigram_seed(self.watermark_key))
-        mask = np.array([True] * self.green_size + [False] * (self.vocab_size - self.green_size))
-        rng.shuffle(mask)
+        mask = np.zeros(self.vocab_size, dtype=bool)  # theirs, made from a list of bools
+        mask[: self.green_size] = True
+        rng.shuffle(mask)  # the permutation depends on the length only: theirs
         return mask.astype(np.uint8)
 
     def logits_processor(self):

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,6 +35,7 @@ from .. import ops
 from .._validate import check_alpha, check_bool, check_prefix
 from ..reference.vllm import philox_uniform
 from ..stats import gamma_pvalue
+from ._config import parse_json
 from ._host import device_batch, host_batch, host_scorer
 
 BACKENDS = ("auto", "cpu", "cuda", "reference")
@@ -68,7 +68,7 @@ class VLLMResult:
         return len(self.n_scored)
 
     def is_watermarked(self, alpha: float = 1e-3) -> np.ndarray:
-        return self.p_value <= alpha
+        return self.p_value <= check_alpha(alpha)
 
     def to_records(self) -> list[dict[str, Any]]:
         """One JSON-ready dict per document."""
@@ -195,11 +195,7 @@ class VLLMWatermark:
         >>> VLLMWatermark.from_config('{"key": 7, "algorithm": "dual_key_gumbel"}').alpha
         0.1
         """
-        if isinstance(config, (str, bytes)):
-            try:
-                config = json.loads(config)
-            except ValueError:
-                raise ValueError("config: not valid JSON") from None  # may hold the key
+        config = parse_json(config)
         if not isinstance(config, dict):
             config = {k: getattr(config, k) for k in _CONFIG_FIELDS if hasattr(config, k)}
         unknown = set(config) - _CONFIG_FIELDS

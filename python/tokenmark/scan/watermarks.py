@@ -103,7 +103,7 @@ def load_keys(key_file: str | os.PathLike | None) -> dict[str, Key]:
         raise ScanConfigError(f"key_file: cannot read it ({type(e).__name__})") from None
     try:
         data = json.loads(raw)
-    except ValueError:
+    except (ValueError, RecursionError):
         # The message must not quote the file: it holds secrets.
         raise ScanConfigError("key_file: not valid JSON") from None
     if not isinstance(data, dict):
@@ -163,7 +163,7 @@ def load_watermarks(
             config = json.loads(Path(config).read_text(encoding="utf-8"))
         except OSError as e:
             raise ScanConfigError(f"config: cannot read it ({type(e).__name__})") from None
-        except ValueError as e:
+        except (ValueError, RecursionError) as e:
             raise ScanConfigError(f"config: not valid JSON ({e})") from None
     entries = config.get("watermarks") if isinstance(config, dict) else config
     if not isinstance(entries, list) or not entries:
@@ -186,7 +186,7 @@ def load_watermarks(
             out.append(_dialect_watermark(d, key_id, key_file, env_prefix, where))
             continue
         scheme = d.get("scheme", "kgw")
-        cls = SCHEMES.get(scheme)
+        cls = SCHEMES.get(scheme) if isinstance(scheme, str) else None
         if cls is None:
             raise ScanConfigError(f"{where}: unknown scheme {scheme!r}, expected {sorted(SCHEMES)}")
         name = d.pop("name", f"{key_id}/{scheme}")
