@@ -22,9 +22,9 @@ def watermark_config() -> dict:
             {"name": "kgw-beta-minhash", "key_id": "beta",
              **tm.KGW(key=KEYS["beta"], gamma=0.5, delta=3.0, context_width=3,
                       seeding="minhash").to_dict()},
-            {"name": "gumbel-gamma", "key_id": "gamma",
+            {"name": "gumbel-gamma", "key_id": "gamma", "window": 60,
              **tm.Gumbel(key=KEYS["gamma"], context_width=2).to_dict()},
-            {"name": "synthid-delta", "key_id": "delta",
+            {"name": "synthid-delta", "key_id": "delta", "window": 60,
              **tm.SynthID(key=KEYS["delta"], layers=20, context_width=2).to_dict()},
             {"name": "kgw-unused", "key_id": "unused", "scheme": "kgw", "context_width": 2},
         ]

@@ -305,6 +305,12 @@ def test_scan_takes_a_calibration_file(tmp_path, capsys):
     tm.KGW(key="another", context_width=2).calibrate(ref).save(other)
     rc, _ = _scan(tmp_path, list(enumerate(docs)), config, "--calibration", str(other))
     assert rc == 2 and "matches no watermark" in capsys.readouterr().err
+    # A Gumbel watermark with a window takes no calibration (calibrated windows: KGW only).
+    g_path = tmp_path / "gum.cal.json"
+    gum.calibrate(ref).save(g_path)
+    config[1]["window"] = 10
+    rc, _ = _scan(tmp_path, list(enumerate(docs)), config, "--calibration", str(g_path))
+    assert rc == 2 and "calibrated detection takes a window for KGW only" in capsys.readouterr().err
 
 
 def test_demo_tokenizer_text_round_trip():

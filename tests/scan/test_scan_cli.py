@@ -131,10 +131,14 @@ def test_finds_exactly_the_planted_documents(corpus, env, tmp_path, capsys):
     hits = _hits(out)
     assert all(h["log10_p"] < -10 and h["log10_q_bh"] <= np.log10(Q) for h in hits)
     assert all(h["by"] for h in hits)  # strong enough for the dependence-proof procedure too
-    # The KGW watermark with a window finds the span pasted into the middle of human text.
-    (r,) = [r for r in rows if r["id"] == "kgw-alpha-0-pasted" and r["watermark"] == "kgw-alpha"]
-    assert r["window_log10_p"] < -5 and 0 < r["window_start"] < r["n_tokens"] - 60
-    assert all(r["window_start"] is None for r in rows if r["watermark"] != "kgw-alpha")
+    # The watermarks with a window find the span pasted into the middle of human text.
+    for name in ("kgw-alpha", "gumbel-gamma", "synthid-delta"):
+        (r,) = [r for r in rows if r["id"] == f"{name}-0-pasted" and r["watermark"] == name]
+        assert r["window_log10_p"] < -5 and 0 < r["window_start"] < r["n_tokens"] - 60, r
+        assert r["window_score"] is not None
+        assert (r["window_n_green"] is None) == (name != "kgw-alpha")
+    windowed = ("kgw-alpha", "gumbel-gamma", "synthid-delta")
+    assert all(r["window_start"] is None for r in rows if r["watermark"] not in windowed)
 
 
 def _config(corpus):

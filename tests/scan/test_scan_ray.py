@@ -27,7 +27,7 @@ pytest.importorskip("ray.data", reason="Ray Data is not installed (pip install '
 pq = pytest.importorskip("pyarrow.parquet", reason="the scan extra: pip install '.[scan]'")
 
 FIELDS = ["source", "row", "id", "watermark", "n_tokens", "n_scored", "score", "log10_p"]
-FIELDS += ["window_start", "window_n_green", "window_log10_p"]
+FIELDS += ["window_start", "window_n_green", "window_log10_p", "window_score"]
 
 
 @pytest.fixture(scope="module")

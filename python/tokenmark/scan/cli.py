@@ -58,7 +58,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     )
     p.add_argument("--output-format", choices=OUTPUT_FORMATS, default="parquet")
     p.add_argument("--q", type=float, default=0.01, help="target FDR / FWER (default 0.01)")
-    p.add_argument("--window", type=int, help="KGW: strongest window of this many tokens")
+    p.add_argument(
+        "--window", type=int, help="strongest window of this many counted tokens (our schemes)"
+    )
     p.add_argument("--batch-size", type=int, default=8192, help="documents per batch")
     p.add_argument(
         "--max-doc-bytes",

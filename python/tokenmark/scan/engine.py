@@ -5,9 +5,9 @@ Output folder (``out``):
 
 - ``scores-<shard_id>.parquet`` (or ``.jsonl``): one row per (document, watermark): ``source``,
   ``row``, ``id``, ``watermark``, ``n_tokens``, ``n_scored``, ``score``, ``log10_p`` and, for a
-  KGW watermark with a ``window``, ``window_start``, ``window_n_green``, ``window_log10_p``.
-  ``score`` is the scheme's statistic: KGW's green count, Gumbel's sum of ``-log(1 - u)``,
-  SynthID's mean g-value.
+  watermark with a ``window``, ``window_start``, ``window_log10_p``, ``window_score`` (and
+  ``window_n_green`` for KGW). ``score`` and ``window_score`` are the scheme's statistic: KGW's
+  green count, Gumbel's sum of ``-log(1 - u)``, SynthID's mean g-value.
 - ``scores-<shard_id>.done.json``: written last, when the shard is complete (its scores are written
   to a temporary name first and renamed): its counts, malformed rows and the p-values that can
   be rejected at the scan's ``q``. A rerun skips every shard that has one.
@@ -371,7 +371,7 @@ def _score_all(shard: Shard, batch: Batch, rag: Ragged, watermarks, backend: str
         cols["n_scored"].append(s["n_scored"])
         cols["score"].append(s["score"])
         cols["log10_p"].append(s["log10_p"])
-        for k in ("window_start", "window_n_green", "window_log10_p"):
+        for k in ("window_start", "window_n_green", "window_log10_p", "window_score"):
             cols[k].append(s[k].astype(object) if k in s else none_i)
         lps.append(s["log10_p"])
         for i in np.flatnonzero(s["log10_p"] <= log10_q):

@@ -24,6 +24,7 @@ COLUMNS = (
     "window_start",
     "window_n_green",
     "window_log10_p",
+    "window_score",
 )
 
 
@@ -93,6 +94,7 @@ def _arrow_schema():
             ("window_start", pa.int64()),
             ("window_n_green", pa.int64()),
             ("window_log10_p", pa.float64()),
+            ("window_score", pa.float64()),
         ]
     )
 

@@ -10,8 +10,9 @@ Config (``watermarks.json``)::
     ]}
 
 Each entry is a scheme's ``to_dict()`` (``to_json()``) plus ``key_id`` (which key), an optional
-``name`` (unique; default ``<key_id>/<scheme>``) and detection options: ``window`` (KGW: the
-strongest window of this many counted tokens), ``salt`` (Gumbel), ``eos_token_id`` (SynthID).
+``name`` (unique; default ``<key_id>/<scheme>``) and detection options: ``window`` (the
+strongest window of this many counted tokens: KGW, Gumbel, SynthID), ``salt`` (Gumbel),
+``eos_token_id`` (SynthID).
 A ``key_fingerprint`` in an entry is checked against the key.
 
 Dialects (other implementations' watermarks, :mod:`tokenmark.dialects`): an entry
@@ -43,7 +44,11 @@ from ..synthid import SynthID
 
 SCHEMES = {"kgw": KGW, "gumbel": Gumbel, "synthid": SynthID}
 ENV_PREFIX = "TOKENMARK_KEY_"
-_DETECT_OPTIONS = {"kgw": ("window",), "gumbel": ("salt",), "synthid": ("eos_token_id",)}
+_DETECT_OPTIONS = {
+    "kgw": ("window",),
+    "gumbel": ("window", "salt"),
+    "synthid": ("window", "eos_token_id"),
+}
 
 
 class ScanConfigError(ValueError):
@@ -149,7 +154,7 @@ def load_watermarks(
     config : path of the watermarks JSON, or its content (a dict with ``"watermarks"`` or a list).
     key_file : JSON key file; keys not in it come from ``<env_prefix><KEY_ID>``.
     env_prefix : prefix of the key environment variables.
-    default_window : KGW ``window`` for entries that give none.
+    default_window : ``window`` for the entries of our schemes that give none.
 
     Example
     -------
@@ -193,7 +198,7 @@ def load_watermarks(
         if not isinstance(name, str) or not name:
             raise ScanConfigError(f"{where}: name must be a non-empty string")
         options = {k: d.pop(k) for k in _DETECT_OPTIONS[scheme] if k in d}
-        if scheme == "kgw" and "window" not in options and default_window is not None:
+        if "window" not in options and default_window is not None:
             options["window"] = default_window
         _check_options(options, where)
         key = _key_for(key_id, keys, env_prefix)

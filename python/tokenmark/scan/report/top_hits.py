@@ -89,7 +89,7 @@ def _strongest(
     if not len(pos):
         return None, ""
     window = dict(wm.options).get("window")
-    if wm.scheme_name == "kgw" and window is not None and start is not None:
+    if window is not None and start is not None:  # the scan's own window (our schemes)
         first = int(np.searchsorted(pos, start))
         last = pos[min(first + window, len(pos)) - 1]
         return (int(start), int(last)), f"strongest window of {window} counted tokens (scan)"
