@@ -12,7 +12,16 @@ import numpy as np
 from ._inputs import Ragged, as_ragged
 from ._validate import check_bool, check_int
 from .calibration import _IDENTITY, Calibration, _check_scheme, _doc_of, pair_contexts
-from .stats import binomial_pvalue, binomial_z, gamma_pvalue, synthid_weights, weighted_mean_z
+from .stats import (
+    binomial_pvalue,
+    binomial_sf,
+    binomial_z,
+    gamma_pvalue,
+    synthid_weights,
+    weighted_mean_z,
+    window_pvalue,
+    windows_over_counted,
+)
 
 
 def _check_calibration(scheme, calibration) -> Calibration:
@@ -46,8 +55,8 @@ def detect_calibrated(scheme, sequences, calibration: Calibration, **kwargs):
 
     Returns the scheme's own result type (``KGWResult``, ``GumbelResult``, ``SynthIDResult``)
     with counts, scores and exact p-values over the remaining tokens; with ``return_flags``
-    the ``counted`` flags show which tokens were scored. KGW's ``window`` is found over the
-    remaining tokens. Host inputs only.
+    the ``counted`` flags show which tokens were scored. A ``window`` is found over the
+    remaining tokens (every scheme). Host inputs only.
 
     Example
     -------
@@ -61,8 +70,8 @@ def detect_calibrated(scheme, sequences, calibration: Calibration, **kwargs):
     cal = _check_calibration(scheme, calibration)
     return_flags = check_bool(kwargs.pop("return_flags", False), "return_flags")
     window = kwargs.pop("window", None)
-    if window is not None and name != "kgw":
-        raise TypeError(f"window: calibrated detection takes a window for KGW only, not {name}")
+    if window is not None:
+        window = check_int(window, "window", 1, 2**62)
     rag = as_ragged(sequences)
     if name == "synthid" and kwargs.get("eos_token_id") is not None:
         from .synthid import _truncate_at_eos
@@ -75,15 +84,37 @@ def detect_calibrated(scheme, sequences, calibration: Calibration, **kwargs):
     drop = cal.dropped(rag, counted)
     keep = counted & ~drop
     n = res.n_scored - _per_doc(drop, rag.offsets)
+    # The result's extra fields: the flags, and for Gumbel and SynthID the window's.
     flags = {"counted": np.split(keep.astype(np.uint8), cuts)} if return_flags else {}
     if name == "kgw":
         return _kgw(res, rag, drop, keep, n, flags, window, return_flags)
     pos = np.flatnonzero(drop)
     ctx = pair_contexts(rag, pos, scheme.context_width, scheme.seeding_code)
     doc = _doc_of(rag.offsets, pos)
+    salt = kwargs.get("salt", 0)
+    if window is not None:  # the kept tokens' words, as the scorer draws them
+        words = _kept_words(scheme, rag, keep, salt)
+        flags.update(scheme._window(words, keep, rag.offsets, window))
     if name == "gumbel":
-        return _gumbel(scheme, res, rag, pos, ctx, doc, n, flags, kwargs.get("salt", 0))
+        return _gumbel(scheme, res, rag, pos, ctx, doc, n, flags, salt)
     return _synthid(scheme, res, rag, pos, ctx, doc, n, flags, kwargs.get("weights"))
+
+
+def _kept_words(scheme, rag: Ragged, keep: np.ndarray, salt) -> np.ndarray:
+    """Per token, the PRF word of each kept token (0 elsewhere): Gumbel's (salted context) or
+    SynthID's g-value word, from the numpy reference PRF."""
+    from .reference.prf import DOMAIN_GUMBEL, DOMAIN_SYNTHID_G, prf_word
+
+    kept = np.flatnonzero(keep)
+    ctx = pair_contexts(rag, kept, scheme.context_width, scheme.seeding_code)
+    if scheme.scheme_name == "gumbel":
+        salts = np.broadcast_to(np.asarray(salt, dtype=np.uint32).reshape(-1), (len(rag),))
+        ctx, domain = ctx ^ salts[_doc_of(rag.offsets, kept)], DOMAIN_GUMBEL
+    else:
+        domain = DOMAIN_SYNTHID_G
+    words = np.zeros(len(rag.tokens), dtype=np.uint32)
+    words[kept] = prf_word(scheme.key.words, ctx, rag.tokens[kept], domain)
+    return words
 
 
 def _kgw(res, rag: Ragged, drop, keep, n, flags: dict, window, return_flags: bool):
@@ -96,7 +127,7 @@ def _kgw(res, rag: Ragged, drop, keep, n, flags: dict, window, return_flags: boo
         green = np.where(drop, -1, green).astype(green.dtype)
         extra.update(green=np.split(green, rag.offsets[1:-1]), **flags)
     if window is not None:
-        extra.update(_window(green, keep, rag, check_int(window, "window", 1, 2**62), p))
+        extra.update(_window(green, keep, rag, window, p))
     return type(res)(
         n_scored=n, n_green=g, z=binomial_z(g, n, p), p_value=binomial_pvalue(g, n, p),
         gamma=p, **extra,
@@ -142,14 +173,6 @@ def _synthid(scheme, res, rag: Ragged, pos, ctx, doc, n, flags: dict, weights):
 
 def _window(green: np.ndarray, keep: np.ndarray, rag: Ragged, window: int, p: float) -> dict:
     """KGW's most-green window over the kept tokens (as ``KGW.detect`` finds it)."""
-    from .stats import windowed_max
-
-    counted_offsets = np.concatenate([[0], np.cumsum(keep, dtype=np.int64)])[rag.offsets]
-    start_c, best, wp = windowed_max(
-        (green[keep] == 1).astype(green.dtype), counted_offsets, window, p
-    )
-    positions = np.flatnonzero(keep)
-    has = counted_offsets[1:] > counted_offsets[:-1]
-    idx = np.minimum(counted_offsets[:-1] + start_c, max(len(positions) - 1, 0))
-    start = np.where(has, positions[idx] - rag.offsets[:-1] if len(positions) else 0, 0)
+    start, best, w, n_windows = windows_over_counted(green == 1, keep, rag.offsets, window)
+    wp = window_pvalue(n_windows, binomial_sf(best - 1, w, p))
     return dict(window=window, window_start=start, window_green=best, window_p_value=wp)

@@ -208,8 +208,6 @@ def cmd_detect(args) -> int:
     Exit status: 0 if every line was good, 1 if some were skipped, 2 on a usage error (bad flag,
     key, config or input file), in which case nothing is written."""
     wm = _scheme(args)
-    if args.window is not None and args.calibration and not isinstance(wm, KGW):
-        raise UsageError("--window with --calibration is available for KGW configs only")
     kwargs = {"window": args.window} if args.window is not None else {}
     detect = _calibrated(args, wm)
     tokenizer = None

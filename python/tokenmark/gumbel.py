@@ -229,11 +229,7 @@ class Gumbel(SchemeConfig):
             rag = Ragged(rag.tokens, rag.offsets.cpu().numpy())
         extra: dict[str, Any] = {}
         if window is not None:
-            start, best, w, n_windows = windows_over_counted(
-                score_term(out[3]), counted, rag.offsets, window
-            )
-            wp = window_pvalue(n_windows, gamma_pvalue(best, w))
-            extra = dict(window=window, window_start=start, window_score=best, window_p_value=wp)
+            extra = self._window(out[3], counted, rag.offsets, window)
         return GumbelResult(
             n_scored=n,
             score=score,
@@ -241,6 +237,14 @@ class Gumbel(SchemeConfig):
             counted=np.split(counted, rag.offsets[1:-1]) if return_flags else None,
             **extra,
         )
+
+    def _window(self, words, counted, offsets, window: int) -> dict[str, Any]:
+        """The best window's fields from each counted token's PRF word (``words``, per token)."""
+        start, best, w, n_windows = windows_over_counted(
+            score_term(words), counted, offsets, window
+        )
+        wp = window_pvalue(n_windows, gamma_pvalue(best, w))
+        return dict(window=window, window_start=start, window_score=best, window_p_value=wp)
 
     def detect_many(
         self,

@@ -80,9 +80,11 @@ def test_detect_distortion_free_configs(tmp_path, capsys, wm):
     assert rec["window"] == wm.detect([doc], window=5).to_records()[0]["window"]
     cal = wm.calibrate([doc, doc], min_docs=2)
     cal.save(tmp_path / "cal.json")
-    with pytest.raises(SystemExit, match="--window with --calibration"):
-        main([*args, "--config", str(tmp_path / "cfg.json"), "--window", "5",
-              "--calibration", str(tmp_path / "cal.json")])  # fmt: skip
+    assert main([*args, "--config", str(tmp_path / "cfg.json"), "--window", "5",
+                 "--calibration", str(tmp_path / "cal.json")]) == 0  # fmt: skip
+    rec = json.loads(capsys.readouterr().out)
+    want = wm.detect_calibrated([doc], calibration=cal, window=5).to_records()[0]
+    assert rec["window"] == want["window"]
 
 
 def test_info_runs_as_a_module():

@@ -121,6 +121,41 @@ def test_flags_and_window_follow_the_filter():
         assert res.window_green[d] == best
 
 
+@pytest.mark.parametrize("name", ["gumbel", "synthid"])
+def test_distortion_free_windows_follow_the_filter(name):
+    """Gumbel's and SynthID's windows over the kept tokens: the best window of 20 kept tokens,
+    its terms re-stated from the reference PRF, and detect()'s own window when nothing is
+    dropped."""
+    rng = np.random.default_rng(12)
+    wm = SCHEMES[name](KEY)
+    ref, docs = corpus(rng, 30, 60), corpus(rng, 5, 200)
+    cal = wm.calibrate(ref, min_docs=2)
+    kw = {"salt": 3} if name == "gumbel" else {}
+    res = wm.detect_calibrated(docs, calibration=cal, return_flags=True, window=20, **kw)
+    plain = wm.detect(docs, return_flags=True, **kw)
+    domain = DOMAIN_GUMBEL if name == "gumbel" else DOMAIN_SYNTHID_G
+    for d, doc in enumerate(docs):
+        kept = np.flatnonzero(res.counted[d])
+        assert len(kept) < plain.n_scored[d]  # the filter dropped some
+        ctx = np.array([context_hash(doc[i - 2 : i].astype(np.uint32), 0) for i in kept])
+        salt = np.uint32(3) if name == "gumbel" else np.uint32(0)
+        words = prf_word(wm.key.words, ctx.astype(np.uint32) ^ salt, doc[kept], domain)
+        if name == "gumbel":
+            terms = score_term(words)
+        else:
+            terms = np.array([bin(int(x) & (2**7 - 1)).count("1") for x in words])
+        sums = [terms[i : i + 20].sum() for i in range(max(len(terms) - 19, 1))]
+        i = int(np.argmax(sums))
+        stat = res.window_score[d] if name == "gumbel" else res.window_ones[d]
+        assert stat == pytest.approx(sums[i], rel=1e-12)
+        assert res.window_start[d] == kept[i]
+    loose = wm.calibrate(ref, max_shift=1e6)
+    same = wm.detect_calibrated(docs, calibration=loose, window=20, **kw)
+    want = wm.detect(docs, window=20, **kw)
+    np.testing.assert_allclose(same.window_p_value, want.window_p_value, rtol=1e-12)
+    np.testing.assert_array_equal(same.window_start, want.window_start)
+
+
 def test_large_max_shift_drops_nothing_and_tiny_drops_everything():
     rng = np.random.default_rng(3)
     wm = SCHEMES["kgw-prev"](KEY)
@@ -252,8 +287,8 @@ def test_bad_arguments_are_refused_naming_them():
     with pytest.raises(ValueError, match="calibration: made for another scheme config"):
         tm.KGW(key=KEY, context_width=3).detect_calibrated(ref, calibration=cal)
     g = tm.Gumbel(key=KEY, context_width=2)
-    with pytest.raises(TypeError, match="window: calibrated detection takes a window for KGW only"):
-        g.detect_calibrated(ref, calibration=g.calibrate(ref), window=5)
+    with pytest.raises(ValueError, match="window"):
+        g.detect_calibrated(ref, calibration=g.calibrate(ref), window=-5)
     with pytest.raises(ValueError, match="window"):
         wm.detect_calibrated(ref, calibration=cal, window=0)
 
@@ -305,12 +340,18 @@ def test_scan_takes_a_calibration_file(tmp_path, capsys):
     tm.KGW(key="another", context_width=2).calibrate(ref).save(other)
     rc, _ = _scan(tmp_path, list(enumerate(docs)), config, "--calibration", str(other))
     assert rc == 2 and "matches no watermark" in capsys.readouterr().err
-    # A Gumbel watermark with a window takes no calibration (calibrated windows: KGW only).
+    # A calibrated Gumbel watermark with a window: its window over the kept tokens.
     g_path = tmp_path / "gum.cal.json"
-    gum.calibrate(ref).save(g_path)
+    g_cal = gum.calibrate(ref)
+    g_cal.save(g_path)
     config[1]["window"] = 10
-    rc, _ = _scan(tmp_path, list(enumerate(docs)), config, "--calibration", str(g_path))
-    assert rc == 2 and "calibrated detection takes a window for KGW only" in capsys.readouterr().err
+    rc, out = _scan(tmp_path, list(enumerate(docs)), config, "--calibration", str(g_path))
+    assert rc in (0, 1)
+    rows = pq.read_table(next(out.glob("scores-*.parquet"))).to_pylist()
+    g_rows = sorted((r for r in rows if r["watermark"] == "g"), key=lambda r: r["row"])
+    want = gum.detect_calibrated(docs, calibration=g_cal, window=10)
+    assert [r["window_start"] for r in g_rows] == want.window_start.tolist()
+    np.testing.assert_allclose([r["window_score"] for r in g_rows], want.window_score)
 
 
 def test_demo_tokenizer_text_round_trip():

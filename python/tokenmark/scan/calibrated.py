@@ -41,11 +41,6 @@ def attach_calibrations(
                 if str(e).startswith("path:") or str(e).startswith("calibration:"):
                     raise ScanConfigError(f"--calibration {path}: {e}") from None
                 continue  # made for another key or another scheme config
-            if wm.scheme_name != "kgw" and dict(wm.options).get("window") is not None:
-                raise ScanConfigError(
-                    f"--calibration {path}: watermark {wm.name!r} has a window; calibrated "
-                    "detection takes a window for KGW only"
-                )
             if wm.calibration is not None:
                 raise ScanConfigError(
                     f"--calibration {path}: watermark {wm.name!r} already has a calibration"
