@@ -11,6 +11,7 @@ import numpy as np
 from ._inputs import encode_texts
 from ._key import Key, key_from_config
 from ._validate import check_alpha, check_bool
+from .stats import check_window
 
 
 class DocResult:
@@ -149,3 +150,20 @@ def keys_list(keys) -> list[Key]:
             continue
         raise TypeError(err)
     return out
+
+
+def check_window_request(window, backend) -> int | None:
+    """A ``detect(window=...)`` argument: None, or a window size for the host scorers (the
+    per-token terms of Gumbel's and SynthID's windows come from the host backends). A GPU
+    backend is refused by name; any other backend is left to the usual backend check."""
+    if window is None:
+        return None
+    window = check_window(window)
+    from .backends import GPU_BACKENDS
+
+    if isinstance(backend, str) and backend in GPU_BACKENDS:
+        raise ValueError(
+            "backend: with a window, expected 'auto', 'cpu' or 'reference' (the windowed "
+            f"detector scores on the host), got {backend!r}"
+        )
+    return window

@@ -11,7 +11,7 @@ import numpy as np
 from . import ops
 from ._inputs import Ragged, as_ragged, device_ragged
 from ._key import Key
-from ._scheme import DocResult, SchemeConfig, keys_list
+from ._scheme import DocResult, SchemeConfig, check_window_request, keys_list
 from ._validate import (
     check_bool,
     check_choice,
@@ -24,7 +24,7 @@ from ._validate import (
 )
 from .reference.gumbel import score_term
 from .reference.prf import SEEDINGS
-from .stats import check_window_request, gamma_pvalue, window_pvalue, windows_over_counted
+from .stats import gamma_pvalue, window_pvalue, windows_over_counted
 
 
 @dataclass(frozen=True)

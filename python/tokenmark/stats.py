@@ -97,20 +97,6 @@ def check_window(window) -> int:
     return int(window)
 
 
-def check_window_request(window, backend: str) -> int | None:
-    """A ``detect(window=...)`` argument: None, or a window size for the host scorers (the
-    per-token terms of the windows come from the host backends)."""
-    if window is None:
-        return None
-    window = check_window(window)
-    if backend not in ("auto", "cpu", "reference"):
-        raise ValueError(
-            f"window: the windowed detector scores on the host (backend 'auto', 'cpu' or "
-            f"'reference'), got backend {backend!r}"
-        )
-    return window
-
-
 def best_windows(
     values: np.ndarray, offsets: np.ndarray, window: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:

@@ -11,7 +11,7 @@ import numpy as np
 from . import ops
 from ._inputs import Ragged, as_ragged, device_ragged
 from ._key import Key
-from ._scheme import DocResult, SchemeConfig, keys_list
+from ._scheme import DocResult, SchemeConfig, check_window_request, keys_list
 from ._validate import (
     check_bool,
     check_choice,
@@ -29,7 +29,6 @@ from .reference.prf import SEEDINGS
 from .stats import (
     binomial_pvalue,
     binomial_sf,
-    check_window_request,
     weighted_mean_z,
     window_pvalue,
     windows_over_counted,

@@ -372,18 +372,23 @@ def _scheme_targets():
         dict(sequences=SEQS, prefix_lengths=PRE, dedup=A("optbool"), return_flags=A("bool"),
              window=A("int", lo=1, hi=2**62, optional=True), backend=A("backend")),
     )  # fmt: skip
+
+    def window(rng):
+        return [None, 1, 3, 50][int(rng.integers(0, 4))]
+
     t["Gumbel.detect"] = (
-        lambda rng: detect_args(rng, salt=int(rng.integers(0, 2**32))),
+        lambda rng: detect_args(rng, salt=int(rng.integers(0, 2**32)), window=window(rng)),
         lambda a: result(tm.Gumbel(key=CANARY, context_width=2).detect(**a)),
         dict(sequences=SEQS, prefix_lengths=PRE, dedup=A("optbool"), return_flags=A("bool"),
-             salt=SALT, backend=A("backend")),
+             salt=SALT, window=A("int", lo=1, hi=2**62, optional=True), backend=A("backend")),
     )  # fmt: skip
     t["SynthID.detect"] = (
         lambda rng: detect_args(rng, eos_token_id=int(rng.integers(0, 50)),
-                                weights=rng.uniform(0.1, 5, 6)),
+                                weights=rng.uniform(0.1, 5, 6), window=window(rng)),
         lambda a: result(tm.SynthID(key=CANARY, layers=6, context_width=2).detect(**a)),
         dict(sequences=SEQS, prefix_lengths=PRE, dedup=A("optbool"), return_flags=A("bool"),
              eos_token_id=A("int", lo=0, hi=2**31 - 1, optional=True), backend=A("backend"),
+             window=A("int", lo=1, hi=2**62, optional=True),
              weights=A("array", el="float", rank=1, lo=0.0, hi=None, finite=True,
                        optional=True, names=("weights",))),
     )  # fmt: skip

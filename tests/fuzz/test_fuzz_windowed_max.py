@@ -60,3 +60,34 @@ def test_a_million_documents_in_one_vectorised_pass():
         sub = slice(offsets[d], offsets[d + 1])
         s, b, p = windowed_max_loop(green[sub], np.array([0, lengths[d]]), 10, 0.25)
         assert (start[d], best[d]) == (s[0], b[0]) and np.isclose(pv[d], p[0], rtol=1e-12)
+
+
+@settings(max_examples=100, deadline=None, derandomize=True, database=None)
+@given(
+    lengths=st.lists(st.integers(0, 40), max_size=12),
+    window=st.integers(1, 50),
+    chunk=st.integers(1, 64),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_float_windows_match_the_per_document_loop(lengths, window, chunk, seed):
+    """best_windows on float terms (Gumbel's): the first best window and its sum, re-added."""
+    rng = np.random.default_rng(seed)
+    offsets = np.concatenate([[0], np.cumsum(lengths, dtype=np.int64)])
+    values = rng.exponential(size=int(offsets[-1]))
+    old = S._WINDOW_CHUNK
+    S._WINDOW_CHUNK = chunk
+    try:
+        start, best, w, n_windows = S.best_windows(values, offsets, window)
+    finally:
+        S._WINDOW_CHUNK = old
+    for d in range(len(lengths)):
+        v = values[offsets[d] : offsets[d + 1]]
+        if not len(v):
+            assert n_windows[d] == 0 and best[d] == 0
+            continue
+        k = min(window, len(v))
+        sums = np.array([v[i : i + k].sum() for i in range(len(v) - k + 1)])
+        i = int(start[d])
+        assert w[d] == k and n_windows[d] == len(sums)
+        assert sums[i] >= sums.max() - 1e-12 * max(1.0, sums.max())  # best up to rounding
+        assert best[d] == sums[i] or abs(best[d] - sums[i]) <= 1e-12 * sums[i]
