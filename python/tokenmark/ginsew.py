@@ -20,6 +20,7 @@ from . import ops
 from ._inputs import as_ragged
 from ._key import Key
 from ._scheme import SchemeConfig
+from ._validate import check_prefix, clamp_prefix
 from .reference import ginsew as _ref
 
 T_SOURCES = ("context", "prompt_position")
@@ -283,14 +284,7 @@ class GINSEW(SchemeConfig):
         from .suspect import ginsew as _suspect
 
         rag = as_ragged(sequences)
-        prefix = None
-        if prefix_lengths is not None:
-            prefix = np.asarray(prefix_lengths)
-            if prefix.dtype.kind not in "iu":
-                raise TypeError("prefix_lengths: expected integers")
-            prefix = np.broadcast_to(prefix, (len(rag),)).astype(np.int64)
-            if prefix.size and prefix.min() < 0:
-                raise ValueError("prefix_lengths: must be >= 0")
+        prefix = clamp_prefix(check_prefix(prefix_lengths, len(rag)), rag.offsets)
         return _suspect.detect_text(
             rag.tokens,
             rag.offsets,

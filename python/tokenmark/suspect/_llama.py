@@ -42,7 +42,10 @@ def extract(model: Any, name: str) -> Weights:
     def get(key: str) -> np.ndarray:
         if key not in sd:
             raise ValueError(f"{name}: not a Llama-style model (missing {key})")
-        return sd[key].detach().to(device="cpu", dtype=torch.float64).numpy()
+        w = sd[key].detach().to(device="cpu", dtype=torch.float64).numpy()
+        if not np.isfinite(w).all():
+            raise ValueError(f"{name}: weight {key} has non-finite values (NaN or inf)")
+        return w
 
     layers = []
     i = 0

@@ -46,7 +46,9 @@ def as_int_row(row: Any) -> np.ndarray:
         )
     if any(isinstance(v, bool) or not isinstance(v, (int, np.integer)) for v in row):
         raise TypeError("generate_fn output: token ids must be ints")
-    return np.asarray(row, dtype=np.int64)
+    if any(not -(2**63) <= int(v) < 2**63 for v in row):
+        raise ValueError("generate_fn output: a token id is out of range (ids must fit int64)")
+    return np.asarray([int(v) for v in row], dtype=np.int64)
 
 
 def greedy_fn(model, vocab_size: int) -> GenerateFn:
@@ -105,12 +107,42 @@ def _predict_fn(model_or_fn) -> Callable:
     )
 
 
+def _argmax(scores, lengths: list[int]):
+    """The argmax over the vocab axis of ``scores [batch, seq, vocab]`` (what ``model_or_fn``
+    returned for right-padded texts of these lengths), checked where a text reads it: a NaN, a
+    +inf or a row with every token at -inf (masked) has no meaningful argmax."""
+    import torch
+
+    want = f"[{len(lengths)}, {max(lengths)}, vocab >= 1]"
+    shape = tuple(getattr(scores, "shape", ()))
+    if len(shape) != 3 or shape[:2] != (len(lengths), max(lengths)) or shape[2] < 1:
+        got = shape if hasattr(scores, "shape") else type(scores).__name__
+        raise ValueError(f"model_or_fn: expected scores {want}, got {got}")
+    try:
+        scores = torch.as_tensor(scores)
+    except (TypeError, ValueError, RuntimeError):
+        raise TypeError(f"model_or_fn: expected numeric scores {want}") from None
+    if scores.dtype == torch.bool or scores.is_complex():
+        raise TypeError(f"model_or_fn: expected real scores, got {scores.dtype}")
+    if scores.is_floating_point():
+        top = scores.amax(dim=-1).cpu()  # NaN if any is, +inf if any is, -inf if all are
+        read = torch.arange(top.shape[1]) < torch.tensor(lengths)[:, None]
+        if not torch.isfinite(top[read]).all():
+            raise ValueError(
+                "model_or_fn: returned NaN or +inf scores, or a position with every token at "
+                "-inf (no prediction)"
+            )
+    return scores.argmax(dim=-1)
+
+
 def predict_argmax(model_or_fn, texts, *, batch_size: int = 16) -> list[np.ndarray]:
     """The suspect's argmax prediction after every position of every text (``len(text)`` ids).
 
     ``model_or_fn``: a transformers causal LM or a callable ``fn(input_ids LongTensor [b, s]) ->
     scores [b, s, vocab]`` (logits or probabilities of the next token after each position).
     Texts are right-padded in batches; a causal model never reads the padding of a position.
+    -inf scores (masked tokens) are allowed; NaN, +inf, or -inf for every token at a position of
+    a text is refused (no meaningful prediction).
     """
     import torch
 
@@ -128,13 +160,8 @@ def predict_argmax(model_or_fn, texts, *, batch_size: int = 16) -> list[np.ndarr
             ids = torch.zeros((len(part), length), dtype=torch.long)
             for r, d in enumerate(part):
                 ids[r, : len(docs[d])] = torch.from_numpy(docs[d])
-            scores = fn(ids)
-            if not hasattr(scores, "shape") or tuple(scores.shape[:2]) != (len(part), length):
-                raise ValueError(
-                    "model_or_fn: expected scores [batch, seq, vocab] = "
-                    f"[{len(part)}, {length}, vocab], got {getattr(scores, 'shape', type(scores))}"
-                )
-            pred = torch.as_tensor(scores).argmax(dim=-1).cpu().numpy()
+            lengths = [len(docs[d]) for d in part]
+            pred = _argmax(fn(ids), lengths).cpu().numpy()
             for r, d in enumerate(part):
                 out[d] = pred[r, : len(docs[d])].astype(np.int64)
     return out

@@ -21,13 +21,14 @@ the prefix is independent of the token asked for, so the same bound holds.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from .._key import Key
+from .._validate import check_alpha, host_array, is_torch
 from ..reference.prf import prf_word
 from ._models import as_int_row, as_rows, greedy_fn, is_torch_model
 from ._train import train
@@ -52,6 +53,25 @@ def _positive_int(name: str, v: Any) -> int:
     if v <= 0:
         raise ValueError(f"{name}: must be > 0, got {v}")
     return int(v)
+
+
+def _token_ids(name: str, ids: Any, vocab_size: int) -> np.ndarray:
+    """Distinct token ids in ``[0, vocab_size)`` from an iterable of ints or a 1-D integer array
+    (never truncated from floats), sorted, int64."""
+    if is_torch(ids) or isinstance(ids, np.ndarray):
+        arr = host_array(ids, name)
+        if arr.ndim != 1:
+            raise ValueError(f"{name}: expected a 1-D sequence of token ids, got shape {arr.shape}")
+        ids = arr.tolist()
+    elif isinstance(ids, (str, bytes)) or not isinstance(ids, Iterable):
+        raise TypeError(f"{name}: expected a sequence of int token ids, got {type(ids).__name__}")
+    ids = list(ids)
+    for v in ids:
+        if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, np.integer)):
+            raise TypeError(f"{name}: expected int token ids, got {type(v).__name__}")
+        if not 0 <= int(v) < vocab_size:
+            raise ValueError(f"{name}: ids must be in [0, vocab_size={vocab_size})")
+    return np.unique(np.asarray([int(v) for v in ids], dtype=np.int64))
 
 
 @dataclass(frozen=True)
@@ -93,7 +113,7 @@ class FingerprintResult:
 
     def is_fingerprinted(self, alpha: float = 1e-6) -> bool:
         """True when ``p_value <= alpha`` (the false-positive rate over keys)."""
-        return bool(self.p_value <= alpha)
+        return bool(self.p_value <= check_alpha(alpha))
 
     def __repr__(self) -> str:
         return (
@@ -145,9 +165,7 @@ class Fingerprint:
         self.vocab_size = _positive_int("vocab_size", vocab_size)
         self.trigger_length = _positive_int("trigger_length", trigger_length)
         self.response_length = _positive_int("response_length", response_length)
-        excl = np.unique(np.asarray(list(exclude_ids), dtype=np.int64))
-        if excl.size and (excl.min() < 0 or excl.max() >= self.vocab_size):
-            raise ValueError(f"exclude_ids: ids must be in [0, vocab_size={self.vocab_size})")
+        excl = _token_ids("exclude_ids", exclude_ids, self.vocab_size)
         self._allowed = np.setdiff1d(np.arange(self.vocab_size, dtype=np.int64), excl)
         if self._allowed.size < 2:
             raise ValueError("exclude_ids: fewer than 2 token ids are left to draw from")

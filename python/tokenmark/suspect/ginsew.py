@@ -27,8 +27,11 @@ from typing import Any
 
 import numpy as np
 
+from .._validate import check_alpha, check_int
 from ..reference import ginsew as _ref
 from ..reference.prf import SEEDING_PREV, context_hash, prf_word
+
+MAX_BATCH_SIZE = 2**31 - 1  # probes per forward call; more than any model takes at once
 
 
 @dataclass(frozen=True)
@@ -56,7 +59,7 @@ class GINSEWResult:
 
     def is_watermarked(self, alpha: float = 1e-3) -> bool:
         """Whether ``p_value <= alpha`` (the false-positive rate per suspect)."""
-        return bool(self.p_value <= alpha)
+        return bool(self.p_value <= check_alpha(alpha))
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -241,15 +244,14 @@ def probe_group_masses(
     flags for the suspect's vocabulary width."""
     import torch
 
-    if isinstance(batch_size, bool) or int(batch_size) != batch_size or batch_size < 1:
-        raise ValueError(f"batch_size: must be a positive int, got {batch_size}")
+    batch_size = check_int(batch_size, "batch_size", 1, MAX_BATCH_SIZE)
     fn = next_token_probs_fn(model_or_fn)
     lengths = np.array([len(p) for p in probes])
     y = np.empty(len(probes), dtype=np.float64)
     for length in np.unique(lengths):
         idx = np.flatnonzero(lengths == length)
-        for s in range(0, len(idx), int(batch_size)):
-            chunk = idx[s : s + int(batch_size)]
+        for s in range(0, len(idx), batch_size):
+            chunk = idx[s : s + batch_size]
             ids = torch.from_numpy(np.stack([probes[i] for i in chunk]))
             probs = fn(ids)
             g0 = g0_of(probs.shape[1])

@@ -44,6 +44,7 @@ from typing import Any
 
 import numpy as np
 
+from .._validate import check_alpha
 from ._llama import Weights, extract, permute_model_
 
 __all__ = ["ProvenanceResult", "compare", "permute_and_rescale", "statistic"]
@@ -72,7 +73,7 @@ class ProvenanceResult:
 
     def is_derived(self, alpha: float = 0.05) -> bool:
         """True when the empirical ``p_value <= alpha``."""
-        return bool(self.p_value <= alpha)
+        return bool(self.p_value <= check_alpha(alpha))
 
     def __repr__(self) -> str:
         return (

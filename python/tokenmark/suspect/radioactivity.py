@@ -44,6 +44,7 @@ from typing import Any
 import numpy as np
 
 from .._inputs import Ragged, as_ragged
+from .._validate import check_alpha, check_bool
 from ..gumbel import Gumbel
 from ..kgw import KGW
 from ..reference.prf import context_hash
@@ -77,7 +78,7 @@ class RadioactivityResult:
 
     def is_radioactive(self, alpha: float = 1e-3) -> bool:
         """Whether the p-value is at most ``alpha`` (the false-positive rate of the test)."""
-        return self.p_value <= alpha
+        return self.p_value <= check_alpha(alpha)
 
     @property
     def mean_score(self) -> float:
@@ -256,6 +257,8 @@ def test_open(
     (39, True)
     """
     _check_scheme(scheme)
+    dedup = check_bool(dedup, "dedup")
+    skip_seen_windows = check_bool(skip_seen_windows, "skip_seen_windows")
     if predictions is None:
         predictions = predict_argmax(model_or_fn, texts, batch_size=batch_size)
     rag = as_ragged(texts, "texts")
@@ -322,6 +325,8 @@ def test_closed(
     (1, 3, 2)
     """
     _check_scheme(scheme)
+    dedup = check_bool(dedup, "dedup")
+    skip_prompt_windows = check_bool(skip_prompt_windows, "skip_prompt_windows")
     gen = as_ragged(generated, "generated")
     if prompts is not None:
         pr = as_ragged(prompts, "prompts")
