@@ -89,6 +89,26 @@ def window_pvalue(n_windows: np.ndarray, tail: np.ndarray) -> np.ndarray:
     return np.where(n_windows > 0, np.minimum(1.0, n_windows * tail), 1.0)
 
 
+def popcount32(words: np.ndarray) -> np.ndarray:
+    """Set bits of each uint32 (numpy's ``bitwise_count`` where it has one, from numpy 2.0)."""
+    words = np.asarray(words, dtype=np.uint32)
+    if hasattr(np, "bitwise_count"):
+        return np.bitwise_count(words).astype(np.int64)
+    return (_bits16()[words & 0xFFFF] + _bits16()[words >> 16]).astype(np.int64)
+
+
+_BITS16: list[np.ndarray] = []
+
+
+def _bits16() -> np.ndarray:
+    if not _BITS16:
+        b = np.zeros(1 << 16, dtype=np.uint8)
+        for k in range(16):
+            b[1 << k : 1 << (k + 1)] = b[: 1 << k] + 1
+        _BITS16.append(b)
+    return _BITS16[0]
+
+
 def check_window(window) -> int:
     if isinstance(window, (bool, np.bool_)) or not isinstance(window, (int, np.integer)):
         raise TypeError(f"window: expected an int, got {type(window).__name__}")

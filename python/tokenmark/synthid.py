@@ -29,6 +29,7 @@ from .reference.prf import SEEDINGS
 from .stats import (
     binomial_pvalue,
     binomial_sf,
+    popcount32,
     weighted_mean_z,
     window_pvalue,
     windows_over_counted,
@@ -279,8 +280,7 @@ class SynthID(SchemeConfig):
     def _window(self, words, counted, offsets, window: int) -> dict[str, Any]:
         """The best window's fields: the g-values equal to 1 per token are the set bits of its
         word's low ``layers`` bits."""
-        masked = np.ascontiguousarray(words & np.uint32((1 << self.layers) - 1))
-        per_token = np.unpackbits(masked.view(np.uint8)).reshape(-1, 32).sum(axis=1)
+        per_token = popcount32(words & np.uint32((1 << self.layers) - 1))
         start, best, w, n_windows = windows_over_counted(per_token, counted, offsets, window)
         tail = binomial_sf(best - 1, w * self.layers, 0.5)
         return dict(window=window, window_start=start, window_ones=best,

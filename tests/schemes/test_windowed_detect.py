@@ -199,3 +199,15 @@ def test_window_with_device_input_scores_on_the_host(monkeypatch):
         monkeypatch.setattr(module, "device_ragged", no_device)
         got = wm.detect(seqs, window=10)
         np.testing.assert_array_equal(got.window_p_value, want.window_p_value)
+
+
+def test_popcount32_and_its_fallback_table():
+    """SynthID's g-values of 1 per token: numpy's bitwise_count, or (numpy < 2) a 16-bit table."""
+    from tokenmark import stats
+
+    table = stats._bits16()
+    assert table.tolist() == [bin(i).count("1") for i in range(1 << 16)]
+    words = np.random.default_rng(5).integers(0, 2**32, 5000, dtype=np.uint64).astype(np.uint32)
+    want = popcount(words)
+    np.testing.assert_array_equal(stats.popcount32(words), want)
+    np.testing.assert_array_equal(table[words & 0xFFFF] + table[words >> 16].astype(int), want)
