@@ -42,6 +42,7 @@ PYBIND11_MODULE(_C, m) {
   bind::host::register_keys(m);
   bind::host::register_inputs(m);
   bind::host::register_steps(m);
+  bind::host::register_stats(m);
   m.def("info", &info);
   m.def("set_simd_enabled", &cpu::set_simd_enabled, py::arg("on"),
         "Switch the AVX2 paths off (for tests of the scalar paths) or back on.");

@@ -17,6 +17,7 @@ void register_synthid_text(pybind11::module_& m);
 void register_keys(pybind11::module_& m);
 void register_inputs(pybind11::module_& m);
 void register_steps(pybind11::module_& m);
+void register_stats(pybind11::module_& m);
 }  // namespace host
 
 namespace device {

@@ -253,6 +253,13 @@ def flatten_id_arrays(
     """``(tokens, offsets)`` of a list of 1-D C-contiguous native int32 / int64 arrays of ids in
     [0, 2^31), or None for any other list (the caller's other paths then take it)."""
 
+def best_windows(
+    values: np.ndarray, offsets: npt.NDArray[np.int64], window: int
+) -> tuple[Any, ...]:
+    """``(start, best, w, n_windows)`` per document: the first window of ``window`` terms
+    (int64 or float64 ``values``) with the largest sum, its sum, length and the number of
+    windows (csrc/cpu/windows.h)."""
+
 def narrow_ids(ids: npt.NDArray[np.int64]) -> npt.NDArray[np.int32] | None:
     """C-contiguous native int64 ids as int32 ``[n]``, or None if any is outside [0, 2^31)."""
 

@@ -118,7 +118,7 @@ def check_window(window) -> int:
 
 
 def best_windows(
-    values: np.ndarray, offsets: np.ndarray, window: int
+    values: np.ndarray, offsets: np.ndarray, window: int, backend: str = "auto"
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """The window of ``window`` consecutive values with the largest sum in each document.
 
@@ -128,14 +128,25 @@ def best_windows(
     index within the document (the first on ties), its sum (a float window's summed again from
     its values, not as a difference of running sums), its length and the number of windows.
 
-    Vectorised over documents (no per-document Python loop): every window of every document is
-    one entry of a flat array, processed in chunks of whole documents to bound the memory.
+    ``backend``: ``"auto"``/``"cpu"``, C++ (``_C.best_windows``: one pass per document, threads
+    over documents); ``"reference"``, numpy, vectorised over documents (every window of every
+    document one entry of a flat array, in chunks of whole documents to bound the memory).
+    Integer values give the same result on both; float windows compare sums formed as
+    differences of running totals (per document in C++, over the batch in numpy), so where two
+    windows' sums agree to rounding the two may choose differently.
     """
     window = check_window(window)
     values = np.asarray(values)
     exact = values.dtype.kind in "biu"
-    values = values.astype(np.int64 if exact else np.float64, copy=False)
-    offsets = np.asarray(offsets, dtype=np.int64)
+    values = np.ascontiguousarray(values, dtype=np.int64 if exact else np.float64)
+    offsets = np.ascontiguousarray(offsets, dtype=np.int64)
+    if backend in ("auto", "cpu"):
+        from . import _C
+
+        start, best, w, n_windows = _C.best_windows(values, offsets, window)
+        return start, best, w, n_windows
+    if backend != "reference":
+        raise ValueError(f"backend: expected 'auto', 'cpu' or 'reference', got {backend!r}")
     n_docs = len(offsets) - 1
     lengths = np.diff(offsets)
     cs = np.zeros(len(values) + 1, dtype=values.dtype)

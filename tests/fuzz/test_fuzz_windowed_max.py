@@ -1,6 +1,7 @@
 """The vectorised windowed maximum against the per-document loop it replaced (issue #11)."""
 
 import numpy as np
+import pytest
 import tokenmark.stats as S
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -70,16 +71,48 @@ def test_a_million_documents_in_one_vectorised_pass():
     seed=st.integers(0, 2**32 - 1),
 )
 def test_float_windows_match_the_per_document_loop(lengths, window, chunk, seed):
-    """best_windows on float terms (Gumbel's): the first best window and its sum, re-added."""
+    """best_windows on float terms (Gumbel's), C++ and numpy: a best window up to rounding and
+    its sum, re-added."""
     rng = np.random.default_rng(seed)
     offsets = np.concatenate([[0], np.cumsum(lengths, dtype=np.int64)])
     values = rng.exponential(size=int(offsets[-1]))
     old = S._WINDOW_CHUNK
     S._WINDOW_CHUNK = chunk
     try:
-        start, best, w, n_windows = S.best_windows(values, offsets, window)
+        for backend in ("cpu", "reference"):
+            _check_float_windows(S.best_windows(values, offsets, window, backend), values,
+                                 offsets, lengths, window)  # fmt: skip
     finally:
         S._WINDOW_CHUNK = old
+
+
+@settings(max_examples=150, deadline=None, derandomize=True, database=None)
+@given(
+    lengths=st.lists(st.integers(0, 40), max_size=12),
+    window=st.integers(1, 50),
+    top=st.integers(1, 40),
+    chunk=st.integers(1, 64),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_integer_windows_cpp_equal_numpy(lengths, window, top, chunk, seed):
+    """Integer terms (KGW's flags, SynthID's counts): C++ and numpy bit for bit, ties included
+    (few distinct values: many ties)."""
+    rng = np.random.default_rng(seed)
+    offsets = np.concatenate([[0], np.cumsum(lengths, dtype=np.int64)])
+    values = rng.integers(0, top + 1, int(offsets[-1]))
+    old = S._WINDOW_CHUNK
+    S._WINDOW_CHUNK = chunk
+    try:
+        want = S.best_windows(values, offsets, window, backend="reference")
+    finally:
+        S._WINDOW_CHUNK = old
+    got = S.best_windows(values, offsets, window)
+    for g, w in zip(got, want, strict=True):
+        assert g.dtype == w.dtype and np.array_equal(g, w)
+
+
+def _check_float_windows(result, values, offsets, lengths, window):
+    start, best, w, n_windows = result
     for d in range(len(lengths)):
         v = values[offsets[d] : offsets[d + 1]]
         if not len(v):
@@ -91,3 +124,22 @@ def test_float_windows_match_the_per_document_loop(lengths, window, chunk, seed)
         assert w[d] == k and n_windows[d] == len(sums)
         assert sums[i] >= sums.max() - 1e-12 * max(1.0, sums.max())  # best up to rounding
         assert best[d] == sums[i] or abs(best[d] - sums[i]) <= 1e-12 * sums[i]
+
+
+def test_cpp_search_refuses_bad_arguments():
+    from tokenmark import _C
+
+    ok = np.zeros(3, np.int64), np.array([0, 3], np.int64)
+    cases = [
+        ((np.zeros(3, np.int32), ok[1], 2), TypeError, "values: expected dtype int64 or float64"),
+        ((np.zeros((3, 1), np.int64), ok[1], 2), ValueError, "values: expected 1 dimensions"),
+        ((ok[0], np.array([0, 2], np.int64), 2), ValueError, "offsets: expected"),
+        ((ok[0], np.array([0, 3, 2, 3], np.int64), 2), ValueError, "offsets: must be non-decr"),
+        ((ok[0], np.zeros(0, np.int64), 2), ValueError, "offsets: expected"),
+        ((ok[0], ok[1], 0), ValueError, "window: must be >= 1"),
+    ]
+    for args, err, match in cases:
+        with pytest.raises(err, match=match):
+            _C.best_windows(*args)
+    with pytest.raises(ValueError, match="backend"):
+        S.best_windows(*ok, 2, backend="gpu")
