@@ -1,5 +1,7 @@
 """The vectorised windowed maximum against the per-document loop it replaced (issue #11)."""
 
+import contextlib
+
 import numpy as np
 import pytest
 import tokenmark.stats as S
@@ -25,24 +27,36 @@ def windowed_max_loop(green, offsets, window, p):
     return start, best, pvals
 
 
-@settings(max_examples=150, deadline=None, derandomize=True, database=None)
-@given(
+# Batches of short documents, a window, a chunk size for the numpy search (small: documents
+# split over many chunks) and a seed for the terms.
+BATCHES = dict(
     lengths=st.lists(st.integers(0, 40), max_size=12),
     window=st.integers(1, 50),
-    density=st.floats(0, 1),
     chunk=st.integers(1, 64),
     seed=st.integers(0, 2**32 - 1),
 )
+
+
+@contextlib.contextmanager
+def chunks_of(chunk: int):
+    old = S._WINDOW_CHUNK
+    S._WINDOW_CHUNK = chunk
+    try:
+        yield
+    finally:
+        S._WINDOW_CHUNK = old
+
+
+@settings(max_examples=150, deadline=None, derandomize=True, database=None)
+@given(**BATCHES, density=st.floats(0, 1))
 def test_matches_the_per_document_loop(lengths, window, density, chunk, seed):
     rng = np.random.default_rng(seed)
     offsets = np.concatenate([[0], np.cumsum(lengths, dtype=np.int64)])
     green = (rng.random(int(offsets[-1])) < density).astype(np.uint8)
-    old = S._WINDOW_CHUNK
-    S._WINDOW_CHUNK = chunk  # small chunks: documents split over many chunks
-    try:
+    with chunks_of(chunk):  # the C++ search (chunks: unused) and the numpy one
         got = S.windowed_max(green, offsets, window, 0.25)
-    finally:
-        S._WINDOW_CHUNK = old
+        start, best, _, _ = S.best_windows(green, offsets, window, backend="reference")
+    assert np.array_equal(got[0], start) and np.array_equal(got[1], best)
     want = windowed_max_loop(green, offsets, window, 0.25)
     assert np.array_equal(got[0], want[0]) and np.array_equal(got[1], want[1])
     np.testing.assert_allclose(got[2], want[2], rtol=1e-12, atol=0)
@@ -64,48 +78,29 @@ def test_a_million_documents_in_one_vectorised_pass():
 
 
 @settings(max_examples=100, deadline=None, derandomize=True, database=None)
-@given(
-    lengths=st.lists(st.integers(0, 40), max_size=12),
-    window=st.integers(1, 50),
-    chunk=st.integers(1, 64),
-    seed=st.integers(0, 2**32 - 1),
-)
+@given(**BATCHES)
 def test_float_windows_match_the_per_document_loop(lengths, window, chunk, seed):
     """best_windows on float terms (Gumbel's), C++ and numpy: a best window up to rounding and
     its sum, re-added."""
     rng = np.random.default_rng(seed)
     offsets = np.concatenate([[0], np.cumsum(lengths, dtype=np.int64)])
     values = rng.exponential(size=int(offsets[-1]))
-    old = S._WINDOW_CHUNK
-    S._WINDOW_CHUNK = chunk
-    try:
+    with chunks_of(chunk):
         for backend in ("cpu", "reference"):
             _check_float_windows(S.best_windows(values, offsets, window, backend), values,
                                  offsets, lengths, window)  # fmt: skip
-    finally:
-        S._WINDOW_CHUNK = old
 
 
 @settings(max_examples=150, deadline=None, derandomize=True, database=None)
-@given(
-    lengths=st.lists(st.integers(0, 40), max_size=12),
-    window=st.integers(1, 50),
-    top=st.integers(1, 40),
-    chunk=st.integers(1, 64),
-    seed=st.integers(0, 2**32 - 1),
-)
+@given(**BATCHES, top=st.integers(1, 40))
 def test_integer_windows_cpp_equal_numpy(lengths, window, top, chunk, seed):
     """Integer terms (KGW's flags, SynthID's counts): C++ and numpy bit for bit, ties included
     (few distinct values: many ties)."""
     rng = np.random.default_rng(seed)
     offsets = np.concatenate([[0], np.cumsum(lengths, dtype=np.int64)])
     values = rng.integers(0, top + 1, int(offsets[-1]))
-    old = S._WINDOW_CHUNK
-    S._WINDOW_CHUNK = chunk
-    try:
+    with chunks_of(chunk):
         want = S.best_windows(values, offsets, window, backend="reference")
-    finally:
-        S._WINDOW_CHUNK = old
     got = S.best_windows(values, offsets, window)
     for g, w in zip(got, want, strict=True):
         assert g.dtype == w.dtype and np.array_equal(g, w)
