@@ -8,7 +8,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._validate import host_array, ids_in_range, is_cuda, is_torch, torch_to_numpy
+from ._validate import (
+    first_not_unicode,
+    host_array,
+    ids_in_range,
+    is_cuda,
+    is_torch,
+    torch_to_numpy,
+)
 
 _TOKEN_MAX = 2**31 - 1
 
@@ -323,6 +330,9 @@ def encode_texts(texts, tokenizer) -> Ragged:
         tokenizer = load_tokenizer(os.fspath(tokenizer))
     if not texts:
         return Ragged(np.zeros(0, dtype=np.int32), np.zeros(1, dtype=np.int64))
+    bad = first_not_unicode(texts)
+    if bad is not None:
+        raise ValueError(f"texts[{bad}]: not valid Unicode text (a lone surrogate)")
     if hasattr(tokenizer, "encode_batch"):  # tokenizers.Tokenizer
         ids = [e.ids for e in tokenizer.encode_batch(texts, add_special_tokens=False)]
     elif callable(tokenizer):  # transformers tokenizer

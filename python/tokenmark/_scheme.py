@@ -111,10 +111,13 @@ class SchemeConfig:
         return self.detect(encode_texts(texts, tokenizer), **kwargs)
 
     # -- per-key calibration (tokenmark.calibration) -------------------------------------------
-    def calibrate(self, reference_docs, *, max_shift: float = 0.05, min_docs: int | None = None):
+    def calibrate(
+        self, reference_docs, *, max_shift: float | None = None, min_docs: int | None = None
+    ):
         """Learn, for this key, the (context, token) pairs frequent in human reference text;
         :meth:`detect_calibrated` leaves them out so that this key's false-positive rate on text
-        of that kind stays near alpha. See :func:`tokenmark.calibration.calibrate`.
+        of that kind stays near alpha. See :func:`tokenmark.calibration.calibrate` (``max_shift``
+        0.05 by default, or ``min_docs`` instead).
 
         >>> import tokenmark as tm
         >>> wm = tm.KGW(key=b"my secret", context_width=1)

@@ -233,6 +233,8 @@ class Calibration:
             raise ValueError(msg) from None
         except json.JSONDecodeError as e:
             raise ValueError(f"path: calibration file is not valid JSON ({e.msg})") from None
+        except (ValueError, RecursionError):  # a number too long, or nested too deeply
+            raise ValueError("path: calibration file is not valid JSON") from None
         return cls.from_dict(d, scheme)
 
     # -- detection ------------------------------------------------------------------------
@@ -251,7 +253,7 @@ class Calibration:
 
 
 def calibrate(
-    scheme, reference_docs, *, max_shift: float = 0.05, min_docs: int | None = None
+    scheme, reference_docs, *, max_shift: float | None = None, min_docs: int | None = None
 ) -> Calibration:
     """Learn the filter of ``scheme``'s key from human reference text (see the module docs).
 
@@ -269,16 +271,19 @@ def calibrate(
         sequences, a 2-D array or a :class:`tokenmark.Ragged`), tokenized and cut to lengths as
         you will scan them (the shift grows with the documents' length). Keep them apart from
         the documents you test.
-    max_shift : the allowed standard deviation (z units, over keys) of the shared pairs' shift.
-    min_docs : instead of ``max_shift``: filter every pair that occurs in at least this many
-        reference documents.
+    max_shift : the allowed standard deviation (z units, over keys) of the shared pairs' shift,
+        in (0, 1e6] (default 0.05).
+    min_docs : instead of ``max_shift`` (give one of them): filter every pair that occurs in at
+        least this many reference documents.
     """
     _check_scheme(scheme)
     rag = as_ragged(reference_docs, "reference_docs")
     if min_docs is None:
-        max_shift = check_real(max_shift, "max_shift")
-        if not max_shift > 0:
-            raise ValueError(f"max_shift: must be > 0, got {max_shift}")
+        max_shift = 0.05 if max_shift is None else check_real(max_shift, "max_shift")
+        if not 0 < max_shift <= 1e6:  # 1e6 already drops nothing; its square stays finite
+            raise ValueError(f"max_shift: must be in (0, 1e6], got {max_shift}")
+    elif max_shift is not None:
+        raise ValueError("max_shift, min_docs: give one of them (min_docs replaces max_shift)")
     else:
         min_docs = check_int(min_docs, "min_docs", 1, 2**62)
     if len(rag) == 0:

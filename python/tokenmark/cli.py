@@ -14,6 +14,7 @@ import numpy as np
 from ._inputs import encode_texts
 from ._key import Key
 from ._tokenizers import load_tokenizer
+from ._validate import is_unicode
 from .dialects._keyless import dialect_of, from_keyless_config
 from .gumbel import Gumbel
 from .kgw import KGW
@@ -138,10 +139,13 @@ def _parse_line(raw: bytes, lineno: int, field: str | None):
     name = field or ("tokens" if "tokens" in obj else "text")
     if name not in obj:
         raise _BadLine(f"no field {name!r}")
-    value = obj[name]
+    value, doc_id = obj[name], obj.get("id")
+    for what, text in ((name, value), ("id", doc_id)):
+        if isinstance(text, str) and not is_unicode(text):
+            raise _BadLine(f"field {what!r}: not valid Unicode text (a lone surrogate)")
     if isinstance(value, str):
-        return obj.get("id"), value
-    return obj.get("id"), _token_list(value, name)
+        return doc_id, value
+    return doc_id, _token_list(value, name)
 
 
 def _records(stream, source: str, field: str | None, errors: list[str]):

@@ -202,3 +202,16 @@ def test_bad_flags_exit_2_before_writing(
     content = b'{"tokens": [1, 2, 3, 4, 5, 6]}\n'
     code, recs, err, _ = _detect(tmp_path, capsys, monkeypatch, content, *flags)
     assert code == 2 and recs == [] and match in err and "Traceback" not in err
+
+
+def test_detect_skips_a_line_with_a_lone_surrogate(tmp_path, capsys, monkeypatch):
+    """JSON's "\\ud800" in a text reached the tokenizer, whose TypeError ended the run."""
+    from tokenmark import demo_model
+
+    monkeypatch.setenv("TOKENMARK_KEY", "cli key")
+    path = tmp_path / "in.jsonl"
+    path.write_text('{"id": 1, "text": "fine"}\n{"id": 2, "text": "bad \\ud800"}\n')
+    assert main(["detect", str(path), "--tokenizer", str(demo_model.PATH)]) == 1
+    out = capsys.readouterr()
+    assert [json.loads(x)["id"] for x in out.out.splitlines()] == [1]
+    assert ":2: field 'text': not valid Unicode text (a lone surrogate)" in out.err

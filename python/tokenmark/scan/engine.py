@@ -42,6 +42,7 @@ from .output import (
     reread_candidates,
 )
 from .readers import Batch, Malformed, ReadOptions, Shard, read_shard
+from .resume import open_out, read_done
 from .scoring import score_batches
 from .tokenizer import encode, tokenizer_sha256
 from .watermarks import ScanConfigError, Watermark
@@ -199,17 +200,7 @@ def scan(
         raise ScanConfigError("tokenizer: text input needs a tokenizer (or use a tokens column)")
     acc = FDRAccumulator(q)  # checks q before anything is written
     log = log or (lambda s: print(s, file=sys.stderr))
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    settings = _settings(watermarks, read_options, tokenizer_path, out_format)
-    manifest = out / "scan.json"
-    if manifest.exists():
-        if json.loads(manifest.read_text(encoding="utf-8")) != settings:
-            raise ScanConfigError(
-                f"out: {str(out)!r} holds a scan with other settings; use a new folder"
-            )
-    else:
-        atomic_json(manifest, settings)
+    out = open_out(Path(out), _settings(watermarks, read_options, tokenizer_path, out_format))
 
     log10_q = acc.log10_q
     names = [w.name for w in watermarks]
@@ -240,7 +231,7 @@ def scan(
             out_path = out / f"scores-{shard.shard_id}{suffix}"
             done_path = out / f"scores-{shard.shard_id}.done.json"
             if done_path.exists() and out_path.exists():
-                done = json.loads(done_path.read_text(encoding="utf-8"))
+                done = read_done(done_path)
                 skipped += 1
                 if done["q"] >= q:
                     recs = [c for c in done["candidates"] if c["log10_p"] <= log10_q]

@@ -21,12 +21,12 @@ from pathlib import Path
 import numpy as np
 
 from .._inputs import Ragged
+from .records import check_tokens, jsonl_record
 
 FORMATS = ("jsonl", "parquet", "text")
 _SUFFIX_FORMAT = {".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl", ".parquet": "parquet"}
 _TEXT_SUFFIXES = {".txt", ".text", ".md"}
 _COMPRESSED = (".gz", ".zst")
-_TOKEN_MAX = 2**31 - 1
 _READ_CHUNK = 1 << 20
 
 
@@ -98,10 +98,12 @@ class ReadOptions:
             raise ScanInputError(f"text_mode: expected 'doc' or 'line', got {self.text_mode!r}")
         if self.format is not None and self.format not in FORMATS:
             raise ScanInputError(f"format: expected one of {FORMATS}, got {self.format!r}")
-        if int(self.batch_size) < 1:
-            raise ScanInputError(f"batch_size: must be >= 1, got {self.batch_size}")
-        if int(self.max_doc_bytes) < 1:
-            raise ScanInputError(f"max_doc_bytes: must be >= 1, got {self.max_doc_bytes}")
+        for name, hi in (("batch_size", 1 << 24), ("max_doc_bytes", 1 << 40)):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
+                raise ScanInputError(f"{name}: must be an int, got {type(v).__name__}")
+            if not 1 <= v <= hi:
+                raise ScanInputError(f"{name}: must be in [1, {hi}], got {v}")
 
 
 def _format_of(path: Path) -> str:
@@ -190,18 +192,6 @@ def _lines(f, limit: int) -> Iterator[tuple[int, bytes | None]]:
         yield lineno, line.rstrip(b"\r\n")
 
 
-def _check_tokens(value, where: str) -> tuple[np.ndarray | None, str]:
-    """A JSON token list as int32, or (None, reason)."""
-    if not isinstance(value, list):
-        return None, f"{where}: expected a list of token ids, got {type(value).__name__}"
-    if not all(type(t) is int for t in value):
-        return None, f"{where}: token ids must be integers"
-    arr = np.asarray(value, dtype=np.int64) if value else np.zeros(0, dtype=np.int64)
-    if arr.size and (arr.min() < 0 or arr.max() > _TOKEN_MAX):
-        return None, f"{where}: token ids must be in [0, 2^31)"
-    return arr.astype(np.int32), ""
-
-
 class _Builder:
     """Collects the documents of one batch."""
 
@@ -235,8 +225,6 @@ class _Builder:
 
 
 def _read_jsonl(shard: Shard, opt: ReadOptions) -> Iterator[Batch]:
-    import json
-
     column = opt.tokens_column or opt.text_column
     want_tokens = opt.tokens_column is not None
     bad = opt.malformed
@@ -248,32 +236,11 @@ def _read_jsonl(shard: Shard, opt: ReadOptions) -> Iterator[Batch]:
                 continue
             if not line.strip():
                 continue  # a blank line holds no document
-            try:
-                obj = json.loads(line)
-            except UnicodeDecodeError:
-                bad.append(Malformed(shard.source, lineno, "invalid UTF-8"))
-                continue
-            except ValueError as e:
-                reason = getattr(e, "msg", "invalid JSON")
-                bad.append(Malformed(shard.source, lineno, f"invalid JSON: {reason}"))
-                continue
-            if not isinstance(obj, dict):
-                bad.append(Malformed(shard.source, lineno, "not a JSON object"))
-                continue
-            if column not in obj:
-                bad.append(Malformed(shard.source, lineno, f"no field {column!r}"))
-                continue
-            value = obj[column]
-            if want_tokens:
-                value, reason = _check_tokens(value, f"field {column!r}")
-                if value is None:
-                    bad.append(Malformed(shard.source, lineno, reason))
-                    continue
-            elif not isinstance(value, str):
-                reason = f"field {column!r}: expected a string, got {type(value).__name__}"
+            value, doc_id, reason = jsonl_record(line, column, opt.id_column, want_tokens)
+            if reason:
                 bad.append(Malformed(shard.source, lineno, reason))
                 continue
-            b.add(lineno, obj.get(opt.id_column) if opt.id_column else None, value)
+            b.add(lineno, doc_id, value)
             if len(b) >= opt.batch_size:
                 yield b.take()
     if len(b):
@@ -364,7 +331,7 @@ def _read_parquet(shard: Shard, opt: ReadOptions) -> Iterator[Batch]:
                 if any(t is None for t in v):
                     bad.append(Malformed(shard.source, row, "null token id"))
                     continue
-                arr, reason = _check_tokens(v, f"column {column!r}")
+                arr, reason = check_tokens(v, f"column {column!r}")
                 if arr is None:
                     bad.append(Malformed(shard.source, row, reason))
                     continue

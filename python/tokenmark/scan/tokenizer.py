@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from .._inputs import Ragged
+from .._validate import first_not_unicode
 from .watermarks import ScanConfigError
 
 
@@ -79,7 +80,13 @@ def tokenizer_from_state(state: tuple[str, bool]):
 def encode(tokenizer, texts: list[str]) -> Ragged:
     """Token ids of ``texts`` (no special tokens) as one flat ragged batch, with
     ``encode_batch_fast`` (all cores, no offsets computed)."""
-    encs = tokenizer.encode_batch_fast(texts, add_special_tokens=False)
+    try:
+        encs = tokenizer.encode_batch_fast(texts, add_special_tokens=False)
+    except TypeError:  # tokenizers' answer to a lone surrogate; the readers refuse those first
+        bad = first_not_unicode(texts)
+        if bad is None:
+            raise
+        raise ValueError(f"texts[{bad}]: not valid Unicode text (a lone surrogate)") from None
     lengths = np.fromiter((len(e) for e in encs), dtype=np.int64, count=len(encs))
     offsets = np.zeros(len(encs) + 1, dtype=np.int64)
     np.cumsum(lengths, out=offsets[1:])

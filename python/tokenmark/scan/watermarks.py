@@ -65,7 +65,7 @@ class Watermark:
     scheme: Any  # KGW | Gumbel | SynthID, or a dialect's scheme
     options: tuple[tuple[str, Any], ...] = ()
     dialect: str | None = None  # the dialect's name; then dialect_config is its keyless config
-    dialect_config: str | None = None
+    dialect_config: str | None = None  # with its key material's public fingerprint
     calibration: Any = None  # a tokenmark.Calibration for this key (scan --calibration)
 
     @property
@@ -132,13 +132,18 @@ def load_keys(key_file: str | os.PathLike | None) -> dict[str, Key]:
 def _key_for(key_id: str, keys: dict[str, Key], env_prefix: str) -> Key:
     if key_id in keys:
         return keys[key_id]
-    value = os.environ.get(env_name(key_id, env_prefix))
-    if value:
-        return Key(value)
-    raise ScanConfigError(
-        f"key {key_id!r}: not in the key file and {env_name(key_id, env_prefix)} is not set "
-        "(keys are never read from the command line or the watermarks config)"
-    )
+    var = env_name(key_id, env_prefix)
+    value = os.environ.get(var)
+    if value is None:
+        raise ScanConfigError(
+            f"key {key_id!r}: not in the key file and {var} is not set "
+            "(keys are never read from the command line or the watermarks config)"
+        )
+    if not value:
+        raise ScanConfigError(f"key {key_id!r}: {var} is set but empty")
+    # Its raw bytes, as `tokenmark detect` reads TOKENMARK_KEY: "k" and b"k" are one key, and
+    # bytes that are not UTF-8 are a key as they are (not an error that names no variable).
+    return Key(os.fsencode(value))
 
 
 def load_watermarks(
@@ -244,7 +249,10 @@ def _dialect_watermark(d: dict, key_id: str, key_file, env_prefix: str, where: s
         scheme = from_keyless_config(d, material)
     except (TypeError, ValueError) as e:
         raise ScanConfigError(f"{where}: {e}") from None
-    return Watermark(name, key_id, scheme, (), dialect, json.dumps(d, sort_keys=True))
+    # The material's public fingerprint (as our keys'): a rerun with another key is other
+    # settings, refused, as for our schemes.
+    public = {**d, "key_fingerprint": Key(material).fingerprint}
+    return Watermark(name, key_id, scheme, (), dialect, json.dumps(public, sort_keys=True))
 
 
 def _check_options(options: dict, where: str) -> None:
