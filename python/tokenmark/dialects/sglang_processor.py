@@ -18,6 +18,7 @@ import numpy as np
 import torch
 from transformers import LogitsProcessor
 
+from ..integrations.transformers import host_step
 from ..ops.sglang import MAX_CONTEXTS
 from ..reference.sglang import coin, context_hash, token_hash
 from .sglang import SGLangWatermark
@@ -47,17 +48,25 @@ def sglang_choice(scheme: SGLangWatermark, probs: torch.Tensor, ctx_hash: np.nda
 
 class SGLangProcessor(LogitsProcessor):
     """Puts all mass on SGLang's watermarked choice (a one-hot row), or leaves a row alone when
-    its context was already forced or its top probability is above ``max_probability``."""
+    its context was already forced or its top probability is above ``max_probability``. One
+    processor per ``generate`` call (it remembers each row's contexts, and refuses a batch of
+    another size)."""
 
     def __init__(self, scheme: SGLangWatermark):
         self.scheme = scheme
         self.history: list[set[int]] | None = None
 
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor):
-        batch = input_ids.shape[0]
+        ids = host_step(input_ids, scores)
+        batch = ids.shape[0]
         if self.history is None:
             self.history = [set() for _ in range(batch)]
-        ctx = input_ids[:, -self.scheme.context_width :].cpu().numpy()
+        elif batch != len(self.history):
+            raise ValueError(
+                f"input_ids: expected {len(self.history)} rows, as at this processor's first "
+                f"call, got {batch} (use one processor per generate call)"
+            )
+        ctx = ids[:, -self.scheme.context_width :]
         hashes = context_hash(ctx)
         probs = torch.softmax(scores.float(), dim=-1)
         top = probs.amax(dim=-1).cpu().numpy()

@@ -7,8 +7,35 @@ import torch
 from transformers import LogitsProcessor
 
 from .. import backends, ops
-from .._validate import check_salt, host_view
+from .._validate import check_salt, host_ids, host_view
 from ..ops._common import no_finite_rows
+
+
+def check_tensors(input_ids, scores) -> None:
+    """A processor's arguments: torch tensors, the ids of an integer dtype (floats and bools are
+    refused, never truncated). Cheap: dtypes only, no pass over the values (the kernels check
+    the ids' range)."""
+    if not isinstance(scores, torch.Tensor):
+        raise TypeError(f"scores: expected a torch tensor, got {type(scores).__name__}")
+    if not isinstance(input_ids, torch.Tensor):
+        raise TypeError(f"input_ids: expected a torch tensor, got {type(input_ids).__name__}")
+    dt = input_ids.dtype
+    if dt is not torch.int64 and (dt.is_floating_point or dt.is_complex or dt is torch.bool):
+        name = str(dt).removeprefix("torch.")
+        raise TypeError(f"input_ids: expected integer token ids, got dtype {name}")
+
+
+def host_step(input_ids, scores) -> np.ndarray:
+    """The dialect processors' checks: ``scores`` a floating-point torch tensor [batch, vocab]
+    (vocab >= 1), ``input_ids`` an integer torch tensor [batch, length] with ids in [0, 2^31);
+    returns the ids as host numpy (int32 or int64)."""
+    check_tensors(input_ids, scores)
+    if not scores.is_floating_point():
+        dtype = str(scores.dtype).removeprefix("torch.")
+        raise TypeError(f"scores: expected floating-point logits, got dtype {dtype}")
+    if scores.dim() != 2 or scores.shape[1] == 0:
+        raise ValueError(f"scores: expected [batch, vocab] (vocab >= 1), got {tuple(scores.shape)}")
+    return host_ids(input_ids, scores.shape[0])
 
 
 class _OnDevice:
@@ -123,13 +150,13 @@ def _one_hot_host_(scores: torch.Tensor, tokens: np.ndarray) -> torch.Tensor:
     if rows.size == 0:
         return scores
     if scores.dtype in (torch.float32, torch.float16):
-        arr = scores.numpy()
+        arr = scores.detach().numpy()  # in place, bypassing autograd (as KGW's bias)
         arr[rows] = -np.inf
         arr[rows, tokens[rows]] = 0.0
     else:
-        r = torch.from_numpy(rows)
-        scores[r] = -float("inf")
-        scores[r, torch.from_numpy(tokens[rows])] = 0.0
+        r, data = torch.from_numpy(rows), scores.detach()
+        data[r] = -float("inf")
+        data[r, torch.from_numpy(tokens[rows])] = 0.0
     return scores
 
 
@@ -160,6 +187,7 @@ class KGWLogitsProcessor(LogitsProcessor):
         )
 
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+        check_tensors(input_ids, scores)
         if scores.stride(-1) != 1:
             scores = scores.contiguous()
         s = self.scheme
@@ -229,6 +257,7 @@ class GumbelLogitsProcessor(LogitsProcessor):
         )
 
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+        check_tensors(input_ids, scores)
         if scores.stride(-1) != 1:
             scores = scores.contiguous()
         fn = None if scores.is_cuda else self._host.get()
@@ -295,6 +324,7 @@ class SynthIDLogitsProcessor(LogitsProcessor):
         )
 
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+        check_tensors(input_ids, scores)
         if scores.stride(-1) != 1:
             scores = scores.contiguous()
         uniforms = torch.rand(scores.shape[0], dtype=torch.float64, device=scores.device)

@@ -79,7 +79,8 @@ def apply_ginsew_(
     True
     """
     width = check_int(context_width, "context_width", 1, 1024)
-    pos = -1 if position is None else check_int(position, "position", 0, 2**62)
+    # the bindings take a C int
+    pos = -1 if position is None else check_int(position, "position", 0, 2**31 - 1)
     name, fn = resolve("apply_ginsew_", backend, is_cuda(logits))
     if name in backends.GPU_BACKENDS:
         from ..backends import _torch
