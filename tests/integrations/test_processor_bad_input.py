@@ -75,3 +75,12 @@ def test_ginsew_position_in_range_unchanged():
     tm.apply_ginsew_(a, [[1, 2]], position=1, **args)
     tm.apply_ginsew_(b, [[1, 2]], position=np.int64(1), **args)
     assert np.array_equal(a, b) and np.isfinite(a).all()
+
+
+def test_ginsew_processor_names_its_arguments():
+    """GINSEW's processor too (numpy scores were an AttributeError)."""
+    proc = tm.GINSEW(key=b"bad input").logits_processor()
+    with pytest.raises(TypeError, match="scores: expected a torch tensor"):
+        proc(IDS, np.zeros((2, 16), np.float32))
+    with pytest.raises(TypeError, match="input_ids: expected integer token ids"):
+        proc(IDS.float(), torch.zeros(2, 16))

@@ -7,7 +7,7 @@ from transformers import LogitsProcessor
 
 from .. import ops
 from ..reference.ginsew import fraction_thresholds
-from .transformers import _OnDevice
+from .transformers import _OnDevice, check_tensors
 
 
 class GINSEWLogitsProcessor(LogitsProcessor):
@@ -32,6 +32,7 @@ class GINSEWLogitsProcessor(LogitsProcessor):
         self._params = _OnDevice(key, eps, freq, self._host_thresholds)
 
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+        check_tensors(input_ids, scores)
         if scores.stride(-1) != 1:
             scores = scores.contiguous()
         s = self.scheme
