@@ -18,6 +18,9 @@ from ._validate import (
 )
 
 _TOKEN_MAX = 2**31 - 1
+# Text, never token ids: bytes-like objects included (a bytearray iterates as small ints, which
+# would be scored as ids without this).
+_TEXT_TYPES = (str, bytes, bytearray, memoryview)
 
 
 @dataclass(frozen=True)
@@ -124,7 +127,7 @@ def as_ragged(sequences, name: str = "sequences") -> Ragged:
             raise ValueError(f"{name}.tokens: expected [n_tokens] (1-D), got shape {tokens.shape}")
         tokens = check_token_range(tokens, f"{name}.tokens")
         return Ragged(tokens, check_offsets(sequences.offsets, len(tokens), f"{name}.offsets"))
-    if isinstance(sequences, (str, bytes)):
+    if isinstance(sequences, _TEXT_TYPES):
         raise TypeError(f"{name}: expected token id sequences, got a string (use detect_text)")
     if hasattr(sequences, "ndim") and sequences.ndim == 2:
         arr = check_token_range(_to_numpy(sequences, name), name)
@@ -145,7 +148,7 @@ def _flat_per_document(seqs: list, name: str) -> Ragged:
     an error names the document."""
     parts = []
     for i, seq in enumerate(seqs):
-        if isinstance(seq, (str, bytes)):
+        if isinstance(seq, _TEXT_TYPES):
             raise TypeError(f"{name}[{i}]: expected token ids, got a string (use detect_text)")
         arr = _to_numpy(seq, f"{name}[{i}]")
         if arr.ndim != 1:

@@ -107,6 +107,14 @@ def test_cpp_binding_bad_input():
         tm.dialects.vllm(key=1).detect([[1, 2]], backend="cuda")
 
 
+def test_op_refuses_bool_weights():
+    # a bool weight was taken as 1.0 and scored
+    with pytest.raises(TypeError, match="weights: expected float weights, got bool"):
+        tm.ops.score_vllm(np.array([1, 2, 3], np.int32), np.array([0, 3]),
+                          keys=np.array([7], np.uint64), weights=np.array([True]),
+                          context_width=1)  # fmt: skip
+
+
 def test_context_rule_minus_one_padding_and_dedup():
     wm = tm.dialects.vllm(key=5, context_width=2)
     res = wm.detect([[7, 8, 7, 8, 7, 8, 9]], return_flags=True)

@@ -36,6 +36,10 @@ def score(tokens, offsets, prefix=None, **kw):
         ([[[1, 2]]], r"sequences\[0\]: expected a 1-D sequence"),
         (["some text"], r"got a string \(use detect_text\)"),
         ("some text", r"got a string \(use detect_text\)"),
+        # bytes-like documents are text too (a bytearray iterated as ids 0-255 before)
+        ([bytearray(b"some text")], r"sequences\[0\]: .*got a string \(use detect_text\)"),
+        ([memoryview(b"some text")], r"sequences\[0\]: .*got a string \(use detect_text\)"),
+        (bytearray(b"some text"), r"got a string \(use detect_text\)"),
         ([[np.nan, 1]], "integers"),
         (np.array(5), "sequences: expected a sequence of token id sequences"),  # was numpy's
     ],

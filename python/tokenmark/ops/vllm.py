@@ -42,7 +42,10 @@ def score_vllm(
     if not 1 <= int(w) <= 1024:
         raise ValueError(f"context_width: must be in [1, 1024], got {w}")
     k = uint64_keys(keys, 2, "[1] or [2]")
-    wt = np.ascontiguousarray(host_array(weights, "weights"), dtype=np.float64)
+    wt = host_array(weights, "weights")
+    if wt.dtype == np.bool_:
+        raise TypeError("weights: expected float weights, got bool")
+    wt = np.ascontiguousarray(wt, dtype=np.float64)
     if wt.shape != k.shape or not np.isfinite(wt).all():
         raise ValueError("weights: expected one finite float per key")
     flags = check_bool(want_flags, "want_flags")
