@@ -91,6 +91,11 @@ if [[ " $STEPS " == *" profile "* ]]; then
   # chunk; fewer, larger blocks send fewer histogram atomics and factor loads per row, smaller
   # ones put more blocks to work. The tokens must match.
   step synthid_chunks 120 "$PY" bench/profile_gpu_synthid.py --chunks 0,1024,2048,4096,8192,16384
+  # Where each launch's time goes (issue 15: ~21 us per pass that does not grow with the size):
+  # each block stamps its stages (entry, prologue, candidates, flush + count, the row's tail)
+  # with the global timer and its SM's clock; the tables split a pass into them, with how far
+  # apart its blocks enter and the gap to the next launch.
+  step synthid_stages 120 "$PY" bench/profile_gpu_synthid.py --stages
 fi
 if [[ " $STEPS " == *" ncu "* ]]; then
   # Why a SynthID pass costs ~26 us at one row of 32000 and 67 us at 32 x 128256 (RESULTS.md,

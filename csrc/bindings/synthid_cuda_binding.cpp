@@ -6,6 +6,7 @@
 #include <array>
 #include <cstdint>
 #include <string>
+#include <tuple>
 
 #include "../cuda/synthid_cuda.h"
 #include "cuda_checks.h"
@@ -14,13 +15,24 @@
 namespace tokenmark::bind::device {
 namespace {
 
+// The profiling stamps' shape: [launches, batch, max_chunks, stages, 2] (synthid_cuda.h).
+using StageShape = std::tuple<int64_t, int64_t, int64_t, int64_t, int64_t>;  // a Python tuple
+StageShape stage_shape(int64_t batch, int64_t n, int layers, int64_t top_k) {
+  require_non_negative(batch, "batch");
+  require_non_negative(n, "n");
+  require_non_negative(top_k, "top_k");
+  require_layers(layers);
+  const cuda::SynthIdStageShape s = cuda::sample_synthid_stage_shape(batch, n, layers, top_k);
+  return {s.launches, s.batch, s.max_chunks, cuda::kSynthIdStages, 2};
+}
+
 void sample_synthid(uintptr_t logits, int64_t batch, int64_t n, int64_t logits_row_stride,
                     int dtype, uintptr_t cand, uintptr_t input_ids, bool ids_is_int64,
                     int64_t ids_len, int64_t ids_row_stride, uintptr_t keys, int64_t key_stride,
                     uintptr_t uniforms, uintptr_t enabled, int width, int seeding, int layers,
                     int64_t history, int64_t top_k, uintptr_t out, uintptr_t marked,
                     uintptr_t workspace, uint64_t workspace_bytes, int device, uintptr_t stream,
-                    int chunk) {
+                    int chunk, uintptr_t stage_times, uint64_t stage_times_bytes) {
   SynthIdSampleArgs a{};
   if (chunk != 0 && (chunk < cuda::kSynthIdMinChunk || chunk > cuda::kSynthIdMaxChunk ||
                      chunk % cuda::kSynthIdMinChunk != 0)) {
@@ -50,6 +62,15 @@ void sample_synthid(uintptr_t logits, int64_t batch, int64_t n, int64_t logits_r
   a.out = require_ptr<int64_t>(out, "out");
   a.marked = require_ptr<uint8_t>(marked, "marked");
   a.chunk = chunk;
+  if (stage_times) {
+    const auto [launches, rows, chunks, stages, clocks] = stage_shape(batch, n, layers, top_k);
+    const uint64_t needed = sizeof(uint64_t) * launches * rows * chunks * stages * clocks;
+    if (stage_times_bytes < needed) {
+      fail_value("stage_times: needs " + std::to_string(needed) + " bytes, got " +
+                 std::to_string(stage_times_bytes));
+    }
+    a.stage_times = require_ptr<uint64_t>(stage_times, "stage_times");
+  }
   const int32_t* candidates = cand ? require_ptr<const int32_t>(cand, "candidates") : nullptr;
   void* scratch = require_ptr<uint64_t>(workspace, "workspace");
   DeviceGuard guard(device, "sample_synthid");
@@ -127,11 +148,17 @@ void register_synthid(py::module_& m) {
         py::arg("enabled"), py::arg("width"), py::arg("seeding"), py::arg("layers"),
         py::arg("history"), py::arg("top_k"), py::arg("out"), py::arg("marked"),
         py::arg("workspace"), py::arg("workspace_bytes"), py::arg("device"), py::arg("stream"),
-        py::arg("chunk") = 0,
+        py::arg("chunk") = 0, py::arg("stage_times") = 0, py::arg("stage_times_bytes") = 0,
         "SynthID-Text tournament sampling of logits [batch, n] (device pointers) into out/marked; "
         "with 0 < top_k < n on the top_k largest logits, picked on the device. chunk: candidates "
         "per block of a pass (0: the smallest that fills one wave of blocks; a multiple of 1024 "
-        "up to 16384; the same tokens).");
+        "up to 16384; the same tokens). stage_times (profiling; 0 in use): uint64 of "
+        "sample_synthid_stage_shape, the stamps of each block's stages.");
+  m.def("sample_synthid_stage_shape", &stage_shape, py::arg("batch"), py::arg("n"),
+        py::arg("layers"), py::arg("top_k"),
+        "Shape of sample_synthid's profiling stamps: [launches (setup, then each pass), batch, "
+        "chunks (of 1024 candidates), stages (entry, prologue, candidates, counted in, tail), "
+        "{global timer ns, SM clock}].");
   m.def("sample_synthid_workspace_bytes", &sample_synthid_workspace_bytes, py::arg("batch"),
         py::arg("n"), py::arg("layers"), py::arg("top_k"),
         "Device scratch bytes sample_synthid needs.");

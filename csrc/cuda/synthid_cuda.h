@@ -75,4 +75,18 @@ cudaError_t top_k_candidates_cuda(const void* logits, int64_t batch, int64_t voc
 cudaError_t sample_synthid_cuda(const SynthIdSampleArgs& a, const int32_t* cand, void* workspace,
                                 size_t workspace_bytes, cudaStream_t stream);
 
+// Profiling (SynthIdSampleArgs::stage_times, null in use; bench/profile_gpu_synthid.py
+// --stages): thread 0 of each block stamps {global timer ns, its SM's cycle counter} at each
+// stage of its launch into uint64 [launches, batch, max_chunks, kSynthIdStages, 2], which the
+// launcher zeroes first (a stage a block does not reach stays 0). Launch 0 is the setup kernel,
+// launch 1 + p pass p; max_chunks = ceil(n / kSynthIdMinChunk), n the candidates (top_k when
+// picked), whatever the chunk. Stages: entry; prologue done (the played phases' factors in
+// shared memory); candidates done; counted in (histogram or chunk total flushed, fenced, the
+// arrival counted); tail done (the row's last block only: the phase's factors, or the draw).
+constexpr int kSynthIdStages = 5;
+struct SynthIdStageShape {
+  int64_t launches, batch, max_chunks;
+};
+SynthIdStageShape sample_synthid_stage_shape(int64_t batch, int64_t n, int layers, int64_t top_k);
+
 }  // namespace tokenmark::cuda

@@ -103,6 +103,36 @@ __device__ __forceinline__ const void* logits_row(const SynthIdSampleArgs& a, in
          b * a.logits_row_stride * (a.dtype == kFloat32 ? 4 : 2);
 }
 
+// Profiling stamps (SynthIdSampleArgs::stage_times; sample_synthid_stage_shape in
+// synthid_cuda.h): the chunks of a row in the layout, whatever the chunk taken.
+__host__ __device__ int64_t stage_max_chunks(int64_t n) {
+  return n > kSynthIdMinChunk ? (n + kSynthIdMinChunk - 1) / kSynthIdMinChunk : 1;
+}
+
+// The device's global timer in ns (under the host emulation, its cycle counter).
+__device__ __forceinline__ uint64_t global_ns() {
+#if defined(__CUDA_ARCH__)
+  uint64_t t;
+  asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(t));
+  return t;
+#else
+  return static_cast<uint64_t>(clock64());
+#endif
+}
+
+// Thread 0 stamps stage `stage` of launch `launch` (0: setup, 1 + p: pass p) for its block. The
+// kernels take kStamps as a template parameter, so that the launches in use carry no stamp code
+// (it cost the pass kernel 2 registers).
+template <bool kStamps>
+__device__ __forceinline__ void stamp(const SynthIdSampleArgs& a, int launch, int stage) {
+  if (!kStamps || threadIdx.x != 0) return;
+  const int64_t at =
+      ((launch * a.batch + blockIdx.x) * stage_max_chunks(a.vocab) + blockIdx.y) * kSynthIdStages +
+      stage;
+  a.stage_times[2 * at] = global_ns();
+  a.stage_times[2 * at + 1] = static_cast<uint64_t>(clock64());
+}
+
 __device__ __forceinline__ uint32_t phase_bin(uint32_t word, int phase, int layers) {
   const int start = phase * kSynthIdPhaseBits;
   const int bits = min(kSynthIdPhaseBits, layers - start);
@@ -156,12 +186,14 @@ __device__ bool row_watermarked(const SynthIdSampleArgs& a, int64_t b, uint32_t*
   return true;
 }
 
+template <bool kStamps>
 __global__ void __launch_bounds__(kThreadsPerBlock) setup_kernel(SynthIdSampleArgs a, Scratch s) {
   __shared__ unsigned block_max;
   __shared__ int flag;
   const int64_t b = blockIdx.x, begin = static_cast<int64_t>(blockIdx.y) * s.chunk;
   const int64_t end = begin + s.chunk < a.vocab ? begin + s.chunk : a.vocab;
   const void* row = logits_row(a, b);
+  stamp<kStamps>(a, 0, 0);
   if (threadIdx.x == 0) block_max = 0;
   __syncthreads();
   unsigned best = 0;
@@ -171,7 +203,9 @@ __global__ void __launch_bounds__(kThreadsPerBlock) setup_kernel(SynthIdSampleAr
   }
   atomicMax(&block_max, best);
   __syncthreads();
+  stamp<kStamps>(a, 0, 2);
   if (threadIdx.x == 0) atomicMax(&s.state[b].max_key, block_max);
+  stamp<kStamps>(a, 0, 3);
   if (blockIdx.y != 0) return;  // block-uniform
   uint32_t ctx = 0;
   const bool on = a.ids_is_int64 ? row_watermarked<int64_t>(a, b, &ctx, &flag)
@@ -180,6 +214,7 @@ __global__ void __launch_bounds__(kThreadsPerBlock) setup_kernel(SynthIdSampleAr
     s.state[b].ctx = ctx;
     s.state[b].marked = on ? 1 : 0;
   }
+  stamp<kStamps>(a, 0, 4);
 }
 
 // What one pass knows about its row.
@@ -414,6 +449,7 @@ __device__ void draw_block(const SynthIdSampleArgs& a, const RowView& r, const S
 
 // Pass p over one chunk of a row (see the top of the file). `cand` maps a candidate index to its
 // token id ([batch, vocab] int32, the caller's top-k) or is null (index = id).
+template <bool kStamps>
 __global__ void __launch_bounds__(kThreadsPerBlock)
     pass_kernel(SynthIdSampleArgs a, const int32_t* cand, Scratch s, int p, double scale) {
   // Shared memory, reused: the played phases' factors and this pass's histogram during the
@@ -425,6 +461,7 @@ __global__ void __launch_bounds__(kThreadsPerBlock)
   const int64_t begin = static_cast<int64_t>(blockIdx.y) * s.chunk;
   const int64_t end = begin + s.chunk < a.vocab ? begin + s.chunk : a.vocab;
   RowState* state = s.state + b;
+  stamp<kStamps>(a, 1 + p, 0);
   const unsigned max_key = state->max_key;
   const bool marked = state->marked != 0;
   if (max_key <= kNoLogitKey) {  // no finite logit
@@ -457,6 +494,7 @@ __global__ void __launch_bounds__(kThreadsPerBlock)
     for (int q = threadIdx.x; q < 2 * kSynthIdBins; q += kThreadsPerBlock) words[q] = 0;
   }
   __syncthreads();
+  stamp<kStamps>(a, 1 + p, 1);
   uint64_t total = 0;
   // Each thread takes groups of 4 neighbouring candidates: one vector load of their logits, and
   // one Philox block covers them when candidates are token ids. `begin` is a multiple of 4.
@@ -479,6 +517,7 @@ __global__ void __launch_bounds__(kThreadsPerBlock)
   }
   if (last_pass) total = block_sum(total, scan);  // block-uniform; its barriers order `hist`
   __syncthreads();
+  stamp<kStamps>(a, 1 + p, 2);
   uint64_t* row_hist = s.hist + (b * phases + p) * kSynthIdBins;
   if (last_pass) {
     if (threadIdx.x == 0) s.chunk_total[b * chunks + blockIdx.y] = total;
@@ -496,14 +535,19 @@ __global__ void __launch_bounds__(kThreadsPerBlock)
   __syncthreads();
   if (threadIdx.x == 0) last_block = atomicAdd(&state->arrived[p], 1u) == chunks - 1;
   __syncthreads();
+  stamp<kStamps>(a, 1 + p, 3);
   if (!last_block) return;
   __threadfence();
   if (last_pass) {
     draw_block(a, r, s, b, chunks, scale, scan);
+    if (kStamps) __syncthreads();  // the tail ends with its last thread
+    stamp<kStamps>(a, 1 + p, 4);
   } else if (threadIdx.x < 32) {  // one warp computes the factors; the others are done
     static_assert(2 * kFactorStaging <= (kMaxPhases + 1) * kSynthIdBins, "staging fits in smem");
     const int bits = min(kSynthIdPhaseBits, a.layers - p * kSynthIdPhaseBits);
     phase_factors_warp(row_hist, bits, smem, s.factors + (b * phases + p) * kSynthIdBins);
+    __syncwarp();
+    stamp<kStamps>(a, 1 + p, 4);
   }
 }
 
@@ -515,8 +559,8 @@ cudaError_t resident_pass_blocks(int* blocks) {
     int sms = 0, per_sm = 0;
     cudaError_t err = device_sm_count(&sms);
     if (err == cudaSuccess) {
-      err =
-          cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, pass_kernel, kThreadsPerBlock, 0);
+      err = cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, pass_kernel<false>,
+                                                          kThreadsPerBlock, 0);
     }
     *v = sms * (per_sm > 0 ? per_sm : 1);
     return err;
@@ -524,6 +568,11 @@ cudaError_t resident_pass_blocks(int* blocks) {
 }
 
 }  // namespace
+
+SynthIdStageShape sample_synthid_stage_shape(int64_t batch, int64_t n, int layers, int64_t top_k) {
+  const int64_t cands = top_k > 0 && top_k < n ? top_k : n;
+  return {phase_count(layers) + 2, batch, stage_max_chunks(cands)};
+}
 
 size_t sample_synthid_workspace_bytes(int64_t batch, int64_t n, int layers, int64_t top_k) {
   if (batch <= 0 || n <= 0 || layers < 1 || layers > kSynthIdMaxLayers || top_k < 0) return 0;
@@ -587,12 +636,30 @@ cudaError_t sample_synthid_cuda(const SynthIdSampleArgs& args, const int32_t* ca
                   reinterpret_cast<uint64_t*>(base + l.chunk_total), chunk};
   cudaError_t err = cudaMemsetAsync(base, 0, l.factors, stream);  // state and histograms
   if (err != cudaSuccess) return err;
+  if (a.stage_times) {
+    const SynthIdStageShape st = sample_synthid_stage_shape(a.batch, a.vocab, a.layers, 0);
+    const size_t n_stamps = static_cast<size_t>(st.launches * st.batch * st.max_chunks);
+    err =
+        cudaMemsetAsync(a.stage_times, 0, n_stamps * kSynthIdStages * 2 * sizeof(uint64_t), stream);
+    if (err != cudaSuccess) return err;
+  }
   const dim3 grid(static_cast<unsigned>(a.batch), static_cast<unsigned>(chunks));
   // An empty vocabulary: without setup every row has no finite logit, reported by pass 0.
-  if (a.vocab > 0) setup_kernel<<<grid, kThreadsPerBlock, 0, stream>>>(a, s);
+  const bool stamps = a.stage_times != nullptr;
+  if (a.vocab > 0) {
+    if (stamps) {
+      setup_kernel<true><<<grid, kThreadsPerBlock, 0, stream>>>(a, s);
+    } else {
+      setup_kernel<false><<<grid, kThreadsPerBlock, 0, stream>>>(a, s);
+    }
+  }
   const double scale = ldexp(1.0, synthid_fixed_shift(n));
   for (int p = 0; p <= phase_count(a.layers); ++p) {
-    pass_kernel<<<grid, kThreadsPerBlock, 0, stream>>>(a, cand, s, p, scale);
+    if (stamps) {
+      pass_kernel<true><<<grid, kThreadsPerBlock, 0, stream>>>(a, cand, s, p, scale);
+    } else {
+      pass_kernel<false><<<grid, kThreadsPerBlock, 0, stream>>>(a, cand, s, p, scale);
+    }
   }
   return cudaGetLastError();
 }

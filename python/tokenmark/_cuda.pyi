@@ -220,11 +220,21 @@ def sample_synthid(
     device: int,
     stream: int,
     chunk: int,
+    stage_times: int,
+    stage_times_bytes: int,
 ) -> None:
     """SynthID-Text tournament sampling of logits [batch, n] (device pointers) into out/marked;
     with 0 < top_k < n on the top_k largest logits, picked on the device. ``chunk``: candidates
     per block of a pass (0, the default: the smallest that fits one wave of blocks; a multiple
-    of 1024 up to 16384): the same tokens, another speed."""
+    of 1024 up to 16384): the same tokens, another speed. ``stage_times`` (profiling; 0 in use):
+    uint64 of :func:`sample_synthid_stage_shape`, each block's stamps of its stages."""
+
+def sample_synthid_stage_shape(
+    batch: int, n: int, layers: int, top_k: int
+) -> tuple[int, int, int, int, int]:
+    """Shape of sample_synthid's profiling stamps: [launches (setup, then each pass), batch,
+    chunks (of 1024 candidates), stages (entry, prologue, candidates, counted in, tail),
+    {global timer ns, SM clock}]."""
 
 def sample_synthid_workspace_bytes(batch: int, n: int, layers: int, top_k: int) -> int:
     """Device scratch bytes sample_synthid needs."""

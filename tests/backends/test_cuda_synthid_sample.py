@@ -70,6 +70,9 @@ def _binding(**overrides):
             {"n": 65535 * 1024 + 1, "logits_row_stride": 65535 * 1024 + 1, "chunk": 1024},
             "65535 \\* chunk",
         ),
+        # profiling stamps: [5 launches, 2 rows, 1 chunk, 5 stages, 2] uint64 = 800 bytes
+        ({"stage_times": 1 << 17, "stage_times_bytes": 799}, "stage_times: needs 800 bytes"),
+        ({"stage_times": (1 << 17) + 4, "stage_times_bytes": 800}, "stage_times: device pointer"),
     ],
 )
 def test_binding_validates(overrides, match):
@@ -90,6 +93,15 @@ def test_workspace_bytes_and_empty_batch():
     with pytest.raises(ValueError, match="top_k"):
         cuda_mod.sample_synthid_workspace_bytes(1, 10, 30, -1)
     _binding(batch=0, logits=0, out=0, marked=0, workspace_bytes=0)  # nothing to launch
+
+
+def test_stage_shape():
+    # [setup + phases + the draw, rows, chunks of 1024 candidates (top_k when picked), stages, 2]
+    assert cuda_mod.sample_synthid_stage_shape(32, 128256, 30, 0) == (5, 32, 126, 5, 2)
+    assert cuda_mod.sample_synthid_stage_shape(3, 128256, 7, 40) == (3, 3, 1, 5, 2)
+    assert cuda_mod.sample_synthid_stage_shape(1, 1025, 32, 0) == (6, 1, 2, 5, 2)
+    with pytest.raises(ValueError, match="layers"):
+        cuda_mod.sample_synthid_stage_shape(1, 10, 0, 0)
 
 
 @pytest.mark.skipif(HAS_GPU, reason="checks the behaviour without a CUDA device")
@@ -232,6 +244,35 @@ def test_sample_many_chunks():
     np.testing.assert_array_equal(got_t.cpu().numpy(), want_t)
     np.testing.assert_array_equal(got_m.cpu().numpy(), want_m)
     assert want_t[2] > 256 * 2048  # the last tile was reached
+
+
+@on_gpu
+def test_stage_times_leave_tokens_and_stamp_in_order():
+    """The profiling stamps (bench/profile_gpu_synthid.py --stages) change no token, and every
+    block of a tournament row stamps stages 0-3 of each launch in order on both clocks, the row's
+    last block its tail too; tests/cuda_emu checks the same layout on the CPU."""
+    gen = torch.Generator().manual_seed(12)
+    batch, vocab, layers, chunk = 4, 20011, 30, 2048
+    logits = (torch.randn(batch, vocab, generator=gen) * 3).cuda()
+    ids = torch.randint(0, vocab, (batch, 6), generator=gen).cuda()
+    keys = torch.tensor([list(KEY)] * batch, dtype=torch.int64).cuda()
+    u = torch.rand(batch, generator=gen, dtype=torch.float64).cuda()
+    args = (logits, ids, keys, u, None, 3, 0, layers, 0, 0)
+    want = cuda_synthid._sample(*args, torch_top_k=False, chunk=chunk)
+    shape = cuda_mod.sample_synthid_stage_shape(batch, vocab, layers, 0)
+    times = torch.full(shape, 7, dtype=torch.int64, device="cuda")
+    got = cuda_synthid._sample(*args, torch_top_k=False, chunk=chunk, stage_times=times)
+    assert torch.equal(got[0], want[0]) and torch.equal(got[1], want[1])
+    t = times.cpu().numpy()
+    chunks = -(-vocab // chunk)
+    assert (t[:, :, chunks:] == 0).all()
+    for row in np.flatnonzero(want[1].cpu().numpy()):
+        for launch in range(1, shape[0]):
+            blocks = t[launch, row, :chunks]  # [chunks, stages, 2]
+            assert (blocks[:, :4] > 0).all(), (launch, row)
+            assert (np.diff(blocks[:, :4].astype(np.int64), axis=1) >= 0).all()  # ns and clock
+            tails = np.flatnonzero(blocks[:, 4, 0])
+            assert len(tails) == 1 and (blocks[tails[0], 4] >= blocks[tails[0], 3]).all()
 
 
 @on_gpu

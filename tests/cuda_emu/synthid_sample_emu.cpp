@@ -60,7 +60,7 @@ int emu_sample_synthid(const void* logits, int64_t batch, int64_t n, int64_t row
                        int64_t ids_stride, const uint32_t* keys, int64_t key_stride,
                        const double* uniforms, const uint8_t* enabled, int width, int seeding,
                        int layers, int64_t history, int64_t top_k, int64_t* out, uint8_t* marked,
-                       int chunk) {
+                       int chunk, uint64_t* stage_times) {
   using namespace tokenmark;
   SynthIdSampleArgs a{};
   static_cast<RowArgs<const void>&>(a) =
@@ -73,9 +73,18 @@ int emu_sample_synthid(const void* logits, int64_t batch, int64_t n, int64_t row
   a.out = out;
   a.marked = marked;
   a.chunk = chunk;
+  a.stage_times = stage_times;
   const size_t bytes = cuda::sample_synthid_workspace_bytes(batch, n > 0 ? n : 1, layers, top_k);
   std::vector<unsigned char> ws;
   return cuda::sample_synthid_cuda(a, cand, cuda::poisoned_scratch(bytes, ws), bytes, nullptr);
+}
+
+// The profiling stamps' layout (sample_synthid_stage_shape): {launches, batch, max_chunks}.
+void emu_stage_shape(int64_t batch, int64_t n, int layers, int64_t top_k, int64_t* shape) {
+  const auto st = tokenmark::cuda::sample_synthid_stage_shape(batch, n, layers, top_k);
+  shape[0] = st.launches;
+  shape[1] = st.batch;
+  shape[2] = st.max_chunks;
 }
 
 // A pass's block histogram and block sum alone (block_hist_kernel).

@@ -71,7 +71,8 @@ def test_block_histogram_sums_64_bits_exactly(lib, case):
 
 
 def emu_sample(lib, logits, ids, keys, uniforms, enabled, width, seeding, layers, history,
-               dtype="float32", cand=None, top_k=0, chunk=0, rc_want=0):  # fmt: skip
+               dtype="float32", cand=None, top_k=0, chunk=0, rc_want=0,
+               stage_times=None):  # fmt: skip
     batch, n = logits.shape
     out = np.full(batch, -7, dtype=np.int64)
     marked = np.full(batch, 9, dtype=np.uint8)
@@ -81,7 +82,7 @@ def emu_sample(lib, logits, ids, keys, uniforms, enabled, width, seeding, layers
         ctypes.c_int64(ids.shape[1]), ctypes.c_int64(ids.shape[1]), ptr(keys),
         ctypes.c_int64(4 if keys.ndim == 2 else 0), ptr(uniforms), ptr(enabled),
         ctypes.c_int(width), ctypes.c_int(seeding), ctypes.c_int(layers), ctypes.c_int64(history),
-        ctypes.c_int64(top_k), ptr(out), ptr(marked), ctypes.c_int(chunk),
+        ctypes.c_int64(top_k), ptr(out), ptr(marked), ctypes.c_int(chunk), ptr(stage_times),
     )  # fmt: skip
     assert rc == rc_want, lib.emu_message()
     return out, marked
@@ -199,3 +200,60 @@ def test_sample_bfloat16_int32_ids(lib):
     np.testing.assert_array_equal(got[0], want[0])
     np.testing.assert_array_equal(got[1], want[1])
     assert want[1].tolist() == [1, 0]  # a tournament row; a repeated (minhash) context
+
+
+def stage_shape(lib, batch, n, layers, top_k=0):
+    shape = np.zeros(3, dtype=np.int64)
+    lib.emu_stage_shape(ctypes.c_int64(batch), ctypes.c_int64(n), ctypes.c_int(layers),
+                        ctypes.c_int64(top_k), ptr(shape))  # fmt: skip
+    return (*shape.tolist(), 5, 2)
+
+
+def test_stage_times_stamp_each_block_without_changing_tokens(lib):
+    """The profiling stamps (SynthIdSampleArgs::stage_times): the tokens do not change, and each
+    block stamps the stages it reaches, in order: every pass block of a tournament row stages
+    0-3 and its row's last block the tail (4); a plain row's passes after its only one (the draw)
+    stop at entry, and so does a row without a finite logit; chunks past the row's are untouched
+    (the layout has room for the smallest chunk)."""
+    rng = np.random.default_rng(4)
+    batch, vocab, layers, chunk = 3, 5003, 30, 2048
+    logits = (rng.standard_normal((batch, vocab)) * 2).astype(np.float32)
+    logits[2] = -np.inf
+    ids = rng.integers(0, vocab, (batch, 4)).astype(np.int64)
+    uniforms = rng.random(batch)
+    enabled = np.array([1, 0, 1], dtype=np.uint8)
+    args = (lib, logits, ids, KEYS, uniforms, enabled, 2, 0, layers, 0)
+    want = emu_sample(*args, chunk=chunk)
+    shape = stage_shape(lib, batch, vocab, layers)
+    assert shape == (5, batch, 5, 5, 2)  # setup + 3 phases + the draw; ceil(5003 / 1024) chunks
+    times = np.full(shape, 7, dtype=np.uint64)  # the launcher zeroes it
+    got = emu_sample(*args, chunk=chunk, stage_times=times)
+    np.testing.assert_array_equal(got[0], want[0])
+    np.testing.assert_array_equal(got[1], [1, 0, 0])
+    assert (times[:, :, 3:] == 0).all()  # 3 chunks of 2048 in use
+    ns, clock = times[..., 0], times[..., 1]
+    np.testing.assert_array_equal(ns > 0, clock > 0)  # each stamp has both
+
+    def reached(launch, row):
+        return [np.flatnonzero(clock[launch, row, c]).tolist() for c in range(3)]
+
+    def assert_ordered(launch, row):
+        for c in range(3):
+            t = clock[launch, row, c]
+            t = t[t > 0]
+            assert (np.diff(t.astype(np.int64)) > 0).all(), (launch, row, c, t)
+
+    for row in range(batch):
+        stamped = reached(0, row)  # setup: no prologue; chunk 0 decides the row's tournament
+        assert stamped == [[0, 2, 3, 4], [0, 2, 3], [0, 2, 3]], (row, stamped)
+        assert_ordered(0, row)
+    for launch in range(1, 5):
+        stamped = reached(launch, 0)
+        assert sorted(len(s) for s in stamped) == [4, 4, 5], (launch, stamped)
+        assert_ordered(launch, 0)
+    stamped = reached(1, 1)  # the plain row's one pass draws
+    assert sorted(len(s) for s in stamped) == [4, 4, 5]
+    for launch in range(2, 5):
+        assert reached(launch, 1) == [[0]] * 3
+    for launch in range(1, 5):
+        assert reached(launch, 2) == [[0]] * 3

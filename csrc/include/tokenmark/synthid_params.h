@@ -14,7 +14,10 @@ struct SynthIdSampleArgs : RowArgs<const void> {
   int64_t history;         // positions searched for a repeated context (0: none)
   int64_t* out;            // [batch]: the token, or kNoFiniteLogit
   uint8_t* marked;         // [batch]: 1 where the tournament ran
-  int32_t chunk;           // CUDA: candidates per block of a pass (0: the default, 2048)
+  int32_t chunk;           // CUDA: candidates per block of a pass (0: synthid_default_chunk)
+  // CUDA profiling, null in use: per launch, row, chunk and stage, the global timer (ns) and the
+  // SM's cycle counter (sample_synthid_stage_shape, synthid_cuda.h).
+  uint64_t* stage_times;
 };
 
 struct SynthIdScoreArgs : DocArgs {

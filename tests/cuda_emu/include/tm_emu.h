@@ -397,6 +397,12 @@ T __ldcg(const T* p) {
   return *p;
 }
 
+// The cycle counter: one tick per read, so stamps are increasing in the order they are taken.
+inline long long clock64() {
+  static long long ticks = 0;
+  return ++ticks;
+}
+
 inline int min(int a, int b) { return a < b ? a : b; }
 inline int max(int a, int b) { return a > b ? a : b; }
 inline int64_t min(int64_t a, int64_t b) { return a < b ? a : b; }

@@ -55,11 +55,14 @@ def _sample(
     *,
     torch_top_k: bool,
     chunk: int = 0,
+    stage_times: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """:func:`sample_synthid`; ``torch_top_k`` picks the top-k candidates with torch ops
     (:func:`top_k_candidates` and a gather, as before the top-k kernel) instead: kept for the
     benchmark and the tests that compare the two. ``chunk``: candidates per block of a pass (0:
-    the kernel's default), for bench/profile_gpu_synthid.py's sweep; the tokens do not change."""
+    the kernel's default), for bench/profile_gpu_synthid.py's sweep; the tokens do not change.
+    ``stage_times``: an int64 tensor on the device of ``_cuda.sample_synthid_stage_shape``'s
+    shape, filled with each block's stage stamps (bench/profile_gpu_synthid.py --stages)."""
     require_cuda()
     batch, vocab, key_stride = check_row_inputs(logits, input_ids, keys, enabled, LOGITS_DTYPES)
     device = logits.device
@@ -89,9 +92,19 @@ def _sample(
         key_stride, uniforms.data_ptr(), 0 if enabled is None else enabled.data_ptr(),
         int(context_width), int(seeding), int(layers), int(context_history), top_k,
         tokens.data_ptr(), marked.data_ptr(), workspace.data_ptr(), ws_bytes, device.index,
-        torch.cuda.current_stream(device).cuda_stream, int(chunk),
+        torch.cuda.current_stream(device).cuda_stream, int(chunk), *_stamps(stage_times, device),
     )  # fmt: skip
     return tokens, marked
+
+
+def _stamps(stage_times: torch.Tensor | None, device: torch.device) -> tuple[int, int]:
+    """The stage stamps' pointer and bytes for ``_cuda.sample_synthid`` ((0, 0): none)."""
+    if stage_times is None:
+        return 0, 0
+    check_tensor(stage_times, "stage_times", device, (torch.int64,), 5)
+    if not stage_times.is_contiguous():
+        raise ValueError("stage_times: expected a contiguous tensor")
+    return stage_times.data_ptr(), stage_times.numel() * 8
 
 
 def score_synthid(
