@@ -23,6 +23,7 @@
 // multiply-add is fused (as -ffp-contract=off does for the C++ build).
 #include <atomic>
 #include <cstdint>
+#include <type_traits>
 
 #include "launch.h"
 #include "sample_rows.cuh"
@@ -230,27 +231,55 @@ struct RowView {
   int played;             // phases whose factors apply (p)
 };
 
-// The weight after the played phases of candidate i, whose logit is `x`. `id_word` is its PRF
-// word when the candidates are token ids (from the Philox block of its 4 ids); otherwise the
-// word is drawn here.
-__device__ __forceinline__ double candidate_weight(const RowView& r, int64_t i, float x,
-                                                   uint32_t id_word, uint32_t* word) {
-  double w = synthid_base_weight(x, r.max_logit);
-  *word = 0;
-  if (!r.marked) return w;
-  *word = r.cand ? synthid_g_word(r.key, r.ctx, static_cast<uint32_t>(r.cand[i])) : id_word;
-  for (int f = 0; f < r.played; ++f) {
-    w = w * r.factors[f * kSynthIdBins + phase_bin(*word, f, r.layers)];
+// Where a row's PRF words come from: none (a plain row), the Philox block of each group of four
+// token ids, or one word per candidate (the caller's or the top-k's candidate ids).
+enum class Words { kNone, kIds, kCands };
+template <Words kWords>
+using WordsTag = std::integral_constant<Words, kWords>;
+
+// Calls f(WordsTag<row's words>{}): the mode is block-uniform, and the loops over candidates are
+// compiled once per mode, so that no branch on it separates the candidates of a group (a branch
+// there kept the compiler from overlapping their exp polynomials).
+template <typename F>
+__device__ __forceinline__ void with_words(const RowView& r, F&& f) {
+  if (!r.marked) {
+    f(WordsTag<Words::kNone>{});
+  } else if (r.cand) {
+    f(WordsTag<Words::kCands>{});
+  } else {
+    f(WordsTag<Words::kIds>{});
   }
-  return w;
 }
 
-__device__ __forceinline__ U32x4 id_block(const RowView& r, int64_t group) {
-  U32x4 block{};
-  if (r.marked && !r.cand) {
-    block = prf_block(r.key, r.ctx, static_cast<uint32_t>(group >> 2), kDomainSynthIdG);
+// The weights after the played phases of candidates g .. g + 3, whose logits are `x`, and their
+// PRF words (0 on a plain row); a candidate at or past `end` gets a weight and a word never used.
+// The four go side by side (synthid_base_weights4): one after another, each candidate's exp
+// waited on its own chain of multiplies and adds.
+template <Words kWords>
+__device__ __forceinline__ void group_weights(const RowView& r, int64_t g, int64_t end,
+                                              const Logits4& x, double (&w)[4],
+                                              uint32_t (&word)[4]) {
+  synthid_base_weights4(x.v, r.max_logit, w);
+  if constexpr (kWords == Words::kNone) {
+    for (int k = 0; k < 4; ++k) word[k] = 0;
+    return;
   }
-  return block;
+  if constexpr (kWords == Words::kIds) {
+    const U32x4 block = prf_block(r.key, r.ctx, static_cast<uint32_t>(g >> 2), kDomainSynthIdG);
+    for (int k = 0; k < 4; ++k) word[k] = block.v[k];
+  } else {
+#pragma unroll
+    for (int k = 0; k < 4; ++k) {
+      word[k] =
+          g + k < end ? synthid_g_word(r.key, r.ctx, static_cast<uint32_t>(r.cand[g + k])) : 0u;
+    }
+  }
+  for (int f = 0; f < r.played; ++f) {
+#pragma unroll
+    for (int k = 0; k < 4; ++k) {
+      w[k] = w[k] * r.factors[f * kSynthIdBins + phase_bin(word[k], f, r.layers)];
+    }
+  }
 }
 
 // Phase p's factors of a row from its histogram, the spec's phase_factors, by the first warp of
@@ -415,33 +444,41 @@ __device__ void draw_block(const SynthIdSampleArgs& a, const RowView& r, const S
   // of 4).
   const int per_thread = static_cast<int>(s.chunk / kThreadsPerBlock);
   const int64_t lo = begin + static_cast<int64_t>(threadIdx.x) * per_thread;
-  const auto fixed_weight = [&](int64_t i, const U32x4& block, int q) {
-    uint32_t word;
-    return i < end ? synthid_fixed(candidate_weight(r, i, load_logit(r.logits, a.dtype, i),
-                                                    block.v[q], &word),
-                                   scale)
-                   : 0;
+  const bool vector_loads = logits_aligned4(r.logits, a.dtype);  // block-uniform
+  // The fixed-point weights of candidates g .. g + 3 (0 past the chunk).
+  const auto group_fixed = [&](auto words, int64_t g, uint64_t (&v)[4]) {
+    double w[4];
+    uint32_t word[4];
+    group_weights<decltype(words)::value>(
+        r, g, end, load_logits4(r.logits, a.dtype, g, end, vector_loads), w, word);
+#pragma unroll
+    for (int q = 0; q < 4; ++q) v[q] = g + q < end ? synthid_fixed(w[q], scale) : 0;
   };
   uint64_t mine = 0;
-  for (int k = 0; k < per_thread; k += 4) {
-    const U32x4 block = id_block(r, lo + k);
-#pragma unroll
-    for (int q = 0; q < 4; ++q) mine += fixed_weight(lo + k + q, block, q);
-  }
+  with_words(r, [&](auto words) {
+    for (int k = 0; k < per_thread; k += 4) {
+      uint64_t v[4];
+      group_fixed(words, lo + k, v);
+      mine += v[0] + v[1] + v[2] + v[3];
+    }
+  });
   const uint64_t incl = block_inclusive_scan(scan, mine);
   uint64_t c = incl - mine;        // exclusive prefix
   if (c <= rest && rest < incl) {  // exactly one thread: the crossing is here
     int64_t i = lo;
-    for (int k = 0; k < per_thread; k += 4) {
-      const U32x4 block = id_block(r, lo + k);
+    with_words(r, [&](auto words) {
+      for (int k = 0; k < per_thread; k += 4) {
+        uint64_t v[4];
+        group_fixed(words, lo + k, v);
 #pragma unroll
-      for (int q = 0; q < 4; ++q) {
-        if (c <= rest) {
-          i = lo + k + q;
-          c += fixed_weight(i, block, q);
+        for (int q = 0; q < 4; ++q) {
+          if (c <= rest) {
+            i = lo + k + q;
+            c += v[q];
+          }
         }
       }
-    }
+    });
     a.out[b] = r.cand ? r.cand[i] : i;
     a.marked[b] = static_cast<uint8_t>(r.marked);
   }
@@ -499,22 +536,24 @@ __global__ void __launch_bounds__(kThreadsPerBlock)
   // Each thread takes groups of 4 neighbouring candidates: one vector load of their logits, and
   // one Philox block covers them when candidates are token ids. `begin` is a multiple of 4.
   const bool vector_loads = logits_aligned4(r.logits, a.dtype);  // block-uniform
-  for (int64_t g = begin + 4 * threadIdx.x; g < end; g += 4 * kThreadsPerBlock) {
-    const U32x4 block = id_block(r, g);
-    const Logits4 x = load_logits4(r.logits, a.dtype, g, end, vector_loads);
+  with_words(r, [&](auto words) {
+    for (int64_t g = begin + 4 * threadIdx.x; g < end; g += 4 * kThreadsPerBlock) {
+      double w[4];
+      uint32_t word[4];
+      group_weights<decltype(words)::value>(
+          r, g, end, load_logits4(r.logits, a.dtype, g, end, vector_loads), w, word);
 #pragma unroll
-    for (int k = 0; k < 4; ++k) {
-      if (g + k >= end) break;
-      uint32_t word;
-      const uint64_t v =
-          synthid_fixed(candidate_weight(r, g + k, x.v[k], block.v[k], &word), scale);
-      if (last_pass) {
-        total += v;
-      } else {
-        hist.add(phase_bin(word, p, a.layers), v);
+      for (int k = 0; k < 4; ++k) {
+        if (g + k >= end) break;
+        const uint64_t v = synthid_fixed(w[k], scale);
+        if (last_pass) {
+          total += v;
+        } else {
+          hist.add(phase_bin(word[k], p, a.layers), v);
+        }
       }
     }
-  }
+  });
   if (last_pass) total = block_sum(total, scan);  // block-uniform; its barriers order `hist`
   __syncthreads();
   stamp<kStamps>(a, 1 + p, 2);

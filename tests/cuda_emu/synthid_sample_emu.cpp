@@ -79,6 +79,16 @@ int emu_sample_synthid(const void* logits, int64_t batch, int64_t n, int64_t row
   return cuda::sample_synthid_cuda(a, cand, cuda::poisoned_scratch(bytes, ws), bytes, nullptr);
 }
 
+// synthid_base_weights4 (tokenmark/synthid.h, the passes' weights) on n (a multiple of 4)
+// logits against the row's largest, m.
+void emu_base_weights4(const float* x, int64_t n, double m, double* w) {
+  for (int64_t i = 0; i < n; i += 4) {
+    const float (&xs)[4] = *reinterpret_cast<const float(*)[4]>(x + i);
+    double (&ws)[4] = *reinterpret_cast<double(*)[4]>(w + i);
+    tokenmark::synthid_base_weights4(xs, m, ws);
+  }
+}
+
 // The profiling stamps' layout (sample_synthid_stage_shape): {launches, batch, max_chunks}.
 void emu_stage_shape(int64_t batch, int64_t n, int layers, int64_t top_k, int64_t* shape) {
   const auto st = tokenmark::cuda::sample_synthid_stage_shape(batch, n, layers, top_k);

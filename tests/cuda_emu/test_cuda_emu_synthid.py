@@ -257,3 +257,49 @@ def test_stage_times_stamp_each_block_without_changing_tokens(lib):
         assert reached(launch, 1) == [[0]] * 3
     for launch in range(1, 5):
         assert reached(launch, 2) == [[0]] * 3
+
+
+def test_base_weights4_is_the_spec(lib):
+    """The passes' four-wide softmax weights (synthid_base_weights4: no branches, 2^k from its
+    exponent bits) against the reference's scalar spec, bit for bit: differences from 0 to past
+    the exp cutoff (-700, where 2^k reaches 2^-1010), NaN and -inf (0), the largest (1), and a
+    row whose largest is +inf (every finite weight 0)."""
+    rng = np.random.default_rng(17)
+    x = np.concatenate([
+        rng.uniform(-750.0, 0.0, 4000), rng.uniform(-700.001, -699.999, 400),
+        np.nextafter(np.float32(-700.0), np.float32([0.0, -1e9])), rng.standard_normal(1000) * 5,
+        [0.0, -0.0, np.nan, -np.inf, 1e-30, -1e-30, -1e-45, -np.float32(2.0) ** -126],
+    ]).astype(np.float32)  # fmt: skip
+    x = np.concatenate([x, np.zeros(-len(x) % 4, np.float32)])
+    inf_row = np.concatenate([x[:-4], np.float32([np.inf, 1.0, -np.inf, np.nan])])
+    for row, positive in ((x, 4000), (inf_row, 1)):
+        want = ref.base_weights(row)
+        m = float(row[row > -np.inf].max())
+        got = np.full(len(row), np.nan)
+        lib.emu_base_weights4(ptr(row), ctypes.c_int64(len(row)), ctypes.c_double(m), ptr(got))
+        np.testing.assert_array_equal(got.view(np.uint64), want.view(np.uint64))
+        assert (want > 0).sum() >= positive and (want == 0).sum() > 100
+
+
+def test_sample_extreme_logits(lib):
+    """The four-wide weights (synthid_base_weights4) on what the scalar form branches on: NaN
+    and -inf (weight 0), the largest logit (1), +inf as the largest, and differences around the
+    exp cutoff of -700 (0 below it, 2^k down to 2^-1010 from exponent bits above it), as the
+    reference's scalar exp computes them."""
+    rng = np.random.default_rng(31)
+    batch, vocab = 3, 4099
+    y = rng.uniform(-720.0, 0.0, (batch, vocab))
+    y[:, :64] = rng.uniform(-700.5, -699.5, (batch, 64))  # both sides of the cutoff
+    logits = y.astype(np.float32)
+    logits[:, 100:140] = np.nan
+    logits[:, 140:180] = -np.inf
+    logits[0, 7] = 0.0  # the largest
+    logits[1, 4000] = np.inf  # +inf is the largest: its weight is 1, every finite one's 0
+    logits[2, 9] = 0.0
+    ids = rng.integers(0, vocab, (batch, 4)).astype(np.int64)
+    for u in (rng.random(batch), np.array([0.0, 0.5, 1.0 - 2.0**-53])):
+        want = ref.sample_synthid(logits, ids, KEYS, u, None, 2, 0, 30, 0, 0)
+        got = emu_sample(lib, logits, ids, KEYS, u, None, 2, 0, 30, 0)
+        np.testing.assert_array_equal(got[0], want[0])
+        np.testing.assert_array_equal(got[1], want[1])
+    assert want[0][1] == 4000

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <math.h>
+#include <string.h>
 
 #include "tokenmark/prf.h"
 
@@ -119,6 +120,42 @@ TM_HD double synthid_exp(double y) {
 TM_HD double synthid_base_weight(float x, double m) {
   const double xd = x;
   return !(xd > -INFINITY) ? 0.0 : xd == m ? 1.0 : synthid_exp(xd - m);
+}
+
+// 2^k for -1022 <= k <= 1023, from its exponent bits.
+TM_HD double synthid_pow2(int k) {
+  const uint64_t bits = static_cast<uint64_t>(k + 1023) << 52;
+#if defined(__CUDA_ARCH__)
+  return __longlong_as_double(static_cast<long long>(bits));
+#else
+  double d;
+  memcpy(&d, &bits, sizeof d);
+  return d;
+#endif
+}
+
+// synthid_base_weight of four candidates, bit for bit, written for a GPU thread: no branch
+// between the four, so that their exp polynomials (each a chain of 26 dependent IEEE operations)
+// can run side by side, and 2^k from its bits where synthid_exp calls ldexp (the same value:
+// k >= -1010 wherever the weight is kept, so p * 2^k is a normal number, exact). A lane whose
+// weight is 0 or 1 runs the polynomial on 0 and drops it.
+TM_HD void synthid_base_weights4(const float (&x)[4], double m, double (&w)[4]) {
+  double r[4], k[4], p[4];
+  bool live[4], top[4];
+  for (int i = 0; i < 4; ++i) {
+    const double xd = x[i];
+    const double y = xd - m;
+    top[i] = xd == m;
+    live[i] = xd > -INFINITY && !top[i] && y >= kExpCutoff;
+    const double ys = live[i] ? y : 0.0;
+    k[i] = rint(ys * kLog2e);
+    r[i] = (ys - k[i] * kLn2Hi) - k[i] * kLn2Lo;
+  }
+  for (int i = 0; i < 4; ++i) p[i] = synthid_exp_poly(r[i]);
+  for (int i = 0; i < 4; ++i) {
+    const double e = p[i] * synthid_pow2(static_cast<int>(k[i]));
+    w[i] = top[i] ? 1.0 : live[i] ? e : 0.0;
+  }
 }
 
 }  // namespace tokenmark
