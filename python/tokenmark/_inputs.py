@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ._validate import (
+    contiguous_ids,
     first_not_unicode,
     host_array,
     ids_in_range,
@@ -82,6 +83,7 @@ def _to_numpy(x, name: str) -> np.ndarray:
 
 def check_token_range(arr: np.ndarray, name: str) -> np.ndarray:
     """Return ``arr`` as int32 after checking every id is in [0, 2^31)."""
+    arr = contiguous_ids(arr, name)
     narrowed = _narrow(arr)  # int64: checked and narrowed in one pass on all threads
     if narrowed is not None:
         return narrowed.reshape(arr.shape)

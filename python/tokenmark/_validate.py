@@ -328,6 +328,20 @@ def ids_in_range(arr: np.ndarray) -> bool:
     return bool(arr.max() <= 2**31 - 1)
 
 
+def contiguous_ids(arr: np.ndarray, name: str) -> np.ndarray:
+    """``arr`` C-contiguous: the copy the id checks are followed by anyway, made first, so that
+    a view far larger than memory (np.broadcast_to of 2^40 ids) fails at once, naming the
+    argument, instead of after a range check of every element."""
+    if arr.flags.c_contiguous:
+        return arr
+    try:
+        return np.ascontiguousarray(arr)
+    except MemoryError:
+        raise MemoryError(
+            f"{name}: {arr.size} token ids ({arr.size * arr.itemsize} bytes) do not fit in memory"
+        ) from None
+
+
 def check_ragged_host(tokens, offsets, prefix_lengths=None, check_int32_ids: bool = True):
     """A host ragged batch for any host backend, checked once: ``tokens`` int32 ``[n_tokens]``
     in ``[0, 2^31)`` (any integer dtype whose values fit), ``offsets`` int64 ``[n_docs + 1]``
@@ -341,6 +355,7 @@ def check_ragged_host(tokens, offsets, prefix_lengths=None, check_int32_ids: boo
         raise TypeError(f"tokens: expected integer token ids (int32), got dtype {tok.dtype}")
     if tok.ndim != 1:
         raise ValueError(f"tokens: expected [n_tokens] (1-D), got shape {tok.shape}")
+    tok = contiguous_ids(tok, "tokens")
     checked_later = not check_int32_ids and tok.dtype.kind == "i" and tok.dtype.itemsize == 4
     if tok.size and not checked_later and not ids_in_range(tok):
         raise ValueError("tokens: token ids must be in [0, 2^31)")

@@ -467,3 +467,22 @@ def test_scheme_calls_reject_bad_input(scheme, call, err, match):
 def test_scheme_configs_reject_bad_fields(scheme, kwargs, err):
     with pytest.raises(err):
         scheme(**{"key": b"k", **kwargs})
+
+
+def test_view_larger_than_memory_fails_at_once_naming_the_argument():
+    # np.broadcast_to makes 2^40 ids without memory; the range check of every element came
+    # first and took minutes before the copy failed
+    ids = np.broadcast_to(np.int64(5), (2**20, 2**20))
+    with pytest.raises(MemoryError, match=r"sequences: 1099511627776 token ids .* do not fit"):
+        tm.KGW(key=b"k").detect(ids)
+    # a broadcast that fits is scored as its copy would be
+    small = np.broadcast_to(np.array([3, 1, 4, 1, 5], dtype=np.int64), (4, 5))
+    want = tm.KGW(key=b"k").detect(np.ascontiguousarray(small))
+    np.testing.assert_array_equal(tm.KGW(key=b"k").detect(small).z, want.z)
+
+
+def test_op_view_larger_than_memory_fails_at_once_naming_the_argument():
+    tokens = np.broadcast_to(np.int64(5), (2**40,))
+    offsets = np.array([0, 2**40])
+    with pytest.raises(MemoryError, match=r"tokens: 1099511627776 token ids .* do not fit"):
+        tm.ops.score_kgw(tokens, offsets, key=KEY, threshold=THR, context_width=1, seeding=0)
