@@ -377,11 +377,28 @@ __device__ void phase_factors_warp(const uint64_t* hist, int bits, double* stagi
     x = f.c[0] * lo + f.c[1] * hi;
   }
   __syncwarp();
-  for (int q = lane; q < bins; q += 32) {
-    double w = 1.0;
-    for (int l = 0; l < bits; ++l) w *= c[l][(q >> l) & 1];
-    out[q] = w;
+  // F[q] = (1 * c_0[bit 0 of q]) * c_1[bit 1] * ..., layer 0 first. Lane l's entries are q = l
+  // + 32 h: the product of its five low layers is the lane's own, then each higher layer doubles
+  // the lane's column in `staging` (its entry j becomes j * c[0] and j + half * c[1]), the same
+  // multiplies in the same order with 62 per lane where a product per entry took 320.
+  const int low = bits < 5 ? bits : 5;
+  double v = 1.0;  // lanes >= bins hold a product never stored
+  for (int l = 0; l < low; ++l) v *= c[l][(lane >> l) & 1];
+  if (bits <= 5) {
+    if (lane < bins) out[lane] = v;
+    return;
   }
+  staging[lane] = v;
+  for (int l = 5; l < bits; ++l) {
+    const int half = 1 << (l - 5);  // the column's entries so far
+    const double c0 = c[l][0], c1 = c[l][1];
+    for (int j = 0; j < half; ++j) {
+      const double e = staging[lane + 32 * j];
+      staging[lane + 32 * (j + half)] = e * c1;
+      staging[lane + 32 * j] = e * c0;
+    }
+  }
+  for (int h = 0; h < bins / 32; ++h) out[lane + 32 * h] = staging[lane + 32 * h];
 }
 
 // Inclusive prefix sums over the block (Hillis-Steele in `scan`, kThreadsPerBlock entries):
