@@ -319,17 +319,19 @@ __device__ void phase_factors_warp(const uint64_t* hist, int bits, double* stagi
     return SynthIdFactors{{1.0 - e, 2.0 - e}};
   };
   if (bins >= 64) {
-    double* buf[2] = {staging, staging + kFactorStaging};
+    // The two halves of `staging` by offset (an array of their pointers, indexed by `cur`, went
+    // to local memory).
+    const auto buf = [staging](int half) { return staging + half * kFactorStaging; };
     for (int q = lane; q < bins; q += 32) {  // coalesced
-      buf[0][padded(q)] =
+      buf(0)[padded(q)] =
           static_cast<double>(__ldcg(reinterpret_cast<const unsigned long long*>(hist + q)));
     }
     __syncwarp();
     int cur = 0;
     for (; n >= 64; cur ^= 1) {
       const int pairs = n / 64, first = lane * 2 * pairs;
-      const double* in = buf[cur];
-      double* next = buf[cur ^ 1];
+      const double* in = buf(cur);
+      double* next = buf(cur ^ 1);
       double st0[kLevels], st1[kLevels];  // left subtrees waiting for their right halves
       double s0 = 0.0, s1 = 0.0;
 #pragma unroll
@@ -361,7 +363,7 @@ __device__ void phase_factors_warp(const uint64_t* hist, int bits, double* stagi
       // No __syncwarp: a lane next reads only the entries it wrote itself (run l of the next
       // layer is what lane l made), and the butterfly above orders a buffer's reuse.
     }
-    x = buf[cur][lane];  // lane l wrote it; padded(lane) == lane
+    x = buf(cur)[lane];  // lane l wrote it; padded(lane) == lane
   } else {
     x = lane < bins
             ? static_cast<double>(__ldcg(reinterpret_cast<const unsigned long long*>(hist + lane)))
