@@ -8,9 +8,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ._tokenizers import first_not_unicode
 from ._validate import (
     contiguous_ids,
-    first_not_unicode,
     host_array,
     ids_in_range,
     is_cuda,

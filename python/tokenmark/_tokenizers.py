@@ -1,5 +1,6 @@
 """Tokenizers from a path: a ``tokenizer.json`` file, or a folder that encodes as transformers'
-``AutoTokenizer`` would (through ``tokenizers`` alone where the folder's config changes nothing)."""
+``AutoTokenizer`` would (through ``tokenizers`` alone where the folder's config changes nothing);
+and whether a text is one a tokenizer can take (valid Unicode)."""
 
 from __future__ import annotations
 
@@ -150,3 +151,18 @@ def _tokenizer_file(json_file: str):
         tok.no_padding()
         return tok
     raise ValueError(f"tokenizer: {json_file} is not a tokenizer.json file ({err})")
+
+
+def is_unicode(text: str) -> bool:
+    """Whether ``text`` encodes as UTF-8: False for a lone surrogate (JSON's ``"\\ud800"``), which
+    tokenizers and Arrow refuse with errors that name no argument."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def first_not_unicode(texts) -> int | None:
+    """The index of the first text that is not valid Unicode, or None."""
+    return next((i for i, t in enumerate(texts) if not is_unicode(t)), None)

@@ -390,18 +390,3 @@ def check_uniforms(uniforms, batch: int) -> np.ndarray:
     if u.size and not ((u >= 0) & (u < 1)).all():
         raise ValueError("uniforms: must be in [0, 1)")
     return u
-
-
-def is_unicode(text: str) -> bool:
-    """Whether ``text`` encodes as UTF-8: False for a lone surrogate (JSON's ``"\\ud800"``), which
-    tokenizers and Arrow refuse with errors that name no argument."""
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
-
-
-def first_not_unicode(texts) -> int | None:
-    """The index of the first text that is not valid Unicode, or None."""
-    return next((i for i, t in enumerate(texts) if not is_unicode(t)), None)

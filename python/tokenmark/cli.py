@@ -13,8 +13,7 @@ import numpy as np
 
 from ._inputs import encode_texts
 from ._key import Key
-from ._tokenizers import load_tokenizer
-from ._validate import is_unicode
+from ._tokenizers import is_unicode, load_tokenizer
 from .dialects._keyless import dialect_of, from_keyless_config
 from .gumbel import Gumbel
 from .kgw import KGW

@@ -7,7 +7,7 @@ import json
 
 import numpy as np
 
-from .._validate import is_unicode
+from .._tokenizers import is_unicode
 
 _TOKEN_MAX = 2**31 - 1
 

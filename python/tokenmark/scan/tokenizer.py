@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from .._inputs import Ragged
-from .._validate import first_not_unicode
+from .._tokenizers import first_not_unicode
 from .watermarks import ScanConfigError
 
 
