@@ -559,7 +559,7 @@ def mutation_names(info: dict) -> list[str]:
     if kind == "seqs":
         return ["id", "tuple", "arrays", "torch_list", "int32", "float_int", "str", "list_str",
                 "neg", "big", "frac", "nested3", "none", "dict", "bool_el", "meta", "bf16",
-                "huge", "nan", "torch2d", "generator"]  # fmt: skip
+                "huge", "nan", "torch2d", "generator", "bytearray_doc"]  # fmt: skip
     if kind == "rng":
         return ["id", "int", "randomstate", "str"]
     if kind == "texts":
@@ -773,6 +773,7 @@ def mutate(m: str, v, info: dict, rng):  # noqa: C901 - one table of cases
             "bool_el": ([[True, False]], BAD),
             "meta": ([torch.zeros(3, dtype=torch.int64, device="meta")], BAD),
             "bf16": ([torch.ones(3, dtype=torch.bfloat16)], BAD),
+            "bytearray_doc": ([bytearray(b"abc")], BAD),  # text, not ids 97-99
             "generator": ((list(s) for s in v), SAME),
         }
         if m in table:
