@@ -322,7 +322,8 @@ __device__ void phase_factors_warp(const uint64_t* hist, int bits, double* stagi
     // The two halves of `staging` by offset (an array of their pointers, indexed by `cur`, went
     // to local memory).
     const auto buf = [staging](int half) { return staging + half * kFactorStaging; };
-    for (int q = lane; q < bins; q += 32) {  // coalesced
+#pragma unroll 8
+    for (int q = lane; q < bins; q += 32) {  // coalesced; 8 L2 loads in flight per lane
       buf(0)[padded(q)] =
           static_cast<double>(__ldcg(reinterpret_cast<const unsigned long long*>(hist + q)));
     }
