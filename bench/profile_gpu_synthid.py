@@ -82,17 +82,20 @@ def stage_report(batch: int, vocab: int, reps: int = 20) -> None:
     times = torch.zeros(shape, dtype=torch.int64, device="cuda")
     call = sampler(batch, vocab, 0, torch.bfloat16, times)
     plain = sampler(batch, vocab, 0, torch.bfloat16)
-    rows = []
+    rows, clocks = [], []
     for _ in range(WARMUP):
         call()
     for _ in range(reps):
         call()
         torch.cuda.synchronize()
-        rows.append(launch_stages(times.cpu().numpy()))
+        per_launch, ghz = launch_stages(times.cpu().numpy())
+        rows.append(per_launch)
+        clocks.append(ghz)
     med = np.median(np.array(rows), axis=0)  # [launches, columns]
     print(
-        f"\n### {batch} x {vocab}: stages per launch (us; medians of {reps} calls; call "
-        f"{timed(call, reps):.3f} ms with stamps, {timed(plain, reps):.3f} ms without)"
+        f"\n### {batch} x {vocab}: stages per launch (us; medians of {reps} calls; SM clock "
+        f"{np.median(clocks):.2f} GHz from the stamps; call {timed(call, reps):.3f} ms with "
+        f"stamps, {timed(plain, reps):.3f} ms without)"
     )
     print("| launch | blocks | span | entry spread | prologue | candidates | flush + count | "
           "tail | gap to next |")  # fmt: skip
@@ -102,16 +105,18 @@ def stage_report(batch: int, vocab: int, reps: int = 20) -> None:
         print(f"| {name} | {r[0]:.0f} | " + " | ".join(f"{v:.1f}" for v in r[1:]) + " |")
 
 
-def launch_stages(t: np.ndarray) -> np.ndarray:
+def launch_stages(t: np.ndarray) -> tuple[np.ndarray, float]:
     """Per launch of one call's stamps ``t`` [launches, rows, chunks, stages, {ns, clock}]:
     blocks, span, entry spread, median prologue / candidates / flush + count, tail (the slowest
-    row's), gap to the next launch; times in us. Stages a block did not reach are 0."""
+    row's), gap to the next launch, times in us; and the SM clock in GHz that converts the
+    cycle counts. Stages a block did not reach are 0."""
     ns, clk = t[..., 0].astype(np.float64), t[..., 1].astype(np.float64)
     entered = ns[..., 0] > 0  # [launches, rows, chunks]
-    # The SM clock in cycles per ns, from blocks' entry-to-count-in intervals of over 2 us.
-    dn, dc = ns[..., 3] - ns[..., 0], clk[..., 3] - clk[..., 0]
-    ok = entered & (ns[..., 3] > 0) & (dn > 2000)
-    ghz = float(np.median(dc[ok] / dn[ok])) if ok.any() else 1.0
+    # The SM clock: cycles over ns of every block's entry-to-last-stamp interval, pooled (the
+    # global timer may tick in steps of up to a microsecond; the pooled sums average them out).
+    dn, dc = ns.max(axis=-1) - ns[..., 0], clk.max(axis=-1) - clk[..., 0]
+    ok = entered & (dn > 0)
+    ghz = float(dc[ok].sum() / dn[ok].sum()) if ok.any() else float("nan")
     out = []
     for launch in range(t.shape[0]):
         e = entered[launch]
@@ -135,7 +140,7 @@ def launch_stages(t: np.ndarray) -> np.ndarray:
         cands = stage(1, 2) if (clk[launch, ..., 1] > 0).any() else stage(0, 2)
         out.append([e.sum(), (end - first) / 1e3, (last - first) / 1e3, stage(0, 1), cands,
                     stage(2, 3), tail, gap])  # fmt: skip
-    return np.array(out)
+    return np.array(out), ghz
 
 
 def timed(fn, reps: int) -> float:
