@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._tokenizers import first_not_unicode
+from ._tokenizers import NOT_UNICODE, first_not_unicode
 from ._validate import (
     contiguous_ids,
     host_array,
@@ -337,7 +337,7 @@ def encode_texts(texts, tokenizer) -> Ragged:
         return Ragged(np.zeros(0, dtype=np.int32), np.zeros(1, dtype=np.int64))
     bad = first_not_unicode(texts)
     if bad is not None:
-        raise ValueError(f"texts[{bad}]: not valid Unicode text (a lone surrogate)")
+        raise ValueError(f"texts[{bad}]: {NOT_UNICODE}")
     if hasattr(tokenizer, "encode_batch"):  # tokenizers.Tokenizer
         ids = [e.ids for e in tokenizer.encode_batch(texts, add_special_tokens=False)]
     elif callable(tokenizer):  # transformers tokenizer

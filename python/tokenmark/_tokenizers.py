@@ -166,3 +166,19 @@ def is_unicode(text: str) -> bool:
 def first_not_unicode(texts) -> int | None:
     """The index of the first text that is not valid Unicode, or None."""
     return next((i for i, t in enumerate(texts) if not is_unicode(t)), None)
+
+
+NOT_UNICODE = "not valid Unicode text (a lone surrogate)"
+
+
+def not_unicode_field(fields) -> str | None:
+    """The reason a record is refused, naming the first of its ``(name, value)`` fields whose
+    value is a str that is not valid Unicode; None when there is none."""
+    return next(
+        (
+            f"field {n!r}: {NOT_UNICODE}"
+            for n, v in fields
+            if isinstance(v, str) and not is_unicode(v)
+        ),
+        None,
+    )

@@ -13,7 +13,7 @@ import numpy as np
 
 from ._inputs import encode_texts
 from ._key import Key
-from ._tokenizers import is_unicode, load_tokenizer
+from ._tokenizers import load_tokenizer, not_unicode_field
 from .dialects._keyless import dialect_of, from_keyless_config
 from .gumbel import Gumbel
 from .kgw import KGW
@@ -139,9 +139,9 @@ def _parse_line(raw: bytes, lineno: int, field: str | None):
     if name not in obj:
         raise _BadLine(f"no field {name!r}")
     value, doc_id = obj[name], obj.get("id")
-    for what, text in ((name, value), ("id", doc_id)):
-        if isinstance(text, str) and not is_unicode(text):
-            raise _BadLine(f"field {what!r}: not valid Unicode text (a lone surrogate)")
+    reason = not_unicode_field(((name, value), ("id", doc_id)))
+    if reason:
+        raise _BadLine(reason)
     if isinstance(value, str):
         return doc_id, value
     return doc_id, _token_list(value, name)

@@ -7,9 +7,8 @@ import json
 
 import numpy as np
 
-from .._tokenizers import is_unicode
-
-_TOKEN_MAX = 2**31 - 1
+from .._tokenizers import not_unicode_field
+from .._validate import ids_in_range
 
 
 def check_tokens(value, where: str) -> tuple[np.ndarray | None, str]:
@@ -22,7 +21,7 @@ def check_tokens(value, where: str) -> tuple[np.ndarray | None, str]:
         arr = np.asarray(value, dtype=np.int64) if value else np.zeros(0, dtype=np.int64)
     except OverflowError:  # an id past int64
         arr = None
-    if arr is None or (arr.size and (arr.min() < 0 or arr.max() > _TOKEN_MAX)):
+    if arr is None or (arr.size and not ids_in_range(arr)):
         return None, f"{where}: token ids must be in [0, 2^31)"
     return arr.astype(np.int32), ""
 
@@ -43,9 +42,10 @@ def jsonl_record(line: bytes, column: str, id_column: str | None, want_tokens: b
     if column not in obj:
         return None, None, f"no field {column!r}"
     value, doc_id = obj[column], obj.get(id_column) if id_column else None
-    for name, v in ((column, value), (id_column, doc_id)):
-        if isinstance(v, str) and not is_unicode(v):  # a JSON "\ud800": tokenizers, Arrow refuse
-            return None, None, f"field {name!r}: not valid Unicode text (a lone surrogate)"
+    # a JSON "\ud800", which tokenizers and Arrow refuse with errors that name no field
+    reason = not_unicode_field(((column, value), (id_column, doc_id)))
+    if reason:
+        return None, None, reason
     if want_tokens:
         value, reason = check_tokens(value, f"field {column!r}")
         return (None, None, reason) if value is None else (value, doc_id, "")

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from .._inputs import Ragged
-from .._tokenizers import first_not_unicode
+from .._tokenizers import NOT_UNICODE, first_not_unicode
 from .watermarks import ScanConfigError
 
 
@@ -86,7 +86,7 @@ def encode(tokenizer, texts: list[str]) -> Ragged:
         bad = first_not_unicode(texts)
         if bad is None:
             raise
-        raise ValueError(f"texts[{bad}]: not valid Unicode text (a lone surrogate)") from None
+        raise ValueError(f"texts[{bad}]: {NOT_UNICODE}") from None
     lengths = np.fromiter((len(e) for e in encs), dtype=np.int64, count=len(encs))
     offsets = np.zeros(len(encs) + 1, dtype=np.int64)
     np.cumsum(lengths, out=offsets[1:])
