@@ -63,8 +63,7 @@ void sample_synthid(uintptr_t logits, int64_t batch, int64_t n, int64_t logits_r
   a.marked = require_ptr<uint8_t>(marked, "marked");
   a.chunk = chunk;
   if (stage_times) {
-    const auto [launches, rows, chunks, stages, clocks] = stage_shape(batch, n, layers, top_k);
-    const uint64_t needed = sizeof(uint64_t) * launches * rows * chunks * stages * clocks;
+    const size_t needed = cuda::sample_synthid_stage_shape(batch, n, layers, top_k).bytes();
     if (stage_times_bytes < needed) {
       fail_value("stage_times: needs " + std::to_string(needed) + " bytes, got " +
                  std::to_string(stage_times_bytes));

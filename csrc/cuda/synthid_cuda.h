@@ -86,6 +86,10 @@ cudaError_t sample_synthid_cuda(const SynthIdSampleArgs& a, const int32_t* cand,
 constexpr int kSynthIdStages = 5;
 struct SynthIdStageShape {
   int64_t launches, batch, max_chunks;
+  size_t bytes() const {
+    return static_cast<size_t>(launches * batch * max_chunks) * kSynthIdStages * 2 *
+           sizeof(uint64_t);
+  }
 };
 SynthIdStageShape sample_synthid_stage_shape(int64_t batch, int64_t n, int layers, int64_t top_k);
 

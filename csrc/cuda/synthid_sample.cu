@@ -696,10 +696,8 @@ cudaError_t sample_synthid_cuda(const SynthIdSampleArgs& args, const int32_t* ca
   cudaError_t err = cudaMemsetAsync(base, 0, l.factors, stream);  // state and histograms
   if (err != cudaSuccess) return err;
   if (a.stage_times) {
-    const SynthIdStageShape st = sample_synthid_stage_shape(a.batch, a.vocab, a.layers, 0);
-    const size_t n_stamps = static_cast<size_t>(st.launches * st.batch * st.max_chunks);
-    err =
-        cudaMemsetAsync(a.stage_times, 0, n_stamps * kSynthIdStages * 2 * sizeof(uint64_t), stream);
+    const size_t bytes = sample_synthid_stage_shape(a.batch, a.vocab, a.layers, 0).bytes();
+    err = cudaMemsetAsync(a.stage_times, 0, bytes, stream);
     if (err != cudaSuccess) return err;
   }
   const dim3 grid(static_cast<unsigned>(a.batch), static_cast<unsigned>(chunks));
