@@ -113,19 +113,29 @@ void sample_one_hot_(Args& a, uintptr_t logits, void (*sample)(const Args&)) {
 }
 
 struct GumbelStep : StepBase {
-  uint32_t salt;
+  std::vector<uint32_t> salts;  // one for every row, or one per row
   bool skip_repeated;
 
-  GumbelStep(const py::array& key, uint32_t salt_, int w, int s, bool skip)
-      : StepBase(key, w, s), salt(salt_), skip_repeated(skip) {}
+  GumbelStep(const py::array& key, const py::array& salts_, int w, int s, bool skip)
+      : StepBase(key, w, s), skip_repeated(skip) {
+    require_vector<uint32_t>(salts_, "salt", "uint32");
+    if (salts_.shape(0) < 1) fail_value("salt: expected at least one salt");
+    const auto* d = static_cast<const uint32_t*>(salts_.data());
+    salts.assign(d, d + salts_.shape(0));
+  }
 
   void operator()(uintptr_t logits, bool half, int64_t batch, int64_t vocab, uintptr_t ids,
                   int64_t len) const {
+    const auto n = static_cast<int64_t>(salts.size());
+    if (n != 1 && n != batch) {
+      fail_value("salt: expected one salt, or one per row (" + std::to_string(batch) + "), got " +
+                 std::to_string(n));
+    }
     GumbelSampleArgs a{};
     // The repeated-context search hashes every id of the row; otherwise only the last `width`.
     fill(a, logits, half, batch, vocab, ids, len, skip_repeated ? INT64_MAX : width);
-    a.salts = &salt;
-    a.salt_stride = 0;
+    a.salts = salts.data();
+    a.salt_stride = n == 1 ? 0 : 1;
     a.skip_repeated = skip_repeated;
     sample_one_hot_(a, logits, cpu::sample_gumbel);
   }
@@ -167,8 +177,8 @@ void register_steps(py::module_& m) {
       .def("__call__", &KgwStep::operator(), py::arg("logits"), py::arg("half"), py::arg("batch"),
            py::arg("vocab"), py::arg("input_ids"), py::arg("ids_len"));
   py::class_<GumbelStep>(m, "GumbelStep")
-      .def(py::init<const py::array&, uint32_t, int, int, bool>(), py::arg("key"), py::arg("salt"),
-           py::arg("width"), py::arg("seeding"), py::arg("skip_repeated"))
+      .def(py::init<const py::array&, const py::array&, int, int, bool>(), py::arg("key"),
+           py::arg("salt"), py::arg("width"), py::arg("seeding"), py::arg("skip_repeated"))
       .def("__call__", &GumbelStep::operator(), py::arg("logits"), py::arg("half"),
            py::arg("batch"), py::arg("vocab"), py::arg("input_ids"), py::arg("ids_len"));
   py::class_<SynthIdStep>(m, "SynthIDStep")

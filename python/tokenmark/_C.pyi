@@ -281,7 +281,7 @@ class GumbelStep:
     def __init__(
         self,
         key: npt.NDArray[np.uint32],
-        salt: int,
+        salt: npt.NDArray[np.uint32],
         width: int,
         seeding: int,
         skip_repeated: bool,

@@ -57,3 +57,31 @@ def test_generate_emits_the_reference_choice(model, do_sample):
     res = wm.detect(out[:, prompts.shape[1] - 2 :], salt=5)
     assert (res.n_scored > 20).all()
     assert (res.p_value < 1e-2).all(), res.p_value
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float16, torch.bfloat16])
+def test_processor_salts_one_per_row(dtype):
+    """A salt per row reaches every row, whichever host path the dtype takes (the C++ step for
+    fp32 / fp16, the op for bf16): each row's token is the reference's under its own salt."""
+    wm = tm.Gumbel(key=b"hf", context_width=1, skip_repeated=False)
+    salts = np.array([1, 2, 3, 4], np.uint32)
+    ids = torch.randint(3, VOCAB, (4, 5), generator=torch.Generator().manual_seed(0))
+    scores = torch.randn(4, VOCAB, generator=torch.Generator().manual_seed(1)).to(dtype)
+    got = wm.logits_processor(salt=salts.tolist())(ids, scores.clone()).argmax(1).numpy()
+    for b in range(4):
+        want = ref.sample_gumbel(
+            scores[b : b + 1].float().numpy(), ids[b : b + 1].numpy(), wm.key.words,
+            salts[b : b + 1], None, 1, 0, False,
+        )  # fmt: skip
+        assert got[b] == want[0], (b, got, want)
+    # The rows' salts differ, so at least one row's token differs from the first salt's.
+    first = wm.logits_processor(salt=1)(ids, scores.clone()).argmax(1).numpy()
+    assert (first != got).any()
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_processor_salts_of_another_batch_size_are_refused(dtype):
+    wm = tm.Gumbel(key=b"hf", context_width=1)
+    proc = wm.logits_processor(salt=[1, 2, 3])
+    with pytest.raises(ValueError, match="salt"):
+        proc(torch.ones(2, 4, dtype=torch.long), torch.zeros(2, VOCAB, dtype=dtype))

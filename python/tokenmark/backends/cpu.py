@@ -60,10 +60,9 @@ def kgw_step(keys, thresholds, deltas, context_width, seeding):
 
 
 def gumbel_step(keys, salts, context_width, seeding, skip_repeated):
-    """``_C.GumbelStep``: sample, then each watermarked row one-hot at its token, in place."""
-    return _call(
-        _C.GumbelStep, keys.reshape(-1), int(salts[0]), context_width, seeding, skip_repeated
-    )
+    """``_C.GumbelStep``: sample, then each watermarked row one-hot at its token, in place;
+    ``salts`` one for every row or one per row (its length is checked at each call)."""
+    return _call(_C.GumbelStep, keys.reshape(-1), salts, context_width, seeding, skip_repeated)
 
 
 def synthid_step(keys, context_width, seeding, layers, top_k, context_history):
