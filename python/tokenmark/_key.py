@@ -10,13 +10,22 @@ import numpy as np
 # Frozen: changing the derivation changes every key, so every green list.
 _KEY_DOMAIN = b"tokenmark/v1/key\x00"
 _FINGERPRINT_DOMAIN = b"tokenmark/v1/fingerprint\x00"
+# The public fingerprint is scrypt of the derived key (RFC 7914; N = 2^14, r = 8, p = 1: 16 MiB and
+# tens of ms a guess). A fast hash there let anyone holding a fingerprint (a config, a scan folder,
+# a repr) test guesses of low-entropy key material (small ints, words) at hashing speed; scrypt
+# makes each guess cost as much as a password check. It cannot make a guessable key safe: key
+# material must be unguessable (16 random bytes: ``secrets.token_bytes(16)``).
+_FINGERPRINT_SALT = b"tokenmark/v2/fingerprint\x00"
+_FINGERPRINT_COST = {"n": 2**14, "r": 8, "p": 1, "maxmem": 64 * 2**20}
 
 
 class Key:
     """A 128-bit watermark key derived with SHA-256 from bytes, a str (UTF-8) or an int >= 0.
 
     The key never appears in ``repr``, ``str``, logs or error messages; ``fingerprint`` is a
-    public, non-reversible identifier for telling keys apart.
+    public identifier for telling keys apart. It is slow to compute on purpose (scrypt), but a
+    guessable key material (a small int, a word) can still be found from it, or from text
+    watermarked under it, by trying guesses: use 16 random bytes or more.
 
     >>> k = Key(b"hunter2")
     >>> "hunter2" in repr(k), repr(k).startswith("Key(<secret>")
@@ -25,11 +34,12 @@ class Key:
     (True, True, False)
     """
 
-    __slots__ = ("_words",)
+    __slots__ = ("_words", "_fingerprint")
 
     def __init__(self, material: Key | bytes | bytearray | str | int):
+        self._fingerprint: str | None = None
         if isinstance(material, Key):
-            self._words = material._words
+            self._words, self._fingerprint = material._words, material._fingerprint
             return
         if isinstance(material, bool):
             raise TypeError("key must be bytes, str, int or Key, got bool")
@@ -60,6 +70,7 @@ class Key:
         if raw is None or len(raw) != 16:
             raise ValueError("key_hex: expected exactly 32 hex digits (16 bytes)")
         k = cls.__new__(cls)
+        k._fingerprint = None
         k._words = np.frombuffer(raw, dtype="<u4").astype(np.uint32)
         k._words.setflags(write=False)
         return k
@@ -75,8 +86,21 @@ class Key:
 
     @property
     def fingerprint(self) -> str:
-        """A public 8-hex-digit identifier of the key (SHA-256 of it, another domain)."""
-        return hashlib.sha256(_FINGERPRINT_DOMAIN + self._words.tobytes()).hexdigest()[:8]
+        """A public 8-hex-digit identifier of the key: scrypt of the derived key, computed once
+        per key (tens of ms)."""
+        if self._fingerprint is None:
+            digest = hashlib.scrypt(
+                self._words.tobytes(), salt=_FINGERPRINT_SALT, dklen=4, **_FINGERPRINT_COST
+            )
+            self._fingerprint = digest.hex()
+        return self._fingerprint
+
+    def has_fingerprint(self, fingerprint: str) -> bool:
+        """Whether ``fingerprint`` is this key's: its :attr:`fingerprint`, or the one tokenmark
+        0.1 wrote (a fast hash, accepted on load so that older configs and calibrations still
+        load, never written)."""
+        legacy = hashlib.sha256(_FINGERPRINT_DOMAIN + self._words.tobytes()).hexdigest()[:8]
+        return isinstance(fingerprint, str) and fingerprint in (self.fingerprint, legacy)
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Key):
@@ -84,7 +108,7 @@ class Key:
         return hmac.compare_digest(self._words.tobytes(), other._words.tobytes())
 
     def __hash__(self) -> int:
-        return hash(self.fingerprint)
+        return hash(self._words.tobytes())
 
     def __repr__(self) -> str:
         return f"Key(<secret>, fingerprint={self.fingerprint})"
@@ -132,6 +156,6 @@ def key_from_config(d: dict, key) -> Key:
     key = Key(key)
     if key_hex is not None and Key.from_hex(key_hex) != key:
         raise ValueError("key: does not match the config's key_hex")
-    if fingerprint is not None and fingerprint != key.fingerprint:
+    if fingerprint is not None and not key.has_fingerprint(fingerprint):
         raise ValueError("key: does not match the config's key_fingerprint")
     return key

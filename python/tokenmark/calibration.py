@@ -183,7 +183,7 @@ class Calibration:
         version = d.get("version")
         if version != FORMAT_VERSION:
             raise ValueError(f"calibration: version {version!r}, expected {FORMAT_VERSION}")
-        if d.get("key_fingerprint") != scheme.key.fingerprint:
+        if not scheme.key.has_fingerprint(d.get("key_fingerprint")):
             raise ValueError(
                 f"scheme: its key (fingerprint {scheme.key.fingerprint}) is not the key this "
                 f"calibration was made for (fingerprint {d.get('key_fingerprint')!r})"

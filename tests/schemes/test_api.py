@@ -1,5 +1,6 @@
 """The Python API: configs, keys, input forms, backends agreeing, result objects."""
 
+import hashlib
 import json
 import pickle
 
@@ -20,6 +21,26 @@ def test_config_roundtrip_and_equality():
         tm.KGW.from_dict(d)
     assert pickle.loads(pickle.dumps(wm)) == wm
     json.dumps(wm.to_dict())
+
+
+def test_key_fingerprint_is_scrypt_and_older_configs_still_load():
+    """The public fingerprint is scrypt of the derived key (a guess at the key material costs a
+    password check, not one SHA-256); a config tokenmark 0.1 wrote (SHA-256 fingerprint) still
+    loads, and a fingerprint of another key is refused."""
+    key = tm.Key(1234)
+    words = key.words.astype("<u4").tobytes()
+    want = hashlib.scrypt(
+        words, salt=b"tokenmark/v2/fingerprint\x00", n=2**14, r=8, p=1, dklen=4
+    ).hex()
+    assert key.fingerprint == want
+    legacy = hashlib.sha256(b"tokenmark/v1/fingerprint\x00" + words).hexdigest()[:8]
+    assert legacy != want and legacy not in repr(key)
+    d = tm.KGW(key=1234).to_dict()
+    assert d["key_fingerprint"] == want
+    assert tm.KGW.from_dict({**d, "key_fingerprint": legacy}, key=1234) == tm.KGW(key=1234)
+    with pytest.raises(ValueError, match="key_fingerprint"):
+        tm.KGW.from_dict({**d, "key_fingerprint": tm.Key(1235).fingerprint}, key=1234)
+    assert len({tm.Key(1234), tm.Key(1234), tm.Key(1235)}) == 2
 
 
 def test_threshold_and_effective_gamma():
