@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from ._inputs import Ragged, as_ragged
-from ._validate import check_bool, check_int
+from ._validate import check_bool, check_int, check_prefix
 from .calibration import _IDENTITY, Calibration, _check_scheme, _doc_of, pair_contexts
 from .stats import (
     binomial_pvalue,
@@ -77,7 +77,7 @@ def detect_calibrated(scheme, sequences, calibration: Calibration, **kwargs):
         from .synthid import _truncate_at_eos
 
         eos = check_int(kwargs.pop("eos_token_id"), "eos_token_id", 0, 2**31 - 1)
-        rag = _truncate_at_eos(rag, eos)
+        rag = _truncate_at_eos(rag, eos, check_prefix(kwargs.get("prefix_lengths"), len(rag)))
     res = scheme.detect(rag, return_flags=True, **kwargs)
     cuts = rag.offsets[1:-1]
     counted = np.concatenate(res.counted).astype(bool) if len(rag) else np.zeros(0, bool)

@@ -79,20 +79,29 @@ class SynthIDResult(DocResult):
         return out
 
 
-def _truncate_at_eos(rag: Ragged, eos_token_id: int) -> Ragged:
-    """Each document up to (not including) its first ``eos_token_id``."""
+def _truncate_at_eos(rag: Ragged, eos_token_id: int, prefix: np.ndarray | None = None) -> Ragged:
+    """Each document up to (not including) its first ``eos_token_id`` that follows its prefix
+    (``prefix``: int64 per document, or None) and the leading run of that id (left padding where
+    the pad id is the eos id, as in many models: the generated text ends at the eos after it).
+    A document of eos alone is cut at its prefix."""
     lengths = rag.lengths
     doc = np.repeat(np.arange(len(rag)), lengths)
     pos = np.arange(len(rag.tokens)) - rag.offsets[:-1][doc]
-    first = lengths.copy()
     hit = rag.tokens == eos_token_id
+    start = lengths.copy()  # where the leading run of eos ends
+    np.minimum.at(start, doc[~hit], pos[~hit])
+    start[start == lengths] = 0  # all eos: nothing generated
+    if prefix is not None:
+        start = np.maximum(start, prefix)
+    first = lengths.copy()
+    hit &= pos >= start[doc]
     np.minimum.at(first, doc[hit], pos[hit])
     keep = pos < first[doc]
     offsets = np.concatenate([[0], np.cumsum(first)]).astype(np.int64)
     return Ragged(np.ascontiguousarray(rag.tokens[keep]), offsets)
 
 
-def _truncate_at_eos_device(rag: Ragged, eos_token_id: int) -> Ragged:
+def _truncate_at_eos_device(rag: Ragged, eos_token_id: int, prefix: np.ndarray | None) -> Ragged:
     """:func:`_truncate_at_eos` on CUDA tensors, on their device (the tokens stay there)."""
     import torch
 
@@ -101,10 +110,15 @@ def _truncate_at_eos_device(rag: Ragged, eos_token_id: int) -> Ragged:
     dev = tokens.device
     doc = torch.repeat_interleave(torch.arange(len(lengths), device=dev), lengths)
     pos = torch.arange(tokens.numel(), device=dev) - offsets[:-1][doc]
-    # First eos position per document (its length when it has none).
-    first = lengths.scatter_reduce(
-        0, doc, torch.where(tokens == eos_token_id, pos, lengths[doc]), reduce="amin"
-    )
+    hit = tokens == eos_token_id
+    # Where each document's leading run of eos ends, then its first eos from there on (its
+    # length when it has none).
+    start = lengths.scatter_reduce(0, doc, torch.where(hit, lengths[doc], pos), reduce="amin")
+    start = torch.where(start == lengths, 0, start)  # all eos: nothing generated
+    if prefix is not None:
+        start = torch.maximum(start, torch.as_tensor(prefix, device=dev))
+    hit &= pos >= start[doc]
+    first = lengths.scatter_reduce(0, doc, torch.where(hit, pos, lengths[doc]), reduce="amin")
     keep = pos < first[doc]
     new_offsets = torch.zeros(len(lengths) + 1, dtype=torch.int64, device=dev)
     torch.cumsum(first, 0, out=new_offsets[1:])
@@ -233,8 +247,9 @@ class SynthID(SchemeConfig):
         ----------
         sequences : list of token id sequences, a 2-D array/tensor, or a :class:`Ragged`.
         prefix_lengths : per document, how many leading tokens are known context (not scored).
-        eos_token_id : each document ends before its first occurrence of this id (what
-            follows is padding, not generated text).
+        eos_token_id : each document ends before its first occurrence of this id after its
+            prefix and after any leading run of it (left padding with pad = eos): what follows
+            is padding, not generated text.
         weights : per-layer weights of the weighted-mean score (default: linear 10 -> 1).
         dedup : override the scheme's ``dedup``.
         return_flags : also return per-token counted flags.
@@ -250,9 +265,11 @@ class SynthID(SchemeConfig):
         on_device = rag is not None
         if not on_device:
             rag = as_ragged(sequences)
+        prefix = check_prefix(prefix_lengths, len(rag))
         if eos_token_id is not None:
             eos = check_int(eos_token_id, "eos_token_id", 0, 2**31 - 1)
-            rag = _truncate_at_eos_device(rag, eos) if on_device else _truncate_at_eos(rag, eos)
+            cut = _truncate_at_eos_device if on_device else _truncate_at_eos
+            rag = cut(rag, eos, prefix)
         w = check_weights(weights, self.layers)
         out = ops.score_synthid(
             rag.tokens,
@@ -262,7 +279,7 @@ class SynthID(SchemeConfig):
             seeding=self.seeding_code,
             layers=self.layers,
             dedup=self.dedup if check_optional_bool(dedup, "dedup") is None else dedup,
-            prefix_lengths=check_prefix(prefix_lengths, len(rag)),
+            prefix_lengths=prefix,
             want_flags=check_bool(return_flags, "return_flags") or window is not None,
             want_words=window is not None,
             backend=backend,

@@ -66,11 +66,12 @@ def test_truncate_at_eos_on_device_matches_host():
             rng.integers(0, 6, int(rng.integers(0, 12))).astype(np.int32) for _ in range(n_docs)
         ]
         rag = flat(seqs)
-        want = synthid._truncate_at_eos(rag, 3)
-        t = Ragged(torch.from_numpy(rag.tokens), torch.from_numpy(rag.offsets))
-        got = synthid._truncate_at_eos_device(t, 3)
-        np.testing.assert_array_equal(got.tokens.numpy(), want.tokens)
-        np.testing.assert_array_equal(got.offsets.numpy(), want.offsets)
+        for prefix in (None, rng.integers(0, 8, n_docs).astype(np.int64)):
+            want = synthid._truncate_at_eos(rag, 3, prefix)
+            t = Ragged(torch.from_numpy(rag.tokens), torch.from_numpy(rag.offsets))
+            got = synthid._truncate_at_eos_device(t, 3, prefix)
+            np.testing.assert_array_equal(got.tokens.numpy(), want.tokens)
+            np.testing.assert_array_equal(got.offsets.numpy(), want.offsets)
 
 
 def test_auto_gumbel_rule(monkeypatch):

@@ -9,6 +9,7 @@ import tokenmark as tm
 from logit_helpers import DTYPES, as_dtype, edge_logits, softmax_fit_pvalue
 from scipy import special, stats
 from tokenmark import _C, Ragged
+from tokenmark import synthid as synthid_module
 from tokenmark.reference import synthid as ref
 from tokenmark.reference.prf import DOMAIN_SYNTHID_G, context_hash, prf_word
 
@@ -149,20 +150,51 @@ def test_one_layer_mean_g_matches_theory():
     assert abs(g.mean() - theory) < 4 * se, (g.mean(), theory, se)
 
 
-def test_generation_loop_is_detected_and_eos_truncates():
-    rng = np.random.default_rng(5)
-    wm = tm.SynthID(key=b"loop", context_width=3)
-    vocab = 500
-    seq = list(rng.integers(3, vocab, 3))
-    for _ in range(150):
+def _generated(wm, n, seed=5, vocab=500):
+    """A prompt of 3 ids and ``n`` ids sampled under ``wm``, never the eos id 2."""
+    rng = np.random.default_rng(seed)
+    seq = [int(t) for t in rng.integers(3, vocab, 3)]
+    for _ in range(n):
         x = (rng.standard_normal((1, vocab)) * 2).astype(np.float32)
         x[0, 2] = -np.inf  # never emits the eos id 2 itself
         seq.append(int(wm.sample(x, np.array([seq]), rng=rng)[0]))
+    return seq
+
+
+def test_generation_loop_is_detected_and_eos_truncates():
+    wm = tm.SynthID(key=b"loop", context_width=3)
+    seq = _generated(wm, 150)
     res = wm.detect([seq])
     assert res.p_value[0] < 1e-6 and res.weighted_p_value[0] < 1e-6
     assert tm.SynthID(key=b"other", context_width=3).detect([seq]).p_value[0] > 1e-3
     padded = wm.detect([seq + [2] + [7] * 40], eos_token_id=2)
     assert padded.n_scored[0] == res.n_scored[0] and padded.p_value[0] == res.p_value[0]
+
+
+def test_eos_cut_follows_left_padding_and_the_prefix():
+    """The eos that ends a document is the first one after its prefix and after a leading run
+    of eos (left padding where pad = eos): a left-padded row was cut to nothing (n_scored 0)."""
+    rng = np.random.default_rng(6)
+
+    def cut(seq, eos, prefix):  # the rule, one document at a time
+        lead = next((i for i, t in enumerate(seq) if t != eos), 0)  # all eos: none generated
+        start = max(prefix, lead)
+        ends = [i for i in range(start, len(seq)) if seq[i] == eos]
+        return seq[: ends[0]] if ends else seq
+
+    seqs = [rng.integers(0, 4, int(rng.integers(0, 12))).tolist() for _ in range(300)]
+    prefix = rng.integers(0, 6, len(seqs))
+    for pre in (None, prefix):
+        got = synthid_module._truncate_at_eos(Ragged.from_sequences(seqs), 0, pre)
+        want = [cut(s, 0, 0 if pre is None else int(pre[d])) for d, s in enumerate(seqs)]
+        assert [x.tolist() for x in np.split(got.tokens, got.offsets[1:-1])] == want
+
+    wm = tm.SynthID(key=b"loop", context_width=3)
+    seq = _generated(wm, 80)
+    clean = wm.detect([seq], prefix_lengths=3)
+    left = wm.detect([[2] * 6 + seq + [2] * 9], eos_token_id=2, prefix_lengths=9)
+    assert left.n_scored[0] == clean.n_scored[0] and left.p_value[0] == clean.p_value[0]
+    assert wm.detect([[2] * 6 + seq + [2] * 9], eos_token_id=2).p_value[0] < 1e-6
 
 
 def test_config_roundtrip_and_secret():
