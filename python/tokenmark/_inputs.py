@@ -61,6 +61,16 @@ class Ragged:
         return as_ragged(sequences)
 
 
+def split_docs(values: np.ndarray, offsets: np.ndarray) -> list[np.ndarray]:
+    """Per-token ``values`` as one array per document (none for no document: ``np.split`` would
+    give one empty array).
+
+    >>> [a.tolist() for a in split_docs(np.arange(4), np.array([0, 3, 3, 4]))], split_docs([], [0])
+    ([[0, 1, 2], [], [3]], [])
+    """
+    return np.split(values, offsets[1:-1]) if len(offsets) > 1 else []
+
+
 def _to_numpy(x, name: str) -> np.ndarray:
     try:
         # A torch tensor on any real device (a meta tensor or an odd dtype: a clear error).

@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from ._inputs import Ragged, as_ragged
+from ._inputs import Ragged, as_ragged, split_docs
 from ._validate import check_bool, check_int, check_prefix
 from .calibration import _IDENTITY, Calibration, _check_scheme, _doc_of, pair_contexts
 from .stats import (
@@ -79,13 +79,12 @@ def detect_calibrated(scheme, sequences, calibration: Calibration, **kwargs):
         eos = check_int(kwargs.pop("eos_token_id"), "eos_token_id", 0, 2**31 - 1)
         rag = _truncate_at_eos(rag, eos, check_prefix(kwargs.get("prefix_lengths"), len(rag)))
     res = scheme.detect(rag, return_flags=True, **kwargs)
-    cuts = rag.offsets[1:-1]
     counted = np.concatenate(res.counted).astype(bool) if len(rag) else np.zeros(0, bool)
     drop = cal.dropped(rag, counted)
     keep = counted & ~drop
     n = res.n_scored - _per_doc(drop, rag.offsets)
     # The result's extra fields: the flags, and for Gumbel and SynthID the window's.
-    flags = {"counted": np.split(keep.astype(np.uint8), cuts)} if return_flags else {}
+    flags = {"counted": split_docs(keep.astype(np.uint8), rag.offsets)} if return_flags else {}
     if name == "kgw":
         return _kgw(res, rag, drop, keep, n, flags, window, return_flags)
     pos = np.flatnonzero(drop)
@@ -125,7 +124,7 @@ def _kgw(res, rag: Ragged, drop, keep, n, flags: dict, window, return_flags: boo
     extra: dict[str, Any] = {}
     if return_flags:
         green = np.where(drop, -1, green).astype(green.dtype)
-        extra.update(green=np.split(green, rag.offsets[1:-1]), **flags)
+        extra.update(green=split_docs(green, rag.offsets), **flags)
     if window is not None:
         extra.update(_window(green, keep, rag, window, p))
     return type(res)(

@@ -9,7 +9,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from . import ops
-from ._inputs import Ragged, as_ragged, device_ragged
+from ._inputs import Ragged, as_ragged, device_ragged, split_docs
 from ._key import Key
 from ._scheme import DocResult, SchemeConfig, check_window_request, keys_list
 from ._validate import (
@@ -234,7 +234,7 @@ class Gumbel(SchemeConfig):
             n_scored=n,
             score=score,
             p_value=gamma_pvalue(score, n),
-            counted=np.split(counted, rag.offsets[1:-1]) if return_flags else None,
+            counted=split_docs(counted, rag.offsets) if return_flags else None,
             **extra,
         )
 

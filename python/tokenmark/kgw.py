@@ -10,7 +10,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from . import ops
-from ._inputs import Ragged, as_ragged, device_ragged
+from ._inputs import Ragged, as_ragged, device_ragged, split_docs
 from ._key import Key
 from ._scheme import DocResult, SchemeConfig, keys_list
 from ._validate import (
@@ -127,6 +127,8 @@ class KGW(SchemeConfig):
         object.__setattr__(self, "key", Key(self.key))
         object.__setattr__(self, "gamma", _check_prob("gamma", self.gamma))
         object.__setattr__(self, "delta", check_real(self.delta, "delta"))
+        if abs(self.delta) > float(np.finfo(np.float32).max):  # the kernels add it as float32
+            raise ValueError(f"delta: must fit a float32 (|delta| < 3.4e38), got {self.delta!r}")
         object.__setattr__(self, "context_width", check_context_width(self.context_width))
         check_choice(self.seeding, "seeding", SEEDINGS)
         object.__setattr__(self, "dedup", check_bool(self.dedup, "dedup"))
@@ -234,9 +236,8 @@ class KGW(SchemeConfig):
         p = self.gamma_effective
         extra: dict[str, Any] = {}
         if return_flags:
-            cuts = rag.offsets[1:-1]
-            extra["green"] = np.split(green, cuts)
-            extra["counted"] = np.split(counted, cuts)
+            extra["green"] = split_docs(green, rag.offsets)
+            extra["counted"] = split_docs(counted, rag.offsets)
         if window is not None:
             start, best, w, n_windows = windows_over_counted(green, counted, rag.offsets, window)
             wp = window_pvalue(n_windows, binomial_sf(best - 1, w, p))

@@ -9,7 +9,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from . import ops
-from ._inputs import Ragged, as_ragged, device_ragged
+from ._inputs import Ragged, as_ragged, device_ragged, split_docs
 from ._key import Key
 from ._scheme import DocResult, SchemeConfig, check_window_request, keys_list
 from ._validate import (
@@ -291,7 +291,7 @@ class SynthID(SchemeConfig):
             counted = counted.cpu().numpy() if return_flags else None
             rag = Ragged(rag.tokens, rag.offsets.cpu().numpy())
         extra = self._window(out[3], counted, rag.offsets, window) if window is not None else {}
-        counted = np.split(counted, rag.offsets[1:-1]) if return_flags else None
+        counted = split_docs(counted, rag.offsets) if return_flags else None
         return self._result(n, ones, w, counted, **extra)
 
     def _window(self, words, counted, offsets, window: int) -> dict[str, Any]:

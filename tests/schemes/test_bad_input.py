@@ -58,6 +58,21 @@ def test_empty_batches_and_documents_are_documented_results():
     assert res.p_value.tolist() == [1.0, 1.0] and res.z.tolist() == [0.0, 0.0]
 
 
+@pytest.mark.parametrize("make", [tm.KGW, tm.Gumbel, tm.SynthID])
+def test_no_documents_have_no_flags(make):
+    """Flags come one array per document: none for no document (np.split gave one)."""
+    res = make(key=b"k").detect([], return_flags=True)
+    assert len(res) == 0 and res.counted == []
+    res = make(key=b"k").detect([[]], return_flags=True)
+    assert len(res.counted) == 1 and res.counted[0].size == 0
+
+
+def test_delta_must_fit_the_kernels_float32():
+    with pytest.raises(ValueError, match="delta"):
+        tm.KGW(key=b"k", delta=1e39)
+    assert tm.KGW(key=b"k", delta=-3e38).delta == -3e38
+
+
 @pytest.mark.parametrize(
     "kwargs,match",
     [

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from .. import ops
+from .._inputs import split_docs
 from .._validate import check_alpha, check_bool, check_prefix, check_real
 from ..ops.sglang import MAX_CONTEXT_WINDOW, MAX_CONTEXTS
 from ..stats import gamma_pvalue
@@ -258,7 +259,7 @@ class SGLangWatermark:
         score = sums[:, 0]
         p, log_p = gamma_tail(score, n)
         z = (score - n) / np.sqrt(np.maximum(n, 1))  # n == 0: the score is 0.0, so z is 0.0
-        flags = {"counted": np.split(counted, offsets[1:-1])} if want else {}
+        flags = {"counted": split_docs(counted, offsets)} if want else {}
         return SGLangResult(
             n, score, z, p, log_p, n_a, sums[:, 1], sums[:, 2], sums[:, 3], sums[:, 4], **flags
         )

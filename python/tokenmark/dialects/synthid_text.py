@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 
 from .. import ops
+from .._inputs import split_docs
 from .._validate import check_bool, check_int, check_prefix, check_weights
 from ..ops._common import resolve_host
 from ..reference.synthid_text import accumulate
@@ -333,9 +334,10 @@ class SynthIDText:
             ones[:, layer] = np.bincount(dm, weights=gm[:, layer], minlength=n_docs)
         extra: dict[str, Any] = {}
         if return_g_values:
-            cuts = np.searchsorted(p, offsets[1:-1])
-            extra["g_values"] = np.split(g, cuts)
-            extra["mask"] = np.split(mask.astype(np.uint8), cuts)
+            # The scored positions' own offsets per document.
+            starts = np.searchsorted(p, offsets)
+            extra["g_values"] = split_docs(g, starts)
+            extra["mask"] = split_docs(mask.astype(np.uint8), starts)
         return n_scored, ones, extra
 
     def _repeated(self, ctx: np.ndarray, pdoc: np.ndarray, rel: np.ndarray) -> np.ndarray:

@@ -32,6 +32,7 @@ from typing import Any
 
 import numpy as np
 
+from .._inputs import split_docs
 from .._validate import check_bool, check_optional_bool, check_real
 from ..kgw import KGWResult
 from ..ops._common import resolve_host
@@ -339,8 +340,8 @@ class TransformersKGW:
             g[p] = green
             c = np.zeros(len(tokens), dtype=np.uint8)
             c[p] = counted
-            extra["green"] = np.split(g, offsets[1:-1])
-            extra["counted"] = np.split(c, offsets[1:-1])
+            extra["green"] = split_docs(g, offsets)
+            extra["counted"] = split_docs(c, offsets)
         return self._result(n_scored, n_green, **extra)
 
     def _stored_counts(self, tokens, offsets, first):

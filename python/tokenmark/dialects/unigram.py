@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .._inputs import check_ragged_values, device_ragged
+from .._inputs import check_ragged_values, device_ragged, split_docs
 from .._validate import check_bool, check_prefix, check_real
 from ..kgw import KGWResult
 from ..stats import binomial_pvalue, binomial_z
@@ -129,8 +129,8 @@ class Unigram:
         if return_flags:
             # int8 before the -1: with a uint8 `green` numpy >= 2.5 refuses -1 (older ones wrap)
             g = np.where(scored, green.astype(np.int8), np.int8(-1))
-            extra = {"green": np.split(g, offsets[1:-1]),
-                     "counted": np.split(counted.astype(np.uint8), offsets[1:-1])}  # fmt: skip
+            extra = {"green": split_docs(g, offsets),
+                     "counted": split_docs(counted.astype(np.uint8), offsets)}  # fmt: skip
         return KGWResult(
             n_scored=n_scored,
             n_green=n_green,

@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 
 from .. import ops
+from .._inputs import split_docs
 from .._validate import check_alpha, check_bool, check_prefix
 from ..reference.vllm import philox_uniform
 from ..stats import gamma_pvalue
@@ -279,7 +280,7 @@ class VLLMWatermark:
                 self.deduplicate_contexts, want,
             )  # fmt: skip
         ours, theirs = self._p_values(score, n_scored)
-        flags = {"counted": np.split(counted, offsets[1:-1])} if want else {}
+        flags = {"counted": split_docs(counted, offsets)} if want else {}
         return VLLMResult(n_scored, score, ours, theirs, **flags)
 
     def _p_values(self, score: np.ndarray, n: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
