@@ -1244,20 +1244,6 @@ OPS = ("apply_kgw_bias_@", "score_kgw@", "sample_gumbel@", "score_gumbel@", "sam
        "score_synthid@")  # fmt: skip
 
 
-def pending_ops_fix(r: dict) -> bool:
-    """Failures that need the ops.py / backends/cpu.py change described in issue #11's report
-    (ops._host_scoring -> _validate.check_ragged_host, ops._uniforms -> check_uniforms, a
-    writeable host_view for the in-place bias, backends.cpu._call raising outside its handler):
-    the public ops hand tokens, offsets, prefix_lengths and uniforms to the host backends
-    unchecked. Nothing else may fail."""
-    s = r.get("spec")
-    if not s or not s["t"].startswith(OPS):
-        return False
-    if s["a"] in ("tokens", "offsets", "prefix_lengths", "uniforms"):
-        return True
-    return s["t"] == "apply_kgw_bias_@reference" and s["a"] == "logits" and s["m"] == "readonly"
-
-
 def failures(results: list[dict]) -> list[dict]:
     return [r for r in results if r["o"] in FAILURES]
 

@@ -11,18 +11,14 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 OPS = F.OPS
-pending_ops_fix = F.pending_ops_fix
 
 
 def check(results, label):
+    """Every case passed: no crash, hang, leak, unclear error or wrong result."""
     counts = F.tally(results)
     print(f"{label}: {dict(counts)}")
     bad = F.failures(results)
-    unexpected = [r for r in bad if not pending_ops_fix(r)]
-    assert not unexpected, "\n".join(
-        f"{r['o']}: {r['spec']}: {r.get('why', '')}" for r in unexpected[:30]
-    )
-    return [r for r in bad if pending_ops_fix(r)]
+    assert not bad, "\n".join(f"{r['o']}: {r['spec']}: {r.get('why', '')}" for r in bad[:30])
 
 
 @pytest.fixture(scope="module")
@@ -39,9 +35,7 @@ def test_grid_schemes_keys_configs_and_inputs(grid_results):
 def test_grid_public_ops(grid_results):
     results = [r for r in grid_results if r["spec"]["t"].startswith(OPS)]
     assert len(results) > 1500
-    pending = check(results, "grid, ops")
-    if pending:
-        pytest.xfail(f"{len(pending)} op cases wait for the ops.py wiring (issue #11 report)")
+    check(results, "grid, ops")
 
 
 def _spec_strategy():
@@ -68,8 +62,7 @@ def _spec_strategy():
 )
 @given(st.lists(_spec_strategy(), min_size=300, max_size=300))
 def test_random_cases(specs):
-    pending = check(F.run_cases(specs), "random")
-    assert all(pending_ops_fix(r) for r in pending)
+    check(F.run_cases(specs), "random")
 
 
 SELFTESTS = {
