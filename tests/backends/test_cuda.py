@@ -15,7 +15,9 @@ from tokenmark.backends.cuda import _common as cuda_common
 from tokenmark.backends.cuda import kgw as cuda_kgw
 from tokenmark.reference import kgw as ref
 
-cuda_mod = pytest.importorskip("tokenmark._cuda", reason="tokenmark was built without CUDA")
+cuda_mod = pytest.importorskip(
+    "tokenmark._cuda", reason="tokenmark was built without CUDA", exc_type=ModuleNotFoundError
+)
 cpu_mod = pytest.importorskip("tokenmark._C", reason="the CPU module _C is not built")
 
 HAS_GPU = torch.cuda.is_available() and cuda_mod.device_count() > 0

@@ -18,7 +18,9 @@ from tokenmark import ops
 from tokenmark.backends.cuda import gumbel as cuda_gumbel
 from tokenmark.integrations.transformers import GumbelLogitsProcessor
 
-cuda_mod = pytest.importorskip("tokenmark._cuda", reason="tokenmark was built without CUDA")
+cuda_mod = pytest.importorskip(
+    "tokenmark._cuda", reason="tokenmark was built without CUDA", exc_type=ModuleNotFoundError
+)
 
 HAS_GPU = torch.cuda.is_available() and cuda_mod.device_count() > 0
 

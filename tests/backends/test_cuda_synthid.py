@@ -11,7 +11,9 @@ from cuda_helpers import SCORE_BINDING_CASES
 from tokenmark import ops
 from tokenmark.backends.cuda import synthid as cuda_synthid
 
-cuda_mod = pytest.importorskip("tokenmark._cuda", reason="tokenmark was built without CUDA")
+cuda_mod = pytest.importorskip(
+    "tokenmark._cuda", reason="tokenmark was built without CUDA", exc_type=ModuleNotFoundError
+)
 
 HAS_GPU = torch.cuda.is_available() and cuda_mod.device_count() > 0
 KEY = (0x01234567, 0x89ABCDEF, 0xDEADBEEF, 0x0BADF00D)

@@ -14,7 +14,9 @@ from tokenmark.backends import _torch as torch_helpers
 from tokenmark.backends.cuda import synthid as cuda_synthid
 from tokenmark.reference import synthid as ref
 
-cuda_mod = pytest.importorskip("tokenmark._cuda", reason="tokenmark was built without CUDA")
+cuda_mod = pytest.importorskip(
+    "tokenmark._cuda", reason="tokenmark was built without CUDA", exc_type=ModuleNotFoundError
+)
 
 HAS_GPU = torch.cuda.is_available() and cuda_mod.device_count() > 0
 KEY = (0x01234567, 0x89ABCDEF, 0xDEADBEEF, 0x0BADF00D)

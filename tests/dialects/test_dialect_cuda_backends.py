@@ -18,7 +18,9 @@ pytestmark = pytest.mark.skipif(HAS_GPU, reason="checks the calls without a CUDA
 
 @pytest.fixture
 def backends(monkeypatch):
-    cuda_mod = pytest.importorskip("tokenmark._cuda", reason="tokenmark was built without CUDA")
+    cuda_mod = pytest.importorskip(
+        "tokenmark._cuda", reason="tokenmark was built without CUDA", exc_type=ModuleNotFoundError
+    )
     from tokenmark.backends.cuda import sglang, synthid_text, vllm
 
     class Binding:  # the real binding, with the CPU device's index None passed as device 0

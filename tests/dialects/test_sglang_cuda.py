@@ -96,7 +96,9 @@ SECRET = 0x5EC12E7_5EC12E7
 
 
 def _binding(**overrides):
-    cuda_mod = pytest.importorskip("tokenmark._cuda", reason="tokenmark was built without CUDA")
+    cuda_mod = pytest.importorskip(
+        "tokenmark._cuda", reason="tokenmark was built without CUDA", exc_type=ModuleNotFoundError
+    )
     args = dict(
         tokens=256, n_tokens=4, offsets=512, n_docs=1, prefix=0, context_width=4,
         max_contexts=4096, keys=[SECRET], threshold=0, n_scored=2048, n_key_a=3072, sums=4096,
@@ -134,7 +136,9 @@ def test_binding_validates_without_showing_the_key(overrides, match):
 
 
 def test_binding_workspace_and_empty_batch():
-    cuda_mod = pytest.importorskip("tokenmark._cuda", reason="tokenmark was built without CUDA")
+    cuda_mod = pytest.importorskip(
+        "tokenmark._cuda", reason="tokenmark was built without CUDA", exc_type=ModuleNotFoundError
+    )
     assert cuda_mod.score_sglang_workspace_bytes(10, 1) == 80 + 16 + 80
     assert cuda_mod.score_sglang_workspace_bytes(10, 2) == 160 + 16 + 80
     assert cuda_mod.score_sglang_workspace_bytes(0, 2) == 0
@@ -145,6 +149,8 @@ def test_binding_workspace_and_empty_batch():
 
 @pytest.mark.skipif(HAS_GPU, reason="checks the behaviour without a CUDA device")
 def test_binding_without_a_device_fails_clearly():
-    pytest.importorskip("tokenmark._cuda", reason="tokenmark was built without CUDA")
+    pytest.importorskip(
+        "tokenmark._cuda", reason="tokenmark was built without CUDA", exc_type=ModuleNotFoundError
+    )
     with pytest.raises(RuntimeError, match="tokenmark CUDA score_sglang"):
         _binding()

@@ -2,7 +2,8 @@
 their processors compute the g-values and masks in the test; their mean / weighted-mean scores
 come from synthid_text/detector_mean.py (it imports jax, absent here: the test runs that file's
 own functions with jax.numpy stood in by numpy, whose functions they use have the same
-signatures), or, without the package, from the formula in that file."""
+signatures). Those tests skip without the package; CI installs it (`pip install --no-deps
+synthid-text==0.2.1`)."""
 
 from __future__ import annotations
 

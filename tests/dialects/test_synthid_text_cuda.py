@@ -93,7 +93,9 @@ def test_op_on_a_large_batch():
 
 
 def _binding(**overrides):
-    cuda_mod = pytest.importorskip("tokenmark._cuda", reason="tokenmark was built without CUDA")
+    cuda_mod = pytest.importorskip(
+        "tokenmark._cuda", reason="tokenmark was built without CUDA", exc_type=ModuleNotFoundError
+    )
     args = dict(
         tokens=256, n_tokens=4, offsets=512, n_docs=1, prefix=0, ngram_len=5, key_terms=1024,
         depth=30, table=2048, table_size=2**16, history=1024, mask_repeated=True, eos=2,
@@ -135,7 +137,9 @@ def test_binding_validates(overrides, match):
 
 
 def test_binding_workspace_and_empty_batch():
-    cuda_mod = pytest.importorskip("tokenmark._cuda", reason="tokenmark was built without CUDA")
+    cuda_mod = pytest.importorskip(
+        "tokenmark._cuda", reason="tokenmark was built without CUDA", exc_type=ModuleNotFoundError
+    )
     assert cuda_mod.score_synthid_text_workspace_bytes(10) == 80
     assert cuda_mod.score_synthid_text_workspace_bytes(0) == 0
     with pytest.raises(ValueError, match="n_tokens"):
@@ -145,6 +149,8 @@ def test_binding_workspace_and_empty_batch():
 
 @pytest.mark.skipif(HAS_GPU, reason="checks the behaviour without a CUDA device")
 def test_binding_without_a_device_fails_clearly():
-    pytest.importorskip("tokenmark._cuda", reason="tokenmark was built without CUDA")
+    pytest.importorskip(
+        "tokenmark._cuda", reason="tokenmark was built without CUDA", exc_type=ModuleNotFoundError
+    )
     with pytest.raises(RuntimeError, match="tokenmark CUDA score_synthid_text"):
         _binding()

@@ -108,7 +108,9 @@ SECRET = 0x5EC12E7_5EC12E7
 
 
 def _binding(**overrides):
-    cuda_mod = pytest.importorskip("tokenmark._cuda", reason="tokenmark was built without CUDA")
+    cuda_mod = pytest.importorskip(
+        "tokenmark._cuda", reason="tokenmark was built without CUDA", exc_type=ModuleNotFoundError
+    )
     args = dict(
         tokens=256, n_tokens=4, offsets=512, n_docs=1, prefix=0, context_width=4,
         keys=[SECRET], weights=[1.0], dedup=False, n_scored=2048, score=4096, counted=0,
@@ -147,7 +149,9 @@ def test_binding_validates_without_showing_the_key(overrides, match):
 
 
 def test_binding_workspace_bytes():
-    cuda_mod = pytest.importorskip("tokenmark._cuda", reason="tokenmark was built without CUDA")
+    cuda_mod = pytest.importorskip(
+        "tokenmark._cuda", reason="tokenmark was built without CUDA", exc_type=ModuleNotFoundError
+    )
     assert cuda_mod.score_vllm_workspace_bytes(10, 1, False) == 80
     assert cuda_mod.score_vllm_workspace_bytes(10, 2, True) == 160 + 80
     assert cuda_mod.score_vllm_workspace_bytes(0, 2, True) == 0
@@ -160,6 +164,8 @@ def test_binding_workspace_bytes():
 
 @pytest.mark.skipif(HAS_GPU, reason="checks the behaviour without a CUDA device")
 def test_binding_without_a_device_fails_clearly():
-    pytest.importorskip("tokenmark._cuda", reason="tokenmark was built without CUDA")
+    pytest.importorskip(
+        "tokenmark._cuda", reason="tokenmark was built without CUDA", exc_type=ModuleNotFoundError
+    )
     with pytest.raises(RuntimeError, match="tokenmark CUDA score_vllm"):
         _binding()
