@@ -263,11 +263,15 @@ CASES = {name.removeprefix("case_"): fn for name, fn in globals().items() if nam
 
 
 def _params():
+    """Every (op, backend) pair of the table. The reference's own rows compare it with itself:
+    they only check that the case runs there and its internal consistency (K keys against one
+    key at a time, flags against counts), hence their id."""
     out = []
     for op, backend in backends.pairs():
         reason = _unavailable(backend)
         marks = [pytest.mark.skip(reason=reason)] if reason else []
-        out.append(pytest.param(op, backend, marks=marks, id=f"{op}-{backend}"))
+        name = f"{op}-{backend}" + ("-runs" if backend == "reference" else "")
+        out.append(pytest.param(op, backend, marks=marks, id=name))
     return out
 
 
