@@ -480,7 +480,7 @@ def test_scheme_calls_reject_bad_input(scheme, call, err, match):
     ],
 )
 def test_scheme_configs_reject_bad_fields(scheme, kwargs, err):
-    with pytest.raises(err):
+    with pytest.raises(err, match=next(iter(kwargs))):  # the error names the field
         scheme(**{"key": b"k", **kwargs})
 
 
