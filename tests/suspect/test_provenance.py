@@ -147,3 +147,22 @@ def test_docstring_examples():
     from tokenmark.suspect import provenance as module
 
     assert doctest.testmod(module, optionflags=doctest.ELLIPSIS).failed == 0
+
+
+@pytest.mark.parametrize("offset", [-0.1, 0.0, 0.1])
+def test_a_null_without_spread_has_no_normal_fit(offset):
+    """Equal null statistics (e.g. rounded values copied from a table): the normal fit has no
+    spread to scale by. z keeps the sign of statistic - mean (NaN when equal) and
+    p_value_normal is NaN; the empirical p-value is unaffected."""
+    ours, other = tiny_model(0), tiny_model(1)
+    s = provenance.statistic(other, ours)[0]
+    res = provenance.compare(other, ours, null=[s - offset] * 3)
+    assert res.statistic == s
+    assert np.isnan(res.p_value_normal)
+    if offset > 0:  # above the null
+        assert res.z == np.inf and res.p_value == 0.25
+    elif offset < 0:  # below the null
+        assert res.z == -np.inf and res.p_value == 1.0
+    else:
+        assert np.isnan(res.z) and res.p_value == 1.0
+    assert res.is_derived(alpha=0.25) == (offset > 0)

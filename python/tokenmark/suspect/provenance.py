@@ -60,7 +60,9 @@ class ProvenanceResult:
     ``p_value`` the empirical ``(1 + #{null >= statistic}) / (1 + len(null))`` (valid when
     the suspect, under the null, is exchangeable with the null models; never below
     ``1 / (1 + len(null))``); ``z`` and ``p_value_normal`` the same comparison under a normal
-    fit of the null (an extrapolation, for reading).
+    fit of the null (an extrapolation, for reading). A null without spread (equal statistics)
+    has no normal fit: ``p_value_normal`` is NaN and ``z`` is +inf above the null, -inf below
+    it and NaN on it.
     """
 
     statistic: float
@@ -230,15 +232,20 @@ def compare(suspect: Any, reference: Any, null: Sequence[Any]) -> ProvenanceResu
             null_stats.append(_score(extract(m, f"null[{j}]"), ref)[0])
     nul = np.asarray(null_stats, dtype=np.float64)
     p_emp = (1.0 + float(np.sum(nul >= total))) / (1.0 + nul.size)
-    sd = float(nul.std(ddof=1))
-    z = (total - float(nul.mean())) / sd if sd > 0 else math.inf
+    mean, sd = float(nul.mean()), float(nul.std(ddof=1))
+    if sd > 0:
+        z = (total - mean) / sd
+        p_normal = float(stats.norm.sf(z))
+    else:  # no spread to scale by: no normal fit, only the side of the null
+        z = math.copysign(math.inf, total - mean) if total != mean else math.nan
+        p_normal = math.nan
     return ProvenanceResult(
         statistic=total,
         components=comps,
         null=nul,
         p_value=p_emp,
         z=z,
-        p_value_normal=float(stats.norm.sf(z)),
+        p_value_normal=p_normal,
         residual_permutation=perm,
     )
 
