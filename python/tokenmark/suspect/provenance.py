@@ -32,6 +32,8 @@ as long as the suspect was trained, and do not read a small excess over it as de
 
 Supported: Llama-style causal LMs (Llama, Mistral, Qwen2 layouts: ``embed_tokens``,
 ``layers.i.self_attn.{q,k,v,o}_proj``, ``layers.i.mlp.{gate,up,down}_proj``, RMSNorm gains).
+The statistic reads the weight matrices only, not the projections' biases (Qwen2's q/k/v,
+Llama's ``attention_bias``/``mlp_bias``); :func:`permute_and_rescale` carries them along.
 """
 
 from __future__ import annotations
@@ -45,7 +47,7 @@ from typing import Any
 import numpy as np
 
 from .._validate import check_alpha
-from ._llama import Weights, extract, permute_model_
+from ._llama import Weights, check_biases, extract, permute_model_
 
 __all__ = ["ProvenanceResult", "compare", "permute_and_rescale", "statistic"]
 
@@ -259,7 +261,8 @@ def permute_and_rescale(model: Any, seed: int = 0) -> Any:
     Permutes the residual dimensions (with random sign flips), the MLP units and the attention
     heads (kv groups with their query heads), and rescales: each norm gain against the columns
     that read it, ``up`` rows against ``down`` columns, ``q`` against ``k`` and ``v`` against
-    ``o`` per head (random factors in [0.5, 2]). For testing :func:`compare` and the study.
+    ``o`` per head (random factors in [0.5, 2]). The projections' biases follow their rows.
+    For testing :func:`compare` and the study.
 
     Example
     -------
@@ -274,6 +277,7 @@ def permute_and_rescale(model: Any, seed: int = 0) -> Any:
     True
     """
     extract(model, "model")  # validates the layout
+    check_biases(model, "model")
     out = copy.deepcopy(model)
     permute_model_(out, np.random.default_rng(seed))
     return out
