@@ -217,3 +217,14 @@ def test_permute_and_rescale_refuses_a_norm_bias():
     norm.bias = torch.nn.Parameter(torch.zeros_like(norm.weight))
     with pytest.raises(ValueError, match=r"model: .*layers\.0\.input_layernorm\.bias"):
         provenance.permute_and_rescale(model)
+
+
+@pytest.mark.parametrize(
+    "bad, what",
+    [(dict(vocab_size=1000), "vocabulary"), (dict(intermediate_size=48), "architecture")],
+)
+def test_a_bad_null_model_is_named(bad, what):
+    ours, suspect, ok = tiny_model(0), tiny_model(1), tiny_model(2)
+    with pytest.raises(ValueError, match=rf"^null\[1\]: {what}") as err:
+        provenance.compare(suspect, ours, null=[ok, tiny_model(3, **bad)])
+    assert "suspect" not in str(err.value)

@@ -122,10 +122,13 @@ def _head_products(w: dict[str, np.ndarray], s: Weights) -> tuple[np.ndarray, np
     return np.stack(qk), np.stack(ov)
 
 
-def _score(sus: Weights, ref: Weights) -> tuple[float, dict[str, float], np.ndarray]:
+def _score(
+    sus: Weights, ref: Weights, name: str = "suspect"
+) -> tuple[float, dict[str, float], np.ndarray]:
+    """The statistic of ``sus`` (the argument called ``name``) against ``ref``."""
     if sus.embed.shape[0] != ref.embed.shape[0]:
         raise ValueError(
-            f"suspect: vocabulary of {sus.embed.shape[0]} tokens, the reference's "
+            f"{name}: vocabulary of {sus.embed.shape[0]} tokens, the reference's "
             f"{ref.embed.shape[0]}; provenance compares models that share a tokenizer"
         )
     shape_s = (sus.embed.shape[1], len(sus.layers), sus.n_heads, sus.n_kv, sus.head_dim)
@@ -134,7 +137,7 @@ def _score(sus: Weights, ref: Weights) -> tuple[float, dict[str, float], np.ndar
     mlp_r = [w["up"].shape[0] for w in ref.layers]
     if shape_s != shape_r or mlp_s != mlp_r:
         raise ValueError(
-            "suspect: architecture (hidden, layers, heads, kv heads, head_dim, MLP widths) "
+            f"{name}: architecture (hidden, layers, heads, kv heads, head_dim, MLP widths) "
             f"{shape_s + tuple(mlp_s)} differs from the reference's {shape_r + tuple(mlp_r)}"
         )
     # Residual alignment from the token-indexed embedding columns.
@@ -231,7 +234,7 @@ def compare(suspect: Any, reference: Any, null: Sequence[Any]) -> ProvenanceResu
                 raise ValueError(f"null: entry {j} is not finite")
             null_stats.append(float(m))
         else:
-            null_stats.append(_score(extract(m, f"null[{j}]"), ref)[0])
+            null_stats.append(_score(extract(m, f"null[{j}]"), ref, f"null[{j}]")[0])
     nul = np.asarray(null_stats, dtype=np.float64)
     p_emp = (1.0 + float(np.sum(nul >= total))) / (1.0 + nul.size)
     mean, sd = float(nul.mean()), float(nul.std(ddof=1))
