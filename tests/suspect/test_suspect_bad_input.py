@@ -203,3 +203,31 @@ def test_generate_fn_ids_past_int64(bad):
     fp = tm.Fingerprint(key=b"k", n_pairs=2, vocab_size=50)
     with pytest.raises(ValueError, match="generate_fn output"):
         fp.verify(lambda prompts, n: [[bad] * n for _ in prompts])
+
+
+def test_open_refuses_ids_beyond_the_model_vocabulary():
+    model = tiny_model(0, vocab_size=64)
+    kgw = tm.KGW(key=b"k", context_width=1)
+    with pytest.raises(ValueError, match="texts: token id 99 .* 64 tokens"):
+        ra.test_open(kgw, model, [list(range(10)), [1, 2, 99, 3]])
+    with pytest.raises(ValueError, match="texts: token id 64 "):
+        ra.predict_argmax(model, np.array([[63, 64]]))
+    ok = ra.predict_argmax(model, [[63, 1, 2]])  # the largest id the model has is fine
+    assert ok[0].shape == (3,)
+
+
+class _PlainLM(torch.nn.Module):
+    """A torch model that returns ``.logits`` but is no transformers model."""
+
+    def __init__(self):
+        super().__init__()
+        self.e = torch.nn.Embedding(50, 50)
+
+    def forward(self, input_ids, **kw):
+        return type("Out", (), {"logits": self.e(input_ids)})()
+
+
+def test_fingerprint_refuses_a_model_that_does_not_say_its_vocabulary():
+    fp = tm.Fingerprint(key=b"k", n_pairs=2, vocab_size=50)
+    with pytest.raises(TypeError, match="model_or_generate_fn: a _PlainLM .*generate_fn"):
+        fp.verify(_PlainLM())

@@ -30,7 +30,7 @@ import numpy as np
 from .._key import Key
 from .._validate import check_alpha, host_array, is_torch
 from ..reference.prf import prf_word
-from ._models import as_int_row, as_rows, greedy_fn, is_torch_model
+from ._models import as_int_row, as_rows, embedding_size, greedy_fn, is_torch_model
 from ._train import train
 
 # Frozen PRF domains (docs/prf.md, section 9): changing them changes every fingerprint already
@@ -370,8 +370,13 @@ class Fingerprint:
         return out
 
     def _check_model(self, model) -> None:
-        emb = model.get_input_embeddings()
-        n = int(emb.num_embeddings)
+        n = embedding_size(model)
+        if n is None:
+            raise TypeError(
+                f"model_or_generate_fn: a {type(model).__name__} does not say its vocabulary "
+                "(no get_input_embeddings); pass a transformers causal LM or wrap the model in "
+                "a generate_fn(prompts, max_new_tokens)"
+            )
         if n != self.vocab_size:
             raise ValueError(
                 f"model: its vocabulary has {n} tokens, the fingerprint's {self.vocab_size}; "
