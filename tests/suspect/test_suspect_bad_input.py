@@ -231,3 +231,19 @@ def test_fingerprint_refuses_a_model_that_does_not_say_its_vocabulary():
     fp = tm.Fingerprint(key=b"k", n_pairs=2, vocab_size=50)
     with pytest.raises(TypeError, match="model_or_generate_fn: a _PlainLM .*generate_fn"):
         fp.verify(_PlainLM())
+
+
+@pytest.mark.parametrize(
+    "batch_size, err",
+    [("x", TypeError), (None, TypeError), (2.0, TypeError), (True, TypeError),
+     (0, ValueError), (np.int64(-1), ValueError), (2**63, ValueError)],
+)  # fmt: skip
+def test_open_batch_size(batch_size, err):
+    kgw = tm.KGW(key=b"k", context_width=1)
+    texts = [np.arange(40) % 50, np.arange(7)]
+    fn = lambda ids: torch.nn.functional.one_hot((ids + 1) % 50, 50).float()  # noqa: E731
+    with pytest.raises(err, match="batch_size"):
+        ra.test_open(kgw, fn, texts, batch_size=batch_size)
+    want = ra.test_open(kgw, fn, texts, batch_size=2)
+    for ok in (np.int64(2), np.uint8(1), 1):  # numpy ints, as everywhere else
+        assert ra.test_open(kgw, fn, texts, batch_size=ok) == want

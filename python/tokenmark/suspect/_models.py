@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from .._inputs import as_ragged
+from .._validate import check_int
 
 GenerateFn = Callable[[list[list[int]], int], Sequence[Sequence[int]]]
 
@@ -167,8 +168,7 @@ def predict_argmax(model_or_fn, texts, *, batch_size: int = 16) -> list[np.ndarr
     """
     import torch
 
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size: must be a positive int, got {batch_size!r}")
+    batch_size = check_int(batch_size, "batch_size", 1, 2**31 - 1)
     fn = _predict_fn(model_or_fn)
     rag = as_ragged(texts, "texts")
     docs = [np.asarray(rag[d], dtype=np.int64) for d in range(len(rag))]
