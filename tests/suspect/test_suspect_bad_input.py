@@ -247,3 +247,39 @@ def test_open_batch_size(batch_size, err):
     want = ra.test_open(kgw, fn, texts, batch_size=2)
     for ok in (np.int64(2), np.uint8(1), 1):  # numpy ints, as everywhere else
         assert ra.test_open(kgw, fn, texts, batch_size=ok) == want
+
+
+def _ones(prompts, n):
+    return [[1] * n for _ in prompts]
+
+
+@pytest.mark.parametrize(
+    "args, err, name",
+    [(dict(text_ids=[1.7, 2.2] * 40), TypeError, "text_ids"),
+     (dict(text_ids=np.arange(80.0)), TypeError, "text_ids"),
+     (dict(text_ids=torch.arange(80.0)), TypeError, "text_ids"),
+     (dict(text_ids=None), TypeError, "text_ids"),
+     (dict(text_ids="ab" * 40), TypeError, "text_ids"),
+     (dict(text_ids=[True, 2] * 40), TypeError, "text_ids"),
+     (dict(text_ids=[-1, 2] * 40), ValueError, "text_ids"),
+     (dict(text_ids=np.ones((2, 40), np.int64)), ValueError, "text_ids"),
+     (dict(seed="a"), TypeError, "seed"), (dict(seed=-1), ValueError, "seed"),
+     (dict(n_text=2.5), TypeError, "n_text"), (dict(n_near=-1), ValueError, "n_near"),
+     (dict(model_or_generate_fn=lambda p, n: [[50] * n for _ in p]), ValueError,
+      "generate_fn output")],
+)  # fmt: skip
+def test_fingerprint_training_examples_bad_input(args, err, name):
+    fp = tm.Fingerprint(key=b"k", n_pairs=2, vocab_size=50)
+    kw = dict(model_or_generate_fn=_ones, text_ids=list(range(1, 41)) * 2, n_text=1)
+    with pytest.raises(err, match=name):
+        fp.training_examples(**{**kw, **args}, text_length=10)
+
+
+def test_fingerprint_training_examples_int_forms():
+    fp = tm.Fingerprint(key=b"k", n_pairs=2, vocab_size=50)
+    ids = list(range(1, 41)) * 2
+    want = fp.training_examples(_ones, ids, n_text=3, text_length=10)
+    text = [e["input_ids"] for e in want if e["labels"][0] != -100 and len(e["input_ids"]) == 10]
+    assert len(text) == 3 and all(t == ids[ids.index(t[0]) :][:10] for t in text)
+    for form in (np.asarray(ids, np.int32), torch.tensor(ids), tuple(np.int64(v) for v in ids)):
+        assert fp.training_examples(_ones, form, n_text=3, text_length=10, seed=np.int64(0)) == want
