@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
+
+from .._validate import check_int
 
 
 def _select(model, trainable) -> list:
@@ -52,7 +54,8 @@ def train(
     ----------
     model : a transformers causal LM (any ``torch.nn.Module`` returning ``.logits``), on the
         device it should train on.
-    examples : ``{"input_ids": [...], "labels": [...]}`` dicts (labels -100: no loss), e.g.
+    examples : ``{"input_ids": [...], "labels": [...]}`` dicts, one label per position (the
+        transformers convention: the loss shifts them; -100: no loss), e.g.
         :meth:`Fingerprint.training_examples`; batches are drawn uniformly with replacement and
         right-padded.
     steps, lr, batch_size, weight_decay, warmup : the optimisation.
@@ -84,8 +87,8 @@ def train(
 
     if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
         raise ValueError(f"steps: must be an int >= 0, got {steps!r}")
-    if not examples:
-        raise ValueError("examples: empty")
+    _check_examples(examples)
+    batch_size = check_int(batch_size, "batch_size", 1, 2**31 - 1)
     if not (isinstance(lr, (int, float)) and math.isfinite(lr) and lr > 0):
         raise ValueError(f"lr: must be a finite number > 0, got {lr!r}")
     params = _select(model, trainable)
@@ -132,6 +135,34 @@ def train(
             p.requires_grad_(True)
         model.eval()
     return losses
+
+
+def _check_examples(examples: Any) -> None:
+    """Each example a mapping with non-empty integer ``input_ids`` and ``labels`` of the same
+    length: labels are per position (the token at that position, or -100), as in transformers;
+    only the batch's right padding gets -100 labels here."""
+    if isinstance(examples, (str, bytes)) or not isinstance(examples, Sequence):
+        raise TypeError(f"examples: must be a sequence of dicts, got {type(examples).__name__}")
+    if not len(examples):
+        raise ValueError("examples: empty")
+    for i, ex in enumerate(examples):
+        if not isinstance(ex, Mapping):
+            raise TypeError(f"examples[{i}]: must be a dict, got {type(ex).__name__}")
+        n = {}
+        for key in ("input_ids", "labels"):
+            if key not in ex:
+                raise ValueError(f"examples[{i}]: has no {key!r}")
+            arr = np.asarray(ex[key])
+            if arr.ndim != 1 or (arr.size and arr.dtype.kind not in "iu"):
+                raise TypeError(f"examples[{i}][{key!r}]: must be a 1-D sequence of ints")
+            n[key] = arr.size
+        if not n["input_ids"]:
+            raise ValueError(f"examples[{i}]: input_ids is empty")
+        if n["labels"] != n["input_ids"]:
+            raise ValueError(
+                f"examples[{i}]: {n['labels']} labels for {n['input_ids']} input_ids; give one "
+                "label per position (-100 where no loss is taken)"
+            )
 
 
 def _collate(rows: list[dict[str, Sequence[int]]], device) -> dict[str, Any]:
