@@ -54,3 +54,26 @@ def test_good_forms_train(model):
     model.load_state_dict(start)
     other = {"input_ids": np.array([1, 2, 3, 4]), "labels": torch.tensor([-100, -100, 3, 4])}
     assert train(model, (other,), steps=2, batch_size=np.int64(2)) == want
+
+
+@pytest.mark.parametrize(
+    "example, match",
+    [({"input_ids": [1, 32, 3], "labels": [1, 2, 3]}, r"\['input_ids'\]: token id 32 .*\[0, 32\)"),
+     ({"input_ids": [1, -1, 3], "labels": [1, 2, 3]}, r"\['input_ids'\]: token id -1"),
+     ({"input_ids": [1, 2, 3], "labels": [1, 2, 300]}, r"\['labels'\]: token id 300"),
+     ({"input_ids": [1, 2, 3], "labels": [1, -5, 3]}, r"\['labels'\]: token id -5")],
+)  # fmt: skip
+def test_ids_outside_the_vocabulary(model, example, match):
+    with pytest.raises(ValueError, match=match):
+        train(model, [OK, example], steps=1)
+
+
+@pytest.mark.parametrize(
+    "args, match",
+    [(dict(warmup=-1), "warmup"), (dict(warmup=1.5), "warmup"), (dict(lr=True), "lr"),
+     (dict(lr=-1e-3), "lr"), (dict(weight_decay=float("nan")), "weight_decay"),
+     (dict(weight_decay=-0.1), "weight_decay"), (dict(weight_decay="0"), "weight_decay")],
+)  # fmt: skip
+def test_bad_optimisation_settings(model, args, match):
+    with pytest.raises((TypeError, ValueError), match=match):
+        train(model, [OK], steps=2, **args)

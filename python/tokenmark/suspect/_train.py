@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from .._validate import check_int
+from ._models import embedding_size
 
 
 def _select(model, trainable) -> list:
@@ -87,10 +88,13 @@ def train(
 
     if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
         raise ValueError(f"steps: must be an int >= 0, got {steps!r}")
-    _check_examples(examples)
+    _check_examples(examples, embedding_size(model))
     batch_size = check_int(batch_size, "batch_size", 1, 2**31 - 1)
-    if not (isinstance(lr, (int, float)) and math.isfinite(lr) and lr > 0):
-        raise ValueError(f"lr: must be a finite number > 0, got {lr!r}")
+    warmup = check_int(warmup, "warmup", 0, 2**63 - 1)
+    for name, v, lo in (("lr", lr, "> 0"), ("weight_decay", weight_decay, ">= 0")):
+        ok = isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool)
+        if not (ok and math.isfinite(v) and (v > 0 if name == "lr" else v >= 0)):
+            raise ValueError(f"{name}: must be a finite number {lo}, got {v!r}")
     params = _select(model, trainable)
     frozen = []
     chosen = {id(p) for p in params}
@@ -137,10 +141,10 @@ def train(
     return losses
 
 
-def _check_examples(examples: Any) -> None:
+def _check_examples(examples: Any, vocab: int | None) -> None:
     """Each example a mapping with non-empty integer ``input_ids`` and ``labels`` of the same
-    length: labels are per position (the token at that position, or -100), as in transformers;
-    only the batch's right padding gets -100 labels here."""
+    length, ids in ``[0, vocab)`` (labels also -100): labels are per position (the token at that
+    position, or -100), as in transformers; only the batch's right padding gets -100 here."""
     if isinstance(examples, (str, bytes)) or not isinstance(examples, Sequence):
         raise TypeError(f"examples: must be a sequence of dicts, got {type(examples).__name__}")
     if not len(examples):
@@ -155,6 +159,14 @@ def _check_examples(examples: Any) -> None:
             arr = np.asarray(ex[key])
             if arr.ndim != 1 or (arr.size and arr.dtype.kind not in "iu"):
                 raise TypeError(f"examples[{i}][{key!r}]: must be a 1-D sequence of ints")
+            bad = (arr < 0) if vocab is None else (arr < 0) | (arr >= vocab)
+            if key == "labels":
+                bad &= arr != -100
+            if bad.any():
+                span = (
+                    "negative" if vocab is None else f"outside the model's vocabulary [0, {vocab})"
+                )
+                raise ValueError(f"examples[{i}][{key!r}]: token id {int(arr[bad][0])} is {span}")
             n[key] = arr.size
         if not n["input_ids"]:
             raise ValueError(f"examples[{i}]: input_ids is empty")
