@@ -147,3 +147,84 @@ def test_docstring_examples():
     from tokenmark.suspect import provenance as module
 
     assert doctest.testmod(module, optionflags=doctest.ELLIPSIS).failed == 0
+
+
+@pytest.mark.parametrize("offset", [-0.1, 0.0, 0.1])
+def test_a_null_without_spread_has_no_normal_fit(offset):
+    """Equal null statistics (e.g. rounded values copied from a table): the normal fit has no
+    spread to scale by. z keeps the sign of statistic - mean (NaN when equal) and
+    p_value_normal is NaN; the empirical p-value is unaffected."""
+    ours, other = tiny_model(0), tiny_model(1)
+    s = provenance.statistic(other, ours)[0]
+    res = provenance.compare(other, ours, null=[s - offset] * 3)
+    assert res.statistic == s
+    assert np.isnan(res.p_value_normal)
+    if offset > 0:  # above the null
+        assert res.z == np.inf and res.p_value == 0.25
+    elif offset < 0:  # below the null
+        assert res.z == -np.inf and res.p_value == 1.0
+    else:
+        assert np.isnan(res.z) and res.p_value == 1.0
+    assert res.is_derived(alpha=0.25) == (offset > 0)
+
+
+def _biased(kind):
+    """A tiny model with nonzero biases (trained Qwen2 models have large q/k/v biases)."""
+    from transformers import LlamaConfig, LlamaForCausalLM, Qwen2Config, Qwen2ForCausalLM
+
+    shape = dict(vocab_size=64, hidden_size=16, intermediate_size=32, num_hidden_layers=2)
+    torch.manual_seed(0)
+    if kind == "qwen2":
+        cfg = Qwen2Config(**shape, num_attention_heads=4, num_key_value_heads=2)
+        model = Qwen2ForCausalLM(cfg)
+    else:
+        cfg = LlamaConfig(**shape, num_attention_heads=4, num_key_value_heads=2)
+        cfg.attention_bias = cfg.mlp_bias = True
+        model = LlamaForCausalLM(cfg)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(0.3 * torch.randn_like(p))
+    return model.eval()
+
+
+@pytest.mark.parametrize("kind", ["qwen2", "llama with biases"])
+def test_permute_and_rescale_keeps_the_function_with_biases(kind):
+    model = _biased(kind)
+    names = [n for n, _ in model.named_parameters() if n.endswith("bias")]
+    assert len(names) == (6 if kind == "qwen2" else 14)
+    disguised = provenance.permute_and_rescale(model, seed=3)
+    x = torch.tensor([[1, 5, 9, 3, 60, 7, 7, 2]])
+    with torch.no_grad():
+        a, b = model(x).logits, disguised(x).logits
+    assert torch.allclose(a, b, atol=1e-4 * a.abs().max().item()), (a - b).abs().max()
+    params = dict(disguised.named_parameters())
+    assert all(not torch.equal(p, params[n]) for n, p in model.named_parameters() if n in names)
+    total, comps = provenance.statistic(disguised, model)
+    assert total == pytest.approx(1.0, abs=1e-9)
+    other = _biased(kind)
+    with torch.no_grad():
+        for p in other.parameters():
+            p.copy_(torch.randn_like(p))
+    direct = provenance.statistic(other, model)[0]
+    assert direct < 0.9
+    again = provenance.statistic(provenance.permute_and_rescale(other, seed=5), model)[0]
+    assert again == pytest.approx(direct, abs=1e-9)
+
+
+def test_permute_and_rescale_refuses_a_norm_bias():
+    model = _biased("qwen2")
+    norm = model.model.layers[0].input_layernorm
+    norm.bias = torch.nn.Parameter(torch.zeros_like(norm.weight))
+    with pytest.raises(ValueError, match=r"model: .*layers\.0\.input_layernorm\.bias"):
+        provenance.permute_and_rescale(model)
+
+
+@pytest.mark.parametrize(
+    "bad, what",
+    [(dict(vocab_size=1000), "vocabulary"), (dict(intermediate_size=48), "architecture")],
+)
+def test_a_bad_null_model_is_named(bad, what):
+    ours, suspect, ok = tiny_model(0), tiny_model(1), tiny_model(2)
+    with pytest.raises(ValueError, match=rf"^null\[1\]: {what}") as err:
+        provenance.compare(suspect, ours, null=[ok, tiny_model(3, **bad)])
+    assert "suspect" not in str(err.value)

@@ -203,3 +203,83 @@ def test_generate_fn_ids_past_int64(bad):
     fp = tm.Fingerprint(key=b"k", n_pairs=2, vocab_size=50)
     with pytest.raises(ValueError, match="generate_fn output"):
         fp.verify(lambda prompts, n: [[bad] * n for _ in prompts])
+
+
+def test_open_refuses_ids_beyond_the_model_vocabulary():
+    model = tiny_model(0, vocab_size=64)
+    kgw = tm.KGW(key=b"k", context_width=1)
+    with pytest.raises(ValueError, match="texts: token id 99 .* 64 tokens"):
+        ra.test_open(kgw, model, [list(range(10)), [1, 2, 99, 3]])
+    with pytest.raises(ValueError, match="texts: token id 64 "):
+        ra.predict_argmax(model, np.array([[63, 64]]))
+    ok = ra.predict_argmax(model, [[63, 1, 2]])  # the largest id the model has is fine
+    assert ok[0].shape == (3,)
+
+
+class _PlainLM(torch.nn.Module):
+    """A torch model that returns ``.logits`` but is no transformers model."""
+
+    def __init__(self):
+        super().__init__()
+        self.e = torch.nn.Embedding(50, 50)
+
+    def forward(self, input_ids, **kw):
+        return type("Out", (), {"logits": self.e(input_ids)})()
+
+
+def test_fingerprint_refuses_a_model_that_does_not_say_its_vocabulary():
+    fp = tm.Fingerprint(key=b"k", n_pairs=2, vocab_size=50)
+    with pytest.raises(TypeError, match="model_or_generate_fn: a _PlainLM .*generate_fn"):
+        fp.verify(_PlainLM())
+
+
+@pytest.mark.parametrize(
+    "batch_size, err",
+    [("x", TypeError), (None, TypeError), (2.0, TypeError), (True, TypeError),
+     (0, ValueError), (np.int64(-1), ValueError), (2**63, ValueError)],
+)  # fmt: skip
+def test_open_batch_size(batch_size, err):
+    kgw = tm.KGW(key=b"k", context_width=1)
+    texts = [np.arange(40) % 50, np.arange(7)]
+    fn = lambda ids: torch.nn.functional.one_hot((ids + 1) % 50, 50).float()  # noqa: E731
+    with pytest.raises(err, match="batch_size"):
+        ra.test_open(kgw, fn, texts, batch_size=batch_size)
+    want = ra.test_open(kgw, fn, texts, batch_size=2)
+    for ok in (np.int64(2), np.uint8(1), 1):  # numpy ints, as everywhere else
+        assert ra.test_open(kgw, fn, texts, batch_size=ok) == want
+
+
+def _ones(prompts, n):
+    return [[1] * n for _ in prompts]
+
+
+@pytest.mark.parametrize(
+    "args, err, name",
+    [(dict(text_ids=[1.7, 2.2] * 40), TypeError, "text_ids"),
+     (dict(text_ids=np.arange(80.0)), TypeError, "text_ids"),
+     (dict(text_ids=torch.arange(80.0)), TypeError, "text_ids"),
+     (dict(text_ids=None), TypeError, "text_ids"),
+     (dict(text_ids="ab" * 40), TypeError, "text_ids"),
+     (dict(text_ids=[True, 2] * 40), TypeError, "text_ids"),
+     (dict(text_ids=[-1, 2] * 40), ValueError, "text_ids"),
+     (dict(text_ids=np.ones((2, 40), np.int64)), ValueError, "text_ids"),
+     (dict(seed="a"), TypeError, "seed"), (dict(seed=-1), ValueError, "seed"),
+     (dict(n_text=2.5), TypeError, "n_text"), (dict(n_near=-1), ValueError, "n_near"),
+     (dict(model_or_generate_fn=lambda p, n: [[50] * n for _ in p]), ValueError,
+      "generate_fn output")],
+)  # fmt: skip
+def test_fingerprint_training_examples_bad_input(args, err, name):
+    fp = tm.Fingerprint(key=b"k", n_pairs=2, vocab_size=50)
+    kw = dict(model_or_generate_fn=_ones, text_ids=list(range(1, 41)) * 2, n_text=1)
+    with pytest.raises(err, match=name):
+        fp.training_examples(**{**kw, **args}, text_length=10)
+
+
+def test_fingerprint_training_examples_int_forms():
+    fp = tm.Fingerprint(key=b"k", n_pairs=2, vocab_size=50)
+    ids = list(range(1, 41)) * 2
+    want = fp.training_examples(_ones, ids, n_text=3, text_length=10)
+    text = [e["input_ids"] for e in want if e["labels"][0] != -100 and len(e["input_ids"]) == 10]
+    assert len(text) == 3 and all(t == ids[ids.index(t[0]) :][:10] for t in text)
+    for form in (np.asarray(ids, np.int32), torch.tensor(ids), tuple(np.int64(v) for v in ids)):
+        assert fp.training_examples(_ones, form, n_text=3, text_length=10, seed=np.int64(0)) == want

@@ -6,6 +6,7 @@ transformation of one decoder layer that a copier gets for free."""
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -86,6 +87,30 @@ def _scales(rng: np.random.Generator, n: int) -> np.ndarray:
     return np.exp(rng.uniform(math.log(0.5), math.log(2.0), n))
 
 
+def _rows_(bias, rows: np.ndarray, scale: np.ndarray) -> None:
+    """A projection's bias follows its output rows: ``bias[rows] * scale``, in place (no-op
+    without a bias)."""
+    if bias is not None:
+        bias.copy_(bias[_ix(rows, bias)] * _like(scale, bias))
+
+
+_BIASES = re.compile(r"layers\.\d+\.(self_attn\.[qkvo]_proj|mlp\.(gate|up|down)_proj)\.bias$")
+
+
+def check_biases(model, name: str) -> None:
+    """Refuses biases that :func:`permute_model_` cannot carry along (a norm's bias is the mark
+    of a LayerNorm, whose mean-centring does not commute with sign flips); the projections'
+    biases and the output embedding's are fine."""
+    out = model.get_output_embeddings()
+    lm_bias = getattr(out, "bias", None) if out is not None else None
+    for key, p in model.named_parameters():
+        if key.endswith("bias") and not _BIASES.search(key) and p is not lm_bias:
+            raise ValueError(
+                f"{name}: has a bias the Llama layout does not (found {key}); "
+                "permute_and_rescale cannot keep such a model's function"
+            )
+
+
 def _permute_layer(layer, rng, pi: np.ndarray, sgn: np.ndarray, n_kv: int, group: int, hd: int):
     """One decoder layer of :func:`permute_model_`, in place: the residual permutation ``pi`` with
     signs ``sgn`` on its inputs and outputs, then the layer's own head, unit and scale draws."""
@@ -109,6 +134,7 @@ def _permute_layer(layer, rng, pi: np.ndarray, sgn: np.ndarray, n_kv: int, group
     for lin in (att.o_proj, mlp.down_proj):
         wt = lin.weight
         wt.copy_(wt[_ix(pi, wt)] * _like(sgn[:, None], wt))
+        _rows_(lin.bias, pi, sgn)  # the bias is added to the residual
     a_q = np.repeat(_scales(rng, n_kv), hd)  # q * a, k / a per kv head (shared by its group)
     b_v = np.repeat(_scales(rng, n_kv), hd)  # v * b, o / b
     q_scale = np.repeat(a_q.reshape(n_kv, hd)[:, :1], group * hd, axis=1).ravel()
@@ -119,11 +145,16 @@ def _permute_layer(layer, rng, pi: np.ndarray, sgn: np.ndarray, n_kv: int, group
     wk.copy_(wk[_ix(kv_rows, wk)] / _like(a_q[kv_rows][:, None], wk))
     wv.copy_(wv[_ix(kv_rows, wv)] * _like(b_v[kv_rows][:, None], wv))
     wo.copy_(wo[:, _ix(q_rows, wo)] / _like(o_scale[q_rows][None, :], wo))
+    _rows_(att.q_proj.bias, q_rows, q_scale[q_rows])
+    _rows_(att.k_proj.bias, kv_rows, 1.0 / a_q[kv_rows])
+    _rows_(att.v_proj.bias, kv_rows, b_v[kv_rows])
     u = _scales(rng, unit_perm.size)
     for lin in (mlp.gate_proj, mlp.up_proj):
         wt = lin.weight
         wt.copy_(wt[_ix(unit_perm, wt)])
     mlp.up_proj.weight.mul_(_like(u[:, None], mlp.up_proj.weight))
+    _rows_(mlp.gate_proj.bias, unit_perm, np.ones(unit_perm.size))
+    _rows_(mlp.up_proj.bias, unit_perm, u)
     dn = mlp.down_proj.weight
     dn.copy_(dn[:, _ix(unit_perm, dn)] / _like(u[None, :], dn))
 

@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from .._inputs import as_ragged
+from .._validate import check_int
 
 GenerateFn = Callable[[list[list[int]], int], Sequence[Sequence[int]]]
 
@@ -49,6 +50,27 @@ def as_int_row(row: Any) -> np.ndarray:
     if any(not -(2**63) <= int(v) < 2**63 for v in row):
         raise ValueError("generate_fn output: a token id is out of range (ids must fit int64)")
     return np.asarray([int(v) for v in row], dtype=np.int64)
+
+
+def embedding_size(model) -> int | None:
+    """How many token ids ``model`` embeds (``get_input_embeddings().num_embeddings``, as
+    transformers models say), None for a model that does not say."""
+    get = getattr(model, "get_input_embeddings", None)
+    if not callable(get):
+        return None
+    try:
+        n = getattr(get(), "num_embeddings", None)
+    except NotImplementedError:
+        return None
+    return None if n is None else int(n)
+
+
+def check_ids_embedded(model, top: int, name: str) -> None:
+    """Refuses a largest token id ``top`` (of the argument ``name``) that ``model`` has no
+    embedding for, before torch's IndexError would."""
+    n = embedding_size(model)
+    if n is not None and top >= n:
+        raise ValueError(f"{name}: token id {top} is beyond the model's vocabulary of {n} tokens")
 
 
 def greedy_fn(model, vocab_size: int) -> GenerateFn:
@@ -146,11 +168,13 @@ def predict_argmax(model_or_fn, texts, *, batch_size: int = 16) -> list[np.ndarr
     """
     import torch
 
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size: must be a positive int, got {batch_size!r}")
+    batch_size = check_int(batch_size, "batch_size", 1, 2**31 - 1)
     fn = _predict_fn(model_or_fn)
     rag = as_ragged(texts, "texts")
     docs = [np.asarray(rag[d], dtype=np.int64) for d in range(len(rag))]
+    if isinstance(model_or_fn, torch.nn.Module):
+        top = max((int(x.max()) for x in docs if x.size), default=-1)
+        check_ids_embedded(model_or_fn, top, "texts")
     out: list[np.ndarray] = [np.zeros(0, dtype=np.int64)] * len(docs)
     order = [d for d in np.argsort([len(x) for x in docs], kind="stable") if len(docs[d])]
     with torch.inference_mode():

@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
+
+from .._validate import check_int
+from ._models import embedding_size
 
 
 def _select(model, trainable) -> list:
@@ -52,7 +55,8 @@ def train(
     ----------
     model : a transformers causal LM (any ``torch.nn.Module`` returning ``.logits``), on the
         device it should train on.
-    examples : ``{"input_ids": [...], "labels": [...]}`` dicts (labels -100: no loss), e.g.
+    examples : ``{"input_ids": [...], "labels": [...]}`` dicts, one label per position (the
+        transformers convention: the loss shifts them; -100: no loss), e.g.
         :meth:`Fingerprint.training_examples`; batches are drawn uniformly with replacement and
         right-padded.
     steps, lr, batch_size, weight_decay, warmup : the optimisation.
@@ -84,10 +88,13 @@ def train(
 
     if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
         raise ValueError(f"steps: must be an int >= 0, got {steps!r}")
-    if not examples:
-        raise ValueError("examples: empty")
-    if not (isinstance(lr, (int, float)) and math.isfinite(lr) and lr > 0):
-        raise ValueError(f"lr: must be a finite number > 0, got {lr!r}")
+    _check_examples(examples, embedding_size(model))
+    batch_size = check_int(batch_size, "batch_size", 1, 2**31 - 1)
+    warmup = check_int(warmup, "warmup", 0, 2**63 - 1)
+    for name, v, lo in (("lr", lr, "> 0"), ("weight_decay", weight_decay, ">= 0")):
+        ok = isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool)
+        if not (ok and math.isfinite(v) and (v > 0 if name == "lr" else v >= 0)):
+            raise ValueError(f"{name}: must be a finite number {lo}, got {v!r}")
     params = _select(model, trainable)
     frozen = []
     chosen = {id(p) for p in params}
@@ -132,6 +139,42 @@ def train(
             p.requires_grad_(True)
         model.eval()
     return losses
+
+
+def _check_examples(examples: Any, vocab: int | None) -> None:
+    """Each example a mapping with non-empty integer ``input_ids`` and ``labels`` of the same
+    length, ids in ``[0, vocab)`` (labels also -100): labels are per position (the token at that
+    position, or -100), as in transformers; only the batch's right padding gets -100 here."""
+    if isinstance(examples, (str, bytes)) or not isinstance(examples, Sequence):
+        raise TypeError(f"examples: must be a sequence of dicts, got {type(examples).__name__}")
+    if not len(examples):
+        raise ValueError("examples: empty")
+    for i, ex in enumerate(examples):
+        if not isinstance(ex, Mapping):
+            raise TypeError(f"examples[{i}]: must be a dict, got {type(ex).__name__}")
+        n = {}
+        for key in ("input_ids", "labels"):
+            if key not in ex:
+                raise ValueError(f"examples[{i}]: has no {key!r}")
+            arr = np.asarray(ex[key])
+            if arr.ndim != 1 or (arr.size and arr.dtype.kind not in "iu"):
+                raise TypeError(f"examples[{i}][{key!r}]: must be a 1-D sequence of ints")
+            bad = (arr < 0) if vocab is None else (arr < 0) | (arr >= vocab)
+            if key == "labels":
+                bad &= arr != -100
+            if bad.any():
+                span = (
+                    "negative" if vocab is None else f"outside the model's vocabulary [0, {vocab})"
+                )
+                raise ValueError(f"examples[{i}][{key!r}]: token id {int(arr[bad][0])} is {span}")
+            n[key] = arr.size
+        if not n["input_ids"]:
+            raise ValueError(f"examples[{i}]: input_ids is empty")
+        if n["labels"] != n["input_ids"]:
+            raise ValueError(
+                f"examples[{i}]: {n['labels']} labels for {n['input_ids']} input_ids; give one "
+                "label per position (-100 where no loss is taken)"
+            )
 
 
 def _collate(rows: list[dict[str, Sequence[int]]], device) -> dict[str, Any]:

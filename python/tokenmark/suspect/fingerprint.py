@@ -28,9 +28,9 @@ from typing import Any
 import numpy as np
 
 from .._key import Key
-from .._validate import check_alpha, host_array, is_torch
+from .._validate import check_alpha, check_int, host_array, is_torch
 from ..reference.prf import prf_word
-from ._models import as_int_row, as_rows, greedy_fn, is_torch_model
+from ._models import as_int_row, as_rows, embedding_size, greedy_fn, is_torch_model
 from ._train import train
 
 # Frozen PRF domains (docs/prf.md, section 9): changing them changes every fingerprint already
@@ -55,9 +55,9 @@ def _positive_int(name: str, v: Any) -> int:
     return int(v)
 
 
-def _token_ids(name: str, ids: Any, vocab_size: int) -> np.ndarray:
-    """Distinct token ids in ``[0, vocab_size)`` from an iterable of ints or a 1-D integer array
-    (never truncated from floats), sorted, int64."""
+def _token_ids(name: str, ids: Any, vocab_size: int, distinct: bool = True) -> np.ndarray:
+    """Token ids in ``[0, vocab_size)`` from an iterable of ints or a 1-D integer array (never
+    truncated from floats), int64: distinct and sorted, or (``distinct=False``) as given."""
     if is_torch(ids) or isinstance(ids, np.ndarray):
         arr = host_array(ids, name)
         if arr.ndim != 1:
@@ -71,7 +71,8 @@ def _token_ids(name: str, ids: Any, vocab_size: int) -> np.ndarray:
             raise TypeError(f"{name}: expected int token ids, got {type(v).__name__}")
         if not 0 <= int(v) < vocab_size:
             raise ValueError(f"{name}: ids must be in [0, vocab_size={vocab_size})")
-    return np.unique(np.asarray([int(v) for v in ids], dtype=np.int64))
+    out = np.asarray([int(v) for v in ids], dtype=np.int64)
+    return np.unique(out) if distinct else out
 
 
 @dataclass(frozen=True)
@@ -226,9 +227,9 @@ class Fingerprint:
         model_or_generate_fn : the model before fingerprinting (or a ``generate`` callable, as in
             :meth:`verify`). Near-triggers (a trigger with one token changed) are trained to keep
             its own greedy continuation, so only the exact trigger produces the response.
-        text_ids : ordinary text as token ids; ``n_text`` windows of ``text_length`` tokens are
-            trained with the usual next-token loss (the regulariser that keeps the model's text
-            behaviour).
+        text_ids : ordinary text as a 1-D sequence of int token ids (floats are refused, not
+            truncated); ``n_text`` windows of ``text_length`` tokens are trained with the usual
+            next-token loss (the regulariser that keeps the model's text behaviour).
         n_near : near-triggers per pair (>= 0).
         pair_repeats : copies of each (trigger, response) and near-trigger example (>= 1): they
             are few beside the text windows; this sets their share of the batches.
@@ -239,17 +240,14 @@ class Fingerprint:
         list of ``{"input_ids": [...], "labels": [...]}`` (labels -100 where no loss is taken),
         in a random order; feed it to :func:`train`.
         """
-        text_ids = np.asarray(text_ids, dtype=np.int64).ravel()
-        n_text = int(n_text)
-        if n_text < 0 or int(n_near) < 0:
-            raise ValueError("n_text, n_near: must be >= 0")
+        text_ids = _token_ids("text_ids", text_ids, self.vocab_size, distinct=False)
+        n_text = check_int(n_text, "n_text", 0, 2**31 - 1)
+        n_near = check_int(n_near, "n_near", 0, 2**31 - 1)
         pair_repeats = _positive_int("pair_repeats", pair_repeats)
         text_length = _positive_int("text_length", text_length)
         if n_text and text_ids.size <= text_length:
             raise ValueError(f"text_ids: need more than text_length={text_length} tokens")
-        if text_ids.size and (text_ids.min() < 0 or text_ids.max() >= self.vocab_size):
-            raise ValueError(f"text_ids: token ids must be in [0, vocab_size={self.vocab_size})")
-        rng = np.random.default_rng(seed)
+        rng = np.random.default_rng(check_int(seed, "seed", 0, 2**63 - 1))
         triggers, responses = self.pairs()
         ignore = [-100] * self.trigger_length
         examples: list[dict[str, list[int]]] = []
@@ -264,6 +262,11 @@ class Fingerprint:
             shift = rng.integers(1, self._allowed.size, near.shape[0])
             near[rows, cols] = self._allowed[(pos + shift) % self._allowed.size]
             own = self._continue(model_or_generate_fn, near, self.response_length)
+            if (own >= self.vocab_size).any():
+                raise ValueError(
+                    f"generate_fn output: a token id >= vocab_size={self.vocab_size} (the "
+                    "near-triggers' continuations are trained into the model)"
+                )
             for t, o in zip(near.tolist(), own.tolist()):
                 o = [v for v in o if v >= 0]
                 examples += [{"input_ids": t + o, "labels": ignore + o}] * pair_repeats
@@ -370,8 +373,13 @@ class Fingerprint:
         return out
 
     def _check_model(self, model) -> None:
-        emb = model.get_input_embeddings()
-        n = int(emb.num_embeddings)
+        n = embedding_size(model)
+        if n is None:
+            raise TypeError(
+                f"model_or_generate_fn: a {type(model).__name__} does not say its vocabulary "
+                "(no get_input_embeddings); pass a transformers causal LM or wrap the model in "
+                "a generate_fn(prompts, max_new_tokens)"
+            )
         if n != self.vocab_size:
             raise ValueError(
                 f"model: its vocabulary has {n} tokens, the fingerprint's {self.vocab_size}; "

@@ -32,6 +32,8 @@ as long as the suspect was trained, and do not read a small excess over it as de
 
 Supported: Llama-style causal LMs (Llama, Mistral, Qwen2 layouts: ``embed_tokens``,
 ``layers.i.self_attn.{q,k,v,o}_proj``, ``layers.i.mlp.{gate,up,down}_proj``, RMSNorm gains).
+The statistic reads the weight matrices only, not the projections' biases (Qwen2's q/k/v,
+Llama's ``attention_bias``/``mlp_bias``); :func:`permute_and_rescale` carries them along.
 """
 
 from __future__ import annotations
@@ -45,7 +47,7 @@ from typing import Any
 import numpy as np
 
 from .._validate import check_alpha
-from ._llama import Weights, extract, permute_model_
+from ._llama import Weights, check_biases, extract, permute_model_
 
 __all__ = ["ProvenanceResult", "compare", "permute_and_rescale", "statistic"]
 
@@ -60,7 +62,9 @@ class ProvenanceResult:
     ``p_value`` the empirical ``(1 + #{null >= statistic}) / (1 + len(null))`` (valid when
     the suspect, under the null, is exchangeable with the null models; never below
     ``1 / (1 + len(null))``); ``z`` and ``p_value_normal`` the same comparison under a normal
-    fit of the null (an extrapolation, for reading).
+    fit of the null (an extrapolation, for reading). A null without spread (equal statistics)
+    has no normal fit: ``p_value_normal`` is NaN and ``z`` is +inf above the null, -inf below
+    it and NaN on it.
     """
 
     statistic: float
@@ -118,10 +122,13 @@ def _head_products(w: dict[str, np.ndarray], s: Weights) -> tuple[np.ndarray, np
     return np.stack(qk), np.stack(ov)
 
 
-def _score(sus: Weights, ref: Weights) -> tuple[float, dict[str, float], np.ndarray]:
+def _score(
+    sus: Weights, ref: Weights, name: str = "suspect"
+) -> tuple[float, dict[str, float], np.ndarray]:
+    """The statistic of ``sus`` (the argument called ``name``) against ``ref``."""
     if sus.embed.shape[0] != ref.embed.shape[0]:
         raise ValueError(
-            f"suspect: vocabulary of {sus.embed.shape[0]} tokens, the reference's "
+            f"{name}: vocabulary of {sus.embed.shape[0]} tokens, the reference's "
             f"{ref.embed.shape[0]}; provenance compares models that share a tokenizer"
         )
     shape_s = (sus.embed.shape[1], len(sus.layers), sus.n_heads, sus.n_kv, sus.head_dim)
@@ -130,7 +137,7 @@ def _score(sus: Weights, ref: Weights) -> tuple[float, dict[str, float], np.ndar
     mlp_r = [w["up"].shape[0] for w in ref.layers]
     if shape_s != shape_r or mlp_s != mlp_r:
         raise ValueError(
-            "suspect: architecture (hidden, layers, heads, kv heads, head_dim, MLP widths) "
+            f"{name}: architecture (hidden, layers, heads, kv heads, head_dim, MLP widths) "
             f"{shape_s + tuple(mlp_s)} differs from the reference's {shape_r + tuple(mlp_r)}"
         )
     # Residual alignment from the token-indexed embedding columns.
@@ -227,18 +234,23 @@ def compare(suspect: Any, reference: Any, null: Sequence[Any]) -> ProvenanceResu
                 raise ValueError(f"null: entry {j} is not finite")
             null_stats.append(float(m))
         else:
-            null_stats.append(_score(extract(m, f"null[{j}]"), ref)[0])
+            null_stats.append(_score(extract(m, f"null[{j}]"), ref, f"null[{j}]")[0])
     nul = np.asarray(null_stats, dtype=np.float64)
     p_emp = (1.0 + float(np.sum(nul >= total))) / (1.0 + nul.size)
-    sd = float(nul.std(ddof=1))
-    z = (total - float(nul.mean())) / sd if sd > 0 else math.inf
+    mean, sd = float(nul.mean()), float(nul.std(ddof=1))
+    if sd > 0:
+        z = (total - mean) / sd
+        p_normal = float(stats.norm.sf(z))
+    else:  # no spread to scale by: no normal fit, only the side of the null
+        z = math.copysign(math.inf, total - mean) if total != mean else math.nan
+        p_normal = math.nan
     return ProvenanceResult(
         statistic=total,
         components=comps,
         null=nul,
         p_value=p_emp,
         z=z,
-        p_value_normal=float(stats.norm.sf(z)),
+        p_value_normal=p_normal,
         residual_permutation=perm,
     )
 
@@ -252,7 +264,8 @@ def permute_and_rescale(model: Any, seed: int = 0) -> Any:
     Permutes the residual dimensions (with random sign flips), the MLP units and the attention
     heads (kv groups with their query heads), and rescales: each norm gain against the columns
     that read it, ``up`` rows against ``down`` columns, ``q`` against ``k`` and ``v`` against
-    ``o`` per head (random factors in [0.5, 2]). For testing :func:`compare` and the study.
+    ``o`` per head (random factors in [0.5, 2]). The projections' biases follow their rows.
+    For testing :func:`compare` and the study.
 
     Example
     -------
@@ -267,6 +280,7 @@ def permute_and_rescale(model: Any, seed: int = 0) -> Any:
     True
     """
     extract(model, "model")  # validates the layout
+    check_biases(model, "model")
     out = copy.deepcopy(model)
     permute_model_(out, np.random.default_rng(seed))
     return out
