@@ -10,7 +10,9 @@ Output folder (``out``):
   green count, Gumbel's sum of ``-log(1 - u)``, SynthID's mean g-value.
 - ``scores-<shard_id>.done.json``: written last, when the shard is complete (its scores are written
   to a temporary name first and renamed): its counts, malformed rows and the p-values that can
-  be rejected at the scan's ``q``. A rerun skips every shard that has one.
+  be rejected at the scan's ``q``. A rerun skips every shard that has one. A file that could not
+  be read to its end (a truncated archive) gets none: its rows read are scored and counted in
+  this run, and a rerun reads it again.
 - ``scan.json``: the scan's settings (no keys: public key fingerprints only). A rerun with other
   settings into the same folder is refused.
 - ``summary.json``, ``hits.jsonl`` (the Benjamini-Hochberg rejections with their q-values and
@@ -41,9 +43,10 @@ from .output import (
     atomic_json,
     reread_candidates,
 )
-from .readers import Batch, Malformed, ReadOptions, Shard, read_shard
+from .readers import Batch, Malformed, ReadOptions, Shard, is_unread, read_shard
 from .resume import open_out, read_done
 from .scoring import score_batches
+from .summary import format_summary
 from .tokenizer import encode, tokenizer_sha256
 from .watermarks import ScanConfigError, Watermark
 
@@ -290,8 +293,9 @@ def scan(
             bad = [m.to_dict() for m in read_options.malformed]
             lps_all = np.concatenate(shard_lps) if shard_lps else np.zeros(0)
             keep(shard_recs, lps_all, shard_m)
-            atomic_json(
+            _record_shard(
                 done_path,
+                read_options.malformed,
                 {
                     "source": shard.source,
                     "n_docs": shard_docs,
@@ -343,6 +347,15 @@ def scan(
     return report
 
 
+def _record_shard(done_path: Path, malformed: list[Malformed], record: dict[str, Any]) -> None:
+    """Write a shard's done record, unless it was not read to its end (a truncated archive): then
+    it has none, and a rerun reads it again."""
+    if is_unread(malformed):
+        done_path.unlink(missing_ok=True)
+    else:
+        atomic_json(done_path, record)
+
+
 def _score_all(shard: Shard, batch: Batch, rag: Ragged, watermarks, backend: str, log10_q: float):
     """Columns of the batch's output rows (watermark-major), and the records and log10
     p-values of the tests that can be rejected at ``log10_q`` (in the same order)."""
@@ -379,31 +392,3 @@ def _score_all(shard: Shard, batch: Batch, rag: Ragged, watermarks, backend: str
     all_lps = np.concatenate(lps)
     keep = all_lps <= log10_q
     return merged, recs, all_lps[keep]
-
-
-def format_summary(report: ScanReport) -> list[str]:
-    """The lines printed at the end of a scan."""
-    s = report.summary
-    lines = [
-        f"scanned {s['n_docs']} documents, {s['n_tokens']} tokens, {s['n_shards']} shards "
-        f"({s['skipped_shards']} finished before, skipped; {s['empty_shards']} empty) "
-        f"for {s['n_watermarks']} watermarks",
-        f"m = {s['m']} tests (documents x watermarks), q = {s['q']}",
-    ]
-    for method, label in (
-        ("bh", "Benjamini-Hochberg (FDR)"),
-        ("by", "Benjamini-Yekutieli (FDR, any dependence)"),
-        ("bonferroni", "Bonferroni line (FWER)"),
-    ):
-        r = s[method]
-        thr = r["log10_threshold"]
-        thr_s = "" if thr is None else f", reject log10 p <= {thr:.4g}"
-        lines.append(
-            f"  {label}: {r['rejections']} rejections{thr_s}; expected false discoveries "
-            f"<= {r['expected_false_discoveries']:.3g}"
-        )
-    if report.malformed_count:
-        lines.append(f"malformed rows: {report.malformed_count} (all in malformed.jsonl), e.g.:")
-        for m in report.malformed_examples[:5]:
-            lines.append(f"  {m.source}:{m.row}: {m.reason}")
-    return lines

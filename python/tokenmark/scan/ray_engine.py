@@ -37,10 +37,11 @@ from typing import Any
 import numpy as np
 
 from .._inputs import Ragged
-from .engine import ScanReport, _score_all, _settings, format_summary
+from .engine import ScanReport, _score_all, _settings
 from .fdr import FDRAccumulator
 from .output import _arrow_schema, atomic_json
 from .readers import Batch, Malformed, ReadOptions, Shard, read_shard
+from .summary import format_summary
 from .tokenizer import encode, tokenizer_from_state, tokenizer_state
 from .watermarks import ScanConfigError, Watermark
 
