@@ -25,12 +25,17 @@ def format_summary(report: ScanReport) -> list[str]:
         r = s[method]
         thr = r["log10_threshold"]
         thr_s = "" if thr is None else f", reject log10 p <= {thr:.4g}"
-        lines.append(
-            f"  {label}: {r['rejections']} rejections{thr_s}; expected false discoveries "
-            f"<= {r['expected_false_discoveries']:.3g}"
-        )
+        lines.append(f"  {label}: {r['rejections']} rejections{thr_s}; {_guarantee(r, s['q'])}")
     if report.malformed_count:
         lines.append(f"malformed rows: {report.malformed_count} (all in malformed.jsonl), e.g.:")
         for m in report.malformed_examples[:5]:
             lines.append(f"  {m.source}:{m.row}: {m.reason}")
     return lines
+
+
+def _guarantee(r: dict, q: float) -> str:
+    """What a procedure's rejections are worth: Bonferroni bounds the expected number of false
+    discoveries; BH and BY only their expected fraction (the FDR), which bounds no count."""
+    if r.get("controls") == "FWER":
+        return f"P(any false) <= {q:.3g}, expected false discoveries <= {q:.3g}"
+    return f"FDR <= {q:.3g} (the expected fraction of the rejections that are false, not a count)"
