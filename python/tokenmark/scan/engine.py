@@ -130,9 +130,9 @@ class ScanReport:
 
 
 def _settings(
-    watermarks: list[Watermark], opt: ReadOptions, tokenizer_path, out_format: str
+    watermarks: list[Watermark], opt: ReadOptions, tokenizer_path, out_format: str, tokenizer=None
 ) -> dict:
-    tok_hash = None if tokenizer_path is None else tokenizer_sha256(tokenizer_path)
+    tok_hash = None if tokenizer_path is None else tokenizer_sha256(tokenizer_path, tokenizer)
     return {
         "version": 1,
         "watermarks": [w.public_dict() for w in watermarks],
@@ -203,7 +203,8 @@ def scan(
         raise ScanConfigError("tokenizer: text input needs a tokenizer (or use a tokens column)")
     acc = FDRAccumulator(q)  # checks q before anything is written
     log = log or (lambda s: print(s, file=sys.stderr))
-    out = open_out(Path(out), _settings(watermarks, read_options, tokenizer_path, out_format))
+    settings = _settings(watermarks, read_options, tokenizer_path, out_format, tokenizer)
+    out = open_out(Path(out), settings)
 
     log10_q = acc.log10_q
     names = [w.name for w in watermarks]

@@ -151,7 +151,7 @@ def scan_ray(
     acc = FDRAccumulator(q)
     log = log or (lambda s: print(s, file=sys.stderr))
     out = Path(out)
-    mal_dir = _start_output(out, watermarks, read_options, tokenizer_path)
+    mal_dir = _start_output(out, watermarks, read_options, tokenizer_path, tokenizer)
     _start_ray(ray, progress)
     t_start = time.perf_counter()
     ds = _pipeline(
@@ -198,7 +198,7 @@ def _check_arguments(
 
 
 def _start_output(
-    out: Path, watermarks: list[Watermark], read_options: ReadOptions, tokenizer_path
+    out: Path, watermarks: list[Watermark], read_options: ReadOptions, tokenizer_path, tokenizer
 ) -> Path:
     """Create ``out`` (refused when it already holds a scan) with its ``scan.json``; the folder
     for the shards' malformed rows."""
@@ -208,7 +208,7 @@ def _start_output(
             "use a new folder"
         )
     out.mkdir(parents=True, exist_ok=True)
-    settings = _settings(watermarks, read_options, tokenizer_path, "parquet")
+    settings = _settings(watermarks, read_options, tokenizer_path, "parquet", tokenizer)
     atomic_json(out / "scan.json", {**settings, "engine": "ray"})
     mal_dir = out / _MALFORMED_DIR
     mal_dir.mkdir(exist_ok=True)
