@@ -7,6 +7,7 @@ import functools
 import importlib.util
 import os
 import sys
+import traceback
 from pathlib import Path
 
 from .calibrated import attach_calibrations
@@ -28,9 +29,11 @@ line.
 exit codes: 0 nothing found, no malformed row; 1 watermarks found (Benjamini-Hochberg
 rejections); 2 usage or configuration error (nothing scanned; an unwritable --report folder is
 one); 3 malformed rows (reported in OUT/malformed.jsonl), nothing found; 4 malformed rows and
-watermarks found. When the scan finished but its --report page could not be written, 8 is added
-to the scan's code (8, 9, 11, 12; the reason on stderr): code & 7 is the scan's answer, and its
-scores, hits and summary under --out are complete."""
+watermarks found. 2 is also the code of a scan stopped by an unexpected error (the reason on
+stderr; the files finished before it are kept under --out, and a rerun resumes after them). When
+the scan finished but its --report page could not be written, 8 is added to the scan's code (8,
+9, 11, 12; the reason on stderr): code & 7 is the scan's answer, and its scores, hits and summary
+under --out are complete."""
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -162,6 +165,10 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     except ValueError as e:  # e.g. q out of range
         print(f"tokenmark scan: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    except Exception as e:  # noqa: BLE001 - never Python's 1, which says "watermarks found"
+        traceback.print_exc()
+        print(f"tokenmark scan: stopped by an unexpected {type(e).__name__}", file=sys.stderr)
         return EXIT_USAGE
     if args.report and not _write_report(args, watermarks, tokenizer):
         return report.exit_code + EXIT_REPORT_FAILED
