@@ -229,6 +229,7 @@ def hit_panel(
     return (
         f'<div class="panel">{head}<div class="meta">{len(ids):,} tokens'
         + (f" &middot; {e(view.window_label)}" if view.window else "")
+        + (" &middot; a dialect watermark: no per-token colours" if wm.dialect else "")
         + f"</div>{note}<div class='doc'>{_doc_html(view)}</div></div>"
     )
 

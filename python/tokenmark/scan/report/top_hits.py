@@ -109,6 +109,8 @@ def token_view(wm: Watermark, ids: np.ndarray, text: str | None, tokenizer) -> T
     ids = np.asarray(ids, dtype=np.int64)
     rag = Ragged(ids.astype(np.int32), np.array([0, len(ids)], dtype=np.int64))
     s = score_batch(wm, rag)
+    if wm.dialect is not None:
+        return _plain_view(ids, text, tokenizer, float(s["log10_p"][0]))
     contrib, counted = _per_token(wm, ids)
     start = int(s["window_start"][0]) if "window_start" in s else None
     win, label = _strongest(wm, contrib, counted, start)
@@ -129,6 +131,17 @@ def token_view(wm: Watermark, ids: np.ndarray, text: str | None, tokenizer) -> T
     return TokenView(
         pieces, gaps, _levels(wm, contrib, counted), titles, win, label, float(s["log10_p"][0])
     )
+
+
+def _plain_view(ids: np.ndarray, text: str | None, tokenizer, log10_p: float) -> TokenView:
+    """A dialect watermark's document (another implementation's scheme: its p-value, no
+    per-token terms to colour): the tokens uncoloured, no window."""
+    pieces, gaps, tail = _pieces(tokenizer, text, ids)
+    if tail:
+        pieces.append(tail)
+        gaps.append("")
+    titles = [f"token {int(t)}" for t in ids] + [""] * (len(pieces) - len(ids))
+    return TokenView(pieces, gaps, np.full(len(pieces), np.nan), titles, None, "", log10_p)
 
 
 def _documents(
