@@ -240,7 +240,7 @@ def scan(
                 if done["q"] >= q:
                     recs = [c for c in done["candidates"] if c["log10_p"] <= log10_q]
                 else:
-                    recs = reread_candidates(out_path, out_format, names, log10_q)
+                    recs = reread_candidates(out_path, out_format, names, log10_q, done["m"])
                 keep(recs, np.array([r["log10_p"] for r in recs], dtype=np.float64), done["m"])
                 n_docs += done["n_docs"]
                 n_tokens += done["n_tokens"]
