@@ -48,3 +48,27 @@ def test_a_cut_parquet_score_file_is_named(tmp_path, capsys):
 def test_an_intact_score_file_resumes(tmp_path):
     scores, rc = _damaged(tmp_path, "jsonl", lambda p: None)
     assert rc == 0
+
+
+def test_the_report_histogram_holds_only_this_runs_shards(tmp_path, monkeypatch):
+    import numpy as np
+    import tokenmark.scan as ts
+    from tokenmark.scan.report import null_histogram
+
+    monkeypatch.setenv("TOKENMARK_KEY_K", "scan key")
+    wms = ts.load_watermarks(KGW)
+    rng = np.random.default_rng(3)
+    for name, n in (("a", 30), ("b", 12)):
+        docs = [{"id": i, "tokens": rng.integers(0, 500, 40).tolist()} for i in range(n)]
+        (tmp_path / f"{name}.jsonl").write_text("".join(json.dumps(d) + "\n" for d in docs))
+    opt = ts.ReadOptions(text_column=None, tokens_column="tokens")
+    out = tmp_path / "out"
+
+    def run(*names):
+        shards = ts.expand_inputs([str(tmp_path / f"{x}.jsonl") for x in names])
+        return ts.scan(shards, wms, out, read_options=opt, log=lambda s: None)
+
+    assert run("a", "b").summary["m"] == 42
+    rep = run("a")  # the same folder, a only: b's score file stays there
+    assert rep.summary["m"] == 30 and rep.summary["bh"]["rejections"] == 0
+    assert int(null_histogram(out, rep.hits).total().sum()) == 30

@@ -15,8 +15,9 @@ Output folder (``out``):
   this run, and a rerun reads it again.
 - ``scan.json``: the scan's settings (no keys: public key fingerprints only). A rerun with other
   settings into the same folder is refused.
-- ``summary.json``, ``hits.jsonl`` (the Benjamini-Hochberg rejections with their q-values and
-  whether Benjamini-Yekutieli and Bonferroni reject them too) and ``malformed.jsonl``.
+- ``summary.json`` (with ``shards``, the ids of this run's shards), ``hits.jsonl`` (the
+  Benjamini-Hochberg rejections with their q-values and whether Benjamini-Yekutieli and
+  Bonferroni reject them too) and ``malformed.jsonl``.
 """
 
 from __future__ import annotations
@@ -340,6 +341,7 @@ def scan(
         n_watermarks=len(watermarks),
         malformed_rows=malformed_count,
         seconds=round(wall, 3),
+        shards=[s.shard_id for s in inputs],
     )
     atomic_json(out / "summary.json", summary)
     report = ScanReport(summary, hits, malformed_count, examples, {**t, "wall": wall})

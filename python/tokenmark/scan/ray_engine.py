@@ -293,6 +293,7 @@ def _summarise(
         n_watermarks=len(watermarks),
         malformed_rows=len(malformed),
         seconds=round(time.perf_counter() - t_start, 3),
+        shards=[s.shard_id for s in inputs],
     )
     atomic_json(out / "summary.json", summary)
     examples = [Malformed(**m) for m in malformed[:20]]
