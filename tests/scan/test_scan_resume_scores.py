@@ -72,3 +72,26 @@ def test_the_report_histogram_holds_only_this_runs_shards(tmp_path, monkeypatch)
     rep = run("a")  # the same folder, a only: b's score file stays there
     assert rep.summary["m"] == 30 and rep.summary["bh"]["rejections"] == 0
     assert int(null_histogram(out, rep.hits).total().sum()) == 30
+
+
+def test_an_out_folder_inside_an_input_folder_is_no_input(tmp_path, capsys):
+    import argparse
+
+    from tokenmark.scan import cli as scan_cli
+
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "a.jsonl").write_bytes(b"".join(x + b"\n" for x in LINES))
+    (tmp_path / "wm.json").write_text(json.dumps({"watermarks": KGW}))
+    (tmp_path / "keys.json").write_text(json.dumps({"k": "scan key"}))
+    parser = argparse.ArgumentParser(prog="tokenmark")
+    scan_cli.add_parser(parser.add_subparsers(dest="command"))
+    argv = ["scan", str(data), "--config", str(tmp_path / "wm.json"), "--key-file",
+            str(tmp_path / "keys.json"), "--out", str(data / "scan-out"), "--tokens-column",
+            "ids", "--output-format", "jsonl", "--no-progress"]  # fmt: skip
+    for _ in range(3):  # the rerun finds the out folder's scan.json, scores-*.jsonl, ...
+        args = parser.parse_args(argv)
+        assert args.func(args) == 0
+        s = json.loads((data / "scan-out" / "summary.json").read_text())
+        assert s["n_shards"] == 1 and s["malformed_rows"] == 0
+    assert s["skipped_shards"] == 1

@@ -46,7 +46,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     )
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="files, folders or glob patterns")
     p.add_argument("--config", required=True, help="watermarks JSON (see tokenmark.scan docs)")
-    p.add_argument("--out", required=True, help="output folder (created; reruns resume)")
+    p.add_argument(
+        "--out", required=True, help="output folder (created; reruns resume; never read as input)"
+    )
     p.add_argument("--tokenizer", help="tokenizer.json, or a folder: encodes as AutoTokenizer")
     col = p.add_mutually_exclusive_group()
     col.add_argument("--text-column", default=None, help="text field / column (default: text)")
@@ -134,7 +136,7 @@ def run(args: argparse.Namespace) -> int:
             max_doc_bytes=args.max_doc_bytes,
             format=args.format,
         )
-        shards = expand_inputs(args.inputs, args.format)
+        shards = expand_inputs(args.inputs, args.format, exclude=[args.out])
         watermarks = load_watermarks(
             args.config, args.key_file, args.key_env_prefix, default_window=args.window
         )

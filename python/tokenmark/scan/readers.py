@@ -128,9 +128,13 @@ def _known(path: Path) -> bool:
     return ext in _SUFFIX_FORMAT or ext in _TEXT_SUFFIXES
 
 
-def expand_inputs(inputs: list[str], format: str | None = None) -> list[Shard]:
+def expand_inputs(
+    inputs: list[str], format: str | None = None, exclude: list[str | os.PathLike] = ()
+) -> list[Shard]:
     """Files as given, folders (recursively: files with a known suffix, hidden ones skipped) and
-    glob patterns, in sorted order without duplicates.
+    glob patterns, in sorted order without duplicates. Folders and patterns leave out what lies
+    under the folders of ``exclude`` (the scan's own output folder, when it is inside an input
+    folder: its files are no input).
 
     >>> expand_inputs(["no/such/file.jsonl"])
     Traceback (most recent call last):
@@ -139,6 +143,12 @@ def expand_inputs(inputs: list[str], format: str | None = None) -> list[Shard]:
     """
     if not inputs:
         raise ScanInputError("inputs: no input given")
+    skip = [Path(x).resolve() for x in exclude]
+
+    def kept(f: Path) -> bool:
+        r = f.resolve()
+        return not any(r == d or d in r.parents for d in skip)
+
     paths: list[Path] = []
     for spec in inputs:
         p = Path(spec)
@@ -149,11 +159,16 @@ def expand_inputs(inputs: list[str], format: str | None = None) -> list[Shard]:
                 if f.is_file()
                 and _known(f)
                 and not any(part.startswith(".") for part in f.relative_to(p).parts)
+                and kept(f)
             )
         elif p.is_file():
             found = [p]
         else:
-            found = sorted(Path(f) for f in glob.glob(spec, recursive=True) if Path(f).is_file())
+            found = sorted(
+                Path(f)
+                for f in glob.glob(spec, recursive=True)
+                if Path(f).is_file() and kept(Path(f))
+            )
         if not found:
             raise ScanInputError(f"inputs: {spec!r} matches no file")
         paths += found
