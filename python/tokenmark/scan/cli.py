@@ -12,8 +12,9 @@ from pathlib import Path
 
 from .calibrated import attach_calibrations
 from .engine import EXIT_REPORT_FAILED, EXIT_USAGE, scan
+from .inputs import FORMATS, ScanInputError, expand_inputs
 from .output import OUTPUT_FORMATS
-from .readers import FORMATS, ReadOptions, ScanInputError, expand_inputs
+from .readers import ReadOptions
 from .tokenizer import load_tokenizer
 from .watermarks import ENV_PREFIX, ScanConfigError, load_watermarks
 
@@ -162,19 +163,30 @@ def run(args: argparse.Namespace) -> int:
             backend=args.backend,
             progress=False if args.no_progress else None,
         )
-    except (ScanConfigError, ScanInputError) as e:
-        print(f"tokenmark scan: {e}", file=sys.stderr)
-        return EXIT_USAGE
-    except ValueError as e:  # e.g. q out of range
-        print(f"tokenmark scan: {e}", file=sys.stderr)
+    except (ScanConfigError, ScanInputError, ValueError) as e:  # ValueError: e.g. q out of range
+        print(f"tokenmark scan: {_cause(e)}", file=sys.stderr)
         return EXIT_USAGE
     except Exception as e:  # noqa: BLE001 - never Python's 1, which says "watermarks found"
         traceback.print_exc()
-        print(f"tokenmark scan: stopped by an unexpected {type(e).__name__}", file=sys.stderr)
+        print(
+            f"tokenmark scan: stopped by an unexpected {type(_cause(e)).__name__}", file=sys.stderr
+        )
         return EXIT_USAGE
     if args.report and not _write_report(args, watermarks, tokenizer):
         return report.exit_code + EXIT_REPORT_FAILED
     return report.exit_code
+
+
+def _cause(e: BaseException) -> BaseException:
+    """The error itself or, for the error of a Ray task (a RayTaskError, which Ray also makes an
+    instance of its cause's class, with the task's whole traceback as its message), the error
+    the task raised."""
+    for _ in range(8):
+        cause = getattr(e, "cause", None)
+        if not isinstance(cause, BaseException) or cause is e:
+            break
+        e = cause
+    return e
 
 
 def _check_report_path(path: str) -> None:

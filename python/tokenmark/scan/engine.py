@@ -37,6 +37,7 @@ import numpy as np
 
 from .._inputs import Ragged
 from .fdr import FDRAccumulator
+from .inputs import Shard, check_shards
 from .output import (
     COLUMNS,
     OUTPUT_FORMATS,
@@ -44,7 +45,7 @@ from .output import (
     atomic_json,
     reread_candidates,
 )
-from .readers import Batch, Malformed, ReadOptions, Shard, is_unread, read_shard
+from .readers import Batch, Malformed, ReadOptions, is_unread, read_shard
 from .resume import open_out, read_done
 from .scoring import score_batches
 from .summary import format_summary
@@ -202,6 +203,7 @@ def scan(
         raise ScanConfigError("watermarks: none given")
     if read_options.text_column is not None and tokenizer is None:
         raise ScanConfigError("tokenizer: text input needs a tokenizer (or use a tokens column)")
+    check_shards(inputs, read_options.tokens_column)
     acc = FDRAccumulator(q)  # checks q before anything is written
     log = log or (lambda s: print(s, file=sys.stderr))
     settings = _settings(watermarks, read_options, tokenizer_path, out_format, tokenizer)

@@ -39,8 +39,9 @@ import numpy as np
 from .._inputs import Ragged
 from .engine import ScanReport, _score_all, _settings
 from .fdr import FDRAccumulator
+from .inputs import Shard, check_shards
 from .output import _arrow_schema, atomic_json
-from .readers import Batch, Malformed, ReadOptions, Shard, read_shard
+from .readers import Batch, Malformed, ReadOptions, read_shard
 from .summary import format_summary
 from .tokenizer import encode, tokenizer_from_state, tokenizer_state
 from .watermarks import ScanConfigError, Watermark
@@ -148,6 +149,7 @@ def scan_ray(
     """
     ray = _import_ray()
     _check_arguments(out_format, watermarks, read_options, tokenizer, workers, worker_threads)
+    check_shards(inputs, read_options.tokens_column)
     acc = FDRAccumulator(q)
     log = log or (lambda s: print(s, file=sys.stderr))
     out = Path(out)

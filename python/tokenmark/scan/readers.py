@@ -1,5 +1,5 @@
-"""Input side of a scan: expand paths into shards (one per file) and read each shard in batches of
-documents, counting every malformed row with its file and line / row number.
+"""Input side of a scan: read each shard (one per file, :mod:`.inputs`) in batches of documents,
+counting every malformed row with its file and line / row number.
 
 Formats: JSON lines (``.jsonl``, ``.ndjson``, ``.json``), Parquet (``.parquet``) and plain text
 (anything else; one document per file, or per line with ``text_mode="line"``), each optionally
@@ -9,45 +9,21 @@ lines, 0-based row indices for Parquet (each format's usual convention), 1 for a
 
 from __future__ import annotations
 
-import glob
-import hashlib
-import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 
 from .._inputs import Ragged
 from .files import lines, open_binary, read_errors
+from .inputs import (  # noqa: F401 -- expand_inputs and check_shards: re-exported
+    FORMATS,
+    ScanInputError,
+    Shard,
+    check_shards,
+    expand_inputs,
+)
 from .records import check_tokens, jsonl_record
-
-FORMATS = ("jsonl", "parquet", "text")
-_SUFFIX_FORMAT = {".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl", ".parquet": "parquet"}
-_TEXT_SUFFIXES = {".txt", ".text", ".md"}
-_COMPRESSED = (".gz", ".zst")
-
-
-class ScanInputError(ValueError):
-    """A usage error on the input side: no file matched, an unknown format."""
-
-
-@dataclass(frozen=True)
-class Shard:
-    """One input file. ``shard_id`` names its outputs: stable across reruns for the same path."""
-
-    path: Path
-    format: str
-
-    @property
-    def source(self) -> str:
-        return str(self.path)
-
-    @property
-    def shard_id(self) -> str:
-        digest = hashlib.sha256(str(self.path.resolve()).encode()).hexdigest()[:10]
-        stem = "".join(c if c.isalnum() or c in "-_." else "_" for c in self.path.name)
-        return f"{stem[:80]}-{digest}"
 
 
 @dataclass(frozen=True)
@@ -109,77 +85,6 @@ class ReadOptions:
                 raise ScanInputError(f"{name}: must be an int, got {type(v).__name__}")
             if not 1 <= v <= hi:
                 raise ScanInputError(f"{name}: must be in [1, {hi}], got {v}")
-
-
-def _format_of(path: Path) -> str:
-    name = path.name.lower()
-    for c in _COMPRESSED:
-        if name.endswith(c):
-            name = name[: -len(c)]
-    return _SUFFIX_FORMAT.get(os.path.splitext(name)[1], "text")
-
-
-def _known(path: Path) -> bool:
-    name = path.name.lower()
-    for c in _COMPRESSED:
-        if name.endswith(c):
-            name = name[: -len(c)]
-    ext = os.path.splitext(name)[1]
-    return ext in _SUFFIX_FORMAT or ext in _TEXT_SUFFIXES
-
-
-def expand_inputs(
-    inputs: list[str], format: str | None = None, exclude: list[str | os.PathLike] = ()
-) -> list[Shard]:
-    """Files as given, folders (recursively: files with a known suffix, hidden ones skipped) and
-    glob patterns, in sorted order without duplicates. Folders and patterns leave out what lies
-    under the folders of ``exclude`` (the scan's own output folder, when it is inside an input
-    folder: its files are no input).
-
-    >>> expand_inputs(["no/such/file.jsonl"])
-    Traceback (most recent call last):
-    ...
-    tokenmark.scan.readers.ScanInputError: inputs: 'no/such/file.jsonl' matches no file
-    """
-    if not inputs:
-        raise ScanInputError("inputs: no input given")
-    skip = [Path(x).resolve() for x in exclude]
-
-    def kept(f: Path) -> bool:
-        r = f.resolve()
-        return not any(r == d or d in r.parents for d in skip)
-
-    paths: list[Path] = []
-    for spec in inputs:
-        p = Path(spec)
-        if p.is_dir():
-            found = sorted(
-                f
-                for f in p.rglob("*")
-                if f.is_file()
-                and _known(f)
-                and not any(part.startswith(".") for part in f.relative_to(p).parts)
-                and kept(f)
-            )
-        elif p.is_file():
-            found = [p]
-        else:
-            found = sorted(
-                Path(f)
-                for f in glob.glob(spec, recursive=True)
-                if Path(f).is_file() and kept(Path(f))
-            )
-        if not found:
-            raise ScanInputError(f"inputs: {spec!r} matches no file")
-        paths += found
-    seen: set[Path] = set()
-    shards = []
-    for p in paths:
-        key = p.resolve()
-        if key not in seen:
-            seen.add(key)
-            shards.append(Shard(p, format or _format_of(p)))
-    return shards
 
 
 class _Builder:

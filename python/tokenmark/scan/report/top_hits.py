@@ -9,7 +9,8 @@ from typing import Any
 
 import numpy as np
 
-from ..readers import ReadOptions, expand_inputs, read_shard
+from ..inputs import expand_inputs
+from ..readers import ReadOptions, read_shard
 from ..scoring import score_batch
 from ..watermarks import Watermark
 
