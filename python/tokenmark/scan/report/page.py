@@ -192,7 +192,7 @@ def top_hits_heading(n_shown: int, n_hits: int) -> list[str]:
             '<div class="legend meta">colour = contribution of each token to the score: '
             f'<span style="{_color(1.0)}">for the watermark</span>'
             f'<span style="{_color(-1.0)}">against</span>'
-            "<span>not counted (context or repeat)</span>"
+            "<span>not counted (context, repeat or calibration)</span>"
             '<span class="win">strongest window</span> (hover a token for its value)</div>'
         )
     return body

@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from ..calibrated import calibrated_detect
 from ..inputs import expand_inputs
 from ..readers import ReadOptions, read_shard
 from ..scoring import score_batch
@@ -50,18 +51,21 @@ def _pieces(tokenizer, text: str | None, ids: np.ndarray) -> tuple[list[str], li
 def _per_token(wm: Watermark, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(contribution of each token, counted flag): KGW 1 green / 0 red; Gumbel ``-log(1 - u)``
     (mean 1 without the watermark); SynthID the mean g-value over layers (mean 1/2). A token's
-    contribution is that of a one-token document with its context as prefix."""
+    contribution is that of a one-token document with its context as prefix. A calibrated
+    watermark's counted flags are its calibrated detection's: the tokens of the calibration's
+    pairs are not counted."""
     from ..._inputs import Ragged
 
     s = wm.scheme
+    detect = s.detect if wm.calibration is None else calibrated_detect(wm)
     one = Ragged(ids.astype(np.int32), np.array([0, len(ids)], dtype=np.int64))
     if wm.scheme_name == "kgw":
-        res = s.detect(one, return_flags=True)
+        res = detect(one, return_flags=True)
         return res.green[0].astype(np.float64), res.counted[0].astype(bool)
     kw = {"salt": dict(wm.options).get("salt", 0)} if wm.scheme_name == "gumbel" else {}
     if wm.scheme_name == "synthid":
         kw = {"eos_token_id": dict(wm.options).get("eos_token_id")}
-    counted = s.detect(one, return_flags=True, **kw).counted[0].astype(bool)
+    counted = detect(one, return_flags=True, **kw).counted[0].astype(bool)
     h = s.context_width
     n = len(ids)
     starts = np.maximum(np.arange(n) - h, 0)
@@ -126,7 +130,7 @@ def token_view(wm: Watermark, ids: np.ndarray, text: str | None, tokenizer) -> T
         if i >= len(ids):
             titles.append("")
         elif not counted[i]:
-            titles.append(f"token {int(ids[i])}: not counted (context or repeat)")
+            titles.append(f"token {int(ids[i])}: not counted (context, repeat or calibration)")
         else:
             titles.append(f"token {int(ids[i])}: {contrib[i]:.3g}")
     return TokenView(
