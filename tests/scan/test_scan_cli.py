@@ -123,6 +123,17 @@ def test_finds_exactly_the_planted_documents(corpus, env, tmp_path, capsys):
     assert summary["n_shards"] == 5 and summary["skipped_shards"] == 0
     err = capsys.readouterr().err
     assert f"m = {summary['m']} tests" in err and "Benjamini-Hochberg (FDR): 12 rejections" in err
+    # BH / BY control the FDR, not the count of false discoveries (q x R is no bound on it);
+    # Bonferroni's expected false discoveries are at most q.
+    (bh,) = [line for line in err.splitlines() if "Benjamini-Hochberg (FDR)" in line]
+    assert bh.endswith(f"FDR <= {Q:.3g} (the expected fraction of the rejections that are false, "
+                       "not a count)")  # fmt: skip
+    assert "expected false discoveries <=" not in bh
+    (bonf,) = [line for line in err.splitlines() if "Bonferroni line" in line]
+    assert bonf.endswith(f"P(any false) <= {Q:.3g}, expected false discoveries <= {Q:.3g}")
+    assert "expected_false_discoveries" not in summary["bh"]
+    assert summary["bh"]["controls"] == "FDR" and summary["bonferroni"]["controls"] == "FWER"
+    assert summary["bonferroni"]["expected_false_discoveries_at_most"] == Q
     # Every (document, watermark) has a row; planted documents are far past the line.
     tables = [pq.read_table(p) for p in sorted(out.glob("scores-*.parquet"))]
     rows = pa.concat_tables(tables).to_pylist()

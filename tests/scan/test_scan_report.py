@@ -59,7 +59,11 @@ def test_page_holds_the_numbers(scanned):
     assert by_label["q (target FDR / FWER)"] == "0.001"
     n_hits = len(scanned["expected"])
     assert by_label["Benjamini-Hochberg rejections"] == str(n_hits)
-    assert by_label["expected false discoveries (BH)"] == f"{scanned_q() * n_hits:.3g}"
+    # BH controls the FDR, not the number of false discoveries: no "bound" of q x R is shown.
+    assert "expected false discoveries (BH)" not in by_label
+    q = f"{scanned_q():.3g}"
+    assert page.count(f"expected fraction of false rejections &le; {q} (not a count)") == 2
+    assert f"P(any false) &le; {q}; expected false discoveries &le; {q}" in page
     assert by_label["malformed rows"] == "1"
     # Hits per watermark, in the watermarks table: 2 planted per used watermark, 0 for "unused".
     rows = re.findall(r"<tr><td>([^<]*)</td><td>(kgw|gumbel|synthid)</td><td>[^<]*</td>"

@@ -160,7 +160,7 @@ def test_harmonic():
 
 @pytest.mark.parametrize(
     "name",
-    ["tokenmark.scan.logp", "tokenmark.scan.fdr", "tokenmark.scan.readers",
+    ["tokenmark.scan.logp", "tokenmark.scan.fdr", "tokenmark.scan.inputs",
      "tokenmark.scan.watermarks", "tokenmark.scan.engine"],
 )  # fmt: skip
 def test_scan_docstring_examples(name, monkeypatch, tmp_path):

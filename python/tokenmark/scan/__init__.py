@@ -31,8 +31,9 @@ from .engine import (
     scan,
 )
 from .fdr import FDRAccumulator, Rejections
+from .inputs import ScanInputError, Shard, expand_inputs
 from .logp import log10_binom_sf, log10_gamma_sf, log10_norm_sf
-from .readers import Batch, Malformed, ReadOptions, ScanInputError, Shard, expand_inputs, read_shard
+from .readers import Batch, Malformed, ReadOptions, read_shard
 from .report import write_report
 from .scoring import score_batch
 from .tokenizer import encode, load_tokenizer

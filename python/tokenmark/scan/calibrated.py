@@ -3,6 +3,8 @@
 A calibration file holds no key, only the key's public fingerprint and the scheme config it was
 made for; each file is given to every watermark of the scan whose key and pair identity
 (scheme, context width, seeding) it matches, and a file that matches none is a usage error.
+Calibrations are made for our own schemes (KGW, Gumbel, SynthID): dialect watermarks never match
+one and are scored uncalibrated.
 """
 
 from __future__ import annotations
@@ -35,6 +37,8 @@ def attach_calibrations(
     for path in paths:
         matched = False
         for i, wm in enumerate(out):
+            if wm.dialect is not None:  # no calibration is made for another implementation's
+                continue
             try:
                 cal = Calibration.load(path, wm.scheme)
             except ValueError as e:

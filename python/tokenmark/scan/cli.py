@@ -7,12 +7,14 @@ import functools
 import importlib.util
 import os
 import sys
+import traceback
 from pathlib import Path
 
 from .calibrated import attach_calibrations
 from .engine import EXIT_REPORT_FAILED, EXIT_USAGE, scan
+from .inputs import FORMATS, ScanInputError, expand_inputs
 from .output import OUTPUT_FORMATS
-from .readers import FORMATS, ReadOptions, ScanInputError, expand_inputs
+from .readers import ReadOptions
 from .tokenizer import load_tokenizer
 from .watermarks import ENV_PREFIX, ScanConfigError, load_watermarks
 
@@ -28,9 +30,11 @@ line.
 exit codes: 0 nothing found, no malformed row; 1 watermarks found (Benjamini-Hochberg
 rejections); 2 usage or configuration error (nothing scanned; an unwritable --report folder is
 one); 3 malformed rows (reported in OUT/malformed.jsonl), nothing found; 4 malformed rows and
-watermarks found. When the scan finished but its --report page could not be written, 8 is added
-to the scan's code (8, 9, 11, 12; the reason on stderr): code & 7 is the scan's answer, and its
-scores, hits and summary under --out are complete."""
+watermarks found. 2 is also the code of a scan stopped by an unexpected error (the reason on
+stderr; the files finished before it are kept under --out, and a rerun resumes after them). When
+the scan finished but its --report page could not be written, 8 is added to the scan's code (8,
+9, 11, 12; the reason on stderr): code & 7 is the scan's answer, and its scores, hits and summary
+under --out are complete."""
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -43,7 +47,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     )
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="files, folders or glob patterns")
     p.add_argument("--config", required=True, help="watermarks JSON (see tokenmark.scan docs)")
-    p.add_argument("--out", required=True, help="output folder (created; reruns resume)")
+    p.add_argument(
+        "--out", required=True, help="output folder (created; reruns resume; never read as input)"
+    )
     p.add_argument("--tokenizer", help="tokenizer.json, or a folder: encodes as AutoTokenizer")
     col = p.add_mutually_exclusive_group()
     col.add_argument("--text-column", default=None, help="text field / column (default: text)")
@@ -131,7 +137,7 @@ def run(args: argparse.Namespace) -> int:
             max_doc_bytes=args.max_doc_bytes,
             format=args.format,
         )
-        shards = expand_inputs(args.inputs, args.format)
+        shards = expand_inputs(args.inputs, args.format, exclude=[args.out])
         watermarks = load_watermarks(
             args.config, args.key_file, args.key_env_prefix, default_window=args.window
         )
@@ -157,15 +163,30 @@ def run(args: argparse.Namespace) -> int:
             backend=args.backend,
             progress=False if args.no_progress else None,
         )
-    except (ScanConfigError, ScanInputError) as e:
-        print(f"tokenmark scan: {e}", file=sys.stderr)
+    except (ScanConfigError, ScanInputError, ValueError) as e:  # ValueError: e.g. q out of range
+        print(f"tokenmark scan: {_cause(e)}", file=sys.stderr)
         return EXIT_USAGE
-    except ValueError as e:  # e.g. q out of range
-        print(f"tokenmark scan: {e}", file=sys.stderr)
+    except Exception as e:  # noqa: BLE001 - never Python's 1, which says "watermarks found"
+        traceback.print_exc()
+        print(
+            f"tokenmark scan: stopped by an unexpected {type(_cause(e)).__name__}", file=sys.stderr
+        )
         return EXIT_USAGE
     if args.report and not _write_report(args, watermarks, tokenizer):
         return report.exit_code + EXIT_REPORT_FAILED
     return report.exit_code
+
+
+def _cause(e: BaseException) -> BaseException:
+    """The error itself or, for the error of a Ray task (a RayTaskError, which Ray also makes an
+    instance of its cause's class, with the task's whole traceback as its message), the error
+    the task raised."""
+    for _ in range(8):
+        cause = getattr(e, "cause", None)
+        if not isinstance(cause, BaseException) or cause is e:
+            break
+        e = cause
+    return e
 
 
 def _check_report_path(path: str) -> None:

@@ -10,11 +10,14 @@ Output folder (``out``):
   green count, Gumbel's sum of ``-log(1 - u)``, SynthID's mean g-value.
 - ``scores-<shard_id>.done.json``: written last, when the shard is complete (its scores are written
   to a temporary name first and renamed): its counts, malformed rows and the p-values that can
-  be rejected at the scan's ``q``. A rerun skips every shard that has one.
+  be rejected at the scan's ``q``. A rerun skips every shard that has one. A file that could not
+  be read to its end (a truncated archive) gets none: its rows read are scored and counted in
+  this run, and a rerun reads it again.
 - ``scan.json``: the scan's settings (no keys: public key fingerprints only). A rerun with other
   settings into the same folder is refused.
-- ``summary.json``, ``hits.jsonl`` (the Benjamini-Hochberg rejections with their q-values and
-  whether Benjamini-Yekutieli and Bonferroni reject them too) and ``malformed.jsonl``.
+- ``summary.json`` (with ``shards``, the ids of this run's shards), ``hits.jsonl`` (the
+  Benjamini-Hochberg rejections with their q-values and whether Benjamini-Yekutieli and
+  Bonferroni reject them too) and ``malformed.jsonl``.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ import numpy as np
 
 from .._inputs import Ragged
 from .fdr import FDRAccumulator
+from .inputs import Shard, check_shards
 from .output import (
     COLUMNS,
     OUTPUT_FORMATS,
@@ -41,9 +45,10 @@ from .output import (
     atomic_json,
     reread_candidates,
 )
-from .readers import Batch, Malformed, ReadOptions, Shard, read_shard
+from .readers import Batch, Malformed, ReadOptions, is_unread, read_shard
 from .resume import open_out, read_done
 from .scoring import score_batches
+from .summary import format_summary
 from .tokenizer import encode, tokenizer_sha256
 from .watermarks import ScanConfigError, Watermark
 
@@ -127,9 +132,9 @@ class ScanReport:
 
 
 def _settings(
-    watermarks: list[Watermark], opt: ReadOptions, tokenizer_path, out_format: str
+    watermarks: list[Watermark], opt: ReadOptions, tokenizer_path, out_format: str, tokenizer=None
 ) -> dict:
-    tok_hash = None if tokenizer_path is None else tokenizer_sha256(tokenizer_path)
+    tok_hash = None if tokenizer_path is None else tokenizer_sha256(tokenizer_path, tokenizer)
     return {
         "version": 1,
         "watermarks": [w.public_dict() for w in watermarks],
@@ -198,9 +203,11 @@ def scan(
         raise ScanConfigError("watermarks: none given")
     if read_options.text_column is not None and tokenizer is None:
         raise ScanConfigError("tokenizer: text input needs a tokenizer (or use a tokens column)")
+    check_shards(inputs, read_options.tokens_column)
     acc = FDRAccumulator(q)  # checks q before anything is written
     log = log or (lambda s: print(s, file=sys.stderr))
-    out = open_out(Path(out), _settings(watermarks, read_options, tokenizer_path, out_format))
+    settings = _settings(watermarks, read_options, tokenizer_path, out_format, tokenizer)
+    out = open_out(Path(out), settings)
 
     log10_q = acc.log10_q
     names = [w.name for w in watermarks]
@@ -236,7 +243,7 @@ def scan(
                 if done["q"] >= q:
                     recs = [c for c in done["candidates"] if c["log10_p"] <= log10_q]
                 else:
-                    recs = reread_candidates(out_path, out_format, names, log10_q)
+                    recs = reread_candidates(out_path, out_format, names, log10_q, done["m"])
                 keep(recs, np.array([r["log10_p"] for r in recs], dtype=np.float64), done["m"])
                 n_docs += done["n_docs"]
                 n_tokens += done["n_tokens"]
@@ -290,8 +297,9 @@ def scan(
             bad = [m.to_dict() for m in read_options.malformed]
             lps_all = np.concatenate(shard_lps) if shard_lps else np.zeros(0)
             keep(shard_recs, lps_all, shard_m)
-            atomic_json(
+            _record_shard(
                 done_path,
+                read_options.malformed,
                 {
                     "source": shard.source,
                     "n_docs": shard_docs,
@@ -335,12 +343,22 @@ def scan(
         n_watermarks=len(watermarks),
         malformed_rows=malformed_count,
         seconds=round(wall, 3),
+        shards=[s.shard_id for s in inputs],
     )
     atomic_json(out / "summary.json", summary)
     report = ScanReport(summary, hits, malformed_count, examples, {**t, "wall": wall})
     for line in format_summary(report):
         log(line)
     return report
+
+
+def _record_shard(done_path: Path, malformed: list[Malformed], record: dict[str, Any]) -> None:
+    """Write a shard's done record, unless it was not read to its end (a truncated archive): then
+    it has none, and a rerun reads it again."""
+    if is_unread(malformed):
+        done_path.unlink(missing_ok=True)
+    else:
+        atomic_json(done_path, record)
 
 
 def _score_all(shard: Shard, batch: Batch, rag: Ragged, watermarks, backend: str, log10_q: float):
@@ -379,31 +397,3 @@ def _score_all(shard: Shard, batch: Batch, rag: Ragged, watermarks, backend: str
     all_lps = np.concatenate(lps)
     keep = all_lps <= log10_q
     return merged, recs, all_lps[keep]
-
-
-def format_summary(report: ScanReport) -> list[str]:
-    """The lines printed at the end of a scan."""
-    s = report.summary
-    lines = [
-        f"scanned {s['n_docs']} documents, {s['n_tokens']} tokens, {s['n_shards']} shards "
-        f"({s['skipped_shards']} finished before, skipped; {s['empty_shards']} empty) "
-        f"for {s['n_watermarks']} watermarks",
-        f"m = {s['m']} tests (documents x watermarks), q = {s['q']}",
-    ]
-    for method, label in (
-        ("bh", "Benjamini-Hochberg (FDR)"),
-        ("by", "Benjamini-Yekutieli (FDR, any dependence)"),
-        ("bonferroni", "Bonferroni line (FWER)"),
-    ):
-        r = s[method]
-        thr = r["log10_threshold"]
-        thr_s = "" if thr is None else f", reject log10 p <= {thr:.4g}"
-        lines.append(
-            f"  {label}: {r['rejections']} rejections{thr_s}; expected false discoveries "
-            f"<= {r['expected_false_discoveries']:.3g}"
-        )
-    if report.malformed_count:
-        lines.append(f"malformed rows: {report.malformed_count} (all in malformed.jsonl), e.g.:")
-        for m in report.malformed_examples[:5]:
-            lines.append(f"  {m.source}:{m.row}: {m.reason}")
-    return lines

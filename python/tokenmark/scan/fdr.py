@@ -30,14 +30,17 @@ def harmonic(m: int) -> float:
 @dataclass
 class Rejections:
     """The outcome of one procedure: which kept p-values are rejected, their adjusted p-values
-    (q-values; exact for the rejected ones, which is all a caller may rely on) and the bound on
-    false discoveries."""
+    (q-values; exact for the rejected ones, which is all a caller may rely on) and what it
+    guarantees."""
 
     method: str
     threshold_log10: float  # reject log10 p <= this
     rejected: np.ndarray  # bool over the kept p-values, in the accumulator's order
     log10_q: np.ndarray  # log10 adjusted p-value of each kept p-value
-    expected_false: float  # bound on the expected number of false discoveries
+    # Bonferroni: q, a bound on the expected number of false discoveries (E[V] <= q). None for
+    # BH / BY: they control the FDR, E[V / max(R, 1)] <= q, which bounds no count of false
+    # discoveries (under the complete null, every one of the R rejections is false).
+    expected_false: float | None
 
     @property
     def n_rejected(self) -> int:
@@ -131,11 +134,12 @@ class FDRAccumulator:
         adj = np.minimum(np.minimum.accumulate(adj[::-1])[::-1], 0.0)
         lq = np.empty(len(lp))
         lq[order] = adj
-        # FDR control: E[V / max(R, 1)] <= q, so about q R of the R rejections are false.
-        return Rejections(method, thr, rejected, lq, self.q * n_rej)
+        # FDR control: E[V / max(R, 1)] <= q; no bound on the number of false discoveries.
+        return Rejections(method, thr, rejected, lq, None)
 
     def summary(self) -> dict:
-        """m, q and per method the rejection count, threshold and expected false discoveries."""
+        """m, q and per method the rejection count, threshold and what it controls at q: the FDR
+        (BH, BY) or the FWER (Bonferroni, whose expected false discoveries are also <= q)."""
         out: dict = {"m": self.m, "q": self.q, "kept": int(len(self.kept_log10_p))}
         for method in _METHODS:
             r = self.result(method)
@@ -144,6 +148,8 @@ class FDRAccumulator:
                 "log10_threshold": None
                 if method != "bonferroni" and r.n_rejected == 0
                 else float(r.threshold_log10),
-                "expected_false_discoveries": r.expected_false,
+                "controls": "FWER" if method == "bonferroni" else "FDR",
             }
+            if r.expected_false is not None:
+                out[method]["expected_false_discoveries_at_most"] = r.expected_false
         return out

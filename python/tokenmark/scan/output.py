@@ -115,22 +115,39 @@ def atomic_json(path: Path, obj) -> None:
     os.replace(tmp, path)
 
 
-def reread_candidates(path: Path, fmt: str, names: list[str], log10_q: float):
+def reread_candidates(path: Path, fmt: str, names: list[str], log10_q: float, n_rows: int):
     """Records of a finished shard's tests with log10 p <= ``log10_q``, read from its output
-    (when its done file kept them for a smaller q than this run's)."""
-    fields = ("source", "row", "id", "watermark", "log10_p")
-    if fmt == "parquet":
-        import pyarrow.compute as pc
-        import pyarrow.parquet as pq
+    (when its done file kept them for a smaller q than this run's). ``n_rows``: the rows the
+    scan wrote there (its done record's m). A file that is not what the scan wrote (cut,
+    edited) is a ScanConfigError that names it."""
+    from .watermarks import ScanConfigError
 
-        t = pq.read_table(path, columns=list(fields))
-        t = t.filter(pc.less_equal(t["log10_p"], log10_q))
-        rows = t.to_pylist()
+    fields = ("source", "row", "id", "watermark", "log10_p")
+    try:
+        if fmt == "parquet":
+            import pyarrow.compute as pc
+            import pyarrow.parquet as pq
+
+            t = pq.read_table(path, columns=list(fields))
+            n = t.num_rows
+            t = t.filter(pc.less_equal(t["log10_p"], log10_q))
+            rows = t.to_pylist()
+        else:
+            rows, n = [], 0
+            with open(path, encoding="utf-8") as f:
+                for line in f:
+                    r = json.loads(line)
+                    n += 1
+                    if r["log10_p"] <= log10_q:
+                        rows.append({k: r[k] for k in fields})
+        ok = n == n_rows
+    except (OSError, ValueError, KeyError, TypeError, RecursionError) as e:
+        ok, why = False, type(e).__name__
     else:
-        rows = []
-        with open(path, encoding="utf-8") as f:
-            for line in f:
-                r = json.loads(line)
-                if r["log10_p"] <= log10_q:
-                    rows.append({k: r[k] for k in fields})
+        why = f"{n} rows, its done record says {n_rows}"
+    if not ok:
+        raise ScanConfigError(
+            f"{path}: not the scores this scan wrote ({why}); delete it (or its .done.json) to "
+            "rescore that shard"
+        )
     return [r for r in rows if r["watermark"] in names]

@@ -37,10 +37,12 @@ from typing import Any
 import numpy as np
 
 from .._inputs import Ragged
-from .engine import ScanReport, _score_all, _settings, format_summary
+from .engine import ScanReport, _score_all, _settings
 from .fdr import FDRAccumulator
+from .inputs import Shard, check_shards
 from .output import _arrow_schema, atomic_json
-from .readers import Batch, Malformed, ReadOptions, Shard, read_shard
+from .readers import Batch, Malformed, ReadOptions, read_shard
+from .summary import format_summary
 from .tokenizer import encode, tokenizer_from_state, tokenizer_state
 from .watermarks import ScanConfigError, Watermark
 
@@ -147,10 +149,11 @@ def scan_ray(
     """
     ray = _import_ray()
     _check_arguments(out_format, watermarks, read_options, tokenizer, workers, worker_threads)
+    check_shards(inputs, read_options.tokens_column)
     acc = FDRAccumulator(q)
     log = log or (lambda s: print(s, file=sys.stderr))
     out = Path(out)
-    mal_dir = _start_output(out, watermarks, read_options, tokenizer_path)
+    mal_dir = _start_output(out, watermarks, read_options, tokenizer_path, tokenizer)
     _start_ray(ray, progress)
     t_start = time.perf_counter()
     ds = _pipeline(
@@ -197,7 +200,7 @@ def _check_arguments(
 
 
 def _start_output(
-    out: Path, watermarks: list[Watermark], read_options: ReadOptions, tokenizer_path
+    out: Path, watermarks: list[Watermark], read_options: ReadOptions, tokenizer_path, tokenizer
 ) -> Path:
     """Create ``out`` (refused when it already holds a scan) with its ``scan.json``; the folder
     for the shards' malformed rows."""
@@ -207,7 +210,7 @@ def _start_output(
             "use a new folder"
         )
     out.mkdir(parents=True, exist_ok=True)
-    settings = _settings(watermarks, read_options, tokenizer_path, "parquet")
+    settings = _settings(watermarks, read_options, tokenizer_path, "parquet", tokenizer)
     atomic_json(out / "scan.json", {**settings, "engine": "ray"})
     mal_dir = out / _MALFORMED_DIR
     mal_dir.mkdir(exist_ok=True)
@@ -292,6 +295,7 @@ def _summarise(
         n_watermarks=len(watermarks),
         malformed_rows=len(malformed),
         seconds=round(time.perf_counter() - t_start, 3),
+        shards=[s.shard_id for s in inputs],
     )
     atomic_json(out / "summary.json", summary)
     examples = [Malformed(**m) for m in malformed[:20]]

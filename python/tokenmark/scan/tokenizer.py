@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import json
 import os
 from pathlib import Path
 
@@ -46,15 +47,37 @@ def load_tokenizer(path: str | os.PathLike):
     return tok
 
 
-def tokenizer_sha256(path: str | os.PathLike) -> str:
+def tokenizer_sha256(path: str | os.PathLike, tokenizer=None) -> str:
     """The SHA-256 of what sets a ``--tokenizer`` path's encoding (a scan's settings, compared
-    when it resumes): the file, or a folder's ``tokenizer.json`` and ``tokenizer_config.json``."""
+    when it resumes). A file: its bytes. A folder: the tokenizer loaded from it
+    (``tokenizer``, or :func:`load_tokenizer`), as it encodes (:func:`tokenizer_state`), so that
+    every file it was built from counts (``vocab.json``, ``merges.txt``, ``tokenizer.model``,
+    ...). A folder whose ``tokenizer.json`` alone makes that tokenizer keeps the hash that scans
+    made before had (its ``tokenizer.json`` and ``tokenizer_config.json``): they resume."""
     p = Path(path)
-    files = [p / "tokenizer.json", p / "tokenizer_config.json"] if p.is_dir() else [p]
-    h = hashlib.sha256()
-    for f in files:
-        h.update(f.read_bytes() if f.is_file() else b"")
-    return h.hexdigest()
+    if not p.is_dir():
+        return hashlib.sha256(p.read_bytes()).hexdigest()
+    state = tokenizer_state(load_tokenizer(p) if tokenizer is None else tokenizer)
+    tj = p / "tokenizer.json"
+    if tj.is_file() and _file_state(tj) == state:
+        h = hashlib.sha256()
+        for f in (tj, p / "tokenizer_config.json"):
+            h.update(f.read_bytes() if f.is_file() else b"")
+        return h.hexdigest()
+    return hashlib.sha256(json.dumps(["tokenizer_state", *state]).encode()).hexdigest()
+
+
+def _file_state(path: Path):
+    """The :func:`tokenizer_state` of a ``tokenizer.json`` taken as it is (None if unreadable)."""
+    from tokenizers import Tokenizer
+
+    try:
+        tok = Tokenizer.from_file(str(path))
+    except Exception:  # noqa: BLE001 - any failure: not the tokenizer that was loaded
+        return None
+    tok.no_truncation()
+    tok.no_padding()
+    return tokenizer_state(tok)
 
 
 def tokenizer_state(tokenizer) -> tuple[str, bool]:

@@ -2,7 +2,9 @@
 that shows what a finished scan found.
 
 - The scan's numbers: m (documents x watermarks), q, the rejections of Benjamini-Hochberg,
-  Benjamini-Yekutieli and the Bonferroni line, and the bound on expected false discoveries.
+  Benjamini-Yekutieli and the Bonferroni line, and what each guarantees at q (BH and BY: the
+  expected fraction of false rejections; Bonferroni: the chance of any, and their expected
+  number).
 - A QQ plot of the p-values of the tests that were not rejected against the uniform law, per
   watermark, with a 95% band: a broken null (a key whose test is biased on this corpus) shows at
   a glance as a curve leaving the band.

@@ -36,7 +36,17 @@ class PValueHistogram:
 
 
 def _score_files(out: Path) -> list[Path]:
+    """The score files of the scan's last run: those of the shards its summary lists (an earlier
+    run into the same folder may have scanned others), or every one for a summary without that
+    list (older scans)."""
     files = sorted(out.glob("scores-*.parquet")) + sorted(out.glob("scores-*.jsonl"))
+    try:
+        shards = json.loads((out / "summary.json").read_text(encoding="utf-8")).get("shards")
+    except (OSError, ValueError, AttributeError):
+        shards = None
+    if isinstance(shards, list):
+        run = set(shards)
+        files = [f for f in files if f.name[len("scores-") : -len(f.suffix)] in run]
     return files + sorted((out / "ray").glob("*.parquet")) if (out / "ray").is_dir() else files
 
 

@@ -101,7 +101,6 @@ def header(out: Path, s: dict[str, Any]) -> list[str]:
         (f"{s['bh']['rejections']:,}", "Benjamini-Hochberg rejections"),
         (f"{s['by']['rejections']:,}", "Benjamini-Yekutieli rejections"),
         (f"{s['bonferroni']['rejections']:,}", "Bonferroni rejections"),
-        (f"{s['bh']['expected_false_discoveries']:.3g}", "expected false discoveries (BH)"),
         (f"{s.get('malformed_rows', 0):,}", "malformed rows"),
     ]
     return [
@@ -120,18 +119,21 @@ def error_control(s: dict[str, Any]) -> list[str]:
         "<h2>Error control over the whole scan</h2>",
         '<div class="panel"><table><tr><th>procedure</th><th>controls</th>'
         '<th class="n">rejections</th><th class="n">reject p &le;</th>'
-        '<th class="n">expected false discoveries &le;</th></tr>',
+        "<th>guarantee at q</th></tr>",
     ]
-    for method, label, what in (
-        ("bh", "Benjamini-Hochberg", "FDR (independent / PRDS tests)"),
-        ("by", "Benjamini-Yekutieli", "FDR (any dependence)"),
-        ("bonferroni", "Bonferroni line", "FWER"),
+    q = f"{s['q']:.3g}"
+    fdr = f"expected fraction of false rejections &le; {q} (not a count)"
+    fwer = f"P(any false) &le; {q}; expected false discoveries &le; {q}"
+    for method, label, what, guarantee in (
+        ("bh", "Benjamini-Hochberg", "FDR (independent / PRDS tests)", fdr),
+        ("by", "Benjamini-Yekutieli", "FDR (any dependence)", fdr),
+        ("bonferroni", "Bonferroni line", "FWER", fwer),
     ):
         r = s[method]
         thr = "&ndash;" if r["log10_threshold"] is None else _fmt_p(r["log10_threshold"])
         body.append(
             f"<tr><td>{label}</td><td>{what}</td><td class='n'>{r['rejections']:,}</td>"
-            f"<td class='n'>{thr}</td><td class='n'>{r['expected_false_discoveries']:.3g}</td></tr>"
+            f"<td class='n'>{thr}</td><td>{guarantee}</td></tr>"
         )
     body.append("</table></div>")
     return body
@@ -190,7 +192,7 @@ def top_hits_heading(n_shown: int, n_hits: int) -> list[str]:
             '<div class="legend meta">colour = contribution of each token to the score: '
             f'<span style="{_color(1.0)}">for the watermark</span>'
             f'<span style="{_color(-1.0)}">against</span>'
-            "<span>not counted (context or repeat)</span>"
+            "<span>not counted (context, repeat or calibration)</span>"
             '<span class="win">strongest window</span> (hover a token for its value)</div>'
         )
     return body
@@ -227,6 +229,7 @@ def hit_panel(
     return (
         f'<div class="panel">{head}<div class="meta">{len(ids):,} tokens'
         + (f" &middot; {e(view.window_label)}" if view.window else "")
+        + (" &middot; a dialect watermark: no per-token colours" if wm.dialect else "")
         + f"</div>{note}<div class='doc'>{_doc_html(view)}</div></div>"
     )
 

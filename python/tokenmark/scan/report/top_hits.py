@@ -9,7 +9,9 @@ from typing import Any
 
 import numpy as np
 
-from ..readers import ReadOptions, expand_inputs, read_shard
+from ..calibrated import calibrated_detect
+from ..inputs import expand_inputs
+from ..readers import ReadOptions, read_shard
 from ..scoring import score_batch
 from ..watermarks import Watermark
 
@@ -49,18 +51,21 @@ def _pieces(tokenizer, text: str | None, ids: np.ndarray) -> tuple[list[str], li
 def _per_token(wm: Watermark, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(contribution of each token, counted flag): KGW 1 green / 0 red; Gumbel ``-log(1 - u)``
     (mean 1 without the watermark); SynthID the mean g-value over layers (mean 1/2). A token's
-    contribution is that of a one-token document with its context as prefix."""
+    contribution is that of a one-token document with its context as prefix. A calibrated
+    watermark's counted flags are its calibrated detection's: the tokens of the calibration's
+    pairs are not counted."""
     from ..._inputs import Ragged
 
     s = wm.scheme
+    detect = s.detect if wm.calibration is None else calibrated_detect(wm)
     one = Ragged(ids.astype(np.int32), np.array([0, len(ids)], dtype=np.int64))
     if wm.scheme_name == "kgw":
-        res = s.detect(one, return_flags=True)
+        res = detect(one, return_flags=True)
         return res.green[0].astype(np.float64), res.counted[0].astype(bool)
     kw = {"salt": dict(wm.options).get("salt", 0)} if wm.scheme_name == "gumbel" else {}
     if wm.scheme_name == "synthid":
         kw = {"eos_token_id": dict(wm.options).get("eos_token_id")}
-    counted = s.detect(one, return_flags=True, **kw).counted[0].astype(bool)
+    counted = detect(one, return_flags=True, **kw).counted[0].astype(bool)
     h = s.context_width
     n = len(ids)
     starts = np.maximum(np.arange(n) - h, 0)
@@ -109,6 +114,8 @@ def token_view(wm: Watermark, ids: np.ndarray, text: str | None, tokenizer) -> T
     ids = np.asarray(ids, dtype=np.int64)
     rag = Ragged(ids.astype(np.int32), np.array([0, len(ids)], dtype=np.int64))
     s = score_batch(wm, rag)
+    if wm.dialect is not None:
+        return _plain_view(ids, text, tokenizer, float(s["log10_p"][0]))
     contrib, counted = _per_token(wm, ids)
     start = int(s["window_start"][0]) if "window_start" in s else None
     win, label = _strongest(wm, contrib, counted, start)
@@ -123,12 +130,23 @@ def token_view(wm: Watermark, ids: np.ndarray, text: str | None, tokenizer) -> T
         if i >= len(ids):
             titles.append("")
         elif not counted[i]:
-            titles.append(f"token {int(ids[i])}: not counted (context or repeat)")
+            titles.append(f"token {int(ids[i])}: not counted (context, repeat or calibration)")
         else:
             titles.append(f"token {int(ids[i])}: {contrib[i]:.3g}")
     return TokenView(
         pieces, gaps, _levels(wm, contrib, counted), titles, win, label, float(s["log10_p"][0])
     )
+
+
+def _plain_view(ids: np.ndarray, text: str | None, tokenizer, log10_p: float) -> TokenView:
+    """A dialect watermark's document (another implementation's scheme: its p-value, no
+    per-token terms to colour): the tokens uncoloured, no window."""
+    pieces, gaps, tail = _pieces(tokenizer, text, ids)
+    if tail:
+        pieces.append(tail)
+        gaps.append("")
+    titles = [f"token {int(t)}" for t in ids] + [""] * (len(pieces) - len(ids))
+    return TokenView(pieces, gaps, np.full(len(pieces), np.nan), titles, None, "", log10_p)
 
 
 def _documents(
