@@ -15,7 +15,8 @@ Config forms (a dict, parsed from JSON):
 Key material (text): a JSON object of the dialect's key fields (``{"key": 123}``; SGLang
 ``{"key": "abc", "key_b": "def"}``; transformers ``{"hashing_key": 15485863}``; SynthID-Text
 ``{"keys": [654, 400, ...]}``), or the value of its first key field alone (``123``, ``abc``,
-``[654, 400]``).
+``[654, 400]``). A bare SGLang key is always SGLang's hex string (``1234`` is 0x1234), as SGLang
+reads it; in a JSON object SGLang's keys must be strings, as in SGLang's own config.
 """
 
 from __future__ import annotations
@@ -84,6 +85,10 @@ def parse_key_material(name: str, material: bytes | str) -> dict[str, Any]:
         value = json.loads(text)
     except ValueError:
         value = text  # a bare string (an SGLang hex key)
+    if name == "sglang" and not isinstance(value, (dict, str)):
+        # SGLang's keys are hex strings: a bare 1234 (or 1e5) is their hex "1234", not the JSON
+        # number
+        value = text
     if isinstance(value, dict):
         extra = set(value) - set(fields)
         if extra:

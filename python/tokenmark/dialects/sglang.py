@@ -172,6 +172,8 @@ class SGLangWatermark:
     @classmethod
     def from_config(cls, config, *, max_contexts: int = MAX_CONTEXTS) -> SGLangWatermark:
         """From SGLang's ``--watermark-config`` JSON (or its dict / ``WatermarkServerConfig``).
+        Its keys are hex strings, as SGLang's config takes them (a number is refused: ``1234``
+        would be SGLang's 0x1234, not 1234).
 
         >>> SGLangWatermark.from_config('{"key": "abc", "context_window": 2}').context_width
         2
@@ -184,6 +186,9 @@ class SGLangWatermark:
             raise ValueError(f"config: not an SGLang watermark config (unknown {sorted(unknown)})")
         if config.get("key") is None:
             raise ValueError("config: has no key")
+        for name in ("key", "key_b"):  # SGLang's config takes hex strings only: 1234 is ambiguous
+            if config.get(name) is not None and not isinstance(config[name], str):
+                raise TypeError(f"{name}: must be a hex string, as in SGLang's config")
         kw = {"key": config["key"], "key_b": config.get("key_b")}
         for ours, theirs in (("context_width", "context_window"),
                              ("mixing_probability", "mixing_probability"),
