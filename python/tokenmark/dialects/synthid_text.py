@@ -145,10 +145,12 @@ class SynthIDText:
         d = dict(config_dict(config, "a SynthIDTextWatermarkingConfig"))
         d.pop("watermarking_type", None)
         unknown = set(d) - set(_CONFIG_FIELDS)
-        if unknown or "keys" not in d:
+        if unknown:
             raise ValueError(
                 f"config: not a SynthIDTextWatermarkingConfig (unknown {sorted(unknown)})"
             )
+        if d.get("keys") is None:
+            raise ValueError("config: has no keys")
         if d.pop("debug_mode", False):
             raise ValueError("config: debug_mode text is not watermarked (their test mode)")
         return cls(device=device, eos_token_id=eos_token_id, **d)
