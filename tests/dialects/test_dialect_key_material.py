@@ -78,3 +78,14 @@ def test_cli_detects_sglang_text_with_an_all_digit_key_file(tmp_path, capsys):
     assert rec["n_scored"] == int(want.n_scored[0])
     np.testing.assert_allclose(rec["score"], want.score[0], rtol=1e-12)
     assert rec["p_value"] < 1e-6
+
+
+def test_scan_key_file_entry_of_digits_is_the_sglang_hex_key(tmp_path):
+    from tokenmark.scan import load_watermarks
+
+    (tmp_path / "keys.json").write_text(json.dumps({"sg": "1234"}))
+    [w] = load_watermarks(
+        [{"key_id": "sg", "dialect": "sglang", "config": {"context_window": 4}}],
+        key_file=tmp_path / "keys.json",
+    )
+    assert w.scheme.key == 0x1234
