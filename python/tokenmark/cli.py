@@ -252,7 +252,8 @@ def cmd_detect(args) -> int:
                     continue
                 head = {"line": lineno} if name is None else {"id": name, "line": lineno}
                 rec = {**head, **rec, "watermarked": rec["p_value"] <= args.alpha}
-                out.write(json.dumps(rec) + "\n")
+                # strict JSON: the records hold None, never NaN or infinities (a bug if so)
+                out.write(json.dumps(rec, allow_nan=False) + "\n")
     if errors:
         print(f"tokenmark: {len(errors)} line(s) of {source} skipped", file=sys.stderr)
         return 1

@@ -200,8 +200,10 @@ def test_from_config_forms_and_secrecy():
         with pytest.raises(ValueError, match=match) as e:
             SGLangWatermark.from_config(bad)
         assert key not in str(e.value)
-    with pytest.raises(ValueError, match="ambiguous"):
-        tm.dialects.from_config('{"key": 7}')
+    # a number key is not SGLang's (its config takes hex strings): vLLM's, algorithm defaulted
+    assert tm.dialects.from_config('{"key": 7}') == tm.dialects.vllm(7, "gumbel")
+    with pytest.raises(TypeError, match="hex string"):
+        tm.dialects.from_config('{"key": 7, "context_window": 2}')
 
 
 @pytest.mark.parametrize(

@@ -29,17 +29,21 @@ def config_dict(config, what: str) -> dict[str, Any]:
 
 
 def model_config_getter(model_config):
-    """``get(name, default)`` of a transformers ``PretrainedConfig`` or its dict, which must have
-    the vocabulary size."""
+    """``get(name, default)`` of a transformers ``PretrainedConfig`` or its dict. A composite
+    config (e.g. ``LlavaConfig``) without the field gives its text config's, as generation reads
+    the vocabulary size from ``get_text_config()``."""
     if isinstance(model_config, dict):
-        get = model_config.get
-    elif hasattr(model_config, "vocab_size"):
-        return lambda name, default=None: getattr(model_config, name, default)
-    else:
+        return model_config.get
+    if not hasattr(model_config, "vocab_size") and not hasattr(model_config, "get_text_config"):
         raise TypeError(
             "model_config: expected a transformers PretrainedConfig or a dict with vocab_size, "
             f"got {type(model_config).__name__}"
         )
-    if "vocab_size" not in model_config:
-        raise ValueError("model_config: has no vocab_size")
+
+    def get(name, default=None):
+        value = getattr(model_config, name, None)
+        if value is None and hasattr(model_config, "get_text_config"):
+            value = getattr(model_config.get_text_config(), name, None)
+        return default if value is None else value
+
     return get

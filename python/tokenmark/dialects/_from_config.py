@@ -9,6 +9,7 @@ from .sglang import _CONFIG_FIELDS as _SGLANG_FIELDS
 from .sglang import SGLangWatermark
 from .synthid_text import SynthIDText
 from .transformers_kgw import TransformersKGW
+from .vllm import _CONFIG_FIELDS as _VLLM_FIELDS
 from .vllm import VLLMWatermark
 
 
@@ -43,14 +44,11 @@ deduplicate_contexts=True)
     d = _as_dict(config)
     if "algorithm" in d:
         return VLLMWatermark.from_config(d, **kwargs)
-    if "key" in d and set(d) <= _SGLANG_FIELDS:
-        # SGLang's keys are hex strings; a lone integer key could be vLLM's (algorithm defaulted)
-        if isinstance(d["key"], str) or len(d) > 1:
-            return SGLangWatermark.from_config(d, **kwargs)
-        raise ValueError(
-            "config: a lone integer key is ambiguous (vLLM or SGLang): give vLLM's algorithm "
-            "or SGLang's key as a hex string"
-        )
+    if "key" in d and set(d) <= _SGLANG_FIELDS and (isinstance(d["key"], str) or len(d) > 1):
+        return SGLangWatermark.from_config(d, **kwargs)  # it refuses a number key, as SGLang
+    if "key" in d and set(d) <= _VLLM_FIELDS:
+        # vLLM's algorithm defaults to gumbel; its key is an int (SGLang's a hex string)
+        return VLLMWatermark.from_config(d, **kwargs)
     if "ngram_len" in d or "keys" in d:
         return SynthIDText.from_config(d, **kwargs)
     if "greenlist_ratio" in d or "seeding_scheme" in d or "hashing_key" in d:

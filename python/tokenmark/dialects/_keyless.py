@@ -12,10 +12,14 @@ Config forms (a dict, parsed from JSON):
   ``from_config`` (e.g. ``vocab_size`` / ``bos_token_id`` for transformers' KGW, whose config
   lacks them, or ``eos_token_id`` for SynthID-Text).
 
+A flat config whose fields fit a peer's config and tokenmark's own KGW alike (``{"context_width":
+4}``: vLLM's with its algorithm defaulted, or our KGW without ``scheme``) is refused, not guessed.
+
 Key material (text): a JSON object of the dialect's key fields (``{"key": 123}``; SGLang
 ``{"key": "abc", "key_b": "def"}``; transformers ``{"hashing_key": 15485863}``; SynthID-Text
 ``{"keys": [654, 400, ...]}``), or the value of its first key field alone (``123``, ``abc``,
-``[654, 400]``).
+``[654, 400]``). A bare SGLang key is always SGLang's hex string (``1234`` is 0x1234), as SGLang
+reads it; in a JSON object SGLang's keys must be strings, as in SGLang's own config.
 """
 
 from __future__ import annotations
@@ -46,7 +50,8 @@ _FIELDS = {
 }  # fmt: skip
 # Fields only one peer's config has: they name the dialect of a flat config.
 _MARKERS = {
-    "vllm": {"algorithm", "prf", "deduplicate_contexts", "alpha"},
+    "vllm": {"algorithm", "prf", "deduplicate_contexts", "alpha",
+             "deduplicate_contexts_max_history", "allow_target_only_watermarking"},
     "sglang": {"context_window", "mixing_probability", "max_probability", "default_enabled",
                "enforce_all"},
     "transformers_kgw": {"greenlist_ratio", "seeding_scheme", "bias"},
@@ -56,7 +61,10 @@ _MARKERS = {
 
 
 def dialect_of(cfg: dict) -> str | None:
-    """The dialect of a config (wrapped or flat), or None when it is not a dialect's."""
+    """The dialect of a config (wrapped or flat), or None when it is tokenmark's own (it has
+    ``scheme``, or fields no peer's config has). A flat config that a peer's could be but that
+    names no dialect (``{"context_width": 2}``: vLLM's, its algorithm defaulted, or tokenmark's
+    KGW) is refused rather than guessed."""
     if "dialect" in cfg:
         name = cfg["dialect"]
         if not isinstance(name, str) or name not in DIALECTS:
@@ -67,6 +75,13 @@ def dialect_of(cfg: dict) -> str | None:
     hits = [name for name, marks in _MARKERS.items() if marks & set(cfg)]
     if len(hits) == 1 and set(cfg) <= _FIELDS[hits[0]] | set(KEY_FIELDS[hits[0]]):
         return hits[0]
+    peers = [name for name in DIALECTS if set(cfg) <= _FIELDS[name] | set(KEY_FIELDS[name])]
+    if not hits and peers:
+        raise ValueError(
+            f"config: fields {sorted(cfg)} fit tokenmark's KGW and the config of {peers}: say "
+            'which ("scheme": "kgw"; vLLM\'s "algorithm", which it defaults to "gumbel"; or '
+            '{"dialect": ..., "config": {...}})'
+        )
     return None
 
 
@@ -84,6 +99,10 @@ def parse_key_material(name: str, material: bytes | str) -> dict[str, Any]:
         value = json.loads(text)
     except ValueError:
         value = text  # a bare string (an SGLang hex key)
+    if name == "sglang" and not isinstance(value, (dict, str)):
+        # SGLang's keys are hex strings: a bare 1234 (or 1e5) is their hex "1234", not the JSON
+        # number
+        value = text
     if isinstance(value, dict):
         extra = set(value) - set(fields)
         if extra:

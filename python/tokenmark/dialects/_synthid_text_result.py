@@ -1,5 +1,6 @@
 """SynthID-Text's scores from the per-document layer counts (the dialect's result): their mean and
-weighted mean, the weighted z and its normal p-value, and our exact binomial p-value."""
+weighted mean, the weighted z and its normal p-value, and our exact p-value (binomial, or the
+exact null of a table whose layers are dependent)."""
 
 from __future__ import annotations
 
@@ -27,10 +28,12 @@ def weight_terms(w: np.ndarray) -> tuple[np.ndarray, float]:
     return wn, float((wn**2).sum())
 
 
-def scores(n_scored, ones, terms, q, extra) -> SynthIDTextResult:
+def scores(n_scored, ones, terms, q, extra, null=None) -> SynthIDTextResult:
     """Their mean and weighted-mean scores, the weighted z and its normal p-value, and our exact
     binomial p-value, from the per-document layer counts ``ones`` and scored n-grams
-    (``terms``: :func:`weight_terms` of the layer weights)."""
+    (``terms``: :func:`weight_terms` of the layer weights). ``null``: the table's
+    :class:`~tokenmark.dialects._synthid_text_null.PositionNull` where its layers are dependent
+    (the p-value is then its exact tail, the z's variance its own)."""
     from scipy import special  # here, not at import; scipy.special, not the slower scipy.stats
 
     wn, wsq = terms
@@ -40,14 +43,15 @@ def scores(n_scored, ones, terms, q, extra) -> SynthIDTextResult:
     with np.errstate(invalid="ignore", divide="ignore"):
         mean = total / bits  # NaN where nothing is scored, as theirs
         weighted = (ones * wn).sum(axis=1) / bits
-        # under the null each g is an independent Bernoulli(q)
-        sd = np.sqrt(q * (1 - q) * wsq / n_scored) / depth
+        # under the null each g is a Bernoulli(q), independent unless the table ties layers
+        var = q * (1 - q) * wsq if null is None else null.weighted_variance(wn)
+        sd = np.sqrt(var / n_scored) / depth
         wz = np.where(n_scored > 0, (weighted - q) / sd, 0.0)
     return SynthIDTextResult(
         n_scored=n_scored,
         ones=ones,
         mean_score=mean,
-        p_value=binomial_pvalue(total, bits, q),
+        p_value=binomial_pvalue(total, bits, q) if null is None else null.tail(total, n_scored),
         weighted_score=weighted,
         weighted_z=wz,
         weighted_p_value=np.where(n_scored > 0, special.ndtr(-wz), 1.0),  # norm.sf(wz)

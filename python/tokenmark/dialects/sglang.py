@@ -94,15 +94,38 @@ class SGLangResult:
         )[0]
 
 
+# Below this the p-value's relative accuracy fades into subnormals: its log is summed directly.
+_DEEP = 1e-290
+_CHUNK = 256  # documents per block of the log series (256 x 4096 doubles: 8 MB)
+
+
 def gamma_tail(score, n) -> tuple[np.ndarray, np.ndarray]:
-    """``(P[Gamma(n, 1) >= score], its log)``, 1 (log 0) where ``n == 0``."""
+    """``(P[Gamma(n, 1) >= score], its log)``, 1 (log 0) where ``n == 0``. The log stays finite
+    where the p-value underflows (long watermarked texts), as SGLang's ``log_p_value``: there it
+    is their Poisson sum ``log sum_{k<n} score^k / k! - score``, and the p-value is its exp."""
+    score = np.asarray(score, dtype=np.float64)
+    n = np.asarray(n, dtype=np.int64)
     p = gamma_pvalue(score, n)
-    if p.size and p.min() > 0:  # no underflow to 0: no log(0) to silence
-        log_p = np.log(p)
-    else:
-        with np.errstate(divide="ignore"):
-            log_p = np.log(p)
+    deep = p < _DEEP
+    log_p = np.log(np.where(deep, 1.0, p))
+    if deep.any():
+        log_p[deep] = _log_poisson_cdf(score[deep], n[deep])
     return np.exp(log_p), log_p  # the p-value is exp of the reported log, as before
+
+
+def _log_poisson_cdf(score: np.ndarray, n: np.ndarray) -> np.ndarray:
+    """``log P[Poisson(score) < n] = log sum_{k<n} score^k / k! - score`` (n >= 1, score > 0)."""
+    from scipy import special
+
+    k = np.arange(int(n.max()))
+    log_fact = special.gammaln(k + 1.0)
+    out = np.empty(len(score))
+    for i in range(0, len(score), _CHUNK):
+        s, m = score[i : i + _CHUNK], n[i : i + _CHUNK]
+        terms = k[None, :] * np.log(s)[:, None] - log_fact[None, :]
+        terms[k[None, :] >= m[:, None]] = -np.inf
+        out[i : i + _CHUNK] = special.logsumexp(terms, axis=1) - s
+    return np.minimum(out, 0.0)
 
 
 @dataclass(frozen=True, repr=False)
@@ -173,6 +196,8 @@ class SGLangWatermark:
     @classmethod
     def from_config(cls, config, *, max_contexts: int = MAX_CONTEXTS) -> SGLangWatermark:
         """From SGLang's ``--watermark-config`` JSON (or its dict / ``WatermarkServerConfig``).
+        Its keys are hex strings, as SGLang's config takes them (a number is refused: ``1234``
+        would be SGLang's 0x1234, not 1234).
 
         >>> SGLangWatermark.from_config('{"key": "abc", "context_window": 2}').context_width
         2
@@ -185,6 +210,9 @@ class SGLangWatermark:
             raise ValueError(f"config: not an SGLang watermark config (unknown {sorted(unknown)})")
         if config.get("key") is None:
             raise ValueError("config: has no key")
+        for name in ("key", "key_b"):  # SGLang's config takes hex strings only: 1234 is ambiguous
+            if config.get(name) is not None and not isinstance(config[name], str):
+                raise TypeError(f"{name}: must be a hex string, as in SGLang's config")
         kw = {"key": config["key"], "key_b": config.get("key_b")}
         for ours, theirs in (("context_width", "context_window"),
                              ("mixing_probability", "mixing_probability"),

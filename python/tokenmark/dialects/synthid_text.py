@@ -19,7 +19,9 @@ Their rule (int64 arithmetic wrapping, as torch's):
 We add ``p_value = P[Binomial(n * depth, q) >= ones]``, ``q`` the table's exact fraction of ones
 (the probability of a 1 when the hash lands uniformly in the table), valid when the text was
 written without these keys and its counted positions are distinct n-grams (the repetition mask
-removes repeats within ``context_history_size``; pass ``dedup=True`` to remove all).
+removes repeats within ``context_history_size``; pass ``dedup=True`` to remove all). A table below
+2^16 entries ties a position's layers together (:mod:`._synthid_text_null`): the p-value is then
+the exact tail of its per-position null, and the weighted z uses that null's variance.
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ from ._config import config_dict
 from ._dedup import first_occurrence
 from ._green_lists import DEVICES
 from ._host import device_batch, host_batch, host_ragged
+from ._synthid_text_null import position_null
 from ._synthid_text_result import SynthIDTextResult, scores, weight_terms
 
 _CONFIG_FIELDS = (
@@ -143,10 +146,12 @@ class SynthIDText:
         d = dict(config_dict(config, "a SynthIDTextWatermarkingConfig"))
         d.pop("watermarking_type", None)
         unknown = set(d) - set(_CONFIG_FIELDS)
-        if unknown or "keys" not in d:
+        if unknown:
             raise ValueError(
                 f"config: not a SynthIDTextWatermarkingConfig (unknown {sorted(unknown)})"
             )
+        if d.get("keys") is None:
+            raise ValueError("config: has no keys")
         if d.pop("debug_mode", False):
             raise ValueError("config: debug_mode text is not watermarked (their test mode)")
         return cls(device=device, eos_token_id=eos_token_id, **d)
@@ -286,7 +291,12 @@ class SynthIDText:
                     self.layer_bits if name == "cpu" else None,
                 )  # fmt: skip
             extra = {}
-        return scores(n_scored, ones, terms, self.q, extra)
+        return scores(n_scored, ones, terms, self.q, extra, self._null)
+
+    @functools.cached_property  # once per scheme: enumerates the table's shared residues
+    def _null(self):
+        """The exact per-position null where the table ties a position's layers, else None."""
+        return position_null(self._key_words, self.sampling_table)
 
     @functools.cached_property  # once per scheme, read-only: the kernel takes it as is
     def _key_words(self) -> np.ndarray:

@@ -162,8 +162,10 @@ class TransformersKGW:
         kw: dict[str, Any] = {k: d[k] for k in _CONFIG_FIELDS if k in d}
         if model_config is not None:
             get = model_config_getter(model_config)
-            if vocab_size is None:
+            if vocab_size is None:  # looked up only when not given
                 vocab_size = get("vocab_size")
+                if vocab_size is None:
+                    raise ValueError("model_config: has no vocab_size")
             if bos_token_id is None:
                 encdec = get("is_encoder_decoder", False)
                 bos_token_id = get("decoder_start_token_id" if encdec else "bos_token_id")

@@ -207,6 +207,8 @@ class VLLMWatermark:
         if config.get("prf", "philox") != "philox":
             raise ValueError(f"config: prf {config['prf']!r} is not supported (only philox)")
         kw = {k: config[k] for k in ("key", "algorithm", "alpha", "context_width") if k in config}
+        if "context_width" in kw and kw["context_width"] is None:
+            del kw["context_width"]  # theirs: None is the algorithm's default, 4 for both
         return cls(deduplicate_contexts=deduplicate_contexts, **kw)
 
     @functools.cached_property  # two sha256 per dual-key scheme, not per detect() call
