@@ -1,5 +1,6 @@
 // Small kernels that check the emulation itself (tm_emu.h): warp shuffle and vote semantics,
-// and that hangs and races of real GPUs show up here as errors or varying results.
+// that hangs and races of real GPUs show up here as errors or varying results, and the 16-bit
+// float narrowings.
 #include <cuda_runtime.h>
 
 #include <cstdint>
@@ -66,6 +67,14 @@ int emu_exited_partner(int* out) {
 int emu_neighbour(int* out, int barrier) {
   neighbour_kernel<<<3, 64>>>(out, barrier);
   return cudaGetLastError();
+}
+
+// The narrowing conversions of cuda_fp16.h / cuda_bf16.h (plain functions: no launch needed).
+void emu_narrow(const float* in, int64_t n, uint16_t* half_bits, uint16_t* bf16_bits) {
+  for (int64_t i = 0; i < n; ++i) {
+    half_bits[i] = __float2half_rn(in[i]).bits;
+    bf16_bits[i] = __float2bfloat16_rn(in[i]).bits;
+  }
 }
 
 }  // extern "C"

@@ -9,12 +9,13 @@
 
 namespace tm_emu {
 
-inline tokenmark::RowArgs<const void> row_args(const void* logits, int64_t batch, int64_t vocab,
-                                               int64_t row_stride, int dtype, const void* ids,
-                                               int ids_is_int64, int64_t ids_len,
-                                               int64_t ids_stride, const uint32_t* keys,
-                                               int64_t key_stride, const uint8_t* enabled,
-                                               int width, int seeding) {
+// LogitsT: `const void` for the samplers, `void` for the ops that write their logits in place.
+template <typename LogitsT>
+tokenmark::RowArgs<LogitsT> row_args(LogitsT* logits, int64_t batch, int64_t vocab,
+                                     int64_t row_stride, int dtype, const void* ids,
+                                     int ids_is_int64, int64_t ids_len, int64_t ids_stride,
+                                     const uint32_t* keys, int64_t key_stride,
+                                     const uint8_t* enabled, int width, int seeding) {
   return {.logits = logits,
           .batch = batch,
           .vocab = vocab,

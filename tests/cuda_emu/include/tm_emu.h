@@ -18,8 +18,9 @@
 // What it does not emulate: concurrency between blocks (a kernel that waits on another block
 // would deadlock here), the weak memory model (__threadfence is a no-op: every access is
 // sequentially consistent), hardware approximations (__expf, __logf and other SFU intrinsics
-// are not provided, so a kernel using them fails to compile here), and warp-synchronous code
-// that relies on lock-step execution without __syncwarp (fibers of a warp do not run in lock
+// are not provided, so a kernel using them fails to compile here; expf, log and the other math
+// functions are the host's, which may differ from CUDA's in the last bits), and warp-synchronous
+// code that relies on lock-step execution without __syncwarp (fibers of a warp do not run in lock
 // step).
 #pragma once
 
@@ -47,6 +48,7 @@
 // serves every block (CUDA does not initialise shared memory either).
 #define __shared__ static
 
+using std::isfinite;
 using std::isinf;
 using std::isnan;
 using std::ldexp;
@@ -54,6 +56,11 @@ using std::rint;
 
 struct uint3 {
   unsigned x, y, z;
+};
+
+// The 16-byte vector type (kernels load and store aligned groups of logits through it).
+struct alignas(16) uint4 {
+  unsigned x, y, z, w;
 };
 
 struct dim3 {
@@ -429,7 +436,9 @@ inline int __popc(unsigned x) { return __builtin_popcount(x); }
 inline int __ffs(int x) { return __builtin_ffs(x); }
 inline int __clz(int x) { return x == 0 ? 32 : __builtin_clz(static_cast<unsigned>(x)); }
 
-// 16-bit floats: the bit patterns and exact conversions to float (the kernels only widen).
+// 16-bit floats: the bit patterns, exact conversions to float, and the round-to-nearest-even
+// narrowings from float (__float2half_rn, __float2bfloat16_rn). A NaN narrows to the canonical
+// NaN 0x7FFF, as the device's cvt instructions give it.
 struct __half {
   unsigned short bits;
 };
@@ -446,6 +455,27 @@ inline float __half2float(__half h) {
   if (exp != 0) return __uint_as_float(sign | ((exp + 112u) << 23) | (man << 13));
   const float mag = std::ldexp(static_cast<float>(man), -24);  // subnormal (or zero): exact
   return sign ? -mag : mag;
+}
+
+inline __half __float2half_rn(float x) {
+  const unsigned u = __float_as_uint(x), sign = (u >> 16) & 0x8000u, mag = u & 0x7FFFFFFFu;
+  if (mag > 0x7F800000u) return __half{0x7FFF};
+  // 65520 and above (halfway past the largest half, 65504, and up) round to infinity.
+  if (mag >= 0x477FF000u) return __half{static_cast<unsigned short>(sign | 0x7C00u)};
+  if (mag >= 0x38800000u) {  // a normal half: rebias the exponent, round off 13 mantissa bits
+    const unsigned rebiased = mag - (112u << 23);
+    const unsigned bits = (rebiased + 0xFFFu + ((rebiased >> 13) & 1u)) >> 13;
+    return __half{static_cast<unsigned short>(sign | bits)};
+  }
+  // Subnormal (or zero): multiples of 2^-24; the scaling is exact and rint rounds to even (a
+  // result of 0x400 is the smallest normal half, encoded the same way).
+  const float units = std::rint(std::ldexp(__uint_as_float(mag), 24));
+  return __half{static_cast<unsigned short>(sign | static_cast<unsigned>(units))};
+}
+inline __nv_bfloat16 __float2bfloat16_rn(float x) {
+  const unsigned u = __float_as_uint(x);
+  if ((u & 0x7FFFFFFFu) > 0x7F800000u) return __nv_bfloat16{0x7FFF};
+  return __nv_bfloat16{static_cast<unsigned short>((u + 0x7FFFu + ((u >> 16) & 1u)) >> 16)};
 }
 
 inline cudaError_t cudaGetLastError() {
