@@ -226,7 +226,8 @@ def test_bad_input_and_empty():
 
 
 # -- live, against vLLM's code from its wheel ----------------------------------------------
-vllm_source = pytest.importorskip("vllm_source")
+import vllm_source  # noqa: E402  (our helper: an import error fails, never skips)
+
 torch = pytest.importorskip("torch")
 live = pytest.mark.skipif(
     vllm_source.wheel_path() is None,
