@@ -226,7 +226,7 @@ class GINSEW(SchemeConfig):
         return GINSEWLogitsProcessor(self, backend=backend)
 
     # -- detection ------------------------------------------------------------------------
-    def detect_model(self, model_or_fn, probes, batch_size: int = 64):
+    def detect_model(self, model_or_fn, probes, batch_size: int = 64, *, skip_seen_windows=True):
         """Probe a suspect model: its G0 mass after each probe context, against the time.
 
         Parameters
@@ -236,6 +236,12 @@ class GINSEW(SchemeConfig):
         probes : token id sequences (contexts), each at least ``context_width`` long
             (``prompt_position + 1`` in that mode). Probes of one length are batched together.
         batch_size : probes per forward call.
+        skip_seen_windows : do not score a probe whose time window (its last ``context_width``
+            ids, or the id at ``prompt_position``) occurs earlier in it followed by an id. Text
+            the watermarked teacher wrote (e.g. our served outputs) carries the time of each
+            such window in the id after it, and a clean model that copies from its context would
+            look distilled. Turn it off only for probes the teacher did not write (e.g. held-out
+            human text); in ``prompt_position`` mode it keeps only probes that end at that id.
 
         Returns
         -------
@@ -262,9 +268,10 @@ class GINSEW(SchemeConfig):
             context_width=self.context_width,
             position=self.position,
             batch_size=batch_size,
+            skip_seen_windows=skip_seen_windows,
         )
 
-    def detect(self, sequences, prefix_lengths=None):
+    def detect(self, sequences, prefix_lengths=None, *, skip_prompt_windows=True):
         """Text-only test: ``y = 1[token in G0]`` over text the suspect wrote, against the time
         of each token's context (needs about 4x more tokens than probes for the same power).
 
@@ -273,6 +280,9 @@ class GINSEW(SchemeConfig):
         sequences : token id sequences (a list, a 2-D array or a :class:`Ragged`), all written
             by the suspect; one result for all of them.
         prefix_lengths : per document, leading ids not written by the suspect (the prompt).
+        skip_prompt_windows : do not score a token whose time window occurs in its prompt
+            followed by an id (the suspect could copy it; see :meth:`detect_model`). Turn it off
+            only for prompts the watermarked teacher did not write.
 
         Example
         -------
@@ -294,6 +304,7 @@ class GINSEW(SchemeConfig):
             frequency=self.frequency,
             context_width=self.context_width,
             position=self.position,
+            skip_prompt_windows=skip_prompt_windows,
         )
 
 
