@@ -90,10 +90,24 @@ class GINSEWResult:
         }
 
 
+def _one_minus_sinc(f: float) -> float:
+    """``1 - sin(f) / f`` without cancellation at small ``f`` (series below 0.01)."""
+    if abs(f) < 1e-2:
+        f2 = f * f
+        return f2 / 6.0 * (1.0 - f2 / 20.0 * (1.0 - f2 / 42.0))
+    return 1.0 - math.sin(f) / f
+
+
 def cos_moments(frequency: float) -> tuple[float, float]:
-    """Mean and variance of ``cos(f t)`` for ``t`` uniform on [0, 1) (``f`` in radians)."""
+    """Mean and variance of ``cos(f t)`` for ``t`` uniform on [0, 1) (``f`` in radians).
+
+    Below ``f = 0.1`` the variance ``1/2 + sin(2 f) / (4 f) - m^2`` cancels towards
+    ``f^4 / 45``: its series is used there (relative error about 1e-11 or less on both sides)."""
     f = float(frequency)
     m = math.sin(f) / f
+    if f < 0.1:
+        f2 = f * f
+        return m, f2 * f2 / 45.0 * (1.0 - f2 / 7.0 * (1.0 - f2 / 15.0 * (1.0 - f2 * 4.0 / 99.0)))
     v = 0.5 + math.sin(2.0 * f) / (4.0 * f) - m * m
     return m, v
 
@@ -125,8 +139,9 @@ def matched_filter(y, t, frequency: float) -> tuple[float, float, float]:
     t = np.asarray(t, dtype=np.float64)
     if len(y) < 3:
         return 0.0, 1.0, 0.0
-    m, v = cos_moments(frequency)
-    c = np.cos(frequency * t)
+    _, v = cos_moments(frequency)
+    # cos(f t) - m as (1 - m) - 2 sin^2(f t / 2): no cancellation when f t is small.
+    cm = _one_minus_sinc(float(frequency)) - 2.0 * np.sin(0.5 * frequency * t) ** 2
     # A constant y (up to rounding: a model that ignores the context) carries no information.
     if float(np.ptp(y)) <= 1e-12 * max(1.0, float(np.abs(y).max())) or v <= 0.0:
         return 0.0, 1.0, 0.0
@@ -134,8 +149,8 @@ def matched_filter(y, t, frequency: float) -> tuple[float, float, float]:
     ss = float(yc @ yc)
     if ss == 0.0:
         return 0.0, 1.0, 0.0
-    z = float(yc @ (c - m)) / math.sqrt(v * ss)
-    cc = c - c.mean()
+    z = float(yc @ cm) / math.sqrt(v * ss)
+    cc = cm - cm.mean()
     amplitude = float(yc @ cc) / float(cc @ cc) if float(cc @ cc) > 0 else 0.0
     return z, float(stats.norm.sf(z)), amplitude
 
@@ -155,7 +170,9 @@ def lomb_scargle_snr(
     ``scipy.signal.lombscargle`` takes angular frequencies, as ``f`` is here (astropy's
     ``LombScargle`` takes cycles: divide by 2 pi there). The record is one unit of ``t`` long, so
     a peak's main lobe is about 2 pi wide; the default window holds its top, and the default band
-    is ``[f / 10, 3 f]``.
+    is ``[f / 10, 3 f]``, widened to ``f + 2 half_window`` for a low ``f`` (below ``half_window``)
+    so that it reaches beyond the window. Where the band's grid steps over the window (a high
+    ``f``), the window is sampled on its own grid of ``n_freqs // 10`` points.
     """
     from scipy import signal
 
@@ -164,12 +181,17 @@ def lomb_scargle_snr(
     f = float(frequency)
     if len(y) < 3 or float(np.ptp(y)) <= 1e-12 * max(1.0, float(np.abs(y).max())):
         return math.nan
-    lo, hi = band if band is not None else (f / 10.0, 3.0 * f)
-    freqs = np.linspace(lo, hi, n_freqs)
-    power = signal.lombscargle(t, y - y.mean(), freqs, normalize=True)
-    inside = np.abs(freqs - f) <= half_window
-    if not inside.any() or inside.all():
+    lo, hi = band if band is not None else (f / 10.0, max(3.0 * f, f + 2.0 * half_window))
+    a, b = max(lo, f - half_window), min(hi, f + half_window)  # the window within the band
+    if not (lo < a or b < hi) or a > b:
         raise ValueError("band: must extend beyond the window around the frequency")
+    freqs = np.linspace(lo, hi, n_freqs)
+    if not (np.abs(freqs - f) <= half_window).any():
+        freqs = np.concatenate([freqs, np.linspace(a, b, max(n_freqs // 10, 1))])
+    inside = np.abs(freqs - f) <= half_window
+    if inside.all():
+        raise ValueError("band: must extend beyond the window around the frequency")
+    power = signal.lombscargle(t, y - y.mean(), freqs, normalize=True)
     noise = float(power[~inside].mean())
     return float(power[inside].mean()) / noise if noise > 0 else math.inf
 
