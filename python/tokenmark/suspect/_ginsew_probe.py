@@ -39,6 +39,28 @@ def _is_transformers_model(obj) -> bool:
     return hasattr(obj, "config") and hasattr(obj, "forward") and callable(obj)
 
 
+def _input_vocab(model) -> int | None:
+    """The number of token ids a transformers model embeds (None where it does not say)."""
+    try:
+        return int(model.get_input_embeddings().num_embeddings)
+    except (AttributeError, NotImplementedError, TypeError):
+        n = getattr(model.config, "vocab_size", None)
+        return int(n) if isinstance(n, (int, np.integer)) else None
+
+
+def check_probe_vocab(model_or_fn, probes: list[np.ndarray]) -> None:
+    """A transformers model cannot read ids beyond its embedding table: refuse them by name."""
+    n = _input_vocab(model_or_fn) if _is_transformers_model(model_or_fn) else None
+    if n is None:
+        return
+    for i, p in enumerate(probes):
+        if int(p.max()) >= n:
+            raise ValueError(
+                f"probes: probe {i} has token id {int(p.max())}, beyond the model's vocabulary "
+                f"of {n} ids"
+            )
+
+
 def next_token_probs_fn(model_or_fn) -> Callable[[Any], np.ndarray]:
     """A function ``ids LongTensor [b, s] -> float64 ndarray [b, vocab]`` of next-token
     probabilities from a transformers causal LM or a user callable (checked)."""
@@ -51,7 +73,10 @@ def next_token_probs_fn(model_or_fn) -> Callable[[Any], np.ndarray]:
             device = next(model.parameters()).device
             with torch.no_grad():
                 logits = model(input_ids=ids.to(device)).logits[:, -1, :]
-            return torch.softmax(logits.double(), dim=-1).cpu().numpy()
+            probs = torch.softmax(logits.double(), dim=-1).cpu().numpy()
+            if not np.isfinite(probs).all():
+                raise ValueError("model_or_fn: the model's logits are not finite (NaN or inf)")
+            return probs
 
         return fn
     if not callable(model_or_fn):
@@ -61,7 +86,12 @@ def next_token_probs_fn(model_or_fn) -> Callable[[Any], np.ndarray]:
         out = model_or_fn(ids)
         if hasattr(out, "detach"):
             out = out.detach().double().cpu().numpy()
-        out = np.asarray(out, dtype=np.float64)
+        try:
+            out = np.asarray(out, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise TypeError(
+                f"model_or_fn: expected an array of probabilities, got {type(out).__name__}"
+            ) from None
         if out.ndim != 2 or out.shape[0] != ids.shape[0]:
             raise ValueError(
                 f"model_or_fn: expected probabilities [{ids.shape[0]}, vocab], got {out.shape}"
@@ -88,6 +118,7 @@ def probe_group_masses(
 
     batch_size = check_int(batch_size, "batch_size", 1, MAX_BATCH_SIZE)
     fn = next_token_probs_fn(model_or_fn)
+    check_probe_vocab(model_or_fn, probes)
     lengths = np.array([len(p) for p in probes])
     y = np.empty(len(probes), dtype=np.float64)
     for length in np.unique(lengths):
