@@ -218,12 +218,16 @@ class GINSEW(SchemeConfig):
             logits[...] = flat.reshape(batch, length, vocab)
         return logits
 
-    def logits_processor(self, backend: str = "auto"):
+    def logits_processor(self, backend: str = "auto", pad_token_id: int | None = None):
         """A transformers ``LogitsProcessor`` turning the scores into the watermarked teacher's
-        log-probabilities inside ``generate`` (or for distillation targets)."""
+        log-probabilities inside ``generate`` (or for distillation targets).
+
+        ``pad_token_id``: with ``t_source="prompt_position"`` and left-padded batches, the
+        tokenizer's pad id, so that ``prompt_position`` counts from each row's first real id
+        (leading ids equal to it are taken as padding). Without it rows are read as unpadded."""
         from .integrations.ginsew_transformers import GINSEWLogitsProcessor
 
-        return GINSEWLogitsProcessor(self, backend=backend)
+        return GINSEWLogitsProcessor(self, backend=backend, pad_token_id=pad_token_id)
 
     # -- detection ------------------------------------------------------------------------
     def detect_model(self, model_or_fn, probes, batch_size: int = 64, *, skip_seen_windows=True):

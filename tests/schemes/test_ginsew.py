@@ -70,6 +70,31 @@ def test_processor_with_demo_model():
     assert "processor" not in repr(proc)
 
 
+def test_prompt_position_processor_reads_left_padded_rows_as_unpadded():
+    wm = tm.GINSEW(key=b"padded", t_source="prompt_position", prompt_position=3)
+    proc = wm.logits_processor(pad_token_id=0)
+    rng = np.random.default_rng(5)
+    # The 3-id prompt is too short for a time; the last row is all padding.
+    prompts = [rng.integers(1, 300, n) for n in (9, 5, 3, 4, 0)]
+    width = max(len(p) for p in prompts)
+    batch = torch.zeros(len(prompts), width, dtype=torch.long)
+    for i, p in enumerate(prompts):
+        batch[i, width - len(p) :] = torch.from_numpy(p)
+    scores = torch.randn(len(prompts), 301, generator=torch.Generator().manual_seed(1))
+    got = proc(batch, scores.clone())
+    for i, p in enumerate(prompts):
+        want = scores[i : i + 1].clone()
+        wm.apply_(want, p[None, :])  # the same prompt alone, unpadded
+        assert torch.equal(got[i : i + 1], want), i
+    times = wm.times(batch)  # times() reads rows as they are: the padded rows' differ
+    assert [wm.times(p[None, :])[0] for p in prompts[:2]] != times[:2].tolist()
+    with pytest.raises(ValueError, match="pad_token_id"):
+        wm.logits_processor(pad_token_id=-1)
+    with pytest.raises(TypeError, match="pad_token_id"):
+        wm.logits_processor(pad_token_id="0")
+    assert "pad_token_id=0" in repr(proc) and "padded" not in repr(proc)
+
+
 @pytest.mark.parametrize(
     "name",
     [
