@@ -20,7 +20,7 @@ from . import ops
 from ._inputs import as_ragged
 from ._key import Key
 from ._scheme import SchemeConfig
-from ._validate import check_prefix, clamp_prefix
+from ._validate import check_int, check_prefix, check_real, clamp_prefix, ids_in_range
 from .reference import ginsew as _ref
 
 T_SOURCES = ("context", "prompt_position")
@@ -69,15 +69,15 @@ class GINSEW(SchemeConfig):
 
     def __post_init__(self):
         object.__setattr__(self, "key", Key(self.key))
-        eps = float(self.epsilon)
+        eps = check_real(self.epsilon, "epsilon")
         if not math.isfinite(eps) or eps < 0:
             raise ValueError(f"epsilon: must be finite and >= 0, got {eps}")
         object.__setattr__(self, "epsilon", eps)
-        f = float(self.frequency)
+        f = check_real(self.frequency, "frequency")
         if not math.isfinite(f) or f <= 0:
             raise ValueError(f"frequency: must be finite and > 0 (radians), got {f}")
         object.__setattr__(self, "frequency", f)
-        frac = float(self.fraction)
+        frac = check_real(self.fraction, "fraction")
         if not math.isfinite(frac) or not 0.0 < frac < 1.0:
             raise ValueError(f"fraction: must be in the open interval (0, 1), got {frac}")
         object.__setattr__(self, "fraction", frac)
@@ -114,18 +114,19 @@ class GINSEW(SchemeConfig):
 
     def group_flags(self, vocab_size: int) -> np.ndarray:
         """``bool [vocab_size]``: True where a token is in G0."""
-        if isinstance(vocab_size, bool) or int(vocab_size) != vocab_size or vocab_size < 0:
-            raise ValueError(f"vocab_size: must be an int >= 0, got {vocab_size}")
-        return _ref.group_flags(self.key.words, int(vocab_size), self.fraction)
+        vocab_size = check_int(vocab_size, "vocab_size", 0, 2**31 - 1)
+        return _ref.group_flags(self.key.words, vocab_size, self.fraction)
 
     def times(self, input_ids) -> np.ndarray:
         """``float64 [batch]``: the keyed time of each row of ``input_ids [batch, length]`` (NaN
         for a row too short to have one; such rows are not perturbed)."""
-        ids = np.asarray(input_ids.cpu() if hasattr(input_ids, "cpu") else input_ids)
+        ids = _id_array(input_ids.cpu() if hasattr(input_ids, "cpu") else input_ids)
         if ids.ndim == 1:
             ids = ids[None, :]
         if ids.ndim != 2 or (ids.size and ids.dtype.kind not in "iu"):
             raise TypeError("input_ids: expected integer ids [batch, length]")
+        if ids.size and not ids_in_range(ids):
+            raise ValueError("input_ids: token ids must be in [0, 2^31)")
         return _ref.times(self.key.words, ids, self.context_width, self.position)
 
     # -- generation -----------------------------------------------------------------------
@@ -170,11 +171,13 @@ class GINSEW(SchemeConfig):
         if getattr(logits, "ndim", 0) != 3:
             raise ValueError("logits: expected [batch, length, vocab]")
         batch, length, vocab = logits.shape
-        ids = input_ids
+        ids = input_ids if hasattr(input_ids, "unfold") else _id_array(input_ids)
         if tuple(ids.shape) != (batch, length):
             raise ValueError(
                 f"input_ids: expected shape [{batch}, {length}], got {tuple(ids.shape)}"
             )
+        if length == 0:
+            return logits
         flat = logits.reshape(batch * length, vocab)
         # The window of position i: the last w ids of the prefix (w = 1 at prompt_position: the
         # prefix's id at that index, when the prefix reaches it).
@@ -310,6 +313,16 @@ class GINSEW(SchemeConfig):
             position=self.position,
             skip_prompt_windows=skip_prompt_windows,
         )
+
+
+def _id_array(ids) -> np.ndarray:
+    """``ids`` as a numpy array; rows of different lengths are refused by name."""
+    try:
+        return np.asarray(ids)
+    except ValueError:
+        raise ValueError(
+            "input_ids: rows of different lengths (expected [batch, length])"
+        ) from None
 
 
 def _same_memory(a, b) -> bool:

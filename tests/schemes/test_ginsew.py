@@ -96,6 +96,51 @@ def test_prompt_position_processor_reads_left_padded_rows_as_unpadded():
 
 
 @pytest.mark.parametrize(
+    "kw, error, name",
+    [
+        (dict(frequency="a"), TypeError, "frequency"),
+        (dict(frequency=None), TypeError, "frequency"),
+        (dict(epsilon=None), TypeError, "epsilon"),
+        (dict(epsilon="0.2"), TypeError, "epsilon"),
+        (dict(fraction=[0.5]), TypeError, "fraction"),
+        (dict(frequency=1e400), ValueError, "frequency"),
+    ],
+)
+def test_config_refuses_non_numbers_by_name(kw, error, name):
+    with pytest.raises(error, match=name):
+        tm.GINSEW(key=b"config", **kw)
+
+
+def test_helpers_refuse_bad_ids_by_name():
+    wm = tm.GINSEW(key=b"helpers", context_width=2)
+    for bad in (None, "3", 2.5):
+        with pytest.raises(TypeError, match="vocab_size"):
+            wm.group_flags(bad)
+    with pytest.raises(ValueError, match="vocab_size"):
+        wm.group_flags(-1)
+    with pytest.raises(ValueError, match="input_ids.*lengths"):
+        wm.times([[1, 2], [3]])
+    for bad in ([[1, -2]], np.array([[1, 2**31]]), torch.tensor([[-1, 5]])):
+        with pytest.raises(ValueError, match=r"input_ids: token ids must be in \[0, 2\^31\)"):
+            wm.times(bad)
+    # apply_sequence_ takes ids as a list too, and an empty sequence is a no-op.
+    x = np.random.default_rng(0).normal(size=(1, 3, 7)).astype(np.float32)
+    want = x.copy()
+    wm.apply_sequence_(want, np.array([[1, 2, 3]]))
+    got = x.copy()
+    wm.apply_sequence_(got, [[1, 2, 3]])
+    np.testing.assert_array_equal(got, want)
+    with pytest.raises(ValueError, match="input_ids.*lengths"):
+        wm.apply_sequence_(x.copy(), [[1, 2, 3], [4]])
+    for empty in (np.zeros((2, 0, 7), np.float32), torch.zeros(2, 0, 7)):
+        ids = np.zeros((2, 0), np.int64)
+        assert (
+            wm.apply_sequence_(empty, ids if isinstance(empty, np.ndarray) else torch.tensor(ids))
+            is empty
+        )
+
+
+@pytest.mark.parametrize(
     "name",
     [
         "tokenmark.ginsew",
