@@ -6,23 +6,33 @@ import numpy as np
 import pytest
 import tokenmark as tm
 import torch
-from tokenmark.reference import ginsew as ref
+from tokenmark.reference.prf import context_hash, prf_word
 
 
-def test_scheme_matches_reference_functions():
+def test_scheme_matches_the_spec():
+    """group_flags and times against docs/prf.md section 8 restated on the PRF (domain 4: token
+    v under context 0, below floor(fraction 2^32); domain 5: token 0 under the prev hash of the
+    window, over 2^32), not through the reference functions the methods call."""
     wm = tm.GINSEW(key=b"scheme", epsilon=0.1, frequency=12.0, context_width=2, fraction=0.3)
-    np.testing.assert_array_equal(wm.group_flags(1019), ref.group_flags(wm.key.words, 1019, 0.3))
+    k = wm.key.words
+    expect = [int(prf_word(k, 0, v, 4)) < int(0.3 * 2**32) for v in range(1019)]
+    assert wm.group_flags(1019).tolist() == expect
     ids = np.array([[1, 2, 3], [4, 5, 6], [7, 8, 9]])
-    np.testing.assert_array_equal(wm.times(ids), ref.times(wm.key.words, ids, 2))
-    np.testing.assert_array_equal(wm.times(torch.tensor(ids[0])), wm.times(ids[:1]))
+    for b in range(3):
+        window = context_hash(ids[b, 1:], 0)  # the last context_width = 2 ids
+        assert wm.times(ids)[b] == int(prf_word(k, window, 0, 5)) / 2**32
+        assert wm.times(ids[b]) == wm.times(torch.tensor(ids[b]))  # one row, numpy or torch
+    official = tm.GINSEW(key=b"scheme", t_source="prompt_position", prompt_position=1)
+    for b in range(3):
+        window = context_hash(ids[b, 1:2], 0)  # the one id at prompt_position
+        assert official.times(ids)[b] == int(prf_word(k, window, 0, 5)) / 2**32
+    assert np.isnan(official.times(ids[:, :1])).all()  # no id at position 1 yet
     x = np.random.default_rng(0).normal(0, 2, (3, 1019)).astype(np.float32)
     a, b = x.copy(), x.copy()
     wm.apply_(a, ids)
     wm.apply_(b, ids, backend="reference")
     np.testing.assert_allclose(a, b, atol=4e-6 * (1 + np.abs(b).max()))
     assert wm.amplitude == pytest.approx(0.1 / 1.2)
-    official = tm.GINSEW(key=b"scheme", t_source="prompt_position", prompt_position=1)
-    np.testing.assert_array_equal(official.times(ids), ref.times(wm.key.words, ids, 1, 1))
 
 
 def test_torch_logits_in_place_all_dtypes():
