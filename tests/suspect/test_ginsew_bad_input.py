@@ -58,3 +58,14 @@ def test_detect_model_refuses_a_plain_torch_module():
     module = torch.nn.Embedding(10, 10)  # callable on ids, but returns [b, s, vocab] scores
     with pytest.raises(ValueError, match="model_or_fn"):
         tm.GINSEW(key=b"module").detect_model(module, [[1], [2], [3]])
+
+
+@pytest.mark.parametrize("value", [None, "no", 1, 0.0])
+def test_skip_flags_must_be_bools(value):
+    wm = tm.GINSEW(key=b"flags")
+    flat = lambda ids: np.full((len(ids), 5), 0.2)  # noqa: E731
+    with pytest.raises(TypeError, match="skip_seen_windows"):
+        wm.detect_model(flat, [[1], [2], [3]], skip_seen_windows=value)
+    with pytest.raises(TypeError, match="skip_prompt_windows"):
+        wm.detect([[1, 2, 3]], prefix_lengths=[1], skip_prompt_windows=value)
+    assert wm.detect([[1, 2, 3]], skip_prompt_windows=np.bool_(False)).n_observations == 2

@@ -304,8 +304,9 @@ def text_observations(
     ``max(context_width, prefix)`` on (``position`` mode: from ``max(position + 1, prefix)``),
     except (``skip_prompt_windows``) where its time window is one of the prompt's
     :func:`followed_windows` (the first ``prefix`` ids)."""
+    skip = check_bool(skip_prompt_windows, "skip_prompt_windows")
     y, t, _ = _observations(
-        tokens, offsets, prefix, key_words, fraction, context_width, position, skip_prompt_windows
+        tokens, offsets, prefix, key_words, fraction, context_width, position, skip
     )
     return y, t
 
