@@ -20,7 +20,7 @@ from . import ops
 from ._inputs import as_ragged
 from ._key import Key
 from ._scheme import SchemeConfig
-from ._validate import check_prefix, clamp_prefix
+from ._validate import check_int, check_prefix, check_real, clamp_prefix, ids_in_range
 from .reference import ginsew as _ref
 
 T_SOURCES = ("context", "prompt_position")
@@ -69,15 +69,15 @@ class GINSEW(SchemeConfig):
 
     def __post_init__(self):
         object.__setattr__(self, "key", Key(self.key))
-        eps = float(self.epsilon)
+        eps = check_real(self.epsilon, "epsilon")
         if not math.isfinite(eps) or eps < 0:
             raise ValueError(f"epsilon: must be finite and >= 0, got {eps}")
         object.__setattr__(self, "epsilon", eps)
-        f = float(self.frequency)
+        f = check_real(self.frequency, "frequency")
         if not math.isfinite(f) or f <= 0:
             raise ValueError(f"frequency: must be finite and > 0 (radians), got {f}")
         object.__setattr__(self, "frequency", f)
-        frac = float(self.fraction)
+        frac = check_real(self.fraction, "fraction")
         if not math.isfinite(frac) or not 0.0 < frac < 1.0:
             raise ValueError(f"fraction: must be in the open interval (0, 1), got {frac}")
         object.__setattr__(self, "fraction", frac)
@@ -114,18 +114,19 @@ class GINSEW(SchemeConfig):
 
     def group_flags(self, vocab_size: int) -> np.ndarray:
         """``bool [vocab_size]``: True where a token is in G0."""
-        if isinstance(vocab_size, bool) or int(vocab_size) != vocab_size or vocab_size < 0:
-            raise ValueError(f"vocab_size: must be an int >= 0, got {vocab_size}")
-        return _ref.group_flags(self.key.words, int(vocab_size), self.fraction)
+        vocab_size = check_int(vocab_size, "vocab_size", 0, 2**31 - 1)
+        return _ref.group_flags(self.key.words, vocab_size, self.fraction)
 
     def times(self, input_ids) -> np.ndarray:
         """``float64 [batch]``: the keyed time of each row of ``input_ids [batch, length]`` (NaN
         for a row too short to have one; such rows are not perturbed)."""
-        ids = np.asarray(input_ids.cpu() if hasattr(input_ids, "cpu") else input_ids)
+        ids = _id_array(input_ids.cpu() if hasattr(input_ids, "cpu") else input_ids)
         if ids.ndim == 1:
             ids = ids[None, :]
         if ids.ndim != 2 or (ids.size and ids.dtype.kind not in "iu"):
             raise TypeError("input_ids: expected integer ids [batch, length]")
+        if ids.size and not ids_in_range(ids):
+            raise ValueError("input_ids: token ids must be in [0, 2^31)")
         return _ref.times(self.key.words, ids, self.context_width, self.position)
 
     # -- generation -----------------------------------------------------------------------
@@ -170,11 +171,13 @@ class GINSEW(SchemeConfig):
         if getattr(logits, "ndim", 0) != 3:
             raise ValueError("logits: expected [batch, length, vocab]")
         batch, length, vocab = logits.shape
-        ids = input_ids
+        ids = input_ids if hasattr(input_ids, "unfold") else _id_array(input_ids)
         if tuple(ids.shape) != (batch, length):
             raise ValueError(
                 f"input_ids: expected shape [{batch}, {length}], got {tuple(ids.shape)}"
             )
+        if length == 0:
+            return logits
         flat = logits.reshape(batch * length, vocab)
         # The window of position i: the last w ids of the prefix (w = 1 at prompt_position: the
         # prefix's id at that index, when the prefix reaches it).
@@ -218,15 +221,19 @@ class GINSEW(SchemeConfig):
             logits[...] = flat.reshape(batch, length, vocab)
         return logits
 
-    def logits_processor(self, backend: str = "auto"):
+    def logits_processor(self, backend: str = "auto", pad_token_id: int | None = None):
         """A transformers ``LogitsProcessor`` turning the scores into the watermarked teacher's
-        log-probabilities inside ``generate`` (or for distillation targets)."""
+        log-probabilities inside ``generate`` (or for distillation targets).
+
+        ``pad_token_id``: with ``t_source="prompt_position"`` and left-padded batches, the
+        tokenizer's pad id, so that ``prompt_position`` counts from each row's first real id
+        (leading ids equal to it are taken as padding). Without it rows are read as unpadded."""
         from .integrations.ginsew_transformers import GINSEWLogitsProcessor
 
-        return GINSEWLogitsProcessor(self, backend=backend)
+        return GINSEWLogitsProcessor(self, backend=backend, pad_token_id=pad_token_id)
 
     # -- detection ------------------------------------------------------------------------
-    def detect_model(self, model_or_fn, probes, batch_size: int = 64):
+    def detect_model(self, model_or_fn, probes, batch_size: int = 64, *, skip_seen_windows=True):
         """Probe a suspect model: its G0 mass after each probe context, against the time.
 
         Parameters
@@ -236,6 +243,12 @@ class GINSEW(SchemeConfig):
         probes : token id sequences (contexts), each at least ``context_width`` long
             (``prompt_position + 1`` in that mode). Probes of one length are batched together.
         batch_size : probes per forward call.
+        skip_seen_windows : do not score a probe whose time window (its last ``context_width``
+            ids, or the id at ``prompt_position``) occurs earlier in it followed by an id. Text
+            the watermarked teacher wrote (e.g. our served outputs) carries the time of each
+            such window in the id after it, and a clean model that copies from its context would
+            look distilled. Turn it off only for probes the teacher did not write (e.g. held-out
+            human text); in ``prompt_position`` mode it keeps only probes that end at that id.
 
         Returns
         -------
@@ -262,9 +275,10 @@ class GINSEW(SchemeConfig):
             context_width=self.context_width,
             position=self.position,
             batch_size=batch_size,
+            skip_seen_windows=skip_seen_windows,
         )
 
-    def detect(self, sequences, prefix_lengths=None):
+    def detect(self, sequences, prefix_lengths=None, *, skip_prompt_windows=True):
         """Text-only test: ``y = 1[token in G0]`` over text the suspect wrote, against the time
         of each token's context (needs about 4x more tokens than probes for the same power).
 
@@ -273,6 +287,9 @@ class GINSEW(SchemeConfig):
         sequences : token id sequences (a list, a 2-D array or a :class:`Ragged`), all written
             by the suspect; one result for all of them.
         prefix_lengths : per document, leading ids not written by the suspect (the prompt).
+        skip_prompt_windows : do not score a token whose time window occurs in its prompt
+            followed by an id (the suspect could copy it; see :meth:`detect_model`). Turn it off
+            only for prompts the watermarked teacher did not write.
 
         Example
         -------
@@ -294,7 +311,18 @@ class GINSEW(SchemeConfig):
             frequency=self.frequency,
             context_width=self.context_width,
             position=self.position,
+            skip_prompt_windows=skip_prompt_windows,
         )
+
+
+def _id_array(ids) -> np.ndarray:
+    """``ids`` as a numpy array; rows of different lengths are refused by name."""
+    try:
+        return np.asarray(ids)
+    except ValueError:
+        raise ValueError(
+            "input_ids: rows of different lengths (expected [batch, length])"
+        ) from None
 
 
 def _same_memory(a, b) -> bool:

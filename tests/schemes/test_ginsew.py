@@ -6,23 +6,33 @@ import numpy as np
 import pytest
 import tokenmark as tm
 import torch
-from tokenmark.reference import ginsew as ref
+from tokenmark.reference.prf import context_hash, prf_word
 
 
-def test_scheme_matches_reference_functions():
+def test_scheme_matches_the_spec():
+    """group_flags and times against docs/prf.md section 8 restated on the PRF (domain 4: token
+    v under context 0, below floor(fraction 2^32); domain 5: token 0 under the prev hash of the
+    window, over 2^32), not through the reference functions the methods call."""
     wm = tm.GINSEW(key=b"scheme", epsilon=0.1, frequency=12.0, context_width=2, fraction=0.3)
-    np.testing.assert_array_equal(wm.group_flags(1019), ref.group_flags(wm.key.words, 1019, 0.3))
+    k = wm.key.words
+    expect = [int(prf_word(k, 0, v, 4)) < int(0.3 * 2**32) for v in range(1019)]
+    assert wm.group_flags(1019).tolist() == expect
     ids = np.array([[1, 2, 3], [4, 5, 6], [7, 8, 9]])
-    np.testing.assert_array_equal(wm.times(ids), ref.times(wm.key.words, ids, 2))
-    np.testing.assert_array_equal(wm.times(torch.tensor(ids[0])), wm.times(ids[:1]))
+    for b in range(3):
+        window = context_hash(ids[b, 1:], 0)  # the last context_width = 2 ids
+        assert wm.times(ids)[b] == int(prf_word(k, window, 0, 5)) / 2**32
+        assert wm.times(ids[b]) == wm.times(torch.tensor(ids[b]))  # one row, numpy or torch
+    official = tm.GINSEW(key=b"scheme", t_source="prompt_position", prompt_position=1)
+    for b in range(3):
+        window = context_hash(ids[b, 1:2], 0)  # the one id at prompt_position
+        assert official.times(ids)[b] == int(prf_word(k, window, 0, 5)) / 2**32
+    assert np.isnan(official.times(ids[:, :1])).all()  # no id at position 1 yet
     x = np.random.default_rng(0).normal(0, 2, (3, 1019)).astype(np.float32)
     a, b = x.copy(), x.copy()
     wm.apply_(a, ids)
     wm.apply_(b, ids, backend="reference")
     np.testing.assert_allclose(a, b, atol=4e-6 * (1 + np.abs(b).max()))
     assert wm.amplitude == pytest.approx(0.1 / 1.2)
-    official = tm.GINSEW(key=b"scheme", t_source="prompt_position", prompt_position=1)
-    np.testing.assert_array_equal(official.times(ids), ref.times(wm.key.words, ids, 1, 1))
 
 
 def test_torch_logits_in_place_all_dtypes():
@@ -68,6 +78,76 @@ def test_processor_with_demo_model():
     )
     assert out.shape == (3, 20)
     assert "processor" not in repr(proc)
+
+
+def test_prompt_position_processor_reads_left_padded_rows_as_unpadded():
+    wm = tm.GINSEW(key=b"padded", t_source="prompt_position", prompt_position=3)
+    proc = wm.logits_processor(pad_token_id=0)
+    rng = np.random.default_rng(5)
+    # The 3-id prompt is too short for a time; the last row is all padding.
+    prompts = [rng.integers(1, 300, n) for n in (9, 5, 3, 4, 0)]
+    width = max(len(p) for p in prompts)
+    batch = torch.zeros(len(prompts), width, dtype=torch.long)
+    for i, p in enumerate(prompts):
+        batch[i, width - len(p) :] = torch.from_numpy(p)
+    scores = torch.randn(len(prompts), 301, generator=torch.Generator().manual_seed(1))
+    got = proc(batch, scores.clone())
+    for i, p in enumerate(prompts):
+        want = scores[i : i + 1].clone()
+        wm.apply_(want, p[None, :])  # the same prompt alone, unpadded
+        assert torch.equal(got[i : i + 1], want), i
+    times = wm.times(batch)  # times() reads rows as they are: the padded rows' differ
+    assert [wm.times(p[None, :])[0] for p in prompts[:2]] != times[:2].tolist()
+    with pytest.raises(ValueError, match="pad_token_id"):
+        wm.logits_processor(pad_token_id=-1)
+    with pytest.raises(TypeError, match="pad_token_id"):
+        wm.logits_processor(pad_token_id="0")
+    assert "pad_token_id=0" in repr(proc) and "padded" not in repr(proc)
+
+
+@pytest.mark.parametrize(
+    "kw, error, name",
+    [
+        (dict(frequency="a"), TypeError, "frequency"),
+        (dict(frequency=None), TypeError, "frequency"),
+        (dict(epsilon=None), TypeError, "epsilon"),
+        (dict(epsilon="0.2"), TypeError, "epsilon"),
+        (dict(fraction=[0.5]), TypeError, "fraction"),
+        (dict(frequency=1e400), ValueError, "frequency"),
+    ],
+)
+def test_config_refuses_non_numbers_by_name(kw, error, name):
+    with pytest.raises(error, match=name):
+        tm.GINSEW(key=b"config", **kw)
+
+
+def test_helpers_refuse_bad_ids_by_name():
+    wm = tm.GINSEW(key=b"helpers", context_width=2)
+    for bad in (None, "3", 2.5):
+        with pytest.raises(TypeError, match="vocab_size"):
+            wm.group_flags(bad)
+    with pytest.raises(ValueError, match="vocab_size"):
+        wm.group_flags(-1)
+    with pytest.raises(ValueError, match="input_ids.*lengths"):
+        wm.times([[1, 2], [3]])
+    for bad in ([[1, -2]], np.array([[1, 2**31]]), torch.tensor([[-1, 5]])):
+        with pytest.raises(ValueError, match=r"input_ids: token ids must be in \[0, 2\^31\)"):
+            wm.times(bad)
+    # apply_sequence_ takes ids as a list too, and an empty sequence is a no-op.
+    x = np.random.default_rng(0).normal(size=(1, 3, 7)).astype(np.float32)
+    want = x.copy()
+    wm.apply_sequence_(want, np.array([[1, 2, 3]]))
+    got = x.copy()
+    wm.apply_sequence_(got, [[1, 2, 3]])
+    np.testing.assert_array_equal(got, want)
+    with pytest.raises(ValueError, match="input_ids.*lengths"):
+        wm.apply_sequence_(x.copy(), [[1, 2, 3], [4]])
+    for empty in (np.zeros((2, 0, 7), np.float32), torch.zeros(2, 0, 7)):
+        ids = np.zeros((2, 0), np.int64)
+        assert (
+            wm.apply_sequence_(empty, ids if isinstance(empty, np.ndarray) else torch.tensor(ids))
+            is empty
+        )
 
 
 @pytest.mark.parametrize(

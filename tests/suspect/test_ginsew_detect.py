@@ -140,7 +140,8 @@ def test_detect_model_transformers_path_equals_callable(demo):
     probes = demo["probes"][:300]
     a = wm.detect_model(demo["model"], probes, batch_size=37)
     b = wm.detect_model(lookup_fn(demo["probes"], demo["probs"]), probes)
-    assert a.n == b.n and a.n_observations == 300
+    assert a.n == b.n and a.n_observations + a.n_seen_window == 300
+    assert a.n_seen_window == b.n_seen_window > 0
     assert abs(a.z - b.z) < 1e-4 and abs(a.amplitude - b.amplitude) < 1e-6
 
 
@@ -152,7 +153,12 @@ def test_teacher_probe_mode_z_matches_theory(demo, eps):
     diffs = []
     for k in range(6):
         wm = tm.GINSEW(key=f"teacher-{k}", epsilon=eps)
-        res = wm.detect_model(lookup_fn(probes, teacher_probs(wm, probes, logits)), probes)
+        teacher = lookup_fn(probes, teacher_probs(wm, probes, logits))
+        # The default skips probes whose last id occurred earlier in them; it still detects.
+        filtered = wm.detect_model(teacher, probes)
+        assert filtered.n_seen_window > 0 and filtered.p_value < 1e-6
+        # Held-out human text (not written by the teacher): every probe may be scored.
+        res = wm.detect_model(teacher, probes, skip_seen_windows=False)
         # Theory: y = (q + eps(1 + c)) / (1 + 2 eps) with q the clean G0 mass (averaged per
         # time); z -> sqrt(n) corr(y, c) = sqrt(n) eps sqrt(v) / sqrt(eps^2 v + var(q)).
         g0 = wm.group_flags(probs.shape[1]).astype(np.float64)
@@ -174,12 +180,17 @@ def test_prompt_position_signal_vanishes_under_a_fixed_template(demo):
     templated = [np.concatenate([template, p]) for p in probes]
     x = logits.astype(np.float32)
     wm.apply_(x, np.tile(template, (len(probes), 1)))
-    res = wm.detect_model(lookup_fn(templated, np.exp(x.astype(np.float64))), templated)
+    teacher = lookup_fn(templated, np.exp(x.astype(np.float64)))
+    res = wm.detect_model(teacher, templated, skip_seen_windows=False)
     assert res.n == 1 and res.p_value == 1.0
     # Without the template (the prompts' own id 5 varies) the same mode is detected.
     x = logits.astype(np.float32)
     wm.apply_(x, np.stack([p[:6] for p in probes]))
-    res = wm.detect_model(lookup_fn(probes, np.exp(x.astype(np.float64))), probes)
+    # Every probe is longer than 6 ids: the default scores none of them (the teacher wrote every
+    # id after id 5 with its time); these probes are human text, so all may be scored.
+    teacher = lookup_fn(probes, np.exp(x.astype(np.float64)))
+    assert wm.detect_model(teacher, probes).n_observations == 0
+    res = wm.detect_model(teacher, probes, skip_seen_windows=False)
     assert res.p_value < 1e-6
 
 
@@ -207,8 +218,14 @@ def _generate(demo, processor, n_prompts=48, new_tokens=64, seed=0):
 def test_text_mode_detects_teacher_and_is_calibrated_on_clean_text(demo):
     wm = tm.GINSEW(key=b"text-mode", epsilon=0.2)
     marked, plen = _generate(demo, wm.logits_processor())
-    res = wm.detect(marked, prefix_lengths=plen)
-    assert res.n_observations == marked.shape[0] * (marked.shape[1] - plen)
+    # The default skips tokens whose window occurs in the prompt followed by an id; it still
+    # detects. The prompts are human text, so all tokens may be scored (the theory below).
+    filtered = wm.detect(marked, prefix_lengths=plen)
+    total = marked.shape[0] * (marked.shape[1] - plen)
+    assert filtered.n_observations + filtered.n_seen_window == total
+    assert filtered.n_seen_window > 0 and filtered.p_value < 1e-4, filtered
+    res = wm.detect(marked, prefix_lengths=plen, skip_prompt_windows=False)
+    assert res.n_observations == total
     assert res.p_value < 1e-4, res
     # Theory, given the contexts the teacher wrote after: y_i ~ Bernoulli(Q0'_i), Q0'_i the
     # teacher's G0 mass there (EOS masked, as generate's min_new_tokens did). The numerator
@@ -273,11 +290,12 @@ def test_detect_input_validation():
     assert res.n_observations == 0 and res.p_value == 1.0
 
 
+@pytest.mark.parametrize("skip", [True, False])
 @pytest.mark.parametrize("width, position", [(1, None), (3, None), (1, 2)])
-def test_text_observations_match_a_plain_loop(width, position):
+def test_text_observations_match_a_plain_loop(width, position, skip):
     rng = np.random.default_rng(width)
-    docs = [rng.integers(0, 3000, n) for n in (0, 1, 3, 4, 9, 40)]
-    prefix = np.array([0, 5, 1, 0, 6, 2])
+    docs = [rng.integers(0, 3000, n) for n in (0, 1, 3, 4, 9, 40)] + [rng.integers(0, 3, 30)]
+    prefix = np.array([0, 5, 1, 0, 6, 2, 12])
     wm = tm.GINSEW(
         key=b"loop",
         context_width=width,
@@ -293,18 +311,31 @@ def test_text_observations_match_a_plain_loop(width, position):
         fraction=0.5,
         context_width=width,
         position=position,
+        skip_prompt_windows=skip,
     )
     g0 = wm.group_flags(3000)
     ys, ts = [], []
+    n_skipped = 0
     for d, doc in enumerate(docs):
         first = width if position is None else position + 1
+        n = min(prefix[d], len(doc))
+        # The prompt's windows that a prompt id follows, as tuples of ids.
+        if position is None:
+            followed = {tuple(doc[j - width : j]) for j in range(width, n)}
+        else:
+            followed = {tuple(doc[position : position + 1])} if n > position + 1 else set()
         for i in range(max(first, prefix[d]), len(doc)):
+            window = doc[i - width : i] if position is None else doc[position : position + 1]
+            if skip and tuple(window) in followed:
+                n_skipped += 1
+                continue
             ys.append(float(g0[doc[i]]))
-            window = doc[:i] if position is None else doc[: position + 1]
-            ts.append(wm.times(window[None, :])[0])
+            ts.append(wm.times(doc[None, :i])[0])
     np.testing.assert_array_equal(y, ys)
     np.testing.assert_array_equal(t, ts)
-    assert wm.detect(docs, prefix_lengths=prefix).n_observations == len(ys)
+    res = wm.detect(docs, prefix_lengths=prefix, skip_prompt_windows=skip)
+    assert res.n_observations == len(ys) and res.n_seen_window == n_skipped
+    assert (n_skipped > 0) == skip
 
 
 def test_probe_times_and_batching_by_length():

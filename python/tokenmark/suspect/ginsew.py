@@ -8,10 +8,20 @@ time), and test for the sinusoid at the known frequency and phase:
 
 - the matched filter ``z = sum (y - mean y)(cos(f t) - m) / sqrt(v sum (y - mean y)^2)``, with
   ``m`` and ``v`` the mean and variance of ``cos(f t)`` for ``t`` uniform on [0, 1). Under the
-  null (a model that never saw the key) the times are independent uniforms whatever ``y`` is
-  (they come from the keyed PRF), so conditionally on ``y`` the numerator is a sum of independent
+  null (a model that never saw the key) the times are independent uniforms (they come from the
+  keyed PRF) and independent of ``y`` *as long as the input the suspect read was not shaped by
+  the time it is scored against*, so conditionally on ``y`` the numerator is a sum of independent
   centred terms of variance ``v (y - mean y)^2``: ``z`` is standard normal up to the CLT, and
   ``p = P[N(0, 1) >= z]`` (one-sided: the watermark only raises the correlation);
+- that condition fails for text the watermarked teacher wrote (e.g. our served outputs used as
+  probes or prompts): each token after a window was drawn with that window's time, and a clean
+  model that copies from its context reproduces it. So, as in radioactivity, a probe whose time
+  window already occurs earlier in it followed by a token is not scored (``skip_seen_windows``),
+  nor, in text mode, a token whose window occurs in its prompt followed by a token
+  (``skip_prompt_windows``). In ``prompt_position`` mode the window is the one id there, so only
+  probes that end right after it (and prompts no longer than it) are scored. What remains is a
+  second-order dependence between probes (one may show a window another is scored at);
+  ``tests/suspect/test_ginsew_copy_null.py`` measures the level with a copying model;
 - the Lomb-Scargle periodogram's ``P_snr`` (mean power in a window around ``f`` over the mean
   power elsewhere in the band), the statistic of the GINSEW paper and of DRW, for comparison.
 
@@ -21,17 +31,21 @@ This module takes plain arrays and key words; :class:`tokenmark.GINSEW` wraps it
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from .._validate import check_alpha, check_int
+from .._validate import check_alpha, check_bool
 from ..reference import ginsew as _ref
 from ..reference.prf import SEEDING_PREV, context_hash, prf_word
-
-MAX_BATCH_SIZE = 2**31 - 1  # probes per forward call; more than any model takes at once
+from ._ginsew_probe import (  # noqa: F401 (re-exported: the probe-mode API)
+    MAX_BATCH_SIZE,
+    as_probe_list,
+    next_token_probs_fn,
+    probe_group_masses,
+)
+from .radioactivity import _window_hashes
 
 
 @dataclass(frozen=True)
@@ -47,7 +61,9 @@ class GINSEWResult:
     n : distinct times the statistic is computed over (the effective sample size).
     amplitude : least-squares slope of ``y`` on ``cos(f t)``; ``eps / (1 + 2 eps)`` for the
         watermarked teacher itself in probe mode, smaller for a student or an ensemble.
-    n_observations : probes (probe mode) or scored tokens (text mode) before averaging.
+    n_observations : scored probes (probe mode) or tokens (text mode) before averaging.
+    n_seen_window : probes or tokens not scored because their time window occurs earlier in the
+        probe, or in the prompt, followed by an id (the suspect could copy what followed it).
     """
 
     z: float
@@ -56,6 +72,7 @@ class GINSEWResult:
     n: int
     amplitude: float
     n_observations: int
+    n_seen_window: int = 0
 
     def is_watermarked(self, alpha: float = 1e-3) -> bool:
         """Whether ``p_value <= alpha`` (the false-positive rate per suspect)."""
@@ -69,13 +86,28 @@ class GINSEWResult:
             "n": self.n,
             "amplitude": self.amplitude,
             "n_observations": self.n_observations,
+            "n_seen_window": self.n_seen_window,
         }
 
 
+def _one_minus_sinc(f: float) -> float:
+    """``1 - sin(f) / f`` without cancellation at small ``f`` (series below 0.01)."""
+    if abs(f) < 1e-2:
+        f2 = f * f
+        return f2 / 6.0 * (1.0 - f2 / 20.0 * (1.0 - f2 / 42.0))
+    return 1.0 - math.sin(f) / f
+
+
 def cos_moments(frequency: float) -> tuple[float, float]:
-    """Mean and variance of ``cos(f t)`` for ``t`` uniform on [0, 1) (``f`` in radians)."""
+    """Mean and variance of ``cos(f t)`` for ``t`` uniform on [0, 1) (``f`` in radians).
+
+    Below ``f = 0.1`` the variance ``1/2 + sin(2 f) / (4 f) - m^2`` cancels towards
+    ``f^4 / 45``: its series is used there (relative error about 1e-11 or less on both sides)."""
     f = float(frequency)
     m = math.sin(f) / f
+    if f < 0.1:
+        f2 = f * f
+        return m, f2 * f2 / 45.0 * (1.0 - f2 / 7.0 * (1.0 - f2 / 15.0 * (1.0 - f2 * 4.0 / 99.0)))
     v = 0.5 + math.sin(2.0 * f) / (4.0 * f) - m * m
     return m, v
 
@@ -107,8 +139,9 @@ def matched_filter(y, t, frequency: float) -> tuple[float, float, float]:
     t = np.asarray(t, dtype=np.float64)
     if len(y) < 3:
         return 0.0, 1.0, 0.0
-    m, v = cos_moments(frequency)
-    c = np.cos(frequency * t)
+    _, v = cos_moments(frequency)
+    # cos(f t) - m as (1 - m) - 2 sin^2(f t / 2): no cancellation when f t is small.
+    cm = _one_minus_sinc(float(frequency)) - 2.0 * np.sin(0.5 * frequency * t) ** 2
     # A constant y (up to rounding: a model that ignores the context) carries no information.
     if float(np.ptp(y)) <= 1e-12 * max(1.0, float(np.abs(y).max())) or v <= 0.0:
         return 0.0, 1.0, 0.0
@@ -116,8 +149,8 @@ def matched_filter(y, t, frequency: float) -> tuple[float, float, float]:
     ss = float(yc @ yc)
     if ss == 0.0:
         return 0.0, 1.0, 0.0
-    z = float(yc @ (c - m)) / math.sqrt(v * ss)
-    cc = c - c.mean()
+    z = float(yc @ cm) / math.sqrt(v * ss)
+    cc = cm - cm.mean()
     amplitude = float(yc @ cc) / float(cc @ cc) if float(cc @ cc) > 0 else 0.0
     return z, float(stats.norm.sf(z)), amplitude
 
@@ -137,7 +170,9 @@ def lomb_scargle_snr(
     ``scipy.signal.lombscargle`` takes angular frequencies, as ``f`` is here (astropy's
     ``LombScargle`` takes cycles: divide by 2 pi there). The record is one unit of ``t`` long, so
     a peak's main lobe is about 2 pi wide; the default window holds its top, and the default band
-    is ``[f / 10, 3 f]``.
+    is ``[f / 10, 3 f]``, widened to ``f + 2 half_window`` for a low ``f`` (below ``half_window``)
+    so that it reaches beyond the window. Where the band's grid steps over the window (a high
+    ``f``), the window is sampled on its own grid of ``n_freqs // 10`` points.
     """
     from scipy import signal
 
@@ -146,17 +181,22 @@ def lomb_scargle_snr(
     f = float(frequency)
     if len(y) < 3 or float(np.ptp(y)) <= 1e-12 * max(1.0, float(np.abs(y).max())):
         return math.nan
-    lo, hi = band if band is not None else (f / 10.0, 3.0 * f)
-    freqs = np.linspace(lo, hi, n_freqs)
-    power = signal.lombscargle(t, y - y.mean(), freqs, normalize=True)
-    inside = np.abs(freqs - f) <= half_window
-    if not inside.any() or inside.all():
+    lo, hi = band if band is not None else (f / 10.0, max(3.0 * f, f + 2.0 * half_window))
+    a, b = max(lo, f - half_window), min(hi, f + half_window)  # the window within the band
+    if not (lo < a or b < hi) or a > b:
         raise ValueError("band: must extend beyond the window around the frequency")
+    freqs = np.linspace(lo, hi, n_freqs)
+    if not (np.abs(freqs - f) <= half_window).any():
+        freqs = np.concatenate([freqs, np.linspace(a, b, max(n_freqs // 10, 1))])
+    inside = np.abs(freqs - f) <= half_window
+    if inside.all():
+        raise ValueError("band: must extend beyond the window around the frequency")
+    power = signal.lombscargle(t, y - y.mean(), freqs, normalize=True)
     noise = float(power[~inside].mean())
     return float(power[inside].mean()) / noise if noise > 0 else math.inf
 
 
-def finish(y, t, frequency: float, n_observations: int) -> GINSEWResult:
+def finish(y, t, frequency: float, n_observations: int, n_seen_window: int = 0) -> GINSEWResult:
     """Average ``y`` per distinct ``t`` and compute both statistics."""
     y_mean, t_unique = aggregate_by_time(y, t)
     z, p, amplitude = matched_filter(y_mean, t_unique, frequency)
@@ -167,98 +207,11 @@ def finish(y, t, frequency: float, n_observations: int) -> GINSEWResult:
         n=len(t_unique),
         amplitude=amplitude,
         n_observations=int(n_observations),
+        n_seen_window=int(n_seen_window),
     )
 
 
 # -- probe mode ---------------------------------------------------------------------------------
-def _as_probe_list(probes) -> list[np.ndarray]:
-    if isinstance(probes, np.ndarray) and probes.ndim == 2:
-        probes = list(probes)
-    elif type(probes).__module__.startswith("torch") and getattr(probes, "ndim", 0) == 2:
-        probes = list(probes.cpu().numpy())
-    if not isinstance(probes, Sequence) or isinstance(probes, (str, bytes)):
-        raise TypeError("probes: expected a list of token id sequences or a 2-D array")
-    if len(probes) == 0:
-        raise ValueError("probes: need at least one probe")
-    out = []
-    for i, p in enumerate(probes):
-        a = np.asarray(p.cpu().numpy() if hasattr(p, "cpu") else p)
-        if a.ndim != 1 or (a.size and a.dtype.kind not in "iu"):
-            raise TypeError(f"probes: probe {i} is not a 1-D sequence of integer token ids")
-        if a.size == 0:
-            raise ValueError(f"probes: probe {i} is empty")
-        if a.min() < 0 or a.max() >= 2**31:
-            raise ValueError(f"probes: probe {i} has token ids outside [0, 2^31)")
-        out.append(a.astype(np.int64))
-    return out
-
-
-def _is_transformers_model(obj) -> bool:
-    return hasattr(obj, "config") and hasattr(obj, "forward") and callable(obj)
-
-
-def next_token_probs_fn(model_or_fn) -> Callable[[Any], np.ndarray]:
-    """A function ``ids LongTensor [b, s] -> float64 ndarray [b, vocab]`` of next-token
-    probabilities from a transformers causal LM or a user callable (checked)."""
-    import torch
-
-    if _is_transformers_model(model_or_fn):
-        model = model_or_fn
-
-        def fn(ids):
-            device = next(model.parameters()).device
-            with torch.no_grad():
-                logits = model(input_ids=ids.to(device)).logits[:, -1, :]
-            return torch.softmax(logits.double(), dim=-1).cpu().numpy()
-
-        return fn
-    if not callable(model_or_fn):
-        raise TypeError("model_or_fn: expected a transformers causal LM or a callable")
-
-    def checked(ids):
-        out = model_or_fn(ids)
-        if hasattr(out, "detach"):
-            out = out.detach().double().cpu().numpy()
-        out = np.asarray(out, dtype=np.float64)
-        if out.ndim != 2 or out.shape[0] != ids.shape[0]:
-            raise ValueError(
-                f"model_or_fn: expected probabilities [{ids.shape[0]}, vocab], got {out.shape}"
-            )
-        if not np.isfinite(out).all() or (out < 0).any():
-            raise ValueError("model_or_fn: returned values that are not probabilities")
-        sums = out.sum(axis=1)
-        if np.abs(sums - 1.0).max() > 1e-3:
-            raise ValueError(
-                "model_or_fn: rows must sum to 1 (probabilities, not logits or log-probs)"
-            )
-        return out
-
-    return checked
-
-
-def probe_group_masses(
-    model_or_fn, probes: list[np.ndarray], g0_of: Callable[[int], np.ndarray], batch_size: int
-) -> np.ndarray:
-    """``y [n_probes]``: the suspect's G0 mass after each probe. Probes of one length share a
-    batch (no padding, so no attention-mask or position subtleties); ``g0_of(vocab)`` gives the
-    flags for the suspect's vocabulary width."""
-    import torch
-
-    batch_size = check_int(batch_size, "batch_size", 1, MAX_BATCH_SIZE)
-    fn = next_token_probs_fn(model_or_fn)
-    lengths = np.array([len(p) for p in probes])
-    y = np.empty(len(probes), dtype=np.float64)
-    for length in np.unique(lengths):
-        idx = np.flatnonzero(lengths == length)
-        for s in range(0, len(idx), batch_size):
-            chunk = idx[s : s + batch_size]
-            ids = torch.from_numpy(np.stack([probes[i] for i in chunk]))
-            probs = fn(ids)
-            g0 = g0_of(probs.shape[1])
-            y[chunk] = probs[:, g0].sum(axis=1) / probs.sum(axis=1)
-    return y
-
-
 def probe_times(
     key_words, probes: list[np.ndarray], context_width: int, position: int | None
 ) -> np.ndarray:
@@ -276,6 +229,30 @@ def probe_times(
     return _ref.time_words(key_words, ctx).astype(np.float64) / _ref.TWO_32
 
 
+def followed_windows(seq: np.ndarray, context_width: int, position: int | None) -> np.ndarray:
+    """Context hashes of the time windows in ``seq`` that an id of ``seq`` follows: the windows
+    whose time shaped that id if the watermarked teacher wrote ``seq`` (a model reading ``seq``
+    can copy it). ``position`` mode: the one id at ``position``, when an id follows it."""
+    if position is None:
+        return _window_hashes(seq, context_width, SEEDING_PREV)[:-1]
+    if len(seq) > position + 1:
+        return context_hash(seq[None, position : position + 1], SEEDING_PREV).astype(np.uint32)
+    return np.zeros(0, dtype=np.uint32)
+
+
+def seen_probes(probes: list[np.ndarray], context_width: int, position: int | None) -> np.ndarray:
+    """``bool [n_probes]``: True where the probe's own time window is among its
+    :func:`followed_windows` (such a probe is not scored)."""
+    out = np.zeros(len(probes), dtype=bool)
+    for i, p in enumerate(probes):
+        if position is None:
+            h = _window_hashes(p, context_width, SEEDING_PREV)
+            out[i] = bool((h[:-1] == h[-1]).any())
+        else:
+            out[i] = len(p) > position + 1
+    return out
+
+
 def detect_model(
     model_or_fn,
     probes,
@@ -286,10 +263,19 @@ def detect_model(
     context_width: int,
     position: int | None = None,
     batch_size: int = 64,
+    skip_seen_windows: bool = True,
 ) -> GINSEWResult:
-    """Probe mode: ``y`` = the suspect's G0 mass after each probe, against the probe's time."""
-    probe_list = _as_probe_list(probes)
+    """Probe mode: ``y`` = the suspect's G0 mass after each probe, against the probe's time.
+    Probes whose time window occurs earlier in them followed by an id are not scored unless
+    ``skip_seen_windows`` is False (valid only for probes the watermarked teacher did not write)."""
+    probe_list = as_probe_list(probes)
     t = probe_times(key_words, probe_list, context_width, position)
+    n_seen = 0
+    if check_bool(skip_seen_windows, "skip_seen_windows"):
+        seen = seen_probes(probe_list, context_width, position)
+        n_seen = int(seen.sum())
+        probe_list = [p for p, s in zip(probe_list, seen) if not s]
+        t = t[~seen]
     cache: dict[int, np.ndarray] = {}
 
     def g0_of(vocab: int) -> np.ndarray:
@@ -298,7 +284,7 @@ def detect_model(
         return cache[vocab]
 
     y = probe_group_masses(model_or_fn, probe_list, g0_of, batch_size)
-    return finish(y, t, frequency, len(probe_list))
+    return finish(y, t, frequency, len(probe_list), n_seen)
 
 
 # -- text-only mode -----------------------------------------------------------------------------
@@ -311,30 +297,48 @@ def text_observations(
     fraction: float,
     context_width: int,
     position: int | None = None,
+    skip_prompt_windows: bool = True,
 ) -> tuple[np.ndarray, np.ndarray]:
     """``(y, t)`` per scored token of ragged documents: ``y = 1[token in G0]`` and ``t`` the time
     of the context it was written after. Position ``i`` of a document is scored from
-    ``max(context_width, prefix)`` on (``position`` mode: from ``max(position + 1, prefix)``)."""
+    ``max(context_width, prefix)`` on (``position`` mode: from ``max(position + 1, prefix)``),
+    except (``skip_prompt_windows``) where its time window is one of the prompt's
+    :func:`followed_windows` (the first ``prefix`` ids)."""
+    skip = check_bool(skip_prompt_windows, "skip_prompt_windows")
+    y, t, _ = _observations(
+        tokens, offsets, prefix, key_words, fraction, context_width, position, skip
+    )
+    return y, t
+
+
+def _observations(tokens, offsets, prefix, key_words, fraction, width, position, skip_prompt):
+    """:func:`text_observations` and the number of tokens its prompt filter skipped."""
     threshold = np.uint32(_ref.fraction_threshold(fraction))
     ys, ts = [], []
+    n_seen = 0
     for d in range(len(offsets) - 1):
         doc = tokens[int(offsets[d]) : int(offsets[d + 1])]
-        first = context_width if position is None else position + 1
-        start = max(first, int(prefix[d]) if prefix is not None else 0)
+        first = width if position is None else position + 1
+        n_prompt = min(int(prefix[d]), len(doc)) if prefix is not None else 0
+        start = max(first, n_prompt)
         if start >= len(doc):
             continue
         scored = doc[start:]
         if position is None:
-            win = np.lib.stride_tricks.sliding_window_view(doc[:-1], context_width)
-            ctx = context_hash(win[start - context_width :], SEEDING_PREV)
+            win = np.lib.stride_tricks.sliding_window_view(doc[:-1], width)
+            ctx = context_hash(win[start - width :], SEEDING_PREV)
         else:
             ctx = np.full(len(scored), context_hash(doc[position : position + 1], SEEDING_PREV))
+        if skip_prompt and n_prompt:
+            keep = ~np.isin(ctx, followed_windows(doc[:n_prompt], width, position))
+            n_seen += int((~keep).sum())
+            scored, ctx = scored[keep], ctx[keep]
         ts.append(_ref.time_words(key_words, ctx).astype(np.float64) / _ref.TWO_32)
         words = prf_word(key_words, _ref.GROUP_CTX, scored, _ref.DOMAIN_GINSEW_GROUP)
         ys.append((words < threshold).astype(np.float64))
     if not ys:
-        return np.empty(0), np.empty(0)
-    return np.concatenate(ys), np.concatenate(ts)
+        return np.empty(0), np.empty(0), n_seen
+    return np.concatenate(ys), np.concatenate(ts), n_seen
 
 
 def detect_text(
@@ -347,15 +351,11 @@ def detect_text(
     frequency: float,
     context_width: int,
     position: int | None = None,
+    skip_prompt_windows: bool = True,
 ) -> GINSEWResult:
     """Text-only mode over all documents together (one suspect, one result)."""
-    y, t = text_observations(
-        tokens,
-        offsets,
-        prefix,
-        key_words=key_words,
-        fraction=fraction,
-        context_width=context_width,
-        position=position,
+    skip = check_bool(skip_prompt_windows, "skip_prompt_windows")
+    y, t, n_seen = _observations(
+        tokens, offsets, prefix, key_words, fraction, context_width, position, skip
     )
-    return finish(y, t, frequency, len(y))
+    return finish(y, t, frequency, len(y), n_seen)
