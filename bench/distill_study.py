@@ -101,6 +101,11 @@ SCALES = {
 }
 
 PROMPT_LEN = 8
+# GINSEW's probes and the students' prompts are human text, never text the watermarked teacher
+# wrote: every probe and token is scored (the seen-window rules guard against a suspect copying
+# teacher-written probes; here they would only drop probes).
+HUMAN_PROBES = {"skip_seen_windows": False}
+HUMAN_PROMPTS = {"skip_prompt_windows": False}
 
 
 def schemes(seed: int) -> dict:
@@ -180,8 +185,8 @@ class Evaluator:
         kind = w.scheme_name
         r: dict = {}
         if kind == "ginsew":
-            pr = w.detect_model(fn, self.probes, batch_size=512)
-            tx = w.detect(gen, prefix_lengths=PROMPT_LEN)
+            pr = w.detect_model(fn, self.probes, batch_size=512, **HUMAN_PROBES)
+            tx = w.detect(gen, prefix_lengths=PROMPT_LEN, **HUMAN_PROMPTS)
             r["probe"] = dict(z=pr.z, p=pr.p_value, n=pr.n, amplitude=pr.amplitude, p_snr=pr.p_snr)
             r["text"] = dict(z=tx.z, p=tx.p_value, n=tx.n_observations, amplitude=tx.amplitude)
             return r
@@ -208,8 +213,10 @@ class Evaluator:
         for i in range(n_keys):
             key = f"null key {seed} {i}".encode()
             g = tm.GINSEW(key=key, epsilon=0.2, frequency=16.0, context_width=1)
-            out["GINSEW probe"].append(g.detect_model(fn, self.probes, batch_size=512).p_value)
-            out["GINSEW text"].append(g.detect(gen, prefix_lengths=PROMPT_LEN).p_value)
+            pr = g.detect_model(fn, self.probes, batch_size=512, **HUMAN_PROBES)
+            out["GINSEW probe"].append(pr.p_value)
+            tx = g.detect(gen, prefix_lengths=PROMPT_LEN, **HUMAN_PROMPTS)
+            out["GINSEW text"].append(tx.p_value)
             for fam, w in (
                 ("KGW", tm.KGW(key=key, gamma=0.25, context_width=1)),
                 ("Gumbel", tm.Gumbel(key=key, context_width=1)),
