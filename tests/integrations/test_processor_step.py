@@ -42,7 +42,7 @@ def _gumbel_case(x, ids):
         0, True,
     )  # fmt: skip
     return _expected_one_hot(x, want), lambda out: _call_step(
-        _C.GumbelStep(WORDS, 0, 2, 0, True), out, ids
+        _C.GumbelStep(WORDS, np.zeros(1, np.uint32), 2, 0, True), out, ids
     )
 
 
@@ -106,7 +106,8 @@ def test_step_checks_ids_and_uniforms_and_parameters():
     for make, match in [
         (lambda: _C.KGWStep(WORDS, 0, 1.0, 2, 0), "threshold"),
         (lambda: _C.KGWStep(WORDS, 2**30, float("inf"), 2, 0), "delta"),
-        (lambda: _C.GumbelStep(WORDS, 0, 2000, 0, True), "context_width"),
+        (lambda: _C.GumbelStep(WORDS, np.zeros(1, np.uint32), 2000, 0, True), "context_width"),
+        (lambda: _C.GumbelStep(WORDS, np.zeros(0, np.uint32), 2, 0, True), "salt"),
         (lambda: _C.SynthIDStep(WORDS, 2, 0, 0, 0, 0), "layers"),
         (lambda: _C.SynthIDStep(WORDS, 2, 0, 30, -1, 0), "top_k"),
         (lambda: _C.SynthIDStep(WORDS, 2, 9, 30, 0, 0), "seeding"),
