@@ -104,34 +104,61 @@ def test_score_matches_reference(simd, rng, seeding, width, dedup):
         assert n_only[2] is None and n_only[3] is None
 
 
-def test_score_many_chunks_and_long_documents(rng):
-    # Documents that straddle the kernel's 65536-token chunks, on both threads.
-    lengths = [70_000, 3, 130_000, 0, 65_536, 1]
-    tokens, offsets = ragged(rng, lengths, 50)
+CHUNK = 1 << 16  # kgw_score.cpp's kChunk: pass 1 runs chunk by chunk, on several threads
+
+
+def chunk_edge_documents(rng):
+    """(tokens, offsets, prefix) over 4 chunk edges E, 2E, 3E, 4E. Prefixes keep the scored
+    positions near the edges (the reference is a Python loop over them):
+    - E: one document scored from E - 300 to E + 300, tokens E-100..E-80 repeated at E+40
+      (pairs seen before the edge recur after it: dedup across chunks);
+    - 2E: a document starting 2 tokens before the edge (its context-less positions cross it);
+    - 3E: a document whose prefix ends 5 tokens after the edge;
+    - 4E: a document ending on the edge, an empty one, one starting on it, one of 1 token."""
+    e = CHUNK
+    spec = [  # (first token, length, prefix length)
+        (0, e + 300, e - 300),
+        (e + 300, 0, 0),
+        (e + 300, e - 302, e - 302 - 200),
+        (2 * e - 2, 300, 0),
+        (2 * e + 298, e - 200, e - 293),  # scored from 3E + 5
+        (3 * e + 98, e - 98, e - 98 - 300),
+        (4 * e, 0, 0),
+        (4 * e, 250, 0),
+        (4 * e + 250, 1, 0),
+    ]
+    for (s0, n0, _), (s1, _, _) in zip(spec, spec[1:]):
+        assert s0 + n0 == s1
+    lengths = np.array([n for _, n, _ in spec])
+    offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+    tokens = rng.integers(0, 50, int(offsets[-1])).astype(np.int32)
+    tokens[e - 300 : e + 300] = rng.integers(0, 6, 600)  # a small vocabulary: natural repeats
+    tokens[e + 40 : e + 60] = tokens[e - 100 : e - 80]
+    return tokens, offsets, np.array([p for _, _, p in spec], np.int64)
+
+
+@pytest.mark.parametrize("width,seeding", [(0, 0), (2, 0), (4, 1)])
+def test_score_across_chunk_edges_matches_reference(simd, rng, width, seeding):
+    """Every flag and count against the reference, bit for bit, on documents placed around the
+    kernel's chunk edges (dedup on and off, with and without per-token flags)."""
+    tokens, offsets, prefix = chunk_edge_documents(rng)
     key = tm.Key(b"k").words
     thr = int(0.25 * 2**32)
     for dedup in (False, True):
-        n_s, n_g, green, counted = _C.score_kgw(tokens, offsets, None, key, thr, 2, 0, dedup, True)
-        # Per-token flags are checked against the reference on a sample of positions.
-        sample = rng.choice(len(tokens), 2000, replace=False)
-        sample = sample[np.isin(sample, offsets[:-1] + np.arange(2)[:, None], invert=True)]
-        from tokenmark.reference.prf import context_hash
-
-        for i in sample[:300]:
-            d = np.searchsorted(offsets, i, side="right") - 1
-            if i - offsets[d] < 2:
-                assert green[i] == -1
-                continue
-            ctx = context_hash(tokens[i - 2 : i], 0)
-            assert green[i] == int(ref.green_mask(key, ctx, tokens[i], thr))
-        # Counts agree with the flags.
-        for d in range(len(lengths)):
-            lo, hi = offsets[d], offsets[d + 1]
-            assert n_s[d] == counted[lo:hi].sum()
-            assert n_g[d] == (counted[lo:hi].astype(bool) & (green[lo:hi] == 1)).sum()
-        if dedup:
-            # 50 tokens and width 2: at most 50^3 distinct pairs per document.
-            assert n_s.max() <= 50**3
+        want = ref.score_kgw(tokens, offsets, prefix, key, thr, width, seeding, dedup)
+        got = _C.score_kgw(tokens, offsets, prefix, key, thr, width, seeding, dedup, True)
+        for w, g in zip(want, got):
+            np.testing.assert_array_equal(g, w)
+        n_only = _C.score_kgw(tokens, offsets, prefix, key, thr, width, seeding, dedup, False)
+        np.testing.assert_array_equal(n_only[0], want[0])
+        np.testing.assert_array_equal(n_only[1], want[1])
+    # The layout does what it says: scored tokens in the first 8 of each chunk after the first,
+    # and pairs first seen before the edge E dropped after it.
+    green, counted = want[2], want[3]
+    for c in range(1, 5):
+        assert (green[c * CHUNK : c * CHUNK + 8] >= 0).any(), c
+    after = slice(CHUNK + 40 + width, CHUNK + 60)
+    assert (green[after] >= 0).all() and not counted[after].any()
 
 
 def test_dispatch_accepts_torch_cpu_tensors(rng):

@@ -164,7 +164,9 @@ def test_false_positive_rate_per_key_on_human_text():
     50 keys, and over them. Per key the rate spreads wider than a binomial (measured 0.017 to
     0.127, mean 0.051, over 173 chunks): the same (context, token) pairs recur across the chunks
     of one text (speaker names, stock phrases) and SGLang dedups only within a document, so the
-    chunks of one key are not independent. The bound below allows that measured spread."""
+    chunks of one key are not independent. The bound on the worst key allows that measured
+    spread; the mean over the 50 independent keys is bounded by its own standard error (the
+    keys' sample sd over sqrt(50)), not by one key's."""
     tokenizers = pytest.importorskip("tokenizers")
     root = Path(tm.__file__).parent / "demo_model"
     tok = tokenizers.Tokenizer.from_file(str(root / "tokenizer.json"))
@@ -177,7 +179,8 @@ def test_false_positive_rate_per_key_on_human_text():
         rates.append((p <= 0.05).mean())
     sd = np.sqrt(0.05 * 0.95 / len(chunks))  # a binomial's spread over len(chunks) documents
     assert max(rates) <= 0.05 + 6 * sd, rates
-    assert abs(np.mean(rates) - 0.05) <= 2 * sd, rates
+    se = np.std(rates, ddof=1) / np.sqrt(len(rates))  # the mean's, over independent keys
+    assert abs(np.mean(rates) - 0.05) <= 4 * se, (np.mean(rates), se)
 
 
 def test_from_config_forms_and_secrecy():
