@@ -136,6 +136,20 @@ def test_parquet(tmp_path):
     assert [m.row for m in bad] == [2, 3]
 
 
+def test_parquet_dictionary_encoded_text(tmp_path):
+    """A dictionary-encoded string column (what pandas writes for a categorical) is text."""
+    text = pa.array(["one", "two", None, "one"]).dictionary_encode()
+    p = tmp_path / "cat.parquet"
+    pq.write_table(pa.table({"text": text}), p)
+    assert pa.types.is_dictionary(pq.read_schema(p).field("text").type)
+    batches, bad = _read(p)
+    assert _texts(batches) == ["one", "two", "one"] and _rows(batches) == [0, 1, 3]
+    assert [(m.row, m.reason) for m in bad] == [(2, "column 'text' is null")]
+    pq.write_table(pa.table({"text": pa.array([1, 2]).dictionary_encode()}), p)
+    batches, bad = _read(p)
+    assert batches == [] and "expected a string" in bad[0].reason
+
+
 def test_parquet_missing_or_wrong_column_counts_every_row(tmp_path):
     p = tmp_path / "y.parquet"
     pq.write_table(pa.table({"body": ["a", "b", "c"], "n": [1, 2, 3]}), p)

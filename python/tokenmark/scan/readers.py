@@ -237,7 +237,9 @@ def _parquet_columns(shard: Shard, opt: ReadOptions, pf):
             kind.value_type
         )
     else:
-        ok = pa.types.is_string(kind) or pa.types.is_large_string(kind)
+        # A dictionary-encoded column (a pandas categorical) reads as its strings.
+        text = kind.value_type if pa.types.is_dictionary(kind) else kind
+        ok = pa.types.is_string(text) or pa.types.is_large_string(text)
     if not ok:
         if n_rows:
             want = "a list of integers" if want_tokens else "a string"
