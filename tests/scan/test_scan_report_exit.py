@@ -118,5 +118,12 @@ def test_a_page_that_cannot_be_written_is_a_usage_error_before_the_scan(
     assert not out.exists() or not any(out.glob("scores-*"))  # nothing scanned
 
 
+def test_a_page_inside_the_out_folder_a_first_run_makes(corpus, tmp_path):
+    out = tmp_path / "out"
+    page = out / "scan.html"
+    assert _run(_argv(corpus, corpus["inputs"][1:], out, page)) == engine.EXIT_HITS
+    assert "<svg" in page.read_text()
+
+
 def test_help_states_the_contract():
     assert "8 is added" in cli.DESCRIPTION and "code & 7" in cli.DESCRIPTION

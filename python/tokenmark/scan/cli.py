@@ -144,7 +144,7 @@ def run(args: argparse.Namespace) -> int:
         if args.calibration:
             watermarks = attach_calibrations(watermarks, args.calibration)
         if args.report:
-            _check_report_path(args.report)
+            _check_report_path(args.report, args.out)
         tokenizer = None
         if text_column is not None:
             if not args.tokenizer:
@@ -189,14 +189,19 @@ def _cause(e: BaseException) -> BaseException:
     return e
 
 
-def _check_report_path(path: str) -> None:
+def _check_report_path(path: str, out: str) -> None:
     """What can be known before the scan is a usage error here, not one after hours: the page's
     folder exists, the page is not a folder, the temporary file the page is written through can
     be created there (permissions, a read-only or full disk, a name too long), and matplotlib,
-    which draws the figures, is installed."""
+    which draws the figures, is installed. A page inside the --out folder a first run will make
+    is checked for the folder's name only."""
     p = Path(path)
     if os.path.isdir(p):
         raise ScanConfigError(f"--report: {path!r} is a folder; name the HTML file to write")
+    if importlib.util.find_spec("matplotlib") is None:
+        raise ScanConfigError("--report: needs matplotlib (pip install 'tokenmark[scan]')")
+    if not os.path.exists(out) and p.parent.resolve() == Path(out).resolve():
+        return
     if not os.path.isdir(p.parent):
         raise ScanConfigError(f"--report: no folder {str(p.parent)!r} to write {p.name!r} in")
     tmp = p.with_name(f".{p.name}.tmp")  # the name report._write_atomic writes through
@@ -205,8 +210,6 @@ def _check_report_path(path: str) -> None:
         tmp.unlink()
     except OSError as e:
         raise ScanConfigError(f"--report: cannot write {path!r} ({e.strerror or e})") from None
-    if importlib.util.find_spec("matplotlib") is None:
-        raise ScanConfigError("--report: needs matplotlib (pip install 'tokenmark[scan]')")
 
 
 def _write_report(args: argparse.Namespace, watermarks, tokenizer) -> bool:
