@@ -87,7 +87,7 @@ def test_g_values_and_masks_bit_exact_with_transformers(keys, ngram, hist, size,
     if size < 2**16:
         dists = [np.array([1.0])]
         for _ in range(res.n_scored.max()):
-            dists.append(np.convolve(dists[-1], wm._null.pmf))
+            dists.append(np.convolve(dists[-1], wm.position_null.pmf))
         want = [dists[n][k:].sum() for n, k in zip(res.n_scored, res.ones.sum(1))]
     np.testing.assert_allclose(res.p_value, np.where(res.n_scored > 0, want, 1.0), rtol=1e-12)
 

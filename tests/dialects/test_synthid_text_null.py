@@ -25,7 +25,7 @@ def test_position_pmf_is_the_enumeration_of_the_residues(size):
     h = np.arange(size, dtype=np.uint64) + np.uint64(size) * np.uint64(987654321)
     g = tm.ops.synthid_text_g_values(h, keys=wm._key_words, table=wm.sampling_table)
     want = np.bincount(g.sum(axis=1), minlength=13) / size
-    np.testing.assert_allclose(wm._null.pmf, want, rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(wm.position_null.pmf, want, rtol=1e-12, atol=1e-15)
 
 
 @pytest.mark.parametrize("size", [3, 7, 12, 999])
@@ -34,12 +34,12 @@ def test_position_pmf_of_other_tables_against_sampled_hashes(size):
     h = rng.integers(0, 2**64, size=400_000, dtype=np.uint64)
     g = tm.ops.synthid_text_g_values(h, keys=wm._key_words, table=wm.sampling_table)
     seen = np.bincount(g.sum(axis=1), minlength=9) / len(h)  # sd < 1e-3
-    np.testing.assert_allclose(wm._null.pmf, seen, atol=4e-3)
+    np.testing.assert_allclose(wm.position_null.pmf, seen, atol=4e-3)
 
 
 def test_count_tail_against_direct_convolution():
     for size in (4, 16, 12, 1000):
-        pmf = _scheme(size, depth=7)._null.pmf
+        pmf = _scheme(size, depth=7).position_null.pmf
         n = 40
         dist = np.array([1.0])
         for _ in range(n):
@@ -67,5 +67,27 @@ def test_false_positive_rate_per_key_on_random_text(size):
 
 def test_their_default_and_larger_tables_keep_the_binomial():
     for size in (2**16, 2**17, 3 * 2**16, 2**16 + 1, 1):
-        assert _scheme(size, depth=3)._null is None
-    assert _scheme(2**16 - 1, depth=3)._null is not None
+        assert _scheme(size, depth=3).position_null is None
+    assert _scheme(2**16 - 1, depth=3).position_null is not None
+
+
+def test_the_scans_log10_p_is_the_exact_tail():
+    """``tokenmark scan`` scores a dialect from its counts: with a small table it took the
+    binomial tail the detector no longer uses. Its log10 p is now log10 of detect()'s p-value,
+    and finite where that underflows (all ones: the null's top count at every position)."""
+    from tokenmark._inputs import Ragged
+    from tokenmark.dialects._synthid_text_null import count_log_tail
+    from tokenmark.scan.dialect_scoring import score_dialect
+
+    wm = _scheme(4, depth=30)
+    docs = [rng.integers(0, 300, int(rng.integers(6, 80))) for _ in range(40)]
+    rag = Ragged.from_sequences(docs)
+    got = score_dialect(wm, rag, backend="cpu")["log10_p"]
+    p = wm.detect(rag, backend="cpu").p_value
+    np.testing.assert_allclose(got, np.log10(p), rtol=1e-9, atol=1e-12)
+    pmf = wm.position_null.pmf
+    top = int(np.flatnonzero(pmf)[-1])
+    deep = count_log_tail(pmf, [3000 * top, 3000 * top - 1], [3000, 3000]) / np.log(10)
+    assert np.isfinite(deep).all() and (deep < -308).all() and deep[0] < deep[1]
+    # all ones at every position: exactly the top count's probability to the n
+    np.testing.assert_allclose(deep[0], 3000 * np.log10(pmf[top]), rtol=1e-12)

@@ -47,6 +47,10 @@ class PositionNull:
         """P[ones of ``n`` positions >= ``total``], per document (1 where ``n == 0``)."""
         return count_tail(self.pmf, total, n)
 
+    def log10_tail(self, total: np.ndarray, n: np.ndarray) -> np.ndarray:
+        """``log10`` of :meth:`tail`, finite where the tail underflows a double."""
+        return count_log_tail(self.pmf, total, n) / np.log(10.0)
+
 
 def position_null(key_words: np.ndarray, table: np.ndarray) -> PositionNull | None:
     """The exact per-position null of these keys and table, or None where the binomial is kept
@@ -95,28 +99,35 @@ def _position_sums(table, prob, shift, wn):
 
 def count_tail(pmf: np.ndarray, total, n) -> np.ndarray:
     """``P[S_1 + ... + S_n >= total]`` for iid ``S`` with ``pmf`` on ``0..len(pmf) - 1``."""
+    return np.exp(count_log_tail(pmf, total, n))
+
+
+def count_log_tail(pmf: np.ndarray, total, n) -> np.ndarray:
+    """The natural log of :func:`count_tail`, finite in tails far below float64's range (-inf
+    only for a total the null cannot reach)."""
     from scipy import fft, special
 
     total = np.asarray(total, dtype=np.int64)
     n = np.asarray(n, dtype=np.int64)
-    out = np.ones(total.shape, dtype=np.float64)
+    out = np.zeros(total.shape, dtype=np.float64)
     s = np.arange(len(pmf), dtype=np.float64)
     top = int(np.flatnonzero(pmf > 0)[-1])  # the largest count a position can have
     with np.errstate(divide="ignore"):
         logf = np.log(pmf)
     todo = (n > 0) & (total > 0)
     over = todo & (total > n * top)
-    out[over] = 0.0  # more ones than the null can give
+    out[over] = -np.inf  # more ones than the null can give
     full = todo & (total == n * top)
-    out[full] = np.exp(n[full] * logf[top])
+    out[full] = n[full] * logf[top]
     todo &= total < n * top
     for m in np.unique(n[todo]):  # untilted: one FFT per length
         at = todo & (n == m)
         size = fft.next_fast_len(int(m) * top + 1, real=True)
         dist = np.maximum(fft.irfft(fft.rfft(pmf, size) ** m, size)[: m * top + 1], 0.0)
         upper = np.cumsum(dist[::-1])[::-1]  # P[T >= t]
-        out[at] = np.minimum(upper[total[at]], 1.0)
-    deep = np.flatnonzero(todo & (out < _PLAIN_MIN))
+        with np.errstate(divide="ignore"):
+            out[at] = np.log(np.minimum(upper[total[at]], 1.0))
+    deep = np.flatnonzero(todo & (out < np.log(_PLAIN_MIN)))
     for d in deep:  # tilted towards the observed total: relative accuracy in deep tails
         m, t = int(n[d]), int(total[d])
         theta = _tilt(logf, s, t / m)
@@ -127,7 +138,7 @@ def count_tail(pmf: np.ndarray, total, n) -> np.ndarray:
         dist = fft.irfft(fft.rfft(g, size) ** m, size)[t : m * top + 1]
         with np.errstate(divide="ignore"):
             terms = np.log(np.maximum(dist, 0.0)) - theta * np.arange(t, m * top + 1)
-        out[d] = min(1.0, float(np.exp(m * k + special.logsumexp(terms))))
+        out[d] = min(0.0, float(m * k + special.logsumexp(terms)))
     return out
 
 

@@ -291,11 +291,12 @@ class SynthIDText:
                     self.layer_bits if name == "cpu" else None,
                 )  # fmt: skip
             extra = {}
-        return scores(n_scored, ones, terms, self.q, extra, self._null)
+        return scores(n_scored, ones, terms, self.q, extra, self.position_null)
 
     @functools.cached_property  # once per scheme: enumerates the table's shared residues
-    def _null(self):
-        """The exact per-position null where the table ties a position's layers, else None."""
+    def position_null(self):
+        """The exact per-position null where the table ties a position's layers (tables under
+        2^16 entries: :mod:`._synthid_text_null`), else None (the binomial holds)."""
         return position_null(self._key_words, self.sampling_table)
 
     @functools.cached_property  # once per scheme, read-only: the kernel takes it as is

@@ -25,8 +25,11 @@ def score_dialect(scheme, rag: Ragged, backend: str = "auto") -> dict[str, np.nd
                 "log10_p": log10_binom_sf(green, n, res.gamma)}  # fmt: skip
     if isinstance(res, SynthIDTextResult):
         ones = np.asarray(res.ones, dtype=np.int64).sum(axis=1)
+        null = scheme.position_null  # a small table ties the layers: its exact tail
+        lp = (log10_binom_sf(ones, n * res.ones.shape[1], res.q) if null is None
+              else null.log10_tail(ones, n))  # fmt: skip
         return {"n_scored": n, "score": np.asarray(res.mean_score, dtype=np.float64),
-                "log10_p": log10_binom_sf(ones, n * res.ones.shape[1], res.q)}  # fmt: skip
+                "log10_p": lp}  # fmt: skip
     score = np.asarray(res.score, dtype=np.float64)
     if isinstance(res, SGLangResult) or (
         isinstance(res, VLLMResult) and scheme.algorithm == "gumbel"
