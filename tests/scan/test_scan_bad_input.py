@@ -106,9 +106,13 @@ def test_a_dialect_key_is_part_of_the_settings(tmp_path, capsys):
                                                          "context_width": 1}}]  # fmt: skip
     assert run_scan(tmp_path, GOOD, cfg, "1111") in (0, 1)
     assert run_scan(tmp_path, GOOD, cfg, "2222") == EXIT_USAGE
-    assert "other settings" in capsys.readouterr().err
+    assert "other keys, or key fingerprints of tokenmark 0.1" in capsys.readouterr().err
     settings = (tmp_path / "out" / "scan.json").read_text()
     assert "1111" not in settings and tm.Key("1111").fingerprint in settings
+    # other settings than the key: said as such
+    cfg[0]["config"]["context_width"] = 2
+    assert run_scan(tmp_path, GOOD, cfg, "1111") == EXIT_USAGE
+    assert "holds a scan with other settings" in capsys.readouterr().err
 
 
 def test_flags_out_of_bounds_are_usage_errors(tmp_path):

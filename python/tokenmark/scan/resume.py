@@ -23,11 +23,28 @@ def open_out(out: Path, settings: dict[str, Any]) -> Path:
     manifest = out / "scan.json"
     if not manifest.exists():
         atomic_json(manifest, settings)
-    elif read_json(manifest) != settings:
-        raise ScanConfigError(
-            f"out: {str(out)!r} holds a scan with other settings; use a new folder"
-        )
+    else:
+        stored = read_json(manifest)
+        if stored != settings:
+            why = "other settings"
+            if _without_fingerprints(stored) == _without_fingerprints(settings):
+                why = (
+                    "other keys, or key fingerprints of tokenmark 0.1 (SHA-256; now scrypt, which "
+                    "such a folder cannot be checked against)"
+                )
+            raise ScanConfigError(f"out: {str(out)!r} holds a scan with {why}; use a new folder")
     return out
+
+
+def _without_fingerprints(settings: Any) -> Any:
+    """The settings with each watermark's key fingerprint left out."""
+    if not isinstance(settings, dict) or not isinstance(settings.get("watermarks"), list):
+        return settings
+    marks = [
+        {k: v for k, v in w.items() if k != "key_fingerprint"} if isinstance(w, dict) else w
+        for w in settings["watermarks"]
+    ]
+    return {**settings, "watermarks": marks}
 
 
 def read_json(path: Path) -> Any:
