@@ -28,10 +28,7 @@ def open_out(out: Path, settings: dict[str, Any]) -> Path:
         if stored != settings:
             why = "other settings"
             if _without_fingerprints(stored) == _without_fingerprints(settings):
-                why = (
-                    "other keys, or key fingerprints of tokenmark 0.1 (SHA-256; now scrypt, which "
-                    "such a folder cannot be checked against)"
-                )
+                why = "other keys, or key fingerprints of tokenmark 0.1 (SHA-256; now scrypt)"
             raise ScanConfigError(f"out: {str(out)!r} holds a scan with {why}; use a new folder")
     return out
 
