@@ -9,7 +9,10 @@ that clean bigram (key-independent) with copying, and never saw a key.
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
+import pytest
 import tokenmark as tm
 from scipy import stats
 
@@ -114,3 +117,16 @@ def test_text_mode_null_with_teacher_written_prompts():
     share, ks = level(filtered)
     assert share * N_KEYS <= MAX_HITS and ks > 1e-3, (share, ks)
     assert not_calibrated(unfiltered)
+
+
+def test_nothing_left_to_score_warns():
+    """prompt_position mode: every token of a prompt longer than the position shares one window,
+    so the prompt-window rule drops them all; p = 1 then says nothing, and a warning says why."""
+    wm = tm.GINSEW(key=b"k", epsilon=0.2, t_source="prompt_position", prompt_position=3)
+    docs = np.random.default_rng(0).integers(0, 64, (4, 30))
+    with pytest.warns(UserWarning, match="skip_prompt_windows=False"):
+        r = wm.detect(docs, prefix_lengths=8)
+    assert r.n_observations == 0 and r.n_seen_window > 0 and r.p_value == 1.0
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert wm.detect(docs, prefix_lengths=8, skip_prompt_windows=False).n_observations > 0

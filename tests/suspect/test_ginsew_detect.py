@@ -189,7 +189,8 @@ def test_prompt_position_signal_vanishes_under_a_fixed_template(demo):
     # Every probe is longer than 6 ids: the default scores none of them (the teacher wrote every
     # id after id 5 with its time); these probes are human text, so all may be scored.
     teacher = lookup_fn(probes, np.exp(x.astype(np.float64)))
-    assert wm.detect_model(teacher, probes).n_observations == 0
+    with pytest.warns(UserWarning, match="skip_seen_windows=False"):
+        assert wm.detect_model(teacher, probes).n_observations == 0
     res = wm.detect_model(teacher, probes, skip_seen_windows=False)
     assert res.p_value < 1e-6
 

@@ -31,6 +31,7 @@ This module takes plain arrays and key words; :class:`tokenmark.GINSEW` wraps it
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
@@ -197,7 +198,16 @@ def lomb_scargle_snr(
 
 
 def finish(y, t, frequency: float, n_observations: int, n_seen_window: int = 0) -> GINSEWResult:
-    """Average ``y`` per distinct ``t`` and compute both statistics."""
+    """Average ``y`` per distinct ``t`` and compute both statistics. Warns when the window rules
+    left nothing to score (the result is then p = 1, which says nothing)."""
+    if n_observations == 0 and n_seen_window > 0:
+        warnings.warn(
+            f"GINSEW: all {n_seen_window} probes or tokens were skipped by the seen-window rules "
+            "(in prompt_position mode every token of a prompt shares one window); if the probes "
+            "or prompts were not written by the watermarked model, pass skip_seen_windows=False "
+            "(detect_model) or skip_prompt_windows=False (detect)",
+            stacklevel=3,
+        )
     y_mean, t_unique = aggregate_by_time(y, t)
     z, p, amplitude = matched_filter(y_mean, t_unique, frequency)
     return GINSEWResult(
