@@ -163,6 +163,10 @@ def _flat_per_document(seqs: list, name: str) -> Ragged:
         if isinstance(seq, _TEXT_TYPES):
             raise TypeError(f"{name}[{i}]: expected token ids, got a string (use detect_text)")
         arr = _to_numpy(seq, f"{name}[{i}]")
+        if arr.dtype.kind in "iu" and isinstance(seq, (list, tuple)):
+            # numpy reads [1, True] as the ints [1, 1]; a bool is not a token id
+            if any(isinstance(v, (bool, np.bool_)) for v in seq):
+                raise TypeError(f"{name}[{i}]: token ids must be integers, got a bool")
         if arr.ndim != 1:
             raise ValueError(f"{name}[{i}]: expected a 1-D sequence, got shape {arr.shape}")
         parts.append(check_token_range(arr, f"{name}[{i}]"))

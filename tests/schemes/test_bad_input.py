@@ -41,6 +41,10 @@ def score(tokens, offsets, prefix=None, **kw):
         ([memoryview(b"some text")], r"sequences\[0\]: .*got a string \(use detect_text\)"),
         (bytearray(b"some text"), r"got a string \(use detect_text\)"),
         ([[np.nan, 1]], "integers"),
+        # numpy reads a bool among ints as an int (True as id 1): refused as [[True]] is
+        ([[True, False]], r"sequences\[0\]: token ids must be integers"),
+        ([[4, 5], [1, True, 3]], r"sequences\[1\]: token ids must be integers, got a bool"),
+        ([(1, np.True_)], r"sequences\[0\]: token ids must be integers, got a bool"),
         (np.array(5), "sequences: expected a sequence of token id sequences"),  # was numpy's
     ],
 )
