@@ -55,7 +55,6 @@ def test_edges_of_the_id_range_and_empty_documents():
 @pytest.mark.parametrize(
     "docs",
     [
-        [[1, 2], [3, True]],  # a bool among ints: numpy takes it as 1, as before
         [[1, 2], [3.0, 4.0]],  # integral floats: accepted, as before
         [[1, 2], [np.int64(3)]],  # numpy scalars
         [[1], np.array([2, 3])],  # a list and an array
@@ -76,6 +75,8 @@ def test_other_inputs_take_the_per_document_path(docs):
         ([[1, 2], [2**64]], ValueError, r"sequences\[1\]"),
         ([[1.5, 2]], TypeError, r"sequences\[0\]: token ids must be integers"),
         ([[1], [True, False]], TypeError, r"sequences\[1\]: token ids must be integers"),
+        # a bool among ints, which numpy reads as 1 (it was scored as id 1)
+        ([[1, 2], [3, True]], TypeError, r"sequences\[1\]: token ids must be integers"),
         ([[1], ["7"]], TypeError, r"sequences\[1\]"),
         ([[1], [None]], ValueError, r"sequences\[1\]"),
         ([[1], [[2]]], ValueError, r"sequences\[1\]: expected a 1-D sequence"),
