@@ -150,3 +150,54 @@ def test_vllm_refuses_a_dialect_entry_at_startup_naming_it(vllm, serve):
     # Admission refuses it too (the frontend loads the same ring).
     with pytest.raises(ScanConfigError, match="peer-vllm"):
         vllm.WatermarkLogitsProcessor.validate_params(NS(extra_args={"watermark": "peer-vllm"}))
+
+
+def _server_args(monkeypatch, disable_overlap_schedule):
+    """SGLang's process-global server args as the scheduler process has them (None: not set,
+    where SGLang's accessor raises ValueError)."""
+    mod = types.ModuleType("sglang.srt.server_args")
+
+    def get_global_server_args():
+        if disable_overlap_schedule is None:
+            raise ValueError("Global server args is not set yet!")
+        return NS(disable_overlap_schedule=disable_overlap_schedule)
+
+    mod.get_global_server_args = get_global_server_args
+    monkeypatch.setitem(sys.modules, mod.__name__, mod)
+
+
+def _kgw_step(sglang, history=range(12), prompt=8):
+    logits = torch.randn(2, 50, generator=torch.Generator().manual_seed(3))
+    params = [{"watermark": "kgw", "__req__": _sglang_req(history, prompt)}, None]
+    return logits, sglang.WatermarkLogitProcessor()(logits.clone(), params)
+
+
+def test_sglang_refuses_overlap_scheduling(sglang, serve, monkeypatch):
+    """Under SGLang's default overlap scheduler req.output_ids lags the token being sampled by
+    one, so every context was shifted and the output carried no detectable watermark."""
+    serve(OURS)
+    _server_args(monkeypatch, disable_overlap_schedule=False)
+    with pytest.raises(ValueError, match="--disable-overlap-schedule"):
+        _kgw_step(sglang)
+    # Requests that name no watermark are served as before.
+    logits = torch.randn(1, 50)
+    assert sglang.WatermarkLogitProcessor()(logits, [{"other": 1}]) is logits
+
+
+def test_sglang_watermarks_without_overlap_scheduling(sglang, serve, monkeypatch, caplog):
+    serve(OURS)
+    _server_args(monkeypatch, disable_overlap_schedule=True)
+    before, after = _kgw_step(sglang)
+    green = after[0] != before[0]
+    assert 0 < int(green.sum()) < 50
+    torch.testing.assert_close(after[0][green], before[0][green] + 2.0)  # KGW's default delta
+    torch.testing.assert_close(after[1], before[1])  # the row without a watermark
+    # Where the server args cannot be read: the same output, and a warning (once).
+    _server_args(monkeypatch, disable_overlap_schedule=None)
+    monkeypatch.setattr(sglang.WatermarkLogitProcessor, "_warned_unknown_overlap", False)
+    with caplog.at_level("WARNING"):
+        _, unknown = _kgw_step(sglang)
+        _kgw_step(sglang)
+    torch.testing.assert_close(unknown, after)
+    warned = [r for r in caplog.records if "--disable-overlap-schedule" in r.getMessage()]
+    assert len(warned) == 1
