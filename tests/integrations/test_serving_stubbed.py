@@ -201,3 +201,13 @@ def test_sglang_watermarks_without_overlap_scheduling(sglang, serve, monkeypatch
     torch.testing.assert_close(unknown, after)
     warned = [r for r in caplog.records if "--disable-overlap-schedule" in r.getMessage()]
     assert len(warned) == 1
+
+
+def test_sglang_beam_search_is_refused_by_name(sglang, serve, monkeypatch):
+    """SGLang's beam search passes a request's beams as rows with one custom_params entry; the
+    error only said 'custom_param_list: 1 entries for 3 rows'."""
+    serve(OURS)
+    _server_args(monkeypatch, disable_overlap_schedule=True)
+    params = [{"watermark": "kgw", "__req__": _sglang_req(range(12), 8)}]
+    with pytest.raises(ValueError, match="beam search .* is not supported"):
+        sglang.WatermarkLogitProcessor()(torch.zeros(3, 50), params)

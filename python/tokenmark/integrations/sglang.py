@@ -40,7 +40,8 @@ alone (a warning, once). SynthID's draw comes from torch's generator, not the re
 SGLang has no admission hook for custom parameters: a request naming a watermark the key ring
 does not hold (or carrying a key) raises ``UnknownWatermarkError`` inside the scheduler's
 sampling step. Check requests at your gateway with :meth:`KeyRing.for_request` before they
-reach the server. Speculative decoding (one row per draft token) is refused the same way.
+reach the server. Speculative decoding (one row per draft token) and beam search (one request's
+beams as several rows with one ``custom_params``) are refused the same way.
 """
 
 from __future__ import annotations
@@ -108,7 +109,9 @@ class WatermarkLogitProcessor(CustomLogitProcessor):
             return logits
         if len(custom_param_list) != logits.shape[0]:
             raise ValueError(
-                f"custom_param_list: {len(custom_param_list)} entries for {logits.shape[0]} rows"
+                f"custom_param_list: {len(custom_param_list)} entries for {logits.shape[0]} "
+                "rows: beam search (SGLang passes a request's beams as several rows with one "
+                "entry) is not supported; serve watermarked requests without it"
             )
         ring = self.keyring()
         rows, marks, seqs, settings, seen = [], [], [], [], set()
