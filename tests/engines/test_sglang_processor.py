@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import ast
 import logging
+import sys
 from array import array
 from pathlib import Path
-from types import SimpleNamespace
+from types import ModuleType, SimpleNamespace
 from typing import Optional
 
 import numpy as np
@@ -48,6 +49,11 @@ CONFIG = [
 
 @pytest.fixture
 def ring(tmp_path, monkeypatch):
+    # The scheduler process's server args, as the processor checks them: a server started with
+    # --disable-overlap-schedule (the processor refuses to watermark under overlap scheduling).
+    args = ModuleType("sglang.srt.server_args")
+    args.get_global_server_args = lambda: SimpleNamespace(disable_overlap_schedule=True)
+    monkeypatch.setitem(sys.modules, args.__name__, args)
     yield from serve_keyring(tmp_path, monkeypatch, CONFIG, SECRETS)
 
 
@@ -135,7 +141,7 @@ def test_bad_requests_are_refused_without_a_secret(ring):
     logits = torch.zeros(1, VOCAB)
     _, ok = _req(list(range(10)), 5, "gum", temperature=0.8)
     cases = [
-        ({**ok, "watermark": "cust-404"}, UnknownWatermarkError, "'cust-404' is not in"),
+        ({**ok, "watermark": "cust-404"}, UnknownWatermarkError, r"\(8 characters"),
         ({**ok, "key": SECRETS["a"]}, UnknownWatermarkError, "keys never travel"),
         ({"watermark": "gum"}, ValueError, "--enable-custom-logit-processor"),
     ]

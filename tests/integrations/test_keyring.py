@@ -92,11 +92,23 @@ def test_requests_name_a_watermark(files):
 @pytest.mark.parametrize(
     "params, match",
     [
-        ({"watermark": "cust-18"}, "'cust-18' is not in this server's key ring"),
+        ({"watermark": "cust-18"}, r"name \(7 characters, not repeated here\) is not in"),
         ({"watermark": 17}, "expected a watermark name"),
-        ({"watermark": "x" * 1000}, r"\.\.\.' is not in"),
+        ({"watermark": "x" * 1000}, r"\(1000 characters"),
         ({"watermark": "cust-17", "key": SECRETS["cust17"]}, "keys never travel"),
         ({"key_hex": tm.Key(SECRETS["api"]).to_hex()}, "keys never travel"),
+        # Any field whose name contains "key" or "secret", in any case, is refused.
+        ({"watermark": "cust-17", "Key": SECRETS["cust17"]}, "keys never travel"),
+        ({"watermark": "cust-17", "KEY": SECRETS["cust17"]}, "keys never travel"),
+        ({"watermark": "cust-17", "secret_key": SECRETS["cust17"]}, "keys never travel"),
+        ({"watermark": "cust-17", "watermark_key": SECRETS["cust17"]}, "keys never travel"),
+        ({"watermark": "cust-17", "apiSecret": SECRETS["cust17"]}, "keys never travel"),
+        ({"watermark": "cust-17", "key_id": "cust17"}, "keys never travel"),
+        # A field named by the key itself is not repeated either.
+        ({"watermark": "cust-17", SECRETS["cust17"]: 1}, "1 field"),
+        # A client that sends its key as the name does not get it back in the error.
+        ({"watermark": SECRETS["cust17"]}, r"\(27 characters, not repeated here\)"),
+        ({"watermark": tm.Key(SECRETS["api"]).to_hex()}, "not in this server's key ring"),
         (["cust-17"], "expected a mapping"),
     ],
 )
@@ -107,6 +119,38 @@ def test_bad_requests_are_refused_without_a_secret(files, params, match):
     assert isinstance(e.value, ValueError)
     _no_secret(str(e.value))
     assert len(str(e.value)) < 400
+
+
+PEER = {"name": "peer-vllm", "key_id": "peer", "dialect": "vllm",
+        "config": {"algorithm": "gumbel", "context_width": 2}}  # fmt: skip
+
+
+def test_a_dialect_entry_is_detected_but_never_served(tmp_path, monkeypatch):
+    """A dialect entry (detection only) passed for_request, then failed inside the engine (a raw
+    TypeError in SGLang's sampling step, a misleading startup error in vLLM)."""
+    secrets = {**SECRETS, "peer": "1234"}
+    config, keys = write_keyring(tmp_path, [*CONFIG["watermarks"], PEER], secrets)
+    ring = KeyRing.from_config(config, keys)  # the scan's use of the same files is unchanged
+    assert ring.get("peer-vllm").scheme_name == "dialect:vllm"
+    rng = np.random.default_rng(1)
+    docs = [rng.integers(0, 1000, 80).tolist() for _ in range(2)]
+    assert len(ring.detect("peer-vllm", docs).p_value) == 2
+    assert ring.for_request({"watermark": "cust-17"}).scheme_name == "kgw"
+    with pytest.raises(UnknownWatermarkError, match="'peer-vllm' is a dialect:vllm entry") as e:
+        ring.for_request({"watermark": "peer-vllm"})
+    assert "kgw/gumbel/synthid" in str(e.value)
+    _no_secret(str(e.value))
+    # The server's own ring refuses to load with it, naming the entry.
+    monkeypatch.setenv(KEYRING_ENV, str(config))
+    monkeypatch.setenv("TOKENMARK_KEYRING_KEYS", str(keys))
+    server_keyring.cache_clear()
+    try:
+        with pytest.raises(ScanConfigError, match=r"'peer-vllm' \(dialect:vllm\)") as e:
+            server_keyring()
+    finally:
+        server_keyring.cache_clear()
+    assert "1234" not in str(e.value)
+    _no_secret(str(e.value))
 
 
 def test_detect_uses_the_entry_and_its_options(files):

@@ -10,6 +10,11 @@ scheme's ``to_dict()`` plus ``name`` and ``key_id``) and a key file ``{"<key_id>
 A server finds its files through the environment: ``TOKENMARK_KEYRING`` names the watermarks
 config, ``TOKENMARK_KEYRING_KEYS`` the key file (optional; without it the keys come from
 ``TOKENMARK_KEY_<KEY_ID>``).
+
+The serving processors generate KGW, Gumbel and SynthID watermarks only. A scan config may also
+hold dialect entries (other implementations' watermarks, detection only): a serving key ring
+(:func:`server_keyring`) refuses them when it loads, and :meth:`KeyRing.for_request` refuses a
+request naming one, so keep them out of the config the server loads.
 """
 
 from __future__ import annotations
@@ -24,9 +29,11 @@ from ..scan.watermarks import ScanConfigError, Watermark, load_watermarks
 KEYRING_ENV = "TOKENMARK_KEYRING"
 KEYS_ENV = "TOKENMARK_KEYRING_KEYS"
 REQUEST_FIELD = "watermark"
-# Fields a request must never carry: a key in a request would end up in the request logs.
-_KEY_FIELDS = ("key", "key_hex", "secret", "key_material")
-_MAX_NAME = 128
+# A request must carry no field (other than "watermark") whose name contains one of these, in
+# any case: a key in a request would end up in the request logs.
+_KEY_WORDS = ("key", "secret")
+# The schemes the serving processors generate; dialect entries are for detection only.
+SERVING_SCHEMES = ("kgw", "gumbel", "synthid")
 
 
 class UnknownWatermarkError(ValueError):
@@ -87,37 +94,62 @@ class KeyRing:
 
     def get(self, name: str) -> Watermark:
         """The watermark called ``name``; :class:`UnknownWatermarkError` (a ``ValueError``)
-        otherwise. The message names the request's value, never a key."""
+        otherwise. The message gives the requested name's length, never the name (a client may
+        have sent its key as the name)."""
         if not isinstance(name, str):
             raise UnknownWatermarkError(
                 f"{REQUEST_FIELD}: expected a watermark name (a string), got {type(name).__name__}"
             )
         wm = self._by_name.get(name)
         if wm is None:
-            shown = name if len(name) <= _MAX_NAME else name[:_MAX_NAME] + "..."
             raise UnknownWatermarkError(
-                f"{REQUEST_FIELD}: {shown!r} is not in this server's key ring "
-                f"({len(self)} watermarks loaded)"
+                f"{REQUEST_FIELD}: the requested name ({len(name)} characters, not repeated "
+                f"here) is not in this server's key ring ({len(self)} watermarks loaded)"
             )
         return wm
 
     def for_request(self, params: Mapping[str, Any] | None) -> Watermark | None:
         """The watermark a request's parameters name (``params["watermark"]``), or None when they
-        name none. A request carrying a key field is refused: keys stay on the server."""
+        name none. A request carrying a field whose name contains "key" or "secret" (any case)
+        is refused: keys stay on the server. So is a request naming an entry the serving
+        processors do not generate (a dialect entry)."""
         if params is None:
             return None
         if not isinstance(params, Mapping):
             raise UnknownWatermarkError(
                 f"request parameters: expected a mapping, got {type(params).__name__}"
             )
-        leaked = [f for f in _KEY_FIELDS if f in params]
+        leaked = sum(1 for f in params if f != REQUEST_FIELD and _key_like(f))
         if leaked:
+            # The field names are not repeated: a client may have sent the key as a name.
             raise UnknownWatermarkError(
-                f"request parameters: {leaked} must not be sent; requests name a watermark of "
-                "the server's key ring and keys never travel in requests"
+                f"request parameters: {leaked} field(s) whose name contains 'key' or 'secret' "
+                "must not be sent; requests name a watermark of the server's key ring and keys "
+                "never travel in requests"
             )
         name = params.get(REQUEST_FIELD)
-        return None if name is None else self.get(name)
+        if name is None:
+            return None
+        wm = self.get(name)
+        if wm.scheme_name not in SERVING_SCHEMES:
+            raise UnknownWatermarkError(
+                f"{REQUEST_FIELD}: {wm.name!r} is a {wm.scheme_name} entry of the key ring; "
+                f"the serving processors generate {'/'.join(SERVING_SCHEMES)} watermarks only"
+            )
+        return wm
+
+    def check_servable(self) -> KeyRing:
+        """This key ring, if the serving processors generate every entry (KGW, Gumbel,
+        SynthID); :class:`ScanConfigError` naming the other entries (dialects) otherwise."""
+        other = [f"{n!r} ({self._by_name[n].scheme_name})" for n in self.names()
+                 if self._by_name[n].scheme_name not in SERVING_SCHEMES]  # fmt: skip
+        if other:
+            raise ScanConfigError(
+                f"{KEYRING_ENV}: the serving key ring holds {', '.join(other)}; the serving "
+                f"processors generate {'/'.join(SERVING_SCHEMES)} watermarks only (dialect "
+                "entries are for detection): remove them from the config the server loads"
+            )
+        return self
 
     def detect(self, name: str, sequences, *, prefix_lengths=None, backend: str = "auto"):
         """Detect watermark ``name`` in token id sequences, with the detection options of its
@@ -134,5 +166,11 @@ class KeyRing:
 
 @lru_cache(maxsize=1)
 def server_keyring() -> KeyRing:
-    """The key ring of this process, loaded once from the environment (see the module)."""
-    return KeyRing.from_env()
+    """The key ring of this process, loaded once from the environment (see the module); a
+    :class:`ScanConfigError` if it holds an entry the serving processors cannot generate."""
+    return KeyRing.from_env().check_servable()
+
+
+def _key_like(field: object) -> bool:
+    f = str(field).lower()
+    return any(w in f for w in _KEY_WORDS)

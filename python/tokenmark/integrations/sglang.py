@@ -1,10 +1,28 @@
 """An SGLang custom logit processor (SGLang 0.5.23) for KGW, Gumbel-max and SynthID.
 
-Start the server with custom logit processors enabled and a key ring (see
-:mod:`tokenmark.integrations.keyring`)::
+Start the server with custom logit processors enabled, overlap scheduling disabled, and a key
+ring (see :mod:`tokenmark.integrations.keyring`)::
 
     TOKENMARK_KEYRING=watermarks.json TOKENMARK_KEYRING_KEYS=keys.json \\
-    python -m sglang.launch_server --model-path MODEL --enable-custom-logit-processor
+    python -m sglang.launch_server --model-path MODEL --enable-custom-logit-processor \\
+        --disable-overlap-schedule
+
+``--disable-overlap-schedule`` is required. Under SGLang's default overlap scheduling, step
+``t``'s sampling (and so this processor) runs before step ``t - 1``'s token is appended to
+``req.output_ids`` (SGLang issue #8056; only batches with a grammar sample after it): every
+watermark context would be one token behind the one the detector reads, and the output would
+not be detectably watermarked. The processor reads SGLang's server args and refuses to
+watermark (``ValueError``) when overlap scheduling is on; where it cannot read them it warns
+once and proceeds. This follows SGLang's scheduler source (``event_loop_overlap`` runs
+``run_batch`` for step ``t`` before ``process_batch_result`` for step ``t - 1``) and a simulation
+of the lag with SGLang stubbed; it is not yet verified on a running server.
+
+Security: ``--enable-custom-logit-processor`` makes SGLang deserialize (dill) and run the
+processor code each request sends, inside the scheduler process that holds the key ring. The
+server must only be reachable through a gateway that forwards no ``custom_logit_processor``
+other than the exact string ``WatermarkLogitProcessor.to_str()``, checks the request with
+:meth:`KeyRing.for_request`, and decides which watermark names each caller may request (any
+request may otherwise name any watermark of the key ring).
 
 A request sends the processor (``WatermarkLogitProcessor.to_str()``: a reference to this class,
 no key, no state) and names a watermark of the server's key ring in ``custom_params``
@@ -22,7 +40,8 @@ alone (a warning, once). SynthID's draw comes from torch's generator, not the re
 SGLang has no admission hook for custom parameters: a request naming a watermark the key ring
 does not hold (or carrying a key) raises ``UnknownWatermarkError`` inside the scheduler's
 sampling step. Check requests at your gateway with :meth:`KeyRing.for_request` before they
-reach the server. Speculative decoding (one row per draft token) is refused the same way.
+reach the server. Speculative decoding (one row per draft token) and beam search (one request's
+beams as several rows with one ``custom_params``) are refused the same way.
 """
 
 from __future__ import annotations
@@ -45,6 +64,13 @@ logger = logging.getLogger(__name__)
 
 REQ_FIELD = "__req__"  # SGLang adds the request (a weak proxy) to its custom_params
 
+OVERLAP_ERROR = (
+    "tokenmark: SGLang runs with overlap scheduling (its default), under which the processor "
+    "sees req.output_ids one token behind the token being sampled: the watermark would be "
+    "keyed on the wrong context and not detectable. Restart the server with "
+    "--disable-overlap-schedule to serve watermarked requests"
+)
+
 
 class WatermarkLogitProcessor(CustomLogitProcessor):
     """Watermarks the rows whose ``custom_params`` name a watermark of the server's key ring.
@@ -56,9 +82,23 @@ class WatermarkLogitProcessor(CustomLogitProcessor):
     """
 
     _warned_greedy = False
+    _warned_unknown_overlap = False
 
     def keyring(self) -> KeyRing:
         return server_keyring()
+
+    def check_schedule(self) -> None:
+        """Refuse to watermark under SGLang's overlap scheduling (see the module docstring)."""
+        overlap = _overlap_schedule()
+        if overlap:
+            raise ValueError(OVERLAP_ERROR)
+        if overlap is None and not WatermarkLogitProcessor._warned_unknown_overlap:
+            logger.warning(
+                "tokenmark: SGLang's server args cannot be read here, so tokenmark cannot "
+                "check that overlap scheduling is off; the watermark needs the server started "
+                "with --disable-overlap-schedule"
+            )
+            WatermarkLogitProcessor._warned_unknown_overlap = True
 
     def __call__(
         self,
@@ -69,7 +109,9 @@ class WatermarkLogitProcessor(CustomLogitProcessor):
             return logits
         if len(custom_param_list) != logits.shape[0]:
             raise ValueError(
-                f"custom_param_list: {len(custom_param_list)} entries for {logits.shape[0]} rows"
+                f"custom_param_list: {len(custom_param_list)} entries for {logits.shape[0]} "
+                "rows: beam search (SGLang passes a request's beams as several rows with one "
+                "entry) is not supported; serve watermarked requests without it"
             )
         ring = self.keyring()
         rows, marks, seqs, settings, seen = [], [], [], [], set()
@@ -82,6 +124,7 @@ class WatermarkLogitProcessor(CustomLogitProcessor):
                 settings.append(row[2])
         if not rows:
             return logits
+        self.check_schedule()
         lengths = np.array([len(s) for s in seqs], dtype=np.int64)
         temperature, top_k, top_p, min_p = (np.array(c) for c in zip(*settings))
 
@@ -135,6 +178,19 @@ def _watermarked_row(ring, params: dict[str, Any] | None, seen: set[int]):
         ]
     )
     return wm, history, (sp.temperature, sp.top_k, sp.top_p, sp.min_p)
+
+
+def _overlap_schedule() -> bool | None:
+    """Whether this SGLang server runs the overlap scheduler (its default); None where its
+    server args cannot be read (not a scheduler process, or an SGLang without the accessor)."""
+    try:
+        from sglang.srt.server_args import get_global_server_args
+
+        args = get_global_server_args()  # SGLang raises ValueError where it is not set
+    except Exception:  # any failure here means: cannot tell
+        return None
+    disabled = getattr(args, "disable_overlap_schedule", None)
+    return None if disabled is None else not disabled
 
 
 def warp_like_sglang(
