@@ -279,12 +279,29 @@ def write(out: Path, meta, qual, rows, nulls, note: str | None = None) -> None:
         "Read (a) with care: its null models are similar small LMs scored on the same owner "
         "texts under one key per scheme, so their p-values are strongly correlated (close to one "
         "draw per detector: e.g. all GINSEW probe p-values sit above 0.5 and the Gumbel open ones "
-        "near 0.01-0.05). (a) shows each owner key's offset; (b), with independent keys, is the "
-        "calibration. There, `direct` pools counts that are de-duplicated per document only: "
+        "near 0.01-0.05). (a) shows each owner key's offset; (b), "
+        + ("with independent keys, " if meta.get("null_keys_per_model") else "")
+        + "is the calibration"
+        + ("" if meta.get("null_keys_per_model") else " (in this run only in part: see below)")
+        + ". There, `direct` pools counts that are de-duplicated per document only: "
         "tuples repeated across documents (common bigrams, at context width 1) make its pooled "
         "p-value anti-conservative, and the closed radioactivity test, the same measurement "
         "with one tape over all documents, is the calibrated one.\n"
     )
+    per_model = bool(meta.get("null_keys_per_model"))
+    if not per_model:
+        n_scratch = sum(r["kind"] == "trained from scratch" for r in nulls)
+        nk = sp["null_keys"]
+        add(
+            f"In this run the fresh keys were built from the run's seed alone, so the {n_scratch} "
+            f"models trained from scratch were all scored under the same {nk} keys: their "
+            "p-values are correlated by key, and the `fresh` rows' n "
+            f"({nk * len(nulls)}) overstates the independent draws ({nk * (len(nulls) - n_scratch)}"
+            f" keys of the clean students plus {nk} shared ones). The `fresh` rows are therefore "
+            "not a calibration with independent keys; the `fresh, students` rows keep only the "
+            "students of clean ensembles, whose keys were their own (the study now builds each "
+            "null model's keys from its name).\n"
+        )
     add("| detector | keys | n | FPR at 0.05 | FPR at 0.01 | min p | KS p |")
     add("|---|---|---|---|---|---|---|")
     owner: dict[str, list[float]] = {}
@@ -294,11 +311,17 @@ def write(out: Path, meta, qual, rows, nulls, note: str | None = None) -> None:
                 fam = s.split()[0]
                 owner.setdefault(f"{fam} {d}", []).append(v["p"])
     fresh: dict[str, list[float]] = {}
+    own: dict[str, list[float]] = {}  # the students of clean ensembles: keys of their own
     for r in nulls:
         for d, ps in r.get("null_keys", {}).items():
             fresh.setdefault(d, []).extend(ps)
+            if r["kind"] != "trained from scratch":
+                own.setdefault(d, []).extend(ps)
+    tables = [("owner", owner), ("fresh", fresh)]
+    if not per_model:
+        tables.append(("fresh, students", own))
     all_fresh: list[float] = []
-    for label, table in (("owner", owner), ("fresh", fresh)):
+    for label, table in tables:
         for d, ps in sorted(table.items()):
             p = np.asarray(ps)
             ks_p = stats.kstest(p, "uniform").pvalue if len(p) > 4 else math.nan

@@ -1,0 +1,94 @@
+"""bench/distill_study.py's fresh-key null: every null model gets keys of its own (the recorded
+run built them from the seed alone, so the five models trained from scratch shared them), and the
+report says so for a run recorded without per-model keys."""
+
+from __future__ import annotations
+
+import json
+import sys
+import types
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+BENCH = Path(__file__).parents[2] / "bench"
+sys.path.insert(0, str(BENCH))
+
+ds = pytest.importorskip("distill_study")
+report = pytest.importorskip("_distill_report")
+
+
+class _Recorder:
+    """Stands in for a scheme class: records the key, detects nothing."""
+
+    keys: list[bytes] = []
+    scheme_name = "stub"
+
+    def __init__(self, key, **_):
+        _Recorder.keys.append(key)
+
+    def detect_model(self, *a, **k):
+        return types.SimpleNamespace(p_value=0.5)
+
+    def detect(self, *a, **k):
+        return types.SimpleNamespace(p_value=0.5)
+
+
+@pytest.fixture
+def stub_schemes(monkeypatch):
+    _Recorder.keys = []
+    fake_tm = types.SimpleNamespace(
+        GINSEW=_Recorder, KGW=_Recorder, Gumbel=_Recorder, SynthID=_Recorder
+    )
+    monkeypatch.setattr(ds, "tm", fake_tm)
+    monkeypatch.setattr(ds.D, "pooled", lambda *a: (0.0, 0.5, 1))
+    monkeypatch.setattr(
+        ds.radioactivity, "test_closed", lambda *a, **k: types.SimpleNamespace(p_value=0.5)
+    )
+    ev = object.__new__(ds.Evaluator)
+    ev.probes = None
+    return ev
+
+
+def _keys_for(ev, tag, seed=0, n=3):
+    _Recorder.keys = []
+    ev._null_keys(None, np.zeros((2, 12), dtype=np.int64), n, seed, tag)
+    return set(_Recorder.keys)
+
+
+def test_null_models_of_one_seed_get_disjoint_keys(stub_schemes):
+    a = _keys_for(stub_schemes, "T2")
+    b = _keys_for(stub_schemes, "T3")
+    assert len(a) == 3 and len(b) == 3
+    assert not a & b
+
+
+def test_fresh_keys_need_the_null_models_name():
+    ev = object.__new__(ds.Evaluator)
+    with pytest.raises(ValueError, match="tag"):
+        ev.run(None, 0, extra_keys=2)
+
+
+def _render(tmp_path, monkeypatch, per_model: bool) -> str:
+    res = json.loads((BENCH / "distill_results.json").read_text())
+    meta = dict(res["meta"])
+    if per_model:
+        meta["null_keys_per_model"] = True
+    monkeypatch.setattr(report, "_plots", lambda *a, **k: None)
+    report.write(tmp_path, meta, res["quality"], res["rows"], res["nulls"])
+    return (tmp_path / "DISTILL.md").read_text()
+
+
+def test_recorded_run_is_not_called_a_calibration_with_independent_keys(tmp_path, monkeypatch):
+    md = _render(tmp_path, monkeypatch, per_model=False)
+    assert "(b), with independent keys, is the calibration" not in md
+    assert "correlated by key" in md
+    assert "| KGW direct | fresh, students | 160 |" in md  # 16 clean students x 10 own keys
+
+
+def test_run_with_per_model_keys_has_no_caveat(tmp_path, monkeypatch):
+    md = _render(tmp_path, monkeypatch, per_model=True)
+    assert "(b), with independent keys, is the calibration" in md
+    assert "correlated by key" not in md
+    assert "fresh, students" not in md
