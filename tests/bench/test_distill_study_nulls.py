@@ -85,6 +85,8 @@ def test_recorded_run_is_not_called_a_calibration_with_independent_keys(tmp_path
     assert "(b), with independent keys, is the calibration" not in md
     assert "correlated by key" in md
     assert "| KGW direct | fresh, students | 160 |" in md  # 16 clean students x 10 own keys
+    assert "| GINSEW probe | owner | 21 |" in md  # 21 null models, one shared key: not 63
+    assert "| KGW closed | owner | 21 |" in md and "| KGW open | owner | 42 |" in md
 
 
 def test_run_with_per_model_keys_has_no_caveat(tmp_path, monkeypatch):
@@ -92,3 +94,18 @@ def test_run_with_per_model_keys_has_no_caveat(tmp_path, monkeypatch):
     assert "(b), with independent keys, is the calibration" in md
     assert "correlated by key" not in md
     assert "fresh, students" not in md
+
+
+def test_owner_null_counts_each_shared_key_once():
+    """GINSEW eps 0.05/0.1/0.2 share key and frequency, KGW delta 1/2 key and gamma: their
+    key-only detectors give one p-value per null model; KGW open (own owner texts) gives two."""
+    res = json.loads((BENCH / "distill_results.json").read_text())
+    nulls = res["nulls"]
+    sch = [s for s in ds.schemes(0) if s != "none"]
+    owner = report._owner_null(nulls, sch)
+    m = len(nulls)
+    for label in ("GINSEW probe", "GINSEW text", "KGW direct", "KGW closed", "Gumbel open"):
+        assert len(owner[label]) == m, label
+    assert len(owner["KGW open"]) == 2 * m
+    expected = [r["GINSEW eps=0.05"]["probe"]["p"] for r in nulls]
+    assert owner["GINSEW probe"] == expected
