@@ -336,8 +336,12 @@ def write(out: Path, meta, qual, rows, nulls, note: str | None = None) -> None:
     )
 
     add("## The literature beside the measurements\n")
-    lit = _literature(rows, ks, last, fits, owner)
+    lit, own = _literature(rows, ks, last, fits, owner)
     for line in lit:
+        add(f"- {line}")
+    add("")
+    add("## The study's own predictions (not from the literature)\n")
+    for line in own:
         add(f"- {line}")
     add("")
 
@@ -415,8 +419,9 @@ def _owner_null(nulls, sch) -> dict[str, list[float]]:
 SCALE_GPU_NOTE = "800 student steps of 32 x 128 tokens and 5 seeds (not run here)"
 
 
-def _literature(rows, ks, last, fits, owner) -> list[str]:
-    out = []
+def _literature(rows, ks, last, fits, owner) -> tuple[list[str], list[str]]:
+    """Lines comparing with published results, and lines on the study's own predictions."""
+    lit, own = [], []
     g1 = [
         p
         for s in ("GINSEW eps=0.05", "GINSEW eps=0.1", "GINSEW eps=0.2")
@@ -427,35 +432,42 @@ def _literature(rows, ks, last, fits, owner) -> list[str]:
         hit = np.mean(np.asarray(g1) <= 1e-3)
         null = owner.get("GINSEW probe", [])
         fpr = np.mean(np.asarray(null) <= 1e-3) if null else math.nan
-        out.append(
-            f"DRW / GINSEW report 100% mAP at k = 1. Ours: {hit:.0%} of the k = 1 GINSEW students "
-            f"(all eps, both modes, {len(g1)} students) reach p <= 1e-3 in probe mode, against "
-            f"{fpr:.0%} of the null models under the owner's key. "
-            + ("Agrees." if hit == 1.0 else "Does not reach 100% at our scale (see the eps rows).")
+        lit.append(
+            "DRW (Zhao, Li and Wang, Findings of EMNLP 2022) reports 100% mAP for watermarked "
+            "students on text classification, POS tagging and NER; mAP ranks suspect models and "
+            "is not this study's metric (the share of students at p <= 1e-3), and the tasks "
+            f"differ, so there is no verdict. Ours: {hit:.0%} of the k = 1 GINSEW students (all "
+            f"eps, both modes, {len(g1)} students) reach p <= 1e-3 in probe mode, against "
+            f"{fpr:.0%} of the null models under the owner's key."
         )
     k3 = 3 if 3 in ks else ks[-1]
-    for m in ("ce", "kl"):
-        z = _vals(rows, "KGW delta=2", m, k3, last, "direct")
-        z1 = _vals(rows, "KGW delta=2", m, ks[0], last, "direct")
-        if z:
-            zm = float(np.mean(z))
-            out.append(
-                f"WASH: KGW z < 2 after averaging 3 models. Ours (delta 2, {m}, the student's "
-                f"text, k = {k3}): z = {zm:.1f} (k = 1: {float(np.mean(z1)):.1f}). "
-                + (
-                    "Agrees (below 2)."
-                    if zm < 2
-                    else "Disagrees: still above 2 at this k (our student sees the ensemble "
-                    "directly, and context width 1 is easy to learn)."
-                )
-            )
+    wash = [
+        f"{m} z = {float(np.mean(z)):.1f} (k = 1: {float(np.mean(z1)):.1f})"
+        for m in ("ce", "kl")
+        if (z := _vals(rows, "KGW delta=2", m, k3, last, "direct"))
+        and (z1 := _vals(rows, "KGW delta=2", m, ks[0], last, "direct"))
+    ]
+    if wash:
+        lit.append(
+            "WASH averages 3-5 models that each carry their own independent watermark and "
+            "scores the ensemble's own text (KGW z falls below 2). Not comparable: here the "
+            "other teachers are clean and the text is a distilled student's (the "
+            "independent-keys variant was cut, below), so there is no verdict. Ours, for the "
+            f"record (KGW delta 2, `direct` (uncalibrated), the student's text, k = {k3}): "
+            + "; ".join(wash)
+            + "."
+        )
+    derived = (
+        "GINSEW amplitude ~ 1/k (probes ~ k^2), the study's own derivation (averaging k "
+        "probabilities divides the teacher's amplitude by k), not a published result"
+    )
     if not fits:
         amp1 = _vals(rows, "GINSEW eps=0.2", "kl", ks[0], last, "probe", "amplitude")
         amp0 = _null_vals(rows, "GINSEW eps=0.2", "kl", last, "probe")
         zk = [float(np.mean(_vals(rows, "GINSEW eps=0.2", "kl", k, last, "probe"))) for k in ks]
         if amp1:
-            out.append(
-                "GINSEW amplitude ~ 1/k (probes ~ k^2): not measurable at our scale. The "
+            own.append(
+                f"{derived}: not measurable at our scale. The "
                 f"strongest student (eps 0.2, KL, k = 1) has amplitude {np.mean(amp1):.4f} "
                 f"against the teacher's {0.2 / 1.4:.4f}; its probe z against k is "
                 + ", ".join(f"{z:.1f}" for z in zk)
@@ -465,24 +477,32 @@ def _literature(rows, ks, last, fits, owner) -> list[str]:
     for name, d in (("Gumbel", "open"), ("SynthID", "direct")):
         zs = [_vals(rows, name, "ce", k, last, d) for k in ks]
         if all(zs):
-            out.append(
+            caveat = ""
+            if d == "direct":
+                caveat = (
+                    " `direct` is uncalibrated (anti-conservative under the fresh-key null, "
+                    "see Nulls); the clean students under the same key sit at "
+                    + _fmt(_null_vals(rows, name, "ce", last, d))
+                    + ", so read this row as a trend, not as p-values."
+                )
+            own.append(
                 f"Not in the literature: {name} ({d}) z against k = "
                 + ", ".join(f"{k}: {np.mean(z):.1f}" for k, z in zip(ks, zs))
                 + ". At context width 1 one key fixes a preferred next token per previous "
                 "token (Gumbel) or a keyed bias (SynthID); a student learns it as a bigram rule "
-                "and averaging with clean teachers dilutes it only by 1/k in probability."
+                "and averaging with clean teachers dilutes it only by 1/k in probability." + caveat
             )
     for (s, m), a in fits.items():
-        out.append(
-            f"GINSEW amplitude ~ 1/k (probes ~ k^2): {s}, {m}: fitted amplitude ~ k^-{a:.2f}. "
+        own.append(
+            f"{derived}: {s}, {m}: fitted amplitude ~ k^-{a:.2f}. "
             + (
-                "Agrees (exponent within 0.7-1.3)."
+                "Follows it (exponent within 0.7-1.3)."
                 if 0.7 <= a <= 1.3
                 else "Does not follow 1/k at our scale (the student's amplitude is noisy or "
                 "saturates)."
             )
         )
-    return out
+    return lit, own
 
 
 def _plots(out, rows, ks, cks, tps, sch, fresh) -> None:
@@ -524,7 +544,7 @@ def _plots(out, rows, ks, cks, tps, sch, fresh) -> None:
                     label=f"{s} ({d})",
                 )
             ax.axhline(Z_1E6, color="k", ls="--", lw=0.8, label="p = 1e-6")
-            ax.axhline(2.0, color="grey", ls=":", lw=0.8, label="z = 2 (WASH)")
+            ax.axhline(2.0, color="grey", ls=":", lw=0.8, label="z = 2")
             ax.set_xlabel(xlabel)
             ax.set_title({"kl": "soft labels (KL)", "ce": "sampled text (CE)"}[m])
             if fname == "distill_size.png":

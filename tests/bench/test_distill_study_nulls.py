@@ -109,3 +109,14 @@ def test_owner_null_counts_each_shared_key_once():
     assert len(owner["KGW open"]) == 2 * m
     expected = [r["GINSEW eps=0.05"]["probe"]["p"] for r in nulls]
     assert owner["GINSEW probe"] == expected
+
+
+def test_literature_section_gives_no_verdict_on_unlike_settings(tmp_path, monkeypatch):
+    md = _render(tmp_path, monkeypatch, per_model=False)
+    lit = md.split("## The literature beside the measurements", 1)[1].split("\n## ", 1)[0]
+    assert "Agrees" not in lit
+    assert "WASH" in lit and "Not comparable" in lit
+    assert "GINSEW report 100% mAP" not in lit and "DRW" in lit and "NER" in lit
+    assert "1/k" not in lit  # the study's own derivation, in its own section
+    own = md.split("## The study's own predictions", 1)[1].split("\n## ", 1)[0]
+    assert "GINSEW amplitude ~ 1/k" in own and "own derivation" in own
