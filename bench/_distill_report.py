@@ -176,7 +176,8 @@ def write(out: Path, meta, qual, rows, nulls, note: str | None = None) -> None:
 
     add(f"## Detection against k (largest data size, {last * tps} tokens)\n")
     add(
-        "z-scores, mean [min, max] over seeds; p = median p-value over seeds at the largest k. "
+        f"z-scores, mean [min, max] over seeds; `p at k={ks[0]}` = median p-value over seeds "
+        f"at k = {ks[0]} (the largest data size, like every column here). "
         "Detectors: " + "; ".join(f"`{d}`: {w}" for d, w in DETECTOR_WORDS.items()) + ".\n"
     )
     add(

@@ -120,3 +120,10 @@ def test_literature_section_gives_no_verdict_on_unlike_settings(tmp_path, monkey
     assert "1/k" not in lit  # the study's own derivation, in its own section
     own = md.split("## The study's own predictions", 1)[1].split("\n## ", 1)[0]
     assert "GINSEW amplitude ~ 1/k" in own and "own derivation" in own
+
+
+def test_p_column_and_its_description_name_the_same_k(tmp_path, monkeypatch):
+    md = _render(tmp_path, monkeypatch, per_model=False)
+    assert "at the largest k" not in md
+    assert "`p at k=1` = median p-value over seeds at k = 1" in md
+    assert "| p at k=1 |" in md
