@@ -23,7 +23,8 @@ PRIMARY = {
 DETECTOR_WORDS = {
     "probe": "GINSEW probe mode (G0 mass on human contexts)",
     "text": "GINSEW text-only mode (text the student wrote)",
-    "direct": "the scheme's own detector on text the student wrote",
+    "direct": "the scheme's own detector on text the student wrote, counts pooled over "
+    "documents (uncalibrated: anti-conservative under the fresh-key null, see Nulls)",
     "closed": "radioactivity, closed mode (student's text; tape, prompt filter)",
     "open": "radioactivity, open mode (student's argmax on the owner's watermarked text)",
 }
@@ -68,13 +69,25 @@ def _fmt_p(v) -> str:
     return f"{float(np.median(v)):.0e}"
 
 
-def _needed(z, n) -> str:
+Z_EXTRAPOLATE = 2.0  # the least mean z extrapolated from (and above the clean students' max)
+
+
+def _needed(z, n, null_z=()) -> str:
+    """n_used (4.75 / z)^2, only where the mean z clears both Z_EXTRAPOLATE and the largest z of
+    the clean students under the same key (below that, z is inside the null's spread)."""
     if not z:
         return "-"
     zm, nm = float(np.mean(z)), float(np.mean(n))
-    if zm <= 1.0:
-        return "not reached (z <= 1)"
+    bar = max([Z_EXTRAPOLATE, *map(float, null_z)])
+    if zm <= bar:
+        return f"not extrapolated (z {zm:.1f} <= {bar:.1f})"
     return f"{nm * (Z_1E6 / zm) ** 2:,.0f}"
+
+
+def _det(d: str) -> str:
+    """A detector's name in the tables; `direct` is marked: the fresh-key null shows its pooled
+    p-values to be anti-conservative."""
+    return "direct (uncalibrated)" if d == "direct" else d
 
 
 def _schemes(rows):
@@ -197,7 +210,7 @@ def write(out: Path, meta, qual, rows, nulls, note: str | None = None) -> None:
                 cells = [_fmt(_vals(rows, s, m, k, last, d)) for k in ks]
                 p1 = _fmt_p(_vals(rows, s, m, ks[0], last, d, "p"))
                 n0 = _fmt(_null_vals(rows, s, m, last, d))
-                add(f"| {s} | {m} | {d} | " + " | ".join(cells) + f" | {p1} | {n0} |")
+                add(f"| {s} | {m} | {_det(d)} | " + " | ".join(cells) + f" | {p1} | {n0} |")
     add("")
 
     add("## Detection against data size\n")
@@ -209,25 +222,32 @@ def write(out: Path, meta, qual, rows, nulls, note: str | None = None) -> None:
             for m in _modes(rows, s):
                 d = PRIMARY[s]
                 cells = [_fmt(_vals(rows, s, m, k, st, d)) for st in cks]
-                add(f"| {s} | {m} | {d} | " + " | ".join(cells) + " |")
+                add(f"| {s} | {m} | {_det(d)} | " + " | ".join(cells) + " |")
         add("")
 
     add("## Probes / tokens needed for p < 1e-6\n")
     add(
         "Extrapolated from the largest data size: the z of these detectors grows as sqrt(n), so "
         "n needed = n_used (4.75 / z)^2 (n_used: distinct probe times for GINSEW probe mode, "
-        "scored tokens or tuples otherwise). Only meaningful where z is clearly positive.\n"
+        "scored tokens or tuples otherwise). Extrapolated only where the mean z exceeds both "
+        f"{Z_EXTRAPOLATE:g} and the largest z of the clean students under the same key (the last "
+        "column of the first table); the cell gives the mean z and that bar otherwise. "
+        "`direct (uncalibrated)`: the scheme's own detector pooled over documents, "
+        "anti-conservative under the fresh-key null (see Nulls), so its numbers are optimistic.\n"
     )
     add("| scheme | mode | detector | " + " | ".join(f"k={k}" for k in ks) + " |")
     add("|---|---|---|" + "---|" * len(ks))
     for s in sch:
         for m in _modes(rows, s):
             for d in _dets(rows, s):
+                null_z = _null_vals(rows, s, m, last, d)
                 cells = [
-                    _needed(_vals(rows, s, m, k, last, d), _vals(rows, s, m, k, last, d, "n"))
+                    _needed(
+                        _vals(rows, s, m, k, last, d), _vals(rows, s, m, k, last, d, "n"), null_z
+                    )
                     for k in ks
                 ]
-                add(f"| {s} | {m} | {d} | " + " | ".join(cells) + " |")
+                add(f"| {s} | {m} | {_det(d)} | " + " | ".join(cells) + " |")
     add("")
 
     add("## GINSEW amplitude against k\n")
@@ -264,7 +284,7 @@ def write(out: Path, meta, qual, rows, nulls, note: str | None = None) -> None:
             for d in _dets(rows, s):
                 a = _fmt(_vals(rows, s, m, ks[0], last, d))
                 b = _fmt(_vals(rows, s, m, ks[0], last, d, stage="washed"))
-                add(f"| {s} | {m} | {d} | {a} | {b} |")
+                add(f"| {s} | {m} | {_det(d)} | {a} | {b} |")
     add("")
 
     add("## Nulls: calibration on models that never saw a key\n")

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from scipy import stats
 
 BENCH = Path(__file__).parents[2] / "bench"
 sys.path.insert(0, str(BENCH))
@@ -127,3 +128,17 @@ def test_p_column_and_its_description_name_the_same_k(tmp_path, monkeypatch):
     assert "at the largest k" not in md
     assert "`p at k=1` = median p-value over seeds at k = 1" in md
     assert "| p at k=1 |" in md
+
+
+def test_extrapolation_needs_z_above_the_clean_students_and_two():
+    assert report._needed([1.1, 1.2], [1000, 1000], [-1.0, 0.5]).startswith("not extrapolated")
+    assert report._needed([3.0], [100], [1.0, 3.5]).startswith("not extrapolated")  # null max 3.5
+    expected = 100 * (stats.norm.isf(1e-6) / 5.0) ** 2  # 90.4
+    assert report._needed([5.0], [100], [1.0, 3.5]) == f"{expected:,.0f}"
+
+
+def test_direct_rows_are_marked_uncalibrated(tmp_path, monkeypatch):
+    md = _render(tmp_path, monkeypatch, per_model=False)
+    # KGW delta 2, kl, direct, k = 2: z 1.1 [0.1, 2.1] was extrapolated to 23,167 tokens
+    assert "| KGW delta=2 | kl | direct (uncalibrated) | 1,121 | not extrapolated" in md
+    assert "| KGW delta=2 | kl | direct |" not in md
