@@ -562,7 +562,7 @@ def _plots(out, rows, ks, cks, tps, sch, fresh) -> None:
                     yerr=[mean - np.asarray(lo), np.asarray(hi) - mean],
                     marker="o",
                     capsize=3,
-                    label=f"{s} ({d})",
+                    label=f"{s} ({d}" + (", uncalibrated)" if d == "direct" else ")"),
                 )
             ax.axhline(Z_1E6, color="k", ls="--", lw=0.8, label="p = 1e-6")
             ax.axhline(2.0, color="grey", ls=":", lw=0.8, label="z = 2")
