@@ -142,6 +142,12 @@ def detectors_of(name: str, wm) -> list[str]:
     return ["direct"]
 
 
+def null_key(tag: str, seed: int, i: int) -> bytes:
+    """The ``i``-th fresh key of the null model named ``tag``: distinct per model, so the fresh-key
+    p-values of different null models are independent draws over keys."""
+    return f"null key {tag} {seed} {i}".encode()
+
+
 class Evaluator:
     """Runs every detector of every owner scheme on one suspect model."""
 
@@ -166,7 +172,11 @@ class Evaluator:
             [model], D.Served("none", None, 0, self.device), self.gen_prompts, self.new, seed
         )
 
-    def run(self, model, seed: int, extra_keys: int = 0) -> dict:
+    def run(self, model, seed: int, extra_keys: int = 0, tag: str | None = None) -> dict:
+        """Every owner detector on ``model``; with ``extra_keys``, also that many fresh keys, built
+        from ``tag`` (the null model's name) and ``seed`` so that no two null models share one."""
+        if extra_keys and not tag:
+            raise ValueError("tag: fresh null keys need the null model's name")
         out: dict = {"ppl": float(np.exp(np.log(D.perplexity(model, self.held_eval)).mean()))}
         probs = D.next_probs(model, self.probes)
         fn = D.CachedProbs(self.probes, probs)
@@ -178,7 +188,7 @@ class Evaluator:
         for n, w in self.sch.items():
             out[n] = self._detect(w, n, fn, gen, preds.get(n))
         if extra_keys:
-            out["null_keys"] = self._null_keys(fn, gen, extra_keys, seed)
+            out["null_keys"] = self._null_keys(fn, gen, extra_keys, seed, tag)
         return out
 
     def _detect(self, w, name, fn, gen, preds) -> dict:
@@ -199,7 +209,7 @@ class Evaluator:
             r["open"] = dict(z=o.z, p=o.p_value, n=o.n_scored)
         return r
 
-    def _null_keys(self, fn, gen, n_keys, seed) -> dict:
+    def _null_keys(self, fn, gen, n_keys, seed, tag: str) -> dict:
         """p-values under fresh keys (open mode needs text watermarked per key: not here)."""
         out: dict = {
             "GINSEW probe": [],
@@ -211,7 +221,7 @@ class Evaluator:
             "SynthID direct": [],
         }
         for i in range(n_keys):
-            key = f"null key {seed} {i}".encode()
+            key = null_key(tag, seed, i)
             g = tm.GINSEW(key=key, epsilon=0.2, frequency=16.0, context_width=1)
             pr = g.detect_model(fn, self.probes, batch_size=512, **HUMAN_PROBES)
             out["GINSEW probe"].append(pr.p_value)
@@ -320,7 +330,7 @@ def main() -> int:
     rows: list[dict] = []
     nulls: list[dict] = []
     for name in ["T2", "T3", "T4", "T5", "B"]:
-        r = ev.run(models[name], args.seed, extra_keys=sc["null_keys"])
+        r = ev.run(models[name], args.seed, extra_keys=sc["null_keys"], tag=name)
         nulls.append(dict(model=name, kind="trained from scratch", **r))
     log("null models evaluated")
 
@@ -349,7 +359,10 @@ def main() -> int:
                         if not last and k not in (1, 3):
                             return  # data size is reported at k = 1 and 3 only
                         r = ev.run(
-                            st, seed, extra_keys=sc["null_keys"] if (name == "none" and last) else 0
+                            st,
+                            seed,
+                            extra_keys=sc["null_keys"] if (name == "none" and last) else 0,
+                            tag=f"student of clean k={k} ({mode})",
                         )
                         row = dict(
                             scheme=name,
@@ -417,6 +430,9 @@ def main() -> int:
             k: (v if not isinstance(v, D.ModelConfig) else v.__dict__) for k, v in sc.items()
         },
         ginsew_check=gcheck,
+        # Fresh null keys are built from the null model's name as well as the seed (before this
+        # field, T2..T5 and B shared one set of keys).
+        null_keys_per_model=True,
         tokens_per_step=tokens_per_step,
         teacher_ppl={
             n: float(np.exp(np.log(D.perplexity(m, ev.held_eval)).mean()))

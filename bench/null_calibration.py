@@ -1,6 +1,6 @@
 """Null calibration over many keys on unwatermarked model text (CPU, about 2 minutes).
 
-    python bench/null_calibration.py [--keys 400] [--n 128] [--no-record]
+    python bench/null_calibration.py [--keys 400] [--n 128] [--seed 0] [--no-record]
 
 Generates ``n`` unwatermarked continuations of 256 tokens with the bundled demo model (random id
 prompts of 32 tokens, temperature 1), then scores every one with each detector under ``keys``
@@ -35,22 +35,36 @@ DETECTORS = {
 }
 
 
+def verdict(cells) -> str:
+    """The sentence the numbers support. ``cells``: (detector, alpha, mean FPR over keys, its
+    standard error); a cell fails when its mean exceeds alpha by more than two standard errors."""
+    bad = [
+        f"{name} at alpha {a} ({m:.5f} +- {se:.5f})" for name, a, m, se in cells if m > a + 2 * se
+    ]
+    if not bad:
+        return "Every rate is within two standard errors of alpha or below it."
+    return "Above alpha by more than two standard errors: " + "; ".join(bad) + "."
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--keys", type=int, default=400)
     ap.add_argument("--n", type=int, default=128)
+    ap.add_argument(
+        "--seed", type=int, default=0, help="prompts and sampling (0: the recorded run)"
+    )
     ap.add_argument("--no-record", action="store_true")
     args = ap.parse_args()
     model = AutoModelForCausalLM.from_pretrained(demo_model.PATH, dtype=torch.float32).eval()
     tok = AutoTokenizer.from_pretrained(demo_model.PATH)
-    rng = np.random.default_rng(5)
+    rng = np.random.default_rng(5 + args.seed)
     prompts = rng.integers(5, tok.vocab_size, (args.n, PROMPT))
     baseline = NoWatermark(KGWScheme(tm.KGW(key=b"unused")))
     gen, _ = ev.generate(
-        model, tok, prompts, baseline, NEW, 1, model.config.max_position_embeddings
+        model, tok, prompts, baseline, NEW, 1 + args.seed, model.config.max_position_embeddings
     )
     seqs = [np.concatenate([p, g]) for p, g in zip(prompts, gen, strict=True)]
-    rows = []
+    rows, stats = [], []
     for name, make in DETECTORS.items():
         p = np.array(
             [
@@ -61,16 +75,18 @@ def main() -> None:
         cells = []
         for a in ALPHAS:
             fpr = (p <= a).mean(axis=1)
-            cells.append(f"{fpr.mean():.5f} +- {fpr.std(ddof=1) / np.sqrt(args.keys):.5f}")
+            se = fpr.std(ddof=1) / np.sqrt(args.keys)
+            cells.append(f"{fpr.mean():.5f} +- {se:.5f}")
+            stats.append((name, a, float(fpr.mean()), float(se)))
         rows.append([name, *cells])
         print(rows[-1], flush=True)
     table = markdown_table(["detector", *(f"FPR at alpha {a}" for a in ALPHAS)], rows)
     notes = (
         f"{args.n} unwatermarked demo-model continuations of {NEW} tokens (32-token random-id "
-        f"prompts, temperature 1), each scored under {args.keys} keys; mean false-positive rate "
-        "over keys +- its standard error. Every rate is within two standard errors of alpha "
-        "or below it."
+        f"prompts, temperature 1, seed {args.seed}), each scored under {args.keys} keys; mean "
+        "false-positive rate over keys +- its standard error. " + verdict(stats)
     )
+    print(notes, flush=True)
     if not args.no_record:
         record("CPU: null calibration over keys on model text", table, notes)
 

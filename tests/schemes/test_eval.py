@@ -110,6 +110,12 @@ def test_distinct_n():
         metrics.distinct_n([1, 2], 3)
 
 
+@pytest.mark.parametrize("shape", [(3, 10), (), (2, 2, 5)])
+def test_distinct_n_refuses_anything_but_one_sequence(shape):
+    with pytest.raises(ValueError, match=r"tokens: expected a 1-D sequence, got shape"):
+        metrics.distinct_n(np.zeros(shape, dtype=np.int64), 2)
+
+
 def test_spike_entropy_and_bound():
     z = metrics.spike_modulus(0.25, 2.0)
     a = math.exp(2.0)

@@ -62,6 +62,8 @@ def mean_ci(x, z: float = 1.96) -> tuple[float, float]:
 def distinct_n(tokens, n: int) -> float:
     """Distinct n-grams / all n-grams of one sequence (1.0 = no n-gram repeats)."""
     x = np.asarray(tokens)
+    if x.ndim != 1:
+        raise ValueError(f"tokens: expected a 1-D sequence, got shape {x.shape}")
     if n < 1:
         raise ValueError(f"n: must be >= 1, got {n}")
     m = len(x) - n + 1
