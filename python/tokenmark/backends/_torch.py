@@ -136,11 +136,12 @@ def device_param(value, dtype, batch: int, name: str, device, width: int = 1) ->
     return torch.from_numpy(host.view(np.int32) if dtype == np.uint32 else host).to(device)
 
 
-def device_logits(logits) -> torch.Tensor:
-    """Logits for a GPU backend: a tensor as is, a host array as a tensor sharing its memory."""
+def device_logits(logits, writeable: bool = False) -> torch.Tensor:
+    """Logits for a GPU backend: a tensor as is, a host array as a tensor sharing its memory;
+    ``writeable`` (the in-place operations): a read-only array is refused, as on the host."""
     if isinstance(logits, torch.Tensor):
         return logits
-    return torch.from_numpy(host_view(logits, "logits")[0])
+    return torch.from_numpy(host_view(logits, "logits", writeable=writeable)[0])
 
 
 def device_rows(logits: torch.Tensor, input_ids, enabled):

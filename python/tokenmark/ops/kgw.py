@@ -71,7 +71,7 @@ def apply_kgw_bias_(
     if name in backends.GPU_BACKENDS:
         from ..backends import _torch
 
-        t = _torch.device_logits(logits)
+        t = _torch.device_logits(logits, writeable=True)
         dev, batch = t.device, t.shape[0]
         ids, en = _torch.device_rows(t, input_ids, enabled)
         fn(
