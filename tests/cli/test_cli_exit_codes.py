@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 import tokenmark as tm
 from tokenmark.cli import main
@@ -128,3 +129,37 @@ def test_help_documents_the_exit_codes(capsys):
         main(["detect", "--help"])
     text = " ".join(capsys.readouterr().out.split())
     assert "1 some lines skipped" in text and "unexpected error" in text and "141" in text
+
+
+def kgw_generated(wm, n: int, seed: int, vocab: int = 1000) -> list[int]:
+    """``n`` tokens sampled from uniform logits with the KGW bias (a maximum-entropy model)."""
+    rng = np.random.default_rng(seed)
+    ids = [1, 2, 3, 4]
+    for _ in range(n):
+        logits = wm.apply_(np.zeros((1, vocab), np.float32), np.array([ids]))
+        p = np.exp(logits[0] - logits[0].max())
+        ids.append(int(rng.choice(vocab, p=p / p.sum())))
+    return ids[4:]
+
+
+def test_alpha_sets_the_watermarked_flag(tmp_path, capsys, monkeypatch):
+    wm = tm.KGW(key=b"alpha key", delta=4.0)
+    doc = kgw_generated(wm, 60, seed=5)
+    plain = np.random.default_rng(6).integers(0, 1000, 60).tolist()
+    p = float(wm.detect([doc]).p_value[0])
+    assert p < 1e-6  # the watermark is there
+    path = tmp_path / "in.jsonl"
+    path.write_text(json.dumps({"tokens": doc}) + "\n" + json.dumps({"tokens": plain}) + "\n")
+    monkeypatch.setenv("TOKENMARK_KEY", "alpha key")
+    monkeypatch.delenv("TOKENMARK_BACKEND", raising=False)
+
+    def flags(*extra):
+        assert main(["detect", str(path), "--gamma", "0.25", *extra]) == 0
+        recs = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
+        assert recs[0]["p_value"] == p
+        return [r["watermarked"] for r in recs]
+
+    assert flags() == [True, False]  # default alpha 1e-3
+    assert flags("--alpha", repr(p)) == [True, False]  # p <= alpha
+    assert flags("--alpha", repr(p / 2)) == [False, False]
+    assert flags("--alpha", "1") == [True, True]
