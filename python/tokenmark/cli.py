@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
 import os
 import sys
-from collections.abc import Iterator
+import traceback
 from pathlib import Path
 
 import numpy as np
 
+from ._cli_lines import chunks, records
 from ._inputs import encode_texts
 from ._key import Key
-from ._tokenizers import load_tokenizer, not_unicode_field
+from ._tokenizers import load_tokenizer
+from .backends import BACKENDS, GPU_BACKENDS
 from .dialects._keyless import dialect_of, from_keyless_config
 from .gumbel import Gumbel
 from .kgw import KGW
@@ -21,6 +24,8 @@ from .scan.cli import add_parser as add_scan_parser
 from .synthid import SynthID
 
 _BATCH = 4096
+EXIT_UNEXPECTED = 2  # as ``tokenmark scan``: never 1, which says "some lines were skipped"
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, what a shell reports for a Unix tool whose reader left
 
 
 class UsageError(SystemExit):
@@ -99,80 +104,6 @@ def _scheme(args):
         raise UsageError(f"{where}{e}") from None
 
 
-class _BadLine(Exception):
-    pass
-
-
-def _token_list(value, field: str) -> list[int]:
-    """A JSON list of token ids: ints (not booleans, not floats) in [0, 2^31)."""
-    if not isinstance(value, list):
-        raise _BadLine(f"{field}: expected a list of token ids, got {type(value).__name__}")
-    for i, t in enumerate(value):
-        if type(t) is not int:
-            kind = "a boolean" if isinstance(t, bool) else type(t).__name__
-            raise _BadLine(f"{field}[{i}]: token ids must be integers, got {kind}")
-        if not 0 <= t < 2**31:
-            raise _BadLine(f"{field}[{i}]: token ids must be in [0, 2^31), got {t}")
-    return value
-
-
-def _parse_line(raw: bytes, lineno: int, field: str | None):
-    """One input line as None (blank), or (id, text or token list); :class:`_BadLine` if bad."""
-    try:
-        line = raw.decode("utf-8-sig" if lineno == 1 else "utf-8")
-    except UnicodeDecodeError as e:
-        raise _BadLine(f"not UTF-8 text (byte {e.start + 1} of the line)") from None
-    line = line.rstrip("\r\n")
-    if not line.strip():
-        return None
-    if not line.lstrip().startswith("{"):
-        return None, line
-    try:
-        obj = json.loads(line)
-    except json.JSONDecodeError as e:
-        raise _BadLine(f"invalid JSON at column {e.colno}: {e.msg}") from None
-    except (ValueError, RecursionError):
-        raise _BadLine("invalid JSON (nested too deeply or a number too long)") from None
-    if not isinstance(obj, dict):
-        raise _BadLine("expected a JSON object")
-    name = field or ("tokens" if "tokens" in obj else "text")
-    if name not in obj:
-        raise _BadLine(f"no field {name!r}")
-    value, doc_id = obj[name], obj.get("id")
-    reason = not_unicode_field(((name, value), ("id", doc_id)))
-    if reason:
-        raise _BadLine(reason)
-    if isinstance(value, str):
-        return doc_id, value
-    return doc_id, _token_list(value, name)
-
-
-def _records(stream, source: str, field: str | None, errors: list[str]):
-    """Yield (line number, id, text or token list) per good line; each bad line is reported on
-    stderr as ``FILE:LINE: why`` and appended to ``errors``."""
-    for lineno, raw in enumerate(stream, 1):
-        try:
-            rec = _parse_line(raw, lineno, field)
-        except _BadLine as e:
-            msg = f"tokenmark: {source}:{lineno}: {e}"
-            errors.append(msg)
-            print(msg, file=sys.stderr)
-            continue
-        if rec is not None:
-            yield lineno, *rec
-
-
-def _chunks(it: Iterator, n: int) -> Iterator[list]:
-    buf = []
-    for x in it:
-        buf.append(x)
-        if len(buf) == n:
-            yield buf
-            buf = []
-    if buf:
-        yield buf
-
-
 def _check_alpha(value: str) -> float:
     try:
         alpha = float(value)
@@ -193,6 +124,46 @@ def _positive_int(value: str) -> int:
     return n
 
 
+def _int_in(lo: int, hi: int, shown: str):
+    """An argparse type: an integer in ``[lo, hi]`` (``shown``: that range as the error says)."""
+
+    def parse(value: str) -> int:
+        try:
+            n = int(value)
+        except ValueError:
+            n = lo - 1
+        if not lo <= n <= hi:
+            raise argparse.ArgumentTypeError(f"must be an integer in {shown}, got {value!r}")
+        return n
+
+    return parse
+
+
+def _check_window(args, wm) -> None:
+    """``--window`` needs a scheme whose ``detect`` reports windows (not the peers' dialects)."""
+    if args.window is not None and "window" not in inspect.signature(wm.detect).parameters:
+        raise UsageError(
+            f"--window: only with a KGW, Gumbel or SynthID config; {type(wm).__name__} "
+            "(a peer's config) reports no windows"
+        )
+
+
+def _check_backend_env() -> None:
+    """``TOKENMARK_BACKEND`` (empty: unset) must name a backend; the command line scores token
+    ids in host memory, so not a GPU one (a dialect's scorer falls back to ``cpu`` there, but
+    KGW, Gumbel and SynthID would refuse every batch)."""
+    value = os.environ.get("TOKENMARK_BACKEND")
+    if not value:
+        return
+    if value not in BACKENDS:
+        raise UsageError(f"TOKENMARK_BACKEND: expected one of {BACKENDS} or unset, got {value!r}")
+    if value in GPU_BACKENDS:
+        raise UsageError(
+            f"TOKENMARK_BACKEND={value}: tokenmark detect scores token ids in host memory; "
+            "set it to cpu, reference or auto, or unset it"
+        )
+
+
 def _calibrated(args, wm):
     """``wm.detect``, or with ``--calibration FILE`` its ``detect_calibrated`` with that file."""
     if not args.calibration:
@@ -209,8 +180,11 @@ def _calibrated(args, wm):
 def cmd_detect(args) -> int:
     """Score every good line; report each bad line on stderr (``FILE:LINE: why``) and skip it.
     Exit status: 0 if every line was good, 1 if some were skipped, 2 on a usage error (bad flag,
-    key, config or input file), in which case nothing is written."""
+    key, config or input file), in which case nothing is written (:func:`main` adds 2 for an
+    unexpected error and 141 for a closed stdout)."""
+    _check_backend_env()
     wm = _scheme(args)
+    _check_window(args, wm)
     kwargs = {"window": args.window} if args.window is not None else {}
     detect = _calibrated(args, wm)
     tokenizer = None
@@ -230,7 +204,7 @@ def cmd_detect(args) -> int:
     errors: list[str] = []
     out = sys.stdout
     with stream:
-        for batch in _chunks(_records(stream, source, args.field, errors), _BATCH):
+        for batch in chunks(records(stream, source, args.field, errors), _BATCH):
             texts = [r for r in batch if isinstance(r[2], str)]
             if texts and tokenizer is None:
                 for lineno, _, _ in texts:
@@ -270,11 +244,40 @@ def cmd_info(args) -> int:
 def cmd_demo(args) -> int:
     from .demo import run_demo
 
-    return run_demo(n=args.n, new_tokens=args.new_tokens, seed=args.seed)
+    try:
+        return run_demo(n=args.n, new_tokens=args.new_tokens, seed=args.seed)
+    except ValueError as e:  # e.g. more prompts than the held-out text holds (before any output)
+        raise UsageError(f"demo: {e}") from None
+
+
+def _add_demo_parser(sub) -> None:
+    m = sub.add_parser(
+        "demo", help="the bundled Shakespeare model writes with and without the watermark"
+    )
+    m.add_argument(
+        "--n",
+        type=_int_in(1, 1000, "[1, 1000]"),
+        default=3,
+        help="held-out prompts (one pair of texts each)",
+    )
+    m.add_argument(
+        "--new-tokens",
+        type=_int_in(1, 224, "[1, 224]"),
+        default=80,
+        help="tokens generated per text (the model's context is 256 tokens, 32 of them prompt)",
+    )
+    m.add_argument("--seed", type=_int_in(0, 2**63 - 1, "[0, 2^63)"), default=0)
+    m.set_defaults(func=cmd_demo)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="tokenmark", description=__doc__)
+    p = argparse.ArgumentParser(
+        prog="tokenmark",
+        description=__doc__,
+        epilog="Every subcommand exits 2 for a usage error, and 2 for an unexpected error (its "
+        "traceback on stderr); 141 when the reader of its output left (as for SIGPIPE). See each "
+        "subcommand's --help for its other codes.",
+    )
     sub = p.add_subparsers(dest="command", required=True)
 
     d = sub.add_parser(
@@ -283,8 +286,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="Reads JSON lines with a 'text' or 'tokens' field (and an optional 'id'), or "
         "plain text lines, from FILE or stdin; prints one JSON line of scores per document, with "
         "its input 'line' number. A bad line is reported on stderr as FILE:LINE and skipped; every "
-        "good line is scored (exit status 1 if any line was skipped, 2 for a usage error, where "
-        "nothing is written).",
+        "good line is scored. Exit status: 0 every line scored; 1 some lines skipped; 2 a usage "
+        "error (nothing written) or an unexpected error (its traceback on stderr; the lines "
+        "before it are written); 141 the reader of stdout left (as for SIGPIPE).",
     )
     d.add_argument("input", nargs="?", help="input file (default: stdin)")
     d.add_argument("--key-env", default="TOKENMARK_KEY", help="environment variable with the key")
@@ -323,13 +327,7 @@ def build_parser() -> argparse.ArgumentParser:
     i = sub.add_parser("info", help="what was compiled: backends, CUDA archs, versions")
     i.set_defaults(func=cmd_info)
 
-    m = sub.add_parser(
-        "demo", help="the bundled Shakespeare model writes with and without the watermark"
-    )
-    m.add_argument("--n", type=int, default=3, help="held-out prompts (one pair of texts each)")
-    m.add_argument("--new-tokens", type=int, default=80)
-    m.add_argument("--seed", type=int, default=0)
-    m.set_defaults(func=cmd_demo)
+    _add_demo_parser(sub)
     add_scan_parser(sub)
     return p
 
@@ -337,10 +335,24 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return args.func(args)
+        code = args.func(args)
+        sys.stdout.flush()  # a closed pipe shows here, inside the try, not at interpreter exit
+        return code
     except UsageError as e:
         print(e.message, file=sys.stderr)
         raise
+    except BrokenPipeError:
+        # The reader left (``| head``): stop quietly, as a Unix tool killed by SIGPIPE does. The
+        # recipe of Python's signal docs: stdout to devnull, so the flush at exit cannot fail.
+        try:
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        except (OSError, ValueError):  # stdout is not a file (an in-process caller's buffer)
+            pass
+        return EXIT_BROKEN_PIPE
+    except Exception as e:  # noqa: BLE001 - never Python's 1, which says "some lines skipped"
+        traceback.print_exc()
+        print(f"tokenmark: stopped by an unexpected {type(e).__name__}", file=sys.stderr)
+        return EXIT_UNEXPECTED
 
 
 if __name__ == "__main__":

@@ -90,6 +90,25 @@ def test_backend_environment_override(monkeypatch):
         wm.detect([[1, 2, 3]])
 
 
+def test_backend_environment_empty_is_unset_and_errors_name_it(monkeypatch):
+    """``export TOKENMARK_BACKEND=`` leaves ``auto`` alone (as an unset variable does); a GPU
+    backend that the variable gives ``auto`` for host data is refused naming the variable, the
+    real cause, not only ``backend='cuda'``."""
+    docs = [[1, 2, 3, 4, 5, 6, 7]]
+    wm = tm.KGW(key=b"k")
+    monkeypatch.delenv("TOKENMARK_BACKEND", raising=False)
+    want = wm.detect(docs)
+    want_vllm = tm.dialects.vllm(3).detect(docs).score
+    monkeypatch.setenv("TOKENMARK_BACKEND", "")
+    assert wm.detect(docs).p_value.tolist() == want.p_value.tolist()
+    assert tm.dialects.vllm(3).detect(docs).score.tolist() == want_vllm.tolist()
+    monkeypatch.setenv("TOKENMARK_BACKEND", "cuda")
+    with pytest.raises(ValueError, match="TOKENMARK_BACKEND=cuda.*needs CUDA tensors"):
+        wm.detect(docs)
+    with pytest.raises(ValueError, match="backend='cuda' needs CUDA"):  # asked for: no variable
+        wm.detect(docs, backend="cuda")
+
+
 def test_prefix_lengths_skip_known_context():
     wm = tm.KGW(key=b"k", context_width=2)
     res = wm.detect([[5, 6, 7, 8, 9, 10]] * 3, prefix_lengths=[0, 4, 10])

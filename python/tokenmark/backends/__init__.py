@@ -210,6 +210,14 @@ def triton_importable() -> bool:
     return importlib.util.find_spec("triton") is not None
 
 
+def env_backend() -> str:
+    """The backend that ``TOKENMARK_BACKEND`` names for ``auto`` (unset or empty: ``"auto"``)."""
+    value = os.environ.get("TOKENMARK_BACKEND") or "auto"
+    if value not in BACKENDS:
+        raise ValueError(f"TOKENMARK_BACKEND: expected one of {BACKENDS} or unset, got {value!r}")
+    return value
+
+
 def resolve(
     backend: str, on_cuda: bool, large_fp32_bias: bool = False, prefer_triton: bool = False
 ) -> str:
@@ -218,10 +226,14 @@ def resolve(
     if backend not in BACKENDS:
         raise ValueError(f"backend: expected one of {BACKENDS}, got {backend!r}")
     if backend == "auto":
-        backend = os.environ.get("TOKENMARK_BACKEND", "auto")
-        if backend not in BACKENDS:
-            raise ValueError(f"TOKENMARK_BACKEND: expected one of {BACKENDS}, got {backend!r}")
-    if backend == "auto":
+        backend = env_backend()
+        if backend != "auto":
+            try:
+                return resolve(backend, on_cuda)
+            except ValueError as e:  # the caller asked for auto: name the variable that steered it
+                raise ValueError(
+                    f"TOKENMARK_BACKEND={backend} (which backend='auto' follows): {e}"
+                ) from None
         if not on_cuda:
             return "cpu"
         return "triton" if (large_fp32_bias or prefer_triton) and triton_importable() else "cuda"

@@ -129,18 +129,24 @@ def on_device(x, dtype, device) -> torch.Tensor:
 def device_param(value, dtype, batch: int, name: str, device, width: int = 1) -> torch.Tensor:
     """A per-row parameter as a tensor on ``device`` (uint32 travels as int32 bits)."""
     if isinstance(value, torch.Tensor) and value.device == device:
-        return value  # already prepared (a processor caches these)
+        # already prepared (a processor caches these): metadata changes only, no host sync
+        if dtype == np.uint32 and value.dtype == torch.uint32:
+            value = value.view(torch.int32)  # the kernels take the words' int32 bits
+        if width > 1 and value.dim() == 1 and value.shape[0] == width:
+            value = value.reshape(1, width)  # one row for every row, as on the host
+        return value
     host = row_params(value, dtype, batch, name, width)
     if not host.flags.writeable:  # a frozen array (a scheme's key words): torch wants to own one
         host = host.copy()
     return torch.from_numpy(host.view(np.int32) if dtype == np.uint32 else host).to(device)
 
 
-def device_logits(logits) -> torch.Tensor:
-    """Logits for a GPU backend: a tensor as is, a host array as a tensor sharing its memory."""
+def device_logits(logits, writeable: bool = False) -> torch.Tensor:
+    """Logits for a GPU backend: a tensor as is, a host array as a tensor sharing its memory;
+    ``writeable`` (the in-place operations): a read-only array is refused, as on the host."""
     if isinstance(logits, torch.Tensor):
         return logits
-    return torch.from_numpy(host_view(logits, "logits")[0])
+    return torch.from_numpy(host_view(logits, "logits", writeable=writeable)[0])
 
 
 def device_rows(logits: torch.Tensor, input_ids, enabled):
@@ -163,6 +169,8 @@ def device_prefix(prefix, offsets: torch.Tensor) -> torch.Tensor | None:
     if prefix is None:
         return None
     p = on_device(prefix, np.int64, offsets.device)
+    if p.dim() == 0:  # one length for every document, as the host path takes it
+        p = p.expand(offsets.shape[0] - 1).contiguous()
     if p.dtype != torch.int64 or p.shape != (offsets.shape[0] - 1,):
         return p  # a dtype or shape error: the backend reports it
     return torch.minimum(p, offsets.diff().clamp_min(0))

@@ -3,7 +3,6 @@ scoring inputs and per-row keys for the host and the GPU backends."""
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 import numpy as np
@@ -45,9 +44,7 @@ def resolve_host(op: str, backend: str):
     if backend != "auto":
         name = backends.resolve(backend, False)
         return name, backends.get(op, name)
-    env = os.environ.get("TOKENMARK_BACKEND", "auto")
-    if env not in backends.BACKENDS:
-        raise ValueError(f"TOKENMARK_BACKEND: expected one of {backends.BACKENDS}, got {env!r}")
+    env = backends.env_backend()
     name = env if env in backends.HOST_BACKENDS else "cpu"
     return name, backends.get(op, name)
 

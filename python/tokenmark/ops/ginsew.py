@@ -85,7 +85,7 @@ def apply_ginsew_(
     if name in backends.GPU_BACKENDS:
         from ..backends import _torch
 
-        t = _torch.device_logits(logits)
+        t = _torch.device_logits(logits, writeable=True)
         dev, batch = t.device, t.shape[0]
         ids, en = _torch.device_rows(t, input_ids, enabled)
         on_dev = [is_torch(v) and v.device == dev for v in (thresholds, epsilon, frequency)]

@@ -49,6 +49,8 @@ def sample_gumbel(
     input_ids : ``[batch, length]`` int32/int64 ids; the last ``context_width`` form each row's
         context.
     keys : uint32 ``[4]`` or ``[batch, 4]`` key words.
+        A tensor on the logits' device (int32 bits or uint32, ``[4]`` or ``[1 or batch, 4]``)
+        goes to a GPU backend as it is, without a host sync.
     salts : uint32 scalar or ``[batch]`` XORed into the context hash (0: none).
     skip_repeated : leave rows whose context hash occurred earlier in the row unwatermarked.
     enabled : bool/uint8 ``[batch]`` or None.

@@ -47,6 +47,8 @@ def apply_kgw_bias_(
     input_ids : ``[batch, length]`` int32/int64 ids; the last ``context_width`` form each row's
         context.
     keys : uint32 ``[4]`` or ``[batch, 4]`` key words (see :class:`tokenmark.Key`).
+        A tensor on the logits' device (int32 bits or uint32, ``[4]`` or ``[1 or batch, 4]``)
+        goes to a GPU backend as it is, without a host sync.
     thresholds : uint32 scalar or ``[batch]``: ``floor(gamma * 2**32)``.
     deltas : float scalar or ``[batch]``.
     context_width : int in [0, 1024]. seeding : 0 (prev) or 1 (minhash).
@@ -71,7 +73,7 @@ def apply_kgw_bias_(
     if name in backends.GPU_BACKENDS:
         from ..backends import _torch
 
-        t = _torch.device_logits(logits)
+        t = _torch.device_logits(logits, writeable=True)
         dev, batch = t.device, t.shape[0]
         ids, en = _torch.device_rows(t, input_ids, enabled)
         fn(
@@ -87,12 +89,15 @@ def apply_kgw_bias_(
         return logits
     arr, dtype = host_view(logits, "logits", writeable=True)
     batch = arr.shape[0]
+    thr = row_params(thresholds, np.uint32, batch, "thresholds")
+    if (thr == 0).any():  # here for every host backend (the reference took 0 as "no green")
+        raise ValueError("thresholds: must be > 0 (gamma too small)")
     fn(
         arr,
         dtype,
         host_ids(input_ids, batch),
         key_rows(keys, batch),
-        row_params(thresholds, np.uint32, batch, "thresholds"),
+        thr,
         row_params(deltas, np.float32, batch, "deltas"),
         enabled_rows(enabled, batch),
         width,

@@ -52,6 +52,8 @@ def sample_synthid(
     input_ids : ``[batch, length]`` int32/int64 ids; the last ``context_width`` form each row's
         context.
     keys : uint32 ``[4]`` or ``[batch, 4]`` key words.
+        A tensor on the logits' device (int32 bits or uint32, ``[4]`` or ``[1 or batch, 4]``)
+        goes to a GPU backend as it is, without a host sync.
     uniforms : float64 ``[batch]`` in [0, 1): each row's sampling draw (the caller's RNG).
     layers : tournament layers (1..32). top_k : 0 for the whole vocabulary, else the k largest
         logits only. context_history : positions searched for a repeated context (such rows are
@@ -89,8 +91,15 @@ def sample_synthid(
         dev, batch = t.device, t.shape[0]
         ids, en = _torch.device_rows(t, input_ids, enabled)
         k = _torch.device_param(key_rows_or_tensor(keys, batch), np.uint32, batch, "keys", dev, 4)
-        u = uniforms if is_torch(uniforms) else torch.from_numpy(np.asarray(uniforms, np.float64))
-        return fn(t, ids, k, u.to(device=dev, dtype=torch.float64).reshape(-1), en, *args)
+        if is_torch(uniforms) and uniforms.device == dev:  # on the device: metadata checks only
+            if uniforms.shape != (batch,):
+                raise ValueError(
+                    f"uniforms: expected shape [{batch}] (one per row), got {tuple(uniforms.shape)}"
+                )
+            u = uniforms
+        else:  # host values: the host path's checks (shape, dtype, [0, 1)), then copied over
+            u = torch.from_numpy(uniforms_rows(uniforms, batch))
+        return fn(t, ids, k, u.to(device=dev, dtype=torch.float64), en, *args)
     arr, dtype = host_view(logits, "logits")
     batch = arr.shape[0]
     out, marked = fn(

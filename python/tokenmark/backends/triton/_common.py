@@ -149,11 +149,11 @@ def check_score_args(
         raise ValueError("offsets: needs at least one entry (0)")
     n_docs = offsets.shape[0] - 1
     if prefix_lengths is not None:
-        check_tensor(prefix_lengths, "prefix", device, (torch.int64,), 1)
+        check_tensor(prefix_lengths, "prefix_lengths", device, (torch.int64,), 1)
         if prefix_lengths.shape[0] != n_docs or not prefix_lengths.is_contiguous():
-            raise ValueError(f"prefix: expected a contiguous tensor of shape [{n_docs}]")
+            raise ValueError(f"prefix_lengths: expected a contiguous tensor of shape [{n_docs}]")
     words = checked_key_words(key_words, "key_words")
-    check_ragged_values(tokens, offsets, prefix_lengths, "prefix")
+    check_ragged_values(tokens, offsets, prefix_lengths)
     return words
 
 
