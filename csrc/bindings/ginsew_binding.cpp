@@ -85,6 +85,13 @@ py::array_t<double> ginsew_times(py::array input_ids, py::array keys, int width,
   if (input_ids.ndim() != 2) fail_value("input_ids: expected [batch, length]");
   a.batch = input_ids.shape(0);
   set_rows(a, input_ids, keys, width, position);
+  // ginsew_row_params reads every per-row parameter; the times use none of these three, so
+  // they point at one broadcast placeholder (stride 0) rather than at nothing.
+  static const uint32_t kThreshold = 1;
+  static const double kZero = 0.0;
+  a.thresholds = &kThreshold;
+  a.epsilons = &kZero;
+  a.frequencies = &kZero;
   py::array_t<double> out(a.batch);
   cpu::ginsew_times(a, out.mutable_data());
   return out;
