@@ -11,14 +11,13 @@ each case was a traceback, an error that named nothing, or a silently wrong resu
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 
 import numpy as np
 import pytest
 import tokenmark as tm
-from tokenmark.scan import cli as scan_cli
+from scan_cli_run import run_scan_cli
 from tokenmark.scan import load_watermarks
 
 pytest.importorskip("pyarrow", reason="the scan extra: pip install '.[scan]'")
@@ -30,15 +29,8 @@ DEEP = "[" * 100_000 + "]" * 100_000
 def run_scan(tmp_path, lines, config, key="scan key", extra=(), out="out"):
     inp = tmp_path / "in.jsonl"
     inp.write_bytes(b"".join(line + b"\n" for line in lines))
-    (tmp_path / "wm.json").write_text(json.dumps({"watermarks": config}))
-    (tmp_path / "keys.json").write_text(json.dumps({"k": key}))
-    parser = argparse.ArgumentParser(prog="tokenmark")
-    scan_cli.add_parser(parser.add_subparsers(dest="command"))
-    argv = ["scan", str(inp), "--config", str(tmp_path / "wm.json"), "--key-file",
-            str(tmp_path / "keys.json"), "--out", str(tmp_path / out), "--tokens-column", "ids",
-            "--no-progress", *extra]  # fmt: skip
-    args = parser.parse_args(argv)
-    return args.func(args)
+    return run_scan_cli(tmp_path, [inp], "--tokens-column", "ids", *extra, watermarks=config,
+                        keys={"k": key}, out=out)  # fmt: skip
 
 
 KGW = [{"key_id": "k", "scheme": "kgw", "context_width": 1}]

@@ -6,12 +6,12 @@ failed). An unexpected error in ``tokenmark scan`` never exits 1."""
 
 from __future__ import annotations
 
-import argparse
 import json
 
 import numpy as np
 import pytest
 import tokenmark as tm
+from scan_cli_run import run_scan_cli
 from tokenmark.scan import cli as scan_cli
 from tokenmark.scan import load_watermarks
 from tokenmark.scan.calibrated import attach_calibrations
@@ -24,18 +24,11 @@ KEYS = {"v": "1234", "a": "alpha-secret-KEY"}
 
 
 def _run(tmp_path, config, *extra, keys=KEYS) -> int:
-    (tmp_path / "wm.json").write_text(json.dumps({"watermarks": config}))
-    (tmp_path / "keys.json").write_text(json.dumps(keys))
     inp = tmp_path / "in.jsonl"
     if not inp.exists():
         inp.write_text(json.dumps({"tokens": [1, 2, 3, 4, 5, 6, 7, 8]}) + "\n")
-    parser = argparse.ArgumentParser(prog="tokenmark")
-    scan_cli.add_parser(parser.add_subparsers(dest="command"))
-    argv = ["scan", str(inp), "--config", str(tmp_path / "wm.json"), "--key-file",
-            str(tmp_path / "keys.json"), "--out", str(tmp_path / "out"), "--tokens-column",
-            "tokens", "--no-progress", *extra]  # fmt: skip
-    args = parser.parse_args(argv)
-    return args.func(args)
+    return run_scan_cli(tmp_path, [inp], "--tokens-column", "tokens", *extra, watermarks=config,
+                        keys=keys)  # fmt: skip
 
 
 def _calibration(tmp_path):

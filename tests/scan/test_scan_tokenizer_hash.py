@@ -7,14 +7,13 @@ hash older scans recorded."""
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import shutil
 
 import pytest
+from scan_cli_run import run_scan_cli
 from tokenmark import demo_model
-from tokenmark.scan import cli as scan_cli
 from tokenmark.scan import load_tokenizer
 from tokenmark.scan.tokenizer import tokenizer_sha256
 
@@ -43,17 +42,7 @@ def _gpt2_folders(root):
 
 
 def _scan(tmp_path, inp, tokenizer) -> int:
-    (tmp_path / "wm.json").write_text(
-        json.dumps({"watermarks": [{"key_id": "k", "scheme": "kgw", "context_width": 1}]})
-    )
-    (tmp_path / "keys.json").write_text(json.dumps({"k": "scan key"}))
-    parser = argparse.ArgumentParser(prog="tokenmark")
-    scan_cli.add_parser(parser.add_subparsers(dest="command"))
-    argv = ["scan", str(inp), "--config", str(tmp_path / "wm.json"), "--key-file",
-            str(tmp_path / "keys.json"), "--out", str(tmp_path / "out"), "--tokenizer",
-            str(tokenizer), "--no-progress"]  # fmt: skip
-    args = parser.parse_args(argv)
-    return args.func(args)
+    return run_scan_cli(tmp_path, [inp], "--tokenizer", str(tokenizer))
 
 
 def test_gpt2_style_folders_that_encode_differently_hash_differently(tmp_path):

@@ -6,10 +6,10 @@ one-line message."""
 
 from __future__ import annotations
 
-import argparse
 import json
 
 import pytest
+from scan_cli_run import run_scan_cli
 from tokenmark.scan import ScanInputError
 from tokenmark.scan import cli as scan_cli
 
@@ -22,17 +22,7 @@ def _run(tmp_path, *extra, text=True) -> int:
     (mix / "a.jsonl").write_text(json.dumps({"tokens": [1, 2, 3, 4, 5]}) + "\n")
     if text:
         (mix / "z.txt").write_text("a text file\n")
-    (tmp_path / "wm.json").write_text(
-        json.dumps({"watermarks": [{"key_id": "k", "scheme": "kgw", "context_width": 1}]})
-    )
-    (tmp_path / "keys.json").write_text(json.dumps({"k": "scan key"}))
-    parser = argparse.ArgumentParser(prog="tokenmark")
-    scan_cli.add_parser(parser.add_subparsers(dest="command"))
-    argv = ["scan", str(mix), "--config", str(tmp_path / "wm.json"), "--key-file",
-            str(tmp_path / "keys.json"), "--out", str(tmp_path / "out"), "--tokens-column",
-            "tokens", "--no-progress", *extra]  # fmt: skip
-    args = parser.parse_args(argv)
-    return args.func(args)
+    return run_scan_cli(tmp_path, [mix], "--tokens-column", "tokens", *extra)
 
 
 def test_a_text_input_with_a_tokens_column_is_refused_before_the_scan(tmp_path, capsys):

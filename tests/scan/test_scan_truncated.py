@@ -5,31 +5,20 @@ last row of the last batch handed on, and the shard got its done record)."""
 
 from __future__ import annotations
 
-import argparse
 import gzip
 import json
 import zlib
 
 import pytest
+from scan_cli_run import run_scan_cli
 from tokenmark.scan import ReadOptions, expand_inputs, read_shard
-from tokenmark.scan import cli as scan_cli
 
 zstandard = pytest.importorskip("zstandard", reason="the scan extra: pip install '.[scan]'")
 pytest.importorskip("pyarrow", reason="the scan extra: pip install '.[scan]'")
 
 
 def _scan(tmp_path, inputs) -> int:
-    (tmp_path / "wm.json").write_text(
-        json.dumps({"watermarks": [{"key_id": "k", "scheme": "kgw", "context_width": 1}]})
-    )
-    (tmp_path / "keys.json").write_text(json.dumps({"k": "scan key"}))
-    parser = argparse.ArgumentParser(prog="tokenmark")
-    scan_cli.add_parser(parser.add_subparsers(dest="command"))
-    argv = ["scan", *map(str, inputs), "--config", str(tmp_path / "wm.json"), "--key-file",
-            str(tmp_path / "keys.json"), "--out", str(tmp_path / "out"), "--tokens-column", "ids",
-            "--no-progress"]  # fmt: skip
-    args = parser.parse_args(argv)
-    return args.func(args)
+    return run_scan_cli(tmp_path, inputs, "--tokens-column", "ids")
 
 
 def _compress(data: bytes, suffix: str) -> bytes:
